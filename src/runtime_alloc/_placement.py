@@ -1,0 +1,136 @@
+"""The pure-Python placement path: the reference every other backend must equal.
+
+``choose`` scans runners in registration order, keeps the feasible runner with
+the best score and lets an earlier runner win ties. ``diagnose`` explains a
+failure the way kube-scheduler does: per reason, how many runners gave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from runtime_alloc.errors import (
+    AllocationError,
+    InsufficientCapacityError,
+    Shortfall,
+    UnschedulableError,
+)
+
+if TYPE_CHECKING:
+    from runtime_alloc.resources import Resources
+    from runtime_alloc.runners import RunnerState
+    from runtime_alloc.strategies import Strategy
+
+__all__ = ["choose", "diagnose", "is_feasible", "shortfalls"]
+
+
+def is_feasible(state: RunnerState, request: Resources, require: frozenset[str]) -> bool:
+    """Return True when ``state`` can take ``request`` now (not draining, labels, room)."""
+    if state.draining:
+        return False
+    runner = state.runner
+    if require and not require <= runner.labels:
+        return False
+    cap = runner.capacity
+    res = state.reserved
+    if (
+        res.millicpu + request.millicpu > cap.millicpu
+        or res.memory_bytes + request.memory_bytes > cap.memory_bytes
+        or res.slots + request.slots > cap.slots
+    ):
+        return False
+    if request.extended:
+        cap_ext = cap.extended
+        res_ext = res.extended
+        for name, count in request.extended.items():
+            if (res_ext.get(name, 0) or 0) + count > (cap_ext.get(name, 0) or 0):
+                return False
+    return True
+
+
+def choose(
+    states: Iterable[RunnerState],
+    strategy: Strategy,
+    request: Resources,
+    require: frozenset[str],
+) -> RunnerState | None:
+    """Return the runner ``strategy`` picks for ``request``, or None when none is feasible.
+
+    Runtime complexity: O(N) runners, each O(number of dimensions).
+    """
+    best: RunnerState | None = None
+    best_score = 0.0
+    maximize = strategy.maximize
+    score = strategy.score
+    for state in states:
+        if not is_feasible(state, request, require):
+            continue
+        value = score(state, request)
+        if best is None or (value > best_score if maximize else value < best_score):
+            best = state
+            best_score = value
+    return best
+
+
+def shortfalls(request: Resources, available: Resources) -> tuple[tuple[str, int, int], ...]:
+    """Return ``(dimension, requested, available)`` for each dimension where request > available."""
+    out = [
+        (dim, req, avail)
+        for dim, req, avail in (
+            ("cpu", request.millicpu, available.millicpu),
+            ("memory", request.memory_bytes, available.memory_bytes),
+            ("slots", request.slots, available.slots),
+        )
+        if req > avail
+    ]
+    for name, req in request.extended.items():
+        avail = available.extended.get(name, 0) or 0
+        if req > avail:
+            out.append((name, req, avail))
+    return tuple(out)
+
+
+def diagnose(
+    states: Sequence[RunnerState],
+    task_id: str,
+    request: Resources,
+    require: frozenset[str],
+) -> AllocationError:
+    """Build the error for a request that no runner can take now.
+
+    :class:`UnschedulableError` when no runner with the labels could hold the
+    request even empty and undrained; otherwise :class:`InsufficientCapacityError`.
+
+    Runtime complexity: O(N) runners.
+    """
+    ever = any(
+        (not require or require <= s.runner.labels) and request.fits_within(s.runner.capacity)
+        for s in states
+    )
+    reasons: dict[str, int] = {}
+    best: dict[str, int] = {}
+    for state in states:
+        if ever and state.draining:
+            reasons["draining"] = reasons.get("draining", 0) + 1
+            continue
+        missing = require - state.runner.labels
+        if missing:
+            key = "missing label " + ",".join(sorted(missing))
+            reasons[key] = reasons.get(key, 0) + 1
+            continue
+        available = state.free if ever else state.runner.capacity
+        for dim, _req, _avail in shortfalls(request, available):
+            key = f"insufficient {dim}"
+            reasons[key] = reasons.get(key, 0) + 1
+        for dim in request.dimensions():
+            amount = available.get(dim)
+            if amount > best.get(dim, -1):
+                best[dim] = amount
+    short = tuple(
+        Shortfall(dim, request.get(dim), best[dim])
+        for dim in request.dimensions()
+        if dim in best and request.get(dim) > best[dim]
+    )
+    cls = InsufficientCapacityError if ever else UnschedulableError
+    return cls(task_id, request, len(states), reasons, short)

@@ -1,0 +1,539 @@
+"""The Allocator: the one mutable, thread-safe object of runtime_alloc."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from runtime_alloc import _placement
+from runtime_alloc._units import MAX_QUANTITY, _show
+from runtime_alloc.errors import (
+    AllocationError,
+    DuplicateRunnerError,
+    DuplicateTaskError,
+    InvalidArgumentError,
+    InvalidResourcesError,
+    RunnerBusyError,
+    UnknownRunnerError,
+    UnknownTaskError,
+)
+from runtime_alloc.explain import Explanation, explain
+from runtime_alloc.metrics import Metrics
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import Runner, RunnerState, check_name, to_labels
+from runtime_alloc.snapshot import FleetSnapshot
+from runtime_alloc.strategies import Strategy, strategy_from_env
+
+__all__ = ["BACKENDS", "Allocator", "Request"]
+
+#: What ``allocate`` accepts as a request.
+Request = Resources | Mapping[str, object] | str | None
+
+#: The backend names ``Allocator`` accepts.
+BACKENDS = ("auto", "python", "numpy")
+
+_DEFAULT_TASK_REQUEST = Resources(slots=1)
+
+
+class _Backend(Protocol):
+    """What the allocator needs from a placement backend (python or numpy)."""
+
+    name: str
+
+    def add(self, state: RunnerState) -> None: ...
+    def update(self, state: RunnerState) -> None: ...
+    def remove(self, name: str) -> None: ...
+    def choose(self, request: Resources, require: frozenset[str]) -> str | None: ...
+
+
+class _PythonBackend:
+    """The reference backend: a scan over the allocator's runner states."""
+
+    name = "python"
+
+    def __init__(self, states: Mapping[str, RunnerState], strategy: Strategy) -> None:
+        self._states = states
+        self._strategy = strategy
+
+    def add(self, state: RunnerState) -> None:
+        """Nothing to index: the scan reads the allocator's states."""
+
+    def update(self, state: RunnerState) -> None:
+        """Nothing to index: the scan reads the allocator's states."""
+
+    def remove(self, name: str) -> None:
+        """Nothing to index: the scan reads the allocator's states."""
+
+    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
+        state = _placement.choose(self._states.values(), self._strategy, request, require)
+        return None if state is None else state.name
+
+
+def _make_backend(backend: str, states: Mapping[str, RunnerState], strategy: Strategy) -> _Backend:
+    if backend not in BACKENDS:
+        msg = f"backend must be one of {', '.join(BACKENDS)}, got {_show(backend)}"
+        raise InvalidArgumentError(msg)
+    if backend == "numpy":
+        msg = (
+            "backend 'numpy' is not available in this version of runtime_alloc; "
+            "use backend='python' or 'auto'"
+        )
+        raise InvalidArgumentError(msg)
+    return _PythonBackend(states, strategy)
+
+
+class Allocator:
+    """Decides which runner runs each task and keeps the reservations.
+
+    Every method holds one re-entrant lock, so an allocator can be shared by
+    many threads. A failed call changes nothing: the snapshot before and after
+    is equal.
+
+    Args:
+        runners: the initial fleet, in registration order.
+        strategy: a :class:`~runtime_alloc.strategies.Strategy`; None reads
+            ``ALLOCATOR_STRATEGY`` (default EvenSpreadStrategy).
+        backend: ``"python"``, ``"numpy"`` or ``"auto"``.
+        default_request: the request of a task that gives none (default: 1 slot).
+        max_task_slots: the most slots one task may ask for (default 16).
+
+    >>> from runtime_alloc import Allocator, Runner, MaxPackingStrategy
+    >>> fleet = [Runner.parse("a", "cpu=4,memory=8Gi"), Runner.parse("b", "cpu=8,memory=8Gi")]
+    >>> alloc = Allocator(fleet, strategy=MaxPackingStrategy())
+    >>> alloc.allocate("t1", {"cpu": "1", "memory": "1Gi"}).runner
+    'a'
+    >>> alloc.release("t1", "success").runner
+    'a'
+    """
+
+    def __init__(
+        self,
+        runners: Iterable[Runner] = (),
+        *,
+        strategy: Strategy | None = None,
+        backend: str = "auto",
+        default_request: Request = None,
+        max_task_slots: int = 16,
+    ) -> None:
+        if (
+            isinstance(max_task_slots, bool)
+            or not isinstance(max_task_slots, int)
+            or not 1 <= max_task_slots <= MAX_QUANTITY
+        ):
+            msg = f"max_task_slots must be a positive integer, got {_show(max_task_slots)}"
+            raise InvalidArgumentError(msg)
+        self._max_task_slots = max_task_slots
+        self._strategy: Strategy = strategy_from_env() if strategy is None else strategy
+        if not isinstance(self._strategy, Strategy):
+            msg = (
+                "strategy must have a name, a maximize flag and a score(state, request) "
+                f"method, got {_show(self._strategy)}"
+            )
+            raise InvalidArgumentError(msg)
+        self._default_request = _DEFAULT_TASK_REQUEST
+        self._default_request = self._normalize(default_request, field="default_request")
+        self._lock = threading.RLock()
+        self._states: dict[str, RunnerState] = {}
+        self._tasks: dict[str, dict[str, Reservation]] = {}
+        self._reservations: dict[str, Reservation] = {}
+        self._allocations = 0
+        self._failures: dict[str, int] = {}
+        self._releases: dict[str, int] = {}
+        self._evictions = 0
+        self._backend = _make_backend(backend, self._states, self._strategy)
+        fleet = list(runners)
+        names = set()
+        for runner in fleet:
+            self._check_runner(runner)
+            if runner.name in names:
+                msg = f"runner {runner.name!r} is listed twice"
+                raise DuplicateRunnerError(msg)
+            names.add(runner.name)
+        for runner in fleet:
+            self._insert(RunnerState(runner))
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def strategy(self) -> Strategy:
+        """The strategy in use."""
+        return self._strategy
+
+    @property
+    def backend(self) -> str:
+        """The backend in use (``"python"`` or ``"numpy"``), after resolving ``"auto"``."""
+        return self._backend.name
+
+    @property
+    def default_request(self) -> Resources:
+        """The request of a task that gives none."""
+        return self._default_request
+
+    @property
+    def max_task_slots(self) -> int:
+        """The most slots one task may ask for."""
+        return self._max_task_slots
+
+    def __len__(self) -> int:
+        """The number of reservations held."""
+        return len(self._reservations)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"<Allocator {len(self._states)} runners, {len(self._reservations)} tasks, "
+                f"strategy={self._strategy.name}, backend={self.backend}>"
+            )
+
+    # ------------------------------------------------------------------ placement
+
+    def allocate(
+        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+    ) -> Reservation:
+        """Reserve ``request`` for ``task_id`` on the runner the strategy picks.
+
+        Args:
+            task_id: a new task id (non-empty string).
+            request: None for the default request; a mapping or string as in
+                :meth:`Resources.parse` (missing slots mean 1); or a :class:`Resources`.
+            require: labels the runner must all have (one string is one label).
+
+        Returns:
+            The reservation.
+
+        Raises:
+            InvalidResourcesError: bad request, or slots outside 1..max_task_slots.
+            DuplicateTaskError: ``task_id`` already holds a reservation.
+            InsufficientCapacityError: some runner could hold it when empty, none can now.
+            UnschedulableError: no runner could ever hold it.
+
+        Runtime complexity: O(N) runners on the python backend.
+        """
+        with self._lock:
+            task_id, resources, labels = self._prepare(task_id, request, require)
+            return self._place(task_id, resources, labels, raise_errors=True)  # type: ignore[return-value]
+
+    def try_allocate(
+        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+    ) -> Reservation | None:
+        """Like :meth:`allocate`, but return None when no runner can take the task.
+
+        Invalid input still raises. Runtime complexity: as :meth:`allocate`.
+        """
+        with self._lock:
+            task_id, resources, labels = self._prepare(task_id, request, require)
+            result = self._place(task_id, resources, labels, raise_errors=False)
+            return result if isinstance(result, Reservation) else None
+
+    def allocate_many(self, items: Iterable[Sequence[Any]]) -> list[Reservation | AllocationError]:
+        """Place several tasks in order, as if :meth:`allocate` were called for each.
+
+        Args:
+            items: ``(task_id, request)`` or ``(task_id, request, require)`` tuples.
+
+        Returns:
+            One entry per item: the :class:`Reservation`, or the
+            :class:`AllocationError` that ``allocate`` would have raised.
+
+        Raises:
+            InvalidResourcesError, InvalidArgumentError, DuplicateTaskError: when
+                any item is invalid; nothing is placed then.
+
+        Runtime complexity: O(len(items) * N) on the python backend.
+        """
+        with self._lock:
+            prepared = []
+            seen: set[str] = set()
+            for index, item in enumerate(items):
+                if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
+                    msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
+                    raise InvalidArgumentError(msg)
+                if not 1 <= len(item) <= 3:
+                    msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
+                    raise InvalidArgumentError(msg)
+                task_id = item[0]
+                request = item[1] if len(item) > 1 else None
+                require = item[2] if len(item) > 2 else ()
+                prepared.append(self._prepare(task_id, request, require))
+                if task_id in seen:
+                    msg = f"task {task_id!r} appears twice in the batch"
+                    raise DuplicateTaskError(msg)
+                seen.add(task_id)
+            return [self._place(*p, raise_errors=False) for p in prepared]
+
+    def release(self, task_id: str, state: str = "success") -> Reservation:
+        """Return a task's reservation to its runner.
+
+        Args:
+            task_id: the task.
+            state: its completion state (``success``, ``failed``, ``upstream_failed``, ...),
+                counted in :meth:`metrics`.
+
+        Raises:
+            UnknownTaskError: no reservation under ``task_id``.
+
+        Runtime complexity: O(number of dimensions).
+        """
+        with self._lock:
+            check_name(task_id, field="task_id")
+            check_name(state, field="state")
+            reservation = self._reservations.get(task_id)
+            if reservation is None:
+                msg = f"no reservation is held for task {_show(task_id)}"
+                raise UnknownTaskError(msg)
+            self._unreserve(reservation)
+            self._releases[state] = self._releases.get(state, 0) + 1
+            return reservation
+
+    # ------------------------------------------------------------------ fleet
+
+    def add_runner(self, runner: Runner) -> None:
+        """Register a runner; it is the newest for tie-breaking.
+
+        Raises:
+            DuplicateRunnerError: a runner with this name is registered.
+
+        Runtime complexity: O(1) on the python backend.
+        """
+        with self._lock:
+            self._check_runner(runner)
+            if runner.name in self._states:
+                msg = f"runner {runner.name!r} is already registered"
+                raise DuplicateRunnerError(msg)
+            self._insert(RunnerState(runner))
+
+    def drain_runner(self, name: str) -> None:
+        """Stop new placements on a runner; its reservations stay. O(1)."""
+        self._set_draining(name, draining=True)
+
+    def undrain_runner(self, name: str) -> None:
+        """Allow new placements on a draining runner again. O(1)."""
+        self._set_draining(name, draining=False)
+
+    def remove_runner(self, name: str, *, force: bool = False) -> tuple[Reservation, ...]:
+        """Unregister a runner.
+
+        Args:
+            name: the runner.
+            force: evict its reservations instead of refusing.
+
+        Returns:
+            The evicted reservations (empty unless ``force``), oldest first, so an
+            executor can retry those tasks.
+
+        Raises:
+            UnknownRunnerError: no such runner.
+            RunnerBusyError: it holds reservations and ``force`` is False.
+
+        Runtime complexity: O(tasks on the runner).
+        """
+        with self._lock:
+            self._state(name)
+            held = tuple(self._tasks[name].values())
+            if held and not force:
+                raise RunnerBusyError(name, held)
+            for reservation in held:
+                del self._reservations[reservation.task_id]
+            self._evictions += len(held)
+            del self._states[name]
+            del self._tasks[name]
+            self._backend.remove(name)
+            return held
+
+    # ------------------------------------------------------------------ views
+
+    def get_reservation(self, task_id: str) -> Reservation:
+        """Return the reservation held for ``task_id``.
+
+        Raises:
+            UnknownTaskError: no reservation under ``task_id``.
+        """
+        with self._lock:
+            check_name(task_id, field="task_id")
+            reservation = self._reservations.get(task_id)
+            if reservation is None:
+                msg = f"no reservation is held for task {_show(task_id)}"
+                raise UnknownTaskError(msg)
+            return reservation
+
+    def snapshot(self) -> FleetSnapshot:
+        """Return an immutable, comparable picture of runners and reservations.
+
+        Runtime complexity: O(N + tasks).
+        """
+        with self._lock:
+            return FleetSnapshot(tuple(self._states.values()), dict(self._reservations))
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        snapshot: FleetSnapshot | Mapping[str, Any],
+        *,
+        strategy: Strategy | None = None,
+        backend: str = "auto",
+        default_request: Request = None,
+        max_task_slots: int = 16,
+    ) -> Allocator:
+        """Build an allocator that holds exactly what ``snapshot`` holds.
+
+        Args:
+            snapshot: a :class:`FleetSnapshot` or its :meth:`~FleetSnapshot.to_dict` form.
+            strategy: as for :class:`Allocator` (the snapshot holds no strategy).
+            backend: as for :class:`Allocator`.
+            default_request: as for :class:`Allocator`.
+            max_task_slots: as for :class:`Allocator`.
+
+        Raises:
+            InvalidSnapshotError: when the snapshot is malformed or inconsistent.
+
+        Runtime complexity: O(N + tasks).
+        """
+        if isinstance(snapshot, FleetSnapshot):
+            snapshot.check()
+        else:
+            snapshot = FleetSnapshot.from_dict(snapshot)
+        allocator = cls(
+            (s.runner for s in snapshot.runners),
+            strategy=strategy,
+            backend=backend,
+            default_request=default_request,
+            max_task_slots=max_task_slots,
+        )
+        with allocator._lock:
+            for reservation in snapshot.reservations.values():
+                allocator._reserve(reservation)
+            for state in snapshot.runners:
+                if state.draining:
+                    allocator._set_draining(state.name, draining=True)
+        return allocator
+
+    def explain(self, request: Request = None, *, require: Iterable[str] = ()) -> Explanation:
+        """Show, per runner, whether ``request`` fits, why not, its score, and the winner.
+
+        Read-only. Runtime complexity: O(N).
+        """
+        with self._lock:
+            resources = self._normalize(request)
+            labels = to_labels(require, field="require")
+            return explain(tuple(self._states.values()), self._strategy, resources, labels)
+
+    def metrics(self) -> Metrics:
+        """Return counters (allocations, failures, releases, evictions) and gauges.
+
+        Runtime complexity: O(N * dimensions).
+        """
+        with self._lock:
+            return Metrics.build(
+                states=self._states.values(),
+                tasks_per_runner={name: len(t) for name, t in self._tasks.items()},
+                allocations=self._allocations,
+                failures=self._failures,
+                releases=self._releases,
+                evictions=self._evictions,
+            )
+
+    def _check(self) -> None:
+        """Assert the internal invariants (tests and the harness call this). O(N + tasks)."""
+        with self._lock:
+            assert list(self._states) == list(self._tasks), "runner tables disagree"  # noqa: S101
+            total = 0
+            for name, state in self._states.items():
+                held = self._tasks[name]
+                total += len(held)
+                summed = sum((r.resources for r in held.values()), Resources())
+                assert state.reserved == summed, (  # noqa: S101
+                    f"runner {name!r} reserved {state.reserved} != sum of reservations {summed}"
+                )
+                assert state.reserved.fits_within(state.runner.capacity), (  # noqa: S101
+                    f"runner {name!r} over-committed: {state.reserved} > {state.runner.capacity}"
+                )
+                for task_id, reservation in held.items():
+                    assert self._reservations.get(task_id) is reservation, task_id  # noqa: S101
+            assert total == len(self._reservations), "reservation tables disagree"  # noqa: S101
+
+    # ------------------------------------------------------------------ internals
+
+    def _normalize(self, request: Request, *, field: str = "request") -> Resources:
+        if request is None:
+            return self._default_request
+        resources = Resources.parse(request, default_slots=1)
+        if not 1 <= resources.slots <= self._max_task_slots:
+            msg = (
+                f"{field} slots must be from 1 to {self._max_task_slots} for a task, "
+                f"got {resources.slots}"
+            )
+            raise InvalidResourcesError(msg)
+        return resources
+
+    def _prepare(
+        self, task_id: str, request: Request, require: Iterable[str]
+    ) -> tuple[str, Resources, frozenset[str]]:
+        check_name(task_id, field="task_id")
+        resources = self._normalize(request)
+        labels = to_labels(require, field="require")
+        if task_id in self._reservations:
+            runner = self._reservations[task_id].runner
+            msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
+            raise DuplicateTaskError(msg)
+        return task_id, resources, labels
+
+    def _place(
+        self, task_id: str, request: Resources, require: frozenset[str], *, raise_errors: bool
+    ) -> Reservation | AllocationError:
+        name = self._backend.choose(request, require)
+        if name is None:
+            error = _placement.diagnose(tuple(self._states.values()), task_id, request, require)
+            self._failures[error.kind] = self._failures.get(error.kind, 0) + 1
+            if raise_errors:
+                raise error
+            return error
+        reservation = Reservation(task_id, name, request)
+        self._reserve(reservation)
+        self._allocations += 1
+        return reservation
+
+    def _reserve(self, reservation: Reservation) -> None:
+        state = self._states[reservation.runner]
+        state = attrs.evolve(state, reserved=state.reserved + reservation.resources)
+        self._states[reservation.runner] = state
+        self._tasks[reservation.runner][reservation.task_id] = reservation
+        self._reservations[reservation.task_id] = reservation
+        self._backend.update(state)
+
+    def _unreserve(self, reservation: Reservation) -> None:
+        state = self._states[reservation.runner]
+        state = attrs.evolve(state, reserved=state.reserved - reservation.resources)
+        self._states[reservation.runner] = state
+        del self._tasks[reservation.runner][reservation.task_id]
+        del self._reservations[reservation.task_id]
+        self._backend.update(state)
+
+    def _insert(self, state: RunnerState) -> None:
+        self._states[state.name] = state
+        self._tasks[state.name] = {}
+        self._backend.add(state)
+
+    def _state(self, name: str) -> RunnerState:
+        state = self._states.get(name)
+        if state is None:
+            msg = f"no runner is registered as {_show(name)}"
+            raise UnknownRunnerError(msg)
+        return state
+
+    def _set_draining(self, name: str, *, draining: bool) -> None:
+        with self._lock:
+            state = self._state(name)
+            if state.draining != draining:
+                state = attrs.evolve(state, draining=draining)
+                self._states[name] = state
+                self._backend.update(state)
+
+    @staticmethod
+    def _check_runner(runner: object) -> None:
+        if not isinstance(runner, Runner):
+            msg = f"runner must be a Runner (see Runner.parse), got {_show(runner)}"
+            raise InvalidArgumentError(msg)

@@ -1,0 +1,167 @@
+"""Metrics: counters of what happened and gauges of what is reserved now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from runtime_alloc._frozen import FrozenMap
+from runtime_alloc.resources import BUILTIN_DIMENSIONS
+from runtime_alloc.runners import RunnerState
+
+__all__ = ["DimensionUsage", "Metrics", "RunnerMetrics", "usage_by_dimension"]
+
+
+@attrs.frozen
+class DimensionUsage:
+    """Reserved and capacity of one dimension, and their ratio (0.0 when capacity is 0)."""
+
+    reserved: int
+    capacity: int
+
+    @property
+    def utilization(self) -> float:
+        """``reserved / capacity``, or 0.0 when the capacity is 0."""
+        return self.reserved / self.capacity if self.capacity else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "reserved": self.reserved,
+            "capacity": self.capacity,
+            "utilization": self.utilization,
+        }
+
+
+@attrs.frozen
+class RunnerMetrics:
+    """Gauges of one runner."""
+
+    name: str
+    tasks: int
+    draining: bool
+    usage: FrozenMap[str, DimensionUsage]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "name": self.name,
+            "tasks": self.tasks,
+            "draining": self.draining,
+            "usage": {dim: u.to_dict() for dim, u in self.usage.items()},
+        }
+
+
+def usage_by_dimension(states: Iterable[RunnerState]) -> FrozenMap[str, DimensionUsage]:
+    """Sum reserved and capacity per dimension over ``states``.
+
+    Dimensions are cpu, memory, slots and every extended name any capacity has, in name order.
+    Runtime complexity: O(N * dimensions).
+    """
+    reserved: dict[str, int] = dict.fromkeys(BUILTIN_DIMENSIONS, 0)
+    capacity: dict[str, int] = dict.fromkeys(BUILTIN_DIMENSIONS, 0)
+    extended: set[str] = set()
+    for state in states:
+        cap = state.runner.capacity
+        res = state.reserved
+        capacity["cpu"] += cap.millicpu
+        capacity["memory"] += cap.memory_bytes
+        capacity["slots"] += cap.slots
+        reserved["cpu"] += res.millicpu
+        reserved["memory"] += res.memory_bytes
+        reserved["slots"] += res.slots
+        for name, count in cap.extended.items():
+            extended.add(name)
+            capacity[name] = capacity.get(name, 0) + count
+        for name, count in res.extended.items():
+            extended.add(name)
+            reserved[name] = reserved.get(name, 0) + count
+    dims = (*BUILTIN_DIMENSIONS, *sorted(extended))
+    return FrozenMap(
+        (dim, DimensionUsage(reserved.get(dim, 0), capacity.get(dim, 0))) for dim in dims
+    )
+
+
+@attrs.frozen
+class Metrics:
+    """A frozen view of an allocator's counters and gauges.
+
+    Attributes:
+        allocations: successful placements since the allocator was made.
+        failures: failed placements by reason (``insufficient_capacity``, ``unschedulable``).
+        releases: releases by completion state (``success``, ``failed``, ...).
+        evictions: reservations evicted by ``remove_runner(force=True)``.
+        tasks_running: reservations held now.
+        runners: runners registered.
+        runners_in_use: runners holding at least one reservation.
+        runners_draining: runners taking no new placements.
+        fleet: per dimension, fleet-wide reserved, capacity and utilization.
+        per_runner: per runner gauges, in registration order.
+    """
+
+    allocations: int
+    failures: FrozenMap[str, int]
+    releases: FrozenMap[str, int]
+    evictions: int
+    tasks_running: int
+    runners: int
+    runners_in_use: int
+    runners_draining: int
+    fleet: FrozenMap[str, DimensionUsage]
+    per_runner: tuple[RunnerMetrics, ...]
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        states: Iterable[RunnerState],
+        tasks_per_runner: Mapping[str, int],
+        allocations: int,
+        failures: Mapping[str, int],
+        releases: Mapping[str, int],
+        evictions: int,
+    ) -> Metrics:
+        """Compute the gauges from runner states. O(N * dimensions)."""
+        states = tuple(states)
+        per_runner = tuple(
+            RunnerMetrics(
+                s.name,
+                tasks_per_runner.get(s.name, 0),
+                s.draining,
+                usage_by_dimension((s,)),
+            )
+            for s in states
+        )
+        return cls(
+            allocations=allocations,
+            failures=FrozenMap(sorted(failures.items())),
+            releases=FrozenMap(sorted(releases.items())),
+            evictions=evictions,
+            tasks_running=sum(tasks_per_runner.values()),
+            runners=len(states),
+            runners_in_use=sum(1 for r in per_runner if r.tasks),
+            runners_draining=sum(1 for s in states if s.draining),
+            fleet=usage_by_dimension(states),
+            per_runner=per_runner,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "counters": {
+                "allocations": self.allocations,
+                "failures": dict(self.failures),
+                "releases": dict(self.releases),
+                "evictions": self.evictions,
+            },
+            "gauges": {
+                "tasks_running": self.tasks_running,
+                "runners": self.runners,
+                "runners_in_use": self.runners_in_use,
+                "runners_draining": self.runners_draining,
+                "fleet": {dim: u.to_dict() for dim, u in self.fleet.items()},
+                "per_runner": [r.to_dict() for r in self.per_runner],
+            },
+        }

@@ -1,0 +1,280 @@
+"""The :class:`Resources` value object: a vector of cpu, memory, slots and extended resources."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from runtime_alloc._frozen import FrozenMap
+from runtime_alloc._units import (
+    _check_quantity,
+    _show,
+    format_cpu,
+    format_memory,
+    parse_count,
+    parse_cpu,
+    parse_memory,
+)
+from runtime_alloc.errors import InvalidResourcesError
+
+__all__ = ["BUILTIN_DIMENSIONS", "Resources", "check_dimension_name"]
+
+#: The three dimensions every runner and request has, in scoring order.
+BUILTIN_DIMENSIONS = ("cpu", "memory", "slots")
+
+_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?")
+_MAX_SPEC = 4096
+
+
+def check_dimension_name(name: object, *, field: str = "resource name") -> str:
+    """Validate an extended resource name such as ``gpu`` or ``nvidia.com/gpu``.
+
+    Raises:
+        InvalidResourcesError: when ``name`` is not a string of letters, digits,
+            ``_ . - /`` (starting and ending with a letter or digit, at most 63
+            characters).
+    """
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        msg = (
+            f"{field} must be letters, digits and '_.-/' starting and ending with a "
+            f"letter or digit (at most 63 characters), got {_show(name)}"
+        )
+        raise InvalidResourcesError(msg)
+    return name
+
+
+def _to_extended(value: Mapping[str, int]) -> FrozenMap[str, int]:
+    if not isinstance(value, Mapping):
+        msg = f"extended must be a mapping of resource name to count, got {_show(value)}"
+        raise InvalidResourcesError(msg)
+    items = []
+    for name in sorted(value, key=str):
+        check_dimension_name(name, field="extended resource name")
+        if name in BUILTIN_DIMENSIONS:
+            msg = f"extended resource name must not be {name!r}: use the {name} field"
+            raise InvalidResourcesError(msg)
+        count = _check_quantity(name, value[name])
+        if count:
+            items.append((name, count))
+    return FrozenMap(items)
+
+
+def _quantity(field: str) -> Any:  # noqa: ANN401 (attrs validator signature)
+    def validate(_inst: object, _attr: object, value: object) -> None:
+        _check_quantity(field, value)
+
+    return validate
+
+
+@attrs.frozen(repr=True)
+class Resources:
+    """An immutable vector of resource quantities, in integer units.
+
+    Resource vectors are only partially ordered, so there is no ``<``: use
+    :meth:`fits_within`. Extended resources with a count of 0 are dropped, so
+    ``Resources(extended={"gpu": 0}) == Resources()``.
+
+    Attributes:
+        millicpu: cpu in thousandths of a core.
+        memory_bytes: memory in bytes.
+        slots: concurrency slots.
+        extended: extended resource name -> integer count (for example GPUs).
+
+    >>> r = Resources.parse("cpu=1.5,memory=1024MB,slots=2,gpu=1")
+    >>> r.millicpu, r.memory_bytes, r.slots, dict(r.extended)
+    (1500, 1073741824, 2, {'gpu': 1})
+    >>> str(r)
+    'cpu=1500m,memory=1Gi,slots=2,gpu=1'
+    >>> Resources.parse(str(r)) == r
+    True
+    """
+
+    millicpu: int = attrs.field(default=0, validator=_quantity("millicpu"))
+    memory_bytes: int = attrs.field(default=0, validator=_quantity("memory_bytes"))
+    slots: int = attrs.field(default=0, validator=_quantity("slots"))
+    extended: FrozenMap[str, int] = attrs.field(
+        factory=FrozenMap,
+        converter=_to_extended,
+    )
+
+    @classmethod
+    def parse(
+        cls,
+        spec: Mapping[str, object] | str | Resources,
+        *,
+        default_slots: int = 0,
+    ) -> Resources:
+        """Build a :class:`Resources` from user input.
+
+        Args:
+            spec: a mapping such as ``{"cpu": "1.5", "memory": "1024MB", "slots": "2"}``
+                or a string ``"cpu=1.5,memory=1024MB,slots=2,gpu=1"``. Keys ``cpu``,
+                ``memory`` and ``slots`` use :func:`parse_cpu`, :func:`parse_memory` and
+                :func:`parse_slots`; any other key is an extended resource with an
+                integer count. A :class:`Resources` is returned unchanged.
+            default_slots: the slot count when ``slots`` is missing.
+
+        Raises:
+            InvalidResourcesError: naming the key and value that are wrong.
+
+        Runtime complexity: O(number of keys).
+
+        >>> Resources.parse({"cpu": "500m", "memory": "2Gi"}, default_slots=1)
+        Resources(millicpu=500, memory_bytes=2147483648, slots=1, extended={})
+        """
+        if isinstance(spec, Resources):
+            return spec
+        if isinstance(spec, str):
+            spec = _split_spec(spec)
+        if not isinstance(spec, Mapping):
+            msg = (
+                "resources must be a mapping like {'cpu': '1.5'} or a string like "
+                f"'cpu=1.5,memory=1024MB', got {_show(spec)}"
+            )
+            raise InvalidResourcesError(msg)
+        millicpu = memory = 0
+        slots = default_slots
+        extended: dict[str, int] = {}
+        for key, value in spec.items():
+            if key == "cpu":
+                millicpu = parse_cpu(value)
+            elif key == "memory":
+                memory = parse_memory(value)
+            elif key == "slots":
+                slots = parse_count(value, field="slots")
+            else:
+                name = check_dimension_name(key)
+                extended[name] = parse_count(value, field=name)
+        return cls(millicpu, memory, slots, extended)
+
+    def __str__(self) -> str:
+        parts = [
+            f"cpu={format_cpu(self.millicpu)}",
+            f"memory={format_memory(self.memory_bytes)}",
+            f"slots={self.slots}",
+        ]
+        parts.extend(f"{name}={count}" for name, count in self.extended.items())
+        return ",".join(parts)
+
+    def __add__(self, other: Resources) -> Resources:
+        if not isinstance(other, Resources):
+            return NotImplemented
+        extended = dict(self.extended)
+        for name, count in other.extended.items():
+            extended[name] = extended.get(name, 0) + count
+        return Resources(
+            self.millicpu + other.millicpu,
+            self.memory_bytes + other.memory_bytes,
+            self.slots + other.slots,
+            extended,
+        )
+
+    def __sub__(self, other: Resources) -> Resources:
+        """Subtract; raises :class:`InvalidResourcesError` when any dimension would go negative."""
+        if not isinstance(other, Resources):
+            return NotImplemented
+        extended = dict(self.extended)
+        for name, count in other.extended.items():
+            extended[name] = extended.get(name, 0) - count
+        return Resources(
+            self.millicpu - other.millicpu,
+            self.memory_bytes - other.memory_bytes,
+            self.slots - other.slots,
+            extended,
+        )
+
+    def fits_within(self, other: Resources) -> bool:
+        """Return True when every dimension of ``self`` is <= the same dimension of ``other``.
+
+        A dimension missing from ``other.extended`` counts as 0.
+
+        Runtime complexity: O(number of extended resources).
+
+        >>> Resources(500).fits_within(Resources(1000))
+        True
+        >>> Resources(extended={"gpu": 1}).fits_within(Resources(1000))
+        False
+        """
+        if (
+            self.millicpu > other.millicpu
+            or self.memory_bytes > other.memory_bytes
+            or self.slots > other.slots
+        ):
+            return False
+        other_ext = other.extended
+        return all(count <= other_ext.get(name, 0) for name, count in self.extended.items())
+
+    def get(self, dimension: str) -> int:
+        """Return the quantity of one dimension by name (``cpu`` is millicpu, ``memory`` bytes).
+
+        >>> Resources.parse("cpu=2,gpu=3").get("cpu"), Resources.parse("gpu=3").get("gpu")
+        (2000, 3)
+        """
+        if dimension == "cpu":
+            return self.millicpu
+        if dimension == "memory":
+            return self.memory_bytes
+        if dimension == "slots":
+            return self.slots
+        return self.extended.get(dimension, 0) or 0
+
+    def dimensions(self) -> tuple[str, ...]:
+        """Return ``("cpu", "memory", "slots", *extended names in name order)``."""
+        return BUILTIN_DIMENSIONS + tuple(self.extended)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict of integers; :meth:`from_dict` reads it back.
+
+        >>> Resources(1500, 0, 2, {"gpu": 1}).to_dict()
+        {'millicpu': 1500, 'memory_bytes': 0, 'slots': 2, 'extended': {'gpu': 1}}
+        """
+        return {
+            "millicpu": self.millicpu,
+            "memory_bytes": self.memory_bytes,
+            "slots": self.slots,
+            "extended": dict(self.extended),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resources:
+        """Read the output of :meth:`to_dict` back.
+
+        Raises:
+            InvalidResourcesError: when a key is missing, unknown or not an integer.
+        """
+        if not isinstance(data, Mapping):
+            msg = f"resources must be a mapping, got {_show(data)}"
+            raise InvalidResourcesError(msg)
+        unknown = set(data) - {"millicpu", "memory_bytes", "slots", "extended"}
+        if unknown:
+            msg = f"resources has unknown keys {sorted(unknown)!r}"
+            raise InvalidResourcesError(msg)
+        return cls(
+            data.get("millicpu", 0),
+            data.get("memory_bytes", 0),
+            data.get("slots", 0),
+            data.get("extended", {}),
+        )
+
+
+def _split_spec(text: str) -> dict[str, str]:
+    if len(text) > _MAX_SPEC:
+        msg = f"resources text must be at most {_MAX_SPEC} characters, got {_show(text)}"
+        raise InvalidResourcesError(msg)
+    result: dict[str, str] = {}
+    if not text.strip():
+        return result
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            msg = f"resources text must be 'name=value' pairs separated by ',', got {_show(text)}"
+            raise InvalidResourcesError(msg)
+        if key in result:
+            msg = f"resources text names {key!r} twice, got {_show(text)}"
+            raise InvalidResourcesError(msg)
+        result[key] = value.strip()
+    return result
