@@ -130,7 +130,7 @@ def diagnose(
     short = tuple(
         Shortfall(dim, request.get(dim), best[dim])
         for dim in request.dimensions()
-        if dim in best and request.get(dim) > best[dim]
+        if f"insufficient {dim}" in reasons
     )
     cls = InsufficientCapacityError if ever else UnschedulableError
     return cls(task_id, request, len(states), reasons, short)

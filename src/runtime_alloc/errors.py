@@ -124,8 +124,11 @@ class AllocationError(RuntimeAllocError):
         reasons: reason text -> number of runners that gave it, in the spirit of
             kube-scheduler (``{"insufficient cpu": 2, "draining": 1}``); a runner
             short in several dimensions counts once per dimension.
-        shortfalls: per dimension that fell short somewhere, the requested amount
-            and the best amount any considered runner offered.
+        shortfalls: per dimension in which at least one runner fell short, the
+            requested amount and the most any considered runner (labelled, and
+            not draining for :class:`InsufficientCapacityError`) offered. An
+            ``available >= requested`` means some runner had enough of that
+            dimension but fell short in another.
     """
 
     kind = "allocation_error"
