@@ -16,9 +16,7 @@ settings.register_profile(
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile("dev", max_examples=20, deadline=None)
 settings.load_profile(
-    os.environ.get(
-        "RUNTIME_ALLOC_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"
-    )
+    os.environ.get("RUNTIME_ALLOC_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
 )
 
 #: Real public cluster traces kept beside the repository (never copied into it).

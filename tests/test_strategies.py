@@ -20,28 +20,46 @@ from runtime_alloc import (
 from runtime_alloc.strategies import utilization_score
 
 
-def R(**kw: int) -> Resources:
+def rv(**kw: int) -> Resources:
     return Resources(**kw)
 
 
 SCORES = [
     # (capacity, reserved, request, weights, expected score)
     # Kubernetes' worked case, node 1: cpu 3000/4000 = 0.75, mem 5000/10000 = 0.5 -> (0.75+0.5)/2 = 0.625
-    (R(millicpu=4000, memory_bytes=10000), R(), R(millicpu=3000, memory_bytes=5000), {}, 0.625),
+    (rv(millicpu=4000, memory_bytes=10000), rv(), rv(millicpu=3000, memory_bytes=5000), {}, 0.625),
     # node 2: cpu 3000/6000 = 0.5, mem 5000/10000 = 0.5 -> 0.5
-    (R(millicpu=6000, memory_bytes=10000), R(), R(millicpu=3000, memory_bytes=5000), {}, 0.5),
+    (rv(millicpu=6000, memory_bytes=10000), rv(), rv(millicpu=3000, memory_bytes=5000), {}, 0.5),
     # reserved counts: cpu (1000+1000)/4000 = 0.5, slots (3+1)/16 = 0.25, memory cap 0 not scored -> 0.375
-    (R(millicpu=4000, slots=16), R(millicpu=1000, slots=3), R(millicpu=1000, slots=1), {}, 0.375),
+    (
+        rv(millicpu=4000, slots=16),
+        rv(millicpu=1000, slots=3),
+        rv(millicpu=1000, slots=1),
+        {},
+        0.375,
+    ),
     # weights: cpu*3: 3*2000/4000 = 1.5, slots 1*1/4 = 0.25 -> 1.75 / (3+1) = 0.4375
-    (R(millicpu=4000, slots=4), R(), R(millicpu=2000, slots=1), {"cpu": 3}, 0.4375),
+    (rv(millicpu=4000, slots=4), rv(), rv(millicpu=2000, slots=1), {"cpu": 3}, 0.4375),
     # weight 0 leaves cpu out: only slots 2/4 = 0.5
-    (R(millicpu=4000, slots=4), R(), R(millicpu=4000, slots=2), {"cpu": 0}, 0.5),
+    (rv(millicpu=4000, slots=4), rv(), rv(millicpu=4000, slots=2), {"cpu": 0}, 0.5),
     # extended dims scored only when requested: cpu 1000/4000 = 0.25, slots 1/4 = 0.25, gpu 1/2 = 0.5 -> 1.0/3
-    (R(millicpu=4000, slots=4, extended={"gpu": 2}), R(), R(millicpu=1000, slots=1, extended={"gpu": 1}), {}, 1.0 / 3),
+    (
+        rv(millicpu=4000, slots=4, extended={"gpu": 2}),
+        rv(),
+        rv(millicpu=1000, slots=1, extended={"gpu": 1}),
+        {},
+        1.0 / 3,
+    ),
     # ... and not scored when not requested: cpu 0.25, slots 0.25 -> 0.25
-    (R(millicpu=4000, slots=4, extended={"gpu": 2}), R(extended={"gpu": 2}), R(millicpu=1000, slots=1), {}, 0.25),
+    (
+        rv(millicpu=4000, slots=4, extended={"gpu": 2}),
+        rv(extended={"gpu": 2}),
+        rv(millicpu=1000, slots=1),
+        {},
+        0.25,
+    ),
     # nothing scored (all weights 0) -> 0.0
-    (R(millicpu=4000, slots=4), R(), R(slots=1), {"cpu": 0, "slots": 0}, 0.0),
+    (rv(millicpu=4000, slots=4), rv(), rv(slots=1), {"cpu": 0, "slots": 0}, 0.0),
 ]
 
 
@@ -52,20 +70,20 @@ def test_utilization_score(cap, res, req, weights, expected) -> None:
 
 def test_score_is_summed_left_to_right_in_float64() -> None:
     # cpu 1/3, memory 1/3, slots 1/3: ((1/3 + 1/3) + 1/3) / 3, bit for bit.
-    cap = R(millicpu=3, memory_bytes=3, slots=3)
-    req = R(millicpu=1, memory_bytes=1, slots=1)
+    cap = rv(millicpu=3, memory_bytes=3, slots=3)
+    req = rv(millicpu=1, memory_bytes=1, slots=1)
     expected = ((0.0 + 1 / 3) + 1 / 3 + 1 / 3) / 3.0
-    assert utilization_score(cap, R(), req, {}) == expected
+    assert utilization_score(cap, rv(), req, {}) == expected
 
 
 def kube_fleet() -> list[Runner]:
     return [
-        Runner("node1", R(millicpu=4000, memory_bytes=10000, slots=16)),
-        Runner("node2", R(millicpu=6000, memory_bytes=10000, slots=16)),
+        Runner("node1", rv(millicpu=4000, memory_bytes=10000, slots=16)),
+        Runner("node2", rv(millicpu=6000, memory_bytes=10000, slots=16)),
     ]
 
 
-POD = R(millicpu=3000, memory_bytes=5000, slots=1)
+POD = rv(millicpu=3000, memory_bytes=5000, slots=1)
 
 DECISIONS = [
     # (strategy, expected runner) for Kubernetes' pod of 3000m / 5000:
@@ -128,7 +146,10 @@ def test_max_packing_prefers_the_fuller_runner() -> None:
 
 
 def test_weights_change_the_decision() -> None:
-    fleet = [Runner.parse("cpu-heavy", "cpu=16,memory=4Gi"), Runner.parse("mem-heavy", "cpu=4,memory=64Gi")]
+    fleet = [
+        Runner.parse("cpu-heavy", "cpu=16,memory=4Gi"),
+        Runner.parse("mem-heavy", "cpu=4,memory=64Gi"),
+    ]
     request = "cpu=2,memory=2Gi"
     # unweighted EvenSpread: cpu-heavy (2/16 + 2/4 + 1/16)/3 = 0.229; mem-heavy (2/4 + 2/64 + 1/16)/3 = 0.198
     assert Allocator(fleet, strategy=EvenSpreadStrategy()).explain(request).chosen == "mem-heavy"
@@ -200,7 +221,10 @@ def test_strategies_are_values() -> None:
     assert EvenSpreadStrategy({"cpu": 2}) == EvenSpreadStrategy({"cpu": 2})
     assert hash(EvenSpreadStrategy({"cpu": 2})) == hash(EvenSpreadStrategy({"cpu": 2}))
     assert EvenSpreadStrategy() != MaxPackingStrategy()
-    assert EvenSpreadStrategy({"gpu": 1}).to_dict() == {"name": "EvenSpreadStrategy", "weights": {"gpu": 1}}
+    assert EvenSpreadStrategy({"gpu": 1}).to_dict() == {
+        "name": "EvenSpreadStrategy",
+        "weights": {"gpu": 1},
+    }
 
 
 class FewestTasks:

@@ -25,7 +25,9 @@ def run_stress(strategy, *, observe: bool = False) -> tuple[Allocator, list[int]
         try:
             for step in range(OPERATIONS):
                 if held and rng.random() < 0.45:
-                    alloc.release(held.pop(rng.randrange(len(held))), rng.choice(["success", "failed"]))
+                    alloc.release(
+                        held.pop(rng.randrange(len(held))), rng.choice(["success", "failed"])
+                    )
                     continue
                 task_id = f"w{index}-{step}"
                 request = {"cpu": f"{rng.choice([250, 500, 1000])}m", "memory": "512Mi"}

@@ -135,7 +135,7 @@ def test_bad(parser, value, fragment) -> None:
     message = str(info.value)
     assert fragment in message
     # The message names the field and shows the value (cut to a readable length).
-    assert message.split()[0] in {"cpu", "memory", "slots"}
+    assert message.split(maxsplit=1)[0] in {"cpu", "memory", "slots"}
     assert len(message) < 400
 
 
@@ -150,7 +150,7 @@ def test_invalid_resources_error_is_a_value_error() -> None:
 
 
 def test_field_name_is_used() -> None:
-    with pytest.raises(InvalidResourcesError, match="^gpu must be"):
+    with pytest.raises(InvalidResourcesError, match=r"^gpu must be"):
         parse_slots("x", field="gpu")
 
 
@@ -159,6 +159,8 @@ def test_cpu_format_round_trip(millicpu: int) -> None:
     assert parse_cpu(format_cpu(millicpu)) == millicpu
 
 
-@pytest.mark.parametrize("n", [0, 1, 7, 999, 1000, 1001, 1024, 1536 * MI, 10**9, GI, 2**53, 2**53 - 1])
+@pytest.mark.parametrize(
+    "n", [0, 1, 7, 999, 1000, 1001, 1024, 1536 * MI, 10**9, GI, 2**53, 2**53 - 1]
+)
 def test_memory_format_round_trip(n: int) -> None:
     assert parse_memory(format_memory(n)) == n

@@ -45,7 +45,8 @@ capacities = st.builds(
 )
 labels = st.frozensets(st.sampled_from(LABELS), max_size=2)
 strategies = st.sampled_from([EvenSpreadStrategy(), MaxPackingStrategy()]) | st.builds(
-    MaxPackingStrategy, st.dictionaries(st.sampled_from(["cpu", "memory", "slots", "gpu"]), st.integers(0, 3))
+    MaxPackingStrategy,
+    st.dictionaries(st.sampled_from(["cpu", "memory", "slots", "gpu"]), st.integers(0, 3)),
 )
 
 

@@ -1,0 +1,74 @@
+"""The repository keeps its promises: the README's commands, the CI script, the docs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import runtime_alloc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_console_lines() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```console\n(.+?)\n```", quickstart)
+
+
+def test_quickstart_has_exactly_two_one_line_commands() -> None:
+    lines = readme_console_lines()
+    assert len(lines) == 2
+    assert all("\n" not in line for line in lines)
+    assert "runtime-alloc simulate" in lines[0]
+    assert "pytest" in lines[1]
+
+
+def test_ci_runs_the_readme_test_line_verbatim() -> None:
+    test_line = readme_console_lines()[1]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_line in ci
+
+
+def test_readme_embedding_example_runs(capsys) -> None:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Embedding\n\n```python\n(.+?)```", text, re.DOTALL)
+    assert block is not None
+    code = block.group(1)
+    assert len(code.strip().splitlines()) <= 12
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102
+    assert "run extract-1 on w2" in capsys.readouterr().out
+
+
+def test_public_names_are_exported() -> None:
+    # (the order of __all__ is checked by ruff's RUF022 in the test line)
+    names = runtime_alloc.__all__
+    assert len(names) == len(set(names))
+    for name in names:
+        assert hasattr(runtime_alloc, name), name
+    for required in (
+        "parse_cpu", "parse_memory", "parse_slots", "Resources", "Runner", "Reservation",
+        "EvenSpreadStrategy", "MaxPackingStrategy", "strategy_from_env", "Allocator", "FleetSnapshot",
+        "RuntimeAllocError", "InvalidResourcesError", "UnknownStrategyError", "AllocationError",
+        "InsufficientCapacityError", "UnschedulableError", "DuplicateTaskError", "UnknownTaskError",
+        "DuplicateRunnerError", "UnknownRunnerError", "RunnerBusyError",
+    ):  # fmt: skip
+        assert required in names, required
+
+
+def test_error_hierarchy() -> None:
+    from runtime_alloc import errors
+
+    assert issubclass(errors.InvalidResourcesError, ValueError)
+    assert issubclass(errors.UnknownStrategyError, ValueError)
+    assert issubclass(errors.UnknownTaskError, KeyError)
+    assert issubclass(errors.UnknownRunnerError, KeyError)
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, errors.RuntimeAllocError), name
+
+
+def test_changelog_has_an_unreleased_section() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in text
