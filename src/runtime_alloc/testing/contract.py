@@ -1,0 +1,180 @@
+"""``StrategyContract``: what every placement strategy must satisfy, in a few lines of test code."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
+
+from runtime_alloc.allocator import Allocator
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import Runner
+from runtime_alloc.snapshot import FleetSnapshot
+from runtime_alloc.strategies import Strategy
+from runtime_alloc.testing._generators import DEFAULT_LABELS, requests, snapshots
+from runtime_alloc.testing.machine import AllocatorStateMachine, best_runner, infeasibility
+
+__all__ = ["StrategyContract", "check_strategy_contract", "contract_machine"]
+
+_REQUIRES = st.lists(st.sampled_from(DEFAULT_LABELS), max_size=1).map(tuple)
+
+
+def _checked(strategy: object) -> Strategy:
+    if not isinstance(strategy, Strategy):
+        msg = (
+            "a strategy needs a name, a maximize flag and a score(state, request) method, "
+            f"got {strategy!r}"
+        )
+        raise TypeError(msg)
+    return strategy
+
+
+def contract_machine(strategy: Strategy, *, backend: str = "python") -> type[AllocatorStateMachine]:
+    """Return an :class:`AllocatorStateMachine` subclass that runs ``strategy`` on ``backend``."""
+    strategy = _checked(strategy)
+
+    class ContractMachine(AllocatorStateMachine):
+        def make_strategy(self) -> Strategy:
+            return strategy
+
+        def make_allocator(self, fleet: Sequence[Runner]) -> Allocator:
+            return Allocator(fleet, strategy=strategy, backend=backend)
+
+    ContractMachine.__name__ = ContractMachine.__qualname__ = f"{strategy.name}Machine"
+    return ContractMachine
+
+
+def _restore(snapshot: FleetSnapshot, strategy: Strategy, backend: str) -> Allocator:
+    return Allocator.from_snapshot(snapshot, strategy=strategy, backend=backend)
+
+
+def check_deterministic(strategy: Strategy, *, backend: str = "python") -> None:
+    """Property: scores are finite and repeatable, and equal inputs give equal decisions.
+
+    Raises:
+        AssertionError: with the counterexample hypothesis found.
+    """
+    strategy = _checked(strategy)
+
+    @given(snapshots(), st.lists(st.tuples(requests(), _REQUIRES), min_size=1, max_size=8))
+    def deterministic(
+        snapshot: FleetSnapshot, items: list[tuple[Resources, tuple[str, ...]]]
+    ) -> None:
+        for state in snapshot.runners:
+            for request, _ in items:
+                if infeasibility(state, request):
+                    continue
+                one, two = strategy.score(state, request), strategy.score(state, request)
+                assert isinstance(one, float), f"score() returned {one!r}, not a float"
+                assert math.isfinite(one), f"score({state!r}, {request}) is {one}, not finite"
+                assert one == two, f"score({state!r}, {request}) gave {one} then {two}"
+        first = _restore(snapshot, strategy, backend)
+        second = _restore(snapshot, strategy, backend)
+        for i, (request, require) in enumerate(items):
+            a = first.try_allocate(f"x{i}", request, require=require)
+            b = second.try_allocate(f"x{i}", request, require=require)
+            assert a == b, f"the same request {request} on the same fleet went to {a!r} and {b!r}"
+
+    deterministic()
+
+
+def check_feasible_and_complete(strategy: Strategy, *, backend: str = "python") -> None:
+    """Property: never an infeasible runner; a runner whenever one is feasible; the best-scored one.
+
+    Raises:
+        AssertionError: with the counterexample hypothesis found.
+    """
+    strategy = _checked(strategy)
+
+    @given(snapshots(), st.lists(st.tuples(requests(), _REQUIRES), min_size=1, max_size=12))
+    def feasible_and_complete(
+        snapshot: FleetSnapshot, items: list[tuple[Resources, tuple[str, ...]]]
+    ) -> None:
+        allocator = _restore(snapshot, strategy, backend)
+        for i, (request, require) in enumerate(items):
+            before = allocator.snapshot()
+            best = best_runner(before.runners, strategy, request, require)
+            got = allocator.try_allocate(f"x{i}", request, require=require)
+            if got is None:
+                assert best is None, (
+                    f"no runner for {request} (require {list(require)}) although "
+                    f"{best.name if best else ''!r} was feasible"
+                )
+                continue
+            state = next(s for s in before.runners if s.name == got.runner)
+            why = infeasibility(state, request, require)
+            assert not why, f"{request} went to {got.runner!r}, which was not feasible: {why}"
+            assert best is not None
+            assert got.runner == best.name, (
+                f"{request} went to {got.runner!r} but {strategy.name} ranks {best.name!r} best"
+            )
+
+    feasible_and_complete()
+
+
+def check_strategy_contract(
+    strategy: Strategy, *, backend: str = "python", state_machine_settings: settings | None = None
+) -> None:
+    """Run every contract check on ``strategy``: the state machine and the properties.
+
+    Args:
+        strategy: any object with ``name``, ``maximize`` and ``score(state, request)``.
+        backend: the allocator backend to run it on.
+        state_machine_settings: hypothesis settings for the state machine (default:
+            the active profile).
+
+    Raises:
+        AssertionError: naming the broken property with a shrunk counterexample.
+        TypeError: when ``strategy`` is not a strategy.
+    """
+    run_state_machine_as_test(
+        contract_machine(strategy, backend=backend), settings=state_machine_settings
+    )
+    check_deterministic(strategy, backend=backend)
+    check_feasible_and_complete(strategy, backend=backend)
+
+
+class StrategyContract:
+    """Subclass in a ``Test...`` class to run the strategy contract under pytest.
+
+    Set :attr:`strategy` (or override :meth:`make_strategy`); every ``test_``
+    method below is one part of the contract.
+
+    Example::
+
+        class TestLeastTasks(StrategyContract):
+            strategy = LeastTasks()
+    """
+
+    #: The strategy under test.
+    strategy: ClassVar[Any] = None
+    #: The backend the allocator uses.
+    backend: ClassVar[str] = "python"
+    #: Settings for the state machine (None: the active hypothesis profile).
+    state_machine_settings: ClassVar[settings | None] = None
+
+    def make_strategy(self) -> Strategy:
+        """Return the strategy under test (default: :attr:`strategy`)."""
+        if self.strategy is None:
+            msg = f"{type(self).__name__} must set strategy = ... or override make_strategy()"
+            raise TypeError(msg)
+        return _checked(self.strategy)
+
+    def test_state_machine(self) -> None:
+        """The allocator state machine passes with this strategy."""
+        run_state_machine_as_test(
+            contract_machine(self.make_strategy(), backend=self.backend),
+            settings=self.state_machine_settings,
+        )
+
+    def test_deterministic(self) -> None:
+        """Finite, repeatable scores; equal inputs give equal decisions."""
+        check_deterministic(self.make_strategy(), backend=self.backend)
+
+    def test_feasible_and_complete(self) -> None:
+        """Never an infeasible runner; a runner whenever one is feasible; the best-ranked one."""
+        check_feasible_and_complete(self.make_strategy(), backend=self.backend)

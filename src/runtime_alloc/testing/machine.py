@@ -1,0 +1,446 @@
+"""``AllocatorStateMachine``: a model-checked hypothesis state machine for allocators.
+
+Subclass it and override :meth:`~AllocatorStateMachine.make_allocator` (and
+optionally :meth:`~AllocatorStateMachine.make_strategy`) to test an executor
+wrapper or a custom strategy; ``TestMine = MyMachine.TestCase`` makes it a test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from runtime_alloc.allocator import Allocator
+from runtime_alloc.errors import (
+    AllocationError,
+    DuplicateRunnerError,
+    DuplicateTaskError,
+    InsufficientCapacityError,
+    RunnerBusyError,
+    RuntimeAllocError,
+    UnknownRunnerError,
+    UnknownTaskError,
+    UnschedulableError,
+)
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import Runner, RunnerState
+from runtime_alloc.snapshot import FleetSnapshot
+from runtime_alloc.strategies import EvenSpreadStrategy, Strategy
+from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
+from runtime_alloc.testing.invariants import check_invariants, describe_difference
+
+__all__ = ["AllocatorStateMachine", "best_runner", "infeasibility"]
+
+
+class _Fleet(list[Runner]):
+    """A list of runners whose repr is Python that rebuilds it (readable counterexamples)."""
+
+    def __repr__(self) -> str:
+        items = []
+        for r in self:
+            labels = f", labels={sorted(r.labels)!r}" if r.labels else ""
+            items.append(f"Runner.parse({r.name!r}, {str(r.capacity)!r}{labels})")
+        return "[" + ", ".join(items) + "]"
+
+
+_CACHE: dict[tuple[object, ...], st.SearchStrategy[Any]] = {}
+
+
+def _from_machine(
+    build: Callable[[AllocatorStateMachine], st.SearchStrategy[Any]],
+) -> st.SearchStrategy[Any]:
+    """A strategy drawn from the running machine, so subclasses can change what is generated.
+
+    The strategy is built once per machine class (and slot limit) and reused:
+    building and validating strategies is the slow part of a step otherwise.
+    """
+
+    def cached(machine: AllocatorStateMachine) -> st.SearchStrategy[Any]:
+        key = (build, type(machine), getattr(machine.allocator, "max_task_slots", None))
+        strategy = _CACHE.get(key)
+        if strategy is None:
+            strategy = _CACHE[key] = build(machine)
+        return strategy
+
+    return st.runner().flatmap(cached)
+
+
+def infeasibility(state: RunnerState, request: Resources, require: Iterable[str] = ()) -> str:
+    """Say why ``state`` cannot take ``request`` now ("" when it can).
+
+    Feasible means: not draining, every required label, and for every
+    dimension reserved + request <= capacity.
+
+    >>> from runtime_alloc import Runner, RunnerState, Resources
+    >>> infeasibility(RunnerState(Runner.parse("r0", "cpu=1")), Resources(2000, slots=1))
+    'cpu 0+2000 > 1000'
+    """
+    reasons = []
+    if state.draining:
+        reasons.append("draining")
+    missing = sorted(set(require) - state.runner.labels)
+    if missing:
+        reasons.append(f"missing label(s) {', '.join(missing)}")
+    cap, res = state.runner.capacity, state.reserved
+    reasons.extend(
+        f"{dim} {res.get(dim)}+{request.get(dim)} > {cap.get(dim)}"
+        for dim in request.dimensions()
+        if res.get(dim) + request.get(dim) > cap.get(dim)
+    )
+    return ", ".join(reasons)
+
+
+def best_runner(
+    states: Sequence[RunnerState],
+    strategy: Strategy,
+    request: Resources,
+    require: Iterable[str] = (),
+) -> RunnerState | None:
+    """Return the runner the placement rules pick: best score among feasible ones, earliest on ties.
+
+    Written from the documented semantics only (no runtime_alloc internals).
+    Runtime complexity: O(N).
+    """
+    best: RunnerState | None = None
+    best_score = 0.0
+    for state in states:
+        if infeasibility(state, request, require):
+            continue
+        value = strategy.score(state, request)
+        better = value > best_score if strategy.maximize else value < best_score
+        if best is None or better:
+            best, best_score = state, value
+    return best
+
+
+class AllocatorStateMachine(RuleBasedStateMachine):
+    """A hypothesis state machine that checks an allocator against a model.
+
+    The model is what must be reserved: the runners in registration order, the
+    draining ones and every held reservation. After every step the allocator
+    must pass :func:`check_invariants` and its snapshot must equal the model.
+    Every rule also checks its own promise: failed calls change nothing,
+    release restores exactly, allocations go to a feasible runner (the one the
+    strategy ranks best when :attr:`check_strategy_choice`), an allocation
+    fails only when no runner is feasible (:attr:`check_completeness`), and a
+    forced removal returns exactly the evicted reservations.
+
+    Override :meth:`make_allocator` (and :meth:`make_strategy`,
+    :meth:`restore_allocator`, :meth:`fleet_strategy`, :meth:`request_strategy`)
+    in a subclass, then ``TestMine = MyMachine.TestCase``.
+
+    Attributes:
+        allocator: the allocator under test (what :meth:`make_allocator` returned).
+        steps: steps run so far on this instance (rules after initialization).
+    """
+
+    #: Check that each allocation went to the runner the strategy ranks best.
+    check_strategy_choice: ClassVar[bool] = True
+    #: Check that an allocation fails only when no runner is feasible, with the right error type.
+    check_completeness: ClassVar[bool] = True
+    #: Check the snapshot round trip (to_dict / from_snapshot) after every step.
+    check_round_trip: ClassVar[bool] = True
+    #: The labels requests may require.
+    labels: ClassVar[tuple[str, ...]] = DEFAULT_LABELS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.allocator: Any = None
+        self.model_runners: dict[str, Runner] = {}
+        self.model_draining: set[str] = set()
+        self.model_held: dict[str, Reservation] = {}
+        self._next_task = 0
+        self._next_runner = 0
+        self.steps = 0
+
+    # ------------------------------------------------------------------ hooks
+
+    def make_strategy(self) -> Strategy:
+        """Return the strategy under test (default :class:`EvenSpreadStrategy`)."""
+        return EvenSpreadStrategy()
+
+    def make_allocator(self, fleet: Sequence[Runner]) -> Any:  # noqa: ANN401
+        """Return the allocator (or executor wrapper) under test, holding ``fleet``."""
+        return Allocator(fleet, strategy=self.make_strategy(), backend="python")
+
+    def restore_allocator(self, data: dict[str, Any]) -> Any:  # noqa: ANN401
+        """Rebuild the allocator from ``snapshot().to_dict()`` after a simulated restart.
+
+        The default uses the allocator's class ``from_snapshot``; return None to
+        skip restarts (the default does for objects that are not an Allocator).
+        """
+        if not isinstance(self.allocator, Allocator):
+            return None
+        return type(self.allocator).from_snapshot(
+            data,
+            strategy=self.allocator.strategy,
+            backend=self.allocator.backend,
+            max_task_slots=self.allocator.max_task_slots,
+        )
+
+    def fleet_strategy(self) -> st.SearchStrategy[list[Runner]]:
+        """The initial fleets (default :func:`fleets`)."""
+        return fleets()
+
+    def request_strategy(self) -> st.SearchStrategy[Resources]:
+        """The task requests (default :func:`requests` within the allocator's slot limit)."""
+        return requests(getattr(self.allocator, "max_task_slots", 16))
+
+    def capacity_strategy(self) -> st.SearchStrategy[Resources]:
+        """Capacities of runners added later (default 1..32 slots)."""
+        return resources(min_slots=1, max_slots=32)
+
+    # ------------------------------------------------------------------ helpers
+
+    def model_snapshot(self) -> FleetSnapshot:
+        """The snapshot the allocator must equal, built from the model."""
+        sums = {name: Resources() for name in self.model_runners}
+        for reservation in self.model_held.values():
+            sums[reservation.runner] += reservation.resources
+        states = [
+            RunnerState(runner, sums[name], name in self.model_draining)
+            for name, runner in self.model_runners.items()
+        ]
+        return FleetSnapshot(states, self.model_held)
+
+    def _unchanged(self, before: FleetSnapshot, call: str, exc: Exception) -> None:
+        after = self.allocator.snapshot()
+        diff = describe_difference(before, after).replace("\n", "\n  ")
+        assert after == before, (
+            f"{call} failed with {type(exc).__name__} but changed the allocator:\n  {diff}"
+        )
+
+    def _strategy(self) -> Strategy:
+        strategy = getattr(self.allocator, "strategy", None)
+        return strategy if isinstance(strategy, Strategy) else self.make_strategy()
+
+    def _new_task(self) -> str:
+        task = f"t{self._next_task}"
+        self._next_task += 1
+        return task
+
+    # ------------------------------------------------------------------ rules
+
+    @initialize(fleet=_from_machine(lambda m: m.fleet_strategy().map(_Fleet)))
+    def init_allocator(self, fleet: list[Runner]) -> None:
+        """Create the allocator under test."""
+        self.allocator = self.make_allocator(list(fleet))
+        self.model_runners = {r.name: r for r in fleet}
+
+    @rule(
+        request=_from_machine(lambda m: m.request_strategy().map(str)),
+        require=_from_machine(
+            lambda m: (
+                st.lists(st.sampled_from(m.labels), max_size=1).map(tuple)
+                if m.labels
+                else st.just(())
+            )
+        ),
+    )
+    def allocate(self, request: str, require: tuple[str, ...]) -> None:
+        """Allocate a new task; check feasibility, choice and completeness."""
+        task = self._new_task()
+        call = f"allocate({task!r}, {request!r}, require={list(require)!r})"
+        wanted = Resources.parse(request, default_slots=1)
+        before = self.allocator.snapshot()
+        feasible = [s.name for s in before.runners if not infeasibility(s, wanted, require)]
+        try:
+            reservation = self.allocator.allocate(task, request, require=require)
+        except AllocationError as exc:
+            self._unchanged(before, call, exc)
+            if self.check_completeness:
+                assert not feasible, (
+                    f"{call} raised {type(exc).__name__} ({exc}) although runner(s) "
+                    f"{', '.join(feasible)} could take it"
+                )
+                ever = any(
+                    set(require) <= s.runner.labels and wanted.fits_within(s.runner.capacity)
+                    for s in before.runners
+                )
+                expected = InsufficientCapacityError if ever else UnschedulableError
+                assert isinstance(exc, expected), (
+                    f"{call} raised {type(exc).__name__}, expected {expected.__name__}"
+                )
+            return
+        assert isinstance(reservation, Reservation), f"{call} returned {reservation!r}"
+        assert reservation.task_id == task, f"{call} returned {reservation!r}"
+        assert reservation.resources == wanted, (
+            f"{call} reserved {reservation.resources}, not the request {wanted}"
+        )
+        states = {s.name: s for s in before.runners}
+        state = states.get(reservation.runner)
+        assert state is not None, f"{call} placed it on unknown runner {reservation.runner!r}"
+        why = infeasibility(state, wanted, require)
+        assert not why, (
+            f"{call} placed it on runner {reservation.runner!r}, which was not feasible: {why}"
+        )
+        if self.check_strategy_choice:
+            best = best_runner(before.runners, self._strategy(), wanted, require)
+            assert best is not None  # a feasible runner was used
+            assert reservation.runner == best.name, (
+                f"{call} placed it on {reservation.runner!r} but the strategy "
+                f"ranks {best.name!r} best"
+            )
+        self.model_held[task] = reservation
+
+    @precondition(lambda self: self.model_held)
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        """Release a held task; its runner must get back exactly what it reserved."""
+        task = data.draw(st.sampled_from(sorted(self.model_held)), label="task")
+        state = data.draw(st.sampled_from(("success", "failed", "upstream_failed")), label="state")
+        held = self.model_held[task]
+        before = {s.name: s for s in self.allocator.snapshot().runners}
+        returned = self.allocator.release(task, state)
+        assert returned == held, f"release({task!r}) returned {returned!r}, held {held!r}"
+        after = {s.name: s for s in self.allocator.snapshot().runners}
+        expected = before[held.runner].reserved - held.resources
+        got = after[held.runner].reserved
+        assert got == expected, (
+            f"release({task!r}) of {held.resources} from runner {held.runner!r} left it "
+            f"reserving {got}, expected {expected}"
+        )
+        del self.model_held[task]
+
+    @rule(request=_from_machine(lambda m: m.request_strategy().map(str)))
+    def allocate_then_release_restores(self, request: str) -> None:
+        """Allocate and at once release: the snapshot must be exactly what it was."""
+        task = self._new_task()
+        before = self.allocator.snapshot()
+        try:
+            self.allocator.allocate(task, request)
+        except AllocationError:
+            return
+        self.allocator.release(task)
+        after = self.allocator.snapshot()
+        diff = describe_difference(before, after).replace("\n", "\n  ")
+        assert after == before, (
+            f"allocate({task!r}, {request!r}) then release({task!r}) did not restore the "
+            f"allocator:\n  {diff}"
+        )
+
+    @precondition(lambda self: self.model_held)
+    @rule(data=st.data())
+    def allocate_duplicate(self, data: st.DataObject) -> None:
+        """Allocating a held task id fails and changes nothing."""
+        task = data.draw(st.sampled_from(sorted(self.model_held)), label="task")
+        self._expect_error(
+            f"allocate({task!r})", DuplicateTaskError, lambda: self.allocator.allocate(task)
+        )
+
+    @rule()
+    def release_unknown(self) -> None:
+        """Releasing a task that holds nothing fails and changes nothing."""
+        task = self._new_task()
+        self._expect_error(
+            f"release({task!r})", UnknownTaskError, lambda: self.allocator.release(task)
+        )
+
+    @rule(
+        capacity=_from_machine(lambda m: m.capacity_strategy()),
+        labels=_from_machine(
+            lambda m: (
+                st.lists(st.sampled_from(m.labels), unique=True).map(tuple)
+                if m.labels
+                else st.just(())
+            )
+        ),
+    )
+    def add_runner(self, capacity: Resources, labels: tuple[str, ...]) -> None:
+        """Register a new runner."""
+        name = f"n{self._next_runner}"
+        self._next_runner += 1
+        runner = Runner(name, capacity, labels)
+        self.allocator.add_runner(runner)
+        self.model_runners[name] = runner
+
+    @precondition(lambda self: self.model_runners)
+    @rule(data=st.data())
+    def add_duplicate_runner(self, data: st.DataObject) -> None:
+        """Registering a taken runner name fails and changes nothing."""
+        name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
+        runner = Runner.parse(name, "cpu=1")
+        self._expect_error(
+            f"add_runner({name!r})", DuplicateRunnerError, lambda: self.allocator.add_runner(runner)
+        )
+
+    @precondition(lambda self: self.model_runners)
+    @rule(data=st.data(), drain=st.booleans())
+    def drain_or_undrain(self, data: st.DataObject, drain: bool) -> None:
+        """Drain or undrain a runner; its reservations stay."""
+        name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
+        if drain:
+            self.allocator.drain_runner(name)
+            self.model_draining.add(name)
+        else:
+            self.allocator.undrain_runner(name)
+            self.model_draining.discard(name)
+
+    @precondition(lambda self: self.model_runners)
+    @rule(data=st.data(), force=st.booleans())
+    def remove_runner(self, data: st.DataObject, force: bool) -> None:
+        """Remove a runner: refused while busy unless forced; forced returns exactly the evicted."""
+        name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
+        held = tuple(r for r in self.model_held.values() if r.runner == name)
+        call = f"remove_runner({name!r}, force={force})"
+        if held and not force:
+            self._expect_error(
+                call, RunnerBusyError, lambda: self.allocator.remove_runner(name, force=force)
+            )
+            return
+        evicted = tuple(self.allocator.remove_runner(name, force=force))
+        assert evicted == held, (
+            f"{call} returned {[r.task_id for r in evicted]} but the runner held "
+            f"{[r.task_id for r in held]}: an evicted reservation was lost or invented"
+        )
+        for reservation in held:
+            del self.model_held[reservation.task_id]
+        del self.model_runners[name]
+        self.model_draining.discard(name)
+
+    @rule(kind=st.sampled_from(["drain_runner", "undrain_runner", "remove_runner"]))
+    def call_missing_runner(self, kind: str) -> None:
+        """Operations on an unknown runner fail and change nothing."""
+        method = getattr(self.allocator, kind)
+        self._expect_error(f"{kind}('missing')", UnknownRunnerError, lambda: method("missing"))
+
+    @rule()
+    def restart(self) -> None:
+        """Persist the snapshot as JSON and rebuild the allocator from it (an executor restart)."""
+        data = json.loads(json.dumps(self.allocator.snapshot().to_dict()))
+        restored = self.restore_allocator(data)
+        if restored is not None:
+            self.allocator = restored
+
+    def _expect_error(self, call: str, error: type[Exception], thunk: Callable[[], object]) -> None:
+        before = self.allocator.snapshot()
+        try:
+            result = thunk()
+        except RuntimeAllocError as exc:
+            self._unchanged(before, call, exc)
+            assert isinstance(exc, error), (
+                f"{call} raised {type(exc).__name__}, expected {error.__name__}"
+            )
+            return
+        msg = f"{call} returned {result!r}, expected {error.__name__}"
+        raise AssertionError(msg)
+
+    # ------------------------------------------------------------------ invariants
+
+    @invariant()
+    def allocator_matches_model(self) -> None:
+        """After every step: the invariants hold and the snapshot equals the model."""
+        if self.allocator is None:
+            return
+        self.steps += 1
+        snapshot = check_invariants(self.allocator, round_trip=self.check_round_trip)
+        expected = self.model_snapshot()
+        if snapshot != expected:
+            diff = describe_difference(expected, snapshot).replace("\n", "\n  ")
+            msg = f"the allocator no longer matches the model of what must be reserved:\n  {diff}"
+            raise AssertionError(msg)
