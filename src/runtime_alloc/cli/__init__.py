@@ -1,0 +1,69 @@
+"""The ``runtime-alloc`` command line: ``simulate``, ``bench`` and ``explain``.
+
+Every user mistake (a bad argument, a bad or missing file) ends with a message
+on stderr that names the option or the file and line, and exit code 2; never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from runtime_alloc import __version__
+from runtime_alloc.errors import RuntimeAllocError
+
+__all__ = ["build_parser", "main"]
+
+_MISSING_EXTRA = (
+    "this command needs the optional dependency {name!r}; "
+    "install it with: python -m pip install 'runtime_alloc[cli]'"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand registered."""
+    from runtime_alloc.cli import bench, explain, simulate  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="runtime-alloc",
+        description="Compare and inspect runtime_alloc placement strategies.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    simulate.add_parser(commands)
+    bench.add_parser(commands)
+    explain.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 2 usage or input error).
+
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    runtime-alloc ...
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse reported
+        return 0 if exc.code in (0, None) else 2
+    prog = f"runtime-alloc {args.command}"
+    try:
+        code: int = args.run(args)
+    except RuntimeAllocError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        print(f"{prog}: error: {_MISSING_EXTRA.format(name=exc.name)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return code

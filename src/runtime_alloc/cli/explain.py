@@ -1,0 +1,162 @@
+"""``runtime-alloc explain``: per runner, does a request fit, why not, its score, and the winner."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime_alloc.allocator import BACKENDS, Allocator
+from runtime_alloc.cli._common import (
+    UsageError,
+    add_fleet_options,
+    check_output_path,
+    make_strategies,
+    parse_weights,
+    shaped_fleet,
+)
+from runtime_alloc.cli.workload import FORMATS
+from runtime_alloc.errors import RuntimeAllocError
+from runtime_alloc.explain import Explanation
+from runtime_alloc.simulation.alibaba2017 import read_alibaba2017_machines
+from runtime_alloc.simulation.errors import InputFileError
+from runtime_alloc.simulation.fleet_csv import read_fleet_csv
+from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS, read_openb_nodes
+from runtime_alloc.strategies import STRATEGIES
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``explain`` subcommand."""
+    parser = commands.add_parser(
+        "explain",
+        help="show why each runner can or cannot take a request, and which one wins",
+        description="Score every runner of a fleet (or a saved snapshot) for one request.",
+    )
+    parser.set_defaults(run=run)
+    fleet = parser.add_argument_group("fleet (one of)")
+    fleet.add_argument("--fleet", metavar="FILE", help="a fleet file (see --fleet-format)")
+    fleet.add_argument("--fleet-format", choices=FORMATS, default="csv", help="default csv")
+    fleet.add_argument(
+        "--snapshot", metavar="JSON", help="a FleetSnapshot.to_dict() file (with reservations)"
+    )
+    add_fleet_options(fleet)
+    parser.add_argument(
+        "--request",
+        metavar="SPEC",
+        help='the request, e.g. "cpu=1.5,memory=2GiB,slots=1" (default: 1 slot)',
+    )
+    parser.add_argument(
+        "--require", action="append", default=[], metavar="LABEL", help="a required label (repeat)"
+    )
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        choices=list(STRATEGIES),
+        help="strategy to explain; repeat for several (default: both)",
+    )
+    parser.add_argument("--weights", metavar="SPEC", help='dimension weights, e.g. "cpu=2"')
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="allocator backend")
+    parser.add_argument(
+        "--json", metavar="PATH", help="write the explanations as JSON ('-' for stdout)"
+    )
+
+
+def _read_snapshot(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(path, exc.lineno, f"is not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputFileError(path, None, "must hold a JSON object (a FleetSnapshot.to_dict())")
+    return data
+
+
+def _allocators(args: argparse.Namespace) -> list[Allocator]:
+    sources = [args.fleet is not None, args.snapshot is not None, args.runners is not None]
+    if sum(sources) != 1:
+        raise UsageError("give exactly one of --fleet FILE, --snapshot JSON or --runners N")
+    if args.shape is not None and args.runners is None:
+        raise UsageError(f"--shape {args.shape!r} needs --runners N")
+    strategies = make_strategies(args.strategy, parse_weights(args.weights))
+    if args.snapshot is not None:
+        data = _read_snapshot(args.snapshot)
+        try:
+            return [
+                Allocator.from_snapshot(data, strategy=s, backend=args.backend) for s in strategies
+            ]
+        except RuntimeAllocError as exc:
+            raise InputFileError(args.snapshot, None, str(exc)) from None
+    if args.runners is not None:
+        runners = shaped_fleet(args.runners, args.shape)
+    elif args.fleet_format == "openb":
+        runners = read_openb_nodes(args.fleet, runner_slots=KUBERNETES_MAX_PODS)
+    elif args.fleet_format == "alibaba2017":
+        runners = read_alibaba2017_machines(args.fleet, runner_slots=KUBERNETES_MAX_PODS)
+    else:
+        runners = read_fleet_csv(args.fleet)
+    return [Allocator(runners, strategy=s, backend=args.backend) for s in strategies]
+
+
+def _print(explanation: Explanation) -> None:
+    from rich.console import Console  # noqa: PLC0415 (optional dependency)
+    from rich.table import Table  # noqa: PLC0415
+
+    rule = "highest" if explanation.maximize else "lowest"
+    table = Table(
+        title=f"{explanation.strategy}: {rule} score wins, ties go to the runner registered first",
+        title_justify="left",
+    )
+    for column in ("runner", "fits", "score", "why not"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for v in explanation.runners:
+        mark = " <- chosen" if v.runner == explanation.chosen else ""
+        score = "-" if v.score is None else f"{v.score:.6f}"
+        table.add_row(
+            v.runner + mark, "yes" if v.feasible else "no", score, "" if v.feasible else v.reason
+        )
+    console = Console(file=sys.stdout, width=max(100, Console().width))
+    console.print(table)
+    chosen = explanation.chosen
+    console.print(
+        f"{explanation.strategy} chooses {chosen} for {explanation.request}"
+        if chosen
+        else f"no runner can take {explanation.request} now"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain the request under each strategy."""
+    check_output_path("--json", args.json)
+    allocators = _allocators(args)
+    try:
+        explanations = [a.explain(args.request, require=args.require) for a in allocators]
+    except RuntimeAllocError as exc:
+        msg = f"--request {args.request!r} / --require {args.require!r}: {exc}"
+        raise UsageError(msg) from None
+    if args.json is not None:
+        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+
+        parameters = {
+            "request": args.request,
+            "require": args.require,
+            "fleet": args.fleet,
+            "snapshot": args.snapshot,
+            "runners": args.runners,
+            "shape": args.shape,
+            "weights": parse_weights(args.weights),
+            "backend": args.backend,
+        }
+        report = build_report("explain", parameters, results=[e.to_dict() for e in explanations])
+        write_json(report, args.json)
+    if args.json != "-":
+        for explanation in explanations:
+            _print(explanation)
+    return 0

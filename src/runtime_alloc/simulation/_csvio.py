@@ -1,0 +1,54 @@
+"""Shared helpers of the file readers: rows with line numbers, and errors that name them."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from runtime_alloc.errors import RuntimeAllocError
+from runtime_alloc.simulation.errors import InputFileError
+
+__all__ = ["cell", "number", "rows"]
+
+T = TypeVar("T")
+
+
+def rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line number, cells)`` for each non-empty CSV record of ``path``.
+
+    Raises:
+        InputFileError: when the file cannot be opened or is not valid CSV.
+    """
+    try:
+        handle = Path(path).open(newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InputFileError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            for record in reader:
+                if record and any(c.strip() for c in record):
+                    yield reader.line_num, [c.strip() for c in record]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputFileError(path, reader.line_num, f"is not valid CSV: {exc}") from None
+
+
+def cell(path: str | Path, line: int, column: str, text: str, parse: Callable[[str], T]) -> T:
+    """Parse one cell; a failure becomes an :class:`InputFileError` naming line and column."""
+    try:
+        return parse(text)
+    except (RuntimeAllocError, ValueError) as exc:
+        detail = str(exc) if isinstance(exc, RuntimeAllocError) else f"got {text!r}"
+        raise InputFileError(path, line, f"column {column!r}: {detail}") from None
+
+
+def number(text: str) -> float:
+    """Parse a finite, non-negative number of seconds (or a plain quantity)."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        msg = f"must be a finite number >= 0, got {text!r}"
+        raise ValueError(msg)
+    return value
