@@ -21,4 +21,3 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
         return code, out, err
 
     return call
-

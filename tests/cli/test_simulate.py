@@ -24,7 +24,13 @@ def test_default_scenario_prints_comparison(run):
     code, out, err = run("simulate")
     assert code == 0, err
     assert "default synthetic workload (seed 2024, 8 h)" in out
-    for text in ("EvenSpreadStrategy", "MaxPackingStrategy", "verdict", "mean runners in use", "p95 wait"):
+    for text in (
+        "EvenSpreadStrategy",
+        "MaxPackingStrategy",
+        "verdict",
+        "mean runners in use",
+        "p95 wait",
+    ):
         assert text in out
     assert "fewer runners busy on average" in out
     assert err == ""  # no progress bar when stderr is not a terminal
@@ -56,8 +62,17 @@ def test_same_seed_same_results_other_seed_differs(run):
 def test_json_csv_and_plot_files(tmp_path, run):
     paths = {k: tmp_path / f"out.{k}" for k in ("json", "csv", "png")}
     code, out, err = run(
-        "simulate", "--hours", "1", "--strategy", "MaxPackingStrategy",
-        "--json", str(paths["json"]), "--csv", str(paths["csv"]), "--plot", str(paths["png"]),
+        "simulate",
+        "--hours",
+        "1",
+        "--strategy",
+        "MaxPackingStrategy",
+        "--json",
+        str(paths["json"]),
+        "--csv",
+        str(paths["csv"]),
+        "--plot",
+        str(paths["png"]),
     )
     assert code == 0, err
     assert "MaxPackingStrategy placed" in out  # the table still prints
@@ -77,12 +92,24 @@ def test_max_packing_uses_no_more_runners_on_packing_friendly_workload(tmp_path,
     rows += [f"t{k},{k % 50},{30 + k % 7},0.5,256Mi,1" for k in range(300)]
     trace = tmp_path / "pack.csv"
     trace.write_text("\n".join(rows) + "\n")
-    code, out, err = run("simulate", "--trace", str(trace), "--runners", "40", "--shape", "cpu=4,memory=2Gi,slots=8", "--json", "-")
+    code, out, err = run(
+        "simulate",
+        "--trace",
+        str(trace),
+        "--runners",
+        "40",
+        "--shape",
+        "cpu=4,memory=2Gi,slots=8",
+        "--json",
+        "-",
+    )
     assert code == 0, err
     es, mp = json.loads(out)["results"]
     assert mp["peak_runners_in_use"] <= es["peak_runners_in_use"]
     assert mp["mean_runners_in_use"] < es["mean_runners_in_use"]
-    assert mp["peak_runners_in_use"] == mp["runners_lower_bound"]["runners"]  # packing is optimal here
+    assert (
+        mp["peak_runners_in_use"] == mp["runners_lower_bound"]["runners"]
+    )  # packing is optimal here
 
 
 def test_weights_reach_the_strategy(run):
@@ -108,12 +135,20 @@ def test_numpy_backend_gives_the_same_decisions(run):
         assert code == 0, err
         results[backend] = json.loads(out)["results"]
     assert [r["backend"] for r in results["numpy"]] == ["numpy", "numpy"]
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIMING_KEYS | {"backend"}} for r in rs]  # noqa: E731
-    assert strip(results["python"]) == strip(results["numpy"])
+    python, numpy = (
+        [{k: v for k, v in r.items() if k != "backend"} for r in _strip_timing(results[b])]
+        for b in ("python", "numpy")
+    )
+    assert python == numpy
 
 
 def test_python_dash_m_entry_point():
-    done = subprocess.run([sys.executable, "-m", "runtime_alloc", "explain", "--runners", "2", "--request", "cpu=1"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime_alloc", "explain", "--runners", "2", "--request", "cpu=1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "chooses r0001" in done.stdout
 

@@ -7,10 +7,10 @@ import json
 import pytest
 
 
-
 def write(path, text):
     path.write_text(text, encoding="utf-8")
     return str(path)
+
 
 # Two runners with 4 cores and 4 slots each and no memory (memory is not scored).
 FLEET = "name,cpu,memory,slots\na,4,,4\nb,4,,4\n"
@@ -51,7 +51,11 @@ def test_max_packing_by_hand(report):
     assert r["imbalance"] == {"std": pytest.approx(0.0, abs=1e-12), "max_minus_min": 0.0}
     assert r["stranded"] == {"cpu": 0.0, "slots": 0.0}  # nobody ever waits
     # [5,10): 8 cores reserved / 4 largest -> 2 runners; slots 3 / 4 -> 1.
-    assert r["runners_lower_bound"] == {"runners": 2, "by_dimension": {"cpu": 2, "slots": 1}, "at_s": 5}
+    assert r["runners_lower_bound"] == {
+        "runners": 2,
+        "by_dimension": {"cpu": 2, "slots": 1},
+        "at_s": 5,
+    }
     assert r["decisions"] == 3  # t1, t2, t3 each placed at the first attempt
 
 
@@ -78,7 +82,11 @@ def test_even_spread_by_hand(report):
     assert r["stranded"]["cpu"] == pytest.approx(0.125)
     assert r["stranded"]["slots"] == pytest.approx(0.1875)
     # at most 4 cores run at once: ceil(4/4) = 1 runner; first reached at t=0.
-    assert r["runners_lower_bound"] == {"runners": 1, "by_dimension": {"cpu": 1, "slots": 1}, "at_s": 0}
+    assert r["runners_lower_bound"] == {
+        "runners": 1,
+        "by_dimension": {"cpu": 1, "slots": 1},
+        "at_s": 0,
+    }
     assert r["decisions"] == 4  # t1, t2, the failed t3 at t=5, t3 again at t=10
 
 

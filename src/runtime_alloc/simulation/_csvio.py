@@ -41,7 +41,9 @@ def cell(path: str | Path, line: int, column: str, text: str, parse: Callable[[s
     try:
         return parse(text)
     except (RuntimeAllocError, ValueError) as exc:
-        detail = str(exc) if isinstance(exc, RuntimeAllocError) else f"got {text!r}"
+        message = str(exc)
+        own = isinstance(exc, RuntimeAllocError) or ", got " in message
+        detail = message if own else f"must be a number, got {text!r}"
         raise InputFileError(path, line, f"column {column!r}: {detail}") from None
 
 

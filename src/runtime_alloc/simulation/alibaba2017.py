@@ -37,6 +37,18 @@ __all__ = ["NOTIONAL_MACHINE_MEMORY", "read_alibaba2017_machines", "read_alibaba
 NOTIONAL_MACHINE_MEMORY = 256 * 2**30
 
 
+def _time(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        msg = f"must be a number of seconds, got {text!r}"
+        raise ValueError(msg) from None
+    if not value.is_finite():
+        msg = f"must be a finite number of seconds, got {text!r}"
+        raise ValueError(msg)
+    return value
+
+
 def _decimal(text: str) -> Decimal:
     try:
         value = Decimal(text)
@@ -65,8 +77,8 @@ def read_alibaba2017_tasks(path: str | Path, *, instances_cap: int = 1) -> tuple
             continue  # the header row added by the re-hoster
         if values[5] != "Terminated" or not values[6] or not values[7]:
             continue  # no finish time, or no plan (10 Terminated rows lack one)
-        create = cell(path, line, "task_create_time", values[0], Decimal)
-        end = cell(path, line, "task_end_time", values[1], Decimal)
+        create = cell(path, line, "task_create_time", values[0], _time)
+        end = cell(path, line, "task_end_time", values[1], _time)
         if end < create:
             raise InputFileError(
                 path, line, f"task_end_time {end} is before task_create_time {create}"
