@@ -38,11 +38,23 @@ BACKENDS = ("auto", "python", "numpy")
 
 _DEFAULT_TASK_REQUEST = Resources(slots=1)
 
+#: allocate_many hands runs of at least this many identical requests to the
+#: backend's ``plan`` (when it has one).
+_MIN_RUN = 8
+
 
 class _Backend(Protocol):
-    """What the allocator needs from a placement backend (python or numpy)."""
+    """What the allocator needs from a placement backend (python or numpy).
 
-    name: str
+    A backend may also offer ``diagnose(task_id, request, require)`` (build the
+    failure error faster than :func:`_placement.diagnose`, with an equal result)
+    and ``plan(request, require, count)`` (the runners ``count`` identical
+    sequential ``allocate`` calls would pick, in order); the allocator uses
+    them when present.
+    """
+
+    @property
+    def name(self) -> str: ...
 
     def add(self, state: RunnerState) -> None: ...
     def update(self, state: RunnerState) -> None: ...
@@ -77,13 +89,23 @@ def _make_backend(backend: str, states: Mapping[str, RunnerState], strategy: Str
     if backend not in BACKENDS:
         msg = f"backend must be one of {', '.join(BACKENDS)}, got {_show(backend)}"
         raise InvalidArgumentError(msg)
+    if backend == "python":
+        return _PythonBackend(states, strategy)
+    try:
+        from runtime_alloc._numpy import NumpyBackend  # noqa: PLC0415 (numpy is optional)
+    except ImportError:
+        if backend == "numpy":
+            msg = (
+                "backend 'numpy' needs numpy: pip install 'runtime_alloc[numpy]', "
+                "or use backend='python' or 'auto'"
+            )
+            raise InvalidArgumentError(msg) from None
+        return _PythonBackend(states, strategy)
     if backend == "numpy":
-        msg = (
-            "backend 'numpy' is not available in this version of runtime_alloc; "
-            "use backend='python' or 'auto'"
-        )
-        raise InvalidArgumentError(msg)
-    return _PythonBackend(states, strategy)
+        return NumpyBackend(states, strategy)
+    from runtime_alloc._auto import AutoBackend  # noqa: PLC0415 (imports numpy)
+
+    return AutoBackend(states, strategy, _PythonBackend(states, strategy))
 
 
 class Allocator:
@@ -243,7 +265,9 @@ class Allocator:
             InvalidResourcesError, InvalidArgumentError, DuplicateTaskError: when
                 any item is invalid; nothing is placed then.
 
-        Runtime complexity: O(len(items) * N) on the python backend.
+        Runtime complexity: O(len(items) * N) on the python backend; on the
+        numpy backend a run of identical requests is placed at once in
+        O(N log N) (see docs/performance.md).
         """
         with self._lock:
             prepared = []
@@ -263,7 +287,19 @@ class Allocator:
                     msg = f"task {task_id!r} appears twice in the batch"
                     raise DuplicateTaskError(msg)
                 seen.add(task_id)
-            return [self._place(*p, raise_errors=False) for p in prepared]
+            results: list[Reservation | AllocationError] = []
+            start = 0
+            while start < len(prepared):
+                end = start + 1
+                while end < len(prepared) and prepared[end][1:] == prepared[start][1:]:
+                    end += 1
+                run = prepared[start:end]
+                placed = self._place_run(run) if len(run) >= _MIN_RUN else None
+                if placed is None:
+                    placed = [self._place(*p, raise_errors=False) for p in run]
+                results.extend(placed)
+                start = end
+            return results
 
     def release(self, task_id: str, state: str = "success") -> Reservation:
         """Return a task's reservation to its runner.
@@ -486,7 +522,7 @@ class Allocator:
     ) -> Reservation | AllocationError:
         name = self._backend.choose(request, require)
         if name is None:
-            error = _placement.diagnose(tuple(self._states.values()), task_id, request, require)
+            error = self._diagnose(task_id, request, require)
             self._failures[error.kind] = self._failures.get(error.kind, 0) + 1
             if raise_errors:
                 raise error
@@ -495,6 +531,51 @@ class Allocator:
         self._reserve(reservation)
         self._allocations += 1
         return reservation
+
+    def _diagnose(self, task_id: str, request: Resources, require: frozenset[str]) -> AllocationError:
+        diagnose = getattr(self._backend, "diagnose", None)
+        if diagnose is not None:
+            return diagnose(task_id, request, require)  # type: ignore[no-any-return]
+        return _placement.diagnose(tuple(self._states.values()), task_id, request, require)
+
+    def _place_run(
+        self, run: Sequence[tuple[str, Resources, frozenset[str]]]
+    ) -> list[Reservation | AllocationError] | None:
+        """Place a run of identical requests through the backend's ``plan``, or return None."""
+        plan = getattr(self._backend, "plan", None)
+        request, require = run[0][1], run[0][2]
+        names = None if plan is None else plan(request, require, len(run))
+        if names is None:
+            return None
+        results: list[Reservation | AllocationError] = []
+        per_runner: dict[str, int] = {}
+        for (task_id, _, _), name in zip(run, names):
+            reservation = Reservation(task_id, name, request)
+            self._tasks[name][task_id] = reservation
+            self._reservations[task_id] = reservation
+            per_runner[name] = per_runner.get(name, 0) + 1
+            results.append(reservation)
+        for name, count in per_runner.items():
+            state = self._states[name]
+            added = Resources(
+                request.millicpu * count,
+                request.memory_bytes * count,
+                request.slots * count,
+                {dim: amount * count for dim, amount in request.extended.items()},
+            )
+            state = attrs.evolve(state, reserved=state.reserved + added)
+            self._states[name] = state
+            self._backend.update(state)
+        self._allocations += len(names)
+        if len(names) < len(run):
+            first = self._diagnose(run[len(names)][0], request, require)
+            for task_id, _, _ in run[len(names) :]:
+                error = type(first)(
+                    task_id, request, first.runners_total, first.reasons, first.shortfalls
+                )
+                self._failures[error.kind] = self._failures.get(error.kind, 0) + 1
+                results.append(error)
+        return results
 
     def _reserve(self, reservation: Reservation) -> None:
         state = self._states[reservation.runner]

@@ -1,0 +1,71 @@
+"""Placing a run of identical requests at once, equal to sequential ``allocate`` calls.
+
+For identical requests ``q`` the score of runner ``i`` after its ``k``-th new
+task, ``s_i(k) = f(r_i + k*q)``, never decreases with ``k`` (every float
+operation of the score rounds monotonically), and runner ``i`` can take
+``m_i = min_d floor(free_d / q_d)`` more tasks. Hence:
+
+* **EvenSpread** (lowest score wins) is a merge of sorted lists: sequential
+  decisions take the items ``(s_i(k), seq_i, k)`` in ascending order, so the
+  first ``count`` items of one lexicographic sort are the placements
+  (water-filling: the emptiest runners rise to a common level);
+* **MaxPacking** (highest score wins) keeps choosing a runner once chosen (its
+  score only rises, the others stay put) until it is full, so runners are filled
+  in descending ``(s_i(1), -seq_i)`` order.
+
+Runtime complexity: O(N + M log M) with M = sum of min(m_i, count) for
+EvenSpread, O(N log N) for MaxPacking.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from runtime_alloc._numpy import NumpyBackend
+    from runtime_alloc.resources import Resources
+
+__all__ = ["MAX_ITEMS", "plan"]
+
+#: Above this many candidate (runner, k) items an EvenSpread run is placed one
+#: decision at a time instead (bounded memory).
+MAX_ITEMS = 4_000_000
+
+
+def plan(
+    backend: NumpyBackend, request: Resources, require: frozenset[str], count: int
+) -> Any:  # noqa: ANN401
+    """Return the slots (int64 array, in placement order, at most ``count``) or None."""
+    t = backend.table
+    idx = slice(0, t.nslots)
+    slots = np.flatnonzero(backend.feasible(idx, request, require))
+    if slots.size == 0 or count <= 0:
+        return slots[:0]
+    room = np.full(slots.size, count, dtype=np.int64)
+    for d, qd in enumerate((request.millicpu, request.memory_bytes, request.slots)):
+        if qd > 0:
+            np.minimum(room, t.fu[d][slots] // qd, out=room)
+    for name, qe in request.extended.items():
+        cap, res = t.ext[name]
+        np.minimum(room, (cap[slots] - res[slots]) // qe, out=room)
+    if backend._maximize:  # noqa: SLF001
+        first = backend.scores(slots, request)
+        order = np.lexsort((t.seq[slots], -first))
+        filled = np.cumsum(room[order])
+        last = int(np.searchsorted(filled, count))
+        take = order[: last + 1]
+        counts = room[take].copy()
+        if last < take.size and filled[last] > count:
+            counts[-1] -= int(filled[last]) - count
+        return np.repeat(slots[take], counts)
+    total = int(room.sum())
+    if total > MAX_ITEMS:
+        return None
+    rep = np.repeat(slots, room)
+    starts = np.repeat(np.cumsum(room) - room, room)
+    times = np.arange(total, dtype=np.int64) - starts + 1
+    sc = backend.scores(rep, request, times)
+    order = np.lexsort((times, t.seq[rep], sc))[:count]
+    return rep[order]
