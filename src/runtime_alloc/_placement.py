@@ -16,6 +16,7 @@ from runtime_alloc.errors import (
     Shortfall,
     UnschedulableError,
 )
+from runtime_alloc.strategies._scoring import UtilizationStrategy
 
 if TYPE_CHECKING:
     from runtime_alloc.resources import Resources
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from runtime_alloc.strategies import Strategy
 
 __all__ = ["choose", "diagnose", "is_feasible", "shortfalls"]
+
+_BUILTIN_SCORE = UtilizationStrategy.score
 
 
 def is_feasible(state: RunnerState, request: Resources, require: frozenset[str]) -> bool:
@@ -57,8 +60,14 @@ def choose(
 ) -> RunnerState | None:
     """Return the runner ``strategy`` picks for ``request``, or None when none is feasible.
 
+    The built-in strategies take an inlined loop that computes the very same
+    float operations as :func:`~runtime_alloc.strategies.utilization_score`, in
+    the same order; any other strategy is called through its ``score`` method.
+
     Runtime complexity: O(N) runners, each O(number of dimensions).
     """
+    if isinstance(strategy, UtilizationStrategy) and type(strategy).score is _BUILTIN_SCORE:
+        return _choose_utilization(states, strategy, request, require)
     best: RunnerState | None = None
     best_score = 0.0
     maximize = strategy.maximize
@@ -67,6 +76,78 @@ def choose(
         if not is_feasible(state, request, require):
             continue
         value = score(state, request)
+        if best is None or (value > best_score if maximize else value < best_score):
+            best = state
+            best_score = value
+    return best
+
+
+def _choose_utilization(
+    states: Iterable[RunnerState],
+    strategy: UtilizationStrategy,
+    request: Resources,
+    require: frozenset[str],
+) -> RunnerState | None:
+    """``choose`` for the built-in strategies, with feasibility and score inlined."""
+    weights = strategy.weights
+    w_cpu = weights.get("cpu", 1) or 0
+    w_mem = weights.get("memory", 1) or 0
+    w_slots = weights.get("slots", 1) or 0
+    q_cpu, q_mem, q_slots = request.millicpu, request.memory_bytes, request.slots
+    q_ext = tuple(
+        (name, count, weights.get(name, 1) or 0) for name, count in request.extended.items()
+    )
+    maximize = strategy.maximize
+    best: RunnerState | None = None
+    best_score = 0.0
+    for state in states:
+        if state.draining:
+            continue
+        runner = state.runner
+        if require and not require <= runner.labels:
+            continue
+        cap = runner.capacity
+        res = state.reserved
+        c_cpu = cap.millicpu
+        u_cpu = res.millicpu + q_cpu
+        if u_cpu > c_cpu:
+            continue
+        c_mem = cap.memory_bytes
+        u_mem = res.memory_bytes + q_mem
+        if u_mem > c_mem:
+            continue
+        c_slots = cap.slots
+        u_slots = res.slots + q_slots
+        if u_slots > c_slots:
+            continue
+        used: list[tuple[int, int, int]] = []
+        if q_ext:
+            cap_ext = cap.extended
+            res_ext = res.extended
+            for name, count, weight in q_ext:
+                c = cap_ext.get(name, 0) or 0
+                u = (res_ext.get(name, 0) or 0) + count
+                if u > c:
+                    break
+                used.append((c, u, weight))
+            if len(used) < len(q_ext):
+                continue
+        total = 0.0
+        weight_sum = 0
+        if c_cpu > 0 and w_cpu:
+            total += float(w_cpu * u_cpu) / float(c_cpu)
+            weight_sum += w_cpu
+        if c_mem > 0 and w_mem:
+            total += float(w_mem * u_mem) / float(c_mem)
+            weight_sum += w_mem
+        if c_slots > 0 and w_slots:
+            total += float(w_slots * u_slots) / float(c_slots)
+            weight_sum += w_slots
+        for c, u, weight in used:
+            if c and weight:
+                total += float(weight * u) / float(c)
+                weight_sum += weight
+        value = total / float(weight_sum) if weight_sum else 0.0
         if best is None or (value > best_score if maximize else value < best_score):
             best = state
             best_score = value

@@ -176,3 +176,30 @@ def test_resources_arithmetic(a: Resources, b: Resources) -> None:
     assert (a + b) - b == a
     assert a.fits_within(a + b)
     assert a + b == b + a
+
+
+class _GenericEven(EvenSpreadStrategy):
+    """Same score through the generic ``score`` method, so the scan takes the generic path."""
+
+    def score(self, state, request):
+        return super().score(state, request)
+
+
+class _GenericMax(MaxPackingStrategy):
+    def score(self, state, request):
+        return super().score(state, request)
+
+
+@given(fleets(), strategies, operations, requests, labels)
+def test_inlined_scan_equals_the_generic_scan(fleet, strategy, ops, request, require) -> None:
+    from runtime_alloc import _placement
+
+    alloc = Allocator(fleet, strategy=strategy)
+    for op in ops:
+        apply(alloc, op)
+    states = alloc.snapshot().runners
+    generic_cls = _GenericMax if strategy.maximize else _GenericEven
+    generic = generic_cls(dict(strategy.weights))
+    fast = _placement.choose(states, strategy, request, require)
+    slow = _placement.choose(states, generic, request, require)
+    assert fast == slow
