@@ -33,11 +33,19 @@ def _checked(strategy: object) -> Strategy:
     return strategy
 
 
-def contract_machine(strategy: Strategy, *, backend: str = "python") -> type[AllocatorStateMachine]:
-    """Return an :class:`AllocatorStateMachine` subclass that runs ``strategy`` on ``backend``."""
+def contract_machine(
+    strategy: Strategy, *, backend: str = "python", check_round_trip: bool = True
+) -> type[AllocatorStateMachine]:
+    """Return an :class:`AllocatorStateMachine` subclass that runs ``strategy`` on ``backend``.
+
+    ``check_round_trip`` sets :attr:`AllocatorStateMachine.check_round_trip`.
+    """
     strategy = _checked(strategy)
+    round_trip = check_round_trip
 
     class ContractMachine(AllocatorStateMachine):
+        check_round_trip = round_trip
+
         def make_strategy(self) -> Strategy:
             return strategy
 
@@ -48,11 +56,17 @@ def contract_machine(strategy: Strategy, *, backend: str = "python") -> type[All
     return ContractMachine
 
 
+def _run(test: Any, property_settings: settings | None) -> None:  # noqa: ANN401
+    (test if property_settings is None else property_settings(test))()
+
+
 def _restore(snapshot: FleetSnapshot, strategy: Strategy, backend: str) -> Allocator:
     return Allocator.from_snapshot(snapshot, strategy=strategy, backend=backend)
 
 
-def check_deterministic(strategy: Strategy, *, backend: str = "python") -> None:
+def check_deterministic(
+    strategy: Strategy, *, backend: str = "python", property_settings: settings | None = None
+) -> None:
     """Property: scores are finite and repeatable, and equal inputs give equal decisions.
 
     Raises:
@@ -79,10 +93,12 @@ def check_deterministic(strategy: Strategy, *, backend: str = "python") -> None:
             b = second.try_allocate(f"x{i}", request, require=require)
             assert a == b, f"the same request {request} on the same fleet went to {a!r} and {b!r}"
 
-    deterministic()
+    _run(deterministic, property_settings)
 
 
-def check_feasible_and_complete(strategy: Strategy, *, backend: str = "python") -> None:
+def check_feasible_and_complete(
+    strategy: Strategy, *, backend: str = "python", property_settings: settings | None = None
+) -> None:
     """Property: never an infeasible runner; a runner whenever one is feasible; the best-scored one.
 
     Raises:
@@ -113,11 +129,15 @@ def check_feasible_and_complete(strategy: Strategy, *, backend: str = "python") 
                 f"{request} went to {got.runner!r} but {strategy.name} ranks {best.name!r} best"
             )
 
-    feasible_and_complete()
+    _run(feasible_and_complete, property_settings)
 
 
 def check_strategy_contract(
-    strategy: Strategy, *, backend: str = "python", state_machine_settings: settings | None = None
+    strategy: Strategy,
+    *,
+    backend: str = "python",
+    state_machine_settings: settings | None = None,
+    property_settings: settings | None = None,
 ) -> None:
     """Run every contract check on ``strategy``: the state machine and the properties.
 
@@ -126,6 +146,8 @@ def check_strategy_contract(
         backend: the allocator backend to run it on.
         state_machine_settings: hypothesis settings for the state machine (default:
             the active profile).
+        property_settings: hypothesis settings for the properties (default: the
+            active profile).
 
     Raises:
         AssertionError: naming the broken property with a shrunk counterexample.
@@ -134,8 +156,8 @@ def check_strategy_contract(
     run_state_machine_as_test(
         contract_machine(strategy, backend=backend), settings=state_machine_settings
     )
-    check_deterministic(strategy, backend=backend)
-    check_feasible_and_complete(strategy, backend=backend)
+    check_deterministic(strategy, backend=backend, property_settings=property_settings)
+    check_feasible_and_complete(strategy, backend=backend, property_settings=property_settings)
 
 
 class StrategyContract:
@@ -156,6 +178,10 @@ class StrategyContract:
     backend: ClassVar[str] = "python"
     #: Settings for the state machine (None: the active hypothesis profile).
     state_machine_settings: ClassVar[settings | None] = None
+    #: Settings for the properties (None: the active hypothesis profile).
+    property_settings: ClassVar[settings | None] = None
+    #: Check the snapshot round trip after every state-machine step (restarts are always tested).
+    check_round_trip: ClassVar[bool] = True
 
     def make_strategy(self) -> Strategy:
         """Return the strategy under test (default: :attr:`strategy`)."""
@@ -167,14 +193,20 @@ class StrategyContract:
     def test_state_machine(self) -> None:
         """The allocator state machine passes with this strategy."""
         run_state_machine_as_test(
-            contract_machine(self.make_strategy(), backend=self.backend),
+            contract_machine(
+                self.make_strategy(), backend=self.backend, check_round_trip=self.check_round_trip
+            ),
             settings=self.state_machine_settings,
         )
 
     def test_deterministic(self) -> None:
         """Finite, repeatable scores; equal inputs give equal decisions."""
-        check_deterministic(self.make_strategy(), backend=self.backend)
+        check_deterministic(
+            self.make_strategy(), backend=self.backend, property_settings=self.property_settings
+        )
 
     def test_feasible_and_complete(self) -> None:
         """Never an infeasible runner; a runner whenever one is feasible; the best-ranked one."""
-        check_feasible_and_complete(self.make_strategy(), backend=self.backend)
+        check_feasible_and_complete(
+            self.make_strategy(), backend=self.backend, property_settings=self.property_settings
+        )
