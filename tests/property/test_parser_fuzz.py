@@ -1,0 +1,135 @@
+"""Fuzzing the units grammar: parse_cpu, parse_memory, parse_slots and Resources.parse.
+
+Whatever the input, a parser returns a value in range or raises
+InvalidResourcesError; any other exception is a bug. Inputs come from
+hypothesis' text() (any unicode) and from from_regex() over the grammar, both
+near-valid (wrong units, stray dots, spaces, huge numbers) and strictly valid
+(where the exact value is checked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime_alloc import (
+    MAX_QUANTITY,
+    InvalidResourcesError,
+    Resources,
+    parse_cpu,
+    parse_memory,
+    parse_slots,
+)
+
+PARSERS = [parse_cpu, parse_memory, parse_slots]
+
+UNITS = "KB|MB|GB|TB|KiB|MiB|GiB|TiB|Ki|Mi|Gi|Ti|k|M|G|T"
+NUMBER = r"(\s?[0-9]{0,20}(\.[0-9]{0,14})?\s?)"
+NEAR_CPU = rf"{NUMBER}(m|M|u|)"
+NEAR_MEMORY = rf"{NUMBER}({UNITS}|[A-Za-z]{{0,3}}|)"
+NEAR_SLOTS = r"\s?-?[0-9]{0,20}(\.[0-9]{0,3})?\s?"
+NEAR_SPEC = rf"((cpu|memory|slots|gpu|nvidia\.com/gpu|bad key|)=?({NUMBER}({UNITS}|m|)),?){{0,5}}"
+
+BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "KiB": 2**10, "MB": 2**20, "GB": 2**30}
+DECIMAL = {"k": 1000, "M": 1000**2, "G": 1000**3}
+
+
+def parses_or_rejects(parser, value: object) -> int | None:
+    """Call a parser; only InvalidResourcesError may escape as a failure."""
+    try:
+        result = parser(value)
+    except InvalidResourcesError:
+        return None
+    assert isinstance(result, int)
+    assert not isinstance(result, bool)
+    assert 0 <= result <= MAX_QUANTITY
+    return result
+
+
+@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
+@given(text=st.text())
+def test_any_text(parser, text: str) -> None:
+    parses_or_rejects(parser, text)
+
+
+@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
+@given(
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.binary(max_size=8),
+        st.lists(st.integers(), max_size=2),
+        st.decimals(allow_nan=False, allow_infinity=False),
+    )
+)
+def test_any_scalar(parser, value: object) -> None:
+    parses_or_rejects(parser, value)
+
+
+@given(st.text(min_size=65, max_size=5000))
+def test_absurd_length_is_rejected(text: str) -> None:
+    for parser in PARSERS:
+        assert parses_or_rejects(parser, "1" + text.replace(" ", "x") + "1") is None
+
+
+@given(st.from_regex(NEAR_CPU, fullmatch=True))
+def test_near_valid_cpu(text: str) -> None:
+    parses_or_rejects(parse_cpu, text)
+
+
+@given(st.from_regex(NEAR_MEMORY, fullmatch=True))
+def test_near_valid_memory(text: str) -> None:
+    parses_or_rejects(parse_memory, text)
+
+
+@given(st.from_regex(NEAR_SLOTS, fullmatch=True))
+def test_near_valid_slots(text: str) -> None:
+    parses_or_rejects(parse_slots, text)
+
+
+@given(st.from_regex(NEAR_SPEC, fullmatch=True))
+def test_near_valid_resource_specs(text: str) -> None:
+    try:
+        result = Resources.parse(text)
+    except InvalidResourcesError:
+        return
+    assert Resources.parse(str(result)) == result
+
+
+@given(
+    st.dictionaries(st.sampled_from(["cpu", "memory", "slots", "gpu", ""]), st.text(max_size=12))
+)
+def test_resource_mappings_of_text(spec: dict[str, str]) -> None:
+    with contextlib.suppress(InvalidResourcesError):
+        Resources.parse(spec)
+
+
+# Strictly valid inputs: the value must be exact.
+
+
+@given(st.from_regex(r"[0-9]{1,9}m", fullmatch=True))
+def test_valid_millicores(text: str) -> None:
+    assert parse_cpu(text) == int(text[:-1])
+
+
+@given(st.from_regex(r"[0-9]{1,6}(\.[0-9]{1,3})?", fullmatch=True))
+def test_valid_cores(text: str) -> None:
+    assert parse_cpu(text) == int(Decimal(text) * 1000)
+
+
+@given(st.from_regex(r"[0-9]{1,6}(Ki|Mi|Gi|KiB|MB|GB|k|M|G)", fullmatch=True))
+def test_valid_memory(text: str) -> None:
+    unit = text.lstrip("0123456789")
+    number = int(text[: len(text) - len(unit)])
+    assert parse_memory(text) == number * {**BINARY, **DECIMAL}[unit]
+
+
+@given(st.from_regex(r"[0-9]{1,15}", fullmatch=True))
+def test_valid_slots(text: str) -> None:
+    assert parse_slots(text) == int(text)
