@@ -103,6 +103,8 @@ def test_wrapper_is_checked_through_public_api() -> None:
     bad = Wrapper(lie_about_len=True)
     with pytest.raises(AssertionError, match=r"len\(allocator\) is 1 but the snapshot holds 0"):
         check_invariants(bad)
+    # With concurrent=True only atomic (single-snapshot) checks run.
+    assert check_invariants(bad, concurrent=True) == bad.snapshot()
 
 
 def test_not_an_allocator_is_a_type_error() -> None:
