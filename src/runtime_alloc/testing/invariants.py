@@ -152,7 +152,7 @@ def check_invariants(
         raise TypeError(msg)
     problems = snapshot_problems(snapshot)
     if not isinstance(target, FleetSnapshot):
-        size = len(target) if hasattr(target, "__len__") and not concurrent else None
+        size = len(target) if hasattr(type(target), "__len__") and not concurrent else None
         if size is not None and size != len(snapshot.reservations):
             problems.append(
                 f"len(allocator) is {size} but the snapshot holds "
