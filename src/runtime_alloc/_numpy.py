@@ -257,35 +257,33 @@ class NumpyBackend:
         else:
             key = np.where(cand, t.amin[:nb] + t.gmin[:nb] @ qf, _INF)
         lut = t.label_table(require) if require else None
-        best: tuple[float, int] | None = None
-        while best is None:
+        score = 0.0
+        slot = -1
+        while True:
             k = int(key.argmin())
-            if key[k] == _INF:
-                return -1
+            kv = key.item(k)
+            if kv == _INF:
+                return slot
             key[k] = _INF
-            best = self._eval_block(k, request, require, lut)
-        score, slot = best
-        bkey = -score if maximize else score
-        near = np.flatnonzero(key - bkey <= _TOL * (1.0 + abs(bkey) + np.abs(key)))
-        if near.size == 0:
-            return slot
-        for k in near.tolist():
-            t.refresh_reserved(k)
-        exact = self._block_bound(near, q)
-        bseq = t.seq.item(slot)
-        if maximize:
-            keep = (exact > score) | ((exact == score) & (t.minseq[near] < bseq))
-        else:
-            keep = (exact < score) | ((exact == score) & (t.minseq[near] < bseq))
-        for k in near[keep].tolist():
+            if slot >= 0:
+                bkey = -score if maximize else score
+                if kv > bkey + _TOL * (1.0 + abs(bkey)):
+                    return slot  # every remaining block is worse: best bound first
+                # a near tie: the exact float bound decides whether the block can win
+                t.refresh_reserved(k)
+                exact = float(self._block_bound(k, q))
+                if (exact < score if maximize else exact > score) or (
+                    exact == score and t.minseq.item(k) > t.seq.item(slot)
+                ):
+                    continue
             found = self._eval_block(k, request, require, lut)
             if found is None:
                 continue
             s2, slot2 = found
-            better = s2 > score if maximize else s2 < score
-            if better or (s2 == score and t.seq.item(slot2) < t.seq.item(slot)):
+            if slot < 0 or (s2 > score if maximize else s2 < score):
                 score, slot = s2, slot2
-        return slot
+            elif s2 == score and t.seq.item(slot2) < t.seq.item(slot):
+                slot = slot2
 
     def _block_bound(self, ks: Any, q: tuple[int, int, int]) -> Any:  # noqa: ANN401
         """Exact float bound of the scores in blocks ``ks`` (lower to minimize, upper to maximize)."""

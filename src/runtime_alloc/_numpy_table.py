@@ -228,30 +228,38 @@ class Table:
         free = (c.millicpu - res[0], c.memory_bytes - res[1], c.slots - res[2])
         a = 0.0
         w = self.w
+        bs = self.block_size
+        lo = k * bs
         for d in range(3):
             self.res[d][i] = res[d]
-            self.fu[d][i] = free[d] if usable else -1
+            fu = self.fu[d]
+            old_free = fu.item(i)
+            fu[i] = free[d] if usable else -1
             if w[d] and (cd := (c.millicpu, c.memory_bytes, c.slots)[d]) > 0:
                 a += w[d] * res[d] / cd
+            mf = self.mf[d]
+            if usable and free[d] > mf.item(k):
+                mf[k] = free[d]
+            elif old_free >= mf.item(k) > fu.item(i):
+                mf[k] = fu[lo : lo + bs].max()  # the block's most free runner shrank
             if usable:
-                mf = self.mf[d]
-                if free[d] > mf.item(k):
-                    mf[k] = free[d]
                 if res[d] < self.rmin[d].item(k):
                     self.rmin[d][k] = res[d]
                 if res[d] > self.rmax[d].item(k):
                     self.rmax[d][k] = res[d]
         a /= self.wsumf.item(i)
-        if usable:
-            self.a_lo[i] = a
-            self.a_hi[i] = a
-            if a < self.amin.item(k):
-                self.amin[k] = a
-            if a > self.amax.item(k):
-                self.amax[k] = a
-        else:
-            self.a_lo[i] = _INF
-            self.a_hi[i] = -_INF
+        old_lo, old_hi = self.a_lo.item(i), self.a_hi.item(i)
+        self.a_lo[i] = a if usable else _INF
+        self.a_hi[i] = a if usable else -_INF
+        amin, amax = self.amin.item(k), self.amax.item(k)
+        if usable and a < amin:
+            self.amin[k] = a
+        elif old_lo <= amin < self.a_lo.item(i):
+            self.amin[k] = self.a_lo[lo : lo + bs].min()  # the block's minimum rose
+        if usable and a > amax:
+            self.amax[k] = a
+        elif old_hi >= amax > self.a_hi.item(i):
+            self.amax[k] = self.a_hi[lo : lo + bs].max()  # the block's maximum fell
         ext = r.extended
         for name, cols in self.ext.items():
             cols[1][i] = ext.get(name, 0)

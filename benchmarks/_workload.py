@@ -1,0 +1,80 @@
+"""The issue-3 workload, shared by ``decisions.py`` and the pytest-benchmark files.
+
+Fleet: a random mix of 4 cpu/16 GiB/16 slots, 8 cpu/32 GiB/16 slots and
+16 cpu/64 GiB/32 slots runners. Warm-up: one task per runner (restored from a
+snapshot, so warming is not part of any timing). Workload: alternating
+allocate and release of random requests of 250m-1.5 cpu, 256 MiB-2 GiB and
+1-2 slots (the released task is a random held one).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.snapshot import FleetSnapshot
+from runtime_alloc.runners import RunnerState
+
+MI = 1 << 20
+CAPACITIES = (
+    Resources(4000, 16 << 30, 16),
+    Resources(8000, 32 << 30, 16),
+    Resources(16000, 64 << 30, 32),
+)
+STRATEGIES = {"EvenSpreadStrategy": EvenSpreadStrategy, "MaxPackingStrategy": MaxPackingStrategy}
+
+
+def random_request(rng: random.Random) -> Resources:
+    return Resources(rng.randint(250, 1500), rng.randint(256, 2048) * MI, rng.randint(1, 2))
+
+
+def fleet(n: int, seed: int = 0) -> list[Runner]:
+    rng = random.Random(seed)
+    return [Runner(f"r{i}", rng.choice(CAPACITIES)) for i in range(n)]
+
+
+def warm_snapshot(n: int, seed: int = 0) -> FleetSnapshot:
+    """A fleet of ``n`` runners holding one random task each."""
+    rng = random.Random(seed + 1)
+    states = []
+    reservations = {}
+    for runner in fleet(n, seed):
+        request = random_request(rng)
+        task = f"w-{runner.name}"
+        reservations[task] = Reservation(task, runner.name, request)
+        states.append(RunnerState(runner, request))
+    return FleetSnapshot(tuple(states), reservations)
+
+
+def warm_allocator(n: int, strategy: str, backend: str, seed: int = 0) -> Allocator:
+    return Allocator.from_snapshot(warm_snapshot(n, seed), strategy=STRATEGIES[strategy](), backend=backend)
+
+
+class Churn:
+    """Alternating random allocate and release on one allocator."""
+
+    def __init__(self, allocator: Allocator, seed: int = 0) -> None:
+        self.allocator = allocator
+        self.rng = random.Random(seed + 2)
+        self.held = list(allocator._reservations)
+        self.counter = 0
+
+    def step(self) -> None:
+        """One allocate (a decision) and one release."""
+        self.counter += 1
+        task = f"c{self.counter}"
+        if self.allocator.try_allocate(task, random_request(self.rng)) is not None:
+            self.held.append(task)
+        held = self.held
+        j = self.rng.randrange(len(held))
+        held[j], held[-1] = held[-1], held[j]
+        self.allocator.release(held.pop())
+
+    def rate(self, steps: int) -> float:
+        """Decisions per second over ``steps`` steps (release time included)."""
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        return steps / (time.perf_counter() - start)

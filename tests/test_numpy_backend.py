@@ -1,0 +1,208 @@
+"""The numpy backend: block index, pruning, upkeep, fallbacks and backend selection."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from runtime_alloc import (  # noqa: E402
+    Allocator,
+    EvenSpreadStrategy,
+    InvalidArgumentError,
+    MaxPackingStrategy,
+    Resources,
+    Runner,
+)
+from runtime_alloc._auto import AUTO_MIN_RUNNERS, is_vectorized  # noqa: E402
+from runtime_alloc._numpy import NumpyBackend  # noqa: E402
+
+GI = 1 << 30
+CAPS = (Resources(4000, 16 * GI, 16), Resources(8000, 32 * GI, 16), Resources(16000, 64 * GI, 32))
+
+
+def mixed_fleet(n, seed=0):
+    rng = random.Random(seed)
+    return [Runner(f"r{i}", rng.choice(CAPS)) for i in range(n)]
+
+
+def random_request(rng):
+    return Resources(rng.randint(250, 1500), rng.randint(256, 2048) << 20, rng.randint(1, 2))
+
+
+def pair(fleet, strategy, block_size=None):
+    ref = Allocator(fleet, strategy=strategy, backend="python")
+    fast = Allocator(fleet, strategy=strategy, backend="numpy")
+    if block_size is not None:
+        fast._backend = NumpyBackend(fast._states, strategy, block_size=block_size)
+    return ref, fast
+
+
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy(), EvenSpreadStrategy({"memory": 3, "slots": 0})])
+def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strategy):
+    ref, fast = pair(mixed_fleet(3000), strategy, block_size=32)
+    rng = random.Random(7)
+    held = []
+    for i in range(1500):
+        if held and rng.random() < 0.45:
+            task = held.pop(rng.randrange(len(held)))
+            assert ref.release(task) == fast.release(task)
+        else:
+            request = random_request(rng)
+            left = ref.try_allocate(f"t{i}", request)
+            right = fast.try_allocate(f"t{i}", request)
+            assert left == right, i
+            if left is not None:
+                held.append(f"t{i}")
+        if i % 100 == 0:
+            fast._backend.check()  # every block bound still bounds its runners
+    assert ref.snapshot() == fast.snapshot()
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_pruned_search_equals_full_scan(maximize):
+    strategy = MaxPackingStrategy() if maximize else EvenSpreadStrategy()
+    alloc = Allocator(mixed_fleet(2000, seed=3), strategy=strategy, backend="numpy")
+    backend = NumpyBackend(alloc._states, strategy, block_size=16)
+    alloc._backend = backend
+    rng = random.Random(11)
+    for i in range(400):
+        alloc.try_allocate(f"w{i}", random_request(rng))
+    for _ in range(200):
+        request = random_request(rng)
+        full = backend._scan(slice(0, backend.table.nslots), request, frozenset())
+        assert backend._search(request, frozenset()) == full
+
+
+def test_update_touches_only_its_block():
+    alloc = Allocator(mixed_fleet(256), backend="numpy")
+    backend = NumpyBackend(alloc._states, alloc.strategy, block_size=8)
+    alloc._backend = backend
+    table = backend.table
+    before = [(col.copy()) for col in (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)]
+    reservation = alloc.allocate("t", "cpu=1,memory=1Gi")
+    k = table.slot_of[reservation.runner] // table.block_size
+    after = (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)
+    for old, new in zip(before, after):
+        changed = np.flatnonzero(old[: table.nblocks] != new[: table.nblocks])
+        assert set(changed.tolist()) <= {k}
+
+
+def test_block_bounds_are_exact_float_lower_bounds_on_ties():
+    # identical empty runners tie everywhere: the registration order decides
+    fleet = [Runner(f"r{i}", CAPS[0]) for i in range(100)]
+    ref, fast = pair(fleet, EvenSpreadStrategy(), block_size=4)
+    for i in range(150):
+        assert ref.allocate(f"t{i}", "cpu=100m").runner == fast.allocate(f"t{i}", "cpu=100m").runner
+    assert [fast.allocate(f"u{i}", "cpu=100m").runner for i in range(3)] == ["r50", "r51", "r52"]
+
+
+def test_removed_and_readded_runner_is_newest():
+    fleet = [Runner(f"r{i}", CAPS[0]) for i in range(20)]
+    ref, fast = pair(fleet, MaxPackingStrategy(), block_size=4)
+    for alloc in (ref, fast):
+        alloc.remove_runner("r0")
+        alloc.add_runner(Runner("r0", CAPS[0]))
+    assert fast.allocate("t", "cpu=1").runner == ref.allocate("t", "cpu=1").runner == "r1"
+    # many removals compact the index and keep the registration order
+    for i in range(1, 18):
+        for alloc in (ref, fast):
+            alloc.remove_runner(f"r{i}", force=True)
+    fast._backend.check()
+    left = [fast.try_allocate(f"x{i}", "cpu=3") for i in range(4)]
+    assert left == [ref.try_allocate(f"x{i}", "cpu=3") for i in range(4)]
+    assert [r.runner for r in left[:3]] == ["r18", "r19", "r0"]
+    assert left[3] is None
+
+
+def test_diagnose_equals_python_error():
+    fleet = [
+        Runner("a", Resources(1000, GI, 2), ["x"]),
+        Runner("b", Resources(2000, GI, 2, {"gpu": 1})),
+        Runner("c", Resources(4000, 0, 4), ["x", "y"]),
+        Runner("d", Resources(4000, 2 * GI, 4, {"gpu": 2})),
+    ]
+    ref, fast = pair(fleet, EvenSpreadStrategy(), block_size=1)
+    for alloc in (ref, fast):
+        alloc.drain_runner("d")
+        alloc.allocate("held", "cpu=500m,memory=512Mi", require=["x"])
+    cases = [
+        ("cpu=3,memory=1Gi", ()),
+        ("cpu=3,memory=1Gi", ("x",)),
+        ("gpu=2", ()),
+        ("gpu=3", ("y",)),
+        ("cpu=900m,memory=1Gi,slots=2", ("x",)),
+    ]
+    for spec, require in cases:
+        with pytest.raises(Exception) as left:
+            ref.allocate("t", spec, require=require)
+        with pytest.raises(Exception) as right:
+            fast.allocate("t", spec, require=require)
+        assert type(left.value) is type(right.value)
+        assert str(left.value) == str(right.value)
+        assert left.value.shortfalls == right.value.shortfalls
+    assert ref.metrics() == fast.metrics()
+
+
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_allocate_many_run_equals_sequential_allocate(strategy):
+    ref, fast = pair(mixed_fleet(300, seed=5), strategy)
+    rng = random.Random(2)
+    for i in range(200):
+        request = random_request(rng)
+        ref.try_allocate(f"w{i}", request)
+        fast.try_allocate(f"w{i}", request)
+    items = [(f"m{i}", "cpu=500m,memory=1Gi") for i in range(6000)]  # more than fits
+    sequential = [ref.try_allocate(task, request) for task, request in items]
+    batch = fast.allocate_many(items)
+    placed = [r for r in batch if not isinstance(r, Exception)]
+    assert placed == [r for r in sequential if r is not None]
+    assert ref.snapshot() == fast.snapshot()
+    assert sum(isinstance(r, Exception) for r in batch) == sequential.count(None) > 0
+
+
+class LeastTasks:
+    """A user strategy without a vectorized scorer."""
+
+    name = "LeastTasks"
+    maximize = False
+
+    def score(self, state, request):
+        return float(state.reserved.slots)
+
+
+def test_custom_strategy_falls_back_to_the_python_scan():
+    strategy = LeastTasks()
+    assert not is_vectorized(strategy)
+
+    class Packing(MaxPackingStrategy):  # overriding score also falls back
+        def score(self, state, request):
+            return -super().score(state, request)
+
+    assert not is_vectorized(Packing())
+    fleet = mixed_fleet(50)
+    ref, fast = Allocator(fleet, strategy=strategy, backend="python"), Allocator(fleet, strategy=strategy, backend="numpy")
+    assert fast.backend == "numpy"
+    for i in range(80):
+        assert ref.allocate(f"t{i}").runner == fast.allocate(f"t{i}").runner
+    items = [(f"m{i}", None) for i in range(20)]
+    assert ref.allocate_many(items) == fast.allocate_many(items)
+
+
+def test_auto_switches_to_numpy_at_the_threshold():
+    small = Allocator(mixed_fleet(AUTO_MIN_RUNNERS - 1), backend="auto")
+    assert small.backend == "python"
+    small.add_runner(Runner("extra", CAPS[0]))
+    assert small.backend == "numpy"
+    ref = Allocator([*mixed_fleet(AUTO_MIN_RUNNERS - 1), Runner("extra", CAPS[0])], backend="python")
+    for i in range(50):
+        assert small.allocate(f"t{i}", "cpu=1").runner == ref.allocate(f"t{i}", "cpu=1").runner
+    assert Allocator(mixed_fleet(AUTO_MIN_RUNNERS), backend="auto").backend == "numpy"
+    assert Allocator(mixed_fleet(AUTO_MIN_RUNNERS), strategy=LeastTasks(), backend="auto").backend == "python"
+
+
+def test_unknown_backend_names_the_value():
+    with pytest.raises(InvalidArgumentError, match="backend must be one of auto, python, numpy, got 'gpu'"):
+        Allocator(backend="gpu")
