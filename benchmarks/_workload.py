@@ -14,8 +14,8 @@ import time
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.runners import RunnerState
+from runtime_alloc.snapshot import FleetSnapshot
 
 MI = 1 << 20
 CAPACITIES = (
@@ -49,7 +49,9 @@ def warm_snapshot(n: int, seed: int = 0) -> FleetSnapshot:
 
 
 def warm_allocator(n: int, strategy: str, backend: str, seed: int = 0) -> Allocator:
-    return Allocator.from_snapshot(warm_snapshot(n, seed), strategy=STRATEGIES[strategy](), backend=backend)
+    return Allocator.from_snapshot(
+        warm_snapshot(n, seed), strategy=STRATEGIES[strategy](), backend=backend
+    )
 
 
 class Churn:

@@ -40,7 +40,10 @@ def pair(fleet, strategy, block_size=None):
     return ref, fast
 
 
-@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy(), EvenSpreadStrategy({"memory": 3, "slots": 0})])
+@pytest.mark.parametrize(
+    "strategy",
+    [EvenSpreadStrategy(), MaxPackingStrategy(), EvenSpreadStrategy({"memory": 3, "slots": 0})],
+)
 def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strategy):
     ref, fast = pair(mixed_fleet(3000), strategy, block_size=32)
     rng = random.Random(7)
@@ -85,7 +88,7 @@ def test_update_touches_only_its_block():
     reservation = alloc.allocate("t", "cpu=1,memory=1Gi")
     k = table.slot_of[reservation.runner] // table.block_size
     after = (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)
-    for old, new in zip(before, after):
+    for old, new in zip(before, after, strict=True):
         changed = np.flatnonzero(old[: table.nblocks] != new[: table.nblocks])
         assert set(changed.tolist()) <= {k}
 
@@ -183,7 +186,10 @@ def test_custom_strategy_falls_back_to_the_python_scan():
 
     assert not is_vectorized(Packing())
     fleet = mixed_fleet(50)
-    ref, fast = Allocator(fleet, strategy=strategy, backend="python"), Allocator(fleet, strategy=strategy, backend="numpy")
+    ref, fast = (
+        Allocator(fleet, strategy=strategy, backend="python"),
+        Allocator(fleet, strategy=strategy, backend="numpy"),
+    )
     assert fast.backend == "numpy"
     for i in range(80):
         assert ref.allocate(f"t{i}").runner == fast.allocate(f"t{i}").runner
@@ -196,13 +202,20 @@ def test_auto_switches_to_numpy_at_the_threshold():
     assert small.backend == "python"
     small.add_runner(Runner("extra", CAPS[0]))
     assert small.backend == "numpy"
-    ref = Allocator([*mixed_fleet(AUTO_MIN_RUNNERS - 1), Runner("extra", CAPS[0])], backend="python")
+    ref = Allocator(
+        [*mixed_fleet(AUTO_MIN_RUNNERS - 1), Runner("extra", CAPS[0])], backend="python"
+    )
     for i in range(50):
         assert small.allocate(f"t{i}", "cpu=1").runner == ref.allocate(f"t{i}", "cpu=1").runner
     assert Allocator(mixed_fleet(AUTO_MIN_RUNNERS), backend="auto").backend == "numpy"
-    assert Allocator(mixed_fleet(AUTO_MIN_RUNNERS), strategy=LeastTasks(), backend="auto").backend == "python"
+    assert (
+        Allocator(mixed_fleet(AUTO_MIN_RUNNERS), strategy=LeastTasks(), backend="auto").backend
+        == "python"
+    )
 
 
 def test_unknown_backend_names_the_value():
-    with pytest.raises(InvalidArgumentError, match="backend must be one of auto, python, numpy, got 'gpu'"):
+    with pytest.raises(
+        InvalidArgumentError, match="backend must be one of auto, python, numpy, got 'gpu'"
+    ):
         Allocator(backend="gpu")

@@ -9,7 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Core test modules run with numpy unimportable.
-CORE_TESTS = ["tests/test_allocator.py", "tests/test_resources.py", "tests/test_strategies.py", "tests/test_units.py"]
+CORE_TESTS = [
+    "tests/test_allocator.py",
+    "tests/test_resources.py",
+    "tests/test_strategies.py",
+    "tests/test_units.py",
+]
 
 # A finder that refuses numpy, installed before anything else is imported
 # (``sys.modules["numpy"] = None`` would trip libraries that look numpy up there).
@@ -26,12 +31,25 @@ sys.meta_path.insert(0, _NoNumpy())
 
 def run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", HIDE + code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", HIDE + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
 def test_core_tests_pass_without_numpy():
-    args = [*(p for p in CORE_TESTS if (ROOT / p).exists()), "-q", "-p", "no:cacheprovider", "-x", "-k", "not numpy"]
+    args = [
+        *(p for p in CORE_TESTS if (ROOT / p).exists()),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-x",
+        "-k",
+        "not numpy",
+    ]
     result = run(f"import pytest; sys.exit(pytest.main({args!r}))")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout

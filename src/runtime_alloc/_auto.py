@@ -101,7 +101,9 @@ class AutoBackend:
         """Return the chosen runner name, as the python backend would."""
         return self._inner.choose(request, require)  # type: ignore[no-any-return]
 
-    def diagnose(self, task_id: str, request: Resources, require: frozenset[str]) -> AllocationError:
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
         """Build the allocation error, as :func:`_placement.diagnose` would."""
         inner = getattr(self._inner, "diagnose", None)
         if inner is not None:
@@ -111,4 +113,4 @@ class AutoBackend:
     def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
         """Runners for ``count`` identical allocations, or None when not vectorized."""
         inner = getattr(self._inner, "plan", None)
-        return None if inner is None else inner(request, require, count)  # type: ignore[no-any-return]
+        return None if inner is None else inner(request, require, count)

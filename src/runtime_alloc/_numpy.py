@@ -36,6 +36,7 @@ import numpy as np
 
 from runtime_alloc import _placement
 from runtime_alloc._auto import is_vectorized
+from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._numpy_table import Table, default_block_size
 from runtime_alloc.errors import (
     AllocationError,
@@ -82,7 +83,7 @@ class NumpyBackend:
             self._weights = strategy.weights
         else:
             self._w = (1, 1, 1)
-            self._weights = {}
+            self._weights = FrozenMap()
         self._fixed_block = block_size
         self._pending: list[RunnerState] = []
         self.table = Table(self._w, block_size or default_block_size(len(states)))  # type: ignore[arg-type]
@@ -221,7 +222,10 @@ class NumpyBackend:
         return int(slots[self.table.seq[slots].argmin()])
 
     def _eval_block(
-        self, k: int, request: Resources, require: frozenset[str], lut: Any  # noqa: ANN401
+        self,
+        k: int,
+        request: Resources,
+        lut: Any,  # noqa: ANN401
     ) -> tuple[float, int] | None:
         t = self.table
         lo = k * t.block_size
@@ -276,7 +280,7 @@ class NumpyBackend:
                     exact == score and t.minseq.item(k) > t.seq.item(slot)
                 ):
                     continue
-            found = self._eval_block(k, request, require, lut)
+            found = self._eval_block(k, request, lut)
             if found is None:
                 continue
             s2, slot2 = found
@@ -286,7 +290,7 @@ class NumpyBackend:
                 slot = slot2
 
     def _block_bound(self, ks: Any, q: tuple[int, int, int]) -> Any:  # noqa: ANN401
-        """Exact float bound of the scores in blocks ``ks`` (lower to minimize, upper to maximize)."""
+        """Exact float bound of the scores in blocks ``ks`` (lower/upper to minimize/maximize)."""
         t = self.table
         r, cf = (t.rmax, t.cfmin) if self._maximize else (t.rmin, t.cfmax)
         total: Any = None
@@ -313,11 +317,13 @@ class NumpyBackend:
         if slots is None:
             return None
         names = self.table.names
-        return [names[i] for i in slots.tolist()]  # type: ignore[misc]
+        return [names[i] for i in slots.tolist()]
 
     # ------------------------------------------------------------------ failures
 
-    def diagnose(self, task_id: str, request: Resources, require: frozenset[str]) -> AllocationError:
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
         """Build the same error as :func:`runtime_alloc._placement.diagnose`, vectorized. O(N)."""
         self.flush()
         t = self.table
@@ -329,7 +335,7 @@ class NumpyBackend:
         caps = [self._column(dim, live, reserved=False) for dim in dims]
         reqs = [request.get(dim) for dim in dims]
         fits = labels_ok.copy()
-        for cap, req in zip(caps, reqs):
+        for cap, req in zip(caps, reqs, strict=True):
             fits &= cap >= req
         ever = bool(fits.any())
         entries: list[tuple[int, int, str, int]] = []  # (first index, order, reason, count)
@@ -343,11 +349,9 @@ class NumpyBackend:
         if missing_at.any():
             groups: dict[str, list[int]] = {}
             ids = t.lset[live]
-            uniq, first, counts = np.unique(
-                ids[missing_at], return_index=True, return_counts=True
-            )
+            uniq, first, counts = np.unique(ids[missing_at], return_index=True, return_counts=True)
             positions = np.flatnonzero(missing_at)
-            for ident, f, c in zip(uniq.tolist(), first.tolist(), counts.tolist()):
+            for ident, f, c in zip(uniq.tolist(), first.tolist(), counts.tolist(), strict=True):
                 key = "missing label " + ",".join(sorted(require - t.labelset_list[ident]))
                 g = groups.setdefault(key, [n, 0])
                 g[0] = min(g[0], int(positions[f]))
@@ -356,7 +360,7 @@ class NumpyBackend:
         rest &= labels_ok
         best: dict[str, int] = {}
         if rest.any():
-            for order, (dim, cap, req) in enumerate(zip(dims, caps, reqs)):
+            for order, (dim, cap, req) in enumerate(zip(dims, caps, reqs, strict=True)):
                 avail = cap - self._column(dim, live, reserved=True) if ever else cap
                 avail = avail[rest]
                 short = avail < req

@@ -34,9 +34,7 @@ __all__ = ["MAX_ITEMS", "plan"]
 MAX_ITEMS = 4_000_000
 
 
-def plan(
-    backend: NumpyBackend, request: Resources, require: frozenset[str], count: int
-) -> Any:  # noqa: ANN401
+def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], count: int) -> Any:  # noqa: ANN401
     """Return the slots (int64 array, in placement order, at most ``count``) or None."""
     t = backend.table
     idx = slice(0, t.nslots)

@@ -98,7 +98,9 @@ class Table:
         self.alive = grow(g(self, "alive", None), nslots, 0, np.bool_)
         self.draining = grow(g(self, "draining", None), nslots, 0, np.bool_)
         ext: dict[str, list[Any]] = g(self, "ext", {})
-        self.ext = {k: [grow(v[0], nslots, 0, _I64), grow(v[1], nslots, 0, _I64)] for k, v in ext.items()}
+        self.ext = {
+            k: [grow(v[0], nslots, 0, _I64), grow(v[1], nslots, 0, _I64)] for k, v in ext.items()
+        }
         self.mf = [grow(g(self, "mf", [None] * 3)[d], nblocks, -1, _I64) for d in range(3)]
         self.rmin = [grow(g(self, "rmin", [None] * 3)[d], nblocks, 0, _I64) for d in range(3)]
         self.rmax = [grow(g(self, "rmax", [None] * 3)[d], nblocks, 0, _I64) for d in range(3)]
@@ -144,7 +146,9 @@ class Table:
 
     def label_table(self, require: frozenset[str]) -> Any:  # noqa: ANN401
         """Return a bool array over label-set ids: which sets hold every label of ``require``."""
-        return np.fromiter((require <= s for s in self.labelset_list), np.bool_, len(self.labelset_list))
+        return np.fromiter(
+            (require <= s for s in self.labelset_list), np.bool_, len(self.labelset_list)
+        )
 
     # ------------------------------------------------------------------ runners
 
@@ -294,7 +298,7 @@ class Table:
         return self.nblocks * self.block_size
 
     def check(self, states: Mapping[str, RunnerState]) -> None:
-        """Assert that every column and every block bound agrees with ``states`` (tests call this)."""
+        """Assert that every column and block bound agrees with ``states`` (tests call this)."""
         assert set(self.slot_of) == set(states), "runner sets differ"  # noqa: S101
         seqs = [self.seq.item(self.slot_of[name]) for name in states]
         assert seqs == sorted(seqs), "registration order lost"  # noqa: S101

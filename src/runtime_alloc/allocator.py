@@ -532,7 +532,9 @@ class Allocator:
         self._allocations += 1
         return reservation
 
-    def _diagnose(self, task_id: str, request: Resources, require: frozenset[str]) -> AllocationError:
+    def _diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
         diagnose = getattr(self._backend, "diagnose", None)
         if diagnose is not None:
             return diagnose(task_id, request, require)  # type: ignore[no-any-return]
@@ -549,7 +551,7 @@ class Allocator:
             return None
         results: list[Reservation | AllocationError] = []
         per_runner: dict[str, int] = {}
-        for (task_id, _, _), name in zip(run, names):
+        for (task_id, _, _), name in zip(run, names, strict=False):  # names may be shorter
             reservation = Reservation(task_id, name, request)
             self._tasks[name][task_id] = reservation
             self._reservations[task_id] = reservation

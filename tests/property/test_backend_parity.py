@@ -7,6 +7,7 @@ same thing (equal reservations, or errors of the same type and text) and hold
 equal snapshots, and the numpy index agrees with the allocator's states.
 """
 
+# ruff: noqa: B023  (each lambda is called at once, inside its loop iteration)
 from __future__ import annotations
 
 import random
@@ -43,7 +44,12 @@ def make_request(rng: random.Random) -> Resources:
         ext["gpu"] = rng.choice((1, 2))
     if rng.random() < 0.03:
         ext["fpga"] = 1
-    return Resources(rng.choice((0, 250, 500, 1000)), rng.choice((0, GI // 4, GI // 2, GI)), rng.choice((1, 1, 2)), ext)
+    return Resources(
+        rng.choice((0, 250, 500, 1000)),
+        rng.choice((0, GI // 4, GI // 2, GI)),
+        rng.choice((1, 1, 2)),
+        ext,
+    )
 
 
 weights = st.dictionaries(
@@ -57,7 +63,18 @@ fleet_sizes = st.integers(0, 40).map(lambda n: n if n < 30 else (n - 29) * 20 if
 operations = st.lists(
     st.tuples(
         st.sampled_from(
-            ("allocate", "allocate", "allocate", "many", "release", "release", "add", "drain", "undrain", "remove")
+            (
+                "allocate",
+                "allocate",
+                "allocate",
+                "many",
+                "release",
+                "release",
+                "add",
+                "drain",
+                "undrain",
+                "remove",
+            )
         ),
         st.integers(0, 2**32 - 1),
     ),
@@ -74,7 +91,10 @@ def outcome(call):
 
 def as_comparable(result):
     if isinstance(result, list):
-        return [r if not isinstance(r, Exception) else (type(r), str(r), r.reasons, r.shortfalls) for r in result]
+        return [
+            r if not isinstance(r, Exception) else (type(r), str(r), r.reasons, r.shortfalls)
+            for r in result
+        ]
     return result
 
 
@@ -94,9 +114,9 @@ def test_numpy_equals_python(strategy, size, seed, block, ops):
     # a warm start: some tasks already placed, some runners draining
     for i in range(min(size // 2, 40)):
         request = make_request(rng)
-        assert as_comparable(outcome(lambda r=request, i=i: ref.try_allocate(f"w{i}", r))) == as_comparable(
-            outcome(lambda r=request, i=i: fast.try_allocate(f"w{i}", r))
-        )
+        assert as_comparable(
+            outcome(lambda r=request, i=i: ref.try_allocate(f"w{i}", r))
+        ) == as_comparable(outcome(lambda r=request, i=i: fast.try_allocate(f"w{i}", r)))
     counter = size
     for kind, op_seed in ops:
         op_rng = random.Random(op_seed)
