@@ -32,20 +32,21 @@ def random_request(rng):
     return Resources(rng.randint(250, 1500), rng.randint(256, 2048) << 20, rng.randint(1, 2))
 
 
-def pair(fleet, strategy, block_size=None):
+def pair(fleet, strategy, block_size=None, index="auto"):
     ref = Allocator(fleet, strategy=strategy, backend="python")
     fast = Allocator(fleet, strategy=strategy, backend="numpy")
-    if block_size is not None:
-        fast._backend = NumpyBackend(fast._states, strategy, block_size=block_size)
+    if block_size is not None or index != "auto":
+        fast._backend = NumpyBackend(fast._states, strategy, block_size=block_size, index=index)
     return ref, fast
 
 
+@pytest.mark.parametrize("index", ["blocks", "classes"])
 @pytest.mark.parametrize(
     "strategy",
     [EvenSpreadStrategy(), MaxPackingStrategy(), EvenSpreadStrategy({"memory": 3, "slots": 0})],
 )
-def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strategy):
-    ref, fast = pair(mixed_fleet(3000), strategy, block_size=32)
+def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strategy, index):
+    ref, fast = pair(mixed_fleet(3000), strategy, block_size=32, index=index)
     rng = random.Random(7)
     held = []
     for i in range(1500):
@@ -68,7 +69,7 @@ def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strat
 def test_pruned_search_equals_full_scan(maximize):
     strategy = MaxPackingStrategy() if maximize else EvenSpreadStrategy()
     alloc = Allocator(mixed_fleet(2000, seed=3), strategy=strategy, backend="numpy")
-    backend = NumpyBackend(alloc._states, strategy, block_size=16)
+    backend = NumpyBackend(alloc._states, strategy, block_size=16, index="blocks")
     alloc._backend = backend
     rng = random.Random(11)
     for i in range(400):
@@ -81,7 +82,7 @@ def test_pruned_search_equals_full_scan(maximize):
 
 def test_update_touches_only_its_block():
     alloc = Allocator(mixed_fleet(256), backend="numpy")
-    backend = NumpyBackend(alloc._states, alloc.strategy, block_size=8)
+    backend = NumpyBackend(alloc._states, alloc.strategy, block_size=8, index="blocks")
     alloc._backend = backend
     table = backend.table
     before = [(col.copy()) for col in (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)]

@@ -29,7 +29,7 @@ former use a vectorized full scan (O(N) numpy work), the latter the python scan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ import numpy as np
 from runtime_alloc import _placement
 from runtime_alloc._auto import is_vectorized
 from runtime_alloc._frozen import FrozenMap
+from runtime_alloc._numpy_classes import ClassIndex
 from runtime_alloc._numpy_table import Table, default_block_size
 from runtime_alloc.errors import (
     AllocationError,
@@ -48,12 +49,20 @@ from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import Strategy, UtilizationStrategy
 
-__all__ = ["NumpyBackend"]
+__all__ = ["MAX_SHAPES", "NumpyBackend"]
 
 _INF = np.inf
 #: Relative slack for pruning on real-valued bounds computed in float64 (their
 #: rounding error is below 1e-14 relative; scores of feasible runners are <= 1).
 _TOL = 1e-9
+#: The most runner shapes (capacity of cpu, memory, slots and label set) that
+#: the ``"auto"`` index keeps in per-shape r-class heaps.
+MAX_SHAPES = 32
+
+
+def _shape(state: RunnerState) -> tuple[tuple[int, int, int], frozenset[str]]:
+    c = state.runner.capacity
+    return (c.millicpu, c.memory_bytes, c.slots), state.runner.labels
 
 
 class NumpyBackend:
@@ -64,6 +73,11 @@ class NumpyBackend:
         strategy: the allocator's strategy.
         block_size: slots per block; None picks one from the fleet size and
             re-blocks as the fleet grows.
+        index: ``"classes"`` searches the per-shape r-class heaps of
+            :mod:`runtime_alloc._numpy_classes` (fleets of at most
+            :data:`MAX_SHAPES` runner shapes), ``"blocks"`` the block summaries
+            of :mod:`runtime_alloc._numpy_table`; ``"auto"`` takes classes while
+            the fleet has few shapes and moves to blocks for good beyond.
     """
 
     name = "numpy"
@@ -73,6 +87,7 @@ class NumpyBackend:
         states: Mapping[str, RunnerState],
         strategy: Strategy,
         block_size: int | None = None,
+        index: str = "auto",
     ) -> None:
         self._states = states
         self._strategy = strategy
@@ -85,10 +100,10 @@ class NumpyBackend:
             self._w = (1, 1, 1)
             self._weights = FrozenMap()
         self._fixed_block = block_size
+        self._index = index
         self._pending: list[RunnerState] = []
-        self.table = Table(self._w, block_size or default_block_size(len(states)))  # type: ignore[arg-type]
-        if states:
-            self.table.add_many(states.values())
+        self.classes: ClassIndex | None = None
+        self.rebuild()
 
     # ------------------------------------------------------------------ index upkeep
 
@@ -97,13 +112,23 @@ class NumpyBackend:
         self._pending.append(state)
 
     def update(self, state: RunnerState) -> None:
-        """Store a runner's new reserved amounts or draining flag. O(1)."""
-        self.flush()
-        self.table.update(state)
+        """Store a runner's new reserved amounts or draining flag. O(log N)."""
+        if self._pending:
+            self.flush()
+        t = self.table
+        i = t.slot_of[state.runner.name]
+        t.update(state, i)
+        if self.classes is not None:
+            r = state.reserved
+            self.classes.set(
+                i, (r.millicpu, r.memory_bytes, r.slots), usable=not state.draining
+            )
 
     def remove(self, name: str) -> None:
         """Forget a runner; re-blocks when more than half the slots are empty. O(1) amortized."""
         self.flush()
+        if self.classes is not None:
+            self.classes.remove(self.table.slot_of[name])
         self.table.remove(name)
         t = self.table
         if t.nslots - t.nlive > max(t.nlive, 4 * t.block_size):
@@ -114,23 +139,65 @@ class NumpyBackend:
         if not self._pending:
             return
         n = self.table.nlive + len(self._pending)
-        if self._fixed_block is None and default_block_size(n) > self.table.block_size:
+        if (self._fixed_block is None and default_block_size(n) > self.table.block_size) or (
+            self.classes is not None and not self.classes.can_add(map(_shape, self._pending))
+        ):
             self.rebuild()
-        else:
-            self.table.add_many(self._pending)
+            return
+        self._add_states(self._pending)
         self._pending.clear()
 
     def rebuild(self) -> None:
         """Lay every runner out again from the allocator's states. O(N)."""
         self._pending.clear()
+        states = self._states.values()
+        use_classes = self.vectorized and (
+            self._index == "classes"
+            or (self._index == "auto" and len({_shape(s) for s in states}) <= MAX_SHAPES)
+        )
         bs = self._fixed_block or default_block_size(len(self._states))
-        self.table = Table(self._w, bs)  # type: ignore[arg-type]
-        self.table.add_many(self._states.values())
+        self.table = Table(self._w, bs, summaries=not use_classes)  # type: ignore[arg-type]
+        self.classes = (
+            ClassIndex(
+                self._w,  # type: ignore[arg-type]
+                maximize=self._maximize,
+                max_groups=2**62 if self._index == "classes" else MAX_SHAPES,
+            )
+            if use_classes
+            else None
+        )
+        self._add_states(states)
+
+    def _add_states(self, states: Iterable[RunnerState]) -> None:
+        states = list(states)
+        t = self.table
+        t.add_many(states)
+        if self.classes is None:
+            return
+        for state in states:
+            i = t.slot_of[state.runner.name]
+            r = state.reserved
+            self.classes.add(
+                i,
+                t.seq.item(i),
+                _shape(state),
+                (r.millicpu, r.memory_bytes, r.slots),
+                usable=not state.draining,
+            )
 
     def check(self) -> None:
         """Assert that the index agrees with the allocator's states (tests call this)."""
         self.flush()
         self.table.check(self._states)
+        if self.classes is not None:
+            slots = {}
+            for name, state in self._states.items():
+                r = state.reserved
+                slots[self.table.slot_of[name]] = (
+                    (r.millicpu, r.memory_bytes, r.slots),
+                    not state.draining,
+                )
+            self.classes.check(slots)
 
     # ------------------------------------------------------------------ scoring
 
@@ -205,6 +272,10 @@ class NumpyBackend:
             return None if state is None else state.name
         if request.extended:
             slot = self._scan(slice(0, self.table.nslots), request, require)
+        elif self.classes is not None:
+            slot = self.classes.choose(
+                (request.millicpu, request.memory_bytes, request.slots), require
+            )
         else:
             slot = self._search(request, require)
         return None if slot < 0 else self.table.names[slot]

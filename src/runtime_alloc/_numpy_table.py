@@ -61,9 +61,14 @@ class Table:
         block_size: slots per block.
     """
 
-    def __init__(self, weights: tuple[int, int, int], block_size: int) -> None:
+    def __init__(
+        self, weights: tuple[int, int, int], block_size: int, *, summaries: bool = True
+    ) -> None:
         self.w = weights
         self.block_size = block_size
+        #: False when the backend searches another index: updates then only
+        #: write the columns, and block summaries are not kept.
+        self.summaries = summaries
         self.slot_of: dict[str, int] = {}
         self.names: list[str | None] = []
         self.nlive = 0
@@ -223,13 +228,20 @@ class Table:
         """Store a runner's reserved amounts and draining flag; widen its block's bounds. O(1)."""
         if i is None:
             i = self.slot_of[state.runner.name]
-        k = i // self.block_size
         r = state.reserved
         c = state.runner.capacity
         usable = not state.draining
         self.draining[i] = state.draining
         res = (r.millicpu, r.memory_bytes, r.slots)
         free = (c.millicpu - res[0], c.memory_bytes - res[1], c.slots - res[2])
+        if not self.summaries:
+            for d in range(3):
+                self.res[d][i] = res[d]
+                self.fu[d][i] = free[d] if usable else -1
+            if self.ext or r.extended:
+                self._update_ext(r.extended, i)
+            return
+        k = i // self.block_size
         a = 0.0
         w = self.w
         bs = self.block_size
@@ -264,7 +276,10 @@ class Table:
             self.amax[k] = a
         elif old_hi >= amax > self.a_hi.item(i):
             self.amax[k] = self.a_hi[lo : lo + bs].max()  # the block's maximum fell
-        ext = r.extended
+        if self.ext or r.extended:
+            self._update_ext(r.extended, i)
+
+    def _update_ext(self, ext: Mapping[str, int], i: int) -> None:
         for name, cols in self.ext.items():
             cols[1][i] = ext.get(name, 0)
         for name, count in ext.items():
@@ -320,7 +335,7 @@ class Table:
             for dim, cols in self.ext.items():
                 assert cols[0][i] == c.extended.get(dim, 0), (name, dim)  # noqa: S101
                 assert cols[1][i] == r.extended.get(dim, 0), (name, dim)  # noqa: S101
-        for k in range(self.nblocks):
+        for k in range(self.nblocks if self.summaries else 0):
             lo, hi = k * bs, (k + 1) * bs
             for d in range(3):
                 assert self.mf[d][k] >= self.fu[d][lo:hi].max(), (k, d)  # noqa: S101

@@ -103,14 +103,15 @@ def as_comparable(result):
     size=fleet_sizes,
     seed=st.integers(0, 2**32 - 1),
     block=st.sampled_from((1, 2, 4, 64)),
+    index=st.sampled_from(("auto", "blocks", "classes")),
     ops=operations,
 )
-def test_numpy_equals_python(strategy, size, seed, block, ops):
+def test_numpy_equals_python(strategy, size, seed, block, index, ops):
     rng = random.Random(seed)
     fleet = [make_runner(rng, f"r{i}") for i in range(size)]
     ref = Allocator(fleet, strategy=strategy, backend="python")
     fast = Allocator(fleet, strategy=strategy, backend="numpy")
-    fast._backend = NumpyBackend(fast._states, strategy, block_size=block)
+    fast._backend = NumpyBackend(fast._states, strategy, block_size=block, index=index)
     # a warm start: some tasks already placed, some runners draining
     for i in range(min(size // 2, 40)):
         request = make_request(rng)

@@ -1,0 +1,296 @@
+"""Exact per-capacity-class index: the numpy backend's search for fleets of few runner shapes.
+
+Runners are grouped by *shape* (capacity of cpu, memory and slots, and label
+set); within a group every runner has the same scored dimensions ``d`` with
+weights ``w_d``, capacities ``c_d`` and weight sum ``W``, so the real-valued
+score of a runner with reserved amounts ``r`` for a request ``q`` is
+``(K(r) + B(q)) / W`` with ``K(r) = sum_d w_d*r_d/c_d`` and
+``B(q) = sum_d w_d*q_d/c_d``: the ranking inside a group does not depend on the
+request. Runners with equal reserved amounts form one *r-class* (same
+feasibility, same float score, ties to the oldest member), and each group keeps
+its r-classes in binary heaps ordered by a float key ``k ~ K(r)`` (``-k`` when
+the highest score wins). Heaps are split into *tiers* by free cpu when the
+highest score wins, so the fullest runners, which usually cannot take the
+request, are skipped as whole tiers.
+
+A decision takes, per group, every feasible r-class whose key lies within
+``delta`` of the best feasible key, computes their float scores exactly as
+:func:`runtime_alloc._placement.choose` does, and keeps the best (score, then
+registration order) over all groups.
+
+Why the window is conservative: with ``u = 2**-53``, every float operation
+rounds with relative error at most ``u``; ``k`` sums at most three non-negative
+rounded quotients, so ``|k - K| <= 4u*K``, and the float score ``f`` satisfies
+``|W*f - (K + B)| <= 7u*(K + B)``. Both ``K`` and ``B`` are at most ``W``
+(utilization at most 1 per dimension; ``W <= 3000``). If ``k_j > k_i + delta``
+with ``delta = 1e-10 * (1 + 2W)`` then ``K_j - K_i > delta - 8u*W > delta/2``,
+while the float scores can move by at most ``14u*2W/W`` around the real ones;
+since ``delta/2`` exceeds that by orders of magnitude, ``f_j > f_i``: ``j``
+loses to ``i`` even on a tie break. Runners outside the window therefore
+cannot win, and inside it the exact comparison decides.
+
+Runtime complexity per decision: O(groups * tiers) heap peeks plus
+O(p log n) for the p r-classes popped (infeasible ones above the best and those
+in the window); per update O(log n).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from heapq import heapify, heappop, heappush
+from typing import Any
+
+__all__ = ["ClassIndex"]
+
+#: Slots are packed with the registration sequence into one int: seq << _SHIFT | slot.
+_SHIFT = 32
+_MASK = (1 << _SHIFT) - 1
+#: Relative key window (see the module docstring).
+_REL = 1e-10
+#: Free-cpu tiers per group when the highest score wins.
+_TIERS = 32
+
+
+class _RClass:
+    """Runners of one group with the same reserved (cpu, memory, slots)."""
+
+    __slots__ = ("count", "free", "members", "r")
+
+    def __init__(self, r: tuple[int, int, int], free: tuple[int, int, int]) -> None:
+        self.r = r
+        self.free = free
+        self.count = 0
+        self.members: list[int] = []  # heap of seq << _SHIFT | slot, stale entries dropped lazily
+
+
+class _Group:
+    """Runners of one shape (capacity and labels) and their r-classes."""
+
+    __slots__ = (
+        "cap",
+        "classes",
+        "delta",
+        "entries",
+        "labels",
+        "scored",
+        "step",
+        "tiers",
+        "wsum",
+        "wsumf",
+    )
+
+    def __init__(
+        self,
+        cap: tuple[int, int, int],
+        labels: frozenset[str],
+        weights: tuple[int, int, int],
+        ntiers: int,
+    ) -> None:
+        self.cap = cap
+        self.labels = labels
+        self.scored = tuple(
+            (d, weights[d], float(cap[d])) for d in range(3) if cap[d] > 0 and weights[d] > 0
+        )
+        self.wsum = sum(w for _d, w, _c in self.scored)
+        self.wsumf = float(self.wsum)
+        self.delta = _REL * (1.0 + 2.0 * self.wsum)
+        self.step = max(1, -(-(cap[0] + 1) // ntiers))
+        self.tiers: list[list[tuple[float, int, _RClass]]] = [[] for _ in range(ntiers)]
+        self.classes: dict[tuple[int, int, int], _RClass] = {}
+        self.entries = 0  # heap entries over all tiers, live or dead
+
+    def key(self, r: tuple[int, int, int]) -> float:
+        total = 0.0
+        for d, w, cf in self.scored:
+            total += float(w * r[d]) / cf
+        return total
+
+
+class ClassIndex:
+    """R-classes of runner shapes, kept in step with the table's slots.
+
+    Args:
+        weights: builtin weights ``(w_cpu, w_memory, w_slots)``.
+        maximize: True when the highest score wins.
+        max_groups: the most shapes indexed; ``add`` refuses a new shape beyond.
+    """
+
+    def __init__(self, weights: tuple[int, int, int], *, maximize: bool, max_groups: int) -> None:
+        self.w = weights
+        self.maximize = maximize
+        self.max_groups = max_groups
+        self._ntiers = _TIERS if maximize else 1
+        self.groups: dict[tuple[tuple[int, int, int], frozenset[str]], _Group] = {}
+        self.group_of: list[_Group | None] = []
+        self.rc_of: list[_RClass | None] = []
+        self.seq_of: list[int] = []
+        self._by_require: dict[frozenset[str], list[_Group]] = {}
+        self._uid = 0
+
+    # ------------------------------------------------------------------ upkeep
+
+    def can_add(self, shapes: Iterable[tuple[tuple[int, int, int], frozenset[str]]]) -> bool:
+        """Return True when the index can hold these shapes as well."""
+        new = {s for s in shapes if s not in self.groups}
+        return len(self.groups) + len(new) <= self.max_groups
+
+    def add(
+        self,
+        slot: int,
+        seq: int,
+        shape: tuple[tuple[int, int, int], frozenset[str]],
+        reserved: tuple[int, int, int],
+        *,
+        usable: bool,
+    ) -> None:
+        """Index a new runner in ``slot`` (its shape must fit, see :meth:`can_add`). O(log n)."""
+        g = self.groups.get(shape)
+        if g is None:
+            g = _Group(shape[0], shape[1], self.w, self._ntiers)
+            self.groups[shape] = g
+            self._by_require.clear()
+        grow = slot + 1 - len(self.group_of)
+        if grow > 0:
+            self.group_of.extend([None] * grow)
+            self.rc_of.extend([None] * grow)
+            self.seq_of.extend([0] * grow)
+        self.group_of[slot] = g
+        self.seq_of[slot] = seq
+        self.rc_of[slot] = None
+        self.set(slot, reserved, usable=usable)
+
+    def remove(self, slot: int) -> None:
+        """Forget the runner in ``slot``. O(1)."""
+        self.set(slot, (0, 0, 0), usable=False)
+        self.group_of[slot] = None
+
+    def set(self, slot: int, r: tuple[int, int, int], *, usable: bool) -> None:
+        """Move the runner in ``slot`` to the r-class of ``r`` (none when not usable). O(log n)."""
+        old = self.rc_of[slot]
+        g = self.group_of[slot]
+        if old is not None:
+            if usable and old.r == r:
+                return
+            old.count -= 1
+            if old.count == 0:
+                del g.classes[old.r]  # type: ignore[union-attr]  # its heap entry dies lazily
+        if not usable:
+            self.rc_of[slot] = None
+            return
+        assert g is not None  # noqa: S101
+        cls = g.classes.get(r)
+        if cls is None:
+            cap = g.cap
+            cls = _RClass(r, (cap[0] - r[0], cap[1] - r[1], cap[2] - r[2]))
+            g.classes[r] = cls
+            key = g.key(r)
+            tier = min(cls.free[0] // g.step, self._ntiers - 1)
+            self._uid += 1
+            heappush(g.tiers[tier], (-key if self.maximize else key, self._uid, cls))
+            g.entries += 1
+        cls.count += 1
+        if g.entries > 2 * len(g.classes) + 64:
+            self._compact(g)
+        members = cls.members
+        heappush(members, self.seq_of[slot] << _SHIFT | slot)
+        if len(members) > 2 * cls.count + 8:
+            rc_of = self.rc_of
+            members[:] = sorted({m for m in members if rc_of[m & _MASK] is cls})
+        self.rc_of[slot] = cls
+
+    @staticmethod
+    def _compact(g: _Group) -> None:
+        for tier in g.tiers:
+            tier[:] = [e for e in tier if e[2].count > 0]
+            heapify(tier)
+        g.entries = sum(len(t) for t in g.tiers)
+
+    # ------------------------------------------------------------------ search
+
+    def _groups_for(self, require: frozenset[str]) -> list[_Group]:
+        groups = self._by_require.get(require)
+        if groups is None:
+            groups = [g for g in self.groups.values() if require <= g.labels]
+            self._by_require[require] = groups
+        return groups
+
+    def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """Return the slot the python scan would pick for request ``q``, or -1.
+
+        Runtime complexity: see the module docstring.
+        """
+        q0, q1, q2 = q
+        maximize = self.maximize
+        best_f = 0.0
+        best = -1  # seq << _SHIFT | slot of the winner
+        rc_of = self.rc_of
+        for g in self._groups_for(require):
+            cap = g.cap
+            if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
+                continue
+            tiers = g.tiers
+            start = min(q0 // g.step, len(tiers) - 1) if maximize else 0
+            delta = g.delta
+            limit = None
+            cands: list[_RClass] = []
+            for t in range(start, len(tiers)):
+                h = tiers[t]
+                popped = []
+                while h:
+                    e = h[0]
+                    cls = e[2]
+                    if cls.count == 0:
+                        heappop(h)
+                        g.entries -= 1
+                        continue
+                    if limit is not None and e[0] > limit:
+                        break
+                    popped.append(heappop(h))
+                    fr = cls.free
+                    if fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
+                        cands.append(cls)
+                        if limit is None or e[0] + delta < limit:
+                            limit = e[0] + delta
+                for e in popped:
+                    heappush(h, e)
+            for cls in cands:
+                r = cls.r
+                total = 0.0
+                for d, w, cf in g.scored:
+                    total += float(w * (r[d] + q[d])) / cf
+                f = total / g.wsumf if g.wsum else 0.0
+                members = cls.members
+                while rc_of[members[0] & _MASK] is not cls:
+                    heappop(members)
+                m = members[0]
+                if (
+                    best < 0
+                    or (f > best_f if maximize else f < best_f)
+                    or (f == best_f and m < best)
+                ):
+                    best_f, best = f, m
+        return -1 if best < 0 else best & _MASK
+
+    # ------------------------------------------------------------------ checks
+
+    def check(self, slots: dict[int, Any]) -> None:
+        """Assert that r-classes agree with ``slots`` (slot -> (reserved, usable); tests call this)."""
+        for slot, (r, usable) in slots.items():
+            cls = self.rc_of[slot]
+            if not usable:
+                assert cls is None, slot  # noqa: S101
+                continue
+            assert cls is not None, slot  # noqa: S101
+            assert cls.r == r, slot  # noqa: S101
+            g = self.group_of[slot]
+            assert g is not None, slot  # noqa: S101
+            assert g.classes.get(r) is cls, slot  # noqa: S101
+        counts: dict[int, int] = {}
+        for cls in self.rc_of:
+            if cls is not None:
+                counts[id(cls)] = counts.get(id(cls), 0) + 1
+        for g in self.groups.values():
+            live = {id(e[2]) for tier in g.tiers for e in tier if e[2].count > 0}
+            for r, cls in g.classes.items():
+                assert counts.get(id(cls)) == cls.count > 0, r  # noqa: S101
+                assert id(cls) in live, r  # noqa: S101
