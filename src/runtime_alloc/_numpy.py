@@ -112,21 +112,34 @@ class NumpyBackend:
         self._pending.append(state)
 
     def update(self, state: RunnerState) -> None:
-        """Store a runner's new reserved amounts or draining flag. O(log N)."""
+        """Store a runner's new reserved amounts or draining flag. O(log N).
+
+        With the class index the numpy columns are written lazily: the state
+        waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
+        """
         if self._pending:
             self.flush()
-        t = self.table
-        i = t.slot_of[state.runner.name]
-        t.update(state, i)
-        if self.classes is not None:
-            r = state.reserved
-            self.classes.set(
-                i, (r.millicpu, r.memory_bytes, r.slots), usable=not state.draining
-            )
+        i = self.table.slot_of[state.runner.name]
+        classes = self.classes
+        if classes is None:
+            self.table.update(state, i)
+            return
+        self._dirty[i] = state
+        r = state.reserved
+        classes.set(i, (r.millicpu, r.memory_bytes, r.slots), usable=not state.draining)
+
+    def sync(self) -> None:
+        """Write the lazily kept states into the numpy columns. O(changed runners)."""
+        self.flush()
+        if self._dirty:
+            update = self.table.update
+            for i, state in self._dirty.items():
+                update(state, i)
+            self._dirty.clear()
 
     def remove(self, name: str) -> None:
         """Forget a runner; re-blocks when more than half the slots are empty. O(1) amortized."""
-        self.flush()
+        self.sync()
         if self.classes is not None:
             self.classes.remove(self.table.slot_of[name])
         self.table.remove(name)
@@ -150,6 +163,7 @@ class NumpyBackend:
     def rebuild(self) -> None:
         """Lay every runner out again from the allocator's states. O(N)."""
         self._pending.clear()
+        self._dirty: dict[int, RunnerState] = {}
         states = self._states.values()
         use_classes = self.vectorized and (
             self._index == "classes"
@@ -187,7 +201,7 @@ class NumpyBackend:
 
     def check(self) -> None:
         """Assert that the index agrees with the allocator's states (tests call this)."""
-        self.flush()
+        self.sync()
         self.table.check(self._states)
         if self.classes is not None:
             slots = {}
@@ -262,15 +276,19 @@ class NumpyBackend:
     def choose(self, request: Resources, require: frozenset[str]) -> str | None:
         """Return the name of the runner the python backend would pick, or None.
 
-        Runtime complexity: O(N / block_size + block_size) numpy work per
-        decision in the common case; O(N) for extended-resource requests; the
-        python scan's O(N) for custom strategies.
+        Runtime complexity: with the class index, O(shapes * tiers) heap peeks
+        plus O(log N) per r-class popped (see :mod:`runtime_alloc._numpy_classes`);
+        with the block index O(N / block_size + block_size) numpy work in the
+        common case; O(N) for extended-resource requests; the python scan's
+        O(N) for custom strategies.
         """
-        self.flush()
+        if self._pending:
+            self.flush()
         if not self.vectorized:
             state = _placement.choose(self._states.values(), self._strategy, request, require)
             return None if state is None else state.name
         if request.extended:
+            self.sync()
             slot = self._scan(slice(0, self.table.nslots), request, require)
         elif self.classes is not None:
             slot = self.classes.choose(
@@ -379,7 +397,7 @@ class NumpyBackend:
         Shorter than ``count`` when capacity runs out (the rest would fail);
         None for a custom strategy. See :func:`runtime_alloc._numpy_batch.plan`.
         """
-        self.flush()
+        self.sync()
         if not self.vectorized:
             return None
         from runtime_alloc._numpy_batch import plan  # noqa: PLC0415
@@ -396,7 +414,7 @@ class NumpyBackend:
         self, task_id: str, request: Resources, require: frozenset[str]
     ) -> AllocationError:
         """Build the same error as :func:`runtime_alloc._placement.diagnose`, vectorized. O(N)."""
-        self.flush()
+        self.sync()
         t = self.table
         live = np.flatnonzero(t.alive[: t.nslots])
         live = live[np.argsort(t.seq[live], kind="stable")]

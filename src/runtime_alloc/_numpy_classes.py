@@ -47,8 +47,12 @@ _SHIFT = 32
 _MASK = (1 << _SHIFT) - 1
 #: Relative key window (see the module docstring).
 _REL = 1e-10
-#: Free-cpu tiers per group when the highest score wins.
-_TIERS = 32
+_INF = float("inf")
+#: Free-cpu tiers per group when the highest score wins (a multiple of the chunk size).
+_TIERS = 64
+#: Tiers are summarized in chunks of 2**_CHUNK_BITS.
+_CHUNK_BITS = 3
+_CHUNK = 1 << _CHUNK_BITS
 
 
 class _RClass:
@@ -56,11 +60,12 @@ class _RClass:
 
     __slots__ = ("count", "free", "members", "r")
 
-    def __init__(self, r: tuple[int, int, int], free: tuple[int, int, int]) -> None:
+    def __init__(self, r: tuple[int, int, int], free: tuple[int, int, int], member: int) -> None:
         self.r = r
         self.free = free
-        self.count = 0
-        self.members: list[int] = []  # heap of seq << _SHIFT | slot, stale entries dropped lazily
+        self.count = 1
+        #: heap of seq << _SHIFT | slot; entries of runners that left are dropped lazily
+        self.members = [member]
 
 
 class _Group:
@@ -68,9 +73,12 @@ class _Group:
 
     __slots__ = (
         "cap",
+        "capf",
         "classes",
+        "cmin",
         "delta",
         "entries",
+        "full",
         "labels",
         "scored",
         "step",
@@ -91,11 +99,16 @@ class _Group:
         self.scored = tuple(
             (d, weights[d], float(cap[d])) for d in range(3) if cap[d] > 0 and weights[d] > 0
         )
+        #: all three dimensions scored: the score is computed unrolled
+        self.full = len(self.scored) == 3
+        self.capf = (float(cap[0]), float(cap[1]), float(cap[2]))
         self.wsum = sum(w for _d, w, _c in self.scored)
         self.wsumf = float(self.wsum)
         self.delta = _REL * (1.0 + 2.0 * self.wsum)
         self.step = max(1, -(-(cap[0] + 1) // ntiers))
         self.tiers: list[list[tuple[float, int, _RClass]]] = [[] for _ in range(ntiers)]
+        #: per chunk of 2**_CHUNK_BITS tiers, a lower bound of the keys in its heaps
+        self.cmin = [_INF] * -(-ntiers >> _CHUNK_BITS)
         self.classes: dict[tuple[int, int, int], _RClass] = {}
         self.entries = 0  # heap entries over all tiers, live or dead
 
@@ -178,24 +191,39 @@ class ClassIndex:
             self.rc_of[slot] = None
             return
         assert g is not None  # noqa: S101
+        member = self.seq_of[slot] << _SHIFT | slot
         cls = g.classes.get(r)
         if cls is None:
             cap = g.cap
-            cls = _RClass(r, (cap[0] - r[0], cap[1] - r[1], cap[2] - r[2]))
+            free = (cap[0] - r[0], cap[1] - r[1], cap[2] - r[2])
+            cls = _RClass(r, free, member)
             g.classes[r] = cls
-            key = g.key(r)
-            tier = min(cls.free[0] // g.step, self._ntiers - 1)
+            if g.full:
+                w = self.w
+                cf = g.capf
+                key = float(w[0] * r[0]) / cf[0] + float(w[1] * r[1]) / cf[1]
+                key += float(w[2] * r[2]) / cf[2]
+            else:
+                key = g.key(r)
+            tier = free[0] // g.step
             self._uid += 1
-            heappush(g.tiers[tier], (-key if self.maximize else key, self._uid, cls))
+            if tier >= self._ntiers:
+                tier = self._ntiers - 1
+            sk = -key if self.maximize else key
+            heappush(g.tiers[tier], (sk, self._uid, cls))
+            c = tier >> _CHUNK_BITS
+            if sk < g.cmin[c]:
+                g.cmin[c] = sk
             g.entries += 1
-        cls.count += 1
-        if g.entries > 2 * len(g.classes) + 64:
-            self._compact(g)
-        members = cls.members
-        heappush(members, self.seq_of[slot] << _SHIFT | slot)
-        if len(members) > 2 * cls.count + 8:
-            rc_of = self.rc_of
-            members[:] = sorted({m for m in members if rc_of[m & _MASK] is cls})
+            if g.entries > 2 * len(g.classes) + 64:
+                self._compact(g)
+        else:
+            cls.count += 1
+            members = cls.members
+            heappush(members, member)
+            if len(members) > 2 * cls.count + 8:
+                rc_of = self.rc_of
+                members[:] = sorted({m for m in members if rc_of[m & _MASK] is cls})
         self.rc_of[slot] = cls
 
     @staticmethod
@@ -204,6 +232,9 @@ class ClassIndex:
             tier[:] = [e for e in tier if e[2].count > 0]
             heapify(tier)
         g.entries = sum(len(t) for t in g.tiers)
+        for c in range(len(g.cmin)):
+            roots = [h[0][0] for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS] if h]
+            g.cmin[c] = min(roots, default=_INF)
 
     # ------------------------------------------------------------------ search
 
@@ -217,6 +248,11 @@ class ClassIndex:
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
         """Return the slot the python scan would pick for request ``q``, or -1.
 
+        Each tier heap is read without being modified (apart from dropping dead
+        entries at its top): a best-first walk from the root visits entries in
+        key order and stops past the window, since a heap entry's key bounds
+        every entry below it.
+
         Runtime complexity: see the module docstring.
         """
         q0, q1, q2 = q
@@ -224,41 +260,76 @@ class ClassIndex:
         best_f = 0.0
         best = -1  # seq << _SHIFT | slot of the winner
         rc_of = self.rc_of
-        for g in self._groups_for(require):
+        w0, w1, w2 = self.w
+        groups = self._by_require.get(require)
+        if groups is None:
+            groups = self._groups_for(require)
+        for g in groups:
             cap = g.cap
             if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
                 continue
             tiers = g.tiers
-            start = min(q0 // g.step, len(tiers) - 1) if maximize else 0
+            cmin = g.cmin
             delta = g.delta
-            limit = None
+            limit = _INF
             cands: list[_RClass] = []
-            for t in range(start, len(tiers)):
-                h = tiers[t]
-                popped = []
-                while h:
-                    e = h[0]
-                    cls = e[2]
-                    if cls.count == 0:
+            ntiers = len(tiers)
+            t0 = q0 // g.step if maximize else 0
+            if t0 >= ntiers:
+                t0 = ntiers - 1
+            for c in range(t0 >> _CHUNK_BITS, len(cmin)):
+                if cmin[c] > limit:
+                    continue  # a lower bound of every key in the chunk's tiers
+                low = _INF
+                first = c << _CHUNK_BITS
+                end = first + _CHUNK
+                for t in range(first if first > t0 else t0, end if end < ntiers else ntiers):
+                    h = tiers[t]
+                    if not h:
+                        continue
+                    while h[0][2].count == 0:
                         heappop(h)
                         g.entries -= 1
-                        continue
-                    if limit is not None and e[0] > limit:
-                        break
-                    popped.append(heappop(h))
-                    fr = cls.free
-                    if fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
-                        cands.append(cls)
-                        if limit is None or e[0] + delta < limit:
-                            limit = e[0] + delta
-                for e in popped:
-                    heappush(h, e)
+                        if not h:
+                            break
+                    else:
+                        if h[0][0] <= limit:
+                            popped = []
+                            while h:
+                                e = h[0]
+                                cls = e[2]
+                                if cls.count == 0:
+                                    heappop(h)
+                                    g.entries -= 1
+                                    continue
+                                if e[0] > limit:
+                                    break
+                                popped.append(heappop(h))
+                                fr = cls.free
+                                if fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
+                                    cands.append(cls)
+                                    if e[0] + delta < limit:
+                                        limit = e[0] + delta
+                            for e in popped:
+                                heappush(h, e)
+                        if h[0][0] < low:
+                            low = h[0][0]
+                if t0 <= first:
+                    cmin[c] = low  # every tier of the chunk was looked at: exact again
             for cls in cands:
                 r = cls.r
-                total = 0.0
-                for d, w, cf in g.scored:
-                    total += float(w * (r[d] + q[d])) / cf
-                f = total / g.wsumf if g.wsum else 0.0
+                if g.full:
+                    cf = g.capf
+                    f = (
+                        float(w0 * (r[0] + q0)) / cf[0]
+                        + float(w1 * (r[1] + q1)) / cf[1]
+                        + float(w2 * (r[2] + q2)) / cf[2]
+                    ) / g.wsumf
+                else:
+                    total = 0.0
+                    for d, w, c in g.scored:
+                        total += float(w * (r[d] + q[d])) / c
+                    f = total / g.wsumf if g.wsum else 0.0
                 members = cls.members
                 while rc_of[members[0] & _MASK] is not cls:
                     heappop(members)

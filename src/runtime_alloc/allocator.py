@@ -23,7 +23,7 @@ from runtime_alloc.errors import (
 from runtime_alloc.explain import Explanation, explain
 from runtime_alloc.metrics import Metrics
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources
+from runtime_alloc.resources import Resources, _combine_unchecked
 from runtime_alloc.runners import Runner, RunnerState, check_name, to_labels
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import Strategy, strategy_from_env
@@ -580,18 +580,30 @@ class Allocator:
         return results
 
     def _reserve(self, reservation: Reservation) -> None:
-        state = self._states[reservation.runner]
-        state = attrs.evolve(state, reserved=state.reserved + reservation.resources)
-        self._states[reservation.runner] = state
-        self._tasks[reservation.runner][reservation.task_id] = reservation
+        # callers guarantee room: the placement chose a runner that fits, or a
+        # checked snapshot replays reservations that add up within capacity
+        name = reservation.runner
+        state = self._states[name]
+        state = RunnerState(
+            state.runner,
+            _combine_unchecked(state.reserved, reservation.resources, 1),
+            state.draining,
+        )
+        self._states[name] = state
+        self._tasks[name][reservation.task_id] = reservation
         self._reservations[reservation.task_id] = reservation
         self._backend.update(state)
 
     def _unreserve(self, reservation: Reservation) -> None:
-        state = self._states[reservation.runner]
-        state = attrs.evolve(state, reserved=state.reserved - reservation.resources)
-        self._states[reservation.runner] = state
-        del self._tasks[reservation.runner][reservation.task_id]
+        name = reservation.runner
+        state = self._states[name]
+        state = RunnerState(
+            state.runner,
+            _combine_unchecked(state.reserved, reservation.resources, -1),
+            state.draining,
+        )
+        self._states[name] = state
+        del self._tasks[name][reservation.task_id]
         del self._reservations[reservation.task_id]
         self._backend.update(state)
 

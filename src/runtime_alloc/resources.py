@@ -260,6 +260,29 @@ class Resources:
         )
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _combine_unchecked(a: Resources, b: Resources, sign: int) -> Resources:
+    """Return ``a + b`` (sign 1) or ``a - b`` (sign -1) without re-validating the result.
+
+    Internal fast path for the allocator's bookkeeping, where the result is
+    known to be valid: a reservation added to a runner that the placement
+    found to have room (so the sum stays within its capacity), or a
+    reservation subtracted from the reserved sum that contains it. With
+    extended resources it falls back to the validating operators.
+    """
+    if a.extended._data or b.extended._data:  # noqa: SLF001 (FrozenMap's dict, no __len__ call)
+        return a + b if sign > 0 else a - b
+    out = _new(Resources)
+    _setattr(out, "millicpu", a.millicpu + sign * b.millicpu)
+    _setattr(out, "memory_bytes", a.memory_bytes + sign * b.memory_bytes)
+    _setattr(out, "slots", a.slots + sign * b.slots)
+    _setattr(out, "extended", a.extended)  # the empty map
+    return out
+
+
 def _split_spec(text: str) -> dict[str, str]:
     if len(text) > _MAX_SPEC:
         msg = f"resources text must be at most {_MAX_SPEC} characters, got {_show(text)}"
