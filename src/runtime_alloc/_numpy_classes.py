@@ -293,7 +293,29 @@ class ClassIndex:
                         if not h:
                             break
                     else:
-                        if h[0][0] <= limit:
+                        root = h[0]
+                        fr = root[2].free
+                        if root[0] > limit:
+                            pass
+                        elif fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
+                            # the usual case: the tier's best is feasible; the
+                            # rest of its window is read in place (nothing
+                            # below the root can lower the limit)
+                            cands.append(root[2])
+                            if root[0] + delta < limit:
+                                limit = root[0] + delta
+                            n = len(h)
+                            stack = [1, 2]
+                            while stack:
+                                i = stack.pop()
+                                if i < n and h[i][0] <= limit:
+                                    cls = h[i][2]
+                                    fr = cls.free
+                                    if cls.count and fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
+                                        cands.append(cls)
+                                    stack.append(2 * i + 1)
+                                    stack.append(2 * i + 2)
+                        else:
                             popped = []
                             while h:
                                 e = h[0]
