@@ -48,6 +48,13 @@ _MASK = (1 << _SHIFT) - 1
 #: Relative key window (see the module docstring).
 _REL = 1e-10
 _INF = float("inf")
+#: Relative margins for group score bounds (see ClassIndex._bounds).
+_UP = 1.0 + 1e-9
+_DOWN = 1.0 - 1e-9
+
+
+def _first(item: tuple[float, int, Any]) -> float:
+    return item[0]
 #: Free-cpu tiers per group when the highest score wins (a multiple of the chunk size).
 _TIERS = 64
 #: Tiers are summarized in chunks of 2**_CHUNK_BITS.
@@ -245,13 +252,59 @@ class ClassIndex:
             self._by_require[require] = groups
         return groups
 
+    def _bounds(
+        self, q: tuple[int, int, int], require: frozenset[str]
+    ) -> list[tuple[float, int, _Group]]:
+        """Return ``(score bound, first tier, group)`` for the groups that may take ``q``, best first.
+
+        The bound is ``(k + B) / W`` with ``k`` the best key any entry of the
+        group's tiers from the first feasible one may hold (from the chunk
+        bounds) and ``B = sum_d w_d*q_d/c_d``: an upper bound of the real score
+        of every runner in the group when the highest score wins, a lower
+        bound otherwise. Float rounding moves real and float scores by less
+        than 1e-14 relative, so a group whose bound misses the best float score
+        by the relative margin ``1e-9`` holds no winner.
+        """
+        q0, q1, q2 = q
+        w0, w1, w2 = self.w
+        maximize = self.maximize
+        groups = self._by_require.get(require)
+        if groups is None:
+            groups = self._groups_for(require)
+        out = []
+        for g in groups:
+            cap = g.cap
+            if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
+                continue
+            if maximize:
+                t0 = q0 // g.step
+                if t0 >= len(g.tiers):
+                    t0 = len(g.tiers) - 1
+                k = -min(g.cmin[t0 >> _CHUNK_BITS :])
+            else:
+                t0 = 0
+                k = min(g.cmin)
+            if k in (_INF, -_INF):
+                continue  # no runner of the group is usable
+            if g.full:
+                cf = g.capf
+                b = float(w0 * q0) / cf[0] + float(w1 * q1) / cf[1] + float(w2 * q2) / cf[2]
+            else:
+                b = 0.0
+                for d, w, c in g.scored:
+                    b += float(w * q[d]) / c
+            out.append(((k + b) / g.wsumf if g.wsum else 0.0, t0, g))
+        out.sort(key=_first, reverse=maximize)
+        return out
+
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
         """Return the slot the python scan would pick for request ``q``, or -1.
 
-        Each tier heap is read without being modified (apart from dropping dead
-        entries at its top): a best-first walk from the root visits entries in
-        key order and stops past the window, since a heap entry's key bounds
-        every entry below it.
+        Groups are visited best score bound first and skipped once their
+        bound cannot reach the best score found (see :meth:`_bounds`). In a
+        tier heap, entries are popped in key order (infeasible ones above the
+        window, dead ones for good) and pushed back; when the root is feasible,
+        the rest of its window is read in place.
 
         Runtime complexity: see the module docstring.
         """
@@ -261,22 +314,17 @@ class ClassIndex:
         best = -1  # seq << _SHIFT | slot of the winner
         rc_of = self.rc_of
         w0, w1, w2 = self.w
-        groups = self._by_require.get(require)
-        if groups is None:
-            groups = self._groups_for(require)
-        for g in groups:
-            cap = g.cap
-            if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
-                continue
+        for bound, t0, g in self._bounds(q, require):
+            if best >= 0 and (
+                bound * _UP < best_f if maximize else bound * _DOWN > best_f
+            ):
+                break  # no runner of this group or the next can win, even on a tie
             tiers = g.tiers
             cmin = g.cmin
             delta = g.delta
             limit = _INF
             cands: list[_RClass] = []
             ntiers = len(tiers)
-            t0 = q0 // g.step if maximize else 0
-            if t0 >= ntiers:
-                t0 = ntiers - 1
             for c in range(t0 >> _CHUNK_BITS, len(cmin)):
                 if cmin[c] > limit:
                     continue  # a lower bound of every key in the chunk's tiers
