@@ -163,49 +163,100 @@ class Table:
         return ("bucket", *(_bucket(c) for c in cap))
 
     def add_many(self, states: Iterable[RunnerState]) -> None:
-        """Append runners (newest last). Runtime complexity: O(len(states)) amortized."""
+        """Append runners (newest last). Runtime complexity: O(len(states)) amortized.
+
+        One Python pass assigns slots; the columns and the touched blocks'
+        summaries are then written with whole-array numpy operations.
+        """
         bs = self.block_size
+        slots: list[int] = []
+        caps: list[tuple[int, int, int]] = []
+        reserved: list[tuple[int, int, int]] = []
+        lsets: list[int] = []
+        draining: list[bool] = []
+        with_ext: list[tuple[int, RunnerState]] = []
+        touched: set[int] = set()
+        groups, fill, names, slot_of = self._groups, self.fill, self.names, self.slot_of
         for state in states:
             runner = state.runner
             c = runner.capacity
             cap = (c.millicpu, c.memory_bytes, c.slots)
-            key = self._group_key(cap)
-            blocks = self._groups.setdefault(key, [])
-            if not blocks or self.fill[blocks[-1]] == bs:
+            blocks = groups.get(cap)
+            if blocks is None:
+                blocks = groups.setdefault(self._group_key(cap), [])
+            if not blocks or fill[blocks[-1]] == bs:
                 blocks.append(self._new_block())
             k = blocks[-1]
-            i = k * bs + self.fill[k]
-            self.fill[k] += 1
-            while len(self.names) <= i:
-                self.names.append(None)
-            self.names[i] = runner.name
-            self.slot_of[runner.name] = i
-            self.nlive += 1
-            self.seq[i] = self.nextseq
-            if self.fill[k] == 1:
-                self.minseq[k] = self.nextseq
-            self.nextseq += 1
-            self.alive[i] = True
-            self.lset[i] = self.labelset_id(runner.labels)
-            wsum = 0
-            for d in range(3):
-                self.cap[d][i] = cap[d]
-                if cap[d] > 0 and self.w[d] > 0:
-                    self.capf[d][i] = float(cap[d])
-                    wsum += self.w[d]
-            self.wsum[i] = wsum
-            self.wsumf[i] = float(wsum) if wsum else 1.0
-            self.bwsumf[k] = self.wsumf[i]
-            for d in range(3):
-                cf = float(self.capf[d][i])
-                g = self.w[d] / cf / self.wsumf[i] if cf != _INF else 0.0
-                self.gmin[k, d] = min(self.gmin[k, d], g)
-                self.gmax[k, d] = max(self.gmax[k, d], g)
-                self.cfmin[d][k] = min(self.cfmin[d][k], cf)
-                self.cfmax[d][k] = max(self.cfmax[d][k], cf)
-            for name, count in c.extended.items():
+            i = k * bs + fill[k]
+            if fill[k] == 0:
+                self.minseq[k] = self.nextseq + len(slots)
+            fill[k] += 1
+            touched.add(k)
+            if len(names) <= i:
+                names.extend([None] * (i + 1 - len(names)))
+            names[i] = runner.name
+            slot_of[runner.name] = i
+            slots.append(i)
+            caps.append(cap)
+            r = state.reserved
+            reserved.append((r.millicpu, r.memory_bytes, r.slots))
+            lsets.append(self.labelset_id(runner.labels))
+            draining.append(state.draining)
+            if c.extended or r.extended:
+                with_ext.append((i, state))
+        if not slots:
+            return
+        n = len(slots)
+        idx = np.array(slots, dtype=_I64)
+        cap_a = np.array(caps, dtype=_I64).reshape(n, 3)
+        res_a = np.array(reserved, dtype=_I64).reshape(n, 3)
+        drain_a = np.array(draining, dtype=np.bool_)
+        self.seq[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
+        self.nextseq += n
+        self.nlive += n
+        self.alive[idx] = True
+        self.draining[idx] = drain_a
+        self.lset[idx] = np.array(lsets, dtype=np.int32)
+        wsum = np.zeros(n, dtype=_I64)
+        for d in range(3):
+            self.cap[d][idx] = cap_a[:, d]
+            self.res[d][idx] = res_a[:, d]
+            self.fu[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
+            if self.w[d] > 0:
+                scored = cap_a[:, d] > 0
+                self.capf[d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
+                wsum += np.where(scored, self.w[d], 0)
+        self.wsum[idx] = wsum
+        wsumf = np.where(wsum > 0, wsum.astype(_F64), 1.0)
+        self.wsumf[idx] = wsumf
+        for i, state in with_ext:
+            for name, count in state.runner.capacity.extended.items():
                 self.ext_columns(name)[0][i] = count
-            self.update(state, i)
+            self._update_ext(state.reserved.extended, i)
+        # static per-block capacity terms (blocks hold one capacity group)
+        for d in range(3):
+            cf = self.capf[d][idx]
+            g = np.where(cf != _INF, self.w[d] / cf / wsumf, 0.0)
+            blk = idx // bs
+            np.minimum.at(self.gmin[:, d], blk, g)
+            np.maximum.at(self.gmax[:, d], blk, g)
+            np.minimum.at(self.cfmin[d], blk, cf)
+            np.maximum.at(self.cfmax[d], blk, cf)
+        self.bwsumf[idx // bs] = wsumf
+        if not self.summaries:
+            return
+        a = np.zeros(n, dtype=_F64)
+        for d in range(3):
+            if self.w[d] > 0:
+                a += np.where(
+                    cap_a[:, d] > 0, self.w[d] * res_a[:, d] / np.maximum(cap_a[:, d], 1), 0.0
+                )
+        a /= wsumf
+        self.a_lo[idx] = np.where(drain_a, _INF, a)
+        self.a_hi[idx] = np.where(drain_a, -_INF, a)
+        for k in touched:
+            self.refresh(k)
+            self.refresh_reserved(k)
 
     def remove(self, name: str) -> None:
         """Forget a runner; its slot stays empty until the next rebuild. O(1)."""

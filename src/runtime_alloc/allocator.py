@@ -38,6 +38,10 @@ BACKENDS = ("auto", "python", "numpy")
 
 _DEFAULT_TASK_REQUEST = Resources(slots=1)
 
+#: Request and label types whose parsed value allocate_many may reuse for equal values.
+_CACHEABLE_REQUESTS = (str, Resources, type(None))
+_CACHEABLE_REQUIRES = (tuple, frozenset, str)
+
 #: allocate_many hands runs of at least this many identical requests to the
 #: backend's ``plan`` (when it has one).
 _MIN_RUN = 8
@@ -272,8 +276,11 @@ class Allocator:
         with self._lock:
             prepared = []
             seen: set[str] = set()
+            cache: dict[Any, tuple[Resources, frozenset[str]]] = {}
             for index, item in enumerate(items):
-                if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
+                if type(item) is not tuple and (
+                    isinstance(item, (str, bytes)) or not isinstance(item, Sequence)
+                ):
                     msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
                     raise InvalidArgumentError(msg)
                 if not 1 <= len(item) <= 3:
@@ -282,7 +289,7 @@ class Allocator:
                 task_id = item[0]
                 request = item[1] if len(item) > 1 else None
                 require = item[2] if len(item) > 2 else ()
-                prepared.append(self._prepare(task_id, request, require))
+                prepared.append(self._prepare(task_id, request, require, cache))
                 if task_id in seen:
                     msg = f"task {task_id!r} appears twice in the batch"
                     raise DuplicateTaskError(msg)
@@ -506,11 +513,33 @@ class Allocator:
         return resources
 
     def _prepare(
-        self, task_id: str, request: Request, require: Iterable[str]
+        self,
+        task_id: str,
+        request: Request,
+        require: Iterable[str],
+        cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
     ) -> tuple[str, Resources, frozenset[str]]:
         check_name(task_id, field="task_id")
-        resources = self._normalize(request)
-        labels = to_labels(require, field="require")
+        key = None
+        if (
+            cache is not None
+            and type(request) in _CACHEABLE_REQUESTS
+            and type(require) in _CACHEABLE_REQUIRES
+        ):
+            # a batch repeats the same request text: parse it once (only exact
+            # str/Resources/None values and str labels, so equal keys validate alike)
+            key = (type(request), request, type(require), require)
+            try:
+                hit = cache.get(key)
+            except TypeError:  # an unhashable label: no caching
+                key = hit = None
+            if hit is not None:
+                resources, labels = hit
+        if key is None or hit is None:
+            resources = self._normalize(request)
+            labels = to_labels(require, field="require")
+            if key is not None:
+                cache[key] = (resources, labels)
         if task_id in self._reservations:
             runner = self._reservations[task_id].runner
             msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
@@ -551,10 +580,11 @@ class Allocator:
             return None
         results: list[Reservation | AllocationError] = []
         per_runner: dict[str, int] = {}
+        tasks, reservations = self._tasks, self._reservations
         for (task_id, _, _), name in zip(run, names, strict=False):  # names may be shorter
             reservation = Reservation(task_id, name, request)
-            self._tasks[name][task_id] = reservation
-            self._reservations[task_id] = reservation
+            tasks[name][task_id] = reservation
+            reservations[task_id] = reservation
             per_runner[name] = per_runner.get(name, 0) + 1
             results.append(reservation)
         for name, count in per_runner.items():
@@ -565,7 +595,9 @@ class Allocator:
                 request.slots * count,
                 {dim: amount * count for dim, amount in request.extended.items()},
             )
-            state = attrs.evolve(state, reserved=state.reserved + added)
+            state = RunnerState(
+                state.runner, _combine_unchecked(state.reserved, added, 1), state.draining
+            )
             self._states[name] = state
             self._backend.update(state)
         self._allocations += len(names)
