@@ -157,17 +157,17 @@ class NumpyBackend:
         ):
             self.rebuild()
             return
-        self._add_states(self._pending)
+        self._add_states(list(self._pending))
         self._pending.clear()
 
     def rebuild(self) -> None:
         """Lay every runner out again from the allocator's states. O(N)."""
         self._pending.clear()
         self._dirty: dict[int, RunnerState] = {}
-        states = self._states.values()
+        states = list(self._states.values())
+        shapes = [_shape(s) for s in states] if self.vectorized else []
         use_classes = self.vectorized and (
-            self._index == "classes"
-            or (self._index == "auto" and len({_shape(s) for s in states}) <= MAX_SHAPES)
+            self._index == "classes" or (self._index == "auto" and len(set(shapes)) <= MAX_SHAPES)
         )
         bs = self._fixed_block or default_block_size(len(self._states))
         self.table = Table(self._w, bs, summaries=not use_classes)  # type: ignore[arg-type]
@@ -180,21 +180,29 @@ class NumpyBackend:
             if use_classes
             else None
         )
-        self._add_states(states)
+        self._add_states(states, shapes if use_classes else None)
 
-    def _add_states(self, states: Iterable[RunnerState]) -> None:
-        states = list(states)
+    def _add_states(
+        self,
+        states: list[RunnerState],
+        shapes: list[tuple[tuple[int, int, int], frozenset[str]]] | None = None,
+    ) -> None:
         t = self.table
         t.add_many(states)
-        if self.classes is None:
+        classes = self.classes
+        if classes is None:
             return
-        for state in states:
-            i = t.slot_of[state.runner.name]
+        if shapes is None:
+            shapes = [_shape(s) for s in states]
+        slot_of = t.slot_of
+        seq = t.seq
+        for state, shape in zip(states, shapes, strict=True):
+            i = slot_of[state.runner.name]
             r = state.reserved
-            self.classes.add(
+            classes.add(
                 i,
-                t.seq.item(i),
-                _shape(state),
+                seq.item(i),
+                shape,
                 (r.millicpu, r.memory_bytes, r.slots),
                 usable=not state.draining,
             )

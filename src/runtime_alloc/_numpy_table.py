@@ -177,6 +177,7 @@ class Table:
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
         groups, fill, names, slot_of = self._groups, self.fill, self.names, self.slot_of
+        labelsets = self.labelsets
         for state in states:
             runner = state.runner
             c = runner.capacity
@@ -200,7 +201,9 @@ class Table:
             caps.append(cap)
             r = state.reserved
             reserved.append((r.millicpu, r.memory_bytes, r.slots))
-            lsets.append(self.labelset_id(runner.labels))
+            labels = runner.labels
+            ident = labelsets.get(labels)
+            lsets.append(self.labelset_id(labels) if ident is None else ident)
             draining.append(state.draining)
             if c.extended or r.extended:
                 with_ext.append((i, state))

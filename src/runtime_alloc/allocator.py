@@ -37,6 +37,8 @@ Request = Resources | Mapping[str, object] | str | None
 BACKENDS = ("auto", "python", "numpy")
 
 _DEFAULT_TASK_REQUEST = Resources(slots=1)
+#: The reserved amounts of a new runner (immutable, so one object serves all).
+_NOTHING = Resources()
 
 #: Request and label types whose parsed value allocate_many may reuse for equal values.
 _CACHEABLE_REQUESTS = (str, Resources, type(None))
@@ -180,7 +182,7 @@ class Allocator:
                 raise DuplicateRunnerError(msg)
             names.add(runner.name)
         for runner in fleet:
-            self._insert(RunnerState(runner))
+            self._insert(RunnerState(runner, _NOTHING))
 
     # ------------------------------------------------------------------ properties
 
@@ -347,7 +349,7 @@ class Allocator:
             if runner.name in self._states:
                 msg = f"runner {runner.name!r} is already registered"
                 raise DuplicateRunnerError(msg)
-            self._insert(RunnerState(runner))
+            self._insert(RunnerState(runner, _NOTHING))
 
     def drain_runner(self, name: str) -> None:
         """Stop new placements on a runner; its reservations stay. O(1)."""
