@@ -62,31 +62,28 @@ _CHUNK_BITS = 3
 _CHUNK = 1 << _CHUNK_BITS
 
 
-class _RClass:
-    """Runners of one group with the same reserved (cpu, memory, slots)."""
-
-    __slots__ = ("count", "free", "members", "r")
-
-    def __init__(self, r: tuple[int, int, int], free: tuple[int, int, int], member: int) -> None:
-        self.r = r
-        self.free = free
-        self.count = 1
-        #: heap of seq << _SHIFT | slot; entries of runners that left are dropped lazily
-        self.members = [member]
-
-
 class _Group:
-    """Runners of one shape (capacity and labels) and their r-classes."""
+    """Runners of one shape (capacity and labels) and their r-classes.
+
+    An r-class is named by its reserved tuple ``r``; it lives in ``count``
+    (members, > 0) and ``members`` (the one packed member ``seq << _SHIFT |
+    slot``, or a heap of them with stale entries dropped lazily). Its tier
+    heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
+    entry (live or dead), so a class that comes back reuses its old entry
+    (same key, same tier). Only ints, floats and tuples of them are stored
+    per class, which the garbage collector does not track.
+    """
 
     __slots__ = (
         "cap",
         "capf",
-        "classes",
         "cmin",
+        "count",
         "delta",
-        "entries",
         "full",
+        "inheap",
         "labels",
+        "members",
         "scored",
         "step",
         "tiers",
@@ -113,11 +110,12 @@ class _Group:
         self.wsumf = float(self.wsum)
         self.delta = _REL * (1.0 + 2.0 * self.wsum)
         self.step = max(1, -(-(cap[0] + 1) // ntiers))
-        self.tiers: list[list[tuple[float, int, _RClass]]] = [[] for _ in range(ntiers)]
+        self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
         #: per chunk of 2**_CHUNK_BITS tiers, a lower bound of the keys in its heaps
         self.cmin = [_INF] * -(-ntiers >> _CHUNK_BITS)
-        self.classes: dict[tuple[int, int, int], _RClass] = {}
-        self.entries = 0  # heap entries over all tiers, live or dead
+        self.count: dict[tuple[int, int, int], int] = {}
+        self.members: dict[tuple[int, int, int], Any] = {}
+        self.inheap: set[tuple[int, int, int]] = set()
 
     def key(self, r: tuple[int, int, int]) -> float:
         total = 0.0
@@ -142,10 +140,10 @@ class ClassIndex:
         self._ntiers = _TIERS if maximize else 1
         self.groups: dict[tuple[tuple[int, int, int], frozenset[str]], _Group] = {}
         self.group_of: list[_Group | None] = []
-        self.rc_of: list[_RClass | None] = []
-        self.seq_of: list[int] = []
+        #: the reserved tuple (r-class) of each slot's runner; None when not usable
+        self.rc_of: list[tuple[int, int, int] | None] = []
+        self.member_of: list[int] = []
         self._by_require: dict[frozenset[str], list[_Group]] = {}
-        self._uid = 0
 
     # ------------------------------------------------------------------ upkeep
 
@@ -173,9 +171,9 @@ class ClassIndex:
         if grow > 0:
             self.group_of.extend([None] * grow)
             self.rc_of.extend([None] * grow)
-            self.seq_of.extend([0] * grow)
+            self.member_of.extend([0] * grow)
         self.group_of[slot] = g
-        self.seq_of[slot] = seq
+        self.member_of[slot] = seq << _SHIFT | slot
         self.rc_of[slot] = None
         self.set(slot, reserved, usable=usable)
 
@@ -188,57 +186,62 @@ class ClassIndex:
         """Move the runner in ``slot`` to the r-class of ``r`` (none when not usable). O(log n)."""
         old = self.rc_of[slot]
         g = self.group_of[slot]
+        assert g is not None  # noqa: S101
         if old is not None:
-            if usable and old.r == r:
+            if usable and old == r:
                 return
-            old.count -= 1
-            if old.count == 0:
-                del g.classes[old.r]  # type: ignore[union-attr]  # its heap entry dies lazily
+            n = g.count[old] - 1
+            if n:
+                g.count[old] = n
+            else:
+                del g.count[old]  # its heap entry dies lazily
+                del g.members[old]
         if not usable:
             self.rc_of[slot] = None
             return
-        assert g is not None  # noqa: S101
-        member = self.seq_of[slot] << _SHIFT | slot
-        cls = g.classes.get(r)
-        if cls is None:
-            cap = g.cap
-            free = (cap[0] - r[0], cap[1] - r[1], cap[2] - r[2])
-            cls = _RClass(r, free, member)
-            g.classes[r] = cls
-            if g.full:
-                w = self.w
-                cf = g.capf
-                key = float(w[0] * r[0]) / cf[0] + float(w[1] * r[1]) / cf[1]
-                key += float(w[2] * r[2]) / cf[2]
-            else:
-                key = g.key(r)
-            tier = free[0] // g.step
-            self._uid += 1
-            if tier >= self._ntiers:
-                tier = self._ntiers - 1
-            sk = -key if self.maximize else key
-            heappush(g.tiers[tier], (sk, self._uid, cls))
-            c = tier >> _CHUNK_BITS
-            if sk < g.cmin[c]:
-                g.cmin[c] = sk
-            g.entries += 1
-            if g.entries > 2 * len(g.classes) + 64:
-                self._compact(g)
+        member = self.member_of[slot]
+        n = g.count.get(r, 0)
+        if n == 0:
+            g.count[r] = 1
+            g.members[r] = member
+            if r not in g.inheap:
+                if g.full:
+                    w = self.w
+                    cf = g.capf
+                    key = float(w[0] * r[0]) / cf[0] + float(w[1] * r[1]) / cf[1]
+                    key += float(w[2] * r[2]) / cf[2]
+                else:
+                    key = g.key(r)
+                tier = (g.cap[0] - r[0]) // g.step
+                if tier >= self._ntiers:
+                    tier = self._ntiers - 1
+                sk = -key if self.maximize else key
+                heappush(g.tiers[tier], (sk, r))
+                g.inheap.add(r)
+                c = tier >> _CHUNK_BITS
+                if sk < g.cmin[c]:
+                    g.cmin[c] = sk
+                if len(g.inheap) > 2 * len(g.count) + 64:
+                    self._compact(g)
         else:
-            cls.count += 1
-            members = cls.members
-            heappush(members, member)
-            if len(members) > 2 * cls.count + 8:
-                rc_of = self.rc_of
-                members[:] = sorted({m for m in members if rc_of[m & _MASK] is cls})
-        self.rc_of[slot] = cls
+            g.count[r] = n + 1
+            m = g.members[r]
+            if type(m) is int:
+                g.members[r] = [m, member] if m < member else [member, m]
+            else:
+                heappush(m, member)
+                if len(m) > 2 * n + 10:
+                    rc_of = self.rc_of
+                    m[:] = sorted({x for x in m if rc_of[x & _MASK] == r})
+        self.rc_of[slot] = r
 
     @staticmethod
     def _compact(g: _Group) -> None:
+        count = g.count
         for tier in g.tiers:
-            tier[:] = [e for e in tier if e[2].count > 0]
+            tier[:] = [e for e in tier if e[1] in count]
             heapify(tier)
-        g.entries = sum(len(t) for t in g.tiers)
+        g.inheap = set(count)
         for c in range(len(g.cmin)):
             roots = [h[0][0] for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS] if h]
             g.cmin[c] = min(roots, default=_INF)
@@ -315,15 +318,16 @@ class ClassIndex:
         rc_of = self.rc_of
         w0, w1, w2 = self.w
         for bound, t0, g in self._bounds(q, require):
-            if best >= 0 and (
-                bound * _UP < best_f if maximize else bound * _DOWN > best_f
-            ):
+            if best >= 0 and (bound * _UP < best_f if maximize else bound * _DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
             tiers = g.tiers
             cmin = g.cmin
             delta = g.delta
+            count = g.count
+            cap = g.cap
+            u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2  # feasible: r <= u
             limit = _INF
-            cands: list[_RClass] = []
+            cands: list[tuple[int, int, int]] = []
             ntiers = len(tiers)
             for c in range(t0 >> _CHUNK_BITS, len(cmin)):
                 if cmin[c] > limit:
@@ -335,49 +339,44 @@ class ClassIndex:
                     h = tiers[t]
                     if not h:
                         continue
-                    while h[0][2].count == 0:
-                        heappop(h)
-                        g.entries -= 1
+                    while h[0][1] not in count:
+                        g.inheap.discard(heappop(h)[1])
                         if not h:
                             break
                     else:
-                        root = h[0]
-                        fr = root[2].free
-                        if root[0] > limit:
+                        sk, r = h[0]
+                        if sk > limit:
                             pass
-                        elif fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
+                        elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
                             # the usual case: the tier's best is feasible; the
                             # rest of its window is read in place (nothing
                             # below the root can lower the limit)
-                            cands.append(root[2])
-                            if root[0] + delta < limit:
-                                limit = root[0] + delta
+                            cands.append(r)
+                            if sk + delta < limit:
+                                limit = sk + delta
                             n = len(h)
                             stack = [1, 2]
                             while stack:
                                 i = stack.pop()
                                 if i < n and h[i][0] <= limit:
-                                    cls = h[i][2]
-                                    fr = cls.free
-                                    if cls.count and fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
-                                        cands.append(cls)
+                                    r = h[i][1]
+                                    if r in count and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                                        cands.append(r)
                                     stack.append(2 * i + 1)
                                     stack.append(2 * i + 2)
                         else:
                             popped = []
                             while h:
                                 e = h[0]
-                                cls = e[2]
-                                if cls.count == 0:
-                                    heappop(h)
-                                    g.entries -= 1
+                                r = e[1]
+                                if r not in count:
+                                    g.inheap.discard(heappop(h)[1])
                                     continue
                                 if e[0] > limit:
                                     break
                                 popped.append(heappop(h))
-                                fr = cls.free
-                                if fr[0] >= q0 and fr[1] >= q1 and fr[2] >= q2:
-                                    cands.append(cls)
+                                if r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                                    cands.append(r)
                                     if e[0] + delta < limit:
                                         limit = e[0] + delta
                             for e in popped:
@@ -386,8 +385,8 @@ class ClassIndex:
                             low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
-            for cls in cands:
-                r = cls.r
+            members = g.members
+            for r in cands:
                 if g.full:
                     cf = g.capf
                     f = (
@@ -397,13 +396,14 @@ class ClassIndex:
                     ) / g.wsumf
                 else:
                     total = 0.0
-                    for d, w, c in g.scored:
-                        total += float(w * (r[d] + q[d])) / c
+                    for d, w, cd in g.scored:
+                        total += float(w * (r[d] + q[d])) / cd
                     f = total / g.wsumf if g.wsum else 0.0
-                members = cls.members
-                while rc_of[members[0] & _MASK] is not cls:
-                    heappop(members)
-                m = members[0]
+                m = members[r]
+                if type(m) is not int:
+                    while rc_of[m[0] & _MASK] != r:
+                        heappop(m)
+                    m = m[0]
                 if (
                     best < 0
                     or (f > best_f if maximize else f < best_f)
@@ -416,22 +416,23 @@ class ClassIndex:
 
     def check(self, slots: dict[int, Any]) -> None:
         """Assert that r-classes agree with ``slots`` (slot -> (reserved, usable); tests call this)."""
+        counts: dict[tuple[int, tuple[int, int, int]], int] = {}
         for slot, (r, usable) in slots.items():
             cls = self.rc_of[slot]
             if not usable:
                 assert cls is None, slot  # noqa: S101
                 continue
-            assert cls is not None, slot  # noqa: S101
-            assert cls.r == r, slot  # noqa: S101
+            assert cls == r, slot  # noqa: S101
             g = self.group_of[slot]
             assert g is not None, slot  # noqa: S101
-            assert g.classes.get(r) is cls, slot  # noqa: S101
-        counts: dict[int, int] = {}
-        for cls in self.rc_of:
-            if cls is not None:
-                counts[id(cls)] = counts.get(id(cls), 0) + 1
+            key = (id(g), r)
+            counts[key] = counts.get(key, 0) + 1
         for g in self.groups.values():
-            live = {id(e[2]) for tier in g.tiers for e in tier if e[2].count > 0}
-            for r, cls in g.classes.items():
-                assert counts.get(id(cls)) == cls.count > 0, r  # noqa: S101
-                assert id(cls) in live, r  # noqa: S101
+            entries = {e[1] for tier in g.tiers for e in tier}
+            assert entries == g.inheap, "heap entries and inheap differ"  # noqa: S101
+            for r, n in g.count.items():
+                assert counts.get((id(g), r)) == n > 0, r  # noqa: S101
+                assert r in entries, r  # noqa: S101
+            for c, bound in enumerate(g.cmin):
+                for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS]:
+                    assert all(e[0] >= bound for e in h), c  # noqa: S101
