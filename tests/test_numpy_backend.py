@@ -18,6 +18,9 @@ from runtime_alloc import (  # noqa: E402
 )
 from runtime_alloc._auto import AUTO_MIN_RUNNERS, is_vectorized  # noqa: E402
 from runtime_alloc._numpy import NumpyBackend  # noqa: E402
+from runtime_alloc.reservations import Reservation  # noqa: E402
+from runtime_alloc.runners import RunnerState  # noqa: E402
+from runtime_alloc.snapshot import FleetSnapshot  # noqa: E402
 
 GI = 1 << 30
 CAPS = (Resources(4000, 16 * GI, 16), Resources(8000, 32 * GI, 16), Resources(16000, 64 * GI, 32))
@@ -220,3 +223,44 @@ def test_unknown_backend_names_the_value():
         InvalidArgumentError, match="backend must be one of auto, python, numpy, got 'gpu'"
     ):
         Allocator(backend="gpu")
+
+
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_class_index_settles_float_near_ties_like_python(strategy):
+    # reserved (x, y) on the line 3000*x + 7000*y = 10,500,000: real-valued keys
+    # x/7000 + y/3000 equal or within 1/7000 of each other, float keys and float scores
+    # rounded differently, so the float-key order alone picks wrong runners (checked:
+    # this test fails with a zero window); equal floats go to the runner registered first
+    cap = Resources(7000, 3000, 30)
+    rng = random.Random(4)
+    states, held = [], {}
+    for i in range(120):
+        x = rng.randrange(0, 3500) if i % 3 else 1400  # some exact duplicates too
+        reserved = Resources(x, (10_500_000 - 3000 * x) // 7000, 2)
+        held[f"w{i}"] = Reservation(f"w{i}", f"r{i}", reserved)
+        states.append(RunnerState(Runner(f"r{i}", cap), reserved))
+    snapshot = FleetSnapshot(tuple(states), held)
+    ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
+    fast = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
+    fast._backend = NumpyBackend(fast._states, strategy, index="classes")
+    assert ref.snapshot() == fast.snapshot()
+    for i in range(60):
+        request = Resources(rng.randrange(1, 40), rng.randrange(1, 40), 1)
+        left = ref.try_allocate(f"t{i}", request)
+        assert left == fast.try_allocate(f"t{i}", request), i
+    fast._backend.check()
+
+
+def test_class_index_skips_runner_shapes_that_cannot_win():
+    # MaxPacking: the nearly full small runners win; the big empty shape is pruned by its bound
+    small, big = Resources(4000, 16 * GI, 16), Resources(64000, 256 * GI, 64)
+    fleet = [Runner(f"s{i}", small) for i in range(50)] + [Runner(f"b{i}", big) for i in range(50)]
+    ref, fast = pair(fleet, MaxPackingStrategy(), index="classes")
+    for alloc in (ref, fast):
+        for i in range(50):
+            alloc.allocate(f"w{i}", "cpu=3,memory=1Gi")
+    bounds = fast._backend.classes._bounds((500, GI, 1), frozenset())
+    assert [g.cap for _b, _t, g in bounds][0] == (4000, 16 * GI, 16)
+    assert bounds[0][0] > bounds[1][0]
+    for i in range(30):
+        assert ref.try_allocate(f"t{i}", "cpu=100m") == fast.try_allocate(f"t{i}", "cpu=100m")
