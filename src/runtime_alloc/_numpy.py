@@ -10,9 +10,13 @@ Equal to :func:`runtime_alloc._placement.choose` by construction:
   Python's ``float`` and ``/`` do;
 * ties go to the runner registered first (the smallest sequence number).
 
-Sublinear search. Runners sit in blocks (see :mod:`runtime_alloc._numpy_table`)
-whose runners share a capacity. For a request ``q`` the real-valued score of a
-runner is ``a + sum_d q_d * g_d`` with ``a = sum_d w_d*r_d/c_d / W`` and
+Sublinear search, two indexes. While the fleet has at most :data:`MAX_SHAPES`
+runner shapes (capacity of cpu, memory and slots, and label set), decisions
+use the per-shape r-class heaps of :mod:`runtime_alloc._numpy_classes` (pure
+Python heaps, O(log N) per update; the numpy columns are then written lazily,
+only for vectorized reads). Otherwise runners sit in blocks (see
+:mod:`runtime_alloc._numpy_table`) whose runners share a capacity. For a
+request ``q`` the real-valued score of a runner is ``a + sum_d q_d * g_d`` with ``a = sum_d w_d*r_d/c_d / W`` and
 ``g_d = w_d / (c_d * W)``, so ``amin + q . gmin`` bounds every score in a block
 from below (``amax + q . gmax`` from above). A decision:
 
@@ -29,7 +33,7 @@ former use a vectorized full scan (O(N) numpy work), the latter the python scan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

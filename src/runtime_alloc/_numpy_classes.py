@@ -11,7 +11,9 @@ feasibility, same float score, ties to the oldest member), and each group keeps
 its r-classes in binary heaps ordered by a float key ``k ~ K(r)`` (``-k`` when
 the highest score wins). Heaps are split into *tiers* by free cpu when the
 highest score wins, so the fullest runners, which usually cannot take the
-request, are skipped as whole tiers.
+request, are skipped as whole tiers; tiers are summarized in chunks by a lower
+bound of their keys, and whole groups are skipped by a bound of their scores
+(:meth:`ClassIndex._bounds`).
 
 A decision takes, per group, every feasible r-class whose key lies within
 ``delta`` of the best feasible key, computes their float scores exactly as
@@ -55,6 +57,8 @@ _DOWN = 1.0 - 1e-9
 
 def _first(item: tuple[float, int, Any]) -> float:
     return item[0]
+
+
 #: Free-cpu tiers per group when the highest score wins (a multiple of the chunk size).
 _TIERS = 64
 #: Tiers are summarized in chunks of 2**_CHUNK_BITS.
@@ -219,8 +223,7 @@ class ClassIndex:
                 heappush(g.tiers[tier], (sk, r))
                 g.inheap.add(r)
                 c = tier >> _CHUNK_BITS
-                if sk < g.cmin[c]:
-                    g.cmin[c] = sk
+                g.cmin[c] = min(g.cmin[c], sk)
                 if len(g.inheap) > 2 * len(g.count) + 64:
                     self._compact(g)
         else:
@@ -258,7 +261,7 @@ class ClassIndex:
     def _bounds(
         self, q: tuple[int, int, int], require: frozenset[str]
     ) -> list[tuple[float, int, _Group]]:
-        """Return ``(score bound, first tier, group)`` for the groups that may take ``q``, best first.
+        """Return ``(score bound, first tier, group)`` of shapes that may take ``q``, best first.
 
         The bound is ``(k + B) / W`` with ``k`` the best key any entry of the
         group's tiers from the first feasible one may hold (from the chunk
@@ -335,7 +338,7 @@ class ClassIndex:
                 low = _INF
                 first = c << _CHUNK_BITS
                 end = first + _CHUNK
-                for t in range(first if first > t0 else t0, end if end < ntiers else ntiers):
+                for t in range(max(t0, first), min(ntiers, end)):
                     h = tiers[t]
                     if not h:
                         continue
@@ -352,8 +355,7 @@ class ClassIndex:
                             # rest of its window is read in place (nothing
                             # below the root can lower the limit)
                             cands.append(r)
-                            if sk + delta < limit:
-                                limit = sk + delta
+                            limit = min(limit, sk + delta)
                             n = len(h)
                             stack = [1, 2]
                             while stack:
@@ -377,12 +379,10 @@ class ClassIndex:
                                 popped.append(heappop(h))
                                 if r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
                                     cands.append(r)
-                                    if e[0] + delta < limit:
-                                        limit = e[0] + delta
+                                    limit = min(limit, e[0] + delta)
                             for e in popped:
                                 heappush(h, e)
-                        if h[0][0] < low:
-                            low = h[0][0]
+                        low = min(low, h[0][0])
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
             members = g.members
@@ -415,7 +415,7 @@ class ClassIndex:
     # ------------------------------------------------------------------ checks
 
     def check(self, slots: dict[int, Any]) -> None:
-        """Assert that r-classes agree with ``slots`` (slot -> (reserved, usable); tests call this)."""
+        """Assert that r-classes agree with ``slots`` (slot -> (reserved, usable)); for tests."""
         counts: dict[tuple[int, tuple[int, int, int]], int] = {}
         for slot, (r, usable) in slots.items():
             cls = self.rc_of[slot]

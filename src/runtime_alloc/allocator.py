@@ -540,7 +540,7 @@ class Allocator:
         if key is None or hit is None:
             resources = self._normalize(request)
             labels = to_labels(require, field="require")
-            if key is not None:
+            if key is not None and cache is not None:
                 cache[key] = (resources, labels)
         if task_id in self._reservations:
             runner = self._reservations[task_id].runner

@@ -106,7 +106,7 @@ def as_comparable(result):
     index=st.sampled_from(("auto", "blocks", "classes")),
     ops=operations,
 )
-def test_numpy_equals_python(strategy, size, seed, block, index, ops):
+def test_numpy_equals_python(strategy, size, seed, block, index, ops):  # noqa: PLR0917
     rng = random.Random(seed)
     fleet = [make_runner(rng, f"r{i}") for i in range(size)]
     ref = Allocator(fleet, strategy=strategy, backend="python")
