@@ -16,8 +16,9 @@ use the per-shape r-class heaps of :mod:`runtime_alloc._numpy_classes` (pure
 Python heaps, O(log N) per update; the numpy columns are then written lazily,
 only for vectorized reads). Otherwise runners sit in blocks (see
 :mod:`runtime_alloc._numpy_table`) whose runners share a capacity. For a
-request ``q`` the real-valued score of a runner is ``a + sum_d q_d * g_d`` with ``a = sum_d w_d*r_d/c_d / W`` and
-``g_d = w_d / (c_d * W)``, so ``amin + q . gmin`` bounds every score in a block
+request ``q`` the real-valued score of a runner is ``a + sum_d q_d * g_d``
+with ``a = sum_d w_d*r_d/c_d / W`` and ``g_d = w_d / (c_d * W)``, so
+``amin + q . gmin`` bounds every score in a block
 from below (``amax + q . gmax`` from above). A decision:
 
 1. drops blocks whose most free amount in some dimension is below the request;
