@@ -55,10 +55,6 @@ _UP = 1.0 + 1e-9
 _DOWN = 1.0 - 1e-9
 
 
-def _first(item: tuple[float, int, Any]) -> float:
-    return item[0]
-
-
 #: Free-cpu tiers per group when the highest score wins (a multiple of the chunk size).
 _TIERS = 64
 #: Tiers are summarized in chunks of 2**_CHUNK_BITS.
@@ -260,8 +256,8 @@ class ClassIndex:
 
     def _bounds(
         self, q: tuple[int, int, int], require: frozenset[str]
-    ) -> list[tuple[float, int, _Group]]:
-        """Return ``(score bound, first tier, group)`` of shapes that may take ``q``, best first.
+    ) -> list[tuple[float, int, int, _Group]]:
+        """Return ``(score bound, index, first tier, group)`` for fitting shapes, best first.
 
         The bound is ``(k + B) / W`` with ``k`` the best key any entry of the
         group's tiers from the first feasible one may hold (from the chunk
@@ -278,20 +274,23 @@ class ClassIndex:
         if groups is None:
             groups = self._groups_for(require)
         out = []
+        ntiers = self._ntiers
         for g in groups:
             cap = g.cap
             if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
                 continue
             if maximize:
                 t0 = q0 // g.step
-                if t0 >= len(g.tiers):
-                    t0 = len(g.tiers) - 1
+                if t0 >= ntiers:
+                    t0 = ntiers - 1
                 k = -min(g.cmin[t0 >> _CHUNK_BITS :])
+                if k == -_INF:
+                    continue  # no usable runner in the tiers that could fit
             else:
                 t0 = 0
-                k = min(g.cmin)
-            if k in (_INF, -_INF):
-                continue  # no runner of the group is usable
+                k = g.cmin[0]
+                if k == _INF:
+                    continue  # no usable runner
             if g.full:
                 cf = g.capf
                 b = float(w0 * q0) / cf[0] + float(w1 * q1) / cf[1] + float(w2 * q2) / cf[2]
@@ -299,8 +298,9 @@ class ClassIndex:
                 b = 0.0
                 for d, w, c in g.scored:
                     b += float(w * q[d]) / c
-            out.append(((k + b) / g.wsumf if g.wsum else 0.0, t0, g))
-        out.sort(key=_first, reverse=maximize)
+            out.append(((k + b) / g.wsumf if g.wsum else 0.0, len(out), t0, g))
+        if len(out) > 1:
+            out.sort(reverse=maximize)  # (the unique second item keeps groups apart)
         return out
 
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
@@ -320,7 +320,7 @@ class ClassIndex:
         best = -1  # seq << _SHIFT | slot of the winner
         rc_of = self.rc_of
         w0, w1, w2 = self.w
-        for bound, t0, g in self._bounds(q, require):
+        for bound, _, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * _UP < best_f if maximize else bound * _DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
             tiers = g.tiers
