@@ -264,3 +264,17 @@ def test_class_index_skips_runner_shapes_that_cannot_win():
     assert bounds[0][0] > bounds[1][0]
     for i in range(30):
         assert ref.try_allocate(f"t{i}", "cpu=100m") == fast.try_allocate(f"t{i}", "cpu=100m")
+
+
+def test_class_members_survive_compaction_of_their_heap():
+    # two identical runners stay in one r-class while one of them leaves and rejoins it
+    # often enough to compact the class's member heap; the rejoining runner must stay listed
+    fleet = [Runner(f"r{i}", CAPS[0]) for i in range(3)]
+    ref, fast = pair(fleet, EvenSpreadStrategy(), index="classes")
+    for i in range(40):
+        for alloc in (ref, fast):
+            assert alloc.allocate(f"t{i}", "cpu=1").runner == "r0"
+            alloc.release(f"t{i}")
+        fast._backend.check()
+    for i in range(3):
+        assert ref.allocate(f"u{i}", "cpu=1") == fast.allocate(f"u{i}", "cpu=1")

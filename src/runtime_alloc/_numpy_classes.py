@@ -231,6 +231,7 @@ class ClassIndex:
                 heappush(m, member)
                 if len(m) > 2 * n + 10:
                     rc_of = self.rc_of
+                    rc_of[slot] = r  # the joining runner counts as a member already
                     m[:] = sorted({x for x in m if rc_of[x & _MASK] == r})
         self.rc_of[slot] = r
 
@@ -433,6 +434,10 @@ class ClassIndex:
             for r, n in g.count.items():
                 assert counts.get((id(g), r)) == n > 0, r  # noqa: S101
                 assert r in entries, r  # noqa: S101
+                m = g.members[r]
+                listed = {m} if type(m) is int else set(m)
+                valid = {x for x in listed if self.rc_of[x & _MASK] == r}
+                assert len(valid) == n, r  # every member is listed once, stale ones aside  # noqa: S101
             for c, bound in enumerate(g.cmin):
                 for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS]:
                     assert all(e[0] >= bound for e in h), c  # noqa: S101
