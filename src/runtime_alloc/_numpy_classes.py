@@ -274,7 +274,7 @@ class ClassIndex:
         groups = self._by_require.get(require)
         if groups is None:
             groups = self._groups_for(require)
-        out = []
+        out: list[tuple[float, int, int, _Group]] = []
         ntiers = self._ntiers
         for g in groups:
             cap = g.cap
