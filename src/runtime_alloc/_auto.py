@@ -22,7 +22,7 @@ __all__ = ["AUTO_MIN_RUNNERS", "AutoBackend", "is_vectorized", "numpy_available"
 
 #: The fleet size from which ``backend="auto"`` uses numpy: the measured
 #: crossover (see docs/performance.md), where numpy starts to win.
-AUTO_MIN_RUNNERS = 256
+AUTO_MIN_RUNNERS = 32
 
 
 def numpy_available() -> bool:
