@@ -131,7 +131,7 @@ class NumpyBackend:
             return
         self._dirty[i] = state
         r = state.reserved
-        classes.set(i, (r.millicpu, r.memory_bytes, r.slots), usable=not state.draining)
+        classes.set(i, (r.millicpu, r.memory_bytes, r.slots), not state.draining)
 
     def sync(self) -> None:
         """Write the lazily kept states into the numpy columns. O(changed runners)."""
@@ -300,7 +300,7 @@ class NumpyBackend:
         if not self.vectorized:
             state = _placement.choose(self._states.values(), self._strategy, request, require)
             return None if state is None else state.name
-        if request.extended:
+        if request.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self.sync()
             slot = self._scan(slice(0, self.table.nslots), request, require)
         elif self.classes is not None:

@@ -175,14 +175,14 @@ class ClassIndex:
         self.group_of[slot] = g
         self.member_of[slot] = seq << _SHIFT | slot
         self.rc_of[slot] = None
-        self.set(slot, reserved, usable=usable)
+        self.set(slot, reserved, usable)
 
     def remove(self, slot: int) -> None:
         """Forget the runner in ``slot``. O(1)."""
-        self.set(slot, (0, 0, 0), usable=False)
+        self.set(slot, (0, 0, 0), False)  # noqa: FBT003
         self.group_of[slot] = None
 
-    def set(self, slot: int, r: tuple[int, int, int], *, usable: bool) -> None:
+    def set(self, slot: int, r: tuple[int, int, int], usable: bool) -> None:
         """Move the runner in ``slot`` to the r-class of ``r`` (none when not usable). O(log n)."""
         old = self.rc_of[slot]
         g = self.group_of[slot]

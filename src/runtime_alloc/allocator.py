@@ -39,6 +39,7 @@ BACKENDS = ("auto", "python", "numpy")
 _DEFAULT_TASK_REQUEST = Resources(slots=1)
 #: The reserved amounts of a new runner (immutable, so one object serves all).
 _NOTHING = Resources()
+_NO_LABELS: frozenset[str] = frozenset()
 
 #: Request and label types whose parsed value allocate_many may reuse for equal values.
 _CACHEABLE_REQUESTS = (str, Resources, type(None))
@@ -505,7 +506,9 @@ class Allocator:
     def _normalize(self, request: Request, *, field: str = "request") -> Resources:
         if request is None:
             return self._default_request
-        resources = Resources.parse(request, default_slots=1)
+        resources = (
+            request if type(request) is Resources else Resources.parse(request, default_slots=1)
+        )
         if not 1 <= resources.slots <= self._max_task_slots:
             msg = (
                 f"{field} slots must be from 1 to {self._max_task_slots} for a task, "
@@ -539,7 +542,11 @@ class Allocator:
                 resources, labels = hit
         if key is None or hit is None:
             resources = self._normalize(request)
-            labels = to_labels(require, field="require")
+            labels = (
+                _NO_LABELS
+                if type(require) is tuple and not require
+                else to_labels(require, field="require")
+            )
             if key is not None and cache is not None:
                 cache[key] = (resources, labels)
         if task_id in self._reservations:
