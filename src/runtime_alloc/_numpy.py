@@ -199,18 +199,17 @@ class NumpyBackend:
             return
         if shapes is None:
             shapes = [_shape(s) for s in states]
-        slot_of = t.slot_of
-        seq = t.seq
-        for state, shape in zip(states, shapes, strict=True):
-            i = slot_of[state.runner.name]
-            r = state.reserved
-            classes.add(
-                i,
-                seq.item(i),
-                shape,
-                (r.millicpu, r.memory_bytes, r.slots),
-                usable=not state.draining,
-            )
+        slots = [t.slot_of[s.runner.name] for s in states]
+        reserved = [
+            (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
+        ]
+        classes.add_many(
+            slots,
+            t.seq[slots].tolist(),
+            shapes,
+            reserved,
+            [not s.draining for s in states],
+        )
 
     def check(self) -> None:
         """Assert that the index agrees with the allocator's states (tests call this)."""

@@ -152,30 +152,75 @@ class ClassIndex:
         new = {s for s in shapes if s not in self.groups}
         return len(self.groups) + len(new) <= self.max_groups
 
-    def add(
+    def add_many(
         self,
-        slot: int,
-        seq: int,
-        shape: tuple[tuple[int, int, int], frozenset[str]],
-        reserved: tuple[int, int, int],
-        *,
-        usable: bool,
+        slots: list[int],
+        seqs: list[int],
+        shapes: list[tuple[tuple[int, int, int], frozenset[str]]],
+        reserved: list[tuple[int, int, int]],
+        usable: list[bool],
     ) -> None:
-        """Index a new runner in ``slot`` (its shape must fit, see :meth:`can_add`). O(log n)."""
-        g = self.groups.get(shape)
-        if g is None:
-            g = _Group(shape[0], shape[1], self.w, self._ntiers)
-            self.groups[shape] = g
-            self._by_require.clear()
-        grow = slot + 1 - len(self.group_of)
+        """Index new runners in ``slots`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
+        if not slots:
+            return
+        grow = max(slots) + 1 - len(self.group_of)
         if grow > 0:
             self.group_of.extend([None] * grow)
             self.rc_of.extend([None] * grow)
             self.member_of.extend([0] * grow)
-        self.group_of[slot] = g
-        self.member_of[slot] = seq << _SHIFT | slot
-        self.rc_of[slot] = None
-        self.set(slot, reserved, usable)
+        buckets: dict[tuple[int, tuple[int, int, int]], tuple[_Group, list[int]]] = {}
+        groups, group_of, rc_of, member_of = self.groups, self.group_of, self.rc_of, self.member_of
+        for slot, seq, shape, r, ok in zip(slots, seqs, shapes, reserved, usable, strict=True):
+            g = groups.get(shape)
+            if g is None:
+                g = _Group(shape[0], shape[1], self.w, self._ntiers)
+                groups[shape] = g
+                self._by_require.clear()
+            group_of[slot] = g
+            member = seq << _SHIFT | slot
+            member_of[slot] = member
+            if ok:
+                rc_of[slot] = r
+                bucket = buckets.get((id(g), r))
+                if bucket is None:
+                    buckets[id(g), r] = (g, [member])
+                else:
+                    bucket[1].append(member)
+            else:
+                rc_of[slot] = None
+        for (_, r), (g, new) in buckets.items():
+            k = len(new)
+            n = g.count.get(r, 0)
+            if n == 0:
+                g.count[r] = k
+                if k == 1:
+                    g.members[r] = new[0]
+                else:
+                    heapify(new)
+                    g.members[r] = new
+                if r not in g.inheap:
+                    self._push(g, r)
+            else:
+                g.count[r] = n + k
+                old = g.members[r]
+                merged = [old, *new] if type(old) is int else [*old, *new]
+                heapify(merged)
+                g.members[r] = merged
+        for g in groups.values():
+            if len(g.inheap) > 2 * len(g.count) + 64:
+                self._compact(g)
+
+    def _push(self, g: _Group, r: tuple[int, int, int]) -> None:
+        """Give the new r-class ``r`` of group ``g`` its tier heap entry."""
+        key = g.key(r)
+        tier = (g.cap[0] - r[0]) // g.step
+        if tier >= self._ntiers:
+            tier = self._ntiers - 1
+        sk = -key if self.maximize else key
+        heappush(g.tiers[tier], (sk, r))
+        g.inheap.add(r)
+        c = tier >> _CHUNK_BITS
+        g.cmin[c] = min(g.cmin[c], sk)
 
     def remove(self, slot: int) -> None:
         """Forget the runner in ``slot``. O(1)."""
