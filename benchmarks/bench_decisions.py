@@ -6,6 +6,8 @@ Run: ``pytest benchmarks/bench_decisions.py --benchmark-enable -p no:randomly``
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 pytest.importorskip("numpy")
@@ -18,8 +20,16 @@ from runtime_alloc import Allocator
 @pytest.mark.parametrize("backend", ["python", "numpy"])
 def bench_step_10k(benchmark, strategy, backend):
     churn = Churn(warm_allocator(10_000, strategy, backend))
-    benchmark(churn.step)
+    draws = itertools.cycle(churn.draws(20_000))  # drawn before timing
+    benchmark(lambda: churn.step(*next(draws)))
     churn.allocator._check()
+
+
+@pytest.mark.parametrize("strategy", ["EvenSpreadStrategy", "MaxPackingStrategy"])
+def bench_step_100k_numpy(benchmark, strategy):
+    churn = Churn(warm_allocator(100_000, strategy, "numpy"))
+    draws = itertools.cycle(churn.draws(20_000))
+    benchmark(lambda: churn.step(*next(draws)))
 
 
 @pytest.mark.parametrize("strategy", ["EvenSpreadStrategy", "MaxPackingStrategy"])

@@ -301,8 +301,15 @@ class Allocator:
             start = 0
             while start < len(prepared):
                 end = start + 1
-                while end < len(prepared) and prepared[end][1:] == prepared[start][1:]:
-                    end += 1
+                _, request, require = prepared[start]
+                while end < len(prepared):
+                    _, other, labels = prepared[end]
+                    if (other is request or other == request) and (
+                        labels is require or labels == require
+                    ):
+                        end += 1
+                    else:
+                        break
                 run = prepared[start:end]
                 placed = self._place_run(run) if len(run) >= _MIN_RUN else None
                 if placed is None:
@@ -533,7 +540,7 @@ class Allocator:
         ):
             # a batch repeats the same request text: parse it once (only exact
             # str/Resources/None values and str labels, so equal keys validate alike)
-            key = (type(request), request, type(require), require)
+            key = (request, require)  # values of these types equal only within a type
             try:
                 hit = cache.get(key)
             except TypeError:  # an unhashable label: no caching
