@@ -29,9 +29,21 @@ from runtime_alloc import Allocator, EvenSpreadStrategy, Runner
 
 
 def rate(  # noqa: PLR0917
-    n: int, strategy: str, backend: str, steps: int, warmup: int, repeats: int, seed: int
+    n: int,
+    strategy: str,
+    backend: str,
+    steps: int,
+    warmup: int,
+    repeats: int,
+    seed: int,
+    index: str = "auto",
 ) -> float:
-    churn = Churn(warm_allocator(n, strategy, backend, seed), seed)
+    alloc = warm_allocator(n, strategy, backend, seed)
+    if backend == "numpy" and index != "auto":
+        from runtime_alloc._numpy import NumpyBackend  # noqa: PLC0415
+
+        alloc._backend = NumpyBackend(alloc._states, alloc.strategy, index=index)
+    churn = Churn(alloc, seed)
     churn.rate(warmup)
     return statistics.median(churn.rate(steps) for _ in range(repeats))
 
@@ -90,8 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--python-steps", type=int, default=50)
+    parser.add_argument(
+        "--python-max", type=int, default=100_000, help="largest fleet to time on python"
+    )
+    parser.add_argument("--no-many", action="store_true", help="skip the allocate_many timing")
     parser.add_argument("--memory", type=int, default=0, help="measure peak RSS at this fleet size")
     parser.add_argument("--crossover", action="store_true")
+    parser.add_argument(
+        "--index",
+        choices=("auto", "classes", "blocks"),
+        default="auto",
+        help="numpy index to time: blocks is what fleets of more than 32 runner shapes get",
+    )
     args = parser.parse_args(argv)
     import numpy as np  # noqa: PLC0415
 
@@ -104,14 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'strategy':<20} {'runners':>9} {'numpy dec/s':>12} {'python dec/s':>13} {'ratio':>7}")
     for strategy in STRATEGIES:
         for n in args.sizes:
-            nu = rate(n, strategy, "numpy", args.steps, args.warmup, args.repeats, args.seed)
+            nu = rate(
+                n, strategy, "numpy", args.steps, args.warmup, args.repeats, args.seed, args.index
+            )
             py = (
                 rate(n, strategy, "python", args.python_steps, 5, 1, args.seed)
-                if n <= 100_000
+                if n <= args.python_max
                 else float("nan")
             )
             print(f"{strategy:<20} {n:>9,} {nu:>12.0f} {py:>13.0f} {nu / py:>6.1f}x", flush=True)
-    for strategy in STRATEGIES:
+    for strategy in () if args.no_many else STRATEGIES:
         times = [many(10_000, strategy, 100_000, args.seed) for _ in range(args.repeats)]
         print(
             f"allocate_many 100,000 x 1 slot on 10,000 runners, {strategy}: {statistics.median(times):.3f} s"

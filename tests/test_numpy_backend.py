@@ -278,3 +278,20 @@ def test_class_members_survive_compaction_of_their_heap():
         fast._backend.check()
     for i in range(3):
         assert ref.allocate(f"u{i}", "cpu=1") == fast.allocate(f"u{i}", "cpu=1")
+
+
+def test_auto_index_moves_to_blocks_beyond_max_shapes(monkeypatch):
+    import runtime_alloc._numpy as numpy_backend
+
+    monkeypatch.setattr(numpy_backend, "MAX_SHAPES", 3)
+    ref, fast = pair(mixed_fleet(200), MaxPackingStrategy())
+    assert fast._backend.classes is not None  # three shapes: the class index
+    odd = Runner("odd", Resources(2000, 8 * GI, 8))
+    for alloc in (ref, fast):
+        alloc.add_runner(odd)
+    rng = random.Random(3)
+    for i in range(100):
+        request = random_request(rng)
+        assert ref.try_allocate(f"t{i}", request) == fast.try_allocate(f"t{i}", request)
+    assert fast._backend.classes is None  # a fourth shape: the block index
+    fast._backend.check()

@@ -60,9 +60,11 @@ _INF = np.inf
 #: Relative slack for pruning on real-valued bounds computed in float64 (their
 #: rounding error is below 1e-14 relative; scores of feasible runners are <= 1).
 _TOL = 1e-9
-#: The most runner shapes (capacity of cpu, memory, slots and label set) that
-#: the ``"auto"`` index keeps in per-shape r-class heaps.
-MAX_SHAPES = 32
+#: The most runner shapes (capacity of cpu, memory and slots, and label set) that
+#: the ``"auto"`` index keeps in per-shape r-class heaps. Measured (see
+#: docs/performance.md): with 100 and with 400 shapes the class index still made
+#: 2-4x the decisions/s of the block index for both strategies.
+MAX_SHAPES = 400
 
 
 def _shape(state: RunnerState) -> tuple[tuple[int, int, int], frozenset[str]]:
