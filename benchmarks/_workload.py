@@ -30,6 +30,22 @@ def random_request(rng: random.Random) -> Resources:
     return Resources(rng.randint(250, 1500), rng.randint(256, 2048) * MI, rng.randint(1, 2))
 
 
+def many_shapes(count: int, seed: int = 0) -> tuple[Resources, ...]:
+    """``count`` distinct capacities (cpu 4-54 cores in 125m steps, 16-64 GiB, 16-32 slots)."""
+    rng = random.Random(seed + 3)
+    caps: set[Resources] = set()
+    while len(caps) < count:
+        cpu = rng.choice((4000, 6000, 8000, 12000, 16000, 24000, 32000, 48000))
+        caps.add(
+            Resources(
+                cpu + rng.randrange(64) * 125,
+                rng.choice((16, 24, 32, 48, 64)) << 30,
+                rng.choice((16, 24, 32)),
+            )
+        )
+    return tuple(sorted(caps, key=str))
+
+
 def fleet(n: int, seed: int = 0) -> list[Runner]:
     rng = random.Random(seed)
     return [Runner(f"r{i}", rng.choice(CAPACITIES)) for i in range(n)]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _workload
 from _workload import STRATEGIES, Churn, fleet, warm_allocator
 from runtime_alloc import Allocator, EvenSpreadStrategy, Runner
 
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         "--python-max", type=int, default=100_000, help="largest fleet to time on python"
     )
     parser.add_argument("--no-many", action="store_true", help="skip the allocate_many timing")
+    parser.add_argument(
+        "--shapes", type=int, default=0, help="use this many random runner capacities instead"
+    )
     parser.add_argument("--memory", type=int, default=0, help="measure peak RSS at this fleet size")
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument(
@@ -115,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         help="numpy index to time: blocks is what fleets of more than 32 runner shapes get",
     )
     args = parser.parse_args(argv)
+    if args.shapes:
+        _workload.CAPACITIES = _workload.many_shapes(args.shapes, args.seed)
     import numpy as np  # noqa: PLC0415
 
     print(
