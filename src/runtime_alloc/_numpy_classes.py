@@ -28,12 +28,14 @@ rounded quotients, so ``|k - K| <= 4u*K``, and the float score ``f`` satisfies
 with ``delta = 1e-10 * (1 + 2W)`` then ``K_j - K_i > delta - 8u*W > delta/2``,
 while the float scores can move by at most ``14u*2W/W`` around the real ones;
 since ``delta/2`` exceeds that by orders of magnitude, ``f_j > f_i``: ``j``
-loses to ``i`` even on a tie break. Runners outside the window therefore
-cannot win, and inside it the exact comparison decides.
+loses to ``i`` even on a tie break (mirrored when the highest score wins).
+Runners outside the window therefore cannot win, and inside it the exact
+comparison decides. tests/test_numpy_backend.py holds a fleet of float
+near-ties on which a zero window picks wrong runners.
 
-Runtime complexity per decision: O(groups * tiers) heap peeks plus
-O(p log n) for the p r-classes popped (infeasible ones above the best and those
-in the window); per update O(log n).
+Runtime complexity per decision: O(groups) for the shape bounds, then per shape
+visited O(tiers) heap peeks plus O(p log n) for the p r-classes popped
+(infeasible ones above the best and those in the window); per update O(log n).
 """
 
 from __future__ import annotations
