@@ -11,7 +11,7 @@ from typing import TypeVar
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.simulation.errors import InputFileError
 
-__all__ = ["cell", "number", "rows"]
+__all__ = ["cell", "number", "rows", "sized"]
 
 T = TypeVar("T")
 
@@ -34,6 +34,21 @@ def rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
                     yield reader.line_num, [c.strip() for c in record]
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputFileError(path, reader.line_num, f"is not valid CSV: {exc}") from None
+
+
+def sized(
+    path: str | Path, records: Iterator[tuple[int, list[str]]], header: list[str]
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield the records after the header, each checked to have one cell per column.
+
+    Raises:
+        InputFileError: naming the line whose cell count differs from the header's.
+    """
+    for line, values in records:
+        if len(values) != len(header):
+            msg = f"has {len(values)} cells, the header has {len(header)}"
+            raise InputFileError(path, line, msg)
+        yield line, values
 
 
 def cell(path: str | Path, line: int, column: str, text: str, parse: Callable[[str], T]) -> T:

@@ -14,7 +14,7 @@ from pathlib import Path
 from runtime_alloc._units import parse_count, parse_cpu, parse_memory
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources, check_dimension_name
 from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner
-from runtime_alloc.simulation._csvio import cell, rows
+from runtime_alloc.simulation._csvio import cell, rows, sized
 from runtime_alloc.simulation.errors import InputFileError
 
 __all__ = ["read_fleet_csv"]
@@ -43,10 +43,7 @@ def read_fleet_csv(path: str | Path) -> tuple[Runner, ...]:
             cell(path, line, name, name, lambda n: check_dimension_name(n, field="column name"))
     runners: list[Runner] = []
     seen: set[str] = set()
-    for line, values in records:
-        if len(values) != len(header):
-            msg = f"has {len(values)} cells, the header has {len(header)}"
-            raise InputFileError(path, line, msg)
+    for line, values in sized(path, records, header):
         row = dict(zip(header, values, strict=True))
         name = row["name"]
         if name in seen:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation._csvio import cell, number, rows
+from runtime_alloc.simulation._csvio import cell, number, rows, sized
 from runtime_alloc.simulation.errors import InputFileError
 from runtime_alloc.simulation.tasks import SimTask
 
@@ -72,11 +72,7 @@ def read_openb_pods(path: str | Path) -> tuple[SimTask, ...]:
     tasks = []
     records = rows(path)
     next(records)
-    for line, values in records:
-        if len(values) != len(header):
-            raise InputFileError(
-                path, line, f"has {len(values)} cells, the header has {len(header)}"
-            )
+    for line, values in sized(path, records, header):
 
         def get(name: str, *, _v: list[str] = values, _line: int = line) -> int:
             return cell(path, _line, name, _v[col[name]], _int)
@@ -114,11 +110,7 @@ def read_openb_nodes(
     runners = []
     records = rows(path)
     next(records)
-    for line, values in records:
-        if len(values) != len(header):
-            raise InputFileError(
-                path, line, f"has {len(values)} cells, the header has {len(header)}"
-            )
+    for line, values in sized(path, records, header):
         capacity = Resources(
             millicpu=cell(path, line, "cpu_milli", values[col["cpu_milli"]], _int),
             memory_bytes=cell(path, line, "memory_mib", values[col["memory_mib"]], _int) * 2**20,

@@ -15,7 +15,7 @@ from pathlib import Path
 from runtime_alloc._units import parse_count, parse_cpu, parse_memory
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources, check_dimension_name
 from runtime_alloc.runners import to_labels
-from runtime_alloc.simulation._csvio import cell, number, rows
+from runtime_alloc.simulation._csvio import cell, number, rows, sized
 from runtime_alloc.simulation.errors import InputFileError
 from runtime_alloc.simulation.tasks import SimTask
 
@@ -60,10 +60,7 @@ def read_trace_csv(path: str | Path) -> tuple[SimTask, ...]:
             cell(path, line, name, name, lambda n: check_dimension_name(n, field="column name"))
     tasks: list[SimTask] = []
     seen: set[str] = set()
-    for line, values in records:
-        if len(values) != len(header):
-            msg = f"has {len(values)} cells, the header has {len(header)}"
-            raise InputFileError(path, line, msg)
+    for line, values in sized(path, records, header):
         row = dict(zip(header, values, strict=True))
         task_id = row["task_id"]
         if not task_id:
