@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from runtime_alloc.errors import RuntimeAllocError
+from runtime_alloc.resources import check_dimension_name
 from runtime_alloc.simulation.errors import InputFileError
 
-__all__ = ["cell", "number", "rows", "sized"]
+__all__ = ["cell", "header", "number", "rows", "sized"]
 
 T = TypeVar("T")
 
@@ -34,6 +35,38 @@ def rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
                     yield reader.line_num, [c.strip() for c in record]
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputFileError(path, reader.line_num, f"is not valid CSV: {exc}") from None
+
+
+def header(
+    path: str | Path,
+    records: Iterator[tuple[int, list[str]]],
+    *,
+    required: Sequence[str],
+    known: Collection[str],
+    example: str,
+) -> tuple[int, list[str]]:
+    """Read and check a generic CSV header: required columns present, none twice.
+
+    Columns outside ``known`` are extended resources and must be valid resource names.
+
+    Raises:
+        InputFileError: naming the line and what is wrong with the header.
+    """
+    first = next(records, None)
+    if first is None:
+        raise InputFileError(path, None, f"is empty; expected a header {example},...")
+    line, names = first
+    missing = [name for name in required if name not in names]
+    if missing:
+        noun = "column" if len(required) == 1 else "column(s)"
+        msg = f"header lacks {noun} {', '.join(missing)}; got {','.join(names)}"
+        raise InputFileError(path, line, msg)
+    if len(set(names)) != len(names):
+        raise InputFileError(path, line, f"header names a column twice: {','.join(names)}")
+    for name in names:
+        if name not in known:
+            cell(path, line, name, name, lambda n: check_dimension_name(n, field="column name"))
+    return line, names
 
 
 def sized(

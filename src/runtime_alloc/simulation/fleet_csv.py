@@ -12,9 +12,10 @@ from functools import partial
 from pathlib import Path
 
 from runtime_alloc._units import parse_count, parse_cpu, parse_memory
-from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources, check_dimension_name
+from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
 from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner
 from runtime_alloc.simulation._csvio import cell, rows, sized
+from runtime_alloc.simulation._csvio import header as read_header
 from runtime_alloc.simulation.errors import InputFileError
 
 __all__ = ["read_fleet_csv"]
@@ -29,18 +30,10 @@ def read_fleet_csv(path: str | Path) -> tuple[Runner, ...]:
     Runtime complexity: O(rows * columns).
     """
     records = rows(path)
-    first = next(records, None)
-    if first is None:
-        raise InputFileError(path, None, "is empty; expected a header name,cpu,memory,slots,...")
-    line, header = first
-    if "name" not in header:
-        raise InputFileError(path, line, f"header lacks column name; got {','.join(header)}")
-    if len(set(header)) != len(header):
-        raise InputFileError(path, line, f"header names a column twice: {','.join(header)}")
     known = {"name", "labels", *BUILTIN_DIMENSIONS}
-    for name in header:
-        if name not in known:
-            cell(path, line, name, name, lambda n: check_dimension_name(n, field="column name"))
+    _, header = read_header(
+        path, records, required=("name",), known=known, example="name,cpu,memory,slots"
+    )
     runners: list[Runner] = []
     seen: set[str] = set()
     for line, values in sized(path, records, header):

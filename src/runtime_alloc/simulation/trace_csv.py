@@ -13,9 +13,10 @@ from functools import partial
 from pathlib import Path
 
 from runtime_alloc._units import parse_count, parse_cpu, parse_memory
-from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources, check_dimension_name
+from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
 from runtime_alloc.runners import to_labels
 from runtime_alloc.simulation._csvio import cell, number, rows, sized
+from runtime_alloc.simulation._csvio import header as read_header
 from runtime_alloc.simulation.errors import InputFileError
 from runtime_alloc.simulation.tasks import SimTask
 
@@ -44,20 +45,10 @@ def read_trace_csv(path: str | Path) -> tuple[SimTask, ...]:
     Runtime complexity: O(rows * columns).
     """
     records = rows(path)
-    first = next(records, None)
-    if first is None:
-        raise InputFileError(path, None, "is empty; expected a header task_id,submit,duration,...")
-    line, header = first
-    missing = [name for name in _REQUIRED if name not in header]
-    if missing:
-        msg = f"header lacks column(s) {', '.join(missing)}; got {','.join(header)}"
-        raise InputFileError(path, line, msg)
-    if len(set(header)) != len(header):
-        raise InputFileError(path, line, f"header names a column twice: {','.join(header)}")
     known = {*_REQUIRED, *BUILTIN_DIMENSIONS, "require"}
-    for name in header:
-        if name not in known:
-            cell(path, line, name, name, lambda n: check_dimension_name(n, field="column name"))
+    _, header = read_header(
+        path, records, required=_REQUIRED, known=known, example=",".join(_REQUIRED)
+    )
     tasks: list[SimTask] = []
     seen: set[str] = set()
     for line, values in sized(path, records, header):
