@@ -212,9 +212,10 @@ class ClassIndex:
             if len(g.inheap) > 2 * len(g.count) + 64:
                 self._compact(g)
 
-    def _push(self, g: _Group, r: tuple[int, int, int]) -> None:
-        """Give the new r-class ``r`` of group ``g`` its tier heap entry."""
-        key = g.key(r)
+    def _push(self, g: _Group, r: tuple[int, int, int], key: float | None = None) -> None:
+        """Give the new r-class ``r`` of group ``g`` its tier heap entry (``key`` if known)."""
+        if key is None:
+            key = g.key(r)
         tier = (g.cap[0] - r[0]) // g.step
         if tier >= self._ntiers:
             tier = self._ntiers - 1
@@ -259,14 +260,7 @@ class ClassIndex:
                     key += float(w[2] * r[2]) / cf[2]
                 else:
                     key = g.key(r)
-                tier = (g.cap[0] - r[0]) // g.step
-                if tier >= self._ntiers:
-                    tier = self._ntiers - 1
-                sk = -key if self.maximize else key
-                heappush(g.tiers[tier], (sk, r))
-                g.inheap.add(r)
-                c = tier >> _CHUNK_BITS
-                g.cmin[c] = min(g.cmin[c], sk)
+                self._push(g, r, key)
                 if len(g.inheap) > 2 * len(g.count) + 64:
                     self._compact(g)
         else:
