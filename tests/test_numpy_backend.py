@@ -23,6 +23,7 @@ from runtime_alloc.runners import RunnerState  # noqa: E402
 from runtime_alloc.snapshot import FleetSnapshot  # noqa: E402
 
 GI = 1 << 30
+MI = 1 << 20
 CAPS = (Resources(4000, 16 * GI, 16), Resources(8000, 32 * GI, 16), Resources(16000, 64 * GI, 32))
 
 
@@ -249,6 +250,40 @@ def test_class_index_settles_float_near_ties_like_python(strategy):
         left = ref.try_allocate(f"t{i}", request)
         assert left == fast.try_allocate(f"t{i}", request), i
     fast._backend.check()
+
+
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_class_index_reads_past_infeasible_and_dead_heap_entries(strategy):
+    # the best-keyed runners of each tier cannot take the requests (memory nearly
+    # full), so the search reads the tier heap below its root; releases leave dead
+    # entries inside the heaps; every decision must still equal the python scan's
+    cap = Resources(8000, 32 * GI, 16)
+    rng = random.Random(11)
+    states, held = [], {}
+    for i in range(300):
+        if i % 2:
+            reserved = Resources(rng.randrange(4000, 7500), 32 * GI - rng.randrange(1, 512) * MI, 4)
+        else:
+            reserved = Resources(rng.randrange(0, 7000), rng.randrange(0, 16) * GI, 1)
+        held[f"w{i}"] = Reservation(f"w{i}", f"r{i}", reserved)
+        states.append(RunnerState(Runner(f"r{i}", cap), reserved))
+    snapshot = FleetSnapshot(tuple(states), held)
+    ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
+    fast = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
+    fast._backend = NumpyBackend(fast._states, strategy, index="classes")
+    live = list(held)
+    for i in range(400):
+        if i % 3 == 2:
+            task = live.pop(rng.randrange(len(live)))
+            assert ref.release(task) == fast.release(task)
+            continue
+        request = Resources(rng.randrange(100, 1500), rng.randrange(512, 2048) * MI, 1)
+        left = ref.try_allocate(f"t{i}", request)
+        assert left == fast.try_allocate(f"t{i}", request), i
+        if left is not None:
+            live.append(f"t{i}")
+    fast._backend.check()
+    assert ref.snapshot() == fast.snapshot()
 
 
 def test_class_index_skips_runner_shapes_that_cannot_win():
