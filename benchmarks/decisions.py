@@ -58,32 +58,47 @@ def many(n: int, strategy: str, tasks: int, seed: int) -> float:
 
 
 def memory(n: int) -> None:
-    """Peak RSS of a fresh process holding an allocator of ``n`` runners (one task placed).
+    """Peak and final RSS of fresh processes holding an allocator of ``n`` runners.
 
-    Reads ``VmHWM``/``VmRSS`` from /proc (the peak of the new program only;
-    ``ru_maxrss`` would carry over the parent's peak across fork and exec).
+    Two states, each in its own process: the empty fleet with one task placed,
+    and the warmed benchmark state (one task per runner, restored from a
+    snapshot that is dropped once the allocator holds it; the peak includes
+    that snapshot while restoring). Reads ``VmHWM``/``VmRSS`` from /proc (the
+    peak of the new program only; ``ru_maxrss`` would carry over the parent's
+    peak across fork and exec).
     """
-    code = (
-        "import sys; sys.path.insert(0, 'benchmarks')\n"
-        "def kib(key):\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith(key): return int(line.split()[1])\n"
-        "from _workload import fleet\n"
-        "from runtime_alloc import Allocator\n"
-        "import numpy\n"
-        "base = kib('VmRSS')\n"
-        f"a = Allocator(fleet({n}), backend='numpy'); a.allocate('t', 'cpu=1')\n"
-        "peak = kib('VmHWM')\n"
-        f"print(peak * 1024, (peak - base) * 1024 / {n})\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    peak, per = out.split()
-    print(
-        f"peak RSS with {n:,} runners (numpy backend): {int(peak) / 2**30:.2f} GiB, "
-        f"{float(per):.0f} bytes per runner above the interpreter baseline"
-    )
+    builds = {
+        "empty fleet, one task": (
+            f"a = Allocator(fleet({n}), backend='numpy'); a.allocate('t', 'cpu=1')\n"
+        ),
+        "one task per runner": (
+            f"a = warm_allocator({n}, 'EvenSpreadStrategy', 'numpy'); gc.collect()\n"
+            "a.allocate('t', 'cpu=1')\n"
+        ),
+    }
+    for label, build in builds.items():
+        code = (
+            "import gc, sys; sys.path.insert(0, 'benchmarks')\n"
+            "def kib(key):\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith(key): return int(line.split()[1])\n"
+            "from _workload import fleet, warm_allocator\n"
+            "from runtime_alloc import Allocator\n"
+            "import numpy\n"
+            "base = kib('VmRSS')\n"
+            f"{build}"
+            "peak, now = kib('VmHWM'), kib('VmRSS')\n"
+            f"print(peak * 1024, now * 1024, (peak - base) * 1024 / {n}, (now - base) * 1024 / {n})\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        peak, now, per_peak, per_now = out.split()
+        print(
+            f"RSS with {n:,} runners (numpy backend, {label}): peak {int(peak) / 2**30:.2f} GiB, "
+            f"after {int(now) / 2**30:.2f} GiB; {float(per_peak):.0f} / {float(per_now):.0f} "
+            "bytes per runner above the interpreter baseline (peak / after)"
+        )
 
 
 def crossover(seed: int) -> None:
@@ -135,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             nu = rate(
                 n, strategy, "numpy", args.steps, args.warmup, args.repeats, args.seed, args.index
             )
-            py = (
-                rate(n, strategy, "python", args.python_steps, 5, 1, args.seed)
-                if n <= args.python_max
-                else float("nan")
-            )
-            print(f"{strategy:<20} {n:>9,} {nu:>12.0f} {py:>13.0f} {nu / py:>6.1f}x", flush=True)
+            if n <= args.python_max:
+                py = rate(n, strategy, "python", args.python_steps, 5, 1, args.seed)
+                py_text, ratio = f"{py:.0f}", f"{nu / py:.1f}x"
+            else:
+                py_text, ratio = "-", "-"  # not timed (--python-max)
+            print(f"{strategy:<20} {n:>9,} {nu:>12.0f} {py_text:>13} {ratio:>7}", flush=True)
     for strategy in () if args.no_many else STRATEGIES:
         times = [many(10_000, strategy, 100_000, args.seed) for _ in range(args.repeats)]
         print(
