@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import runtime_alloc._numpy as numpy_backend
 from _workload import STRATEGIES, Churn, warm_allocator
 
 
@@ -42,9 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     spec.loader.exec_module(variant)
     base = warm_allocator(args.runners, args.strategy, "numpy")
     other = warm_allocator(args.runners, args.strategy, "numpy")
-    if base._backend.classes is None or other._backend.classes is None:
+    if base._backend.classes is None:
         parser.error("the fleet does not use the class index")
-    other._backend.classes.__class__ = variant.ClassIndex  # same attributes, the variant's code
+    repository_index = numpy_backend.ClassIndex
+    numpy_backend.ClassIndex = variant.ClassIndex  # type: ignore[misc]
+    try:
+        other._backend.rebuild()  # the same states, indexed by the variant's code
+    finally:
+        numpy_backend.ClassIndex = repository_index  # type: ignore[misc]
+    assert type(other._backend.classes) is variant.ClassIndex
     churns = (Churn(base), Churn(other))
     for churn in churns:
         churn.rate(500)

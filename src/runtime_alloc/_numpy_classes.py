@@ -80,6 +80,7 @@ class _Group:
         "cap",
         "capf",
         "cmin",
+        "coef",
         "count",
         "delta",
         "full",
@@ -110,6 +111,12 @@ class _Group:
         self.capf = (float(cap[0]), float(cap[1]), float(cap[2]))
         self.wsum = sum(w for _d, w, _c in self.scored)
         self.wsumf = float(self.wsum)
+        #: ``w_d / (c_d * W)`` per dimension (0 where not scored): ``B(q) / W`` for the
+        #: group bounds is ``sum_d q_d * coef_d`` (see ClassIndex._bounds)
+        coef = [0.0, 0.0, 0.0]
+        for d, w, c in self.scored:
+            coef[d] = w / c / self.wsum
+        self.coef = (coef[0], coef[1], coef[2])
         self.delta = _REL * (1.0 + 2.0 * self.wsum)
         self.step = max(1, -(-(cap[0] + 1) // ntiers))
         self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
@@ -232,27 +239,31 @@ class ClassIndex:
 
     def set(self, slot: int, r: tuple[int, int, int], usable: bool) -> None:
         """Move the runner in ``slot`` to the r-class of ``r`` (none when not usable). O(log n)."""
-        old = self.rc_of[slot]
+        rc_of = self.rc_of
+        old = rc_of[slot]
         g = self.group_of[slot]
         assert g is not None  # noqa: S101
+        count = g.count
         if old is not None:
             if usable and old == r:
                 return
-            n = g.count[old] - 1
+            n = count[old] - 1
             if n:
-                g.count[old] = n
+                count[old] = n
             else:
-                del g.count[old]  # its heap entry dies lazily
+                del count[old]  # its heap entry dies lazily
                 del g.members[old]
         if not usable:
-            self.rc_of[slot] = None
+            rc_of[slot] = None
             return
         member = self.member_of[slot]
-        n = g.count.get(r, 0)
+        n = count.get(r, 0)
         if n == 0:
-            g.count[r] = 1
+            count[r] = 1
             g.members[r] = member
-            if r not in g.inheap:
+            inheap = g.inheap
+            if r not in inheap:
+                # a new r-class: its tier heap entry (as _push, inlined)
                 if g.full:
                     w = self.w
                     cf = g.capf
@@ -260,21 +271,29 @@ class ClassIndex:
                     key += float(w[2] * r[2]) / cf[2]
                 else:
                     key = g.key(r)
-                self._push(g, r, key)
-                if len(g.inheap) > 2 * len(g.count) + 64:
+                tier = (g.cap[0] - r[0]) // g.step
+                if tier >= self._ntiers:
+                    tier = self._ntiers - 1
+                sk = -key if self.maximize else key
+                heappush(g.tiers[tier], (sk, r))
+                inheap.add(r)
+                cmin = g.cmin
+                c = tier >> _CHUNK_BITS
+                if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
+                    cmin[c] = sk
+                if len(inheap) > 2 * len(count) + 64:
                     self._compact(g)
         else:
-            g.count[r] = n + 1
+            count[r] = n + 1
             m = g.members[r]
             if type(m) is int:
                 g.members[r] = [m, member] if m < member else [member, m]
             else:
                 heappush(m, member)
                 if len(m) > 2 * n + 10:
-                    rc_of = self.rc_of
                     rc_of[slot] = r  # the joining runner counts as a member already
                     m[:] = sorted({x for x in m if rc_of[x & _MASK] == r})
-        self.rc_of[slot] = r
+        rc_of[slot] = r
 
     @staticmethod
     def _compact(g: _Group) -> None:
@@ -301,16 +320,16 @@ class ClassIndex:
     ) -> list[tuple[float, int, int, _Group]]:
         """Return ``(score bound, index, first tier, group)`` for fitting shapes, best first.
 
-        The bound is ``(k + B) / W`` with ``k`` the best key any entry of the
-        group's tiers from the first feasible one may hold (from the chunk
-        bounds) and ``B = sum_d w_d*q_d/c_d``: an upper bound of the real score
-        of every runner in the group when the highest score wins, a lower
-        bound otherwise. Float rounding moves real and float scores by less
-        than 1e-14 relative, so a group whose bound misses the best float score
-        by the relative margin ``1e-9`` holds no winner.
+        The bound is ``k / W + sum_d q_d * w_d / (c_d * W)``, that is
+        ``(k + B) / W``, with ``k`` the best key any entry of the group's tiers
+        from the first feasible one may hold (from the chunk bounds) and
+        ``B = sum_d w_d*q_d/c_d``: an upper bound of the real score of every
+        runner in the group when the highest score wins, a lower bound
+        otherwise. Float rounding moves real and float scores and this bound by
+        less than 1e-14 relative, so a group whose bound misses the best float
+        score by the relative margin ``1e-9`` holds no winner.
         """
         q0, q1, q2 = q
-        w0, w1, w2 = self.w
         maximize = self.maximize
         groups = self._by_require.get(require)
         if groups is None:
@@ -333,14 +352,10 @@ class ClassIndex:
                 k = g.cmin[0]
                 if k == _INF:
                     continue  # no usable runner
-            if g.full:
-                cf = g.capf
-                b = float(w0 * q0) / cf[0] + float(w1 * q1) / cf[1] + float(w2 * q2) / cf[2]
-            else:
-                b = 0.0
-                for d, w, c in g.scored:
-                    b += float(w * q[d]) / c
-            out.append(((k + b) / g.wsumf if g.wsum else 0.0, len(out), t0, g))
+            a0, a1, a2 = g.coef
+            out.append(
+                (k / g.wsumf + q0 * a0 + q1 * a1 + q2 * a2 if g.wsum else 0.0, len(out), t0, g)
+            )
         if len(out) > 1:
             out.sort(reverse=maximize)  # (the unique second item keeps groups apart)
         return out
