@@ -412,9 +412,15 @@ class ClassIndex:
                             # rest of its window is read in place (nothing
                             # below the root can lower the limit)
                             cands.append(r)
-                            limit = min(limit, sk + delta)
+                            if sk + delta < limit:  # noqa: PLR1730 (no min() call: hot path)
+                                limit = sk + delta
                             n = len(h)
-                            stack = [1, 2]
+                            # usually both children lie outside the window
+                            stack = (
+                                [1, 2]
+                                if (n > 1 and h[1][0] <= limit) or (n > 2 and h[2][0] <= limit)
+                                else []
+                            )
                             while stack:
                                 i = stack.pop()
                                 if i < n and h[i][0] <= limit:
@@ -439,7 +445,8 @@ class ClassIndex:
                                     limit = min(limit, e[0] + delta)
                             for e in popped:
                                 heappush(h, e)
-                        low = min(low, h[0][0])
+                        if h[0][0] < low:  # noqa: PLR1730 (no min() call: hot path)
+                            low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
             members = g.members
