@@ -388,15 +388,12 @@ class ClassIndex:
             u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2  # feasible: r <= u
             limit = _INF
             cands: list[tuple[int, int, int]] = []
-            ntiers = len(tiers)
             for c in range(t0 >> _CHUNK_BITS, len(cmin)):
                 if cmin[c] > limit:
                     continue  # a lower bound of every key in the chunk's tiers
                 low = _INF
                 first = c << _CHUNK_BITS
-                end = first + _CHUNK
-                for t in range(max(t0, first), min(ntiers, end)):
-                    h = tiers[t]
+                for h in tiers[t0 if t0 > first else first : first + _CHUNK]:  # noqa: FURB136
                     if not h:
                         continue
                     while h[0][1] not in count:
