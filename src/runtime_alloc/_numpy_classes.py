@@ -367,7 +367,11 @@ class ClassIndex:
         bound cannot reach the best score found (see :meth:`_bounds`). In a
         tier heap, entries are popped in key order (infeasible ones above the
         window, dead ones for good) and pushed back; when the root is feasible,
-        the rest of its window is read in place.
+        the rest of its window is read in place. The first tier (the one of the
+        request's own cpu amount, whose best runners often have too little free
+        cpu) is searched after the other tiers of its chunk, so that their limit
+        stops the popping early; the order of the tiers does not change the
+        result, since every candidate within the final window is scored exactly.
 
         Runtime complexity: see the module docstring.
         """
@@ -393,7 +397,16 @@ class ClassIndex:
                     continue  # a lower bound of every key in the chunk's tiers
                 low = _INF
                 first = c << _CHUNK_BITS
-                for h in tiers[t0 if t0 > first else first : first + _CHUNK]:  # noqa: FURB136
+                if t0 >= first:
+                    # the tier of the request's own cpu amount holds runners with too
+                    # little free cpu at the top: search it last, with the limit of
+                    # the tiers above it in its chunk (the visiting order does not
+                    # change the result: every candidate is scored exactly)
+                    walk = tiers[t0 + 1 : first + _CHUNK]
+                    walk.append(tiers[t0])
+                else:
+                    walk = tiers[first : first + _CHUNK]
+                for h in walk:
                     if not h:
                         continue
                     while h[0][1] not in count:
