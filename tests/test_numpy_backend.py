@@ -44,6 +44,17 @@ def pair(fleet, strategy, block_size=None, index="auto"):
     return ref, fast
 
 
+def restored_pair(cap, reserved, strategy):
+    """Python and class-index allocators restored from runners r<i> of ``cap``, each holding task w<i>."""
+    held = {f"w{i}": Reservation(f"w{i}", f"r{i}", r) for i, r in enumerate(reserved)}
+    states = [RunnerState(Runner(f"r{i}", cap), r) for i, r in enumerate(reserved)]
+    snapshot = FleetSnapshot(tuple(states), held)
+    ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
+    fast = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
+    fast._backend = NumpyBackend(fast._states, strategy, index="classes")
+    return ref, fast
+
+
 @pytest.mark.parametrize("index", ["blocks", "classes"])
 @pytest.mark.parametrize(
     "strategy",
@@ -232,18 +243,12 @@ def test_class_index_settles_float_near_ties_like_python(strategy):
     # x/7000 + y/3000 equal or within 1/7000 of each other, float keys and float scores
     # rounded differently, so the float-key order alone picks wrong runners (checked:
     # this test fails with a zero window); equal floats go to the runner registered first
-    cap = Resources(7000, 3000, 30)
     rng = random.Random(4)
-    states, held = [], {}
+    reserved = []
     for i in range(120):
         x = rng.randrange(0, 3500) if i % 3 else 1400  # some exact duplicates too
-        reserved = Resources(x, (10_500_000 - 3000 * x) // 7000, 2)
-        held[f"w{i}"] = Reservation(f"w{i}", f"r{i}", reserved)
-        states.append(RunnerState(Runner(f"r{i}", cap), reserved))
-    snapshot = FleetSnapshot(tuple(states), held)
-    ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
-    fast = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
-    fast._backend = NumpyBackend(fast._states, strategy, index="classes")
+        reserved.append(Resources(x, (10_500_000 - 3000 * x) // 7000, 2))
+    ref, fast = restored_pair(Resources(7000, 3000, 30), reserved, strategy)
     assert ref.snapshot() == fast.snapshot()
     for i in range(60):
         request = Resources(rng.randrange(1, 40), rng.randrange(1, 40), 1)
@@ -257,21 +262,17 @@ def test_class_index_reads_past_infeasible_and_dead_heap_entries(strategy):
     # the best-keyed runners of each tier cannot take the requests (memory nearly
     # full), so the search reads the tier heap below its root; releases leave dead
     # entries inside the heaps; every decision must still equal the python scan's
-    cap = Resources(8000, 32 * GI, 16)
     rng = random.Random(11)
-    states, held = [], {}
+    reserved = []
     for i in range(300):
         if i % 2:
-            reserved = Resources(rng.randrange(4000, 7500), 32 * GI - rng.randrange(1, 512) * MI, 4)
+            reserved.append(
+                Resources(rng.randrange(4000, 7500), 32 * GI - rng.randrange(1, 512) * MI, 4)
+            )
         else:
-            reserved = Resources(rng.randrange(0, 7000), rng.randrange(0, 16) * GI, 1)
-        held[f"w{i}"] = Reservation(f"w{i}", f"r{i}", reserved)
-        states.append(RunnerState(Runner(f"r{i}", cap), reserved))
-    snapshot = FleetSnapshot(tuple(states), held)
-    ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
-    fast = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
-    fast._backend = NumpyBackend(fast._states, strategy, index="classes")
-    live = list(held)
+            reserved.append(Resources(rng.randrange(0, 7000), rng.randrange(0, 16) * GI, 1))
+    ref, fast = restored_pair(Resources(8000, 32 * GI, 16), reserved, strategy)
+    live = [f"w{i}" for i in range(len(reserved))]
     for i in range(400):
         if i % 3 == 2:
             task = live.pop(rng.randrange(len(live)))

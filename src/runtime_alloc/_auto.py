@@ -9,10 +9,9 @@ switch is invisible except in speed and in :attr:`Allocator.backend`.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from runtime_alloc import _placement
 from runtime_alloc.errors import AllocationError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
@@ -101,16 +100,12 @@ class AutoBackend:
         """Return the chosen runner name, as the python backend would."""
         return self._inner.choose(request, require)  # type: ignore[no-any-return]
 
-    def diagnose(
-        self, task_id: str, request: Resources, require: frozenset[str]
-    ) -> AllocationError:
-        """Build the allocation error, as :func:`_placement.diagnose` would."""
-        inner = getattr(self._inner, "diagnose", None)
-        if inner is not None:
-            return inner(task_id, request, require)  # type: ignore[no-any-return]
-        return _placement.diagnose(tuple(self._states.values()), task_id, request, require)
+    @property
+    def diagnose(self) -> Callable[[str, Resources, frozenset[str]], AllocationError] | None:
+        """The current backend's vectorized diagnosis, if it has one (else the allocator's scan)."""
+        return getattr(self._inner, "diagnose", None)
 
-    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
-        """Runners for ``count`` identical allocations, or None when not vectorized."""
-        inner = getattr(self._inner, "plan", None)
-        return None if inner is None else inner(request, require, count)
+    @property
+    def plan(self) -> Callable[[Resources, frozenset[str], int], list[str] | None] | None:
+        """The current backend's batch planner, if it has one (else one allocation at a time)."""
+        return getattr(self._inner, "plan", None)

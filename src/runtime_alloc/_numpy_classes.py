@@ -127,6 +127,10 @@ class _Group:
         self.inheap: set[tuple[int, int, int]] = set()
 
     def key(self, r: tuple[int, int, int]) -> float:
+        """``sum_d w_d*r_d/c_d`` in float, summed from cpu on (unrolled when all three count)."""
+        if self.full:
+            (_, w0, c0), (_, w1, c1), (_, w2, c2) = self.scored
+            return float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
         total = 0.0
         for d, w, cf in self.scored:
             total += float(w * r[d]) / cf
@@ -219,18 +223,19 @@ class ClassIndex:
             if len(g.inheap) > 2 * len(g.count) + 64:
                 self._compact(g)
 
-    def _push(self, g: _Group, r: tuple[int, int, int], key: float | None = None) -> None:
-        """Give the new r-class ``r`` of group ``g`` its tier heap entry (``key`` if known)."""
-        if key is None:
-            key = g.key(r)
+    def _push(self, g: _Group, r: tuple[int, int, int]) -> None:
+        """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n)."""
+        key = g.key(r)
         tier = (g.cap[0] - r[0]) // g.step
         if tier >= self._ntiers:
             tier = self._ntiers - 1
         sk = -key if self.maximize else key
         heappush(g.tiers[tier], (sk, r))
         g.inheap.add(r)
+        cmin = g.cmin
         c = tier >> _CHUNK_BITS
-        g.cmin[c] = min(g.cmin[c], sk)
+        if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
+            cmin[c] = sk
 
     def remove(self, slot: int) -> None:
         """Forget the runner in ``slot``. O(1)."""
@@ -261,27 +266,9 @@ class ClassIndex:
         if n == 0:
             count[r] = 1
             g.members[r] = member
-            inheap = g.inheap
-            if r not in inheap:
-                # a new r-class: its tier heap entry (as _push, inlined)
-                if g.full:
-                    w = self.w
-                    cf = g.capf
-                    key = float(w[0] * r[0]) / cf[0] + float(w[1] * r[1]) / cf[1]
-                    key += float(w[2] * r[2]) / cf[2]
-                else:
-                    key = g.key(r)
-                tier = (g.cap[0] - r[0]) // g.step
-                if tier >= self._ntiers:
-                    tier = self._ntiers - 1
-                sk = -key if self.maximize else key
-                heappush(g.tiers[tier], (sk, r))
-                inheap.add(r)
-                cmin = g.cmin
-                c = tier >> _CHUNK_BITS
-                if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
-                    cmin[c] = sk
-                if len(inheap) > 2 * len(count) + 64:
+            if r not in g.inheap:
+                self._push(g, r)
+                if len(g.inheap) > 2 * len(count) + 64:
                     self._compact(g)
         else:
             count[r] = n + 1
