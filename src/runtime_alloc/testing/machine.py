@@ -14,25 +14,27 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from runtime_alloc.allocator import Allocator
-from runtime_alloc.errors import (
+from runtime_alloc import (
     AllocationError,
+    Allocator,
     DuplicateRunnerError,
     DuplicateTaskError,
+    EvenSpreadStrategy,
+    FleetSnapshot,
     InsufficientCapacityError,
+    Reservation,
+    Resources,
+    Runner,
     RunnerBusyError,
-    RuntimeAllocError,
+    RunnerState,
+    Strategy,
     UnknownRunnerError,
     UnknownTaskError,
     UnschedulableError,
 )
-from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources
-from runtime_alloc.runners import Runner, RunnerState
-from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import EvenSpreadStrategy, Strategy
+from runtime_alloc.testing._error_rules import ErrorRules
 from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
-from runtime_alloc.testing.invariants import check_invariants, describe_difference
+from runtime_alloc.testing.invariants import check_invariants, check_round_trip, describe_difference
 
 __all__ = ["AllocatorStateMachine", "best_runner", "infeasibility"]
 
@@ -118,7 +120,7 @@ def best_runner(
     return best
 
 
-class AllocatorStateMachine(RuleBasedStateMachine):
+class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
     """A hypothesis state machine that checks an allocator against a model.
 
     The model is what must be reserved: the runners in registration order, the
@@ -154,6 +156,9 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         self.model_runners: dict[str, Runner] = {}
         self.model_draining: set[str] = set()
         self.model_held: dict[str, Reservation] = {}
+        self.model_gone: set[str] = set()
+        self.model_removed: set[str] = set()
+        self._round_tripped: FleetSnapshot | None = None
         self._next_task = 0
         self._next_runner = 0
         self.steps = 0
@@ -208,13 +213,6 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         ]
         return FleetSnapshot(states, self.model_held)
 
-    def _unchanged(self, before: FleetSnapshot, call: str, exc: Exception) -> None:
-        after = self.allocator.snapshot()
-        diff = describe_difference(before, after).replace("\n", "\n  ")
-        assert after == before, (
-            f"{call} failed with {type(exc).__name__} but changed the allocator:\n  {diff}"
-        )
-
     def _strategy(self) -> Strategy:
         strategy = getattr(self.allocator, "strategy", None)
         return strategy if isinstance(strategy, Strategy) else self.make_strategy()
@@ -244,15 +242,22 @@ class AllocatorStateMachine(RuleBasedStateMachine):
     )
     def allocate(self, request: str, require: tuple[str, ...]) -> None:
         """Allocate a new task; check feasibility, choice and completeness."""
-        task = self._new_task()
-        call = f"allocate({task!r}, {request!r}, require={list(require)!r})"
-        wanted = Resources.parse(request, default_slots=1)
-        before = self.allocator.snapshot()
-        feasible = [s.name for s in before.runners if not infeasibility(s, wanted, require)]
+        self._allocate_checked(self._new_task(), request, require)
+
+    def _allocate_checked(
+        self, task: str, request: str | Resources, require: tuple[str, ...]
+    ) -> None:
+        shown = str(request) if isinstance(request, Resources) else request
+        call = f"allocate({task!r}, {shown!r}, require={list(require)!r})"
+        wanted = (
+            request if isinstance(request, Resources) else Resources.parse(request, default_slots=1)
+        )
+        before = self.observe()
+        runners = before.snapshot.runners
+        feasible = [s.name for s in runners if not infeasibility(s, wanted, require)]
         try:
             reservation = self.allocator.allocate(task, request, require=require)
         except AllocationError as exc:
-            self._unchanged(before, call, exc)
             if self.check_completeness:
                 assert not feasible, (
                     f"{call} raised {type(exc).__name__} ({exc}) although runner(s) "
@@ -260,19 +265,20 @@ class AllocatorStateMachine(RuleBasedStateMachine):
                 )
                 ever = any(
                     set(require) <= s.runner.labels and wanted.fits_within(s.runner.capacity)
-                    for s in before.runners
+                    for s in runners
                 )
                 expected = InsufficientCapacityError if ever else UnschedulableError
                 assert isinstance(exc, expected), (
                     f"{call} raised {type(exc).__name__}, expected {expected.__name__}"
                 )
+            self.assert_unchanged(before, call, exc, counted=getattr(exc, "kind", None))
             return
         assert isinstance(reservation, Reservation), f"{call} returned {reservation!r}"
         assert reservation.task_id == task, f"{call} returned {reservation!r}"
         assert reservation.resources == wanted, (
             f"{call} reserved {reservation.resources}, not the request {wanted}"
         )
-        states = {s.name: s for s in before.runners}
+        states = {s.name: s for s in runners}
         state = states.get(reservation.runner)
         assert state is not None, f"{call} placed it on unknown runner {reservation.runner!r}"
         why = infeasibility(state, wanted, require)
@@ -280,7 +286,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
             f"{call} placed it on runner {reservation.runner!r}, which was not feasible: {why}"
         )
         if self.check_strategy_choice:
-            best = best_runner(before.runners, self._strategy(), wanted, require)
+            best = best_runner(runners, self._strategy(), wanted, require)
             assert best is not None  # a feasible runner was used
             assert reservation.runner == best.name, (
                 f"{call} placed it on {reservation.runner!r} but the strategy "
@@ -306,6 +312,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
             f"reserving {got}, expected {expected}"
         )
         del self.model_held[task]
+        self.model_gone.add(task)
 
     @rule(request=_from_machine(lambda m: m.request_strategy().map(str)))
     def allocate_then_release_restores(self, request: str) -> None:
@@ -317,6 +324,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         except AllocationError:
             return
         self.allocator.release(task)
+        self.model_gone.add(task)
         after = self.allocator.snapshot()
         diff = describe_difference(before, after).replace("\n", "\n  ")
         assert after == before, (
@@ -329,7 +337,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
     def allocate_duplicate(self, data: st.DataObject) -> None:
         """Allocating a held task id fails and changes nothing."""
         task = data.draw(st.sampled_from(sorted(self.model_held)), label="task")
-        self._expect_error(
+        self.expect_error(
             f"allocate({task!r})", DuplicateTaskError, lambda: self.allocator.allocate(task)
         )
 
@@ -337,7 +345,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
     def release_unknown(self) -> None:
         """Releasing a task that holds nothing fails and changes nothing."""
         task = self._new_task()
-        self._expect_error(
+        self.expect_error(
             f"release({task!r})", UnknownTaskError, lambda: self.allocator.release(task)
         )
 
@@ -365,7 +373,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         """Registering a taken runner name fails and changes nothing."""
         name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
         runner = Runner.parse(name, "cpu=1")
-        self._expect_error(
+        self.expect_error(
             f"add_runner({name!r})", DuplicateRunnerError, lambda: self.allocator.add_runner(runner)
         )
 
@@ -374,6 +382,13 @@ class AllocatorStateMachine(RuleBasedStateMachine):
     def drain_or_undrain(self, data: st.DataObject, drain: bool) -> None:
         """Drain or undrain a runner; its reservations stay."""
         name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
+        if drain == (name in self.model_draining):
+            # draining a draining runner (or undraining an active one) is allowed and a no-op
+            before = self.observe()
+            call = f"{'drain' if drain else 'undrain'}_runner({name!r}) a second time"
+            getattr(self.allocator, "drain_runner" if drain else "undrain_runner")(name)
+            self.assert_unchanged(before, call, None)
+            return
         if drain:
             self.allocator.drain_runner(name)
             self.model_draining.add(name)
@@ -389,7 +404,7 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         held = tuple(r for r in self.model_held.values() if r.runner == name)
         call = f"remove_runner({name!r}, force={force})"
         if held and not force:
-            self._expect_error(
+            self.expect_error(
                 call, RunnerBusyError, lambda: self.allocator.remove_runner(name, force=force)
             )
             return
@@ -400,14 +415,17 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         )
         for reservation in held:
             del self.model_held[reservation.task_id]
+            self.model_gone.add(reservation.task_id)
         del self.model_runners[name]
+        self.model_removed.add(name)
         self.model_draining.discard(name)
 
-    @rule(kind=st.sampled_from(["drain_runner", "undrain_runner", "remove_runner"]))
-    def call_missing_runner(self, kind: str) -> None:
-        """Operations on an unknown runner fail and change nothing."""
+    @rule(data=st.data(), kind=st.sampled_from(["drain_runner", "undrain_runner", "remove_runner"]))
+    def call_missing_runner(self, data: st.DataObject, kind: str) -> None:
+        """Operations on an unknown runner (never added, or removed) fail and change nothing."""
+        name = data.draw(st.sampled_from(self.missing_runner_names()), label="name")
         method = getattr(self.allocator, kind)
-        self._expect_error(f"{kind}('missing')", UnknownRunnerError, lambda: method("missing"))
+        self.expect_error(f"{kind}({name!r})", UnknownRunnerError, lambda: method(name))
 
     @rule()
     def restart(self) -> None:
@@ -417,30 +435,25 @@ class AllocatorStateMachine(RuleBasedStateMachine):
         if restored is not None:
             self.allocator = restored
 
-    def _expect_error(self, call: str, error: type[Exception], thunk: Callable[[], object]) -> None:
-        before = self.allocator.snapshot()
-        try:
-            result = thunk()
-        except RuntimeAllocError as exc:
-            self._unchanged(before, call, exc)
-            assert isinstance(exc, error), (
-                f"{call} raised {type(exc).__name__}, expected {error.__name__}"
-            )
-            return
-        msg = f"{call} returned {result!r}, expected {error.__name__}"
-        raise AssertionError(msg)
-
     # ------------------------------------------------------------------ invariants
 
     @invariant()
     def allocator_matches_model(self) -> None:
-        """After every step: the invariants hold and the snapshot equals the model."""
+        """After every step: the invariants hold and the snapshot equals the model.
+
+        The JSON round trip (``to_dict`` -> ``from_snapshot``) is checked once
+        for every distinct snapshot the run reaches: a step that changed
+        nothing (most failed calls) has nothing new to round-trip.
+        """
         if self.allocator is None:
             return
         self.steps += 1
-        snapshot = check_invariants(self.allocator, round_trip=self.check_round_trip)
+        snapshot = check_invariants(self.allocator, round_trip=False)
         expected = self.model_snapshot()
         if snapshot != expected:
             diff = describe_difference(expected, snapshot).replace("\n", "\n  ")
             msg = f"the allocator no longer matches the model of what must be reserved:\n  {diff}"
             raise AssertionError(msg)
+        if self.check_round_trip and snapshot != self._round_tripped:
+            check_round_trip(self.allocator, snapshot)
+            self._round_tripped = snapshot
