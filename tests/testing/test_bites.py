@@ -32,7 +32,7 @@ from runtime_alloc import (
 from runtime_alloc.testing import AllocatorStateMachine, check_invariants
 
 BITE_SETTINGS = settings(
-    max_examples=60,
+    max_examples=100,
     stateful_step_count=20,
     derandomize=True,
     report_multiple_bugs=False,
@@ -294,7 +294,11 @@ def run_and_catch(
         )
     notes = "\n".join(getattr(info.value, "__notes__", []))
     steps = [line for line in notes.splitlines() if re.match(r"\s*state\.\w+\(", line)]
-    steps = [s for s in steps if "init_allocator" not in s and "teardown" not in s]
+    steps = [
+        s
+        for s in steps
+        if not any(word in s for word in ("init_allocator", "teardown", "allocator_matches_model"))
+    ]
     return str(info.value), steps
 
 

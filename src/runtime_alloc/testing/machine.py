@@ -32,7 +32,7 @@ from runtime_alloc import (
     UnknownTaskError,
     UnschedulableError,
 )
-from runtime_alloc.testing._error_rules import ErrorRules
+from runtime_alloc.testing._error_rules import ErrorRules, Observation
 from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
 from runtime_alloc.testing.invariants import check_invariants, check_round_trip, describe_difference
 
@@ -300,6 +300,9 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         """Release a held task; its runner must get back exactly what it reserved."""
         task = data.draw(st.sampled_from(sorted(self.model_held)), label="task")
         state = data.draw(st.sampled_from(("success", "failed", "upstream_failed")), label="state")
+        self._release_checked(task, state)
+
+    def _release_checked(self, task: str, state: str) -> None:
         held = self.model_held[task]
         before = {s.name: s for s in self.allocator.snapshot().runners}
         returned = self.allocator.release(task, state)
@@ -313,6 +316,96 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         )
         del self.model_held[task]
         self.model_gone.add(task)
+
+    @rule(
+        requests=_from_machine(
+            lambda m: st.one_of(
+                st.lists(m.request_strategy().map(str), min_size=1, max_size=4),
+                st.tuples(m.request_strategy().map(str), st.integers(1, 10)).map(
+                    lambda pair: [pair[0]] * pair[1]  # a run of equal requests (a batch path)
+                ),
+            )
+        ),
+        require=_from_machine(
+            lambda m: (
+                st.lists(st.sampled_from(m.labels), max_size=1).map(tuple)
+                if m.labels
+                else st.just(())
+            )
+        ),
+    )
+    def allocate_many(self, requests: list[str], require: tuple[str, ...]) -> None:
+        """A batch places each task as ``allocate`` would, in order; failures are in the list."""
+        if not callable(getattr(self.allocator, "allocate_many", None)):
+            return
+        items = [(self._new_task(), request, require) for request in requests]
+        call = f"allocate_many({items!r})"
+        before = self.observe()
+        states = {s.name: s for s in before.snapshot.runners}
+        results = list(self.allocator.allocate_many(items))
+        assert len(results) == len(items), f"{call} returned {len(results)} results"
+        placed, failed = 0, dict[str, int]()
+        for (task, request, _), result in zip(items, results, strict=True):
+            wanted = Resources.parse(request, default_slots=1)
+            current = list(states.values())
+            feasible = [s.name for s in current if not infeasibility(s, wanted, require)]
+            what = f"{call}: task {task!r}"
+            if isinstance(result, AllocationError):
+                assert result.task_id == task, f"{what} got the error of {result.task_id!r}"
+                failed[result.kind] = failed.get(result.kind, 0) + 1
+                if self.check_completeness:
+                    assert not feasible, (
+                        f"{what} failed ({result}) although runner(s) {', '.join(feasible)} "
+                        "could take it"
+                    )
+                    ever = any(
+                        set(require) <= s.runner.labels and wanted.fits_within(s.runner.capacity)
+                        for s in current
+                    )
+                    expected = InsufficientCapacityError if ever else UnschedulableError
+                    assert isinstance(result, expected), (
+                        f"{what} failed with {type(result).__name__}, expected {expected.__name__}"
+                    )
+                continue
+            assert isinstance(result, Reservation), f"{what} returned {result!r}"
+            assert result == Reservation(task, result.runner, wanted), f"{what} returned {result!r}"
+            state = states.get(result.runner)
+            assert state is not None, f"{what} placed on unknown runner {result.runner!r}"
+            why = infeasibility(state, wanted, require)
+            assert not why, f"{what} placed on {result.runner!r}, which was not feasible: {why}"
+            if self.check_strategy_choice:
+                best = best_runner(current, self._strategy(), wanted, require)
+                assert best is not None
+                assert result.runner == best.name, (
+                    f"{what} placed on {result.runner!r} but allocate would have picked "
+                    f"{best.name!r}"
+                )
+            states[result.runner] = RunnerState(
+                state.runner, state.reserved + wanted, state.draining
+            )
+            self.model_held[task] = result
+            placed += 1
+        self._check_counters(before, call, placed, failed)
+
+    def _check_counters(
+        self, before: Observation, call: str, placed: int, failed: dict[str, int]
+    ) -> None:
+        after = self.observe()
+        if before.metrics is None or after.metrics is None:
+            return
+        one, two = before.metrics.get("counters", {}), after.metrics.get("counters", {})
+        want = one.get("allocations", 0) + placed
+        assert two.get("allocations") == want, (
+            f"{call} placed {placed} but metrics allocations went {one.get('allocations')} -> "
+            f"{two.get('allocations')}"
+        )
+        failures = dict(one.get("failures", {}))
+        for kind, count in failed.items():
+            failures[kind] = failures.get(kind, 0) + count
+        assert two.get("failures") == failures, (
+            f"{call} failed {failed} but metrics failures went {one.get('failures')} -> "
+            f"{two.get('failures')}"
+        )
 
     @rule(request=_from_machine(lambda m: m.request_strategy().map(str)))
     def allocate_then_release_restores(self, request: str) -> None:
