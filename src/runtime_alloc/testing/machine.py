@@ -8,7 +8,7 @@ wrapper or a custom strategy; ``TestMine = MyMachine.TestCase`` makes it a test.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
@@ -34,90 +34,10 @@ from runtime_alloc import (
 )
 from runtime_alloc.testing._error_rules import ErrorRules, Observation
 from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
+from runtime_alloc.testing._model import _Fleet, best_runner, from_machine, infeasibility
 from runtime_alloc.testing.invariants import check_invariants, check_round_trip, describe_difference
 
 __all__ = ["AllocatorStateMachine", "best_runner", "infeasibility"]
-
-
-class _Fleet(list[Runner]):
-    """A list of runners whose repr is Python that rebuilds it (readable counterexamples)."""
-
-    def __repr__(self) -> str:
-        items = []
-        for r in self:
-            labels = f", labels={sorted(r.labels)!r}" if r.labels else ""
-            items.append(f"Runner.parse({r.name!r}, {str(r.capacity)!r}{labels})")
-        return "[" + ", ".join(items) + "]"
-
-
-_CACHE: dict[tuple[object, ...], st.SearchStrategy[Any]] = {}
-
-
-def _from_machine(
-    build: Callable[[AllocatorStateMachine], st.SearchStrategy[Any]],
-) -> st.SearchStrategy[Any]:
-    """A strategy drawn from the running machine, so subclasses can change what is generated.
-
-    The strategy is built once per machine class (and slot limit) and reused:
-    building and validating strategies is the slow part of a step otherwise.
-    """
-
-    def cached(machine: AllocatorStateMachine) -> st.SearchStrategy[Any]:
-        key = (build, type(machine), getattr(machine.allocator, "max_task_slots", None))
-        strategy = _CACHE.get(key)
-        if strategy is None:
-            strategy = _CACHE[key] = build(machine)
-        return strategy
-
-    return st.runner().flatmap(cached)
-
-
-def infeasibility(state: RunnerState, request: Resources, require: Iterable[str] = ()) -> str:
-    """Say why ``state`` cannot take ``request`` now ("" when it can).
-
-    Feasible means: not draining, every required label, and for every
-    dimension reserved + request <= capacity.
-
-    >>> from runtime_alloc import Runner, RunnerState, Resources
-    >>> infeasibility(RunnerState(Runner.parse("r0", "cpu=1")), Resources(2000, slots=1))
-    'cpu 0+2000 > 1000'
-    """
-    reasons = []
-    if state.draining:
-        reasons.append("draining")
-    missing = sorted(set(require) - state.runner.labels)
-    if missing:
-        reasons.append(f"missing label(s) {', '.join(missing)}")
-    cap, res = state.runner.capacity, state.reserved
-    reasons.extend(
-        f"{dim} {res.get(dim)}+{request.get(dim)} > {cap.get(dim)}"
-        for dim in request.dimensions()
-        if res.get(dim) + request.get(dim) > cap.get(dim)
-    )
-    return ", ".join(reasons)
-
-
-def best_runner(
-    states: Sequence[RunnerState],
-    strategy: Strategy,
-    request: Resources,
-    require: Iterable[str] = (),
-) -> RunnerState | None:
-    """Return the runner the placement rules pick: best score among feasible ones, earliest on ties.
-
-    Written from the documented semantics only (no runtime_alloc internals).
-    Runtime complexity: O(N).
-    """
-    best: RunnerState | None = None
-    best_score = 0.0
-    for state in states:
-        if infeasibility(state, request, require):
-            continue
-        value = strategy.score(state, request)
-        better = value > best_score if strategy.maximize else value < best_score
-        if best is None or better:
-            best, best_score = state, value
-    return best
 
 
 class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
@@ -126,11 +46,16 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
     The model is what must be reserved: the runners in registration order, the
     draining ones and every held reservation. After every step the allocator
     must pass :func:`check_invariants` and its snapshot must equal the model.
-    Every rule also checks its own promise: failed calls change nothing,
-    release restores exactly, allocations go to a feasible runner (the one the
-    strategy ranks best when :attr:`check_strategy_choice`), an allocation
-    fails only when no runner is feasible (:attr:`check_completeness`), and a
-    forced removal returns exactly the evicted reservations.
+    Every rule also checks its own promise: release restores exactly,
+    allocations go to a feasible runner (the one the strategy ranks best when
+    :attr:`check_strategy_choice`), an allocation fails only when no runner is
+    feasible (:attr:`check_completeness`), ``allocate_many`` places as
+    ``allocate`` would, and a forced removal returns exactly the evicted
+    reservations. Every documented error of every method is driven by a rule
+    that checks the error type and that the call changed nothing: snapshot,
+    ``len()`` and ``metrics()`` when the allocator has them (a failed placement
+    bumps only its failure counter). A wrapper without ``allocate_many`` or
+    ``metrics`` is checked without them.
 
     Override :meth:`make_allocator` (and :meth:`make_strategy`,
     :meth:`restore_allocator`, :meth:`fleet_strategy`, :meth:`request_strategy`)
@@ -139,6 +64,8 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
     Attributes:
         allocator: the allocator under test (what :meth:`make_allocator` returned).
         steps: steps run so far on this instance (rules after initialization).
+        model_gone: task ids released or evicted (they must be unknown now).
+        model_removed: names of runners removed (they must be unknown now).
     """
 
     #: Check that each allocation went to the runner the strategy ranks best.
@@ -224,15 +151,15 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @initialize(fleet=_from_machine(lambda m: m.fleet_strategy().map(_Fleet)))
+    @initialize(fleet=from_machine(lambda m: m.fleet_strategy().map(_Fleet)))
     def init_allocator(self, fleet: list[Runner]) -> None:
         """Create the allocator under test."""
         self.allocator = self.make_allocator(list(fleet))
         self.model_runners = {r.name: r for r in fleet}
 
     @rule(
-        request=_from_machine(lambda m: m.request_strategy().map(str)),
-        require=_from_machine(
+        request=from_machine(lambda m: m.request_strategy().map(str)),
+        require=from_machine(
             lambda m: (
                 st.lists(st.sampled_from(m.labels), max_size=1).map(tuple)
                 if m.labels
@@ -318,7 +245,7 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         self.model_gone.add(task)
 
     @rule(
-        requests=_from_machine(
+        requests=from_machine(
             lambda m: st.one_of(
                 st.lists(m.request_strategy().map(str), min_size=1, max_size=4),
                 st.tuples(m.request_strategy().map(str), st.integers(1, 10)).map(
@@ -326,7 +253,7 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
                 ),
             )
         ),
-        require=_from_machine(
+        require=from_machine(
             lambda m: (
                 st.lists(st.sampled_from(m.labels), max_size=1).map(tuple)
                 if m.labels
@@ -407,7 +334,7 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
             f"{two.get('failures')}"
         )
 
-    @rule(request=_from_machine(lambda m: m.request_strategy().map(str)))
+    @rule(request=from_machine(lambda m: m.request_strategy().map(str)))
     def allocate_then_release_restores(self, request: str) -> None:
         """Allocate and at once release: the snapshot must be exactly what it was."""
         task = self._new_task()
@@ -443,8 +370,8 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         )
 
     @rule(
-        capacity=_from_machine(lambda m: m.capacity_strategy()),
-        labels=_from_machine(
+        capacity=from_machine(lambda m: m.capacity_strategy()),
+        labels=from_machine(
             lambda m: (
                 st.lists(st.sampled_from(m.labels), unique=True).map(tuple)
                 if m.labels
