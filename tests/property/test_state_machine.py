@@ -107,20 +107,22 @@ class Lockstep:
 
     def _both(self, method: str, *args: Any, **kwargs: Any) -> Any:
         results = []
+        raised: RuntimeAllocError | None = None
         for alloc in (self.python, self.numpy):
             try:
                 results.append(("ok", getattr(alloc, method)(*args, **kwargs)))
             except RuntimeAllocError as exc:
                 results.append((type(exc), str(exc)))
+                raised = raised or exc
         call = f"{method}{args!r}"
         assert results[0] == results[1], f"python and numpy differ on {call}: {results}"
         one, two = self.python.snapshot(), self.numpy.snapshot()
         assert one == two, (
             f"python and numpy snapshots differ after {call}:\n{describe_difference(one, two)}"
         )
-        kind, value = results[0]
-        if kind != "ok":
-            getattr(self.python, method)(*args, **kwargs)  # re-raise the (equal) error
+        _, value = results[0]
+        if raised is not None:
+            raise raised  # the python side's error (equal to the numpy side's)
         return value
 
     def allocate(self, *args: Any, **kwargs: Any) -> Any:
@@ -128,6 +130,12 @@ class Lockstep:
 
     def release(self, *args: Any, **kwargs: Any) -> Any:
         return self._both("release", *args, **kwargs)
+
+    def allocate_many(self, items: Any) -> Any:
+        return self._both("allocate_many", list(items))
+
+    def metrics(self) -> Any:
+        return self._both("metrics")
 
     def add_runner(self, *args: Any) -> Any:
         return self._both("add_runner", *args)

@@ -11,12 +11,17 @@ from collections.abc import Iterable, Sequence
 
 from hypothesis import strategies as st
 
-from runtime_alloc.allocator import Allocator
-from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources, check_dimension_name
-from runtime_alloc.runners import Runner, RunnerState, check_name
-from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import EvenSpreadStrategy
+from runtime_alloc import (
+    Allocator,
+    EvenSpreadStrategy,
+    FleetSnapshot,
+    Reservation,
+    Resources,
+    Runner,
+    RunnerState,
+)
+from runtime_alloc.resources import check_dimension_name
+from runtime_alloc.runners import check_name
 from runtime_alloc.testing._validation import (
     as_strategy,
     check_bool,

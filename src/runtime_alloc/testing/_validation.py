@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from runtime_alloc._units import MAX_QUANTITY
+from runtime_alloc import MAX_QUANTITY
 
 __all__ = ["as_strategy", "check_bool", "check_int", "check_names", "fail"]
 

@@ -8,9 +8,8 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
-from runtime_alloc.errors import RuntimeAllocError
-from runtime_alloc.resources import Resources
-from runtime_alloc.runners import Runner, check_name
+from runtime_alloc import Resources, Runner, RuntimeAllocError
+from runtime_alloc.runners import check_name
 from runtime_alloc.testing._generators import DEFAULT_LABELS, requests, runners
 from runtime_alloc.testing._validation import as_strategy, check_int, check_names, fail
 from runtime_alloc.testing.invariants import check_invariants

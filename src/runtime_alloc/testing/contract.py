@@ -9,11 +9,7 @@ from typing import Any, ClassVar, cast
 from hypothesis import given, settings, stateful
 from hypothesis import strategies as st
 
-from runtime_alloc.allocator import Allocator
-from runtime_alloc.resources import Resources
-from runtime_alloc.runners import Runner
-from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import Strategy
+from runtime_alloc import Allocator, FleetSnapshot, Resources, Runner, Strategy
 from runtime_alloc.testing._generators import DEFAULT_LABELS, requests, snapshots
 from runtime_alloc.testing.machine import AllocatorStateMachine, best_runner, infeasibility
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime_alloc.allocator import Allocator
-from runtime_alloc.errors import RuntimeAllocError
-from runtime_alloc.resources import Resources
-from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import EvenSpreadStrategy
+from runtime_alloc import Allocator, EvenSpreadStrategy, FleetSnapshot, Resources, RuntimeAllocError
 
-__all__ = ["check_invariants", "describe_difference"]
+__all__ = ["check_invariants", "check_round_trip", "describe_difference"]
 
 
 def _over(reserved: Resources, capacity: Resources) -> str:
@@ -167,11 +163,15 @@ def check_invariants(
     if problems:
         raise AssertionError("invariants broken:\n  " + "\n  ".join(problems))
     if round_trip:
-        _check_round_trip(target, snapshot)
+        check_round_trip(target, snapshot)
     return snapshot
 
 
-def _check_round_trip(target: Any, snapshot: FleetSnapshot) -> None:  # noqa: ANN401
+def check_round_trip(target: Any, snapshot: FleetSnapshot) -> None:  # noqa: ANN401
+    """Assert that ``snapshot`` of ``target`` survives to_dict, JSON and from_dict / from_snapshot.
+
+    Runtime complexity: O(runners + reservations).
+    """
     data = json.loads(json.dumps(snapshot.to_dict()))
     try:
         read = FleetSnapshot.from_dict(data)

@@ -1,0 +1,100 @@
+"""The state machine's model of placement (feasibility, best runner) and machine-drawn strategies.
+
+Written from the documented semantics only (no runtime_alloc internals), so
+the state machine can check the allocator against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hypothesis import strategies as st
+
+from runtime_alloc import Resources, Runner, RunnerState, Strategy
+
+if TYPE_CHECKING:
+    from runtime_alloc.testing.machine import AllocatorStateMachine
+
+__all__ = ["best_runner", "from_machine", "infeasibility"]
+
+
+class _Fleet(list[Runner]):
+    """A list of runners whose repr is Python that rebuilds it (readable counterexamples)."""
+
+    def __repr__(self) -> str:
+        items = []
+        for r in self:
+            labels = f", labels={sorted(r.labels)!r}" if r.labels else ""
+            items.append(f"Runner.parse({r.name!r}, {str(r.capacity)!r}{labels})")
+        return "[" + ", ".join(items) + "]"
+
+
+_CACHE: dict[tuple[object, ...], st.SearchStrategy[Any]] = {}
+
+
+def from_machine(
+    build: Callable[[AllocatorStateMachine], st.SearchStrategy[Any]],
+) -> st.SearchStrategy[Any]:
+    """A strategy drawn from the running machine, so subclasses can change what is generated.
+
+    The strategy is built once per machine class (and slot limit) and reused:
+    building and validating strategies is the slow part of a step otherwise.
+    """
+
+    def cached(machine: AllocatorStateMachine) -> st.SearchStrategy[Any]:
+        key = (build, type(machine), getattr(machine.allocator, "max_task_slots", None))
+        strategy = _CACHE.get(key)
+        if strategy is None:
+            strategy = _CACHE[key] = build(machine)
+        return strategy
+
+    return st.runner().flatmap(cached)
+
+
+def infeasibility(state: RunnerState, request: Resources, require: Iterable[str] = ()) -> str:
+    """Say why ``state`` cannot take ``request`` now ("" when it can).
+
+    Feasible means: not draining, every required label, and for every
+    dimension reserved + request <= capacity.
+
+    >>> from runtime_alloc import Runner, RunnerState, Resources
+    >>> infeasibility(RunnerState(Runner.parse("r0", "cpu=1")), Resources(2000, slots=1))
+    'cpu 0+2000 > 1000'
+    """
+    reasons = []
+    if state.draining:
+        reasons.append("draining")
+    missing = sorted(set(require) - state.runner.labels)
+    if missing:
+        reasons.append(f"missing label(s) {', '.join(missing)}")
+    cap, res = state.runner.capacity, state.reserved
+    reasons.extend(
+        f"{dim} {res.get(dim)}+{request.get(dim)} > {cap.get(dim)}"
+        for dim in request.dimensions()
+        if res.get(dim) + request.get(dim) > cap.get(dim)
+    )
+    return ", ".join(reasons)
+
+
+def best_runner(
+    states: Sequence[RunnerState],
+    strategy: Strategy,
+    request: Resources,
+    require: Iterable[str] = (),
+) -> RunnerState | None:
+    """Return the runner the placement rules pick: best score among feasible ones, earliest on ties.
+
+    Written from the documented semantics only (no runtime_alloc internals).
+    Runtime complexity: O(N).
+    """
+    best: RunnerState | None = None
+    best_score = 0.0
+    for state in states:
+        if infeasibility(state, request, require):
+            continue
+        value = strategy.score(state, request)
+        better = value > best_score if strategy.maximize else value < best_score
+        if best is None or better:
+            best, best_score = state, value
+    return best
