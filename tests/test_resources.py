@@ -224,7 +224,7 @@ def test_weights_reject_near_misses_of_builtin_dimensions(key: str, meant: str) 
 
 def test_weights_for_extended_resources_are_checked_against_a_fleet() -> None:
     from runtime_alloc import EvenSpreadStrategy
-    from runtime_alloc.resources import undeclared_dimensions
+    from runtime_alloc.dimensions import undeclared_dimensions
 
     strategy = EvenSpreadStrategy({"disk": 1, "gpu": 2, "cpu": 3})  # runners come later
     fleet = [Runner.parse("a", "cpu=1,gpu=1"), Runner.parse("b", "cpu=1")]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime_alloc import (
     Allocator,
@@ -194,3 +197,73 @@ def test_hand_built_snapshot_of_wrong_types(runners, reservations, fragment) -> 
     assert fragment in str(info.value)
     with pytest.raises(InvalidSnapshotError):
         Allocator.from_snapshot(snap)
+
+
+# Fuzzing: any value anywhere in a good snapshot gives a snapshot or the snapshot error.
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(4301, 5000).map(lambda d: 10**d)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every path (keys and indices) into a JSON value, the root included."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+def _good() -> dict[str, Any]:
+    alloc = Allocator([Runner.parse("a", "cpu=4,gpu=2", labels=["x"]), Runner.parse("b", "cpu=2")])
+    alloc.allocate("t1", "cpu=1,gpu=1")
+    alloc.allocate("t2", "cpu=1")
+    return alloc.snapshot().to_dict()
+
+
+@settings(max_examples=300)
+@given(data=st.data(), value=JSON_VALUES)
+def test_any_value_anywhere_gives_a_snapshot_or_the_snapshot_error(data, value) -> None:
+    snapshot = _good()
+    path = data.draw(st.sampled_from(_paths(snapshot)))
+    if path:
+        parent = snapshot
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = value
+    else:
+        snapshot = value
+    try:
+        restored = FleetSnapshot.from_dict(snapshot)
+    except InvalidSnapshotError as exc:
+        message = str(exc)
+    else:
+        restored.check()
+        assert FleetSnapshot.from_json(restored.to_json()) == restored
+        return
+    assert message.startswith("snapshot "), message
+    try:
+        text = json.dumps(snapshot)
+    except ValueError:  # a huge int: json.dumps cannot write it either
+        return
+    with pytest.raises(InvalidSnapshotError):
+        FleetSnapshot.from_json(text)
+
+
+@given(st.binary(max_size=200) | st.text(max_size=200))
+def test_any_bytes_or_text_gives_the_snapshot_error(blob: bytes | str) -> None:
+    with contextlib.suppress(InvalidSnapshotError):
+        FleetSnapshot.from_json(blob)

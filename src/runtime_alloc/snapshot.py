@@ -184,19 +184,22 @@ class FleetSnapshot:
                 msg = f"snapshot files reservation of {reservation.task_id!r} under {task_id!r}"
                 raise InvalidSnapshotError(msg)
             if reservation.runner not in sums:
-                msg = f"reservation of task {task_id!r} names unknown runner {reservation.runner!r}"
+                msg = (
+                    f"snapshot reservation of task {task_id!r} names unknown runner "
+                    f"{reservation.runner!r}"
+                )
                 raise InvalidSnapshotError(msg)
             sums[reservation.runner] += reservation.resources
         for state in self.runners:
             if state.reserved != sums[state.name]:
                 msg = (
-                    f"runner {state.name!r} reserved {state.reserved} but its reservations "
-                    f"add up to {sums[state.name]}"
+                    f"snapshot runner {state.name!r} reserved {state.reserved} but its "
+                    f"reservations add up to {sums[state.name]}"
                 )
                 raise InvalidSnapshotError(msg)
             if not state.reserved.fits_within(state.runner.capacity):
                 msg = (
-                    f"runner {state.name!r} is over-committed: reserved {state.reserved}, "
+                    f"snapshot runner {state.name!r} is over-committed: reserved {state.reserved}, "
                     f"capacity {state.runner.capacity}"
                 )
                 raise InvalidSnapshotError(msg)

@@ -29,8 +29,9 @@ import attrs
 
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _show
+from runtime_alloc.dimensions import check_weight_name
 from runtime_alloc.errors import InvalidArgumentError
-from runtime_alloc.resources import Resources, check_weight_name
+from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
 
 __all__ = ["MAX_WEIGHT", "UtilizationStrategy", "utilization_score"]
