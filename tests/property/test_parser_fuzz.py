@@ -144,12 +144,32 @@ ASCII_SPACE = " \t\n\r\f\v"
 DIGIT_ZEROS = [0xFF10, 0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50]
 
 
-@given(text=st.text())
+#: The grammar's characters and some non-ASCII look-alikes (digits, spaces, letters).
+NEAR_ALPHABET = "0123456789.m=,GiMkKB cpu \t\u3000\u00a0\u2003\x1c\uff14\u0664\u0967\uff47\u212a"
+
+
+@given(text=st.text() | st.text(alphabet=NEAR_ALPHABET, max_size=12))
 def test_accepted_text_is_ascii(text: str) -> None:
     for parser in (*PARSERS, Resources.parse):
         with contextlib.suppress(InvalidResourcesError):
             parser(text)
             assert text.isascii(), (parser, text)
+
+
+#: Characters str.strip() and str.isspace() take for spaces but the ASCII grammar does not.
+NON_ASCII_SPACES = "\u3000\u00a0\u2003\u2028\x1c\x1f\x85"
+
+
+@given(
+    number=st.from_regex(r"[0-9]{1,6}", fullmatch=True),
+    space=st.sampled_from(NON_ASCII_SPACES),
+    before=st.booleans(),
+)
+def test_only_ascii_spaces_may_surround_a_number(number: str, space: str, before: bool) -> None:
+    text = space + number if before else number + space
+    for parse in (*PARSERS, lambda t: Resources.parse(f"cpu={t}")):
+        with pytest.raises(InvalidResourcesError, match="only ASCII spaces"):
+            parse(text)
 
 
 @given(
