@@ -34,6 +34,7 @@ def test_json_round_trip(data: dict[str, Any]) -> None:
     snap = FleetSnapshot.from_dict(data)
     assert FleetSnapshot.from_json(snap.to_json()) == snap
     assert FleetSnapshot.from_json(snap.to_json(indent=2).encode()) == snap
+    assert FleetSnapshot.from_json(b"\xef\xbb\xbf" + snap.to_json().encode()) == snap
     assert json.loads(snap.to_json()) == data
     assert Allocator.from_snapshot(FleetSnapshot.from_json(json.dumps(data))).snapshot() == snap
 

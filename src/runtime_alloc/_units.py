@@ -122,7 +122,8 @@ def _show(value: object) -> str:
     except Exception:  # noqa: BLE001 (any failure of repr() must not hide the real error)
         return f"a {type(value).__name__} that cannot be shown"
     if len(text) > _MAX_TEXT + 2:
-        text = f"{text[:_MAX_TEXT]}... ({len(text)} characters)"
+        length = len(value) if isinstance(value, str) else len(text)
+        text = f"{text[:_MAX_TEXT]}... ({length} characters)"
     return text
 
 

@@ -92,7 +92,7 @@ class FleetSnapshot:
         """Read the output of :meth:`to_json` back and check it (see :meth:`from_dict`).
 
         Args:
-            text: JSON text, or UTF-8 bytes of it.
+            text: JSON text, or UTF-8 bytes of it (with or without a byte-order mark).
 
         Raises:
             InvalidSnapshotError: for bytes that are not UTF-8, text that is not
@@ -104,7 +104,7 @@ class FleetSnapshot:
         """
         if isinstance(text, (bytes, bytearray)):
             try:
-                text = bytes(text).decode("utf-8")
+                text = bytes(text).decode("utf-8-sig")  # a leading byte-order mark is skipped
             except UnicodeDecodeError as exc:
                 bad = exc.object[exc.start]
                 msg = f"snapshot is not UTF-8 text: byte {exc.start} is {bad:#04x}"
