@@ -293,3 +293,19 @@ def test_from_dict_names_the_key_path_and_value(reader, data, message: str) -> N
     with pytest.raises(InvalidArgumentError) as info:
         reader(data)
     assert message in str(info.value)
+
+
+def test_huge_integer_task_id_is_named_by_its_digits() -> None:
+    from runtime_alloc import Allocator
+
+    alloc = Allocator([Runner.parse("r", "cpu=1")])
+    before = alloc.snapshot()
+    for call in (
+        lambda: alloc.allocate(10**5000, "cpu=1"),  # type: ignore[arg-type]
+        lambda: alloc.release(10**5000),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(
+            InvalidArgumentError, match=r"task_id must be .* integer of 5001 digits"
+        ):
+            call()
+    assert alloc.snapshot() == before
