@@ -185,6 +185,7 @@ def _state(reserved: Resources = GOOD_RES.resources) -> RunnerState:
         ((RunnerState(GOOD_RUNNER, {"slots": 1}),), {}, "runners[0].reserved must be a Resources"),  # type: ignore[arg-type]
         ((RunnerState(GOOD_RUNNER, Resources(), 1),), {}, "runners[0].draining must be True or"),  # type: ignore[arg-type]
         ((_state(),), {"t1": "a"}, "reservations['t1'] must be a Reservation, got 'a'"),
+        ((RunnerState(GOOD_RUNNER, Resources(), object()),), {}, "runners[0].draining must be"),  # type: ignore[arg-type]
         ((_state(),), {7: GOOD_RES}, "reservations key (a task id) must be a non-empty string"),
         ((_state(),), {"t1": Reservation("t1", ["a"], GOOD_RES.resources)}, "['t1'].runner must"),  # type: ignore[arg-type]
         ((_state(),), {"t1": Reservation("t1", "a", {"slots": 1})}, "['t1'].resources must be"),  # type: ignore[arg-type]
@@ -198,6 +199,14 @@ def test_hand_built_snapshot_of_wrong_types(runners, reservations, fragment) -> 
     assert fragment in str(info.value)
     with pytest.raises(InvalidSnapshotError):
         Allocator.from_snapshot(snap)
+    # Writing raises the snapshot error or writes what reading rejects or checks: never a
+    # TypeError or AttributeError (a bad dict key is not written, so the rest may be fine).
+    try:
+        text = snap.to_json()
+    except InvalidSnapshotError:
+        return
+    with contextlib.suppress(InvalidSnapshotError):
+        FleetSnapshot.from_json(text).check()
 
 
 # Fuzzing: any value anywhere in a good snapshot gives a snapshot or the snapshot error.

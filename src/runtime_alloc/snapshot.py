@@ -69,23 +69,39 @@ class FleetSnapshot:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict with a ``schema_version``.
 
+        Raises:
+            InvalidSnapshotError: for a hand-built snapshot holding wrong types
+                (found by :meth:`check`, which runs only when writing fails).
+
         Runtime complexity: O(runners + reservations).
         """
-        return {
-            "schema_version": SNAPSHOT_SCHEMA_VERSION,
-            "runners": [
-                {**s.runner.to_dict(), "reserved": s.reserved.to_dict(), "draining": s.draining}
-                for s in self.runners
-            ],
-            "reservations": [r.to_dict() for r in self.reservations.values()],
-        }
+        try:
+            return {
+                "schema_version": SNAPSHOT_SCHEMA_VERSION,
+                "runners": [
+                    {**s.runner.to_dict(), "reserved": s.reserved.to_dict(), "draining": s.draining}
+                    for s in self.runners
+                ],
+                "reservations": [r.to_dict() for r in self.reservations.values()],
+            }
+        except (AttributeError, TypeError):
+            self.check()  # raises the snapshot error naming the element of a wrong type
+            raise
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Return :meth:`to_dict` as JSON text; :meth:`from_json` reads it back.
 
+        Raises:
+            InvalidSnapshotError: as :meth:`to_dict`.
+
         Runtime complexity: O(runners + reservations).
         """
-        return json.dumps(self.to_dict(), indent=indent)
+        data = self.to_dict()
+        try:
+            return json.dumps(data, indent=indent)
+        except (TypeError, ValueError):
+            self.check()  # raises the snapshot error naming the element of a wrong type
+            raise
 
     @classmethod
     def from_json(cls, text: str | bytes) -> FleetSnapshot:
