@@ -165,7 +165,12 @@ class FleetSnapshot:
         )
         reservations: dict[str, list[Reservation]] = {}
         for i, item in enumerate(_list(data, "reservations")):
-            reservation = _read(Reservation.from_dict, item, f"reservations[{i}]")
+            reservation = _read(
+                Reservation.from_dict,
+                item,
+                f"reservations[{i}]",
+                ("task_id", "runner", "resources"),
+            )
             reservations.setdefault(reservation.task_id, []).append(reservation)
         twice = sorted(task_id for task_id, held in reservations.items() if len(held) > 1)
         if twice:
@@ -257,23 +262,29 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any] | tuple[Any, ...]:
     return value
 
 
-def _read(reader: Any, item: object, path: str) -> Any:  # noqa: ANN401 (a from_dict of any class)
+def _read(
+    reader: Any,  # noqa: ANN401 (a from_dict of any class)
+    item: object,
+    path: str,
+    required: tuple[str, ...] = (),
+) -> Any:  # noqa: ANN401
     """Call ``reader(item, field=path)``, turning its errors into snapshot errors."""
     if not isinstance(item, Mapping):
         msg = f"snapshot is malformed: {path} must be a mapping, got {_show(item)}"
         raise InvalidSnapshotError(msg)
+    for key in required:
+        if key not in item:
+            msg = f"snapshot is malformed: {path} has no {key!r} (it needs {', '.join(required)})"
+            raise InvalidSnapshotError(msg)
     try:
         return reader(item, field=path)
-    except InvalidSnapshotError:
-        raise
     except RuntimeAllocError as exc:
-        kind = "is malformed" if " has no " in str(exc) else "holds an invalid value"
-        msg = f"snapshot {kind}: {exc}"
+        msg = f"snapshot holds an invalid value: {exc}"
         raise InvalidSnapshotError(msg) from None
 
 
 def _read_state(item: object, path: str) -> RunnerState:
-    runner = _read(Runner.from_dict, item, path)
+    runner = _read(Runner.from_dict, item, path, ("name", "capacity"))
     assert isinstance(item, Mapping)  # noqa: S101 (checked by _read)
     reserved = _read(Resources.from_dict, item.get("reserved", {}), f"{path}.reserved")
     draining = item.get("draining", False)
