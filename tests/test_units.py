@@ -164,3 +164,140 @@ def test_cpu_format_round_trip(millicpu: int) -> None:
 )
 def test_memory_format_round_trip(n: int) -> None:
     assert parse_memory(format_memory(n)) == n
+
+
+# Issue #14 item 15: a huge int never reaches str() in a message; float subclasses are floats.
+
+HUGE = 10**5000  # str() of it raises ValueError (more than 4300 digits)
+
+
+@pytest.mark.parametrize("parser", [parse_cpu, parse_memory, parse_slots])
+@pytest.mark.parametrize("value", [HUGE, -HUGE], ids=["huge", "minus-huge"])
+def test_huge_integers_are_shown_by_their_digits(parser, value: int) -> None:
+    with pytest.raises(InvalidResourcesError, match="integer of 5001 digits"):
+        parser(value)
+
+
+def test_float_subclasses_are_floats() -> None:
+    class Seconds(float):
+        def __repr__(self) -> str:
+            return f"Seconds({float(self)})"
+
+    assert parse_cpu(Seconds(2.0)) == 2000
+    assert parse_memory(Seconds(0.5)) == 512 * KI
+    np = pytest.importorskip("numpy")
+    assert parse_cpu(np.float64(2.0)) == 2000
+    assert parse_cpu(np.float64(0.1)) == 100
+    with pytest.raises(InvalidResourcesError, match="cpu must be"):
+        parse_cpu(np.float64("nan"))
+
+
+def test_show_never_fails() -> None:
+    from runtime_alloc._units import _show
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError
+
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert _show(HUGE) == "an integer of 5001 digits"
+    assert _show(-(10**70)) == "a negative integer of 71 digits"
+    assert _show(10**60) == repr(10**60)
+    assert _show(Broken()) == "a Broken that cannot be shown"
+    assert _show(deep) == "a list that cannot be shown"
+    assert _show([HUGE]) == "a list that cannot be shown"
+    assert _show("x" * 100) == repr("x" * 64)[:64] + "... (100 characters)"
+    assert _show(list(range(100))).endswith("... (390 characters)")
+
+
+# Issue #14 item 20: one ASCII grammar in every parser, with a clear error.
+
+NON_ASCII_DIGITS = [
+    "\uff14",
+    "\uff11\uff16",
+    "\u0664",
+    "\u0661\u066b\u0665",
+    "\u06f4",
+    "4\u0664",
+    "\u0967",
+]
+
+
+@pytest.mark.parametrize("parser", [parse_cpu, parse_memory, parse_slots])
+@pytest.mark.parametrize("text", NON_ASCII_DIGITS)
+def test_non_ascii_digits_are_rejected_by_every_parser(parser, text: str) -> None:
+    with pytest.raises(InvalidResourcesError, match=r"digits must be ASCII 0-9"):
+        parser(text)
+
+
+@pytest.mark.parametrize("text", NON_ASCII_DIGITS)
+def test_non_ascii_digits_are_rejected_in_specs(text: str) -> None:
+    from runtime_alloc import Resources, Runner
+
+    for spec in (f"cpu={text}", f"memory={text}Gi", f"slots={text}", f"gpu={text}"):
+        with pytest.raises(InvalidResourcesError, match="digits must be ASCII 0-9"):
+            Resources.parse(spec)
+        with pytest.raises(InvalidResourcesError, match="digits must be ASCII 0-9"):
+            Runner.parse("r", spec)
+        with pytest.raises(InvalidResourcesError, match="digits must be ASCII 0-9"):
+            Resources.parse({spec.split("=")[0]: spec.split("=")[1]})
+
+
+@pytest.mark.parametrize("parser", [parse_cpu, parse_memory, parse_slots])
+def test_only_ascii_spaces_surround_a_number(parser) -> None:
+    assert parser(" \t4\n") == parser("4")
+    for space in ("\u3000", "\u00a0", "\u2003", "\x1c"):
+        with pytest.raises(InvalidResourcesError, match="only ASCII spaces"):
+            parser(f"4{space}")
+
+
+def test_integer_and_number_helpers_share_the_grammar() -> None:
+    from runtime_alloc import InvalidArgumentError
+    from runtime_alloc._units import parse_integer, parse_number
+
+    assert parse_integer(" 12 ", field="--runners", minimum=1) == 12
+    assert parse_integer("-3", field="--seed", minimum=-10) == -3
+    assert parse_integer(7, field="--n") == 7
+    assert parse_number("1.5", field="--hours") == 1.5
+    assert parse_number(".5", field="--hours") == 0.5
+    assert parse_number("1e3", field="--hours") == 1000.0
+    assert parse_number(2, field="--hours") == 2.0
+    bad_integers = [
+        "\uff11\uff12",
+        "\u0664",
+        "1.5",
+        "",
+        "1e3",
+        "nan",
+        True,
+        None,
+        1.0,
+        "9" * 65,
+        "1_000",
+    ]
+    for value in bad_integers:
+        with pytest.raises(InvalidArgumentError, match="--runners must be an integer from 1"):
+            parse_integer(value, field="--runners", minimum=1)
+    with pytest.raises(InvalidArgumentError, match="from 1 to 100, got '101'"):
+        parse_integer("101", field="--runners", minimum=1, maximum=100)
+    with pytest.raises(InvalidArgumentError, match="got an integer of 5001 digits"):
+        parse_integer(HUGE, field="--runners")
+    with pytest.raises(InvalidArgumentError, match="digits must be ASCII 0-9"):
+        parse_integer("\uff11\uff12", field="--runners")
+    bad_numbers = [
+        "nan",
+        "inf",
+        "-1",
+        "1e999",
+        "\uff10.\uff15",
+        "1,5",
+        float("nan"),
+        False,
+        "",
+        HUGE,
+    ]
+    for value in bad_numbers:
+        with pytest.raises(InvalidArgumentError, match="--hours must be a number from 0 to"):
+            parse_number(value, field="--hours")

@@ -28,7 +28,7 @@ import math
 import re
 from decimal import Context, Decimal
 
-from runtime_alloc.errors import InvalidResourcesError
+from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
 
 __all__ = [
     "MAX_QUANTITY",
@@ -36,7 +36,9 @@ __all__ = [
     "format_memory",
     "parse_count",
     "parse_cpu",
+    "parse_integer",
     "parse_memory",
+    "parse_number",
     "parse_slots",
 ]
 
@@ -70,10 +72,20 @@ _MEMORY_UNITS: dict[str, int] = {
     "T": 1000**4,
 }
 
+#: Whitespace stripped around a quantity: ASCII only, like the digits.
+_SPACE = " \t\n\r\f\v"
+
+# The grammar is ASCII: [0-9], never \d (which also matches full-width and Arabic-Indic digits).
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _CPU_RE = re.compile(rf"({_NUMBER})(m?)")
 _MEMORY_RE = re.compile(rf"({_NUMBER})([A-Za-z]*)")
 _COUNT_RE = re.compile(r"[0-9]+")
+_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
+_REAL_RE = re.compile(rf"[+-]?{_NUMBER}(?:[eE][+-]?[0-9]+)?")
+
+#: An int with more bits than this is shown by its number of digits, never str()'d
+#: (str() of an int of more than 4300 digits raises ValueError).
+_MAX_SHOWN_BITS = 200
 
 _CPU_RULE = 'a non-negative number of cores or millicores like "1.5" or "500m"'
 _MEMORY_RULE = (
@@ -83,16 +95,50 @@ _MEMORY_RULE = (
 _COUNT_RULE = "a non-negative integer"
 
 
+def _digits(value: int) -> int:
+    """Return the number of decimal digits of ``abs(value)`` without str() (O(digits))."""
+    value = abs(value)
+    digits = max(1, int(math.log10(value))) if value else 1
+    # log10 of a huge int is a float: correct its last digit exactly.
+    while 10**digits <= value:
+        digits += 1
+    while digits > 1 and 10 ** (digits - 1) > value:
+        digits -= 1
+    return digits
+
+
 def _show(value: object) -> str:
-    """Return ``repr(value)`` cut to a readable length for an error message."""
-    text = repr(value)
+    """Return ``repr(value)`` cut to a readable length for an error message.
+
+    Never fails: a huge int is shown by its number of digits (str() of an int
+    of more than 4300 digits raises), and a value whose repr() raises (a list
+    nested too deeply, a broken ``__repr__``) by its type.
+    """
+    if isinstance(value, int) and value.bit_length() > _MAX_SHOWN_BITS:
+        sign = "a negative" if value < 0 else "an"
+        return f"{sign} integer of {_digits(value)} digits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 (any failure of repr() must not hide the real error)
+        return f"a {type(value).__name__} that cannot be shown"
     if len(text) > _MAX_TEXT + 2:
-        text = text[:_MAX_TEXT] + "...' (" + str(len(str(value))) + " characters)"
+        length = len(value) if isinstance(value, str) else len(text)
+        text = f"{text[:_MAX_TEXT]}... ({length} characters)"
     return text
 
 
+def _ascii_hint(value: object) -> str:
+    """Return a hint for digits or spaces outside the ASCII grammar (error path only)."""
+    if isinstance(value, str):
+        if any(ch.isdigit() and not ch.isascii() for ch in value):
+            return " (digits must be ASCII 0-9)"
+        if any(ch.isspace() and ch not in _SPACE for ch in value):
+            return " (only ASCII spaces, tabs and newlines may surround a number)"
+    return ""
+
+
 def _fail(field: str, rule: str, value: object) -> InvalidResourcesError:
-    return InvalidResourcesError(f"{field} must be {rule}, got {_show(value)}")
+    return InvalidResourcesError(f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}")
 
 
 def _check_range(field: str, rule: str, value: object, result: int) -> int:
@@ -111,9 +157,15 @@ def _decimal_of_number(field: str, rule: str, value: object) -> Decimal:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _fail(field, rule, value)
-        # repr() is the shortest text that reads back as this float: "0.1".
-        return Decimal(repr(value))
-    return Decimal(value)
+        # float.__repr__ is the shortest text that reads back as this float: "0.1";
+        # called on the class so a float subclass (numpy.float64) reads as a float.
+        return Decimal(float.__repr__(value))
+    if not -MAX_QUANTITY <= value <= MAX_QUANTITY:
+        # Far out of range: no decimal arithmetic on a number of thousands of digits.
+        if value < 0:
+            raise _fail(field, rule, value)
+        return Decimal(MAX_QUANTITY + 1)
+    return Decimal(int(value))
 
 
 def _whole(field: str, rule: str, value: object, amount: Decimal) -> int:
@@ -150,7 +202,7 @@ def parse_cpu(value: object, *, field: str = "cpu") -> int:
     (1500, 500, 2000, 250)
     """
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(_SPACE)
         match = _CPU_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
         if match is None:
             raise _fail(field, _CPU_RULE, value)
@@ -185,7 +237,7 @@ def parse_memory(value: object, *, field: str = "memory") -> int:
     (1073741824, 1610612736, 2000, 1048576)
     """
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(_SPACE)
         match = _MEMORY_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
         if match is None or match.group(2) not in _MEMORY_UNITS:
             raise _fail(field, _MEMORY_RULE, value)
@@ -213,12 +265,12 @@ def parse_count(value: object, *, field: str) -> int:
     2
     """
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(_SPACE)
         if len(text) > _MAX_TEXT or not _COUNT_RE.fullmatch(text):
             raise _fail(field, _COUNT_RULE, value)
         result = int(text)
     elif isinstance(value, int) and not isinstance(value, bool):
-        result = value
+        result = int(value)
     else:
         raise _fail(field, _COUNT_RULE, value)
     return _check_range(field, _COUNT_RULE, value, result)
@@ -242,12 +294,101 @@ def _check_quantity(field: str, value: object) -> int:
         msg = f"{field} must be an integer, got {_show(value)}"
         raise InvalidResourcesError(msg)
     if value < 0:
-        msg = f"{field} must be non-negative, got {value}"
+        msg = f"{field} must be non-negative, got {_show(value)}"
         raise InvalidResourcesError(msg)
     if value > MAX_QUANTITY:
-        msg = f"{field} must be at most 2**53 ({MAX_QUANTITY}), got {value}"
+        msg = f"{field} must be at most 2**53 ({MAX_QUANTITY}), got {_show(value)}"
         raise InvalidResourcesError(msg)
     return value
+
+
+def parse_integer(
+    value: object, *, field: str, minimum: int = 0, maximum: int = MAX_QUANTITY
+) -> int:
+    """Parse an integer option (a command-line flag, a trace column) by the quantity grammar.
+
+    Accepts an int (not bool) or ASCII text ``[+-]?[0-9]+`` with ASCII spaces
+    around it, at most 64 characters; full-width or other non-ASCII digits are
+    rejected, as by every quantity parser.
+
+    Args:
+        value: the text or int.
+        field: the name used in error messages (``"--runners"``).
+        minimum: the smallest value accepted.
+        maximum: the largest value accepted.
+
+    Raises:
+        InvalidArgumentError: naming ``field``, the range and the value.
+
+    Runtime complexity: O(len(value)), at most 64 characters are examined.
+
+    >>> parse_integer(" 12 ", field="--runners", minimum=1)
+    12
+    """
+    rule = f"an integer from {minimum} to {maximum}"
+    if isinstance(value, str):
+        text = value.strip(_SPACE)
+        if len(text) > _MAX_TEXT or not _INTEGER_RE.fullmatch(text):
+            raise _option_error(field, rule, value)
+        result = int(text)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        result = int(value)
+    else:
+        raise _option_error(field, rule, value)
+    if not minimum <= result <= maximum:
+        raise _option_error(field, rule, value)
+    return result
+
+
+def parse_number(
+    value: object,
+    *,
+    field: str,
+    minimum: float = 0.0,
+    maximum: float = float(MAX_QUANTITY),
+) -> float:
+    """Parse a finite real option (hours, a submit time) by the quantity grammar.
+
+    Accepts an int or float (not bool; float subclasses such as numpy.float64
+    too) or ASCII text such as ``"1.5"``, ``"-2"``, ``".5"`` or ``"1e3"``, at
+    most 64 characters. NaN, infinities, ``"nan"``, ``"inf"`` and non-ASCII
+    digits are rejected.
+
+    Args:
+        value: the text or number.
+        field: the name used in error messages (``"--hours"``).
+        minimum: the smallest value accepted.
+        maximum: the largest value accepted.
+
+    Raises:
+        InvalidArgumentError: naming ``field``, the range and the value.
+
+    Runtime complexity: O(len(value)), at most 64 characters are examined.
+
+    >>> parse_number("1.5", field="--hours"), parse_number("1e3", field="--hours")
+    (1.5, 1000.0)
+    """
+    rule = f"a number from {minimum:g} to {maximum:g}"
+    if isinstance(value, str):
+        text = value.strip(_SPACE)
+        if len(text) > _MAX_TEXT or not _REAL_RE.fullmatch(text):
+            raise _option_error(field, rule, value)
+        result = float(text)
+    elif isinstance(value, float):
+        result = float.__float__(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not minimum <= value <= maximum:  # exact int comparison: no float overflow
+            raise _option_error(field, rule, value)
+        result = float(value)
+    else:
+        raise _option_error(field, rule, value)
+    if not (math.isfinite(result) and minimum <= result <= maximum):
+        raise _option_error(field, rule, value)
+    return result
+
+
+def _option_error(field: str, rule: str, value: object) -> InvalidArgumentError:
+    return InvalidArgumentError(f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}")
 
 
 def format_cpu(millicpu: int) -> str:

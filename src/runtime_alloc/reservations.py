@@ -7,7 +7,10 @@ from typing import Any
 
 import attrs
 
+from runtime_alloc._units import _show
+from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.resources import Resources
+from runtime_alloc.runners import check_name
 
 __all__ = ["Reservation"]
 
@@ -15,6 +18,10 @@ __all__ = ["Reservation"]
 @attrs.frozen
 class Reservation:
     """What a task holds on a runner for its whole life.
+
+    The constructor does not check its arguments (it is on the allocator's
+    per-decision path); :meth:`from_dict` and :meth:`FleetSnapshot.check`
+    do.
 
     Attributes:
         task_id: the task.
@@ -35,6 +42,28 @@ class Reservation:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Reservation:
-        """Read the output of :meth:`to_dict` back."""
-        return cls(data["task_id"], data["runner"], Resources.from_dict(data["resources"]))
+    def from_dict(cls, data: Mapping[str, Any], *, field: str = "reservation") -> Reservation:
+        """Read the output of :meth:`to_dict` back.
+
+        Args:
+            data: ``{"task_id": str, "runner": str, "resources": {...}}``.
+            field: the name used in error messages (``"reservations[0]"``).
+
+        Raises:
+            InvalidArgumentError: naming the key path and value that are wrong
+                (:class:`InvalidResourcesError` for the resources).
+
+        Runtime complexity: O(number of extended resources).
+        """
+        if not isinstance(data, Mapping):
+            msg = f"{field} must be a mapping with task_id, runner and resources, got {_show(data)}"
+            raise InvalidArgumentError(msg)
+        for key in ("task_id", "runner", "resources"):
+            if key not in data:
+                msg = f"{field} has no {key!r} (a reservation needs task_id, runner and resources)"
+                raise InvalidArgumentError(msg)
+        return cls(
+            check_name(data["task_id"], field=f"{field}.task_id"),
+            check_name(data["runner"], field=f"{field}.runner"),
+            Resources.from_dict(data["resources"], field=f"{field}.resources"),
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,32 +17,22 @@ from runtime_alloc._units import (
     parse_cpu,
     parse_memory,
 )
+from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
 from runtime_alloc.errors import InvalidResourcesError
 
-__all__ = ["BUILTIN_DIMENSIONS", "Resources", "check_dimension_name"]
+__all__ = [
+    "BUILTIN_DIMENSIONS",
+    "DEFAULT_TASK_SLOTS",
+    "Resources",
+    "as_task_request",
+    "check_dimension_name",
+]
 
-#: The three dimensions every runner and request has, in scoring order.
-BUILTIN_DIMENSIONS = ("cpu", "memory", "slots")
+#: Slots a task takes when its request does not give them.
+DEFAULT_TASK_SLOTS = 1
 
-_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?")
+_SPACE = " \t\n\r\f\v"
 _MAX_SPEC = 4096
-
-
-def check_dimension_name(name: object, *, field: str = "resource name") -> str:
-    """Validate an extended resource name such as ``gpu`` or ``nvidia.com/gpu``.
-
-    Raises:
-        InvalidResourcesError: when ``name`` is not a string of letters, digits,
-            ``_ . - /`` (starting and ending with a letter or digit, at most 63
-            characters).
-    """
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        msg = (
-            f"{field} must be letters, digits and '_.-/' starting and ending with a "
-            f"letter or digit (at most 63 characters), got {_show(name)}"
-        )
-        raise InvalidResourcesError(msg)
-    return name
 
 
 def _to_extended(value: Mapping[str, int]) -> FrozenMap[str, int]:
@@ -115,7 +104,9 @@ class Resources:
                 ``memory`` and ``slots`` use :func:`parse_cpu`, :func:`parse_memory` and
                 :func:`parse_slots`; any other key is an extended resource with an
                 integer count. A :class:`Resources` is returned unchanged.
-            default_slots: the slot count when ``slots`` is missing.
+            default_slots: the slot count when ``slots`` is missing. A
+                :class:`Resources` keeps 0 for missing slots; a :class:`Runner`
+                reads 0 as its default 16 and a task request as 1.
 
         Raises:
             InvalidResourcesError: naming the key and value that are wrong.
@@ -239,25 +230,81 @@ class Resources:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Resources:
-        """Read the output of :meth:`to_dict` back.
+    def from_dict(cls, data: Mapping[str, Any], *, field: str = "resources") -> Resources:
+        """Read the output of :meth:`to_dict` back (a missing key means 0 or no extended).
+
+        Args:
+            data: ``{"millicpu": int, "memory_bytes": int, "slots": int, "extended": {...}}``.
+            field: the name used in error messages (``"runners[0].capacity"``).
 
         Raises:
-            InvalidResourcesError: when a key is missing, unknown or not an integer.
+            InvalidResourcesError: naming the key path and value that are wrong.
+
+        Runtime complexity: O(number of keys).
         """
         if not isinstance(data, Mapping):
-            msg = f"resources must be a mapping, got {_show(data)}"
+            msg = (
+                f"{field} must be a mapping of millicpu, memory_bytes, slots and extended, "
+                f"got {_show(data)}"
+            )
             raise InvalidResourcesError(msg)
-        unknown = set(data) - {"millicpu", "memory_bytes", "slots", "extended"}
+        unknown = [key for key in data if key not in _DICT_KEYS]
         if unknown:
-            msg = f"resources has unknown keys {sorted(unknown)!r}"
+            shown = ", ".join(_show(key) for key in unknown[:5])
+            msg = f"{field} has unknown key(s) {shown}; expected {', '.join(_DICT_KEYS)}"
             raise InvalidResourcesError(msg)
-        return cls(
-            data.get("millicpu", 0),
-            data.get("memory_bytes", 0),
-            data.get("slots", 0),
-            data.get("extended", {}),
+        millicpu, memory, slots = (
+            _check_quantity(f"{field}.{key}", data.get(key, 0)) for key in _DICT_KEYS[:3]
         )
+        extended = data.get("extended", {})
+        if not isinstance(extended, Mapping):
+            msg = (
+                f"{field}.extended must be a mapping of resource name to count, "
+                f"got {_show(extended)}"
+            )
+            raise InvalidResourcesError(msg)
+        for name, count in extended.items():
+            check_dimension_name(name, field=f"{field}.extended key")
+            _check_quantity(f"{field}.extended[{name!r}]", count)
+        return cls(millicpu, memory, slots, extended)
+
+
+_DICT_KEYS = ("millicpu", "memory_bytes", "slots", "extended")
+
+
+def as_task_request(request: Mapping[str, object] | str | Resources) -> Resources:
+    """Return a task's request as :class:`Resources`, missing slots meaning 1.
+
+    The one rule for slots that are not given: a task takes
+    :data:`DEFAULT_TASK_SLOTS` (1), a runner has ``DEFAULT_RUNNER_SLOTS`` (16).
+    Text and mappings are read by :meth:`Resources.parse`; a :class:`Resources`
+    has no "not given", so its ``slots=0`` (what ``Resources.parse`` leaves for
+    missing slots) means 1. Slots given as 0 in text or a mapping stay 0, for
+    the caller's range check to reject.
+
+    Raises:
+        InvalidResourcesError: for a bad spec.
+
+    Runtime complexity: O(number of keys); O(1) for a Resources with slots.
+
+    >>> as_task_request(Resources.parse("cpu=1")).slots, as_task_request("cpu=1").slots
+    (1, 1)
+    """
+    if isinstance(request, Resources):
+        if request.slots:
+            return request
+        return _with_slots(request, DEFAULT_TASK_SLOTS)
+    return Resources.parse(request, default_slots=DEFAULT_TASK_SLOTS)
+
+
+def _with_slots(resources: Resources, slots: int) -> Resources:
+    """Return ``resources`` with ``slots`` replaced (``slots`` already valid). O(1)."""
+    out = _new(Resources)
+    _setattr(out, "millicpu", resources.millicpu)
+    _setattr(out, "memory_bytes", resources.memory_bytes)
+    _setattr(out, "slots", slots)
+    _setattr(out, "extended", resources.extended)
+    return out
 
 
 _new = object.__new__
@@ -288,16 +335,16 @@ def _split_spec(text: str) -> dict[str, str]:
         msg = f"resources text must be at most {_MAX_SPEC} characters, got {_show(text)}"
         raise InvalidResourcesError(msg)
     result: dict[str, str] = {}
-    if not text.strip():
+    if not text.strip(_SPACE):
         return result
     for part in text.split(","):
         key, sep, value = part.partition("=")
-        key = key.strip()
+        key = key.strip(_SPACE)
         if not sep or not key:
             msg = f"resources text must be 'name=value' pairs separated by ',', got {_show(text)}"
             raise InvalidResourcesError(msg)
         if key in result:
             msg = f"resources text names {key!r} twice, got {_show(text)}"
             raise InvalidResourcesError(msg)
-        result[key] = value.strip()
+        result[key] = value.strip(_SPACE)
     return result

@@ -9,9 +9,16 @@ import attrs
 
 from runtime_alloc._units import _show
 from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
-from runtime_alloc.resources import Resources
+from runtime_alloc.resources import Resources, _with_slots
 
-__all__ = ["DEFAULT_RUNNER_SLOTS", "Runner", "RunnerState", "check_name", "to_labels"]
+__all__ = [
+    "DEFAULT_RUNNER_SLOTS",
+    "Runner",
+    "RunnerState",
+    "check_name",
+    "check_runner_slots",
+    "to_labels",
+]
 
 #: Slots a runner has when its spec does not say.
 DEFAULT_RUNNER_SLOTS = 16
@@ -47,18 +54,39 @@ def _check_runner_name(_inst: object, _attr: object, value: Any) -> None:  # noq
     check_name(value, field="runner name")
 
 
-def _check_capacity(_inst: object, _attr: object, value: Any) -> None:  # noqa: ANN401
+def check_runner_slots(slots: int, *, field: str = "runner capacity slots") -> int:
+    """Reject a runner slot count *given* as 0 (leave slots out for the default 16).
+
+    For readers of text and files, where a 0 was written by the user; a
+    :class:`Resources` given to :class:`Runner` reads 0 as "not given".
+
+    Raises:
+        InvalidResourcesError: naming ``field`` when ``slots`` is 0.
+    """
+    if slots < 1:
+        msg = (
+            f"{field} must be at least 1, got {_show(slots)} "
+            f"(leave slots out for the default {DEFAULT_RUNNER_SLOTS})"
+        )
+        raise InvalidResourcesError(msg)
+    return slots
+
+
+def _to_capacity(value: Any) -> Any:  # noqa: ANN401 (attrs converter signature)
+    """Give a capacity without slots (``slots=0``, as ``Resources.parse`` leaves them) 16 slots."""
     if not isinstance(value, Resources):
         msg = f"runner capacity must be a Resources, got {_show(value)}"
         raise InvalidResourcesError(msg)
-    if value.slots < 1:
-        msg = f"runner capacity slots must be at least 1, got {value.slots}"
-        raise InvalidResourcesError(msg)
+    return value if value.slots else _with_slots(value, DEFAULT_RUNNER_SLOTS)
 
 
 @attrs.frozen
 class Runner:
     """A worker machine: a name, a capacity and labels.
+
+    A capacity without slots (``slots=0``, which is what
+    :meth:`Resources.parse` leaves when the text gives none) has
+    :data:`DEFAULT_RUNNER_SLOTS` (16), as with :meth:`Runner.parse`.
 
     Attributes:
         name: unique within an allocator.
@@ -68,10 +96,12 @@ class Runner:
     >>> r = Runner.parse("r1", "cpu=4,memory=16GiB", labels=["gpu"])
     >>> str(r.capacity), sorted(r.labels)
     ('cpu=4,memory=16Gi,slots=16', ['gpu'])
+    >>> Runner("r2", Resources.parse("cpu=4")).capacity.slots
+    16
     """
 
     name: str = attrs.field(validator=_check_runner_name)
-    capacity: Resources = attrs.field(validator=_check_capacity)
+    capacity: Resources = attrs.field(converter=_to_capacity)
     labels: frozenset[str] = attrs.field(default=frozenset(), converter=to_labels)
 
     @classmethod
@@ -84,10 +114,13 @@ class Runner:
         """Build a runner from a resources spec; a missing ``slots`` means 16.
 
         Raises:
-            InvalidResourcesError: for a bad spec or fewer than 1 slot.
+            InvalidResourcesError: for a bad spec or slots given as 0.
             InvalidArgumentError: for a bad name or label.
         """
+        if isinstance(spec, Resources):
+            return cls(name, spec, labels)
         capacity = Resources.parse(spec, default_slots=DEFAULT_RUNNER_SLOTS)
+        check_runner_slots(capacity.slots)
         return cls(name, capacity, labels)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,13 +132,36 @@ class Runner:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Runner:
-        """Read the output of :meth:`to_dict` back."""
-        return cls(
-            data["name"],
-            Resources.from_dict(data["capacity"]),
-            data.get("labels", ()),
-        )
+    def from_dict(cls, data: Mapping[str, Any], *, field: str = "runner") -> Runner:
+        """Read the output of :meth:`to_dict` back (``labels`` may be left out).
+
+        Args:
+            data: ``{"name": str, "capacity": {...}, "labels": [str, ...]}``; other
+                keys are not read.
+            field: the name used in error messages (``"runners[0]"``).
+
+        Raises:
+            InvalidArgumentError: naming the key path and value that are wrong
+                (:class:`InvalidResourcesError` for the capacity); the capacity's
+                slots must be given, at least 1.
+
+        Runtime complexity: O(number of labels and extended resources).
+        """
+        if not isinstance(data, Mapping):
+            msg = f"{field} must be a mapping with name and capacity, got {_show(data)}"
+            raise InvalidArgumentError(msg)
+        for key in ("name", "capacity"):
+            if key not in data:
+                msg = f"{field} has no {key!r} (a runner needs name and capacity)"
+                raise InvalidArgumentError(msg)
+        name = check_name(data["name"], field=f"{field}.name")
+        capacity = Resources.from_dict(data["capacity"], field=f"{field}.capacity")
+        check_runner_slots(capacity.slots, field=f"{field}.capacity.slots")
+        labels = data.get("labels", ())
+        if isinstance(labels, (str, bytes)) or not isinstance(labels, (list, tuple)):
+            msg = f"{field}.labels must be a list of strings, got {_show(labels)}"
+            raise InvalidArgumentError(msg)
+        return cls(name, capacity, to_labels(labels, field=f"{field}.label"))
 
 
 @attrs.frozen

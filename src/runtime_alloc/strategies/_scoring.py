@@ -29,8 +29,9 @@ import attrs
 
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _show
+from runtime_alloc.dimensions import check_weight_name
 from runtime_alloc.errors import InvalidArgumentError
-from runtime_alloc.resources import Resources, check_dimension_name
+from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
 
 __all__ = ["MAX_WEIGHT", "UtilizationStrategy", "utilization_score"]
@@ -48,7 +49,7 @@ def _to_weights(value: Mapping[str, int] | None) -> FrozenMap[str, int]:
         raise InvalidArgumentError(msg)
     items = []
     for name in sorted(value, key=str):
-        check_dimension_name(name, field="weights key")
+        check_weight_name(name, field="weights key")
         weight = value[name]
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
             msg = (

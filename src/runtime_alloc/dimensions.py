@@ -1,0 +1,108 @@
+"""Dimension names: the built-in ``cpu``, ``memory`` and ``slots``, and extended resource names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from runtime_alloc._units import _show
+from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+
+if TYPE_CHECKING:
+    from runtime_alloc.resources import Resources
+
+__all__ = [
+    "BUILTIN_DIMENSIONS",
+    "check_dimension_name",
+    "check_weight_name",
+    "undeclared_dimensions",
+]
+
+#: The three dimensions every runner and request has, in scoring order.
+BUILTIN_DIMENSIONS = ("cpu", "memory", "slots")
+
+#: Names that are near misses of a built-in dimension (the Resources field names,
+#: a singular); case variants (``"CPU"``) are caught separately.
+_BUILTIN_ALIASES = {
+    "millicpu": "cpu",
+    "memory_bytes": "memory",
+    "slot": "slots",
+}
+
+_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?")
+
+
+def check_dimension_name(name: object, *, field: str = "resource name") -> str:
+    """Validate an extended resource name such as ``gpu`` or ``nvidia.com/gpu``.
+
+    Raises:
+        InvalidResourcesError: when ``name`` is not a string of letters, digits,
+            ``_ . - /`` (starting and ending with a letter or digit, at most 63
+            characters).
+    """
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        msg = (
+            f"{field} must be letters, digits and '_.-/' starting and ending with a "
+            f"letter or digit (at most 63 characters), got {_show(name)}"
+        )
+        raise InvalidResourcesError(msg)
+    return name
+
+
+def _builtin_near_miss(name: str) -> str | None:
+    """Return the built-in dimension ``name`` nearly is (``"CPU"`` -> ``"cpu"``), or None."""
+    if name in BUILTIN_DIMENSIONS:
+        return None
+    folded = name.lower()
+    if folded in BUILTIN_DIMENSIONS:
+        return folded
+    return _BUILTIN_ALIASES.get(folded)
+
+
+def check_weight_name(name: object, *, field: str = "weights key") -> str:
+    """Validate a strategy weight's dimension name, catching near misses of the built-ins.
+
+    A weight may name ``cpu``, ``memory``, ``slots`` or an extended resource
+    (which runners declare later, so any valid name is accepted); a case
+    variant or a field name of a built-in dimension (``"CPU"``, ``"millicpu"``,
+    ``"memory_bytes"``, ``"slot"``) is rejected with the name it should be.
+
+    Raises:
+        InvalidArgumentError: naming the key and the built-in it is a near miss of.
+
+    Runtime complexity: O(len(name)).
+
+    >>> check_weight_name("gpu")
+    'gpu'
+    """
+    check_dimension_name(name, field=field)
+    assert isinstance(name, str)  # noqa: S101 (narrowing: checked just above)
+    near = _builtin_near_miss(name)
+    if near is not None:
+        msg = f"{field} {name!r} is not a dimension; did you mean {near!r}?"
+        raise InvalidArgumentError(msg)
+    return name
+
+
+def undeclared_dimensions(names: Iterable[str], capacities: Iterable[Resources]) -> tuple[str, ...]:
+    """Return the dimension names that are neither built in nor held by any capacity, sorted.
+
+    The check for strategy weights against a fleet: a weight for ``"disk"``
+    when no runner declares ``disk`` has no effect. An allocator can call it
+    when it is built.
+
+    Runtime complexity: O(len(names) + total extended resources of the capacities).
+
+    >>> from runtime_alloc import Resources
+    >>> undeclared_dimensions(["cpu", "gpu", "disk"], [Resources(extended={"gpu": 1})])
+    ('disk',)
+    """
+    wanted = {name for name in names if name not in BUILTIN_DIMENSIONS}
+    if not wanted:
+        return ()
+    for capacity in capacities:
+        wanted.difference_update(capacity.extended)
+        if not wanted:
+            return ()
+    return tuple(sorted(wanted))
