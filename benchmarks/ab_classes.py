@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import runtime_alloc._numpy as numpy_backend
+import runtime_alloc.backends.numpy.backend as numpy_backend
 from _workload import STRATEGIES, Churn, warm_allocator
 
 

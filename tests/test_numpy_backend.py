@@ -16,8 +16,9 @@ from runtime_alloc import (  # noqa: E402
     Resources,
     Runner,
 )
-from runtime_alloc._auto import AUTO_MIN_RUNNERS, is_vectorized  # noqa: E402
-from runtime_alloc._numpy import NumpyBackend  # noqa: E402
+from runtime_alloc.backends import is_vectorized  # noqa: E402
+from runtime_alloc.backends.auto import AUTO_MIN_RUNNERS  # noqa: E402
+from runtime_alloc.backends.numpy import NumpyBackend, blocks  # noqa: E402
 from runtime_alloc.reservations import Reservation  # noqa: E402
 from runtime_alloc.runners import RunnerState  # noqa: E402
 from runtime_alloc.snapshot import FleetSnapshot  # noqa: E402
@@ -92,7 +93,7 @@ def test_pruned_search_equals_full_scan(maximize):
     for _ in range(200):
         request = random_request(rng)
         full = backend._scan(slice(0, backend.table.nslots), request, frozenset())
-        assert backend._search(request, frozenset()) == full
+        assert blocks.search(backend, request, frozenset()) == full
 
 
 def test_update_touches_only_its_block():
@@ -317,7 +318,7 @@ def test_class_members_survive_compaction_of_their_heap():
 
 
 def test_auto_index_moves_to_blocks_beyond_max_shapes(monkeypatch):
-    import runtime_alloc._numpy as numpy_backend
+    import runtime_alloc.backends.numpy.backend as numpy_backend
 
     monkeypatch.setattr(numpy_backend, "MAX_SHAPES", 3)
     ref, fast = pair(mixed_fleet(200), MaxPackingStrategy())

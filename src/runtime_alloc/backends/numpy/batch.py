@@ -2,7 +2,8 @@
 
 For identical requests ``q`` the score of runner ``i`` after its ``k``-th new
 task, ``s_i(k) = f(r_i + k*q)``, never decreases with ``k`` (every float
-operation of the score rounds monotonically), and runner ``i`` can take
+operation of the score rounds monotonically: lemma 3 of
+:mod:`runtime_alloc.backends.numpy`), and runner ``i`` can take
 ``m_i = min_d floor(free_d / q_d)`` more tasks. Hence:
 
 * **EvenSpread** (lowest score wins) is a merge of sorted lists: sequential
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from runtime_alloc._numpy import NumpyBackend
+    from runtime_alloc.backends.numpy.backend import NumpyBackend
     from runtime_alloc.resources import Resources
 
 __all__ = ["MAX_ITEMS", "plan"]
@@ -48,7 +49,7 @@ def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], cou
     for name, qe in request.extended.items():
         cap, res = t.ext[name]
         np.minimum(room, (cap[slots] - res[slots]) // qe, out=room)
-    if backend._maximize:  # noqa: SLF001
+    if backend.maximize:
         first = backend.scores(slots, request)
         order = np.lexsort((t.seq[slots], -first))
         filled = np.cumsum(room[order])
