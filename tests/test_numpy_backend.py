@@ -92,7 +92,7 @@ def test_pruned_search_equals_full_scan(maximize):
         alloc.try_allocate(f"w{i}", random_request(rng))
     for _ in range(200):
         request = random_request(rng)
-        full = backend._scan(slice(0, backend.table.nslots), request, frozenset())
+        full = backend._scan(slice(0, backend.table.nrows), request, frozenset())
         assert blocks.search(backend, request, frozenset()) == full
 
 
@@ -101,10 +101,25 @@ def test_update_touches_only_its_block():
     backend = NumpyBackend(alloc._states, alloc.strategy, block_size=8, index="blocks")
     alloc._backend = backend
     table = backend.table
-    before = [(col.copy()) for col in (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)]
+    before = [
+        (col.copy())
+        for col in (
+            *table.block_free_max,
+            table.block_base_score_min,
+            table.block_base_score_max,
+            *table.block_reserved_min,
+            *table.block_reserved_max,
+        )
+    ]
     reservation = alloc.allocate("t", "cpu=1,memory=1Gi")
-    k = table.slot_of[reservation.runner] // table.block_size
-    after = (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)
+    k = table.row_of[reservation.runner] // table.block_size
+    after = (
+        *table.block_free_max,
+        table.block_base_score_min,
+        table.block_base_score_max,
+        *table.block_reserved_min,
+        *table.block_reserved_max,
+    )
     for old, new in zip(before, after, strict=True):
         changed = np.flatnonzero(old[: table.nblocks] != new[: table.nblocks])
         assert set(changed.tolist()) <= {k}

@@ -51,7 +51,7 @@ class NumpyBackend:
         states: the runners so far (in registration order, or a name -> state
             mapping); the backend keeps its own copy.
         strategy: the allocator's strategy.
-        block_size: slots per block; None picks one from the fleet size and
+        block_size: rows per block; None picks one from the fleet size and
             re-blocks as the fleet grows.
         index: ``"classes"`` searches the per-shape r-class heaps of
             :mod:`.shape_classes` (fleets of at most
@@ -103,7 +103,7 @@ class NumpyBackend:
         self.states[state.runner.name] = state
         if self._pending:
             self.flush()
-        i = self.table.slot_of[state.runner.name]
+        i = self.table.row_of[state.runner.name]
         classes = self.classes
         if classes is None:
             self.table.update(state, i)
@@ -122,14 +122,14 @@ class NumpyBackend:
             self._dirty.clear()
 
     def remove(self, name: str) -> None:
-        """Forget a runner; re-blocks when more than half the slots are empty. O(1) amortized."""
+        """Forget a runner; re-blocks when more than half the rows are empty. O(1) amortized."""
         self.sync()
         del self.states[name]
         if self.classes is not None:
-            self.classes.remove(self.table.slot_of[name])
+            self.classes.remove(self.table.row_of[name])
         self.table.remove(name)
         t = self.table
-        if t.nslots - t.nlive > max(t.nlive, 4 * t.block_size):
+        if t.nrows - t.nlive > max(t.nlive, 4 * t.block_size):
             self.rebuild()
 
     def flush(self) -> None:
@@ -179,13 +179,13 @@ class NumpyBackend:
             return
         if shapes is None:
             shapes = [_shape(s) for s in states]
-        slots = [t.slot_of[s.runner.name] for s in states]
+        rows = [t.row_of[s.runner.name] for s in states]
         reserved = [
             (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
         ]
         classes.add_many(
-            slots,
-            t.seq[slots].tolist(),
+            rows,
+            t.sequence[rows].tolist(),
             shapes,
             reserved,
             [not s.draining for s in states],
@@ -196,22 +196,22 @@ class NumpyBackend:
         self.sync()
         self.table.check(self.states)
         if self.classes is not None:
-            slots = {}
+            rows = {}
             for name, state in self.states.items():
                 r = state.reserved
-                slots[self.table.slot_of[name]] = (
+                rows[self.table.row_of[name]] = (
                     (r.millicpu, r.memory_bytes, r.slots),
                     not state.draining,
                 )
-            self.classes.check(slots)
+            self.classes.check(rows)
 
     # ------------------------------------------------------------------ scoring
 
     def scores(self, idx: Any, request: Resources, times: Any = None) -> Any:  # noqa: ANN401
-        """Return the float64 scores of slots ``idx`` for ``request``, exactly as the python path.
+        """Return the float64 scores of rows ``idx`` for ``request``, exactly as the python path.
 
         Args:
-            idx: a slice or an index array of slots.
+            idx: a slice or an index array of rows.
             request: the request.
             times: optional int64 array: score the placement of the ``times``-th
                 copy of ``request`` (reserved + times * request) instead.
@@ -220,15 +220,15 @@ class NumpyBackend:
         """
         t = self.table
         q = (request.millicpu, request.memory_bytes, request.slots)
-        used = [t.res[d][idx] + (q[d] if times is None else q[d] * times) for d in range(3)]
-        capacity = [t.capf[d][idx] for d in range(3)]
+        used = [t.reserved[d][idx] + (q[d] if times is None else q[d] * times) for d in range(3)]
+        capacity = [t.capacity_float[d][idx] for d in range(3)]
         weights = list(self.weights)
         if not request.extended:
-            return self.spec.vector(used, capacity, weights) / t.wsumf[idx]  # lemma 1
-        wsum = t.wsum[idx].copy()
+            return self.spec.vector(used, capacity, weights) / t.weight_sum_float[idx]  # lemma 1
+        wsum = t.weight_sum[idx].copy()
         for name, count in request.extended.items():
             w = self.spec.weight(name)
-            cols = t.ext.get(name)
+            cols = t.extended.get(name)
             if not w or cols is None:
                 continue
             cap = cols[0][idx]
@@ -241,17 +241,17 @@ class NumpyBackend:
         return total / np.where(wsum > 0, wsum, 1).astype(np.float64)
 
     def feasible(self, idx: Any, request: Resources, require: frozenset[str]) -> Any:  # noqa: ANN401
-        """Return a bool array: which slots ``idx`` can take ``request`` now. O(len(idx))."""
+        """Return a bool array: which rows ``idx`` can take ``request`` now. O(len(idx))."""
         t = self.table
         ok = (
-            (t.fu[0][idx] >= request.millicpu)
-            & (t.fu[1][idx] >= request.memory_bytes)
-            & (t.fu[2][idx] >= request.slots)
+            (t.free_usable[0][idx] >= request.millicpu)
+            & (t.free_usable[1][idx] >= request.memory_bytes)
+            & (t.free_usable[2][idx] >= request.slots)
         )
         if require:
-            ok &= t.label_table(require)[t.lset[idx]]
+            ok &= t.label_table(require)[t.labelset[idx]]
         for name, count in request.extended.items():
-            cols = t.ext.get(name)
+            cols = t.extended.get(name)
             if cols is None:
                 return np.zeros_like(ok)
             ok &= cols[1][idx] + count <= cols[0][idx]
@@ -275,26 +275,26 @@ class NumpyBackend:
             return None if state is None else state.name
         if request.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self.sync()
-            slot = self._scan(slice(0, self.table.nslots), request, require)
+            row = self._scan(slice(0, self.table.nrows), request, require)
         elif self.classes is not None:
-            slot = self.classes.choose(
+            row = self.classes.choose(
                 (request.millicpu, request.memory_bytes, request.slots), require
             )
         else:
-            slot = blocks.search(self, request, require)
-        return None if slot < 0 else self.table.names[slot]
+            row = blocks.search(self, request, require)
+        return None if row < 0 else self.table.names[row]
 
     def _scan(self, idx: Any, request: Resources, require: frozenset[str]) -> int:  # noqa: ANN401
-        """Best slot among ``idx`` (a slice or index array), ties to the lowest sequence."""
+        """Best row among ``idx`` (a slice or index array), ties to the lowest sequence."""
         ok = self.feasible(idx, request, require)
         if not ok.any():
             return -1
-        sc = self.scores(idx, request)
-        sc = np.where(ok, sc, -_INF if self.maximize else _INF)
-        best = sc.max() if self.maximize else sc.min()
-        hits = np.flatnonzero(sc == best)
-        slots = np.arange(self.table.nslots)[idx][hits]
-        return int(slots[self.table.seq[slots].argmin()])
+        score = self.scores(idx, request)
+        score = np.where(ok, score, -_INF if self.maximize else _INF)
+        best = score.max() if self.maximize else score.min()
+        hits = np.flatnonzero(score == best)
+        rows = np.arange(self.table.nrows)[idx][hits]
+        return int(rows[self.table.sequence[rows].argmin()])
 
     def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
         """Return the runners ``count`` sequential identical ``allocate`` calls pick, in order.
@@ -305,11 +305,11 @@ class NumpyBackend:
         self.sync()
         if not self.vectorized:
             return None
-        slots = batch.plan(self, request, require, count)
-        if slots is None:
+        rows = batch.plan(self, request, require, count)
+        if rows is None:
             return None
         names = self.table.names
-        return [names[i] for i in slots.tolist()]
+        return [names[i] for i in rows.tolist()]
 
     def diagnose(
         self, task_id: str, request: Resources, require: frozenset[str]

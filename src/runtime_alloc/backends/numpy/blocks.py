@@ -44,21 +44,21 @@ def _eval_block(
     lo = k * t.block_size
     s = slice(lo, lo + t.block_size)
     ok = (
-        (t.fu[0][s] >= request.millicpu)
-        & (t.fu[1][s] >= request.memory_bytes)
-        & (t.fu[2][s] >= request.slots)
+        (t.free_usable[0][s] >= request.millicpu)
+        & (t.free_usable[1][s] >= request.memory_bytes)
+        & (t.free_usable[2][s] >= request.slots)
     )
     if lut is not None:
-        ok &= lut[t.lset[s]]
+        ok &= lut[t.labelset[s]]
     t.refresh(k)
     if not ok.any():
         return None
-    sc = backend.scores(s, request)
+    score = backend.scores(s, request)
     if backend.maximize:
-        j = int(np.where(ok, sc, -_INF).argmax())
+        j = int(np.where(ok, score, -_INF).argmax())
     else:
-        j = int(np.where(ok, sc, _INF).argmin())
-    return float(sc[j]), lo + j
+        j = int(np.where(ok, score, _INF).argmin())
+    return float(score[j]), lo + j
 
 
 def search(backend: NumpyBackend, request: Resources, require: frozenset[str]) -> int:
@@ -75,47 +75,59 @@ def search(backend: NumpyBackend, request: Resources, require: frozenset[str]) -
     if nb == 0:
         return -1
     q = (request.millicpu, request.memory_bytes, request.slots)
-    cand = (t.mf[0][:nb] >= q[0]) & (t.mf[1][:nb] >= q[1]) & (t.mf[2][:nb] >= q[2])
-    qf = np.array(q, dtype=np.float64)
+    cand = (
+        (t.block_free_max[0][:nb] >= q[0])
+        & (t.block_free_max[1][:nb] >= q[1])
+        & (t.block_free_max[2][:nb] >= q[2])
+    )
+    request_float = np.array(q, dtype=np.float64)
     maximize = backend.maximize
     if maximize:
-        key = np.where(cand, -(t.amax[:nb] + t.gmax[:nb] @ qf), _INF)
+        key = np.where(
+            cand, -(t.block_base_score_max[:nb] + t.block_slope_max[:nb] @ request_float), _INF
+        )
     else:
-        key = np.where(cand, t.amin[:nb] + t.gmin[:nb] @ qf, _INF)
+        key = np.where(
+            cand, t.block_base_score_min[:nb] + t.block_slope_min[:nb] @ request_float, _INF
+        )
     lut = t.label_table(require) if require else None
     score = 0.0
-    slot = -1
+    row = -1
     while True:
         k = int(key.argmin())
         kv = key.item(k)
         if kv == _INF:
-            return slot
+            return row
         key[k] = _INF
-        if slot >= 0:
+        if row >= 0:
             bkey = -score if maximize else score
             if kv > bkey + _TOL * (1.0 + abs(bkey)):
-                return slot  # every remaining block is worse: best bound first
+                return row  # every remaining block is worse: best bound first
             # a near tie: the exact float bound decides whether the block can win
             t.refresh_reserved(k)
             exact = float(_block_bound(backend, k, q))
             if (exact < score if maximize else exact > score) or (
-                exact == score and t.minseq.item(k) > t.seq.item(slot)
+                exact == score and t.block_first_sequence.item(k) > t.sequence.item(row)
             ):
                 continue
         found = _eval_block(backend, k, request, lut)
         if found is None:
             continue
         s2, slot2 = found
-        if slot < 0 or (s2 > score if maximize else s2 < score):
-            score, slot = s2, slot2
-        elif s2 == score and t.seq.item(slot2) < t.seq.item(slot):
-            slot = slot2
+        if row < 0 or (s2 > score if maximize else s2 < score):
+            score, row = s2, slot2
+        elif s2 == score and t.sequence.item(slot2) < t.sequence.item(row):
+            row = slot2
 
 
 def _block_bound(backend: NumpyBackend, ks: Any, q: tuple[int, int, int]) -> Any:  # noqa: ANN401
     """Exact float bound of the scores in blocks ``ks`` (lower/upper to minimize/maximize)."""
     t = backend.table
-    r, cf = (t.rmax, t.cfmin) if backend.maximize else (t.rmin, t.cfmax)
+    r, cf = (
+        (t.block_reserved_max, t.block_capacity_float_min)
+        if backend.maximize
+        else (t.block_reserved_min, t.block_capacity_float_max)
+    )
     used = [r[d][ks] + q[d] for d in range(3)]
     total = LinearScore.vector(used, [cf[d][ks] for d in range(3)], backend.weights)
-    return total / t.bwsumf[ks]
+    return total / t.block_weight_sum_float[ks]

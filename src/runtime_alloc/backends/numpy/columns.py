@@ -1,20 +1,28 @@
-"""Columnar runner storage for the numpy backend: slots, blocks and block summaries.
+"""Columnar runner storage for the numpy backend: rows, blocks and block summaries.
 
-Runners live in *slots* of int64/float64 columns (one column per quantity, so
-every numpy operation is a flat, contiguous loop). Slots are grouped in blocks
-of ``block_size``; every block belongs to one *group* of runners with the same
-capacity (or, once a fleet has very many distinct capacities, the same
-power-of-two capacity bucket), and inside a block slots follow registration
-order. Per block the table keeps conservative summaries:
+Runners live in *rows* of int64/float64 columns (one column per quantity, so
+every numpy operation is a flat, contiguous loop): ``capacity[d]``,
+``reserved[d]``, ``free_usable[d]`` (free amount, -1 when draining or empty),
+``capacity_float[d]`` (``inf`` where dimension ``d`` is not scored),
+``weight_sum``/``weight_sum_float``, ``sequence`` (registration order),
+``labelset`` (id of the label set) and ``extended[name]`` ([capacity,
+reserved]). Rows are grouped in blocks of ``block_size``; every block belongs
+to one *group* of runners with the same capacity (or, once a fleet has very
+many distinct capacities, the same power-of-two capacity bucket), and inside a
+block rows follow registration order. Per block the table keeps conservative
+summaries (see :mod:`.blocks` for their use):
 
-* ``mf[d]``: the most free amount of dimension ``d`` among usable runners
-  (-1 when the block has none), an upper bound;
-* ``amin``/``amax``: bounds of the request-independent part ``a`` of the
-  utilization score (see :mod:`runtime_alloc._numpy`);
-* ``rmin[d]``/``rmax[d]``: bounds of reserved amounts, for exact float bounds;
-* ``gmin[d]``/``gmax[d]``, ``cfmin[d]``/``cfmax[d]``: static capacity terms.
+* ``block_free_max[d]``: the most free amount of dimension ``d`` among usable
+  runners (-1 when the block has none), an upper bound;
+* ``block_base_score_min``/``_max``: bounds of the request-independent part
+  ``a = sum_d w_d*r_d/c_d / W`` of the score (per row: ``base_score_low``/``_high``);
+* ``block_reserved_min[d]``/``_max[d]``: bounds of reserved amounts, for exact
+  float bounds (lemma 3 of :mod:`runtime_alloc.backends.numpy`);
+* ``block_slope_min``/``_max`` (``g_d = w_d / (c_d * W)``),
+  ``block_capacity_float_min[d]``/``_max[d]``, ``block_weight_sum_float`` and
+  ``block_first_sequence``: static capacity terms.
 
-A reservation change updates its slot and widens the block summaries in O(1)
+A reservation change updates its row and widens the block summaries in O(1)
 (a widened bound stays a valid bound); a block is tightened again whenever a
 search evaluates it. Runtime complexity: O(1) amortized per update.
 """
@@ -58,18 +66,18 @@ class Table:
 
     Args:
         weights: the builtin weights ``(w_cpu, w_memory, w_slots)``.
-        block_size: slots per block.
+        block_size: rows per block.
     """
 
     def __init__(
         self, weights: tuple[int, int, int], block_size: int, *, summaries: bool = True
     ) -> None:
-        self.w = weights
+        self.weights = weights
         self.block_size = block_size
         #: False when the backend searches another index: updates then only
         #: write the columns, and block summaries are not kept.
         self.summaries = summaries
-        self.slot_of: dict[str, int] = {}
+        self.row_of: dict[str, int] = {}
         self.names: list[str | None] = []
         self.nlive = 0
         self.nextseq = 0
@@ -78,11 +86,11 @@ class Table:
         self._groups: dict[Any, list[int]] = {}
         self.nblocks = 0
         self.fill: list[int] = []
-        self._alloc_slots(0, 0)
+        self._allocate_rows(0, 0)
 
     # ------------------------------------------------------------------ storage
 
-    def _alloc_slots(self, nslots: int, nblocks: int) -> None:
+    def _allocate_rows(self, nrows: int, nblocks: int) -> None:
         def grow(old: Any, size: int, fill: float, dtype: Any) -> Any:  # noqa: ANN401
             new = np.full(size, fill, dtype=dtype)
             if old is not None:
@@ -90,54 +98,80 @@ class Table:
             return new
 
         g = getattr
-        self.cap = [grow(g(self, "cap", [None] * 3)[d], nslots, 0, _I64) for d in range(3)]
-        self.res = [grow(g(self, "res", [None] * 3)[d], nslots, 0, _I64) for d in range(3)]
-        self.fu = [grow(g(self, "fu", [None] * 3)[d], nslots, -1, _I64) for d in range(3)]
-        self.capf = [grow(g(self, "capf", [None] * 3)[d], nslots, _INF, _F64) for d in range(3)]
-        self.wsum = grow(g(self, "wsum", None), nslots, 0, _I64)
-        self.wsumf = grow(g(self, "wsumf", None), nslots, 1.0, _F64)
-        self.a_lo = grow(g(self, "a_lo", None), nslots, _INF, _F64)
-        self.a_hi = grow(g(self, "a_hi", None), nslots, -_INF, _F64)
-        self.seq = grow(g(self, "seq", None), nslots, np.iinfo(_I64).max, _I64)
-        self.lset = grow(g(self, "lset", None), nslots, 0, np.int32)
-        self.alive = grow(g(self, "alive", None), nslots, 0, np.bool_)
-        self.draining = grow(g(self, "draining", None), nslots, 0, np.bool_)
-        ext: dict[str, list[Any]] = g(self, "ext", {})
-        self.ext = {
-            k: [grow(v[0], nslots, 0, _I64), grow(v[1], nslots, 0, _I64)] for k, v in ext.items()
+        self.capacity = [grow(g(self, "capacity", [None] * 3)[d], nrows, 0, _I64) for d in range(3)]
+        self.reserved = [grow(g(self, "reserved", [None] * 3)[d], nrows, 0, _I64) for d in range(3)]
+        self.free_usable = [
+            grow(g(self, "free_usable", [None] * 3)[d], nrows, -1, _I64) for d in range(3)
+        ]
+        self.capacity_float = [
+            grow(g(self, "capacity_float", [None] * 3)[d], nrows, _INF, _F64) for d in range(3)
+        ]
+        self.weight_sum = grow(g(self, "weight_sum", None), nrows, 0, _I64)
+        self.weight_sum_float = grow(g(self, "weight_sum_float", None), nrows, 1.0, _F64)
+        self.base_score_low = grow(g(self, "base_score_low", None), nrows, _INF, _F64)
+        self.base_score_high = grow(g(self, "base_score_high", None), nrows, -_INF, _F64)
+        self.sequence = grow(g(self, "sequence", None), nrows, np.iinfo(_I64).max, _I64)
+        self.labelset = grow(g(self, "labelset", None), nrows, 0, np.int32)
+        self.alive = grow(g(self, "alive", None), nrows, 0, np.bool_)
+        self.draining = grow(g(self, "draining", None), nrows, 0, np.bool_)
+        ext: dict[str, list[Any]] = g(self, "extended", {})
+        self.extended = {
+            k: [grow(v[0], nrows, 0, _I64), grow(v[1], nrows, 0, _I64)] for k, v in ext.items()
         }
-        self.mf = [grow(g(self, "mf", [None] * 3)[d], nblocks, -1, _I64) for d in range(3)]
-        self.rmin = [grow(g(self, "rmin", [None] * 3)[d], nblocks, 0, _I64) for d in range(3)]
-        self.rmax = [grow(g(self, "rmax", [None] * 3)[d], nblocks, 0, _I64) for d in range(3)]
-        self.cfmin = [grow(g(self, "cfmin", [None] * 3)[d], nblocks, _INF, _F64) for d in range(3)]
-        self.cfmax = [grow(g(self, "cfmax", [None] * 3)[d], nblocks, 0.0, _F64) for d in range(3)]
-        self.amin = grow(g(self, "amin", None), nblocks, _INF, _F64)
-        self.amax = grow(g(self, "amax", None), nblocks, -_INF, _F64)
-        self.gmin = grow(g(self, "gmin", None), nblocks * 3, _INF, _F64).reshape(nblocks, 3)
-        self.gmax = grow(g(self, "gmax", None), nblocks * 3, -_INF, _F64).reshape(nblocks, 3)
-        self.bwsumf = grow(g(self, "bwsumf", None), nblocks, 1.0, _F64)
-        self.minseq = grow(g(self, "minseq", None), nblocks, np.iinfo(_I64).max, _I64)
-        self.slot_capacity = nslots
+        self.block_free_max = [
+            grow(g(self, "block_free_max", [None] * 3)[d], nblocks, -1, _I64) for d in range(3)
+        ]
+        self.block_reserved_min = [
+            grow(g(self, "block_reserved_min", [None] * 3)[d], nblocks, 0, _I64) for d in range(3)
+        ]
+        self.block_reserved_max = [
+            grow(g(self, "block_reserved_max", [None] * 3)[d], nblocks, 0, _I64) for d in range(3)
+        ]
+        self.block_capacity_float_min = [
+            grow(g(self, "block_capacity_float_min", [None] * 3)[d], nblocks, _INF, _F64)
+            for d in range(3)
+        ]
+        self.block_capacity_float_max = [
+            grow(g(self, "block_capacity_float_max", [None] * 3)[d], nblocks, 0.0, _F64)
+            for d in range(3)
+        ]
+        self.block_base_score_min = grow(g(self, "block_base_score_min", None), nblocks, _INF, _F64)
+        self.block_base_score_max = grow(
+            g(self, "block_base_score_max", None), nblocks, -_INF, _F64
+        )
+        self.block_slope_min = grow(
+            g(self, "block_slope_min", None), nblocks * 3, _INF, _F64
+        ).reshape(nblocks, 3)
+        self.block_slope_max = grow(
+            g(self, "block_slope_max", None), nblocks * 3, -_INF, _F64
+        ).reshape(nblocks, 3)
+        self.block_weight_sum_float = grow(
+            g(self, "block_weight_sum_float", None), nblocks, 1.0, _F64
+        )
+        self.block_first_sequence = grow(
+            g(self, "block_first_sequence", None), nblocks, np.iinfo(_I64).max, _I64
+        )
+        self.row_capacity = nrows
         self.block_capacity = nblocks
 
     def _new_block(self) -> int:
         if self.nblocks == self.block_capacity:
             nb = max(4, self.block_capacity * 2)
             # gmin/gmax are 2-D: grow flat copies
-            self.gmin = self.gmin.ravel()
-            self.gmax = self.gmax.ravel()
-            self._alloc_slots(nb * self.block_size, nb)
+            self.block_slope_min = self.block_slope_min.ravel()
+            self.block_slope_max = self.block_slope_max.ravel()
+            self._allocate_rows(nb * self.block_size, nb)
         k = self.nblocks
         self.nblocks += 1
         self.fill.append(0)
         return k
 
-    def ext_columns(self, name: str) -> list[Any]:
+    def extended_columns(self, name: str) -> list[Any]:
         """Return ``[capacity, reserved]`` columns of an extended dimension (created on demand)."""
-        cols = self.ext.get(name)
+        cols = self.extended.get(name)
         if cols is None:
-            cols = [np.zeros(self.slot_capacity, _I64), np.zeros(self.slot_capacity, _I64)]
-            self.ext[name] = cols
+            cols = [np.zeros(self.row_capacity, _I64), np.zeros(self.row_capacity, _I64)]
+            self.extended[name] = cols
         return cols
 
     def labelset_id(self, labels: frozenset[str]) -> int:
@@ -165,18 +199,18 @@ class Table:
     def add_many(self, states: Iterable[RunnerState]) -> None:
         """Append runners (newest last). Runtime complexity: O(len(states)) amortized.
 
-        One Python pass assigns slots; the columns and the touched blocks'
+        One Python pass assigns rows; the columns and the touched blocks'
         summaries are then written with whole-array numpy operations.
         """
         bs = self.block_size
-        slots: list[int] = []
+        rows: list[int] = []
         caps: list[tuple[int, int, int]] = []
         reserved: list[tuple[int, int, int]] = []
         lsets: list[int] = []
         draining: list[bool] = []
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
-        groups, fill, names, slot_of = self._groups, self.fill, self.names, self.slot_of
+        groups, fill, names, slot_of = self._groups, self.fill, self.names, self.row_of
         labelsets = self.labelsets
         for state in states:
             runner = state.runner
@@ -190,14 +224,14 @@ class Table:
             k = blocks[-1]
             i = k * bs + fill[k]
             if fill[k] == 0:
-                self.minseq[k] = self.nextseq + len(slots)
+                self.block_first_sequence[k] = self.nextseq + len(rows)
             fill[k] += 1
             touched.add(k)
             if len(names) <= i:
                 names.extend([None] * (i + 1 - len(names)))
             names[i] = runner.name
             slot_of[runner.name] = i
-            slots.append(i)
+            rows.append(i)
             caps.append(cap)
             r = state.reserved
             reserved.append((r.millicpu, r.memory_bytes, r.slots))
@@ -207,81 +241,81 @@ class Table:
             draining.append(state.draining)
             if c.extended or r.extended:
                 with_ext.append((i, state))
-        if not slots:
+        if not rows:
             return
-        n = len(slots)
-        idx = np.array(slots, dtype=_I64)
+        n = len(rows)
+        idx = np.array(rows, dtype=_I64)
         cap_a = np.array(caps, dtype=_I64).reshape(n, 3)
         res_a = np.array(reserved, dtype=_I64).reshape(n, 3)
         drain_a = np.array(draining, dtype=np.bool_)
-        self.seq[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
+        self.sequence[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
         self.nextseq += n
         self.nlive += n
         self.alive[idx] = True
         self.draining[idx] = drain_a
-        self.lset[idx] = np.array(lsets, dtype=np.int32)
+        self.labelset[idx] = np.array(lsets, dtype=np.int32)
         wsum = np.zeros(n, dtype=_I64)
         for d in range(3):
-            self.cap[d][idx] = cap_a[:, d]
-            self.res[d][idx] = res_a[:, d]
-            self.fu[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
-            if self.w[d] > 0:
+            self.capacity[d][idx] = cap_a[:, d]
+            self.reserved[d][idx] = res_a[:, d]
+            self.free_usable[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
+            if self.weights[d] > 0:
                 scored = cap_a[:, d] > 0
-                self.capf[d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
-                wsum += np.where(scored, self.w[d], 0)
-        self.wsum[idx] = wsum
+                self.capacity_float[d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
+                wsum += np.where(scored, self.weights[d], 0)
+        self.weight_sum[idx] = wsum
         wsumf = np.where(wsum > 0, wsum.astype(_F64), 1.0)
-        self.wsumf[idx] = wsumf
+        self.weight_sum_float[idx] = wsumf
         for i, state in with_ext:
             for name, count in state.runner.capacity.extended.items():
-                self.ext_columns(name)[0][i] = count
+                self.extended_columns(name)[0][i] = count
             self._update_ext(state.reserved.extended, i)
         # static per-block capacity terms (blocks hold one capacity group)
         for d in range(3):
-            cf = self.capf[d][idx]
-            g = np.where(cf != _INF, self.w[d] / cf / wsumf, 0.0)
+            cf = self.capacity_float[d][idx]
+            g = np.where(cf != _INF, self.weights[d] / cf / wsumf, 0.0)
             blk = idx // bs
-            np.minimum.at(self.gmin[:, d], blk, g)
-            np.maximum.at(self.gmax[:, d], blk, g)
-            np.minimum.at(self.cfmin[d], blk, cf)
-            np.maximum.at(self.cfmax[d], blk, cf)
-        self.bwsumf[idx // bs] = wsumf
+            np.minimum.at(self.block_slope_min[:, d], blk, g)
+            np.maximum.at(self.block_slope_max[:, d], blk, g)
+            np.minimum.at(self.block_capacity_float_min[d], blk, cf)
+            np.maximum.at(self.block_capacity_float_max[d], blk, cf)
+        self.block_weight_sum_float[idx // bs] = wsumf
         if not self.summaries:
             return
         a = np.zeros(n, dtype=_F64)
         for d in range(3):
-            if self.w[d] > 0:
+            if self.weights[d] > 0:
                 a += np.where(
-                    cap_a[:, d] > 0, self.w[d] * res_a[:, d] / np.maximum(cap_a[:, d], 1), 0.0
+                    cap_a[:, d] > 0, self.weights[d] * res_a[:, d] / np.maximum(cap_a[:, d], 1), 0.0
                 )
         a /= wsumf
-        self.a_lo[idx] = np.where(drain_a, _INF, a)
-        self.a_hi[idx] = np.where(drain_a, -_INF, a)
+        self.base_score_low[idx] = np.where(drain_a, _INF, a)
+        self.base_score_high[idx] = np.where(drain_a, -_INF, a)
         for k in touched:
             self.refresh(k)
             self.refresh_reserved(k)
 
     def remove(self, name: str) -> None:
-        """Forget a runner; its slot stays empty until the next rebuild. O(1)."""
-        i = self.slot_of.pop(name)
+        """Forget a runner; its row stays empty until the next rebuild. O(1)."""
+        i = self.row_of.pop(name)
         self.names[i] = None
         self.nlive -= 1
         self.alive[i] = False
         self.draining[i] = False
         for d in range(3):
-            self.fu[d][i] = -1
-            self.cap[d][i] = 0
-            self.res[d][i] = 0
-        self.a_lo[i] = _INF
-        self.a_hi[i] = -_INF
-        for cols in self.ext.values():
+            self.free_usable[d][i] = -1
+            self.capacity[d][i] = 0
+            self.reserved[d][i] = 0
+        self.base_score_low[i] = _INF
+        self.base_score_high[i] = -_INF
+        for cols in self.extended.values():
             cols[0][i] = 0
             cols[1][i] = 0
 
     def update(self, state: RunnerState, i: int | None = None) -> None:
         """Store a runner's reserved amounts and draining flag; widen its block's bounds. O(1)."""
         if i is None:
-            i = self.slot_of[state.runner.name]
+            i = self.row_of[state.runner.name]
         r = state.reserved
         c = state.runner.capacity
         usable = not state.draining
@@ -290,113 +324,119 @@ class Table:
         free = (c.millicpu - res[0], c.memory_bytes - res[1], c.slots - res[2])
         if not self.summaries:
             for d in range(3):
-                self.res[d][i] = res[d]
-                self.fu[d][i] = free[d] if usable else -1
-            if self.ext or r.extended:
+                self.reserved[d][i] = res[d]
+                self.free_usable[d][i] = free[d] if usable else -1
+            if self.extended or r.extended:
                 self._update_ext(r.extended, i)
             return
         k = i // self.block_size
         a = 0.0
-        w = self.w
+        w = self.weights
         bs = self.block_size
         lo = k * bs
         for d in range(3):
-            self.res[d][i] = res[d]
-            fu = self.fu[d]
-            old_free = fu.item(i)
-            fu[i] = free[d] if usable else -1
+            self.reserved[d][i] = res[d]
+            free_column = self.free_usable[d]
+            old_free = free_column.item(i)
+            free_column[i] = free[d] if usable else -1
             if w[d] and (cd := (c.millicpu, c.memory_bytes, c.slots)[d]) > 0:
                 a += w[d] * res[d] / cd
-            mf = self.mf[d]
-            if usable and free[d] > mf.item(k):
-                mf[k] = free[d]
-            elif old_free >= mf.item(k) > fu.item(i):
-                mf[k] = fu[lo : lo + bs].max()  # the block's most free runner shrank
+            most_free = self.block_free_max[d]
+            if usable and free[d] > most_free.item(k):
+                most_free[k] = free[d]
+            elif old_free >= most_free.item(k) > free_column.item(i):
+                most_free[k] = free_column[
+                    lo : lo + bs
+                ].max()  # the block's most free runner shrank
             if usable:
-                if res[d] < self.rmin[d].item(k):
-                    self.rmin[d][k] = res[d]
-                if res[d] > self.rmax[d].item(k):
-                    self.rmax[d][k] = res[d]
-        a /= self.wsumf.item(i)
-        old_lo, old_hi = self.a_lo.item(i), self.a_hi.item(i)
-        self.a_lo[i] = a if usable else _INF
-        self.a_hi[i] = a if usable else -_INF
-        amin, amax = self.amin.item(k), self.amax.item(k)
+                if res[d] < self.block_reserved_min[d].item(k):
+                    self.block_reserved_min[d][k] = res[d]
+                if res[d] > self.block_reserved_max[d].item(k):
+                    self.block_reserved_max[d][k] = res[d]
+        a /= self.weight_sum_float.item(i)
+        old_lo, old_hi = self.base_score_low.item(i), self.base_score_high.item(i)
+        self.base_score_low[i] = a if usable else _INF
+        self.base_score_high[i] = a if usable else -_INF
+        amin, amax = self.block_base_score_min.item(k), self.block_base_score_max.item(k)
         if usable and a < amin:
-            self.amin[k] = a
-        elif old_lo <= amin < self.a_lo.item(i):
-            self.amin[k] = self.a_lo[lo : lo + bs].min()  # the block's minimum rose
+            self.block_base_score_min[k] = a
+        elif old_lo <= amin < self.base_score_low.item(i):
+            self.block_base_score_min[k] = self.base_score_low[
+                lo : lo + bs
+            ].min()  # the block's minimum rose
         if usable and a > amax:
-            self.amax[k] = a
-        elif old_hi >= amax > self.a_hi.item(i):
-            self.amax[k] = self.a_hi[lo : lo + bs].max()  # the block's maximum fell
-        if self.ext or r.extended:
+            self.block_base_score_max[k] = a
+        elif old_hi >= amax > self.base_score_high.item(i):
+            self.block_base_score_max[k] = self.base_score_high[
+                lo : lo + bs
+            ].max()  # the block's maximum fell
+        if self.extended or r.extended:
             self._update_ext(r.extended, i)
 
     def _update_ext(self, ext: Mapping[str, int], i: int) -> None:
-        for name, cols in self.ext.items():
+        for name, cols in self.extended.items():
             cols[1][i] = ext.get(name, 0)
         for name, count in ext.items():
-            if name not in self.ext:
-                self.ext_columns(name)[1][i] = count
+            if name not in self.extended:
+                self.extended_columns(name)[1][i] = count
 
     def refresh(self, k: int) -> None:
         """Make block ``k``'s free and score bounds exact again. O(block_size)."""
         lo, hi = k * self.block_size, (k + 1) * self.block_size
         for d in range(3):
-            self.mf[d][k] = self.fu[d][lo:hi].max()
-        self.amin[k] = self.a_lo[lo:hi].min()
-        self.amax[k] = self.a_hi[lo:hi].max()
+            self.block_free_max[d][k] = self.free_usable[d][lo:hi].max()
+        self.block_base_score_min[k] = self.base_score_low[lo:hi].min()
+        self.block_base_score_max[k] = self.base_score_high[lo:hi].max()
 
     def refresh_reserved(self, k: int) -> None:
         """Make block ``k``'s reserved bounds exact again. O(block_size)."""
         lo, hi = k * self.block_size, (k + 1) * self.block_size
-        usable = self.fu[2][lo:hi] >= 0
+        usable = self.free_usable[2][lo:hi] >= 0
         if not usable.any():
             return
         for d in range(3):
-            col = self.res[d][lo:hi][usable]
-            self.rmin[d][k] = col.min()
-            self.rmax[d][k] = col.max()
+            col = self.reserved[d][lo:hi][usable]
+            self.block_reserved_min[d][k] = col.min()
+            self.block_reserved_max[d][k] = col.max()
 
     # ------------------------------------------------------------------ checks
 
     @property
-    def nslots(self) -> int:
+    def nrows(self) -> int:
         """Slots in use (live or emptied), i.e. ``nblocks * block_size``."""
         return self.nblocks * self.block_size
 
     def check(self, states: Mapping[str, RunnerState]) -> None:
         """Assert that every column and block bound agrees with ``states`` (tests call this)."""
-        assert set(self.slot_of) == set(states), "runner sets differ"  # noqa: S101
-        seqs = [self.seq.item(self.slot_of[name]) for name in states]
+        assert set(self.row_of) == set(states), "runner sets differ"  # noqa: S101
+        seqs = [self.sequence.item(self.row_of[name]) for name in states]
         assert seqs == sorted(seqs), "registration order lost"  # noqa: S101
         bs = self.block_size
         for name, state in states.items():
-            i = self.slot_of[name]
+            i = self.row_of[name]
             r, c = state.reserved, state.runner.capacity
-            assert (self.res[0][i], self.res[1][i], self.res[2][i]) == (  # noqa: S101
+            assert (self.reserved[0][i], self.reserved[1][i], self.reserved[2][i]) == (  # noqa: S101
                 r.millicpu,
                 r.memory_bytes,
                 r.slots,
             ), name
-            assert (self.cap[0][i], self.cap[1][i], self.cap[2][i]) == (  # noqa: S101
+            assert (self.capacity[0][i], self.capacity[1][i], self.capacity[2][i]) == (  # noqa: S101
                 c.millicpu,
                 c.memory_bytes,
                 c.slots,
             ), name
             assert bool(self.draining[i]) == state.draining, name  # noqa: S101
-            for dim, cols in self.ext.items():
+            for dim, cols in self.extended.items():
                 assert cols[0][i] == c.extended.get(dim, 0), (name, dim)  # noqa: S101
                 assert cols[1][i] == r.extended.get(dim, 0), (name, dim)  # noqa: S101
         for k in range(self.nblocks if self.summaries else 0):
             lo, hi = k * bs, (k + 1) * bs
             for d in range(3):
-                assert self.mf[d][k] >= self.fu[d][lo:hi].max(), (k, d)  # noqa: S101
-                usable = self.fu[d][lo:hi] >= 0
+                assert self.block_free_max[d][k] >= self.free_usable[d][lo:hi].max(), (k, d)  # noqa: S101
+                usable = self.free_usable[d][lo:hi] >= 0
                 if usable.any():
-                    col = self.res[d][lo:hi][usable]
-                    assert self.rmin[d][k] <= col.min(), (k, d)  # noqa: S101
-                    assert self.rmax[d][k] >= col.max(), (k, d)  # noqa: S101
-            assert self.amin[k] <= self.a_lo[lo:hi].min(), k  # noqa: S101
-            assert self.amax[k] >= self.a_hi[lo:hi].max(), k  # noqa: S101
+                    col = self.reserved[d][lo:hi][usable]
+                    assert self.block_reserved_min[d][k] <= col.min(), (k, d)  # noqa: S101
+                    assert self.block_reserved_max[d][k] >= col.max(), (k, d)  # noqa: S101
+            assert self.block_base_score_min[k] <= self.base_score_low[lo:hi].min(), k  # noqa: S101
+            assert self.block_base_score_max[k] >= self.base_score_high[lo:hi].max(), k  # noqa: S101

@@ -30,10 +30,10 @@ def diagnose(
 ) -> AllocationError:
     """Build the same error as :func:`runtime_alloc._placement.diagnose`, vectorized. O(N)."""
     t = backend.table
-    live = np.flatnonzero(t.alive[: t.nslots])
-    live = live[np.argsort(t.seq[live], kind="stable")]
+    live = np.flatnonzero(t.alive[: t.nrows])
+    live = live[np.argsort(t.sequence[live], kind="stable")]
     n = int(live.size)
-    labels_ok = t.label_table(require)[t.lset[live]] if require else np.ones(n, np.bool_)
+    labels_ok = t.label_table(require)[t.labelset[live]] if require else np.ones(n, np.bool_)
     dims = request.dimensions()
     caps = [_column(backend, dim, live, reserved=False) for dim in dims]
     reqs = [request.get(dim) for dim in dims]
@@ -51,7 +51,7 @@ def diagnose(
     missing_at = rest & ~labels_ok
     if missing_at.any():
         groups: dict[str, list[int]] = {}
-        ids = t.lset[live]
+        ids = t.labelset[live]
         uniq, first, counts = np.unique(ids[missing_at], return_index=True, return_counts=True)
         positions = np.flatnonzero(missing_at)
         for ident, f, c in zip(uniq.tolist(), first.tolist(), counts.tolist(), strict=True):
@@ -86,8 +86,8 @@ def _column(backend: NumpyBackend, dim: str, idx: Any, *, reserved: bool) -> Any
     t = backend.table
     j = {"cpu": 0, "memory": 1, "slots": 2}.get(dim)
     if j is not None:
-        return (t.res if reserved else t.cap)[j][idx]
-    cols = t.ext.get(dim)
+        return (t.reserved if reserved else t.capacity)[j][idx]
+    cols = t.extended.get(dim)
     if cols is None:
         return np.zeros(len(idx), np.int64)
     return cols[1 if reserved else 0][idx]

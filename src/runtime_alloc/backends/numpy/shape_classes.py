@@ -46,7 +46,7 @@ from typing import Any
 
 __all__ = ["ClassIndex"]
 
-#: Slots are packed with the registration sequence into one int: seq << _SHIFT | slot.
+#: Rows are packed with the registration sequence into one int: seq << _SHIFT | row.
 _SHIFT = 32
 _MASK = (1 << _SHIFT) - 1
 #: Relative key window (see the module docstring).
@@ -69,7 +69,7 @@ class _Group:
 
     An r-class is named by its reserved tuple ``r``; it lives in ``count``
     (members, > 0) and ``members`` (the one packed member ``seq << _SHIFT |
-    slot``, or a heap of them with stale entries dropped lazily). Its tier
+    row``, or a heap of them with stale entries dropped lazily). Its tier
     heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
     entry (live or dead), so a class that comes back reuses its old entry
     (same key, same tier). Only ints, floats and tuples of them are stored
@@ -138,7 +138,7 @@ class _Group:
 
 
 class ClassIndex:
-    """R-classes of runner shapes, kept in step with the table's slots.
+    """R-classes of runner shapes, kept in step with the table's rows.
 
     Args:
         weights: builtin weights ``(w_cpu, w_memory, w_slots)``.
@@ -153,8 +153,8 @@ class ClassIndex:
         self._ntiers = _TIERS if maximize else 1
         self.groups: dict[tuple[tuple[int, int, int], frozenset[str]], _Group] = {}
         self.group_of: list[_Group | None] = []
-        #: the reserved tuple (r-class) of each slot's runner; None when not usable
-        self.rc_of: list[tuple[int, int, int] | None] = []
+        #: the reserved tuple (r-class) of each row's runner; None when not usable
+        self.rclass_of: list[tuple[int, int, int] | None] = []
         self.member_of: list[int] = []
         self._by_require: dict[frozenset[str], list[_Group]] = {}
 
@@ -167,40 +167,45 @@ class ClassIndex:
 
     def add_many(
         self,
-        slots: list[int],
+        rows: list[int],
         seqs: list[int],
         shapes: list[tuple[tuple[int, int, int], frozenset[str]]],
         reserved: list[tuple[int, int, int]],
         usable: list[bool],
     ) -> None:
-        """Index new runners in ``slots`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
-        if not slots:
+        """Index new runners in ``rows`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
+        if not rows:
             return
-        grow = max(slots) + 1 - len(self.group_of)
+        grow = max(rows) + 1 - len(self.group_of)
         if grow > 0:
             self.group_of.extend([None] * grow)
-            self.rc_of.extend([None] * grow)
+            self.rclass_of.extend([None] * grow)
             self.member_of.extend([0] * grow)
         buckets: dict[tuple[int, tuple[int, int, int]], tuple[_Group, list[int]]] = {}
-        groups, group_of, rc_of, member_of = self.groups, self.group_of, self.rc_of, self.member_of
-        for slot, seq, shape, r, ok in zip(slots, seqs, shapes, reserved, usable, strict=True):
+        groups, group_of, rclass_of, member_of = (
+            self.groups,
+            self.group_of,
+            self.rclass_of,
+            self.member_of,
+        )
+        for row, seq, shape, r, ok in zip(rows, seqs, shapes, reserved, usable, strict=True):
             g = groups.get(shape)
             if g is None:
                 g = _Group(shape[0], shape[1], self.w, self._ntiers)
                 groups[shape] = g
                 self._by_require.clear()
-            group_of[slot] = g
-            member = seq << _SHIFT | slot
-            member_of[slot] = member
+            group_of[row] = g
+            member = seq << _SHIFT | row
+            member_of[row] = member
             if ok:
-                rc_of[slot] = r
+                rclass_of[row] = r
                 bucket = buckets.get((id(g), r))
                 if bucket is None:
                     buckets[id(g), r] = (g, [member])
                 else:
                     bucket[1].append(member)
             else:
-                rc_of[slot] = None
+                rclass_of[row] = None
         for (_, r), (g, new) in buckets.items():
             k = len(new)
             n = g.count.get(r, 0)
@@ -237,16 +242,16 @@ class ClassIndex:
         if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
             cmin[c] = sk
 
-    def remove(self, slot: int) -> None:
-        """Forget the runner in ``slot``. O(1)."""
-        self.set(slot, (0, 0, 0), False)  # noqa: FBT003
-        self.group_of[slot] = None
+    def remove(self, row: int) -> None:
+        """Forget the runner in ``row``. O(1)."""
+        self.set(row, (0, 0, 0), False)  # noqa: FBT003
+        self.group_of[row] = None
 
-    def set(self, slot: int, r: tuple[int, int, int], usable: bool) -> None:
-        """Move the runner in ``slot`` to the r-class of ``r`` (none when not usable). O(log n)."""
-        rc_of = self.rc_of
-        old = rc_of[slot]
-        g = self.group_of[slot]
+    def set(self, row: int, r: tuple[int, int, int], usable: bool) -> None:
+        """Move the runner in ``row`` to the r-class of ``r`` (none when not usable). O(log n)."""
+        rclass_of = self.rclass_of
+        old = rclass_of[row]
+        g = self.group_of[row]
         assert g is not None  # noqa: S101
         count = g.count
         if old is not None:
@@ -259,9 +264,9 @@ class ClassIndex:
                 del count[old]  # its heap entry dies lazily
                 del g.members[old]
         if not usable:
-            rc_of[slot] = None
+            rclass_of[row] = None
             return
-        member = self.member_of[slot]
+        member = self.member_of[row]
         n = count.get(r, 0)
         if n == 0:
             count[r] = 1
@@ -278,9 +283,9 @@ class ClassIndex:
             else:
                 heappush(m, member)
                 if len(m) > 2 * n + 10:
-                    rc_of[slot] = r  # the joining runner counts as a member already
-                    m[:] = sorted({x for x in m if rc_of[x & _MASK] == r})
-        rc_of[slot] = r
+                    rclass_of[row] = r  # the joining runner counts as a member already
+                    m[:] = sorted({x for x in m if rclass_of[x & _MASK] == r})
+        rclass_of[row] = r
 
     @staticmethod
     def _compact(g: _Group) -> None:
@@ -348,7 +353,7 @@ class ClassIndex:
         return out
 
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
-        """Return the slot the python scan would pick for request ``q``, or -1.
+        """Return the row the python scan would pick for request ``q``, or -1.
 
         Groups are visited best score bound first and skipped once their
         bound cannot reach the best score found (see :meth:`_bounds`). In a
@@ -365,8 +370,8 @@ class ClassIndex:
         q0, q1, q2 = q
         maximize = self.maximize
         best_f = 0.0
-        best = -1  # seq << _SHIFT | slot of the winner
-        rc_of = self.rc_of
+        best = -1  # seq << _SHIFT | row of the winner
+        rclass_of = self.rclass_of
         w0, w1, w2 = self.w
         for bound, _, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * _UP < best_f if maximize else bound * _DOWN > best_f):
@@ -462,7 +467,7 @@ class ClassIndex:
                     f = total / g.wsumf if g.wsum else 0.0
                 m = members[r]
                 if type(m) is not int:
-                    while rc_of[m[0] & _MASK] != r:
+                    while rclass_of[m[0] & _MASK] != r:
                         heappop(m)
                     m = m[0]
                 if (
@@ -475,17 +480,17 @@ class ClassIndex:
 
     # ------------------------------------------------------------------ checks
 
-    def check(self, slots: dict[int, Any]) -> None:
-        """Assert that r-classes agree with ``slots`` (slot -> (reserved, usable)); for tests."""
+    def check(self, rows: dict[int, Any]) -> None:
+        """Assert that r-classes agree with ``rows`` (row -> (reserved, usable)); for tests."""
         counts: dict[tuple[int, tuple[int, int, int]], int] = {}
-        for slot, (r, usable) in slots.items():
-            cls = self.rc_of[slot]
+        for row, (r, usable) in rows.items():
+            cls = self.rclass_of[row]
             if not usable:
-                assert cls is None, slot  # noqa: S101
+                assert cls is None, row  # noqa: S101
                 continue
-            assert cls == r, slot  # noqa: S101
-            g = self.group_of[slot]
-            assert g is not None, slot  # noqa: S101
+            assert cls == r, row  # noqa: S101
+            g = self.group_of[row]
+            assert g is not None, row  # noqa: S101
             key = (id(g), r)
             counts[key] = counts.get(key, 0) + 1
         for g in self.groups.values():
@@ -496,7 +501,7 @@ class ClassIndex:
                 assert r in entries, r  # noqa: S101
                 m = g.members[r]
                 listed = {m} if type(m) is int else set(m)
-                valid = {x for x in listed if self.rc_of[x & _MASK] == r}
+                valid = {x for x in listed if self.rclass_of[x & _MASK] == r}
                 assert len(valid) == n, r  # every member is listed once, stale ones aside  # noqa: S101
             for c, bound in enumerate(g.cmin):
                 for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS]:
