@@ -8,7 +8,7 @@ the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -16,10 +16,15 @@ import attrs
 from runtime_alloc import _placement
 from runtime_alloc._units import _show
 from runtime_alloc.backends import Backend
-from runtime_alloc.errors import AllocationError, UnknownRunnerError
+from runtime_alloc.errors import (
+    AllocationError,
+    DuplicateRunnerError,
+    InvalidArgumentError,
+    UnknownRunnerError,
+)
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources, _combine_unchecked
-from runtime_alloc.runners import RunnerState
+from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["Ledger"]
 
@@ -77,6 +82,36 @@ class Ledger:
             msg = f"no runner is registered as {_show(name)}"
             raise UnknownRunnerError(msg)
         return state
+
+    def check_new_runner(self, runner: object) -> None:
+        """Raise unless ``runner`` is a :class:`Runner` whose name is free. O(1).
+
+        Raises:
+            InvalidArgumentError: not a Runner.
+            DuplicateRunnerError: the name is registered.
+        """
+        _check_runner(runner)
+        if runner.name in self.states:  # type: ignore[attr-defined]
+            msg = f"runner {runner.name!r} is already registered"  # type: ignore[attr-defined]
+            raise DuplicateRunnerError(msg)
+
+    @staticmethod
+    def check_fleet(runners: Iterable[object]) -> list[Runner]:
+        """Return the initial fleet as a list after checking it. O(len(runners)).
+
+        Raises:
+            InvalidArgumentError: an item is not a Runner.
+            DuplicateRunnerError: a name is listed twice.
+        """
+        fleet = list(runners)
+        names = set()
+        for runner in fleet:
+            _check_runner(runner)
+            if runner.name in names:  # type: ignore[attr-defined]
+                msg = f"runner {runner.name!r} is listed twice"  # type: ignore[attr-defined]
+                raise DuplicateRunnerError(msg)
+            names.add(runner.name)  # type: ignore[attr-defined]
+        return fleet  # type: ignore[return-value]
 
     def insert(self, runner: object) -> None:
         """Register a new, empty runner (the caller checked the name is free). O(1)."""
@@ -142,6 +177,24 @@ class Ledger:
         del self.reservations[reservation.task_id]
         self.backend.update(state)
 
+    def place(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> Reservation | AllocationError:
+        """Reserve ``request`` on the backend's choice, or return (and count) the error.
+
+        Runtime complexity: the backend's ``choose`` (and ``diagnose`` on failure).
+        """
+        backend = self.backend
+        name = backend.choose(request, require)
+        if name is None:
+            error = backend.diagnose(task_id, request, require)
+            self.count_failure(error)
+            return error
+        reservation = Reservation(task_id, name, request)
+        self.reserve(reservation)
+        self.allocations += 1
+        return reservation
+
     def reserve_run(
         self, task_ids: Sequence[str], names: Sequence[str], request: Resources
     ) -> list[Reservation]:
@@ -174,6 +227,32 @@ class Ledger:
         self.allocations += len(results)
         return results
 
+    def place_run(
+        self, run: Sequence[tuple[str, Resources, frozenset[str]]]
+    ) -> list[Reservation | AllocationError] | None:
+        """Place a run of identical requests through the backend's ``plan``, or return None.
+
+        The result equals placing them one by one: reservations in order, then
+        one error per request left over when capacity ran out.
+
+        Runtime complexity: the backend's ``plan`` plus O(len(run)).
+        """
+        request, require = run[0][1], run[0][2]
+        names = self.backend.plan(request, require, len(run))
+        if names is None:
+            return None
+        results: list[Reservation | AllocationError] = []
+        results.extend(self.reserve_run([task_id for task_id, _, _ in run], names, request))
+        if len(names) < len(run):
+            first = self.backend.diagnose(run[len(names)][0], request, require)
+            for task_id, _, _ in run[len(names) :]:
+                error = type(first)(
+                    task_id, request, first.runners_total, first.reasons, first.shortfalls
+                )
+                self.count_failure(error)
+                results.append(error)
+        return results
+
     # ------------------------------------------------------------------ counters
 
     def count_failure(self, error: AllocationError) -> None:
@@ -201,6 +280,12 @@ class Ledger:
             for task_id, reservation in held.items():
                 assert self.reservations.get(task_id) is reservation, task_id  # noqa: S101
         assert total == len(self.reservations), "reservation tables disagree"  # noqa: S101
+
+
+def _check_runner(runner: object) -> None:
+    if not isinstance(runner, Runner):
+        msg = f"runner must be a Runner (see Runner.parse), got {_show(runner)}"
+        raise InvalidArgumentError(msg)
 
 
 class _Completed:

@@ -6,15 +6,25 @@ parses each distinct (request, require) pair once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from runtime_alloc._units import _show
-from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+from runtime_alloc._units import MAX_QUANTITY, _show
+from runtime_alloc.errors import DuplicateTaskError, InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
-from runtime_alloc.runners import to_labels
+from runtime_alloc.runners import check_name, to_labels
 
-__all__ = ["NO_LABELS", "Request", "normalize", "parse_batch_item", "prepare"]
+__all__ = [
+    "NO_LABELS",
+    "Request",
+    "check_max_task_slots",
+    "identical_runs",
+    "normalize",
+    "parse_batch_item",
+    "prepare",
+    "prepare_task",
+]
 
 #: What ``allocate`` accepts as a request.
 Request = Resources | Mapping[str, object] | str | None
@@ -97,3 +107,57 @@ def parse_batch_item(index: int, item: object) -> tuple[Any, Request, Any]:
         raise InvalidArgumentError(msg)
     seq: Sequence[Any] = item
     return seq[0], (seq[1] if len(seq) > 1 else None), (seq[2] if len(seq) > 2 else ())
+
+
+def identical_runs(
+    prepared: Sequence[tuple[str, Resources, frozenset[str]]],
+) -> Iterator[Sequence[tuple[str, Resources, frozenset[str]]]]:
+    """Split prepared ``(task_id, resources, labels)`` items into runs of equal requests. O(n)."""
+    start = 0
+    while start < len(prepared):
+        end = start + 1
+        _, request, require = prepared[start]
+        while end < len(prepared):
+            _, other, labels = prepared[end]
+            if (other is request or other == request) and (labels is require or labels == require):
+                end += 1
+            else:
+                break
+        yield prepared[start:end]
+        start = end
+
+
+def check_max_task_slots(value: object) -> int:
+    """Return ``value`` when it is a valid ``max_task_slots``. O(1).
+
+    Raises:
+        InvalidArgumentError: not an integer from 1 to 2**53.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        msg = f"max_task_slots must be a positive integer, got {_show(value)}"
+        raise InvalidArgumentError(msg)
+    return value
+
+
+def prepare_task(  # noqa: PLR0917
+    task_id: str,
+    request: Request,
+    require: Iterable[str],
+    default: Resources,
+    max_task_slots: int,
+    reservations: Mapping[str, Reservation],
+    cache: Cache | None = None,
+) -> tuple[str, Resources, frozenset[str]]:
+    """Check a task id and normalize its request (see :func:`prepare`). O(len(text)).
+
+    Raises:
+        InvalidArgumentError, InvalidResourcesError: bad input.
+        DuplicateTaskError: ``task_id`` already holds a reservation.
+    """
+    check_name(task_id, field="task_id")
+    resources, labels = prepare(request, require, default, max_task_slots, cache)
+    if task_id in reservations:
+        runner = reservations[task_id].runner
+        msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
+        raise DuplicateTaskError(msg)
+    return task_id, resources, labels

@@ -7,14 +7,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runtime_alloc._ledger import Ledger
-from runtime_alloc._requests import Request, normalize, parse_batch_item, prepare
-from runtime_alloc._units import MAX_QUANTITY, _show
+from runtime_alloc._requests import (
+    Request,
+    check_max_task_slots,
+    identical_runs,
+    normalize,
+    parse_batch_item,
+    prepare_task,
+)
+from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.errors import (
     AllocationError,
-    DuplicateRunnerError,
     DuplicateTaskError,
-    InvalidArgumentError,
     RunnerBusyError,
     UnknownTaskError,
 )
@@ -24,7 +29,7 @@ from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner, check_name, to_labels
 from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import Strategy, strategy_from_env
+from runtime_alloc.strategies import Strategy, check_strategy, strategy_from_env
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
 
@@ -71,21 +76,8 @@ class Allocator:
         default_request: Request = None,
         max_task_slots: int = 16,
     ) -> None:
-        if (
-            isinstance(max_task_slots, bool)
-            or not isinstance(max_task_slots, int)
-            or not 1 <= max_task_slots <= MAX_QUANTITY
-        ):
-            msg = f"max_task_slots must be a positive integer, got {_show(max_task_slots)}"
-            raise InvalidArgumentError(msg)
-        self._max_task_slots = max_task_slots
-        self._strategy: Strategy = strategy_from_env() if strategy is None else strategy
-        if not isinstance(self._strategy, Strategy):
-            msg = (
-                "strategy must have a name, a maximize flag and a score(state, request) "
-                f"method, got {_show(self._strategy)}"
-            )
-            raise InvalidArgumentError(msg)
+        self._max_task_slots = check_max_task_slots(max_task_slots)
+        self._strategy = check_strategy(strategy_from_env() if strategy is None else strategy)
         self._default_request = normalize(
             default_request, _DEFAULT_TASK_REQUEST, max_task_slots, field="default_request"
         )
@@ -95,15 +87,7 @@ class Allocator:
         self._states = ledger.states
         self._tasks = ledger.tasks
         self._reservations = ledger.reservations
-        fleet = list(runners)
-        names = set()
-        for runner in fleet:
-            self._check_runner(runner)
-            if runner.name in names:
-                msg = f"runner {runner.name!r} is listed twice"
-                raise DuplicateRunnerError(msg)
-            names.add(runner.name)
-        for runner in fleet:
+        for runner in ledger.check_fleet(runners):
             ledger.insert(runner)
 
     @property
@@ -218,24 +202,11 @@ class Allocator:
                     raise DuplicateTaskError(msg)
                 seen.add(task_id)
             results: list[Reservation | AllocationError] = []
-            start = 0
-            while start < len(prepared):
-                end = start + 1
-                _, request, require = prepared[start]
-                while end < len(prepared):
-                    _, other, labels = prepared[end]
-                    if (other is request or other == request) and (
-                        labels is require or labels == require
-                    ):
-                        end += 1
-                    else:
-                        break
-                run = prepared[start:end]
-                placed = self._place_run(run) if len(run) >= _MIN_RUN else None
+            for run in identical_runs(prepared):
+                placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None
                 if placed is None:
                     placed = [self._place(*p, raise_errors=False) for p in run]
                 results.extend(placed)
-                start = end
             return results
 
     def release(self, task_id: str, state: str = "success") -> Reservation:
@@ -273,10 +244,7 @@ class Allocator:
         Runtime complexity: O(1) on the python backend.
         """
         with self._lock:
-            self._check_runner(runner)
-            if runner.name in self._states:
-                msg = f"runner {runner.name!r} is already registered"
-                raise DuplicateRunnerError(msg)
+            self._ledger.check_new_runner(runner)
             self._ledger.insert(runner)
 
     def drain_runner(self, name: str) -> None:
@@ -418,52 +386,18 @@ class Allocator:
         require: Iterable[str],
         cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
     ) -> tuple[str, Resources, frozenset[str]]:
-        check_name(task_id, field="task_id")
-        resources, labels = prepare(
-            request, require, self._default_request, self._max_task_slots, cache
-        )
-        if task_id in self._reservations:
-            runner = self._reservations[task_id].runner
-            msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
-            raise DuplicateTaskError(msg)
-        return task_id, resources, labels
+        return prepare_task(
+            task_id, request, require, self._default_request, self._max_task_slots,
+            self._reservations, cache,
+        )  # fmt: skip
 
     def _place(
         self, task_id: str, request: Resources, require: frozenset[str], *, raise_errors: bool
     ) -> Reservation | AllocationError:
-        ledger = self._ledger
-        name = ledger.backend.choose(request, require)
-        if name is None:
-            error = ledger.backend.diagnose(task_id, request, require)
-            ledger.count_failure(error)
-            if raise_errors:
-                raise error
-            return error
-        reservation = Reservation(task_id, name, request)
-        self._reserve(reservation)
-        ledger.allocations += 1
-        return reservation
-
-    def _place_run(
-        self, run: Sequence[tuple[str, Resources, frozenset[str]]]
-    ) -> list[Reservation | AllocationError] | None:
-        """Place a run of identical requests through the backend's ``plan``, or return None."""
-        ledger = self._ledger
-        request, require = run[0][1], run[0][2]
-        names = ledger.backend.plan(request, require, len(run))
-        if names is None:
-            return None
-        results: list[Reservation | AllocationError] = []
-        results.extend(ledger.reserve_run([task_id for task_id, _, _ in run], names, request))
-        if len(names) < len(run):
-            first = ledger.backend.diagnose(run[len(names)][0], request, require)
-            for task_id, _, _ in run[len(names) :]:
-                error = type(first)(
-                    task_id, request, first.runners_total, first.reasons, first.shortfalls
-                )
-                ledger.count_failure(error)
-                results.append(error)
-        return results
+        result = self._ledger.place(task_id, request, require)
+        if raise_errors and isinstance(result, AllocationError):
+            raise result
+        return result
 
     def _reserve(self, reservation: Reservation) -> None:
         self._ledger.reserve(reservation)
@@ -474,9 +408,3 @@ class Allocator:
     def _set_draining(self, name: str, *, draining: bool) -> None:
         with self._lock:
             self._ledger.set_draining(name, draining=draining)
-
-    @staticmethod
-    def _check_runner(runner: object) -> None:
-        if not isinstance(runner, Runner):
-            msg = f"runner must be a Runner (see Runner.parse), got {_show(runner)}"
-            raise InvalidArgumentError(msg)

@@ -51,6 +51,7 @@ __all__ = [
     "Strategy",
     "StrategyFactory",
     "UtilizationStrategy",
+    "check_strategy",
     "linear_score",
     "register_strategy",
     "strategy_from_env",
@@ -85,6 +86,21 @@ class Strategy(Protocol):
     def score(self, state: RunnerState, request: Resources) -> float:
         """Score a *feasible* runner for ``request``; must be deterministic and finite."""
         ...  # pragma: no cover
+
+
+def check_strategy(strategy: object) -> Strategy:
+    """Return ``strategy`` when it implements :class:`Strategy`. O(1).
+
+    Raises:
+        InvalidArgumentError: it lacks a name, a maximize flag or a score method.
+    """
+    if not isinstance(strategy, Strategy):
+        msg = (
+            "strategy must have a name, a maximize flag and a score(state, request) "
+            f"method, got {_show(strategy)}"
+        )
+        raise InvalidArgumentError(msg)
+    return strategy
 
 
 #: What :func:`register_strategy` takes: weights (or None) -> a strategy.
