@@ -21,6 +21,7 @@ import importlib.util
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from runtime_alloc._registry import Registry
 from runtime_alloc._units import _show
 from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.strategies import linear_score
@@ -95,22 +96,17 @@ BackendFactory = Callable[[Iterable["RunnerState"], "Strategy"], Backend]
 #: The names ``Allocator(backend=...)`` always accepts (``runtime_alloc.BACKENDS``).
 BUILTIN_BACKENDS = ("auto", "python", "numpy")
 
-_REGISTRY: dict[str, BackendFactory] = {}
+_REGISTRY: Registry[BackendFactory] = Registry("backend", reserved=BUILTIN_BACKENDS)
 
 
 def register_backend(name: str, factory: BackendFactory) -> None:
     """Make ``Allocator(backend=name)`` build its backend with ``factory``. O(1).
 
     Raises:
-        InvalidArgumentError: the name is built in or taken, or factory is not callable.
+        InvalidArgumentError: the name is built in, taken or malformed, or factory
+            is not callable.
     """
-    if not isinstance(name, str) or not name or name in BUILTIN_BACKENDS or name in _REGISTRY:
-        msg = f"backend name must be a new non-empty string, got {_show(name)}"
-        raise InvalidArgumentError(msg)
-    if not callable(factory):
-        msg = f"backend factory must be callable, got {_show(factory)}"
-        raise InvalidArgumentError(msg)
-    _REGISTRY[name] = factory
+    _REGISTRY.add(name, factory)
 
 
 def unregister_backend(name: str) -> None:
@@ -119,14 +115,12 @@ def unregister_backend(name: str) -> None:
     Raises:
         InvalidArgumentError: ``name`` was not registered.
     """
-    if _REGISTRY.pop(name, None) is None:
-        msg = f"no backend is registered as {_show(name)}"
-        raise InvalidArgumentError(msg)
+    _REGISTRY.remove(name)
 
 
 def backend_names() -> tuple[str, ...]:
     """The built-in names, then the registered ones, in registration order. O(backends)."""
-    return BUILTIN_BACKENDS + tuple(_REGISTRY)
+    return BUILTIN_BACKENDS + tuple(_REGISTRY.factories)
 
 
 def numpy_available() -> bool:
@@ -158,7 +152,7 @@ def make_backend(name: str, states: Iterable[RunnerState], strategy: Strategy) -
     """
     from runtime_alloc.backends.python import PythonBackend  # noqa: PLC0415 (no cycle)
 
-    factory = _REGISTRY.get(name) if isinstance(name, str) else None
+    factory = _REGISTRY.factories.get(name) if isinstance(name, str) else None
     if factory is not None:
         return factory(states, strategy)
     if name not in BUILTIN_BACKENDS:

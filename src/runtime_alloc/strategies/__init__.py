@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from runtime_alloc._registry import Registry
 from runtime_alloc._units import _show
 from runtime_alloc.errors import InvalidArgumentError, UnknownStrategyError
 from runtime_alloc.resources import Resources
@@ -106,11 +106,11 @@ def check_strategy(strategy: object) -> Strategy:
 #: What :func:`register_strategy` takes: weights (or None) -> a strategy.
 StrategyFactory = Callable[[Mapping[str, int] | None], Any]
 
-_REGISTRY: dict[str, StrategyFactory] = {}
+_REGISTRY: Registry[StrategyFactory] = Registry("strategy", unknown=UnknownStrategyError)
 
 #: Registered names (class names and kebab-case aliases) -> strategy factory (a
 #: read-only live view of the registry; the built-ins map to their classes).
-STRATEGIES: Mapping[str, Any] = MappingProxyType(_REGISTRY)
+STRATEGIES: Mapping[str, Any] = _REGISTRY.view
 
 
 def register_strategy(name: str, factory: StrategyFactory) -> None:
@@ -130,19 +130,7 @@ def register_strategy(name: str, factory: StrategyFactory) -> None:
     EvenSpreadStrategy(weights={})
     >>> unregister_strategy("least-loaded")
     """
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        msg = (
-            "strategy name must be a non-empty string without surrounding spaces, "
-            f"got {_show(name)}"
-        )
-        raise InvalidArgumentError(msg)
-    if name in _REGISTRY:
-        msg = f"strategy name {name!r} is already registered"
-        raise InvalidArgumentError(msg)
-    if not callable(factory):
-        msg = f"strategy factory must be callable, got {_show(factory)}"
-        raise InvalidArgumentError(msg)
-    _REGISTRY[name] = factory
+    _REGISTRY.add(name, factory)
 
 
 def unregister_strategy(name: str) -> None:
@@ -151,9 +139,7 @@ def unregister_strategy(name: str) -> None:
     Raises:
         UnknownStrategyError: no strategy is registered under ``name``.
     """
-    if _REGISTRY.pop(name, None) is None:
-        msg = f"no strategy is registered as {_show(name)}"
-        raise UnknownStrategyError(msg)
+    _REGISTRY.remove(name)
 
 
 for _name, _factory in (
@@ -174,7 +160,7 @@ def strategy_from_name(name: str, weights: Mapping[str, int] | None = None) -> U
     >>> strategy_from_name("max-packing", {"memory": 2})
     MaxPackingStrategy(weights={'memory': 2})
     """
-    factory = _REGISTRY.get(name.strip()) if isinstance(name, str) else None
+    factory = _REGISTRY.factories.get(name.strip()) if isinstance(name, str) else None
     if factory is None:
         valid = ", ".join(STRATEGIES)
         msg = f"strategy must be one of {valid}; got {name!r}"

@@ -59,23 +59,21 @@ BASE_DIMENSIONS = ("cpu", "memory", "slots")
 MAX_WEIGHT = 1000
 
 
+def _check_weight(name: object, weight: object) -> tuple[str, int]:
+    check_dimension_name(name, field="weights key")
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+        msg = f"weights[{name!r}] must be an integer from 0 to {MAX_WEIGHT}, got {_show(weight)}"
+        raise InvalidArgumentError(msg)
+    return name, weight  # type: ignore[return-value]
+
+
 def _to_weights(value: Mapping[str, int] | None) -> FrozenMap[str, int]:
     if value is None:
         return FrozenMap()
     if not isinstance(value, Mapping):
         msg = f"weights must be a mapping of dimension name to integer, got {_show(value)}"
         raise InvalidArgumentError(msg)
-    items = []
-    for name in sorted(value, key=str):
-        check_dimension_name(name, field="weights key")
-        weight = value[name]
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
-            msg = (
-                f"weights[{name!r}] must be an integer from 0 to {MAX_WEIGHT}, got {_show(weight)}"
-            )
-            raise InvalidArgumentError(msg)
-        items.append((name, weight))
-    return FrozenMap(items)
+    return FrozenMap([_check_weight(name, value[name]) for name in sorted(value, key=str)])
 
 
 def utilization_score(
