@@ -15,7 +15,7 @@ import attrs
 
 from runtime_alloc import _placement
 from runtime_alloc._units import _show
-from runtime_alloc.backends import Backend
+from runtime_alloc.backends.protocol import Backend
 from runtime_alloc.errors import (
     AllocationError,
     DuplicateRunnerError,

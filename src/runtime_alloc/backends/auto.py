@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runtime_alloc.backends import Backend, is_vectorized, numpy_available
+from runtime_alloc.backends.protocol import Backend, is_vectorized, numpy_available
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.python import PythonBackend
