@@ -155,7 +155,15 @@ def prepare_task(  # noqa: PLR0917
         DuplicateTaskError: ``task_id`` already holds a reservation.
     """
     check_name(task_id, field="task_id")
-    resources, labels = prepare(request, require, default, max_task_slots, cache)
+    if cache is None:  # one call: parse directly
+        resources = normalize(request, default, max_task_slots)
+        labels = (
+            NO_LABELS
+            if type(require) is tuple and not require
+            else to_labels(require, field="require")
+        )
+    else:
+        resources, labels = prepare(request, require, default, max_task_slots, cache)
     if task_id in reservations:
         runner = reservations[task_id].runner
         msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"

@@ -157,8 +157,10 @@ class Allocator:
         Runtime complexity: O(N) runners on the python backend.
         """
         with self._lock:
-            task_id, resources, labels = self._prepare(task_id, request, require)
-            return self._place(task_id, resources, labels, raise_errors=True)  # type: ignore[return-value]
+            result = self._allocate_one(task_id, request, require)
+            if isinstance(result, AllocationError):
+                raise result
+            return result
 
     def try_allocate(
         self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
@@ -168,8 +170,7 @@ class Allocator:
         Invalid input still raises. Runtime complexity: as :meth:`allocate`.
         """
         with self._lock:
-            task_id, resources, labels = self._prepare(task_id, request, require)
-            result = self._place(task_id, resources, labels, raise_errors=False)
+            result = self._allocate_one(task_id, request, require)
             return result if isinstance(result, Reservation) else None
 
     def allocate_many(self, items: Iterable[Sequence[Any]]) -> list[Reservation | AllocationError]:
@@ -205,7 +206,7 @@ class Allocator:
             for run in identical_runs(prepared):
                 placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None
                 if placed is None:
-                    placed = [self._place(*p, raise_errors=False) for p in run]
+                    placed = [self._ledger.place(*p) for p in run]
                 results.extend(placed)
             return results
 
@@ -391,13 +392,14 @@ class Allocator:
             self._reservations, cache,
         )  # fmt: skip
 
-    def _place(
-        self, task_id: str, request: Resources, require: frozenset[str], *, raise_errors: bool
+    def _allocate_one(
+        self, task_id: str, request: Request, require: Iterable[str]
     ) -> Reservation | AllocationError:
-        result = self._ledger.place(task_id, request, require)
-        if raise_errors and isinstance(result, AllocationError):
-            raise result
-        return result
+        task_id, resources, labels = prepare_task(
+            task_id, request, require, self._default_request, self._max_task_slots,
+            self._reservations,
+        )  # fmt: skip
+        return self._ledger.place(task_id, resources, labels)
 
     def _reserve(self, reservation: Reservation) -> None:
         self._ledger.reserve(reservation)
