@@ -84,6 +84,8 @@ class NumpyBackend:
         self._fixed_block = block_size
         self._index = index
         self._pending: list[RunnerState] = []
+        #: row -> newest state not yet written to the columns and ``states``
+        self._dirty: dict[int, RunnerState] = {}
         self.classes: ClassIndex | None = None
         self.rebuild()
 
@@ -97,15 +99,16 @@ class NumpyBackend:
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts or draining flag. O(log N).
 
-        With the class index the numpy columns are written lazily: the state
-        waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
+        With the class index the numpy columns (and :attr:`states`) are written
+        lazily: the state waits in ``_dirty`` until a vectorized read (see
+        :meth:`sync`).
         """
-        self.states[state.runner.name] = state
         if self._pending:
             self.flush()
         i = self.table.row_of[state.runner.name]
         classes = self.classes
         if classes is None:
+            self.states[state.runner.name] = state
             self.table.update(state, i)
             return
         self._dirty[i] = state
@@ -113,12 +116,14 @@ class NumpyBackend:
         classes.set(i, (r.millicpu, r.memory_bytes, r.slots), not state.draining)
 
     def sync(self) -> None:
-        """Write the lazily kept states into the numpy columns. O(changed runners)."""
+        """Write the lazily kept states into the numpy columns and :attr:`states`. O(changed)."""
         self.flush()
         if self._dirty:
             update = self.table.update
+            states = self.states
             for i, state in self._dirty.items():
                 update(state, i)
+                states[state.runner.name] = state
             self._dirty.clear()
 
     def remove(self, name: str) -> None:
@@ -148,7 +153,9 @@ class NumpyBackend:
     def rebuild(self) -> None:
         """Lay every runner out again from the states received. O(N)."""
         self._pending.clear()
-        self._dirty: dict[int, RunnerState] = {}
+        for state in self._dirty.values():
+            self.states[state.runner.name] = state  # states kept lazily so far
+        self._dirty.clear()
         states = list(self.states.values())
         shapes = [_shape(s) for s in states] if self.vectorized else []
         use_classes = self.vectorized and (
