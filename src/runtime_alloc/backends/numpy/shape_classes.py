@@ -30,7 +30,7 @@ while the float scores can move by at most ``14u*2W/W`` around the real ones;
 since ``delta/2`` exceeds that by orders of magnitude, ``f_j > f_i``: ``j``
 loses to ``i`` even on a tie break (mirrored when the highest score wins).
 Runners outside the window therefore cannot win, and inside it the exact
-comparison decides. tests/test_numpy_backend.py holds a fleet of float
+comparison decides. tests/backends/numpy/test_backend.py holds a fleet of float
 near-ties on which a zero window picks wrong runners.
 
 Runtime complexity per decision: O(groups) for the shape bounds, then per shape
