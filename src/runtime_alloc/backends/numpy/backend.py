@@ -22,6 +22,7 @@ import numpy as np
 from runtime_alloc import _placement
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc.backends.numpy import batch, blocks, diagnose
+from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.errors import AllocationError
@@ -201,7 +202,7 @@ class NumpyBackend:
     def check(self) -> None:
         """Assert that the index agrees with the states received (tests call this)."""
         self.sync()
-        self.table.check(self.states)
+        check_table(self.table, self.states)
         if self.classes is not None:
             rows = {}
             for name, state in self.states.items():
@@ -210,7 +211,7 @@ class NumpyBackend:
                     (r.millicpu, r.memory_bytes, r.slots),
                     not state.draining,
                 )
-            self.classes.check(rows)
+            check_classes(self.classes, rows)
 
     # ------------------------------------------------------------------ scoring
 

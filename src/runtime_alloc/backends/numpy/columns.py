@@ -405,38 +405,3 @@ class Table:
     def nrows(self) -> int:
         """Slots in use (live or emptied), i.e. ``nblocks * block_size``."""
         return self.nblocks * self.block_size
-
-    def check(self, states: Mapping[str, RunnerState]) -> None:
-        """Assert that every column and block bound agrees with ``states`` (tests call this)."""
-        assert set(self.row_of) == set(states), "runner sets differ"  # noqa: S101
-        seqs = [self.sequence.item(self.row_of[name]) for name in states]
-        assert seqs == sorted(seqs), "registration order lost"  # noqa: S101
-        bs = self.block_size
-        for name, state in states.items():
-            i = self.row_of[name]
-            r, c = state.reserved, state.runner.capacity
-            assert (self.reserved[0][i], self.reserved[1][i], self.reserved[2][i]) == (  # noqa: S101
-                r.millicpu,
-                r.memory_bytes,
-                r.slots,
-            ), name
-            assert (self.capacity[0][i], self.capacity[1][i], self.capacity[2][i]) == (  # noqa: S101
-                c.millicpu,
-                c.memory_bytes,
-                c.slots,
-            ), name
-            assert bool(self.draining[i]) == state.draining, name  # noqa: S101
-            for dim, cols in self.extended.items():
-                assert cols[0][i] == c.extended.get(dim, 0), (name, dim)  # noqa: S101
-                assert cols[1][i] == r.extended.get(dim, 0), (name, dim)  # noqa: S101
-        for k in range(self.nblocks if self.summaries else 0):
-            lo, hi = k * bs, (k + 1) * bs
-            for d in range(3):
-                assert self.block_free_max[d][k] >= self.free_usable[d][lo:hi].max(), (k, d)  # noqa: S101
-                usable = self.free_usable[d][lo:hi] >= 0
-                if usable.any():
-                    col = self.reserved[d][lo:hi][usable]
-                    assert self.block_reserved_min[d][k] <= col.min(), (k, d)  # noqa: S101
-                    assert self.block_reserved_max[d][k] >= col.max(), (k, d)  # noqa: S101
-            assert self.block_base_score_min[k] <= self.base_score_low[lo:hi].min(), k  # noqa: S101
-            assert self.block_base_score_max[k] >= self.base_score_high[lo:hi].max(), k  # noqa: S101

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from heapq import heapify, heappop, heappush
-from typing import Any
 
 from runtime_alloc.backends.numpy.shape_groups import (
     CHUNK,
@@ -399,32 +398,3 @@ class ClassIndex:
                 ):
                     best_f, best = f, m
         return -1 if best < 0 else best & MASK
-
-    # ------------------------------------------------------------------ checks
-
-    def check(self, rows: dict[int, Any]) -> None:
-        """Assert that r-classes agree with ``rows`` (row -> (reserved, usable)); for tests."""
-        counts: dict[tuple[int, tuple[int, int, int]], int] = {}
-        for row, (r, usable) in rows.items():
-            cls = self.rclass_of[row]
-            if not usable:
-                assert cls is None, row  # noqa: S101
-                continue
-            assert cls == r, row  # noqa: S101
-            g = self.group_of[row]
-            assert g is not None, row  # noqa: S101
-            key = (id(g), r)
-            counts[key] = counts.get(key, 0) + 1
-        for g in self.groups.values():
-            entries = {e[1] for tier in g.tiers for e in tier}
-            assert entries == g.inheap, "heap entries and inheap differ"  # noqa: S101
-            for r, n in g.count.items():
-                assert counts.get((id(g), r)) == n > 0, r  # noqa: S101
-                assert r in entries, r  # noqa: S101
-                m = g.members[r]
-                listed = {m} if type(m) is int else set(m)
-                valid = {x for x in listed if self.rclass_of[x & MASK] == r}
-                assert len(valid) == n, r  # every member is listed once, stale ones aside  # noqa: S101
-            for c, bound in enumerate(g.cmin):
-                for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS]:
-                    assert all(e[0] >= bound for e in h), c  # noqa: S101
