@@ -2,7 +2,7 @@
 
 Usage (from the repository root, numpy installed)::
 
-    cp src/runtime_alloc/_numpy_classes.py /tmp/variant.py   # then edit the copy
+    cp src/runtime_alloc/backends/numpy/shape_classes.py /tmp/variant.py   # then edit the copy
     python benchmarks/ab_classes.py /tmp/variant.py --strategy MaxPackingStrategy --runners 100000
 
 On a shared machine the speed moves by tens of percent between runs, so two runs
@@ -24,13 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import runtime_alloc._numpy as numpy_backend
+import runtime_alloc.backends.numpy.backend as numpy_backend
 from _workload import STRATEGIES, Churn, warm_allocator
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", type=Path, help="a modified copy of _numpy_classes.py")
+    parser.add_argument(
+        "variant", type=Path, help="a modified copy of backends/numpy/shape_classes.py"
+    )
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="MaxPackingStrategy")
     parser.add_argument("--runners", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=12)

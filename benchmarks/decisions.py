@@ -41,7 +41,7 @@ def rate(  # noqa: PLR0917
 ) -> float:
     alloc = warm_allocator(n, strategy, backend, seed)
     if backend == "numpy" and index != "auto":
-        from runtime_alloc._numpy import NumpyBackend  # noqa: PLC0415
+        from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415
 
         alloc._backend = NumpyBackend(alloc._states, alloc.strategy, index=index)
     churn = Churn(alloc, seed)

@@ -4,115 +4,43 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import attrs
-
-from runtime_alloc import _placement
-from runtime_alloc._units import MAX_QUANTITY, _show
+from runtime_alloc._ledger import Ledger
+from runtime_alloc._requests import (
+    Request,
+    check_max_task_slots,
+    identical_runs,
+    normalize,
+    parse_batch_item,
+    prepare_task,
+)
+from runtime_alloc._units import _show
+from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.errors import (
     AllocationError,
-    DuplicateRunnerError,
     DuplicateTaskError,
-    InvalidArgumentError,
-    InvalidResourcesError,
     RunnerBusyError,
-    UnknownRunnerError,
     UnknownTaskError,
 )
 from runtime_alloc.explain import Explanation, explain
 from runtime_alloc.metrics import Metrics
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources, _combine_unchecked
-from runtime_alloc.runners import Runner, RunnerState, check_name, to_labels
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import Runner, check_name, to_labels
 from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import Strategy, strategy_from_env
+from runtime_alloc.strategies import Strategy, check_strategy, strategy_from_env
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
 
-#: What ``allocate`` accepts as a request.
-Request = Resources | Mapping[str, object] | str | None
-
 #: The backend names ``Allocator`` accepts.
-BACKENDS = ("auto", "python", "numpy")
+BACKENDS = BUILTIN_BACKENDS
 
 _DEFAULT_TASK_REQUEST = Resources(slots=1)
-#: The reserved amounts of a new runner (immutable, so one object serves all).
-_NOTHING = Resources()
-_NO_LABELS: frozenset[str] = frozenset()
-
-#: Request and label types whose parsed value allocate_many may reuse for equal values.
-_CACHEABLE_REQUESTS = (str, Resources, type(None))
-_CACHEABLE_REQUIRES = (tuple, frozenset, str)
 
 #: allocate_many hands runs of at least this many identical requests to the
-#: backend's ``plan`` (when it has one).
+#: backend's ``plan``.
 _MIN_RUN = 8
-
-
-class _Backend(Protocol):
-    """What the allocator needs from a placement backend (python or numpy).
-
-    A backend may also offer ``diagnose(task_id, request, require)`` (build the
-    failure error faster than :func:`_placement.diagnose`, with an equal result)
-    and ``plan(request, require, count)`` (the runners ``count`` identical
-    sequential ``allocate`` calls would pick, in order); the allocator uses
-    them when present.
-    """
-
-    @property
-    def name(self) -> str: ...
-
-    def add(self, state: RunnerState) -> None: ...
-    def update(self, state: RunnerState) -> None: ...
-    def remove(self, name: str) -> None: ...
-    def choose(self, request: Resources, require: frozenset[str]) -> str | None: ...
-
-
-class _PythonBackend:
-    """The reference backend: a scan over the allocator's runner states."""
-
-    name = "python"
-
-    def __init__(self, states: Mapping[str, RunnerState], strategy: Strategy) -> None:
-        self._states = states
-        self._strategy = strategy
-
-    def add(self, state: RunnerState) -> None:
-        """Nothing to index: the scan reads the allocator's states."""
-
-    def update(self, state: RunnerState) -> None:
-        """Nothing to index: the scan reads the allocator's states."""
-
-    def remove(self, name: str) -> None:
-        """Nothing to index: the scan reads the allocator's states."""
-
-    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
-        state = _placement.choose(self._states.values(), self._strategy, request, require)
-        return None if state is None else state.name
-
-
-def _make_backend(backend: str, states: Mapping[str, RunnerState], strategy: Strategy) -> _Backend:
-    if backend not in BACKENDS:
-        msg = f"backend must be one of {', '.join(BACKENDS)}, got {_show(backend)}"
-        raise InvalidArgumentError(msg)
-    if backend == "python":
-        return _PythonBackend(states, strategy)
-    try:
-        from runtime_alloc._numpy import NumpyBackend  # noqa: PLC0415 (numpy is optional)
-    except ImportError:
-        if backend == "numpy":
-            msg = (
-                "backend 'numpy' needs numpy: pip install 'runtime_alloc[numpy]', "
-                "or use backend='python' or 'auto'"
-            )
-            raise InvalidArgumentError(msg) from None
-        return _PythonBackend(states, strategy)
-    if backend == "numpy":
-        return NumpyBackend(states, strategy)
-    from runtime_alloc._auto import AutoBackend  # noqa: PLC0415 (imports numpy)
-
-    return AutoBackend(states, strategy, _PythonBackend(states, strategy))
 
 
 class Allocator:
@@ -148,42 +76,28 @@ class Allocator:
         default_request: Request = None,
         max_task_slots: int = 16,
     ) -> None:
-        if (
-            isinstance(max_task_slots, bool)
-            or not isinstance(max_task_slots, int)
-            or not 1 <= max_task_slots <= MAX_QUANTITY
-        ):
-            msg = f"max_task_slots must be a positive integer, got {_show(max_task_slots)}"
-            raise InvalidArgumentError(msg)
-        self._max_task_slots = max_task_slots
-        self._strategy: Strategy = strategy_from_env() if strategy is None else strategy
-        if not isinstance(self._strategy, Strategy):
-            msg = (
-                "strategy must have a name, a maximize flag and a score(state, request) "
-                f"method, got {_show(self._strategy)}"
-            )
-            raise InvalidArgumentError(msg)
-        self._default_request = _DEFAULT_TASK_REQUEST
-        self._default_request = self._normalize(default_request, field="default_request")
+        self._max_task_slots = check_max_task_slots(max_task_slots)
+        self._strategy = check_strategy(strategy_from_env() if strategy is None else strategy)
+        self._default_request = normalize(
+            default_request, _DEFAULT_TASK_REQUEST, max_task_slots, field="default_request"
+        )
         self._lock = threading.RLock()
-        self._states: dict[str, RunnerState] = {}
-        self._tasks: dict[str, dict[str, Reservation]] = {}
-        self._reservations: dict[str, Reservation] = {}
-        self._allocations = 0
-        self._failures: dict[str, int] = {}
-        self._releases: dict[str, int] = {}
-        self._evictions = 0
-        self._backend = _make_backend(backend, self._states, self._strategy)
-        fleet = list(runners)
-        names = set()
-        for runner in fleet:
-            self._check_runner(runner)
-            if runner.name in names:
-                msg = f"runner {runner.name!r} is listed twice"
-                raise DuplicateRunnerError(msg)
-            names.add(runner.name)
-        for runner in fleet:
-            self._insert(RunnerState(runner, _NOTHING))
+        ledger = self._ledger = Ledger(make_backend(backend, (), self._strategy))
+        # the ledger's tables under their historical names (read-only use outside the ledger)
+        self._states = ledger.states
+        self._tasks = ledger.tasks
+        self._reservations = ledger.reservations
+        for runner in ledger.check_fleet(runners):
+            ledger.insert(runner)
+
+    @property
+    def _backend(self) -> Backend:
+        """The backend the ledger sends its events to (settable, for tests and wrappers)."""
+        return self._ledger.backend
+
+    @_backend.setter
+    def _backend(self, backend: Any) -> None:  # noqa: ANN401
+        self._ledger.attach(backend)
 
     # ------------------------------------------------------------------ properties
 
@@ -243,8 +157,10 @@ class Allocator:
         Runtime complexity: O(N) runners on the python backend.
         """
         with self._lock:
-            task_id, resources, labels = self._prepare(task_id, request, require)
-            return self._place(task_id, resources, labels, raise_errors=True)  # type: ignore[return-value]
+            result = self._allocate_one(task_id, request, require)
+            if isinstance(result, AllocationError):
+                raise result
+            return result
 
     def try_allocate(
         self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
@@ -254,8 +170,7 @@ class Allocator:
         Invalid input still raises. Runtime complexity: as :meth:`allocate`.
         """
         with self._lock:
-            task_id, resources, labels = self._prepare(task_id, request, require)
-            result = self._place(task_id, resources, labels, raise_errors=False)
+            result = self._allocate_one(task_id, request, require)
             return result if isinstance(result, Reservation) else None
 
     def allocate_many(self, items: Iterable[Sequence[Any]]) -> list[Reservation | AllocationError]:
@@ -281,41 +196,18 @@ class Allocator:
             seen: set[str] = set()
             cache: dict[Any, tuple[Resources, frozenset[str]]] = {}
             for index, item in enumerate(items):
-                if type(item) is not tuple and (
-                    isinstance(item, (str, bytes)) or not isinstance(item, Sequence)
-                ):
-                    msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
-                    raise InvalidArgumentError(msg)
-                if not 1 <= len(item) <= 3:
-                    msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
-                    raise InvalidArgumentError(msg)
-                task_id = item[0]
-                request = item[1] if len(item) > 1 else None
-                require = item[2] if len(item) > 2 else ()
+                task_id, request, require = parse_batch_item(index, item)
                 prepared.append(self._prepare(task_id, request, require, cache))
                 if task_id in seen:
                     msg = f"task {task_id!r} appears twice in the batch"
                     raise DuplicateTaskError(msg)
                 seen.add(task_id)
             results: list[Reservation | AllocationError] = []
-            start = 0
-            while start < len(prepared):
-                end = start + 1
-                _, request, require = prepared[start]
-                while end < len(prepared):
-                    _, other, labels = prepared[end]
-                    if (other is request or other == request) and (
-                        labels is require or labels == require
-                    ):
-                        end += 1
-                    else:
-                        break
-                run = prepared[start:end]
-                placed = self._place_run(run) if len(run) >= _MIN_RUN else None
+            for run in identical_runs(prepared):
+                placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None
                 if placed is None:
-                    placed = [self._place(*p, raise_errors=False) for p in run]
+                    placed = [self._ledger.place(*p) for p in run]
                 results.extend(placed)
-                start = end
             return results
 
     def release(self, task_id: str, state: str = "success") -> Reservation:
@@ -339,7 +231,7 @@ class Allocator:
                 msg = f"no reservation is held for task {_show(task_id)}"
                 raise UnknownTaskError(msg)
             self._unreserve(reservation)
-            self._releases[state] = self._releases.get(state, 0) + 1
+            self._ledger.count_release(state)
             return reservation
 
     # ------------------------------------------------------------------ fleet
@@ -353,11 +245,8 @@ class Allocator:
         Runtime complexity: O(1) on the python backend.
         """
         with self._lock:
-            self._check_runner(runner)
-            if runner.name in self._states:
-                msg = f"runner {runner.name!r} is already registered"
-                raise DuplicateRunnerError(msg)
-            self._insert(RunnerState(runner, _NOTHING))
+            self._ledger.check_new_runner(runner)
+            self._ledger.insert(runner)
 
     def drain_runner(self, name: str) -> None:
         """Stop new placements on a runner; its reservations stay. O(1)."""
@@ -385,17 +274,11 @@ class Allocator:
         Runtime complexity: O(tasks on the runner).
         """
         with self._lock:
-            self._state(name)
+            self._ledger.state(name)
             held = tuple(self._tasks[name].values())
             if held and not force:
                 raise RunnerBusyError(name, held)
-            for reservation in held:
-                del self._reservations[reservation.task_id]
-            self._evictions += len(held)
-            del self._states[name]
-            del self._tasks[name]
-            self._backend.remove(name)
-            return held
+            return self._ledger.remove(name)
 
     # ------------------------------------------------------------------ views
 
@@ -461,7 +344,7 @@ class Allocator:
                 allocator._reserve(reservation)
             for state in snapshot.runners:
                 if state.draining:
-                    allocator._set_draining(state.name, draining=True)
+                    allocator._ledger.set_draining(state.name, draining=True)
         return allocator
 
     def explain(self, request: Request = None, *, require: Iterable[str] = ()) -> Explanation:
@@ -470,7 +353,7 @@ class Allocator:
         Read-only. Runtime complexity: O(N).
         """
         with self._lock:
-            resources = self._normalize(request)
+            resources = normalize(request, self._default_request, self._max_task_slots)
             labels = to_labels(require, field="require")
             return explain(tuple(self._states.values()), self._strategy, resources, labels)
 
@@ -480,49 +363,22 @@ class Allocator:
         Runtime complexity: O(N * dimensions).
         """
         with self._lock:
+            ledger = self._ledger
             return Metrics.build(
-                states=self._states.values(),
-                tasks_per_runner={name: len(t) for name, t in self._tasks.items()},
-                allocations=self._allocations,
-                failures=self._failures,
-                releases=self._releases,
-                evictions=self._evictions,
+                states=ledger.states.values(),
+                tasks_per_runner={name: len(t) for name, t in ledger.tasks.items()},
+                allocations=ledger.allocations,
+                failures=ledger.failures,
+                releases=ledger.releases,
+                evictions=ledger.evictions,
             )
 
     def _check(self) -> None:
         """Assert the internal invariants (tests and the harness call this). O(N + tasks)."""
         with self._lock:
-            assert list(self._states) == list(self._tasks), "runner tables disagree"  # noqa: S101
-            total = 0
-            for name, state in self._states.items():
-                held = self._tasks[name]
-                total += len(held)
-                summed = sum((r.resources for r in held.values()), Resources())
-                assert state.reserved == summed, (  # noqa: S101
-                    f"runner {name!r} reserved {state.reserved} != sum of reservations {summed}"
-                )
-                assert state.reserved.fits_within(state.runner.capacity), (  # noqa: S101
-                    f"runner {name!r} over-committed: {state.reserved} > {state.runner.capacity}"
-                )
-                for task_id, reservation in held.items():
-                    assert self._reservations.get(task_id) is reservation, task_id  # noqa: S101
-            assert total == len(self._reservations), "reservation tables disagree"  # noqa: S101
+            self._ledger.check()
 
     # ------------------------------------------------------------------ internals
-
-    def _normalize(self, request: Request, *, field: str = "request") -> Resources:
-        if request is None:
-            return self._default_request
-        resources = (
-            request if type(request) is Resources else Resources.parse(request, default_slots=1)
-        )
-        if not 1 <= resources.slots <= self._max_task_slots:
-            msg = (
-                f"{field} slots must be from 1 to {self._max_task_slots} for a task, "
-                f"got {resources.slots}"
-            )
-            raise InvalidResourcesError(msg)
-        return resources
 
     def _prepare(
         self,
@@ -531,152 +387,26 @@ class Allocator:
         require: Iterable[str],
         cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
     ) -> tuple[str, Resources, frozenset[str]]:
-        check_name(task_id, field="task_id")
-        key = None
-        if (
-            cache is not None
-            and type(request) in _CACHEABLE_REQUESTS
-            and type(require) in _CACHEABLE_REQUIRES
-        ):
-            # a batch repeats the same request text: parse it once (only exact
-            # str/Resources/None values and str labels, so equal keys validate alike)
-            key = (request, require)  # values of these types equal only within a type
-            try:
-                hit = cache.get(key)
-            except TypeError:  # an unhashable label: no caching
-                key = hit = None
-            if hit is not None:
-                resources, labels = hit
-        if key is None or hit is None:
-            resources = self._normalize(request)
-            labels = (
-                _NO_LABELS
-                if type(require) is tuple and not require
-                else to_labels(require, field="require")
-            )
-            if key is not None and cache is not None:
-                cache[key] = (resources, labels)
-        if task_id in self._reservations:
-            runner = self._reservations[task_id].runner
-            msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
-            raise DuplicateTaskError(msg)
-        return task_id, resources, labels
+        return prepare_task(
+            task_id, request, require, self._default_request, self._max_task_slots,
+            self._reservations, cache,
+        )  # fmt: skip
 
-    def _place(
-        self, task_id: str, request: Resources, require: frozenset[str], *, raise_errors: bool
+    def _allocate_one(
+        self, task_id: str, request: Request, require: Iterable[str]
     ) -> Reservation | AllocationError:
-        name = self._backend.choose(request, require)
-        if name is None:
-            error = self._diagnose(task_id, request, require)
-            self._failures[error.kind] = self._failures.get(error.kind, 0) + 1
-            if raise_errors:
-                raise error
-            return error
-        reservation = Reservation(task_id, name, request)
-        self._reserve(reservation)
-        self._allocations += 1
-        return reservation
-
-    def _diagnose(
-        self, task_id: str, request: Resources, require: frozenset[str]
-    ) -> AllocationError:
-        diagnose = getattr(self._backend, "diagnose", None)
-        if diagnose is not None:
-            return diagnose(task_id, request, require)  # type: ignore[no-any-return]
-        return _placement.diagnose(tuple(self._states.values()), task_id, request, require)
-
-    def _place_run(
-        self, run: Sequence[tuple[str, Resources, frozenset[str]]]
-    ) -> list[Reservation | AllocationError] | None:
-        """Place a run of identical requests through the backend's ``plan``, or return None."""
-        plan = getattr(self._backend, "plan", None)
-        request, require = run[0][1], run[0][2]
-        names = None if plan is None else plan(request, require, len(run))
-        if names is None:
-            return None
-        results: list[Reservation | AllocationError] = []
-        per_runner: dict[str, int] = {}
-        tasks, reservations = self._tasks, self._reservations
-        for (task_id, _, _), name in zip(run, names, strict=False):  # names may be shorter
-            reservation = Reservation(task_id, name, request)
-            tasks[name][task_id] = reservation
-            reservations[task_id] = reservation
-            per_runner[name] = per_runner.get(name, 0) + 1
-            results.append(reservation)
-        for name, count in per_runner.items():
-            state = self._states[name]
-            added = Resources(
-                request.millicpu * count,
-                request.memory_bytes * count,
-                request.slots * count,
-                {dim: amount * count for dim, amount in request.extended.items()},
-            )
-            state = RunnerState(
-                state.runner, _combine_unchecked(state.reserved, added, 1), state.draining
-            )
-            self._states[name] = state
-            self._backend.update(state)
-        self._allocations += len(names)
-        if len(names) < len(run):
-            first = self._diagnose(run[len(names)][0], request, require)
-            for task_id, _, _ in run[len(names) :]:
-                error = type(first)(
-                    task_id, request, first.runners_total, first.reasons, first.shortfalls
-                )
-                self._failures[error.kind] = self._failures.get(error.kind, 0) + 1
-                results.append(error)
-        return results
+        task_id, resources, labels = prepare_task(
+            task_id, request, require, self._default_request, self._max_task_slots,
+            self._reservations,
+        )  # fmt: skip
+        return self._ledger.place(task_id, resources, labels)
 
     def _reserve(self, reservation: Reservation) -> None:
-        # callers guarantee room: the placement chose a runner that fits, or a
-        # checked snapshot replays reservations that add up within capacity
-        name = reservation.runner
-        state = self._states[name]
-        state = RunnerState(
-            state.runner,
-            _combine_unchecked(state.reserved, reservation.resources, 1),
-            state.draining,
-        )
-        self._states[name] = state
-        self._tasks[name][reservation.task_id] = reservation
-        self._reservations[reservation.task_id] = reservation
-        self._backend.update(state)
+        self._ledger.reserve(reservation)
 
     def _unreserve(self, reservation: Reservation) -> None:
-        name = reservation.runner
-        state = self._states[name]
-        state = RunnerState(
-            state.runner,
-            _combine_unchecked(state.reserved, reservation.resources, -1),
-            state.draining,
-        )
-        self._states[name] = state
-        del self._tasks[name][reservation.task_id]
-        del self._reservations[reservation.task_id]
-        self._backend.update(state)
-
-    def _insert(self, state: RunnerState) -> None:
-        self._states[state.name] = state
-        self._tasks[state.name] = {}
-        self._backend.add(state)
-
-    def _state(self, name: str) -> RunnerState:
-        state = self._states.get(name)
-        if state is None:
-            msg = f"no runner is registered as {_show(name)}"
-            raise UnknownRunnerError(msg)
-        return state
+        self._ledger.unreserve(reservation)
 
     def _set_draining(self, name: str, *, draining: bool) -> None:
         with self._lock:
-            state = self._state(name)
-            if state.draining != draining:
-                state = attrs.evolve(state, draining=draining)
-                self._states[name] = state
-                self._backend.update(state)
-
-    @staticmethod
-    def _check_runner(runner: object) -> None:
-        if not isinstance(runner, Runner):
-            msg = f"runner must be a Runner (see Runner.parse), got {_show(runner)}"
-            raise InvalidArgumentError(msg)
+            self._ledger.set_draining(name, draining=draining)

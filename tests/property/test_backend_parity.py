@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 np = pytest.importorskip("numpy")
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner  # noqa: E402
-from runtime_alloc._numpy import NumpyBackend  # noqa: E402
+from runtime_alloc.backends.numpy import NumpyBackend  # noqa: E402
 
 GI = 1 << 30
 CPUS = (0, 500, 1000, 2000, 4000)

@@ -13,19 +13,31 @@ Write your own by implementing :class:`Strategy`::
         def score(self, state, request):
             return float(state.reserved.slots)
 
-A custom strategy runs on the pure-Python path under every backend.
+A custom strategy runs on the pure-Python path under every backend, unless it
+offers the :class:`LinearScore` capability (a ``linear_score`` attribute, as
+the built-in strategies do), which the numpy backend indexes. Register a
+factory under a name with :func:`register_strategy` to make it selectable by
+``ALLOCATOR_STRATEGY`` and the CLI's ``--strategy``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
-from runtime_alloc.errors import UnknownStrategyError
+from runtime_alloc._registry import Registry
+from runtime_alloc._units import _show
+from runtime_alloc.errors import InvalidArgumentError, UnknownStrategyError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
-from runtime_alloc.strategies._scoring import MAX_WEIGHT, UtilizationStrategy, utilization_score
+from runtime_alloc.strategies._scoring import (
+    MAX_WEIGHT,
+    LinearScore,
+    UtilizationStrategy,
+    linear_score,
+    utilization_score,
+)
 from runtime_alloc.strategies.even_spread import EvenSpreadStrategy
 from runtime_alloc.strategies.max_packing import MaxPackingStrategy
 
@@ -34,11 +46,17 @@ __all__ = [
     "MAX_WEIGHT",
     "STRATEGIES",
     "EvenSpreadStrategy",
+    "LinearScore",
     "MaxPackingStrategy",
     "Strategy",
+    "StrategyFactory",
     "UtilizationStrategy",
+    "check_strategy",
+    "linear_score",
+    "register_strategy",
     "strategy_from_env",
     "strategy_from_name",
+    "unregister_strategy",
     "utilization_score",
 ]
 
@@ -70,17 +88,71 @@ class Strategy(Protocol):
         ...  # pragma: no cover
 
 
-#: Registered names (class names and kebab-case aliases) -> strategy class.
-STRATEGIES: Mapping[str, type[UtilizationStrategy]] = {
-    "EvenSpreadStrategy": EvenSpreadStrategy,
-    "MaxPackingStrategy": MaxPackingStrategy,
-    "even-spread": EvenSpreadStrategy,
-    "max-packing": MaxPackingStrategy,
-}
+def check_strategy(strategy: object) -> Strategy:
+    """Return ``strategy`` when it implements :class:`Strategy`. O(1).
+
+    Raises:
+        InvalidArgumentError: it lacks a name, a maximize flag or a score method.
+    """
+    if not isinstance(strategy, Strategy):
+        msg = (
+            "strategy must have a name, a maximize flag and a score(state, request) "
+            f"method, got {_show(strategy)}"
+        )
+        raise InvalidArgumentError(msg)
+    return strategy
+
+
+#: What :func:`register_strategy` takes: weights (or None) -> a strategy.
+StrategyFactory = Callable[[Mapping[str, int] | None], Any]
+
+_REGISTRY: Registry[StrategyFactory] = Registry("strategy", unknown=UnknownStrategyError)
+
+#: Registered names (class names and kebab-case aliases) -> strategy factory (a
+#: read-only live view of the registry; the built-ins map to their classes).
+STRATEGIES: Mapping[str, Any] = _REGISTRY.view
+
+
+def register_strategy(name: str, factory: StrategyFactory) -> None:
+    """Make ``factory`` selectable by ``name`` (``strategy_from_name``, the env var, the CLI).
+
+    Args:
+        name: a new, non-empty name without surrounding spaces.
+        factory: called with the weights mapping (or None); returns a :class:`Strategy`.
+
+    Raises:
+        InvalidArgumentError: the name is taken or malformed, or factory is not callable.
+
+    Runtime complexity: O(1).
+
+    >>> register_strategy("least-loaded", EvenSpreadStrategy)
+    >>> strategy_from_name("least-loaded")
+    EvenSpreadStrategy(weights={})
+    >>> unregister_strategy("least-loaded")
+    """
+    _REGISTRY.add(name, factory)
+
+
+def unregister_strategy(name: str) -> None:
+    """Remove a name added by :func:`register_strategy`. O(1).
+
+    Raises:
+        UnknownStrategyError: no strategy is registered under ``name``.
+    """
+    _REGISTRY.remove(name)
+
+
+for _name, _factory in (
+    ("EvenSpreadStrategy", EvenSpreadStrategy),
+    ("MaxPackingStrategy", MaxPackingStrategy),
+    ("even-spread", EvenSpreadStrategy),
+    ("max-packing", MaxPackingStrategy),
+):
+    register_strategy(_name, _factory)
 
 
 def strategy_from_name(name: str, weights: Mapping[str, int] | None = None) -> UtilizationStrategy:
-    """Return a built-in strategy by name (``EvenSpreadStrategy`` or ``even-spread``, ...).
+    """Return a registered strategy by name (``EvenSpreadStrategy`` or ``even-spread``, ...).
 
     Raises:
         UnknownStrategyError: listing the valid names.
@@ -88,12 +160,12 @@ def strategy_from_name(name: str, weights: Mapping[str, int] | None = None) -> U
     >>> strategy_from_name("max-packing", {"memory": 2})
     MaxPackingStrategy(weights={'memory': 2})
     """
-    cls = STRATEGIES.get(name.strip()) if isinstance(name, str) else None
-    if cls is None:
+    factory = _REGISTRY.factories.get(name.strip()) if isinstance(name, str) else None
+    if factory is None:
         valid = ", ".join(STRATEGIES)
         msg = f"strategy must be one of {valid}; got {name!r}"
         raise UnknownStrategyError(msg)
-    return cls(weights)
+    return factory(weights)  # type: ignore[no-any-return]
 
 
 def strategy_from_env(environ: Mapping[str, str] | None = None) -> UtilizationStrategy:

@@ -1,4 +1,12 @@
-"""The scoring core shared by the built-in strategies.
+"""THE score specification: the one definition every backend takes its arithmetic from.
+
+Which dimensions are scored, in which order, with which weights, and the float
+operation order are stated here once. :func:`utilization_score` is the scalar
+form; :meth:`LinearScore.vector` is the vector form (whole columns at once) that
+the numpy backend's scan, block bounds and batch plan call. The python scan
+(:func:`runtime_alloc._placement.choose`) and the class index
+(:mod:`runtime_alloc.backends.numpy.shape_classes`) keep unrolled scalar copies
+on their hot paths; tests/strategies/test_scoring.py holds every form equal.
 
 For a runner and a request, the scored dimensions are ``cpu``, ``memory`` and
 ``slots`` where the runner's capacity and the weight are > 0, then the
@@ -34,11 +42,30 @@ from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
 
-__all__ = ["MAX_WEIGHT", "UtilizationStrategy", "utilization_score"]
+__all__ = [
+    "BASE_DIMENSIONS",
+    "MAX_WEIGHT",
+    "LinearScore",
+    "UtilizationStrategy",
+    "linear_score",
+    "utilization_score",
+]
+
+#: The always-present dimensions, in scoring order; extended dimensions follow
+#: in the order of the request's mapping.
+BASE_DIMENSIONS = ("cpu", "memory", "slots")
 
 #: The largest weight accepted: with quantities <= 2**53 every numerator
 #: ``weight * (reserved + request)`` stays below 2**63 and fits an int64.
 MAX_WEIGHT = 1000
+
+
+def _check_weight(name: object, weight: object) -> tuple[str, int]:
+    check_weight_name(name, field="weights key")
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+        msg = f"weights[{name!r}] must be an integer from 0 to {MAX_WEIGHT}, got {_show(weight)}"
+        raise InvalidArgumentError(msg)
+    return name, weight  # type: ignore[return-value]
 
 
 def _to_weights(value: Mapping[str, int] | None) -> FrozenMap[str, int]:
@@ -47,17 +74,7 @@ def _to_weights(value: Mapping[str, int] | None) -> FrozenMap[str, int]:
     if not isinstance(value, Mapping):
         msg = f"weights must be a mapping of dimension name to integer, got {_show(value)}"
         raise InvalidArgumentError(msg)
-    items = []
-    for name in sorted(value, key=str):
-        check_weight_name(name, field="weights key")
-        weight = value[name]
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
-            msg = (
-                f"weights[{name!r}] must be an integer from 0 to {MAX_WEIGHT}, got {_show(weight)}"
-            )
-            raise InvalidArgumentError(msg)
-        items.append((name, weight))
-    return FrozenMap(items)
+    return FrozenMap([_check_weight(name, value[name]) for name in sorted(value, key=str)])
 
 
 def utilization_score(
@@ -100,6 +117,78 @@ def utilization_score(
 
 
 @attrs.frozen
+class LinearScore:
+    """The capability the indexed backends check: "weighted mean utilization, these weights".
+
+    A strategy offers it through a ``linear_score`` attribute (see
+    :func:`linear_score`); the numpy backend then indexes runners for it
+    instead of calling ``score`` on each. Its decisions must equal those of
+    ``score``, which is why a subclass that overrides ``score`` loses it.
+
+    Attributes:
+        weights: dimension name -> weight (missing means 1).
+        maximize: True when the highest score wins.
+    """
+
+    weights: Mapping[str, int]
+    maximize: bool
+
+    def weight(self, dimension: str) -> int:
+        """Return the weight of ``dimension`` (1 unless set)."""
+        return self.weights.get(dimension, 1) or 0
+
+    @property
+    def base_weights(self) -> tuple[int, int, int]:
+        """The weights of cpu, memory and slots, in :data:`BASE_DIMENSIONS` order."""
+        return (self.weight("cpu"), self.weight("memory"), self.weight("slots"))
+
+    def scalar(self, capacity: Resources, reserved: Resources, request: Resources) -> float:
+        """The score of one runner: :func:`utilization_score`. O(dimensions)."""
+        return utilization_score(capacity, reserved, request, self.weights)
+
+    @staticmethod
+    def vector(used: Any, capacity_float: Any, weights: Any) -> Any:  # noqa: ANN401
+        """The weighted utilization sum of many runners at once, before the division.
+
+        Args:
+            used: per scored dimension, an int64 array of ``reserved + request``
+                (in :data:`BASE_DIMENSIONS` order, then extended ones).
+            capacity_float: per dimension, the float64 capacities (``inf``
+                where a dimension is not scored, which adds an exact 0.0).
+            weights: per dimension, the weight.
+
+        Returns:
+            ``float(w1*used1)/cap1 + float(w2*used2)/cap2 + ...`` summed left to
+            right, the numerator of :func:`utilization_score` operation for
+            operation; divide by the float weight sum to get the score.
+
+        Runtime complexity: O(len(used) * len(arrays)).
+        """
+        total: Any = None
+        for amount, capacity, weight in zip(used, capacity_float, weights, strict=True):
+            if weight > 1:
+                amount = amount * weight  # noqa: PLW2901
+            term = amount.astype(float) / capacity
+            total = term if total is None else total + term
+        return total
+
+
+def linear_score(strategy: object) -> LinearScore | None:
+    """Return the strategy's :class:`LinearScore` capability, or None when it has none.
+
+    Runtime complexity: O(1).
+
+    >>> from runtime_alloc import MaxPackingStrategy
+    >>> linear_score(MaxPackingStrategy({"memory": 2})).base_weights
+    (1, 2, 1)
+    >>> linear_score(object()) is None
+    True
+    """
+    spec = getattr(strategy, "linear_score", None)
+    return spec if isinstance(spec, LinearScore) else None
+
+
+@attrs.frozen
 class UtilizationStrategy:
     """Base of the built-in strategies: a utilization score and a direction.
 
@@ -117,9 +206,24 @@ class UtilizationStrategy:
         converter=_to_weights,
     )
 
+    #: True in subclasses that override ``score`` (they lose :attr:`linear_score`).
+    _custom_score: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "score" in cls.__dict__:
+            cls._custom_score = True
+
     def weight(self, dimension: str) -> int:
         """Return the weight of ``dimension`` (1 unless set)."""
         return self.weights.get(dimension, 1) or 0
+
+    @property
+    def linear_score(self) -> LinearScore | None:
+        """The indexable form of this strategy's score; None when a subclass overrides ``score``."""
+        if self._custom_score or not isinstance(self.maximize, bool):
+            return None
+        return LinearScore(self.weights, self.maximize)
 
     def score(self, state: RunnerState, request: Resources) -> float:
         """Return the runner's utilization after placing ``request`` (see the module docstring).

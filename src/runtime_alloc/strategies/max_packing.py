@@ -23,9 +23,10 @@ class MaxPackingStrategy(UtilizationStrategy):
     (score 0.625) and 6000m/10000 (score 0.5) goes to the first.
 
     >>> from runtime_alloc import Allocator, Runner
-    >>> a = Allocator([Runner.parse("r1", "cpu=2"), Runner.parse("r2", "cpu=2")],
-    ...               strategy=MaxPackingStrategy())
-    >>> [a.allocate(t, "cpu=1").runner for t in "abc"]
+    >>> fleet = [Runner.parse(name, "cpu=2") for name in ("r1", "r2")]
+    >>> placed = Allocator(fleet, strategy=MaxPackingStrategy()).allocate_many(
+    ...     [(task, "cpu=1") for task in "abc"])
+    >>> [reservation.runner for reservation in placed]
     ['r1', 'r1', 'r2']
     """
 

@@ -16,8 +16,9 @@ from runtime_alloc import (  # noqa: E402
     Resources,
     Runner,
 )
-from runtime_alloc._auto import AUTO_MIN_RUNNERS, is_vectorized  # noqa: E402
-from runtime_alloc._numpy import NumpyBackend  # noqa: E402
+from runtime_alloc.backends import is_vectorized  # noqa: E402
+from runtime_alloc.backends.auto import AUTO_MIN_RUNNERS  # noqa: E402
+from runtime_alloc.backends.numpy import NumpyBackend, blocks  # noqa: E402
 from runtime_alloc.reservations import Reservation  # noqa: E402
 from runtime_alloc.runners import RunnerState  # noqa: E402
 from runtime_alloc.snapshot import FleetSnapshot  # noqa: E402
@@ -91,8 +92,8 @@ def test_pruned_search_equals_full_scan(maximize):
         alloc.try_allocate(f"w{i}", random_request(rng))
     for _ in range(200):
         request = random_request(rng)
-        full = backend._scan(slice(0, backend.table.nslots), request, frozenset())
-        assert backend._search(request, frozenset()) == full
+        full = backend._scan(slice(0, backend.table.nrows), request, frozenset())
+        assert blocks.search(backend, request, frozenset()) == full
 
 
 def test_update_touches_only_its_block():
@@ -100,10 +101,25 @@ def test_update_touches_only_its_block():
     backend = NumpyBackend(alloc._states, alloc.strategy, block_size=8, index="blocks")
     alloc._backend = backend
     table = backend.table
-    before = [(col.copy()) for col in (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)]
+    before = [
+        (col.copy())
+        for col in (
+            *table.block_free_max,
+            table.block_base_score_min,
+            table.block_base_score_max,
+            *table.block_reserved_min,
+            *table.block_reserved_max,
+        )
+    ]
     reservation = alloc.allocate("t", "cpu=1,memory=1Gi")
-    k = table.slot_of[reservation.runner] // table.block_size
-    after = (*table.mf, table.amin, table.amax, *table.rmin, *table.rmax)
+    k = table.row_of[reservation.runner] // table.block_size
+    after = (
+        *table.block_free_max,
+        table.block_base_score_min,
+        table.block_base_score_max,
+        *table.block_reserved_min,
+        *table.block_reserved_max,
+    )
     for old, new in zip(before, after, strict=True):
         changed = np.flatnonzero(old[: table.nblocks] != new[: table.nblocks])
         assert set(changed.tolist()) <= {k}
@@ -317,7 +333,7 @@ def test_class_members_survive_compaction_of_their_heap():
 
 
 def test_auto_index_moves_to_blocks_beyond_max_shapes(monkeypatch):
-    import runtime_alloc._numpy as numpy_backend
+    import runtime_alloc.backends.numpy.backend as numpy_backend
 
     monkeypatch.setattr(numpy_backend, "MAX_SHAPES", 3)
     ref, fast = pair(mixed_fleet(200), MaxPackingStrategy())

@@ -30,7 +30,7 @@ while the float scores can move by at most ``14u*2W/W`` around the real ones;
 since ``delta/2`` exceeds that by orders of magnitude, ``f_j > f_i``: ``j``
 loses to ``i`` even on a tie break (mirrored when the highest score wins).
 Runners outside the window therefore cannot win, and inside it the exact
-comparison decides. tests/test_numpy_backend.py holds a fleet of float
+comparison decides. tests/backends/numpy/test_backend.py holds a fleet of float
 near-ties on which a zero window picks wrong runners.
 
 Runtime complexity per decision: O(groups) for the shape bounds, then per shape
@@ -42,103 +42,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from heapq import heapify, heappop, heappush
-from typing import Any
+
+from runtime_alloc.backends.numpy.shape_groups import (
+    CHUNK,
+    CHUNK_BITS,
+    DOWN,
+    INF,
+    MASK,
+    SHIFT,
+    TIERS,
+    UP,
+    ShapeGroup,
+)
 
 __all__ = ["ClassIndex"]
 
-#: Slots are packed with the registration sequence into one int: seq << _SHIFT | slot.
-_SHIFT = 32
-_MASK = (1 << _SHIFT) - 1
-#: Relative key window (see the module docstring).
-_REL = 1e-10
-_INF = float("inf")
-#: Relative margins for group score bounds (see ClassIndex._bounds).
-_UP = 1.0 + 1e-9
-_DOWN = 1.0 - 1e-9
-
-
-#: Free-cpu tiers per group when the highest score wins (a multiple of the chunk size).
-_TIERS = 64
-#: Tiers are summarized in chunks of 2**_CHUNK_BITS.
-_CHUNK_BITS = 3
-_CHUNK = 1 << _CHUNK_BITS
-
-
-class _Group:
-    """Runners of one shape (capacity and labels) and their r-classes.
-
-    An r-class is named by its reserved tuple ``r``; it lives in ``count``
-    (members, > 0) and ``members`` (the one packed member ``seq << _SHIFT |
-    slot``, or a heap of them with stale entries dropped lazily). Its tier
-    heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
-    entry (live or dead), so a class that comes back reuses its old entry
-    (same key, same tier). Only ints, floats and tuples of them are stored
-    per class, which the garbage collector does not track.
-    """
-
-    __slots__ = (
-        "cap",
-        "capf",
-        "cmin",
-        "coef",
-        "count",
-        "delta",
-        "full",
-        "inheap",
-        "labels",
-        "members",
-        "scored",
-        "step",
-        "tiers",
-        "wsum",
-        "wsumf",
-    )
-
-    def __init__(
-        self,
-        cap: tuple[int, int, int],
-        labels: frozenset[str],
-        weights: tuple[int, int, int],
-        ntiers: int,
-    ) -> None:
-        self.cap = cap
-        self.labels = labels
-        self.scored = tuple(
-            (d, weights[d], float(cap[d])) for d in range(3) if cap[d] > 0 and weights[d] > 0
-        )
-        #: all three dimensions scored: the score is computed unrolled
-        self.full = len(self.scored) == 3
-        self.capf = (float(cap[0]), float(cap[1]), float(cap[2]))
-        self.wsum = sum(w for _d, w, _c in self.scored)
-        self.wsumf = float(self.wsum)
-        #: ``w_d / (c_d * W)`` per dimension (0 where not scored): ``B(q) / W`` for the
-        #: group bounds is ``sum_d q_d * coef_d`` (see ClassIndex._bounds)
-        coef = [0.0, 0.0, 0.0]
-        for d, w, c in self.scored:
-            coef[d] = w / c / self.wsum
-        self.coef = (coef[0], coef[1], coef[2])
-        self.delta = _REL * (1.0 + 2.0 * self.wsum)
-        self.step = max(1, -(-(cap[0] + 1) // ntiers))
-        self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
-        #: per chunk of 2**_CHUNK_BITS tiers, a lower bound of the keys in its heaps
-        self.cmin = [_INF] * -(-ntiers >> _CHUNK_BITS)
-        self.count: dict[tuple[int, int, int], int] = {}
-        self.members: dict[tuple[int, int, int], Any] = {}
-        self.inheap: set[tuple[int, int, int]] = set()
-
-    def key(self, r: tuple[int, int, int]) -> float:
-        """``sum_d w_d*r_d/c_d`` in float, summed from cpu on (unrolled when all three count)."""
-        if self.full:
-            (_, w0, c0), (_, w1, c1), (_, w2, c2) = self.scored
-            return float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
-        total = 0.0
-        for d, w, cf in self.scored:
-            total += float(w * r[d]) / cf
-        return total
-
 
 class ClassIndex:
-    """R-classes of runner shapes, kept in step with the table's slots.
+    """R-classes of runner shapes, kept in step with the table's rows.
 
     Args:
         weights: builtin weights ``(w_cpu, w_memory, w_slots)``.
@@ -150,13 +71,13 @@ class ClassIndex:
         self.w = weights
         self.maximize = maximize
         self.max_groups = max_groups
-        self._ntiers = _TIERS if maximize else 1
-        self.groups: dict[tuple[tuple[int, int, int], frozenset[str]], _Group] = {}
-        self.group_of: list[_Group | None] = []
-        #: the reserved tuple (r-class) of each slot's runner; None when not usable
-        self.rc_of: list[tuple[int, int, int] | None] = []
+        self._ntiers = TIERS if maximize else 1
+        self.groups: dict[tuple[tuple[int, int, int], frozenset[str]], ShapeGroup] = {}
+        self.group_of: list[ShapeGroup | None] = []
+        #: the reserved tuple (r-class) of each row's runner; None when not usable
+        self.rclass_of: list[tuple[int, int, int] | None] = []
         self.member_of: list[int] = []
-        self._by_require: dict[frozenset[str], list[_Group]] = {}
+        self._by_require: dict[frozenset[str], list[ShapeGroup]] = {}
 
     # ------------------------------------------------------------------ upkeep
 
@@ -167,40 +88,45 @@ class ClassIndex:
 
     def add_many(
         self,
-        slots: list[int],
+        rows: list[int],
         seqs: list[int],
         shapes: list[tuple[tuple[int, int, int], frozenset[str]]],
         reserved: list[tuple[int, int, int]],
         usable: list[bool],
     ) -> None:
-        """Index new runners in ``slots`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
-        if not slots:
+        """Index new runners in ``rows`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
+        if not rows:
             return
-        grow = max(slots) + 1 - len(self.group_of)
+        grow = max(rows) + 1 - len(self.group_of)
         if grow > 0:
             self.group_of.extend([None] * grow)
-            self.rc_of.extend([None] * grow)
+            self.rclass_of.extend([None] * grow)
             self.member_of.extend([0] * grow)
-        buckets: dict[tuple[int, tuple[int, int, int]], tuple[_Group, list[int]]] = {}
-        groups, group_of, rc_of, member_of = self.groups, self.group_of, self.rc_of, self.member_of
-        for slot, seq, shape, r, ok in zip(slots, seqs, shapes, reserved, usable, strict=True):
+        buckets: dict[tuple[int, tuple[int, int, int]], tuple[ShapeGroup, list[int]]] = {}
+        groups, group_of, rclass_of, member_of = (
+            self.groups,
+            self.group_of,
+            self.rclass_of,
+            self.member_of,
+        )
+        for row, seq, shape, r, ok in zip(rows, seqs, shapes, reserved, usable, strict=True):
             g = groups.get(shape)
             if g is None:
-                g = _Group(shape[0], shape[1], self.w, self._ntiers)
+                g = ShapeGroup(shape[0], shape[1], self.w, self._ntiers)
                 groups[shape] = g
                 self._by_require.clear()
-            group_of[slot] = g
-            member = seq << _SHIFT | slot
-            member_of[slot] = member
+            group_of[row] = g
+            member = seq << SHIFT | row
+            member_of[row] = member
             if ok:
-                rc_of[slot] = r
+                rclass_of[row] = r
                 bucket = buckets.get((id(g), r))
                 if bucket is None:
                     buckets[id(g), r] = (g, [member])
                 else:
                     bucket[1].append(member)
             else:
-                rc_of[slot] = None
+                rclass_of[row] = None
         for (_, r), (g, new) in buckets.items():
             k = len(new)
             n = g.count.get(r, 0)
@@ -223,7 +149,7 @@ class ClassIndex:
             if len(g.inheap) > 2 * len(g.count) + 64:
                 self._compact(g)
 
-    def _push(self, g: _Group, r: tuple[int, int, int]) -> None:
+    def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
         """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n)."""
         key = g.key(r)
         tier = (g.cap[0] - r[0]) // g.step
@@ -233,20 +159,20 @@ class ClassIndex:
         heappush(g.tiers[tier], (sk, r))
         g.inheap.add(r)
         cmin = g.cmin
-        c = tier >> _CHUNK_BITS
+        c = tier >> CHUNK_BITS
         if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
             cmin[c] = sk
 
-    def remove(self, slot: int) -> None:
-        """Forget the runner in ``slot``. O(1)."""
-        self.set(slot, (0, 0, 0), False)  # noqa: FBT003
-        self.group_of[slot] = None
+    def remove(self, row: int) -> None:
+        """Forget the runner in ``row``. O(1)."""
+        self.set(row, (0, 0, 0), False)  # noqa: FBT003
+        self.group_of[row] = None
 
-    def set(self, slot: int, r: tuple[int, int, int], usable: bool) -> None:
-        """Move the runner in ``slot`` to the r-class of ``r`` (none when not usable). O(log n)."""
-        rc_of = self.rc_of
-        old = rc_of[slot]
-        g = self.group_of[slot]
+    def set(self, row: int, r: tuple[int, int, int], usable: bool) -> None:
+        """Move the runner in ``row`` to the r-class of ``r`` (none when not usable). O(log n)."""
+        rclass_of = self.rclass_of
+        old = rclass_of[row]
+        g = self.group_of[row]
         assert g is not None  # noqa: S101
         count = g.count
         if old is not None:
@@ -259,9 +185,9 @@ class ClassIndex:
                 del count[old]  # its heap entry dies lazily
                 del g.members[old]
         if not usable:
-            rc_of[slot] = None
+            rclass_of[row] = None
             return
-        member = self.member_of[slot]
+        member = self.member_of[row]
         n = count.get(r, 0)
         if n == 0:
             count[r] = 1
@@ -278,24 +204,24 @@ class ClassIndex:
             else:
                 heappush(m, member)
                 if len(m) > 2 * n + 10:
-                    rc_of[slot] = r  # the joining runner counts as a member already
-                    m[:] = sorted({x for x in m if rc_of[x & _MASK] == r})
-        rc_of[slot] = r
+                    rclass_of[row] = r  # the joining runner counts as a member already
+                    m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+        rclass_of[row] = r
 
     @staticmethod
-    def _compact(g: _Group) -> None:
+    def _compact(g: ShapeGroup) -> None:
         count = g.count
         for tier in g.tiers:
             tier[:] = [e for e in tier if e[1] in count]
             heapify(tier)
         g.inheap = set(count)
         for c in range(len(g.cmin)):
-            roots = [h[0][0] for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS] if h]
-            g.cmin[c] = min(roots, default=_INF)
+            roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
+            g.cmin[c] = min(roots, default=INF)
 
     # ------------------------------------------------------------------ search
 
-    def _groups_for(self, require: frozenset[str]) -> list[_Group]:
+    def _groups_for(self, require: frozenset[str]) -> list[ShapeGroup]:
         groups = self._by_require.get(require)
         if groups is None:
             groups = [g for g in self.groups.values() if require <= g.labels]
@@ -304,7 +230,7 @@ class ClassIndex:
 
     def _bounds(
         self, q: tuple[int, int, int], require: frozenset[str]
-    ) -> list[tuple[float, int, int, _Group]]:
+    ) -> list[tuple[float, int, int, ShapeGroup]]:
         """Return ``(score bound, index, first tier, group)`` for fitting shapes, best first.
 
         The bound is ``k / W + sum_d q_d * w_d / (c_d * W)``, that is
@@ -321,7 +247,7 @@ class ClassIndex:
         groups = self._by_require.get(require)
         if groups is None:
             groups = self._groups_for(require)
-        out: list[tuple[float, int, int, _Group]] = []
+        out: list[tuple[float, int, int, ShapeGroup]] = []
         ntiers = self._ntiers
         for g in groups:
             cap = g.cap
@@ -331,13 +257,13 @@ class ClassIndex:
                 t0 = q0 // g.step
                 if t0 >= ntiers:
                     t0 = ntiers - 1
-                k = -min(g.cmin[t0 >> _CHUNK_BITS :])
-                if k == -_INF:
+                k = -min(g.cmin[t0 >> CHUNK_BITS :])
+                if k == -INF:
                     continue  # no usable runner in the tiers that could fit
             else:
                 t0 = 0
                 k = g.cmin[0]
-                if k == _INF:
+                if k == INF:
                     continue  # no usable runner
             a0, a1, a2 = g.coef
             out.append(
@@ -348,7 +274,7 @@ class ClassIndex:
         return out
 
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
-        """Return the slot the python scan would pick for request ``q``, or -1.
+        """Return the row the python scan would pick for request ``q``, or -1.
 
         Groups are visited best score bound first and skipped once their
         bound cannot reach the best score found (see :meth:`_bounds`). In a
@@ -365,11 +291,11 @@ class ClassIndex:
         q0, q1, q2 = q
         maximize = self.maximize
         best_f = 0.0
-        best = -1  # seq << _SHIFT | slot of the winner
-        rc_of = self.rc_of
+        best = -1  # seq << SHIFT | row of the winner
+        rclass_of = self.rclass_of
         w0, w1, w2 = self.w
         for bound, _, t0, g in self._bounds(q, require):
-            if best >= 0 and (bound * _UP < best_f if maximize else bound * _DOWN > best_f):
+            if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
             tiers = g.tiers
             cmin = g.cmin
@@ -377,22 +303,22 @@ class ClassIndex:
             count = g.count
             cap = g.cap
             u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2  # feasible: r <= u
-            limit = _INF
+            limit = INF
             cands: list[tuple[int, int, int]] = []
-            for c in range(t0 >> _CHUNK_BITS, len(cmin)):
+            for c in range(t0 >> CHUNK_BITS, len(cmin)):
                 if cmin[c] > limit:
                     continue  # a lower bound of every key in the chunk's tiers
-                low = _INF
-                first = c << _CHUNK_BITS
+                low = INF
+                first = c << CHUNK_BITS
                 if t0 >= first:
                     # the tier of the request's own cpu amount holds runners with too
                     # little free cpu at the top: search it last, with the limit of
                     # the tiers above it in its chunk (the visiting order does not
                     # change the result: every candidate is scored exactly)
-                    walk = tiers[t0 + 1 : first + _CHUNK]
+                    walk = tiers[t0 + 1 : first + CHUNK]
                     walk.append(tiers[t0])
                 else:
-                    walk = tiers[first : first + _CHUNK]
+                    walk = tiers[first : first + CHUNK]
                 for h in walk:
                     if not h:
                         continue
@@ -462,7 +388,7 @@ class ClassIndex:
                     f = total / g.wsumf if g.wsum else 0.0
                 m = members[r]
                 if type(m) is not int:
-                    while rc_of[m[0] & _MASK] != r:
+                    while rclass_of[m[0] & MASK] != r:
                         heappop(m)
                     m = m[0]
                 if (
@@ -471,33 +397,4 @@ class ClassIndex:
                     or (f == best_f and m < best)
                 ):
                     best_f, best = f, m
-        return -1 if best < 0 else best & _MASK
-
-    # ------------------------------------------------------------------ checks
-
-    def check(self, slots: dict[int, Any]) -> None:
-        """Assert that r-classes agree with ``slots`` (slot -> (reserved, usable)); for tests."""
-        counts: dict[tuple[int, tuple[int, int, int]], int] = {}
-        for slot, (r, usable) in slots.items():
-            cls = self.rc_of[slot]
-            if not usable:
-                assert cls is None, slot  # noqa: S101
-                continue
-            assert cls == r, slot  # noqa: S101
-            g = self.group_of[slot]
-            assert g is not None, slot  # noqa: S101
-            key = (id(g), r)
-            counts[key] = counts.get(key, 0) + 1
-        for g in self.groups.values():
-            entries = {e[1] for tier in g.tiers for e in tier}
-            assert entries == g.inheap, "heap entries and inheap differ"  # noqa: S101
-            for r, n in g.count.items():
-                assert counts.get((id(g), r)) == n > 0, r  # noqa: S101
-                assert r in entries, r  # noqa: S101
-                m = g.members[r]
-                listed = {m} if type(m) is int else set(m)
-                valid = {x for x in listed if self.rc_of[x & _MASK] == r}
-                assert len(valid) == n, r  # every member is listed once, stale ones aside  # noqa: S101
-            for c, bound in enumerate(g.cmin):
-                for h in g.tiers[c << _CHUNK_BITS : (c + 1) << _CHUNK_BITS]:
-                    assert all(e[0] >= bound for e in h), c  # noqa: S101
+        return -1 if best < 0 else best & MASK

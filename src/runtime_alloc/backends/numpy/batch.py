@@ -2,7 +2,8 @@
 
 For identical requests ``q`` the score of runner ``i`` after its ``k``-th new
 task, ``s_i(k) = f(r_i + k*q)``, never decreases with ``k`` (every float
-operation of the score rounds monotonically), and runner ``i`` can take
+operation of the score rounds monotonically: lemma 3 of
+:mod:`runtime_alloc.backends.numpy`), and runner ``i`` can take
 ``m_i = min_d floor(free_d / q_d)`` more tasks. Hence:
 
 * **EvenSpread** (lowest score wins) is a merge of sorted lists: sequential
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from runtime_alloc._numpy import NumpyBackend
+    from runtime_alloc.backends.numpy.backend import NumpyBackend
     from runtime_alloc.resources import Resources
 
 __all__ = ["MAX_ITEMS", "plan"]
@@ -35,35 +36,35 @@ MAX_ITEMS = 4_000_000
 
 
 def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], count: int) -> Any:  # noqa: ANN401
-    """Return the slots (int64 array, in placement order, at most ``count``) or None."""
+    """Return the rows (int64 array, in placement order, at most ``count``) or None."""
     t = backend.table
-    idx = slice(0, t.nslots)
-    slots = np.flatnonzero(backend.feasible(idx, request, require))
-    if slots.size == 0 or count <= 0:
-        return slots[:0]
-    room = np.full(slots.size, count, dtype=np.int64)
+    idx = slice(0, t.nrows)
+    rows = np.flatnonzero(backend.feasible(idx, request, require))
+    if rows.size == 0 or count <= 0:
+        return rows[:0]
+    room = np.full(rows.size, count, dtype=np.int64)
     for d, qd in enumerate((request.millicpu, request.memory_bytes, request.slots)):
         if qd > 0:
-            np.minimum(room, t.fu[d][slots] // qd, out=room)
+            np.minimum(room, t.free_usable[d][rows] // qd, out=room)
     for name, qe in request.extended.items():
-        cap, res = t.ext[name]
-        np.minimum(room, (cap[slots] - res[slots]) // qe, out=room)
-    if backend._maximize:  # noqa: SLF001
-        first = backend.scores(slots, request)
-        order = np.lexsort((t.seq[slots], -first))
+        cap, res = t.extended[name]
+        np.minimum(room, (cap[rows] - res[rows]) // qe, out=room)
+    if backend.maximize:
+        first = backend.scores(rows, request)
+        order = np.lexsort((t.sequence[rows], -first))
         filled = np.cumsum(room[order])
         last = int(np.searchsorted(filled, count))
         take = order[: last + 1]
         counts = room[take].copy()
         if last < take.size and filled[last] > count:
             counts[-1] -= int(filled[last]) - count
-        return np.repeat(slots[take], counts)
+        return np.repeat(rows[take], counts)
     total = int(room.sum())
     if total > MAX_ITEMS:
         return None
-    rep = np.repeat(slots, room)
+    rep = np.repeat(rows, room)
     starts = np.repeat(np.cumsum(room) - room, room)
     times = np.arange(total, dtype=np.int64) - starts + 1
-    sc = backend.scores(rep, request, times)
-    order = np.lexsort((times, t.seq[rep], sc))[:count]
+    score = backend.scores(rep, request, times)
+    order = np.lexsort((times, t.sequence[rep], score))[:count]
     return rep[order]

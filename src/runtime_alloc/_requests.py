@@ -1,0 +1,171 @@
+"""Request normalization: what ``allocate`` and ``allocate_many`` accept, turned into values.
+
+A batch of ``allocate_many`` repeats the same request text; :class:`RequestParser`
+parses each distinct (request, require) pair once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from runtime_alloc._units import MAX_QUANTITY, _show
+from runtime_alloc.errors import DuplicateTaskError, InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import check_name, to_labels
+
+__all__ = [
+    "NO_LABELS",
+    "Request",
+    "check_max_task_slots",
+    "identical_runs",
+    "normalize",
+    "parse_batch_item",
+    "prepare",
+    "prepare_task",
+]
+
+#: What ``allocate`` accepts as a request.
+Request = Resources | Mapping[str, object] | str | None
+
+NO_LABELS: frozenset[str] = frozenset()
+
+#: Request and label types whose parsed value allocate_many may reuse for equal values.
+_CACHEABLE_REQUESTS = (str, Resources, type(None))
+_CACHEABLE_REQUIRES = (tuple, frozenset, str)
+
+#: A batch's parse cache: (request, require) -> (resources, labels).
+Cache = dict[Any, tuple[Resources, frozenset[str]]]
+
+
+def normalize(
+    request: Request, default: Resources, max_task_slots: int, *, field: str = "request"
+) -> Resources:
+    """Return the :class:`Resources` of a request (``default`` for None). O(len(text)).
+
+    Raises:
+        InvalidResourcesError: a bad request, or slots outside 1..max_task_slots.
+    """
+    if request is None:
+        return default
+    resources = request if type(request) is Resources else Resources.parse(request, default_slots=1)
+    if not 1 <= resources.slots <= max_task_slots:
+        msg = f"{field} slots must be from 1 to {max_task_slots} for a task, got {resources.slots}"
+        raise InvalidResourcesError(msg)
+    return resources
+
+
+def prepare(
+    request: Request,
+    require: Iterable[str],
+    default: Resources,
+    max_task_slots: int,
+    cache: Cache | None = None,
+) -> tuple[Resources, frozenset[str]]:
+    """Return the normalized (resources, labels), parsed once per batch when ``cache`` is given.
+
+    Only exact str/Resources/None requests and str-label requires are cached, so
+    equal keys validate alike. Runtime complexity: O(1) on a cache hit.
+    """
+    key = None
+    hit = None
+    if (
+        cache is not None
+        and type(request) in _CACHEABLE_REQUESTS
+        and type(require) in _CACHEABLE_REQUIRES
+    ):
+        key = (request, require)  # values of these types equal only within a type
+        try:
+            hit = cache.get(key)
+        except TypeError:  # an unhashable label: no caching
+            key = hit = None
+        if hit is not None:
+            return hit
+    resources = normalize(request, default, max_task_slots)
+    labels = (
+        NO_LABELS if type(require) is tuple and not require else to_labels(require, field="require")
+    )
+    if key is not None and cache is not None:
+        cache[key] = (resources, labels)
+    return resources, labels
+
+
+def parse_batch_item(index: int, item: object) -> tuple[Any, Request, Any]:
+    """Split ``items[index]`` of ``allocate_many`` into (task_id, request, require). O(1).
+
+    Raises:
+        InvalidArgumentError: not a 1- to 3-item sequence.
+    """
+    if type(item) is not tuple and (
+        isinstance(item, (str, bytes)) or not isinstance(item, Sequence)
+    ):
+        msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
+        raise InvalidArgumentError(msg)
+    if not 1 <= len(item) <= 3:
+        msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
+        raise InvalidArgumentError(msg)
+    seq: Sequence[Any] = item
+    return seq[0], (seq[1] if len(seq) > 1 else None), (seq[2] if len(seq) > 2 else ())
+
+
+def identical_runs(
+    prepared: Sequence[tuple[str, Resources, frozenset[str]]],
+) -> Iterator[Sequence[tuple[str, Resources, frozenset[str]]]]:
+    """Split prepared ``(task_id, resources, labels)`` items into runs of equal requests. O(n)."""
+    start = 0
+    while start < len(prepared):
+        end = start + 1
+        _, request, require = prepared[start]
+        while end < len(prepared):
+            _, other, labels = prepared[end]
+            if (other is request or other == request) and (labels is require or labels == require):
+                end += 1
+            else:
+                break
+        yield prepared[start:end]
+        start = end
+
+
+def check_max_task_slots(value: object) -> int:
+    """Return ``value`` when it is a valid ``max_task_slots``. O(1).
+
+    Raises:
+        InvalidArgumentError: not an integer from 1 to 2**53.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        msg = f"max_task_slots must be a positive integer, got {_show(value)}"
+        raise InvalidArgumentError(msg)
+    return value
+
+
+def prepare_task(  # noqa: PLR0917
+    task_id: str,
+    request: Request,
+    require: Iterable[str],
+    default: Resources,
+    max_task_slots: int,
+    reservations: Mapping[str, Reservation],
+    cache: Cache | None = None,
+) -> tuple[str, Resources, frozenset[str]]:
+    """Check a task id and normalize its request (see :func:`prepare`). O(len(text)).
+
+    Raises:
+        InvalidArgumentError, InvalidResourcesError: bad input.
+        DuplicateTaskError: ``task_id`` already holds a reservation.
+    """
+    check_name(task_id, field="task_id")
+    if cache is None:  # one call: parse directly
+        resources = normalize(request, default, max_task_slots)
+        labels = (
+            NO_LABELS
+            if type(require) is tuple and not require
+            else to_labels(require, field="require")
+        )
+    else:
+        resources, labels = prepare(request, require, default, max_task_slots, cache)
+    if task_id in reservations:
+        runner = reservations[task_id].runner
+        msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
+        raise DuplicateTaskError(msg)
+    return task_id, resources, labels

@@ -1,0 +1,49 @@
+"""``backend="numpy"``: the python scan's decisions, found without scanning every runner.
+
+Modules: :mod:`.backend` (the :class:`NumpyBackend`: index upkeep and the
+choice of index), :mod:`.columns` (the runner table: one numpy column per
+quantity, a *row* per runner, rows grouped in *blocks*), :mod:`.blocks` (the
+block search), :mod:`.shape_classes` and :mod:`.shape_groups` (the per-shape r-class heaps),
+:mod:`.batch` (placing a run of identical requests at once), :mod:`.checks`
+(consistency checks for tests) and
+:mod:`.diagnose` (the failure diagnosis over columns).
+
+Why the answers are exact. Every index below rests on these lemmas; code cites
+them as "(lemma N)".
+
+1. **Same arithmetic.** Every score, scalar or vector, is the specification of
+   :mod:`runtime_alloc.strategies._scoring`: ``float(w*(reserved+request)) /
+   float(capacity)`` per scored dimension, summed left to right from cpu, then
+   divided by ``float(weight_sum)``. numpy's int64 -> float64 conversion and its
+   IEEE float64 division and addition round exactly as Python's ``float``,
+   ``/`` and ``+``; adding the exact ``0.0`` of an unscored dimension (capacity
+   stored as ``inf``) changes nothing. So a vectorized score equals the python
+   scan's score bit for bit.
+2. **Same tie-break.** Ties go to the runner registered first: every index
+   compares (score, registration sequence), never a row number.
+3. **Monotone rounding.** Each float operation rounds monotonically, so the
+   float score is non-decreasing in every reserved amount and every request
+   amount, and non-increasing in every capacity. Hence the float score of a
+   block's least reserved amounts over its largest capacities bounds every
+   float score in the block exactly (the blocks' near-tie test), and the score
+   of a runner after its k-th identical task never decreases in k (the batch
+   plan).
+4. **Small rounding error.** A score of feasible runners is at most 1 per
+   dimension and is computed in at most ~10 float operations, so it lies within
+   1e-14 relative of the real-valued score. A real-valued bound that misses the
+   best float score by the relative slack 1e-9 therefore holds no winner, even
+   on a tie (the blocks' ``amin + q . gmin`` bounds, the class index's group
+   bounds).
+5. **Shapes rank alike.** Runners of one shape (capacity and labels) share
+   their scored dimensions, so the real-valued score is ``(K(r) + B(q)) / W``:
+   the order of runners inside a shape does not depend on the request, and a
+   key window of ``1e-10 * (1 + 2W)`` around the best feasible key contains
+   every runner that can win (the argument is written out in
+   :mod:`.shape_classes`).
+"""
+
+from __future__ import annotations
+
+from runtime_alloc.backends.numpy.backend import MAX_SHAPES, NumpyBackend
+
+__all__ = ["MAX_SHAPES", "NumpyBackend"]

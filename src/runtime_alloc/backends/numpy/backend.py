@@ -1,0 +1,330 @@
+"""The numpy backend: index upkeep, and which index answers a request.
+
+Two indexes answer the built-in strategies (those with a
+:class:`~runtime_alloc.strategies.LinearScore`). While the fleet has at most
+:data:`MAX_SHAPES` runner shapes (capacity of cpu, memory and slots, and label
+set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
+(pure Python heaps, O(log N) per update; the numpy columns are then written
+lazily, only for vectorized reads). Otherwise the block search of
+:mod:`.blocks` answers. Requests for extended resources use a vectorized full
+scan (O(N) numpy work); strategies without a LinearScore the python scan.
+Why each answer equals the python scan: the lemmas in
+:mod:`runtime_alloc.backends.numpy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from runtime_alloc import _placement
+from runtime_alloc._frozen import FrozenMap
+from runtime_alloc.backends.numpy import batch, blocks, diagnose
+from runtime_alloc.backends.numpy.checks import check_classes, check_table
+from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.shape_classes import ClassIndex
+from runtime_alloc.errors import AllocationError
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import RunnerState
+from runtime_alloc.strategies import LinearScore, Strategy, linear_score
+
+__all__ = ["MAX_SHAPES", "NumpyBackend"]
+
+_INF = np.inf
+#: The most runner shapes (capacity of cpu, memory and slots, and label set) that
+#: the ``"auto"`` index keeps in per-shape r-class heaps. Measured (see
+#: docs/performance.md): with 100 and with 400 shapes the class index still made
+#: 2-4x the decisions/s of the block index for both strategies.
+MAX_SHAPES = 400
+
+
+def _shape(state: RunnerState) -> tuple[tuple[int, int, int], frozenset[str]]:
+    c = state.runner.capacity
+    return (c.millicpu, c.memory_bytes, c.slots), state.runner.labels
+
+
+class NumpyBackend:
+    """Index of runner states in numpy columns, kept in step by the ledger's events.
+
+    Args:
+        states: the runners so far (in registration order, or a name -> state
+            mapping); the backend keeps its own copy.
+        strategy: the allocator's strategy.
+        block_size: rows per block; None picks one from the fleet size and
+            re-blocks as the fleet grows.
+        index: ``"classes"`` searches the per-shape r-class heaps of
+            :mod:`.shape_classes` (fleets of at most
+            :data:`MAX_SHAPES` runner shapes), ``"blocks"`` the block summaries
+            of :mod:`.blocks`; ``"auto"`` takes classes while
+            the fleet has few shapes and moves to blocks for good beyond.
+    """
+
+    name = "numpy"
+
+    def __init__(
+        self,
+        states: Iterable[RunnerState] | Mapping[str, RunnerState],
+        strategy: Strategy,
+        block_size: int | None = None,
+        index: str = "auto",
+    ) -> None:
+        if isinstance(states, Mapping):
+            states = states.values()  # a name -> state mapping
+        self.states: dict[str, RunnerState] = {s.runner.name: s for s in states}
+        self._strategy = strategy
+        spec = linear_score(strategy)
+        self.vectorized = spec is not None
+        self.maximize = bool(strategy.maximize)
+        if spec is None:
+            spec = LinearScore(FrozenMap(), self.maximize)
+        self.spec = spec
+        #: the weights of cpu, memory and slots
+        self.weights = spec.base_weights
+        self._fixed_block = block_size
+        self._index = index
+        self._pending: list[RunnerState] = []
+        #: row -> newest state not yet written to the columns and ``states``
+        self._dirty: dict[int, RunnerState] = {}
+        self.classes: ClassIndex | None = None
+        self.rebuild()
+
+    # ------------------------------------------------------------------ index upkeep
+
+    def add(self, state: RunnerState) -> None:
+        """Queue a new runner; queued runners are indexed in bulk before the next read. O(1)."""
+        self.states[state.runner.name] = state
+        self._pending.append(state)
+
+    def update(self, state: RunnerState) -> None:
+        """Store a runner's new reserved amounts or draining flag. O(log N).
+
+        With the class index the numpy columns (and :attr:`states`) are written
+        lazily: the state waits in ``_dirty`` until a vectorized read (see
+        :meth:`sync`).
+        """
+        if self._pending:
+            self.flush()
+        i = self.table.row_of[state.runner.name]
+        classes = self.classes
+        if classes is None:
+            self.states[state.runner.name] = state
+            self.table.update(state, i)
+            return
+        self._dirty[i] = state
+        r = state.reserved
+        classes.set(i, (r.millicpu, r.memory_bytes, r.slots), not state.draining)
+
+    def sync(self) -> None:
+        """Write the lazily kept states into the numpy columns and :attr:`states`. O(changed)."""
+        self.flush()
+        if self._dirty:
+            update = self.table.update
+            states = self.states
+            for i, state in self._dirty.items():
+                update(state, i)
+                states[state.runner.name] = state
+            self._dirty.clear()
+
+    def remove(self, name: str) -> None:
+        """Forget a runner; re-blocks when more than half the rows are empty. O(1) amortized."""
+        self.sync()
+        del self.states[name]
+        if self.classes is not None:
+            self.classes.remove(self.table.row_of[name])
+        self.table.remove(name)
+        t = self.table
+        if t.nrows - t.nlive > max(t.nlive, 4 * t.block_size):
+            self.rebuild()
+
+    def flush(self) -> None:
+        """Index queued runners (re-blocking when the fleet outgrew the block size)."""
+        if not self._pending:
+            return
+        n = self.table.nlive + len(self._pending)
+        if (self._fixed_block is None and default_block_size(n) > self.table.block_size) or (
+            self.classes is not None and not self.classes.can_add(map(_shape, self._pending))
+        ):
+            self.rebuild()
+            return
+        self._add_states(list(self._pending))
+        self._pending.clear()
+
+    def rebuild(self) -> None:
+        """Lay every runner out again from the states received. O(N)."""
+        self._pending.clear()
+        for state in self._dirty.values():
+            self.states[state.runner.name] = state  # states kept lazily so far
+        self._dirty.clear()
+        states = list(self.states.values())
+        shapes = [_shape(s) for s in states] if self.vectorized else []
+        use_classes = self.vectorized and (
+            self._index == "classes" or (self._index == "auto" and len(set(shapes)) <= MAX_SHAPES)
+        )
+        bs = self._fixed_block or default_block_size(len(self.states))
+        self.table = Table(self.weights, bs, summaries=not use_classes)
+        self.classes = (
+            ClassIndex(
+                self.weights,
+                maximize=self.maximize,
+                max_groups=2**62 if self._index == "classes" else MAX_SHAPES,
+            )
+            if use_classes
+            else None
+        )
+        self._add_states(states, shapes if use_classes else None)
+
+    def _add_states(
+        self,
+        states: list[RunnerState],
+        shapes: list[tuple[tuple[int, int, int], frozenset[str]]] | None = None,
+    ) -> None:
+        t = self.table
+        t.add_many(states)
+        classes = self.classes
+        if classes is None:
+            return
+        if shapes is None:
+            shapes = [_shape(s) for s in states]
+        rows = [t.row_of[s.runner.name] for s in states]
+        reserved = [
+            (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
+        ]
+        classes.add_many(
+            rows,
+            t.sequence[rows].tolist(),
+            shapes,
+            reserved,
+            [not s.draining for s in states],
+        )
+
+    def check(self) -> None:
+        """Assert that the index agrees with the states received (tests call this)."""
+        self.sync()
+        check_table(self.table, self.states)
+        if self.classes is not None:
+            rows = {}
+            for name, state in self.states.items():
+                r = state.reserved
+                rows[self.table.row_of[name]] = (
+                    (r.millicpu, r.memory_bytes, r.slots),
+                    not state.draining,
+                )
+            check_classes(self.classes, rows)
+
+    # ------------------------------------------------------------------ scoring
+
+    def scores(self, idx: Any, request: Resources, times: Any = None) -> Any:  # noqa: ANN401
+        """Return the float64 scores of rows ``idx`` for ``request``, exactly as the python path.
+
+        Args:
+            idx: a slice or an index array of rows.
+            request: the request.
+            times: optional int64 array: score the placement of the ``times``-th
+                copy of ``request`` (reserved + times * request) instead.
+
+        Runtime complexity: O(len(idx) * dimensions).
+        """
+        t = self.table
+        q = (request.millicpu, request.memory_bytes, request.slots)
+        used = [t.reserved[d][idx] + (q[d] if times is None else q[d] * times) for d in range(3)]
+        capacity = [t.capacity_float[d][idx] for d in range(3)]
+        weights = list(self.weights)
+        if not request.extended:
+            return self.spec.vector(used, capacity, weights) / t.weight_sum_float[idx]  # lemma 1
+        wsum = t.weight_sum[idx].copy()
+        for name, count in request.extended.items():
+            w = self.spec.weight(name)
+            cols = t.extended.get(name)
+            if not w or cols is None:
+                continue
+            cap = cols[0][idx]
+            scored = cap > 0
+            used.append(cols[1][idx] + (count if times is None else count * times))
+            capacity.append(np.where(scored, cap.astype(np.float64), _INF))
+            weights.append(w)
+            wsum += np.where(scored, w, 0)
+        total = self.spec.vector(used, capacity, weights)
+        return total / np.where(wsum > 0, wsum, 1).astype(np.float64)
+
+    def feasible(self, idx: Any, request: Resources, require: frozenset[str]) -> Any:  # noqa: ANN401
+        """Return a bool array: which rows ``idx`` can take ``request`` now. O(len(idx))."""
+        t = self.table
+        ok = (
+            (t.free_usable[0][idx] >= request.millicpu)
+            & (t.free_usable[1][idx] >= request.memory_bytes)
+            & (t.free_usable[2][idx] >= request.slots)
+        )
+        if require:
+            ok &= t.label_table(require)[t.labelset[idx]]
+        for name, count in request.extended.items():
+            cols = t.extended.get(name)
+            if cols is None:
+                return np.zeros_like(ok)
+            ok &= cols[1][idx] + count <= cols[0][idx]
+        return ok
+
+    # ------------------------------------------------------------------ choosing
+
+    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
+        """Return the name of the runner the python backend would pick, or None.
+
+        Runtime complexity: with the class index, O(shapes * tiers) heap peeks
+        plus O(log N) per r-class popped (see :mod:`.shape_classes`);
+        with the block index O(N / block_size + block_size) numpy work in the
+        common case; O(N) for extended-resource requests; the python scan's
+        O(N) for custom strategies.
+        """
+        if self._pending:
+            self.flush()
+        if not self.vectorized:
+            state = _placement.choose(self.states.values(), self._strategy, request, require)
+            return None if state is None else state.name
+        if request.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            self.sync()
+            row = self._scan(slice(0, self.table.nrows), request, require)
+        elif self.classes is not None:
+            row = self.classes.choose(
+                (request.millicpu, request.memory_bytes, request.slots), require
+            )
+        else:
+            row = blocks.search(self, request, require)
+        return None if row < 0 else self.table.names[row]
+
+    def _scan(self, idx: Any, request: Resources, require: frozenset[str]) -> int:  # noqa: ANN401
+        """Best row among ``idx`` (a slice or index array), ties to the lowest sequence."""
+        ok = self.feasible(idx, request, require)
+        if not ok.any():
+            return -1
+        score = self.scores(idx, request)
+        score = np.where(ok, score, -_INF if self.maximize else _INF)
+        best = score.max() if self.maximize else score.min()
+        hits = np.flatnonzero(score == best)
+        rows = np.arange(self.table.nrows)[idx][hits]
+        return int(rows[self.table.sequence[rows].argmin()])
+
+    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
+        """Return the runners ``count`` sequential identical ``allocate`` calls pick, in order.
+
+        Shorter than ``count`` when capacity runs out (the rest would fail);
+        None for a custom strategy. See :func:`.batch.plan`.
+        """
+        self.sync()
+        if not self.vectorized:
+            return None
+        rows = batch.plan(self, request, require, count)
+        if rows is None:
+            return None
+        names = self.table.names
+        return [names[i] for i in rows.tolist()]
+
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
+        """Build the same error as :func:`runtime_alloc._placement.diagnose`. O(N).
+
+        See :func:`.diagnose.diagnose`.
+        """
+        self.sync()
+        return diagnose.diagnose(self, task_id, request, require)

@@ -1,0 +1,100 @@
+"""One runner shape of the class index: its scored dimensions, r-classes and tier heaps.
+
+See :mod:`.shape_classes` for the search over groups and the exactness argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CHUNK", "CHUNK_BITS", "DOWN", "INF", "MASK", "SHIFT", "TIERS", "UP", "ShapeGroup"]
+
+#: Rows are packed with the registration sequence into one int: seq << SHIFT | row.
+SHIFT = 32
+MASK = (1 << SHIFT) - 1
+#: Relative key window (see the module docstring).
+REL = 1e-10
+INF = float("inf")
+#: Relative margins for group score bounds (see ClassIndex._bounds).
+UP = 1.0 + 1e-9
+DOWN = 1.0 - 1e-9
+
+
+#: Free-cpu tiers per group when the highest score wins (a multiple of the chunk size).
+TIERS = 64
+#: Tiers are summarized in chunks of 2**CHUNK_BITS.
+CHUNK_BITS = 3
+CHUNK = 1 << CHUNK_BITS
+
+
+class ShapeGroup:
+    """Runners of one shape (capacity and labels) and their r-classes.
+
+    An r-class is named by its reserved tuple ``r``; it lives in ``count``
+    (members, > 0) and ``members`` (the one packed member ``seq << SHIFT |
+    row``, or a heap of them with stale entries dropped lazily). Its tier
+    heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
+    entry (live or dead), so a class that comes back reuses its old entry
+    (same key, same tier). Only ints, floats and tuples of them are stored
+    per class, which the garbage collector does not track.
+    """
+
+    __slots__ = (
+        "cap",
+        "capf",
+        "cmin",
+        "coef",
+        "count",
+        "delta",
+        "full",
+        "inheap",
+        "labels",
+        "members",
+        "scored",
+        "step",
+        "tiers",
+        "wsum",
+        "wsumf",
+    )
+
+    def __init__(
+        self,
+        cap: tuple[int, int, int],
+        labels: frozenset[str],
+        weights: tuple[int, int, int],
+        ntiers: int,
+    ) -> None:
+        self.cap = cap
+        self.labels = labels
+        self.scored = tuple(
+            (d, weights[d], float(cap[d])) for d in range(3) if cap[d] > 0 and weights[d] > 0
+        )
+        #: all three dimensions scored: the score is computed unrolled
+        self.full = len(self.scored) == 3
+        self.capf = (float(cap[0]), float(cap[1]), float(cap[2]))
+        self.wsum = sum(w for _d, w, _c in self.scored)
+        self.wsumf = float(self.wsum)
+        #: ``w_d / (c_d * W)`` per dimension (0 where not scored): ``B(q) / W`` for the
+        #: group bounds is ``sum_d q_d * coef_d`` (see ClassIndex._bounds)
+        coef = [0.0, 0.0, 0.0]
+        for d, w, c in self.scored:
+            coef[d] = w / c / self.wsum
+        self.coef = (coef[0], coef[1], coef[2])
+        self.delta = REL * (1.0 + 2.0 * self.wsum)
+        self.step = max(1, -(-(cap[0] + 1) // ntiers))
+        self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
+        #: per chunk of 2**CHUNK_BITS tiers, a lower bound of the keys in its heaps
+        self.cmin = [INF] * -(-ntiers >> CHUNK_BITS)
+        self.count: dict[tuple[int, int, int], int] = {}
+        self.members: dict[tuple[int, int, int], Any] = {}
+        self.inheap: set[tuple[int, int, int]] = set()
+
+    def key(self, r: tuple[int, int, int]) -> float:
+        """``sum_d w_d*r_d/c_d`` in float, summed from cpu on (unrolled when all three count)."""
+        if self.full:
+            (_, w0, c0), (_, w1, c1), (_, w2, c2) = self.scored
+            return float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
+        total = 0.0
+        for d, w, cf in self.scored:
+            total += float(w * r[d]) / cf
+        return total

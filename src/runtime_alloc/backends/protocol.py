@@ -1,0 +1,74 @@
+"""The Backend protocol, and what a backend checks about its strategy and environment."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from runtime_alloc.strategies import linear_score
+
+if TYPE_CHECKING:
+    from runtime_alloc.errors import AllocationError
+    from runtime_alloc.resources import Resources
+    from runtime_alloc.runners import RunnerState
+    from runtime_alloc.strategies import Strategy
+
+__all__ = ["Backend", "is_vectorized", "numpy_available"]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the allocator needs from a placement backend.
+
+    The ledger calls ``add``, ``update`` and ``remove`` after every change, in
+    order; ``choose``, ``diagnose`` and ``plan`` must answer as the python scan
+    over the states received so far would.
+    """
+
+    @property
+    def name(self) -> str:
+        """The engine answering now (``"python"``, ``"numpy"``, ...)."""
+        ...  # pragma: no cover
+
+    def add(self, state: RunnerState) -> None:
+        """A runner was registered (it is the newest for tie-breaking)."""
+        ...  # pragma: no cover
+
+    def update(self, state: RunnerState) -> None:
+        """A runner's reserved amounts or draining flag changed."""
+        ...  # pragma: no cover
+
+    def remove(self, name: str) -> None:
+        """A runner was unregistered."""
+        ...  # pragma: no cover
+
+    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
+        """The runner the strategy picks for ``request``, or None when none is feasible."""
+        ...  # pragma: no cover
+
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
+        """The error of :func:`runtime_alloc._placement.diagnose` for a failed request."""
+        ...  # pragma: no cover
+
+    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
+        """The runners ``count`` sequential identical ``choose``-and-reserve steps pick.
+
+        Shorter than ``count`` when capacity runs out; None when the backend
+        cannot plan (the allocator then places one request at a time).
+        """
+        ...  # pragma: no cover
+
+
+def numpy_available() -> bool:
+    """Return True when numpy can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec("numpy") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def is_vectorized(strategy: Strategy) -> bool:
+    """Return True when the numpy backend indexes ``strategy`` (it has a LinearScore). O(1)."""
+    return linear_score(strategy) is not None

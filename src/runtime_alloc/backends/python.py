@@ -1,0 +1,68 @@
+"""``backend="python"``: the reference scan over every runner, O(N) per decision.
+
+It keeps its own copy of the runner states, fed by the ledger's events, and
+answers with :func:`runtime_alloc._placement.choose` and
+:func:`~runtime_alloc._placement.diagnose`, the definitions every other
+backend must equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from runtime_alloc import _placement
+
+if TYPE_CHECKING:
+    from runtime_alloc.errors import AllocationError
+    from runtime_alloc.resources import Resources
+    from runtime_alloc.runners import RunnerState
+    from runtime_alloc.strategies import Strategy
+
+__all__ = ["PythonBackend"]
+
+
+class PythonBackend:
+    """The reference backend: a scan over the runner states in registration order.
+
+    Args:
+        states: the runners so far, in registration order.
+        strategy: the allocator's strategy.
+    """
+
+    name = "python"
+
+    def __init__(
+        self, states: Iterable[RunnerState] | Mapping[str, RunnerState], strategy: Strategy
+    ) -> None:
+        if isinstance(states, Mapping):
+            states = states.values()  # a name -> state mapping
+        self.states: dict[str, RunnerState] = {s.runner.name: s for s in states}
+        self.strategy = strategy
+
+    def add(self, state: RunnerState) -> None:
+        """Append a runner. O(1)."""
+        self.states[state.runner.name] = state
+
+    def update(self, state: RunnerState) -> None:
+        """Replace a runner's state. O(1)."""
+        self.states[state.runner.name] = state
+
+    def remove(self, name: str) -> None:
+        """Forget a runner. O(1)."""
+        del self.states[name]
+
+    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
+        """The strategy's pick, see :func:`runtime_alloc._placement.choose`. O(N)."""
+        state = _placement.choose(self.states.values(), self.strategy, request, require)
+        return None if state is None else state.name
+
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
+        """See :func:`runtime_alloc._placement.diagnose`. O(N)."""
+        return _placement.diagnose(tuple(self.states.values()), task_id, request, require)
+
+    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
+        """None: the scan places a run one request at a time. O(1)."""
+        return None

@@ -1,0 +1,134 @@
+"""The ledger: the one place that mutates states and reservations, and the events it sends."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime_alloc import Resources, Runner
+from runtime_alloc._ledger import Ledger
+from runtime_alloc.backends.python import PythonBackend
+from runtime_alloc.errors import (
+    DuplicateRunnerError,
+    InsufficientCapacityError,
+    InvalidArgumentError,
+)
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.strategies import EvenSpreadStrategy
+
+
+class Recorder(PythonBackend):
+    """The python backend, recording every event it receives."""
+
+    def __init__(self) -> None:
+        super().__init__((), EvenSpreadStrategy())
+        self.events: list[tuple[str, str, str]] = []
+
+    def add(self, state):
+        self.events.append(("add", state.name, str(state.reserved)))
+        super().add(state)
+
+    def update(self, state):
+        self.events.append(("update", state.name, str(state.reserved)))
+        super().update(state)
+
+    def remove(self, name):
+        self.events.append(("remove", name, ""))
+        super().remove(name)
+
+
+def ledger_of(*specs: str) -> tuple[Ledger, Recorder]:
+    backend = Recorder()
+    ledger = Ledger(backend)
+    for i, spec in enumerate(specs):
+        ledger.insert(Runner.parse(f"r{i}", spec))
+    return ledger, backend
+
+
+def test_every_change_is_sent_to_the_backend_in_order():
+    ledger, backend = ledger_of("cpu=4", "cpu=4")
+    placed = ledger.place("t0", Resources.parse("cpu=1"), frozenset())
+    assert placed == Reservation("t0", "r0", Resources.parse("cpu=1"))
+    ledger.set_draining("r1", draining=True)
+    ledger.unreserve(placed)
+    assert ledger.remove("r1") == ()
+    assert backend.events == [
+        ("add", "r0", "cpu=0,memory=0,slots=0"),
+        ("add", "r1", "cpu=0,memory=0,slots=0"),
+        ("update", "r0", "cpu=1,memory=0,slots=0"),
+        ("update", "r1", "cpu=0,memory=0,slots=0"),
+        ("update", "r0", "cpu=0,memory=0,slots=0"),
+        ("remove", "r1", ""),
+    ]
+    # the backend's own copy equals the ledger's states
+    assert backend.states == ledger.states
+    ledger.check()
+
+
+def test_a_failed_placement_is_counted_and_changes_nothing():
+    ledger, backend = ledger_of("cpu=1")
+    ledger.place("t0", Resources.parse("cpu=1"), frozenset())
+    before = (dict(ledger.states), dict(ledger.reservations), len(backend.events))
+    error = ledger.place("t1", Resources.parse("cpu=1"), frozenset())
+    assert isinstance(error, InsufficientCapacityError)
+    assert ledger.failures == {error.kind: 1}
+    assert ledger.allocations == 1
+    assert (dict(ledger.states), dict(ledger.reservations), len(backend.events)) == before
+
+
+def test_remove_evicts_oldest_first_and_counts():
+    ledger, _ = ledger_of("cpu=4")
+    first = ledger.place("a", None or Resources(slots=1), frozenset())
+    second = ledger.place("b", Resources(slots=1), frozenset())
+    assert ledger.remove("r0") == (first, second)
+    assert ledger.evictions == 2
+    assert ledger.reservations == {}
+
+
+def test_reserve_run_sends_one_event_per_runner():
+    ledger, backend = ledger_of("cpu=4", "cpu=4")
+    backend.events.clear()
+    request = Resources.parse("cpu=1")
+    placed = ledger.reserve_run(["a", "b", "c"], ["r0", "r0", "r1"], request)
+    assert [r.runner for r in placed] == ["r0", "r0", "r1"]
+    assert backend.events == [
+        ("update", "r0", "cpu=2,memory=0,slots=0"),
+        ("update", "r1", "cpu=1,memory=0,slots=0"),
+    ]
+    ledger.check()
+
+
+def test_runner_checks():
+    ledger, _ = ledger_of("cpu=1")
+    with pytest.raises(DuplicateRunnerError, match="runner 'r0' is already registered"):
+        ledger.check_new_runner(Runner.parse("r0", "cpu=1"))
+    with pytest.raises(InvalidArgumentError, match="runner must be a Runner"):
+        ledger.check_new_runner("r9")
+    with pytest.raises(DuplicateRunnerError, match="runner 'x' is listed twice"):
+        Ledger.check_fleet([Runner.parse("x", "cpu=1")] * 2)
+
+
+def test_a_partial_backend_is_completed():
+    class Bare:
+        name = "bare"
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def add(self, state):
+            self.inner.add(state)
+
+        def update(self, state):
+            self.inner.update(state)
+
+        def remove(self, name):
+            self.inner.remove(name)
+
+        def choose(self, request, require):
+            return self.inner.choose(request, require)
+
+    ledger, backend = ledger_of("cpu=1")
+    ledger.attach(Bare(backend))
+    assert ledger.backend.plan(Resources(slots=1), frozenset(), 3) is None
+    assert ledger.backend.diagnose("t", Resources.parse("cpu=2"), frozenset()).kind == (
+        backend.diagnose("t", Resources.parse("cpu=2"), frozenset()).kind
+    )
