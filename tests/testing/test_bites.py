@@ -146,7 +146,7 @@ class CountsUnschedulableTwice(Allocator):
         try:
             return super().allocate(task_id, request, require=require)
         except UnschedulableError as exc:
-            self._failures[exc.kind] += 1
+            self._ledger.failures[exc.kind] += 1
             raise
 
 
@@ -181,7 +181,7 @@ class CountsInvalidRequests(Allocator):
         try:
             return super().allocate(task_id, request, require=require)
         except InvalidArgumentError:
-            self._failures["invalid"] = self._failures.get("invalid", 0) + 1
+            self._ledger.failures["invalid"] = self._ledger.failures.get("invalid", 0) + 1
             raise
 
 
