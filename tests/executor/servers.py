@@ -128,3 +128,74 @@ class CeleryWorker:
 
     def close(self) -> None:
         stop(self.process, signal.SIGTERM)
+
+
+class DaskScheduler:
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.log = (log_dir / "dask-scheduler.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-dashboard",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._listening, 60, "the Dask scheduler listening")
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        stop(self.process)
+        self.log.close()
+
+
+class DaskWorker:
+    """One real Dask worker process (no nanny) named after its runner."""
+
+    def __init__(self, scheduler: str, name: str, nthreads: int, log_dir: Path) -> None:
+        self.name = name
+        self.log = (log_dir / f"dask-{name}.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                scheduler,
+                "--name",
+                name,
+                "--nthreads",
+                str(nthreads),
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        stop(self.process, signal.SIGKILL)
+        self.log.close()
+
+    def close(self) -> None:
+        stop(self.process, signal.SIGTERM)
+        self.log.close()
