@@ -9,6 +9,7 @@ once with the task's completion state. See docs/executor.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections import deque
@@ -42,6 +43,12 @@ from runtime_alloc.snapshot import FleetSnapshot
 __all__ = ["Executor"]
 
 _EVENTS = (TaskStarted, TaskFinished, RunnerJoined, RunnerLeft)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(request: str) -> Resources:
+    """Parse a request string once: workloads repeat a few request texts."""
+    return Resources.parse(request, default_slots=1)
 
 
 def _count(name: str, value: object, *, minimum: int = 0) -> int:
@@ -433,7 +440,10 @@ class Executor:
     def _normalize(self, request: Request) -> Resources:
         if request is None:
             return self._allocator.default_request
-        resources = Resources.parse(request, default_slots=1)
+        if type(request) is str:
+            resources = _parse_text(request)
+        else:
+            resources = Resources.parse(request, default_slots=1)
         if not 1 <= resources.slots <= self._allocator.max_task_slots:
             msg = (
                 f"request slots must be from 1 to {self._allocator.max_task_slots} for a task, "

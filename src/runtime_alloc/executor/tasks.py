@@ -42,6 +42,8 @@ TERMINAL_STATES = frozenset(
 ACTIVE_STATES = frozenset({TaskState.PLACED, TaskState.RUNNING})
 """The states in which a task holds a reservation."""
 
+_WAITERS = threading.Lock()  # guards the lazily made events of TaskHandle.wait
+
 
 @attrs.frozen
 class Transition:
@@ -99,7 +101,7 @@ class TaskHandle:
     error: str | None = None
     result: Any = None
     history: tuple[Transition, ...] = ()
-    _finished: threading.Event = attrs.field(factory=threading.Event, repr=False)
+    _finished: threading.Event | None = attrs.field(default=None, repr=False)
 
     def done(self) -> bool:
         """Whether the task reached a terminal state. O(1)."""
@@ -107,7 +109,13 @@ class TaskHandle:
 
     def wait(self, timeout: float | None = None) -> TaskState:
         """Block until the task is terminal or ``timeout`` seconds pass; return its state. O(1)."""
-        self._finished.wait(timeout)
+        with _WAITERS:  # the event is made on first wait: most handles are never waited on
+            if self._finished is None:
+                self._finished = threading.Event()
+                if self.done():
+                    self._finished.set()
+            finished = self._finished
+        finished.wait(timeout)
         return self.state
 
     def time_of(self, state: TaskState | str) -> float | None:
@@ -122,4 +130,6 @@ class TaskHandle:
         self.state = state
         self.history = (*self.history, Transition(state, at, runner, self.attempt))
         if state in TERMINAL_STATES:
-            self._finished.set()
+            with _WAITERS:
+                if self._finished is not None:
+                    self._finished.set()

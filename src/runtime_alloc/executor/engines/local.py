@@ -51,8 +51,10 @@ class LocalEngine:
     """Runs payloads in a process pool per runner.
 
     Args:
-        runners: the runners to start with (each gets ``runner.capacity.slots``
-            worker processes, at least one).
+        runners: the runners to start with.
+        processes: worker processes per runner (default: its slots, at least
+            one). Fewer processes than slots queue the placed tasks inside the
+            pool, which keeps the processes busy between completions.
         restart_lost: start a fresh pool (and report the runner joining again)
             after a worker process died.
         mp_context: the multiprocessing start method (``"forkserver"`` by
@@ -66,6 +68,7 @@ class LocalEngine:
         self,
         runners: Iterable[Runner] = (),
         *,
+        processes: int | None = None,
         restart_lost: bool = False,
         mp_context: str | None = None,
     ) -> None:
@@ -74,6 +77,12 @@ class LocalEngine:
             if not isinstance(runner, Runner):
                 msg = f"runners must be Runner values, got {runner!r}"
                 raise InvalidArgumentError(msg)
+        if processes is not None and (
+            isinstance(processes, bool) or not isinstance(processes, int) or processes < 1
+        ):
+            msg = f"processes must be a positive integer or None, got {processes!r}"
+            raise InvalidArgumentError(msg)
+        self._processes = processes
         methods = multiprocessing.get_all_start_methods()
         method = mp_context or ("forkserver" if "forkserver" in methods else "spawn")
         if method not in methods:
@@ -185,7 +194,7 @@ class LocalEngine:
             if runner.name in self._pools:
                 msg = f"runner {runner.name!r} is already running"
                 raise DuplicateRunnerError(msg)
-            workers = max(runner.capacity.slots, 1)
+            workers = self._processes or max(runner.capacity.slots, 1)
             self._generation += 1
             executor = ProcessPoolExecutor(workers, mp_context=self._context)
             self._pools[runner.name] = _Pool(runner, executor, self._generation)
