@@ -89,9 +89,21 @@ class Redis:
 class CeleryWorker:
     """One real Celery worker process for one runner: ``-Q name -n name@%h -E``."""
 
-    def __init__(self, broker: str, name: str, concurrency: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        broker: str,
+        name: str,
+        concurrency: int,
+        log_dir: Path,
+        app: str = "tests.executor.celery_app",
+    ) -> None:
         self.name = name
-        env = dict(os.environ, RUNTIME_ALLOC_TEST_BROKER=broker, PYTHONPATH=str(ROOT))
+        env = dict(
+            os.environ,
+            RUNTIME_ALLOC_TEST_BROKER=broker,
+            RUNTIME_ALLOC_BROKER=broker,
+            PYTHONPATH=str(ROOT),
+        )
         self.log = log_dir / f"celery-{name}.log"
         self.process = subprocess.Popen(
             [
@@ -99,7 +111,7 @@ class CeleryWorker:
                 "-m",
                 "celery",
                 "-A",
-                "tests.executor.celery_app",
+                app,
                 "worker",
                 "-Q",
                 name,

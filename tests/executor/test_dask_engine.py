@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,36 @@ def test_a_worker_joining_mid_run_receives_work(cluster) -> None:
         assert all(h.state is TaskState.SUCCESS for h in handles)
     finally:
         ex.close()
+
+
+def test_runtime_alloc_run_on_dask(cluster, tmp_path: Path, capsys) -> None:
+    from runtime_alloc.cli import main
+
+    for k in (1, 2):
+        worker = DaskWorker(cluster.scheduler.address, f"r{k:04d}", 4, tmp_path)
+        cluster.workers[worker.name] = worker
+    report = tmp_path / "run.json"
+    argv = [
+        "run",
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster.scheduler.address,
+        "--runners",
+        "2",
+        "--shape",
+        "cpu=4,memory=16GiB,slots=4",
+        "--limit",
+        "40",
+        "--duration",
+        "5",
+        "--json",
+        str(report),
+    ]
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(report.read_text())
+    result = data["results"][0]
+    assert result["placed"] + result["unschedulable"] == 40  # some tasks need more than 4 cpu
+    assert result["placed"] >= 30
+    assert data["executor"]["gauges"]["tasks"]["success"] == result["placed"]

@@ -24,7 +24,7 @@ import multiprocessing
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -41,7 +41,7 @@ __all__ = ["LocalEngine"]
 @attrs.define(eq=False)
 class _Pool:
     runner: Runner
-    executor: ProcessPoolExecutor
+    executor: Executor
     generation: int
     lost: bool = False
     futures: dict[tuple[str, int], Future[Any]] = attrs.Factory(dict)
@@ -52,9 +52,11 @@ class LocalEngine:
 
     Args:
         runners: the runners to start with.
-        processes: worker processes per runner (default: its slots, at least
-            one). Fewer processes than slots queue the placed tasks inside the
-            pool, which keeps the processes busy between completions.
+        processes: workers per runner (default: its slots, at least one).
+            Fewer workers than slots queue the placed tasks inside the pool,
+            which keeps the workers busy between completions.
+        pool: ``"process"`` (default) or ``"thread"``: a thread pool per runner
+            suits payloads that wait (sleep, I/O) and cannot be killed.
         restart_lost: start a fresh pool (and report the runner joining again)
             after a worker process died.
         mp_context: the multiprocessing start method (``"forkserver"`` by
@@ -69,6 +71,7 @@ class LocalEngine:
         runners: Iterable[Runner] = (),
         *,
         processes: int | None = None,
+        pool: str = "process",
         restart_lost: bool = False,
         mp_context: str | None = None,
     ) -> None:
@@ -83,6 +86,10 @@ class LocalEngine:
             msg = f"processes must be a positive integer or None, got {processes!r}"
             raise InvalidArgumentError(msg)
         self._processes = processes
+        if pool not in ("process", "thread"):
+            msg = f"pool must be 'process' or 'thread', got {pool!r}"
+            raise InvalidArgumentError(msg)
+        self._pool_kind = pool
         methods = multiprocessing.get_all_start_methods()
         method = mp_context or ("forkserver" if "forkserver" in methods else "spawn")
         if method not in methods:
@@ -196,7 +203,11 @@ class LocalEngine:
                 raise DuplicateRunnerError(msg)
             workers = self._processes or max(runner.capacity.slots, 1)
             self._generation += 1
-            executor = ProcessPoolExecutor(workers, mp_context=self._context)
+            executor: Executor = (
+                ProcessPoolExecutor(workers, mp_context=self._context)
+                if self._pool_kind == "process"
+                else ThreadPoolExecutor(workers, thread_name_prefix=f"runner-{runner.name}")
+            )
             self._pools[runner.name] = _Pool(runner, executor, self._generation)
 
     def _done(self, pool: _Pool, task_id: str, attempt: int, future: Future[Any]) -> None:
