@@ -187,41 +187,53 @@ def celery_bench(rounds: int, tasks: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-celery-"))
     redis = Redis(tmp)
     celery_app.app.conf.broker_url = redis.url
-    runners = fleet(2, 4)
-    workers = [CeleryWorker(redis.url, r.name, r.capacity.slots, tmp) for r in runners]
+    workers = [CeleryWorker(redis.url, f"r{i}", 4, tmp) for i in range(2)]
     try:
-
-        def reference() -> float:
-            done = threading.Event()
-            count = [0]
-
-            def sink(event: Any) -> None:
-                if isinstance(event, TaskFinished):
-                    count[0] += 1
-                    if count[0] == tasks:
-                        done.set()
-
-            engine = CeleryEngine(celery_app.app, runners)
-            engine.open(sink)
-            time.sleep(0.5)
-            start = time.perf_counter()
-            for i in range(tasks):
-                engine.start(f"t{i}", 1, runners[i % len(runners)].name, celery_app.pid_after.s())
-            done.wait(300)
-            elapsed = time.perf_counter() - start
-            engine.close()
-            return elapsed
-
-        def executor() -> float:
-            return through_executor(
-                CeleryEngine(celery_app.app, runners), tasks, lambda _: celery_app.pid_after.s()
-            )
-
-        end_to_end("celery (2 workers, 4 threads each)", reference, executor, rounds, tasks)
+        for slots in (4, 128):
+            runners = fleet(2, slots)
+            celery_round(celery_app, CeleryEngine, runners, rounds=rounds, tasks=tasks, slots=slots)
     finally:
         for worker in workers:
             worker.close()
         redis.close()
+
+
+def celery_round(
+    celery_app: Any,
+    engine_class: Any,
+    runners: list[Runner],
+    *,
+    rounds: int,
+    tasks: int,
+    slots: int,
+) -> None:
+    def reference() -> float:
+        done = threading.Event()
+        count = [0]
+
+        def sink(event: Any) -> None:
+            if isinstance(event, TaskFinished):
+                count[0] += 1
+                if count[0] == tasks:
+                    done.set()
+
+        engine = engine_class(celery_app.app, runners)
+        engine.open(sink)
+        time.sleep(0.5)
+        start = time.perf_counter()
+        for i in range(tasks):
+            engine.start(f"t{i}", 1, runners[i % len(runners)].name, celery_app.pid_after.s())
+        done.wait(300)
+        elapsed = time.perf_counter() - start
+        engine.close()
+        return elapsed
+
+    def executor() -> float:
+        engine = engine_class(celery_app.app, runners)
+        return through_executor(engine, tasks, lambda _: celery_app.pid_after.s())
+
+    name = f"celery (2 runners of {slots} slots; workers of 4 threads)"
+    end_to_end(name, reference, executor, rounds, tasks)
 
 
 def dask_bench(rounds: int, tasks: int) -> None:
@@ -232,8 +244,7 @@ def dask_bench(rounds: int, tasks: int) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     scheduler = DaskScheduler(tmp)
-    runners = fleet(2, 4)
-    workers = [DaskWorker(scheduler.address, r.name, r.capacity.slots, tmp) for r in runners]
+    workers = [DaskWorker(scheduler.address, f"r{i}", 4, tmp) for i in range(2)]
     client = Client(scheduler.address, set_as_default=False)
     try:
         wait_until(lambda: len(client.scheduler_info()["workers"]) == 2, 60, "dask workers")
@@ -256,10 +267,16 @@ def dask_bench(rounds: int, tasks: int) -> None:
             client.gather(futures)
             return time.perf_counter() - start
 
-        def executor() -> float:
-            return through_executor(DaskEngine(client, runners), tasks, lambda _: TRIVIAL)
+        for slots in (4, 128):
+            for starts in (True, False):
+                runners = fleet(2, slots)
 
-        end_to_end("dask (2 workers, 4 threads each)", reference, executor, rounds, tasks)
+                def executor(runners: list[Runner] = runners, starts: bool = starts) -> float:
+                    engine = DaskEngine(client, runners, report_starts=starts)
+                    return through_executor(engine, tasks, lambda _: TRIVIAL)
+
+                name = f"dask (2 runners of {slots} slots, workers of 4 threads, report_starts={starts})"
+                end_to_end(name, reference, executor, rounds, tasks)
     finally:
         client.close()
         for worker in workers:

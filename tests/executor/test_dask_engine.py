@@ -50,8 +50,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     made.close()
 
 
-def open_executor(cluster: Cluster, **options: object) -> Executor:
-    engine = DaskEngine(cluster.scheduler.address, RUNNERS.values())
+def open_executor(cluster: Cluster, report_starts: bool = True, **options: object) -> Executor:
+    engine = DaskEngine(cluster.scheduler.address, RUNNERS.values(), report_starts=report_starts)
     return Executor(engine, Allocator(strategy=MaxPackingStrategy()), **options).open()  # type: ignore[arg-type]
 
 
@@ -84,7 +84,7 @@ def test_placement_matches_the_allocator_and_completions_are_released_once(clust
 
 def test_queue_when_full_drains_as_tasks_finish(cluster) -> None:
     cluster.start("d1")
-    ex = open_executor(cluster)
+    ex = open_executor(cluster, report_starts=False)
     try:
         wait_until(lambda: runners_of(ex) == ["d1"], 60, "the worker joined")
         handles = [
@@ -94,6 +94,7 @@ def test_queue_when_full_drains_as_tasks_finish(cluster) -> None:
         assert ex.metrics().queue_length == 4
         assert ex.wait(90)
         assert all(h.state is TaskState.SUCCESS for h in handles)
+        assert all(TaskState.RUNNING not in [m.state for m in h.history] for h in handles)
         metrics = ex.metrics()
         assert metrics.wait.count == 6
         assert metrics.wait.max >= 0.3

@@ -50,8 +50,9 @@ class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
 
     idempotent = False
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, *, report_starts: bool = True) -> None:
         self.topic = topic
+        self.report_starts = report_starts
         self.name = f"runtime-alloc-relay-{topic}"
         self._names: dict[str, str] = {}
         self._scheduler: Any = None
@@ -80,7 +81,9 @@ class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401, ARG002
         """Relay that one of the engine's tasks started processing."""
-        if finish == "processing" and isinstance(key, str) and key.startswith(KEY_PREFIX):
+        if not self.report_starts or finish != "processing":
+            return
+        if isinstance(key, str) and key.startswith(KEY_PREFIX):
             self._scheduler.log_event(self.topic, {"op": "processing", "key": key})
 
 
@@ -92,6 +95,9 @@ class DaskEngine:
         runners: the capacity of each runner that may join (by worker name),
             as Runner values, a name -> Runner mapping, or a function of the
             name (None ignores that worker).
+        report_starts: relay each task's start (``running`` state); one more
+            scheduler message per task, which costs throughput when few tasks
+            run at once (docs/performance.md).
 
     Threading: events are delivered from one dispatcher thread of the engine.
     """
@@ -100,6 +106,8 @@ class DaskEngine:
         self,
         client: Client | str,
         runners: Iterable[Runner] | Mapping[str, Runner] | Callable[[str], Runner | None],
+        *,
+        report_starts: bool = True,
     ) -> None:
         if callable(runners):
             self._catalogue: Callable[[str], Runner | None] = runners
@@ -112,13 +120,14 @@ class DaskEngine:
         self._client_arg = client
         self.client: Client | None = client if isinstance(client, Client) else None
         self._topic = f"runtime-alloc-{uuid.uuid4().hex[:12]}"
-        self._relay = MembershipRelay(self._topic)
+        self._relay = MembershipRelay(self._topic, report_starts=report_starts)
         self._lock = threading.Lock()
         self._addresses: dict[str, str] = {}  # runner -> current worker address
         self._futures: dict[str, Future] = {}  # key -> future
         self._keys: dict[tuple[str, int], str] = {}
         self._attempts: dict[str, tuple[str, int]] = {}
         self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Future, tuple[str, int]] | None] = queue.SimpleQueue()
         self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
 
@@ -134,6 +143,7 @@ class DaskEngine:
             target=self._dispatch, name="runtime-alloc-dask-engine", daemon=True
         )
         self._thread.start()
+        threading.Thread(target=self._fetch, name="runtime-alloc-dask-results", daemon=True).start()
         client.subscribe_topic(self._topic, self._on_relay)
         client.register_plugin(self._relay)
         for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
@@ -174,6 +184,7 @@ class DaskEngine:
         """Stop the dispatcher and close the client if the engine opened it."""
         self._sink = None
         self._events.put(None)
+        self._done.put(None)
         with self._lock:
             futures = list(self._futures.values())
             self._futures.clear()
@@ -223,15 +234,45 @@ class DaskEngine:
             self._futures.pop(key, None)
             if attempt is not None:
                 self._keys.pop(attempt, None)
-        if attempt is None or future.status == "cancelled":
-            return
-        if future.status == "finished":
-            self._events.put(TaskFinished(*attempt, "success", result=future.result()))
-            return
-        error = future.exception()
-        if type(error).__name__ == "KilledWorker":
-            return  # the worker died: its RunnerLeft resubmits the task
-        self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
+        if attempt is not None and future.status != "cancelled":
+            self._done.put((future, attempt))
+
+    def _fetch(self) -> None:
+        """Fetch results in batches: one gather per batch instead of a round trip per task."""
+        while True:
+            item = self._done.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < 1024:
+                try:
+                    more = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    return
+                batch.append(more)
+            finished = [(f, a) for f, a in batch if f.status == "finished"]
+            try:
+                results = self.client.gather([f for f, _ in finished]) if finished else []  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 (a result lost with its worker: fetch one by one)
+                results = None
+            for index, (future, attempt) in enumerate(finished):
+                if results is not None:
+                    self._events.put(TaskFinished(*attempt, "success", result=results[index]))
+                    continue
+                try:
+                    value = future.result()
+                except Exception:  # noqa: BLE001, S112 (its worker died: RunnerLeft resubmits it)
+                    continue
+                self._events.put(TaskFinished(*attempt, "success", result=value))
+            for future, attempt in batch:
+                if future.status != "error":
+                    continue
+                error = future.exception()
+                if type(error).__name__ == "KilledWorker":
+                    continue  # the worker died: its RunnerLeft resubmits the task
+                self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
 
     def _dispatch(self) -> None:
         while True:
