@@ -178,9 +178,11 @@ class DaskScheduler:
 
 
 class DaskWorker:
-    """One real Dask worker process (no nanny) named after its runner."""
+    """One real Dask worker process named after its runner (under a nanny when ``nanny``)."""
 
-    def __init__(self, scheduler: str, name: str, nthreads: int, log_dir: Path) -> None:
+    def __init__(
+        self, scheduler: str, name: str, nthreads: int, log_dir: Path, *, nanny: bool = False
+    ) -> None:
         self.name = name
         self.log = (log_dir / f"dask-{name}.log").open("wb")
         self.process = subprocess.Popen(
@@ -193,7 +195,7 @@ class DaskWorker:
                 name,
                 "--nthreads",
                 str(nthreads),
-                "--no-nanny",
+                "--nanny" if nanny else "--no-nanny",
                 "--no-dashboard",
                 "--host",
                 "127.0.0.1",

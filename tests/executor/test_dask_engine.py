@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +133,39 @@ def test_worker_killed_mid_task_resubmits_elsewhere_or_loses(
         metrics = ex.metrics()
         assert metrics.runners_lost == 1
         assert metrics.allocator.evictions == 1
+        assert len(ex.allocator) == 0
+        ex._check()
+    finally:
+        ex.close()
+
+
+def test_a_worker_restarted_by_its_nanny_under_a_new_address_gets_the_retry(
+    cluster, tmp_path: Path
+) -> None:
+    """The pinned task must follow the runner's name to the new address, not wait in no-worker."""
+    worker = DaskWorker(cluster.scheduler.address, "d1", 2, tmp_path, nanny=True)
+    cluster.workers["d1"] = worker
+    ex = open_executor(cluster, max_retries=2)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1"], 60, "the worker joined")
+        engine = ex.engine
+        first_address = engine._addresses["d1"]
+        task = ex.submit(
+            "victim", functools.partial(payloads.interval, str(tmp_path), "victim", 3.0), "cpu=1"
+        )
+        marker = tmp_path / "victim.start"
+        wait_until(marker.exists, 60, "the task started")
+        old_pid = int(marker.read_text())
+        assert old_pid != worker.process.pid  # the worker runs in a child of the nanny
+        os.kill(old_pid, signal.SIGKILL)  # the nanny restarts it under a new address
+        assert task.wait(120) is TaskState.SUCCESS
+        assert task.attempt == 2
+        assert task.runner == "d1"
+        assert task.result not in (old_pid, worker.process.pid)
+        assert engine._addresses["d1"] != first_address
+        metrics = ex.metrics()
+        assert metrics.runners_lost == 1
+        assert metrics.runners_joined == 2
         assert len(ex.allocator) == 0
         ex._check()
     finally:
