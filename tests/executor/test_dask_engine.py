@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
