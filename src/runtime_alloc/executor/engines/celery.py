@@ -93,7 +93,7 @@ class CeleryEngine:
     # ------------------------------------------------------------------ Engine
 
     def open(self, sink: EventSink) -> None:
-        """Start listening to events (asking workers for a heartbeat at once)."""
+        """Start listening to events (asking workers for a heartbeat at once). Waits up to 30 s."""
         self._sink = sink
         for target, name in ((self._receive, "receiver"), (self._monitor, "monitor")):
             thread = threading.Thread(
@@ -118,7 +118,7 @@ class CeleryEngine:
             raise InvalidArgumentError(msg)
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:  # noqa: ARG002
-        """Revoke the attempt (terminating it where the pool allows)."""
+        """Revoke the attempt (terminating it where the pool allows). One broadcast."""
         with self._lock:
             celery_id = self._ids.pop((task_id, attempt), None)
             if celery_id is not None:
@@ -127,7 +127,7 @@ class CeleryEngine:
             self.app.control.revoke(celery_id, terminate=True)
 
     def close(self) -> None:
-        """Stop the receiver and monitor threads; no event is delivered afterwards."""
+        """Stop the receiver and monitor threads (within about a second). O(1)."""
         self._sink = None
         self._stop.set()
         receiver = self._receiver

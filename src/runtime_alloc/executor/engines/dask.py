@@ -134,7 +134,7 @@ class DaskEngine:
     # ------------------------------------------------------------------ Engine
 
     def open(self, sink: EventSink) -> None:
-        """Connect, register the relay plugin, report the workers already there."""
+        """Connect, register the relay plugin, report the workers already there. O(workers)."""
         if self.client is None:
             self.client = Client(self._client_arg, set_as_default=False)
         client = self.client
@@ -172,7 +172,7 @@ class DaskEngine:
         future.add_done_callback(self._on_done)
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:  # noqa: ARG002
-        """Cancel the attempt's future (a pinned task of a dead worker would wait forever)."""
+        """Cancel the attempt's future (a pinned task of a dead worker would wait forever). O(1)."""
         with self._lock:
             key = self._keys.pop((task_id, attempt), None)
             self._attempts.pop(key or "", None)
@@ -181,7 +181,7 @@ class DaskEngine:
             future.cancel()
 
     def close(self) -> None:
-        """Stop the dispatcher and close the client if the engine opened it."""
+        """Stop the dispatcher, cancel open futures, close a client it made. O(tasks)."""
         self._sink = None
         self._events.put(None)
         self._done.put(None)

@@ -107,7 +107,7 @@ class LocalEngine:
     # ------------------------------------------------------------------ Engine
 
     def open(self, sink: EventSink) -> None:
-        """Start a pool per initial runner, report them joined at once, start the dispatcher."""
+        """Start a pool per initial runner, report them joined at once. O(runners)."""
         with self._lock:
             for runner in self._initial:
                 self._start_pool(runner)
@@ -142,7 +142,7 @@ class LocalEngine:
         future.add_done_callback(lambda f: self._done(pool, task_id, attempt, f))
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
-        """Cancel the attempt if its process has not taken it yet (a running one finishes)."""
+        """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
         with self._lock:
             pool = self._pools.get(runner)
             future = None if pool is None else pool.futures.pop((task_id, attempt), None)
@@ -150,7 +150,7 @@ class LocalEngine:
             future.cancel()
 
     def close(self) -> None:
-        """Stop every pool (waiting for running payloads) and the dispatcher."""
+        """Stop every pool (waiting for running payloads) and the dispatcher. O(runners)."""
         with self._lock:
             pools = list(self._pools.values())
             self._pools.clear()
@@ -162,7 +162,7 @@ class LocalEngine:
     # ------------------------------------------------------------------ membership
 
     def add_runner(self, runner: Runner) -> None:
-        """Start a pool for ``runner`` and report it joined.
+        """Start a pool for ``runner`` and report it joined. O(1) (workers start on demand).
 
         Raises:
             DuplicateRunnerError: a pool runs under this name.
@@ -171,7 +171,7 @@ class LocalEngine:
         self._events.put(RunnerJoined(runner))
 
     def remove_runner(self, name: str) -> None:
-        """Report the runner leaving, then stop its pool (running payloads finish first).
+        """Report the runner leaving, then stop its pool (running payloads finish first). O(1).
 
         Raises:
             UnknownRunnerError: no pool runs under this name.
@@ -186,7 +186,7 @@ class LocalEngine:
         pool.executor.shutdown(wait=False, cancel_futures=True)
 
     def pids(self, name: str) -> tuple[int, ...]:
-        """The worker process ids of a runner's pool (to watch or to kill them)."""
+        """The worker process ids of a runner's process pool (to watch or kill). O(workers)."""
         with self._lock:
             pool = self._pools.get(name)
             if pool is None:
