@@ -1,4 +1,4 @@
-"""The ``runtime-alloc`` command line: ``simulate``, ``bench`` and ``explain``.
+"""The ``runtime-alloc`` command line: ``simulate``, ``bench``, ``explain`` and ``run``.
 
 Every user mistake (a bad argument, a bad or missing file) ends with a message
 on stderr that names the option or the file and line, and exit code 2; never a
@@ -24,7 +24,7 @@ _MISSING_EXTRA = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
-    from runtime_alloc.cli import bench, explain, simulate  # noqa: PLC0415
+    from runtime_alloc.cli import bench, explain, run, simulate  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="runtime-alloc",
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_parser(commands)
     bench.add_parser(commands)
     explain.add_parser(commands)
+    run.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,216 @@
+"""``runtime-alloc run``: run a workload through the executor on a real engine.
+
+The workload and fleet options are those of ``simulate``. Time is scaled so the
+workload's span lasts about ``--duration`` real seconds: each task is submitted
+at its scaled arrival time and runs a sleep of its scaled duration on the
+runner the executor places it on. The summary table and JSON report are those
+of ``simulate`` (the metrics are replayed from the real placements and
+completions), so a simulated and a real run of one workload compare side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from typing import Any
+
+from runtime_alloc.allocator import BACKENDS, Allocator, Request
+from runtime_alloc.cli._common import (
+    UsageError,
+    add_fleet_options,
+    check_output_path,
+    make_strategies,
+    parse_weights,
+    positive_int,
+)
+from runtime_alloc.cli.workload import FORMATS, load_scenario
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS
+from runtime_alloc.simulation.synthetic import DEFAULT_HOURS, DEFAULT_SEED
+from runtime_alloc.strategies import STRATEGIES, strategy_from_env
+
+__all__ = ["add_parser", "run"]
+
+ENGINES = ("local", "celery", "dask")
+_JOIN_TIMEOUT_S = 60.0
+_MAX_LOCAL_SLOTS = 4096  # threads the local engine may start in all
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``run`` subcommand."""
+    parser = commands.add_parser(
+        "run",
+        help="run a workload through the executor on a real engine (local, celery, dask)",
+        description=(
+            "Submit each task of the workload at its time-scaled arrival to the executor, which "
+            "places it and runs a sleep of its scaled duration on a real engine; then print the "
+            "same summary and JSON report as simulate."
+        ),
+    )
+    parser.set_defaults(run=run)
+    source = parser.add_argument_group("workload (as for simulate)")
+    source.add_argument("--trace", metavar="FILE", help="read the tasks from FILE")
+    source.add_argument("--trace-format", choices=FORMATS, default="csv", help="see simulate")
+    source.add_argument("--limit", type=positive_int, metavar="N", help="the first N tasks only")
+    source.add_argument("--instances-cap", type=positive_int, default=1, metavar="N")
+    source.add_argument("--seed", type=int, default=DEFAULT_SEED, help="synthetic workload seed")
+    source.add_argument("--hours", type=float, default=DEFAULT_HOURS, help="synthetic hours")
+    fleet = parser.add_argument_group("fleet (as for simulate)")
+    fleet.add_argument("--fleet", metavar="FILE", help="read the runners from FILE")
+    fleet.add_argument("--fleet-format", choices=FORMATS)
+    add_fleet_options(fleet)
+    fleet.add_argument("--runner-slots", type=positive_int, default=KUBERNETES_MAX_PODS)
+    fleet.add_argument("--fleet-limit", type=positive_int, metavar="N")
+    policy = parser.add_argument_group("allocation")
+    policy.add_argument(
+        "--strategy", choices=list(STRATEGIES), help="default: ALLOCATOR_STRATEGY or even-spread"
+    )
+    policy.add_argument("--weights", metavar="SPEC", help='e.g. "cpu=2,memory=1"')
+    policy.add_argument("--backend", choices=BACKENDS, default="auto")
+    policy.add_argument("--max-retries", type=int, default=3, metavar="N")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--engine", choices=ENGINES, default="local")
+    engine.add_argument(
+        "--broker",
+        metavar="URL",
+        default="redis://127.0.0.1:6379/0",
+        help="celery: the broker of the workers "
+        "(celery -A runtime_alloc.executor.engines.celery_app worker -Q NAME -n NAME@%%h -E)",
+    )
+    engine.add_argument("--scheduler", metavar="ADDRESS", help="dask: the scheduler address")
+    engine.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="real seconds the workload's span is scaled to (default 60)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", metavar="PATH", help="write a JSON report to PATH ('-' stdout)")
+    output.add_argument("--no-live", action="store_true", help="no live view of runners and queue")
+
+
+class _TimedAllocator(Allocator):
+    """An allocator that adds up the wall time of its decisions (for decisions/s)."""
+
+    seconds = 0.0
+    decisions = 0
+
+    def allocate(
+        self,
+        task_id: str,
+        request: Request = None,
+        *,
+        require: Any = (),  # noqa: ANN401
+    ) -> Reservation:
+        started = time.perf_counter()
+        try:
+            return super().allocate(task_id, request, require=require)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.decisions += 1
+
+
+def _engine(args: argparse.Namespace, runners: tuple[Any, ...]) -> tuple[Any, Any]:
+    """Return (engine, payload factory of a duration in real seconds)."""
+    if args.engine == "local":
+        from runtime_alloc.executor.engines.local import LocalEngine  # noqa: PLC0415
+
+        slots = sum(max(r.capacity.slots, 1) for r in runners)
+        if slots > _MAX_LOCAL_SLOTS:
+            msg = (
+                f"--engine local would start {slots} threads (one per runner slot), more than "
+                f"{_MAX_LOCAL_SLOTS}; use --fleet-limit or --runners/--shape for a smaller fleet"
+            )
+            raise UsageError(msg)
+        return LocalEngine(runners, pool="thread"), lambda seconds: functools.partial(
+            time.sleep, seconds
+        )
+    if args.engine == "celery":
+        from runtime_alloc.executor.engines import celery_app  # noqa: PLC0415
+        from runtime_alloc.executor.engines.celery import CeleryEngine  # noqa: PLC0415
+
+        celery_app.app.conf.broker_url = args.broker
+        return CeleryEngine(celery_app.app, runners), celery_app.sleep.s
+    if args.scheduler is None:
+        raise UsageError("--engine dask needs --scheduler ADDRESS (tcp://host:8786)")
+    from runtime_alloc.executor.engines.dask import DaskEngine  # noqa: PLC0415
+
+    return DaskEngine(args.scheduler, runners), lambda seconds: functools.partial(
+        time.sleep, seconds
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the workload on the engine and report."""
+    if not 1 <= args.duration <= 24 * 3600:
+        msg = f"--duration must be from 1 to 86400 seconds, got {args.duration!r}"
+        raise UsageError(msg)
+    if not 0 <= args.max_retries <= 100:
+        msg = f"--max-retries must be from 0 to 100, got {args.max_retries!r}"
+        raise UsageError(msg)
+    if args.hours <= 0 or args.hours > 24 * 365:
+        msg = f"--hours must be > 0 and at most a year, got {args.hours!r}"
+        raise UsageError(msg)
+    check_output_path("--json", args.json)
+    name = args.strategy or strategy_from_env().name  # one strategy: the deployment's by default
+    strategy = make_strategies([name], parse_weights(args.weights))[0]
+    scenario = load_scenario(args)
+    runners = tuple(scenario.runners)
+    engine, payload = _engine(args, runners)
+    from runtime_alloc.cli.run_loop import drive  # noqa: PLC0415 (needs rich)
+
+    allocator = _TimedAllocator(strategy=strategy, backend=args.backend)
+    outcome = drive(
+        scenario.tasks,
+        runners,
+        engine,
+        allocator,
+        payload,
+        duration=args.duration,
+        max_retries=args.max_retries,
+        live=not args.no_live and args.json != "-",
+        join_timeout=_JOIN_TIMEOUT_S,
+    )
+    from runtime_alloc.cli.run_replay import result_from_run  # noqa: PLC0415
+
+    result = result_from_run(
+        outcome.tasks,
+        outcome.handles,
+        runners,
+        strategy=strategy.name,
+        backend=allocator.backend,
+        start=outcome.start,
+        scale=outcome.scale,
+        decisions=allocator.decisions,
+        allocator_seconds=allocator.seconds,
+    )
+    title = f"{scenario.name} on {args.engine} ({outcome.scale:.3g} real s per workload s)"
+    if args.json is not None:
+        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+
+        parameters = {
+            **scenario.parameters,
+            "strategies": [strategy.name],
+            "weights": parse_weights(args.weights),
+            "backend": args.backend,
+            "engine": args.engine,
+            "duration_s": args.duration,
+            "scale": outcome.scale,
+            "max_retries": args.max_retries,
+        }
+        report = build_report(
+            "run",
+            parameters,
+            scenario=scenario.name,
+            results=[result.to_dict()],
+            executor=outcome.metrics,
+        )
+        write_json(report, args.json)
+    if args.json != "-":
+        from runtime_alloc.cli.table import print_table  # noqa: PLC0415
+
+        print_table([result], title, sys.stdout)
+    return 0

@@ -1,0 +1,220 @@
+"""The executor's state machine: task states, the queue, and the handling of engine events.
+
+:class:`~runtime_alloc.executor.Executor` is the public API over it; this part places tasks,
+fails the unschedulable, turns engine events into at most one change each (see
+docs/executor.md) and keeps the lock discipline (:meth:`ExecutorCore._section`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from runtime_alloc.allocator import Allocator, Request
+from runtime_alloc.errors import (
+    DuplicateRunnerError,
+    InsufficientCapacityError,
+    InvalidArgumentError,
+    InvalidResourcesError,
+    RuntimeAllocError,
+    UnknownRunnerError,
+    UnschedulableError,
+)
+from runtime_alloc.executor.engine import Engine
+from runtime_alloc.executor.events import RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
+from runtime_alloc.executor.metrics import WaitTimes
+from runtime_alloc.executor.queue import Outcome, PendingQueue
+from runtime_alloc.executor.tasks import ACTIVE_STATES, TaskHandle, TaskState
+from runtime_alloc.resources import Resources
+
+__all__ = ["EVENTS", "ExecutorCore", "count"]
+
+EVENTS = (TaskStarted, TaskFinished, RunnerJoined, RunnerLeft)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(request: str) -> Resources:
+    """Parse a request string once: workloads repeat a few request texts."""
+    return Resources.parse(request, default_slots=1)
+
+
+def count(name: str, value: object, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
+        raise InvalidArgumentError(msg)
+    return value
+
+
+class ExecutorCore:
+    """State and event handling of an executor; use :class:`~runtime_alloc.executor.Executor`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        allocator: Allocator | None = None,
+        *,
+        max_retries: int = 3,
+        max_overtakes: int = 16,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(engine, Engine):
+            msg = f"engine must have open, start, cancel and close methods, got {engine!r}"
+            raise InvalidArgumentError(msg)
+        if allocator is not None and not isinstance(allocator, Allocator):
+            msg = f"allocator must be an Allocator, got {allocator!r}"
+            raise InvalidArgumentError(msg)
+        self._engine = engine
+        self._allocator = Allocator() if allocator is None else allocator
+        self.max_retries = count("max_retries", max_retries)
+        self._queue = PendingQueue(count("max_overtakes", max_overtakes))
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._busy = False  # inside a section on the thread holding the lock
+        self._inbox: deque[object] = deque()
+        self._tasks: dict[str, TaskHandle] = {}
+        self._seq = 0
+        self._waits = WaitTimes()
+        self._retries = 0
+        self._joined = self._left = self._lost = 0
+        self._opened = self._closed = False
+
+    # ------------------------------------------------------------------ internals
+
+    @contextlib.contextmanager
+    def _section(self) -> Iterator[None]:
+        """Hold the lock; afterwards handle the events engines delivered meanwhile."""
+        with self._lock:
+            if self._busy:
+                yield
+                return
+            self._busy = True
+            try:
+                yield
+            finally:
+                try:
+                    while self._inbox:
+                        self._handle(self._inbox.popleft())
+                finally:
+                    self._busy = False
+
+    def _normalize(self, request: Request) -> Resources:
+        if request is None:
+            return self._allocator.default_request
+        if type(request) is str:
+            resources = _parse_text(request)
+        else:
+            resources = Resources.parse(request, default_slots=1)
+        if not 1 <= resources.slots <= self._allocator.max_task_slots:
+            msg = (
+                f"request slots must be from 1 to {self._allocator.max_task_slots} for a task, "
+                f"got {resources.slots}"
+            )
+            raise InvalidResourcesError(msg)
+        return resources
+
+    def _scan(self) -> int:
+        if not self._opened or not self._queue:
+            return 0
+        return self._queue.scan(self._try_place)
+
+    def _try_place(self, task: TaskHandle) -> Outcome:
+        try:
+            reservation = self._allocator.allocate(task.task_id, task.request, require=task.require)
+        except InsufficientCapacityError:
+            return Outcome.BLOCKED
+        except UnschedulableError as error:
+            if error.runners_total == 0:
+                return Outcome.BLOCKED  # no runner has joined yet: not a verdict on the task
+            self._fail(task, str(error))
+            return Outcome.DROPPED
+        except RuntimeAllocError as error:  # e.g. the id is held by a reservation made by hand
+            self._fail(task, str(error))
+            return Outcome.DROPPED
+        now = self._clock()
+        queued_at = task.time_of(TaskState.PENDING)
+        self._waits.add(now - (now if queued_at is None else queued_at))
+        task.attempt += 1
+        task.runner = reservation.runner
+        task._move(TaskState.PLACED, now, reservation.runner)  # noqa: SLF001
+        try:
+            self._engine.start(task.task_id, task.attempt, reservation.runner, task.payload)
+        except Exception as exc:  # noqa: BLE001 (any engine failure fails the attempt)
+            if task.state in ACTIVE_STATES:
+                self._allocator.release(task.task_id, TaskState.FAILED.value)
+                self._fail(task, f"engine could not start the task: {exc!r}", reservation.runner)
+        return Outcome.PLACED
+
+    def _fail(self, task: TaskHandle, error: str, runner: str | None = None) -> None:
+        task.error = error
+        task._move(TaskState.FAILED, self._clock(), runner)  # noqa: SLF001
+
+    def _engine_cancel(self, task: TaskHandle, runner: str) -> None:
+        with contextlib.suppress(Exception):  # best effort: the runner may be gone
+            self._engine.cancel(task.task_id, task.attempt, runner)
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, TaskFinished):
+            self._finished(event)
+        elif isinstance(event, TaskStarted):
+            task = self._tasks.get(event.task_id)
+            if (
+                task is not None
+                and task.attempt == event.attempt
+                and task.state is TaskState.PLACED
+            ):
+                task._move(TaskState.RUNNING, self._clock(), task.runner)  # noqa: SLF001
+        elif isinstance(event, RunnerJoined):
+            try:
+                self._allocator.add_runner(event.runner)
+            except DuplicateRunnerError:
+                return  # a repeated announcement
+            self._joined += 1
+            self._scan()
+        elif isinstance(event, RunnerLeft):
+            self._runner_left(event)
+
+    def _finished(self, event: TaskFinished) -> None:
+        task = self._tasks.get(event.task_id)
+        if task is None or task.attempt != event.attempt or task.state not in ACTIVE_STATES:
+            return  # unknown, late (an older attempt) or duplicate
+        self._allocator.release(task.task_id, event.state)
+        if event.state == TaskState.SUCCESS.value:
+            task.result = event.result
+            task._move(TaskState.SUCCESS, self._clock(), task.runner)  # noqa: SLF001
+        else:
+            self._fail(task, event.error or "failed", task.runner)
+        self._scan()
+
+    def _runner_left(self, event: RunnerLeft) -> None:
+        try:
+            evicted = self._allocator.remove_runner(event.name, force=True)
+        except UnknownRunnerError:
+            return  # never joined, or already gone
+        if event.lost:
+            self._lost += 1
+        else:
+            self._left += 1
+        how = "died" if event.lost else "left"
+        now = self._clock()
+        for reservation in evicted:
+            task = self._tasks.get(reservation.task_id)
+            if task is None or task.state not in ACTIVE_STATES:
+                continue  # a reservation made outside the executor
+            self._engine_cancel(task, event.name)
+            if task.retries < self.max_retries:
+                task.retries += 1
+                self._retries += 1
+                task._move(TaskState.PENDING, now)  # noqa: SLF001
+                self._queue.push(task)
+            else:
+                reason = f": {event.reason}" if event.reason else ""
+                task.error = (
+                    f"runner {event.name!r} {how}{reason}; "
+                    f"the task was retried {task.retries} time(s) (max_retries={self.max_retries})"
+                )
+                task._move(TaskState.LOST, now, event.name)  # noqa: SLF001
+        self._scan()

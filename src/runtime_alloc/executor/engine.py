@@ -1,0 +1,52 @@
+"""The :class:`Engine` protocol: what an executor needs from a real task runner.
+
+An engine runs a payload on a named runner and reports back. It needs four
+methods; everything else (queueing, placement, retries, bookkeeping) is the
+executor's.
+
+Threading rules:
+
+* The executor calls :meth:`Engine.open`, :meth:`Engine.start`,
+  :meth:`Engine.cancel` and :meth:`Engine.close` while holding its lock, so they
+  must return promptly and must not wait for an event to be handled.
+* ``sink`` (the callable given to ``open``) may be called from any thread, at
+  any time, also from inside ``start`` or ``cancel`` on the calling thread
+  (the executor queues such re-entrant events and handles them after the call).
+* ``sink`` never raises for a late, duplicate or unknown event; it raises
+  :class:`~runtime_alloc.errors.InvalidArgumentError` for a value that is not an
+  event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from runtime_alloc.executor.events import Event
+
+__all__ = ["Engine", "EventSink"]
+
+EventSink = Callable[[Event], None]
+"""Where an engine sends its events (the executor's ``deliver``)."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Runs attempts of tasks on runners and reports what happens."""
+
+    def open(self, sink: EventSink) -> None:
+        """Connect, then report every runner already online with ``RunnerJoined``."""
+
+    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
+        """Start ``payload`` as attempt ``attempt`` of ``task_id`` on ``runner``.
+
+        Report ``TaskStarted`` (optional) and exactly one ``TaskFinished`` for the
+        attempt later. Raising means the attempt could not be started: the
+        executor fails the task with the exception's text.
+        """
+
+    def cancel(self, task_id: str, attempt: int, runner: str) -> None:
+        """Stop the attempt if it still runs (best effort); no event is needed."""
+
+    def close(self) -> None:
+        """Release the engine's resources; no event is delivered afterwards."""

@@ -1,0 +1,284 @@
+"""``DaskEngine``: tasks pinned to Dask workers, one worker per runner (extra ``dask``).
+
+Dask has no placement hook, and its own choice checks only a worker's
+declared totals, not what is free; so the executor decides and the engine
+pins: ``client.submit(payload, key=..., workers=[address],
+allow_other_workers=False, pure=False)``. A runner is a worker started with
+``--name runner-1`` (give it at least as many threads as the runner has
+slots). The engine:
+
+* registers a :class:`MembershipRelay` scheduler plugin that relays
+  ``add_worker``, ``remove_worker`` and the ``processing`` transition of the
+  engine's keys with ``scheduler.log_event(topic, ...)``; the client follows
+  them with ``subscribe_topic`` (the scheduler must be able to import
+  ``runtime_alloc``);
+* maps a runner to its worker's current address by the worker's name, so a
+  worker that comes back under a new address (a nanny restart) gets the new
+  tasks, and reports the runner lost when its current address is removed;
+* turns each future's end into ``TaskFinished`` (``result`` is the return
+  value) and cancels the future of an evicted or cancelled attempt (a pinned
+  task of a dead worker would wait in ``no-worker`` forever).
+
+A payload is a callable run without arguments on the worker (cloudpickle:
+lambdas and closures work; use :func:`functools.partial` for arguments).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from distributed import Client, Future
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from runtime_alloc.errors import InvalidArgumentError
+from runtime_alloc.executor.engine import EventSink
+from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
+from runtime_alloc.runners import Runner
+
+__all__ = ["KEY_PREFIX", "DaskEngine", "MembershipRelay"]
+
+KEY_PREFIX = "runtime-alloc~"
+"""Every key the engine submits starts with this."""
+
+
+class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
+    """Runs in the scheduler: relays membership and task starts to a log topic."""
+
+    idempotent = False
+
+    def __init__(self, topic: str, *, report_starts: bool = True) -> None:
+        self.topic = topic
+        self.report_starts = report_starts
+        self.name = f"runtime-alloc-relay-{topic}"
+        self._names: dict[str, str] = {}
+        self._scheduler: Any = None
+
+    async def start(self, scheduler: Any) -> None:  # noqa: ANN401
+        """Remember the scheduler and announce the workers already there."""
+        self._scheduler = scheduler
+        for address, state in scheduler.workers.items():
+            self._names[address] = str(state.name)
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:  # noqa: ANN401
+        """Relay a worker that joined, with its name."""
+        name = str(scheduler.workers[worker].name)
+        self._names[worker] = name
+        scheduler.log_event(self.topic, {"op": "add", "address": worker, "name": name})
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:  # noqa: ANN401
+        """Relay a worker that left (died or was closed)."""
+        name = self._names.pop(worker, None)
+        if name is None and worker in scheduler.workers:
+            name = str(scheduler.workers[worker].name)
+        reason = str(kwargs.get("stimulus_id", ""))
+        scheduler.log_event(
+            self.topic, {"op": "remove", "address": worker, "name": name, "reason": reason}
+        )
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401, ARG002
+        """Relay that one of the engine's tasks started processing."""
+        if not self.report_starts or finish != "processing":
+            return
+        if isinstance(key, str) and key.startswith(KEY_PREFIX):
+            self._scheduler.log_event(self.topic, {"op": "processing", "key": key})
+
+
+class DaskEngine:
+    """Runs tasks on Dask workers, each pinned to the worker of its runner.
+
+    Args:
+        client: a connected :class:`distributed.Client` or a scheduler address.
+        runners: the capacity of each runner that may join (by worker name),
+            as Runner values, a name -> Runner mapping, or a function of the
+            name (None ignores that worker).
+        report_starts: relay each task's start (``running`` state); one more
+            scheduler message per task, which costs throughput when few tasks
+            run at once (docs/performance.md).
+
+    Threading: events are delivered from one dispatcher thread of the engine.
+    """
+
+    def __init__(
+        self,
+        client: Client | str,
+        runners: Iterable[Runner] | Mapping[str, Runner] | Callable[[str], Runner | None],
+        *,
+        report_starts: bool = True,
+    ) -> None:
+        if callable(runners):
+            self._catalogue: Callable[[str], Runner | None] = runners
+        else:
+            table = dict(runners) if isinstance(runners, Mapping) else {r.name: r for r in runners}
+            self._catalogue = table.get
+        if not isinstance(client, (Client, str)):
+            msg = f"client must be a distributed.Client or a scheduler address, got {client!r}"
+            raise InvalidArgumentError(msg)
+        self._client_arg = client
+        self.client: Client | None = client if isinstance(client, Client) else None
+        self._topic = f"runtime-alloc-{uuid.uuid4().hex[:12]}"
+        self._relay = MembershipRelay(self._topic, report_starts=report_starts)
+        self._lock = threading.Lock()
+        self._addresses: dict[str, str] = {}  # runner -> current worker address
+        self._futures: dict[str, Future] = {}  # key -> future
+        self._keys: dict[tuple[str, int], str] = {}
+        self._attempts: dict[str, tuple[str, int]] = {}
+        self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Future, tuple[str, int]] | None] = queue.SimpleQueue()
+        self._sink: EventSink | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ Engine
+
+    def open(self, sink: EventSink) -> None:
+        """Connect, register the relay plugin, report the workers already there. O(workers)."""
+        if self.client is None:
+            self.client = Client(self._client_arg, set_as_default=False)
+        client = self.client
+        self._sink = sink
+        self._thread = threading.Thread(
+            target=self._dispatch, name="runtime-alloc-dask-engine", daemon=True
+        )
+        self._thread.start()
+        threading.Thread(target=self._fetch, name="runtime-alloc-dask-results", daemon=True).start()
+        client.subscribe_topic(self._topic, self._on_relay)
+        client.register_plugin(self._relay)
+        for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
+            self._on_member(str(info.get("name", address)), address)
+
+    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
+        """Submit the attempt pinned to the runner's current worker. O(1) plus one message."""
+        if not callable(payload):
+            msg = f"DaskEngine payloads must be callables, got {payload!r}"
+            raise InvalidArgumentError(msg)
+        client = self.client
+        assert client is not None  # noqa: S101 (open() ran)
+        with self._lock:
+            address = self._addresses.get(runner)
+        if address is None:
+            return  # the worker is gone; its RunnerLeft evicts the task
+        key = f"{KEY_PREFIX}{task_id}~{attempt}~{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            self._keys[(task_id, attempt)] = key
+            self._attempts[key] = (task_id, attempt)
+        future = client.submit(
+            payload, key=key, workers=[address], allow_other_workers=False, pure=False
+        )
+        with self._lock:
+            self._futures[key] = future
+        future.add_done_callback(self._on_done)
+
+    def cancel(self, task_id: str, attempt: int, runner: str) -> None:  # noqa: ARG002
+        """Cancel the attempt's future (a pinned task of a dead worker would wait forever). O(1)."""
+        with self._lock:
+            key = self._keys.pop((task_id, attempt), None)
+            self._attempts.pop(key or "", None)
+            future = self._futures.pop(key or "", None)
+        if future is not None:
+            future.cancel()
+
+    def close(self) -> None:
+        """Stop the dispatcher, cancel open futures, close a client it made. O(tasks)."""
+        self._sink = None
+        self._events.put(None)
+        self._done.put(None)
+        with self._lock:
+            futures = list(self._futures.values())
+            self._futures.clear()
+        client = self.client
+        if client is not None:
+            for future in futures:
+                future.cancel()
+            if not isinstance(self._client_arg, Client):
+                client.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_relay(self, event: tuple[float, Mapping[str, Any]]) -> None:
+        message = event[1]
+        op = message.get("op")
+        if op == "add":
+            self._on_member(str(message["name"]), str(message["address"]))
+        elif op == "remove":
+            name = message.get("name")
+            with self._lock:
+                current = name is not None and self._addresses.get(name) == message["address"]
+                if current:
+                    del self._addresses[str(name)]
+            if current:
+                reason = f"worker removed ({message.get('reason') or 'unknown'})"
+                self._events.put(RunnerLeft(str(name), lost=True, reason=reason))
+        elif op == "processing":
+            with self._lock:
+                attempt = self._attempts.get(str(message["key"]))
+            if attempt is not None:
+                self._events.put(TaskStarted(*attempt))
+
+    def _on_member(self, name: str, address: str) -> None:
+        runner = self._catalogue(name)
+        if runner is None:
+            return
+        with self._lock:
+            new = name not in self._addresses
+            self._addresses[name] = address  # a restarted worker: the new address wins
+        if new:
+            self._events.put(RunnerJoined(runner))
+
+    def _on_done(self, future: Future) -> None:
+        key = str(future.key)
+        with self._lock:
+            attempt = self._attempts.pop(key, None)
+            self._futures.pop(key, None)
+            if attempt is not None:
+                self._keys.pop(attempt, None)
+        if attempt is not None and future.status != "cancelled":
+            self._done.put((future, attempt))
+
+    def _fetch(self) -> None:
+        """Fetch results in batches: one gather per batch instead of a round trip per task."""
+        while True:
+            item = self._done.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < 1024:
+                try:
+                    more = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    return
+                batch.append(more)
+            finished = [(f, a) for f, a in batch if f.status == "finished"]
+            try:
+                results = self.client.gather([f for f, _ in finished]) if finished else []  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 (a result lost with its worker: fetch one by one)
+                results = None
+            for index, (future, attempt) in enumerate(finished):
+                if results is not None:
+                    self._events.put(TaskFinished(*attempt, "success", result=results[index]))
+                    continue
+                try:
+                    value = future.result()
+                except Exception:  # noqa: BLE001, S112 (its worker died: RunnerLeft resubmits it)
+                    continue
+                self._events.put(TaskFinished(*attempt, "success", result=value))
+            for future, attempt in batch:
+                if future.status != "error":
+                    continue
+                error = future.exception()
+                if type(error).__name__ == "KilledWorker":
+                    continue  # the worker died: its RunnerLeft resubmits the task
+                self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
+
+    def _dispatch(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            sink = self._sink
+            if sink is not None:
+                sink(event)

@@ -1,0 +1,245 @@
+"""``LocalEngine``: one process pool per runner on this machine; no server, stdlib only.
+
+A runner is a :class:`concurrent.futures.ProcessPoolExecutor` with one worker
+process per slot of the runner. A payload is a picklable callable run with no
+arguments (use :func:`functools.partial` for arguments); its return value is
+the task's ``result`` and an exception fails it. A worker process that dies
+(killed, out of memory) breaks its pool: the engine reports the runner
+``lost`` and, with ``restart_lost=True``, starts a fresh pool that joins again.
+
+>>> import functools, operator
+>>> from runtime_alloc import Runner
+>>> from runtime_alloc.executor import Executor
+>>> from runtime_alloc.executor.engines import LocalEngine
+>>> engine = LocalEngine([Runner.parse("local-1", "cpu=1,slots=2")])
+>>> with Executor(engine) as ex:
+...     task = ex.submit("add", functools.partial(operator.add, 2, 3), "cpu=500m")
+...     task.wait(60), task.result, task.runner
+(<TaskState.SUCCESS: 'success'>, 5, 'local-1')
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import attrs
+
+from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, UnknownRunnerError
+from runtime_alloc.executor.engine import EventSink
+from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
+from runtime_alloc.runners import Runner
+
+__all__ = ["LocalEngine"]
+
+
+@attrs.define(eq=False)
+class _Pool:
+    runner: Runner
+    executor: Executor
+    generation: int
+    lost: bool = False
+    futures: dict[tuple[str, int], Future[Any]] = attrs.Factory(dict)
+
+
+class LocalEngine:
+    """Runs payloads in a process pool per runner.
+
+    Args:
+        runners: the runners to start with.
+        processes: workers per runner (default: its slots, at least one).
+            Fewer workers than slots queue the placed tasks inside the pool,
+            which keeps the workers busy between completions.
+        pool: ``"process"`` (default) or ``"thread"``: a thread pool per runner
+            suits payloads that wait (sleep, I/O) and cannot be killed.
+        restart_lost: start a fresh pool (and report the runner joining again)
+            after a worker process died.
+        mp_context: the multiprocessing start method (``"forkserver"`` by
+            default where available, else ``"spawn"``); payloads must be
+            importable by the worker processes.
+
+    Threading: events are delivered from one dispatcher thread of the engine.
+    """
+
+    def __init__(
+        self,
+        runners: Iterable[Runner] = (),
+        *,
+        processes: int | None = None,
+        pool: str = "process",
+        restart_lost: bool = False,
+        mp_context: str | None = None,
+    ) -> None:
+        self._initial = list(runners)
+        for runner in self._initial:
+            if not isinstance(runner, Runner):
+                msg = f"runners must be Runner values, got {runner!r}"
+                raise InvalidArgumentError(msg)
+        if processes is not None and (
+            isinstance(processes, bool) or not isinstance(processes, int) or processes < 1
+        ):
+            msg = f"processes must be a positive integer or None, got {processes!r}"
+            raise InvalidArgumentError(msg)
+        self._processes = processes
+        if pool not in ("process", "thread"):
+            msg = f"pool must be 'process' or 'thread', got {pool!r}"
+            raise InvalidArgumentError(msg)
+        self._pool_kind = pool
+        methods = multiprocessing.get_all_start_methods()
+        method = mp_context or ("forkserver" if "forkserver" in methods else "spawn")
+        if method not in methods:
+            msg = f"mp_context must be one of {methods}, got {mp_context!r}"
+            raise InvalidArgumentError(msg)
+        self._context = multiprocessing.get_context(method)
+        self.restart_lost = restart_lost
+        self._lock = threading.RLock()
+        self._pools: dict[str, _Pool] = {}
+        self._generation = 0
+        self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._sink: EventSink | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ Engine
+
+    def open(self, sink: EventSink) -> None:
+        """Start a pool per initial runner, report them joined at once. O(runners)."""
+        with self._lock:
+            for runner in self._initial:
+                self._start_pool(runner)
+            for runner in self._initial:
+                sink(RunnerJoined(runner))
+            self._sink = sink
+            self._thread = threading.Thread(
+                target=self._dispatch, name="runtime-alloc-local-engine", daemon=True
+            )
+            self._thread.start()
+
+    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
+        """Submit ``payload`` to the runner's pool. O(1).
+
+        Raises:
+            InvalidArgumentError: the payload is not callable.
+        """
+        if not callable(payload):
+            msg = f"LocalEngine payloads must be callables, got {payload!r}"
+            raise InvalidArgumentError(msg)
+        with self._lock:
+            pool = self._pools.get(runner)
+            if pool is None or pool.lost:
+                return  # the runner is going away; its RunnerLeft evicts the task
+            try:
+                future = pool.executor.submit(payload)
+            except (BrokenProcessPool, RuntimeError):
+                self._lose(pool, "its process pool broke")
+                return
+            pool.futures[(task_id, attempt)] = future
+        self._events.put(TaskStarted(task_id, attempt))
+        future.add_done_callback(lambda f: self._done(pool, task_id, attempt, f))
+
+    def cancel(self, task_id: str, attempt: int, runner: str) -> None:
+        """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
+        with self._lock:
+            pool = self._pools.get(runner)
+            future = None if pool is None else pool.futures.pop((task_id, attempt), None)
+        if future is not None:
+            future.cancel()
+
+    def close(self) -> None:
+        """Stop every pool (waiting for running payloads) and the dispatcher. O(runners)."""
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+            self._sink = None
+        for pool in pools:
+            pool.executor.shutdown(wait=True, cancel_futures=True)
+        self._events.put(None)  # the dispatcher ends (not joined: it may wait for the lock)
+
+    # ------------------------------------------------------------------ membership
+
+    def add_runner(self, runner: Runner) -> None:
+        """Start a pool for ``runner`` and report it joined. O(1) (workers start on demand).
+
+        Raises:
+            DuplicateRunnerError: a pool runs under this name.
+        """
+        self._start_pool(runner)
+        self._events.put(RunnerJoined(runner))
+
+    def remove_runner(self, name: str) -> None:
+        """Report the runner leaving, then stop its pool (running payloads finish first). O(1).
+
+        Raises:
+            UnknownRunnerError: no pool runs under this name.
+        """
+        with self._lock:
+            pool = self._pools.pop(name, None)
+            if pool is None:
+                msg = f"no runner {name!r} is running"
+                raise UnknownRunnerError(msg)
+            pool.lost = True
+        self._events.put(RunnerLeft(name, lost=False, reason="removed"))
+        pool.executor.shutdown(wait=False, cancel_futures=True)
+
+    def pids(self, name: str) -> tuple[int, ...]:
+        """The worker process ids of a runner's process pool (to watch or kill). O(workers)."""
+        with self._lock:
+            pool = self._pools.get(name)
+            if pool is None:
+                return ()
+            processes = getattr(pool.executor, "_processes", None) or {}
+            return tuple(sorted(processes))
+
+    # ------------------------------------------------------------------ internals
+
+    def _start_pool(self, runner: Runner) -> None:
+        with self._lock:
+            if runner.name in self._pools:
+                msg = f"runner {runner.name!r} is already running"
+                raise DuplicateRunnerError(msg)
+            workers = self._processes or max(runner.capacity.slots, 1)
+            self._generation += 1
+            executor: Executor = (
+                ProcessPoolExecutor(workers, mp_context=self._context)
+                if self._pool_kind == "process"
+                else ThreadPoolExecutor(workers, thread_name_prefix=f"runner-{runner.name}")
+            )
+            self._pools[runner.name] = _Pool(runner, executor, self._generation)
+
+    def _done(self, pool: _Pool, task_id: str, attempt: int, future: Future[Any]) -> None:
+        with self._lock:
+            pool.futures.pop((task_id, attempt), None)
+        if future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):
+            self._lose(pool, "a worker process died")
+        elif error is not None:
+            self._events.put(TaskFinished(task_id, attempt, "failed", error=repr(error)))
+        else:
+            self._events.put(TaskFinished(task_id, attempt, "success", result=future.result()))
+
+    def _lose(self, pool: _Pool, reason: str) -> None:
+        with self._lock:
+            if pool.lost:
+                return
+            pool.lost = True
+            if self._pools.get(pool.runner.name) is pool:
+                del self._pools[pool.runner.name]
+        self._events.put(RunnerLeft(pool.runner.name, lost=True, reason=reason))
+        pool.executor.shutdown(wait=False, cancel_futures=True)
+        if self.restart_lost and self._sink is not None:
+            self.add_runner(pool.runner)
+
+    def _dispatch(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            sink: Callable[[Event], None] | None = self._sink
+            if sink is not None:
+                sink(event)

@@ -1,0 +1,158 @@
+"""The pending queue: priority, then submit order, with bounded backfill.
+
+The rule (docs/executor.md, "Queue and backfill"):
+
+1. Pending tasks are ordered by ``priority`` (higher first), then by submit
+   order (``seq``; a task evicted from a lost runner keeps its original place).
+2. A scan walks the queue in that order and tries to place each task.
+3. A task that does not fit is *blocked*; later tasks may still be placed
+   (backfill). Each such placement counts one *overtake* for every blocked
+   task ahead of it.
+4. A blocked task whose overtakes reached ``max_overtakes`` *holds its place*:
+   the scan stops at it, so nothing behind it is placed until it is.
+
+Hence the bound: a task is overtaken by tasks behind it at most
+``max_overtakes`` times (tasks of higher priority, which are ahead of it, never
+count). ``max_overtakes=0`` is strict order without backfill. The property test
+``tests/property/test_executor_queue.py`` checks the bound on random workloads.
+
+A new task is admitted without a scan: between scans every queued task is
+blocked or behind a holder (capacity grows only by a release, a join or an
+undrain, and each triggers a scan), so only the new task needs trying, unless
+a holder is ahead of it.
+
+Within one scan free capacity only shrinks, so a request that did not fit is
+not tried again in that scan (the scan remembers each (request, labels) pair
+that failed): a scan costs O(Q + distinct requests x cost of one decision).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from collections.abc import Callable, Iterator
+
+from runtime_alloc.executor.tasks import TaskHandle
+
+__all__ = ["Outcome", "PendingQueue"]
+
+
+class Outcome(enum.Enum):
+    """What trying to place one task gave."""
+
+    PLACED = "placed"  # it holds a reservation now; leave the queue
+    BLOCKED = "blocked"  # it may fit later; stay
+    DROPPED = "dropped"  # it failed for good (unschedulable); leave the queue
+
+
+def _key(task: TaskHandle) -> tuple[int, int]:
+    return (-task.priority, task.seq)
+
+
+class PendingQueue:
+    """Pending tasks in placement order; not thread-safe (the executor's lock guards it).
+
+    Args:
+        max_overtakes: the most later tasks that may be placed ahead of a
+            blocked task before it holds its place (>= 0).
+    """
+
+    def __init__(self, max_overtakes: int) -> None:
+        self.max_overtakes = max_overtakes
+        self._keys: list[tuple[int, int]] = []
+        self._tasks: dict[tuple[int, int], TaskHandle] = {}
+        self._holders: list[tuple[int, int]] = []  # keys of tasks with overtakes >= max_overtakes
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[TaskHandle]:
+        """The pending tasks in placement order."""
+        return (self._tasks[key] for key in self._keys)
+
+    def __contains__(self, task: TaskHandle) -> bool:
+        return self._tasks.get(_key(task)) is task
+
+    def push(self, task: TaskHandle) -> None:
+        """Insert a task at its place, without trying it. O(Q) (a list insert)."""
+        key = _key(task)
+        bisect.insort(self._keys, key)
+        self._tasks[key] = task
+        if task.overtakes >= self.max_overtakes:
+            bisect.insort(self._holders, key)
+
+    def remove(self, task: TaskHandle) -> None:
+        """Take a task out (cancelled). O(Q)."""
+        key = _key(task)
+        del self._keys[bisect.bisect_left(self._keys, key)]
+        del self._tasks[key]
+        if task.overtakes >= self.max_overtakes:
+            del self._holders[bisect.bisect_left(self._holders, key)]
+
+    def admit(self, task: TaskHandle, attempt: Callable[[TaskHandle], Outcome]) -> Outcome:
+        """Try a new task by the rule without scanning the queue; queue it when blocked.
+
+        Valid between scans (see the module docstring). The task is tried
+        unless a holder is ahead of it; when it is placed, every queued task
+        ahead of it counts one overtake.
+
+        Runtime complexity: O(log Q) plus one decision when the queue holds no
+        task ahead of it; O(Q) when it is queued or overtakes.
+        """
+        key = _key(task)
+        if self._holders and self._holders[0] < key:
+            self.push(task)
+            return Outcome.BLOCKED
+        outcome = attempt(task)
+        if outcome is Outcome.BLOCKED:
+            self.push(task)
+        elif outcome is Outcome.PLACED:
+            limit = self.max_overtakes
+            for ahead_key in self._keys[: bisect.bisect_left(self._keys, key)]:
+                ahead = self._tasks[ahead_key]
+                ahead.overtakes += 1
+                if ahead.overtakes == limit:
+                    bisect.insort(self._holders, ahead_key)
+        return outcome
+
+    def scan(self, attempt: Callable[[TaskHandle], Outcome]) -> int:
+        """Try to place pending tasks by the backfill rule; return how many were placed.
+
+        ``attempt`` places one task (or finds it blocked or failed); the queue
+        calls it in placement order and keeps the overtake counts.
+
+        Runtime complexity: O(Q + distinct requests tried x one decision + placed x blocked).
+        """
+        blocked: list[TaskHandle] = []
+        failed: set[tuple[object, frozenset[str]]] = set()
+        kept: list[tuple[int, int]] = []
+        keys = self._keys
+        placed = 0
+        index = 0
+        limit = self.max_overtakes
+        while index < len(keys):
+            key = keys[index]
+            index += 1
+            task = self._tasks[key]
+            shape = (task.request, task.require)
+            outcome = Outcome.BLOCKED if shape in failed else attempt(task)
+            if outcome is Outcome.BLOCKED:
+                failed.add(shape)
+                kept.append(key)
+                blocked.append(task)
+                if task.overtakes >= limit:
+                    break  # it holds its place: nothing behind it is placed
+                continue
+            del self._tasks[key]
+            if outcome is Outcome.PLACED:
+                placed += 1
+                held = False
+                for ahead in blocked:
+                    ahead.overtakes += 1
+                    held = held or ahead.overtakes >= limit
+                if held:
+                    break
+        kept.extend(keys[index:])
+        self._keys = kept
+        self._holders = [key for key in kept if self._tasks[key].overtakes >= limit]
+        return placed

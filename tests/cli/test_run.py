@@ -1,0 +1,78 @@
+"""``runtime-alloc run`` on the local engine (real threads, real time), through main([...])."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from runtime_alloc.cli.json_report import load_schema
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_run_local_reports_like_simulate(run, tmp_path) -> None:
+    report_path = tmp_path / "run.json"
+    code, out, err = run(
+        "run", "--limit", "60", "--duration", "3", "--strategy", "max-packing",
+        "--json", str(report_path),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "tasks placed" in out
+    assert "MaxPackingStrategy placed 60 of 60 tasks" in out
+    report = json.loads(report_path.read_text())
+    assert report["tool"] == "runtime-alloc run"
+    assert report["parameters"]["engine"] == "local"
+    result = report["results"][0]
+    assert result["placed"] == 60
+    assert result["peak_runners_in_use"] >= result["runners_lower_bound"]["runners"]
+    simulate_schema = load_schema("simulate")
+    jsonschema.validate(result, simulate_schema["properties"]["results"]["items"])
+    counters = report["executor"]["counters"]
+    assert counters["submitted"] == 60
+    assert report["executor"]["gauges"]["tasks"]["success"] == 60
+
+
+def test_run_and_simulate_agree_when_nothing_waits(run, tmp_path) -> None:
+    """A fleet big enough that nothing queues: both place every task at once on the same runners."""
+    fleet = ("--runners", "4", "--shape", "cpu=64,memory=256GiB,slots=64")
+    code, _, err = run(
+        "run", "--limit", "40", "--duration", "2", *fleet, "--json", str(tmp_path / "r.json")
+    )
+    assert code == 0, err
+    code, _, err = run(
+        "simulate",
+        "--limit",
+        "40",
+        "--strategy",
+        "even-spread",
+        *fleet,
+        "--json",
+        str(tmp_path / "s.json"),
+    )
+    assert code == 0, err
+    real = json.loads((tmp_path / "r.json").read_text())["results"][0]
+    simulated = json.loads((tmp_path / "s.json").read_text())["results"][0]
+    assert real["placed"] == simulated["placed"] == 40
+    assert real["max_wait_s"] < 0.05 * real["span_s"]  # only scheduling jitter
+    assert real["peak_runners_in_use"] == simulated["peak_runners_in_use"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--duration", "0"], "--duration must be from 1 to 86400 seconds, got 0.0"),
+        (["--engine", "dask"], "--engine dask needs --scheduler ADDRESS"),
+        (["--max-retries", "-1"], "--max-retries must be from 0 to 100, got -1"),
+        (
+            ["--runners", "300", "--shape", "cpu=1,slots=16"],
+            "--engine local would start 4800 threads",
+        ),
+    ],
+)
+def test_run_refuses_bad_arguments_with_exit_2(run, argv, message) -> None:
+    code, out, err = run("run", *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err + out

@@ -1,0 +1,222 @@
+"""DaskEngine end to end: a real Dask scheduler and one real worker process per runner."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed", reason="the extra runtime_alloc[dask] is not installed")
+
+from runtime_alloc import Allocator, MaxPackingStrategy, Runner
+from runtime_alloc.executor import Executor, TaskState
+from runtime_alloc.executor.engines import DaskEngine
+from tests.executor import payloads
+from tests.executor.servers import DaskScheduler, DaskWorker, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+RUNNERS = {
+    "d1": Runner.parse("d1", "cpu=2,slots=2"),
+    "d2": Runner.parse("d2", "cpu=4,slots=2"),
+    "d3": Runner.parse("d3", "cpu=2,slots=2"),
+}
+
+
+class Cluster:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.scheduler = DaskScheduler(tmp)
+        self.workers: dict[str, DaskWorker] = {}
+
+    def start(self, name: str) -> DaskWorker:
+        worker = DaskWorker(self.scheduler.address, name, RUNNERS[name].capacity.slots, self.tmp)
+        self.workers[name] = worker
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+        self.scheduler.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    made = Cluster(tmp_path)
+    yield made
+    made.close()
+
+
+def open_executor(cluster: Cluster, report_starts: bool = True, **options: object) -> Executor:
+    engine = DaskEngine(cluster.scheduler.address, RUNNERS.values(), report_starts=report_starts)
+    return Executor(engine, Allocator(strategy=MaxPackingStrategy()), **options).open()  # type: ignore[arg-type]
+
+
+def runners_of(ex: Executor) -> list[str]:
+    return sorted(s.name for s in ex.allocator.snapshot().runners)
+
+
+def test_placement_matches_the_allocator_and_completions_are_released_once(cluster) -> None:
+    cluster.start("d1")
+    cluster.start("d2")
+    ex = open_executor(cluster)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1", "d2"], 60, "both workers joined")
+        reference = Allocator.from_snapshot(ex.allocator.snapshot(), strategy=MaxPackingStrategy())
+        ok = ex.submit("ok", functools.partial(payloads.pid_after, 0.2), "cpu=3")
+        bad = ex.submit("bad", functools.partial(payloads.fail, "no input"), "cpu=1")
+        assert ok.runner == reference.allocate("ok", "cpu=3").runner == "d2"
+        assert bad.runner == reference.allocate("bad", "cpu=1").runner
+        assert ex.wait(60)
+        assert ok.state is TaskState.SUCCESS
+        assert ok.result == cluster.workers["d2"].process.pid  # it ran on d2's worker
+        assert TaskState.RUNNING in [m.state for m in ok.history]
+        assert bad.state is TaskState.FAILED
+        assert bad.error == "ValueError('no input')"
+        assert dict(ex.allocator.metrics().releases) == {"failed": 1, "success": 1}
+        ex._check()
+    finally:
+        ex.close()
+
+
+def test_queue_when_full_drains_as_tasks_finish(cluster) -> None:
+    cluster.start("d1")
+    ex = open_executor(cluster, report_starts=False)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1"], 60, "the worker joined")
+        handles = [
+            ex.submit(f"t{i}", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+            for i in range(6)
+        ]
+        assert ex.metrics().queue_length == 4
+        assert ex.wait(90)
+        assert all(h.state is TaskState.SUCCESS for h in handles)
+        assert all(TaskState.RUNNING not in [m.state for m in h.history] for h in handles)
+        metrics = ex.metrics()
+        assert metrics.wait.count == 6
+        assert metrics.wait.max >= 0.3
+        assert dict(metrics.allocator.releases) == {"success": 6}
+        assert len(ex.allocator) == 0
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("max_retries", [1, 0])
+def test_worker_killed_mid_task_resubmits_elsewhere_or_loses(
+    cluster, tmp_path: Path, max_retries: int
+) -> None:
+    cluster.start("d1")
+    cluster.start("d3")
+    ex = open_executor(cluster, max_retries=max_retries)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1", "d3"], 60, "both workers joined")
+        task = ex.submit(
+            "victim", functools.partial(payloads.interval, str(tmp_path), "victim", 3.0), "cpu=2"
+        )
+        first = task.runner
+        marker = tmp_path / "victim.start"
+        wait_until(marker.exists, 60, "the task started")
+        assert int(marker.read_text()) == cluster.workers[first].process.pid
+        cluster.workers[first].kill()
+        if max_retries:
+            assert task.wait(90) is TaskState.SUCCESS
+            assert task.attempt == 2
+            assert task.runner != first
+        else:
+            assert task.wait(90) is TaskState.LOST
+            assert f"runner {first!r} died: worker removed" in (task.error or "")
+        metrics = ex.metrics()
+        assert metrics.runners_lost == 1
+        assert metrics.allocator.evictions == 1
+        assert len(ex.allocator) == 0
+        ex._check()
+    finally:
+        ex.close()
+
+
+def test_a_worker_restarted_by_its_nanny_under_a_new_address_gets_the_retry(
+    cluster, tmp_path: Path
+) -> None:
+    """The pinned task must follow the runner's name to the new address, not wait in no-worker."""
+    worker = DaskWorker(cluster.scheduler.address, "d1", 2, tmp_path, nanny=True)
+    cluster.workers["d1"] = worker
+    ex = open_executor(cluster, max_retries=2)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1"], 60, "the worker joined")
+        engine = ex.engine
+        first_address = engine._addresses["d1"]
+        task = ex.submit(
+            "victim", functools.partial(payloads.interval, str(tmp_path), "victim", 3.0), "cpu=1"
+        )
+        marker = tmp_path / "victim.start"
+        wait_until(marker.exists, 60, "the task started")
+        old_pid = int(marker.read_text())
+        assert old_pid != worker.process.pid  # the worker runs in a child of the nanny
+        os.kill(old_pid, signal.SIGKILL)  # the nanny restarts it under a new address
+        assert task.wait(120) is TaskState.SUCCESS
+        assert task.attempt == 2
+        assert task.runner == "d1"
+        assert task.result not in (old_pid, worker.process.pid)
+        assert engine._addresses["d1"] != first_address
+        metrics = ex.metrics()
+        assert metrics.runners_lost == 1
+        assert metrics.runners_joined == 2
+        assert len(ex.allocator) == 0
+        ex._check()
+    finally:
+        ex.close()
+
+
+def test_a_worker_joining_mid_run_receives_work(cluster) -> None:
+    cluster.start("d1")
+    ex = open_executor(cluster)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1"], 60, "the worker joined")
+        handles = [
+            ex.submit(f"t{i}", functools.partial(payloads.pid_after, 1.0), "cpu=1")
+            for i in range(8)
+        ]
+        cluster.start("d3")
+        assert ex.wait(120)
+        assert {h.runner for h in handles} == {"d1", "d3"}
+        assert all(h.state is TaskState.SUCCESS for h in handles)
+    finally:
+        ex.close()
+
+
+def test_runtime_alloc_run_on_dask(cluster, tmp_path: Path, capsys) -> None:
+    from runtime_alloc.cli import main
+
+    for k in (1, 2):
+        worker = DaskWorker(cluster.scheduler.address, f"r{k:04d}", 4, tmp_path)
+        cluster.workers[worker.name] = worker
+    report = tmp_path / "run.json"
+    argv = [
+        "run",
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster.scheduler.address,
+        "--runners",
+        "2",
+        "--shape",
+        "cpu=4,memory=16GiB,slots=4",
+        "--limit",
+        "40",
+        "--duration",
+        "5",
+        "--json",
+        str(report),
+    ]
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(report.read_text())
+    result = data["results"][0]
+    assert result["placed"] + result["unschedulable"] == 40  # some tasks need more than 4 cpu
+    assert result["placed"] >= 30
+    assert data["executor"]["gauges"]["tasks"]["success"] == result["placed"]

@@ -1,0 +1,127 @@
+"""LocalEngine, for real: process pools, real payloads, a worker killed with SIGKILL."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime_alloc import Allocator, MaxPackingStrategy, Runner
+from runtime_alloc.executor import Executor, TaskState
+from runtime_alloc.executor.engines import LocalEngine
+from tests.executor import payloads
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_placement_matches_the_allocator_and_states_are_released_once() -> None:
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=4,slots=2")]
+    engine = LocalEngine(runners)
+    reference = Allocator(runners, strategy=MaxPackingStrategy())
+    with Executor(engine, Allocator(strategy=MaxPackingStrategy())) as ex:
+        ok = ex.submit("ok", payloads.pid_after, "cpu=1")
+        bad = ex.submit("bad", functools.partial(payloads.fail, "no input"), "cpu=2")
+        assert ok.runner == reference.allocate("ok", "cpu=1").runner
+        assert bad.runner == reference.allocate("bad", "cpu=2").runner
+        assert ex.wait(60)
+        assert ok.state is TaskState.SUCCESS
+        assert ok.result in engine.pids(ok.runner)  # it ran in that runner's pool
+        assert bad.state is TaskState.FAILED
+        assert bad.error == "ValueError('no input')"
+        assert [m.state for m in ok.history] == [
+            TaskState.PENDING,
+            TaskState.PLACED,
+            TaskState.RUNNING,
+            TaskState.SUCCESS,
+        ]
+        assert dict(ex.allocator.metrics().releases) == {"failed": 1, "success": 1}
+        ex._check()
+
+
+def test_queue_when_full_drains_as_tasks_finish(tmp_path: Path) -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=1,slots=1")])
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 2)
+        handles = [
+            ex.submit(
+                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.3), "cpu=1"
+            )
+            for i in range(9)
+        ]
+        assert ex.metrics().queue_length == 6  # 3 cpu for 9 tasks of 1 cpu
+        assert ex.wait(60)
+        assert all(h.state is TaskState.SUCCESS for h in handles)
+        assert payloads.most_overlapping(str(tmp_path)) <= 3
+        metrics = ex.metrics()
+        assert metrics.queue_length == 0
+        assert metrics.wait.count == 9
+        assert metrics.wait.max >= 0.3  # the last ones waited for two rounds
+        assert len(ex.allocator) == 0
+
+
+def test_worker_killed_mid_task_is_resubmitted_elsewhere(tmp_path: Path) -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1"), Runner.parse("b", "cpu=1,slots=1")])
+    with Executor(engine, max_retries=1) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 2)
+        task = ex.submit(
+            "victim", functools.partial(payloads.interval, str(tmp_path), "victim", 1.0), "cpu=1"
+        )
+        first = task.runner
+        started = tmp_path / "victim.start"
+        wait_until(started.exists)
+        os.kill(int(started.read_text()), signal.SIGKILL)
+        assert task.wait(60) is TaskState.SUCCESS
+        assert task.attempt == 2
+        assert task.runner != first
+        assert task.retries == 1
+        metrics = ex.metrics()
+        assert metrics.runners_lost == 1
+        assert metrics.allocator.evictions == 1
+        assert len(ex.allocator) == 0  # no leaked reservation
+        assert [s.name for s in ex.allocator.snapshot().runners] == [task.runner]
+        ex._check()
+
+
+def test_lost_after_max_retries_and_a_restarted_runner_joins_again(tmp_path: Path) -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")], restart_lost=True)
+    with Executor(engine, max_retries=0) as ex:
+        task = ex.submit(
+            "victim", functools.partial(payloads.interval, str(tmp_path), "victim", 5.0), "cpu=1"
+        )
+        wait_until((tmp_path / "victim.start").exists)
+        os.kill(int((tmp_path / "victim.start").read_text()), signal.SIGKILL)
+        assert task.wait(60) is TaskState.LOST
+        assert "runner 'a' died: a worker process died" in (task.error or "")
+        wait_until(lambda: ex.metrics().runners_joined == 2)  # the fresh pool joined
+        after = ex.submit("after", payloads.pid_after, "cpu=1")
+        assert after.wait(60) is TaskState.SUCCESS
+        assert len(ex.allocator) == 0
+
+
+def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")])
+    with Executor(engine) as ex:
+        handles = [
+            ex.submit(
+                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.5), "cpu=1"
+            )
+            for i in range(4)
+        ]
+        engine.add_runner(Runner.parse("late", "cpu=1,slots=1"))
+        assert ex.wait(60)
+        assert {h.runner for h in handles} == {"a", "late"}
+        engine.remove_runner("late")
+        wait_until(lambda: ex.metrics().runners_left == 1)
+        assert [s.name for s in ex.allocator.snapshot().runners] == ["a"]
