@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
             r["relative"] = r["median_s"] / fastest
     packing = _packing(names, args.packing_items, args.seed)
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             "strategies": names,

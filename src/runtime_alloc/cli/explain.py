@@ -20,11 +20,11 @@ from runtime_alloc.cli._common import (
 from runtime_alloc.cli.workload import FORMATS
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.explain import Explanation
-from runtime_alloc.simulation.alibaba2017 import read_alibaba2017_machines
-from runtime_alloc.simulation.errors import InputFileError
-from runtime_alloc.simulation.fleet_csv import read_fleet_csv
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS, read_openb_nodes
 from runtime_alloc.strategies import STRATEGIES
+from runtime_alloc.traces.alibaba2017 import read_alibaba2017_machines
+from runtime_alloc.traces.errors import InputFileError
+from runtime_alloc.traces.fleet_csv import read_fleet_csv
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS, read_openb_nodes
 
 __all__ = ["add_parser", "run"]
 
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         msg = f"--request {args.request!r} / --require {args.require!r}: {exc}"
         raise UsageError(msg) from None
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             "request": args.request,

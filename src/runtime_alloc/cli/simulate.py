@@ -16,9 +16,9 @@ from runtime_alloc.cli._common import (
 )
 from runtime_alloc.cli.workload import FORMATS, load_scenario
 from runtime_alloc.simulation.engine import simulate
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS
-from runtime_alloc.simulation.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 from runtime_alloc.strategies import STRATEGIES
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
+from runtime_alloc.traces.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 
 __all__ = ["add_parser", "run"]
 
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             **scenario.parameters,
@@ -154,15 +154,15 @@ def run(args: argparse.Namespace) -> int:
         )
         write_json(report, args.json)
     if args.csv is not None:
-        from runtime_alloc.cli.csv_report import write_csv  # noqa: PLC0415
+        from runtime_alloc.cli.reports.csv_report import write_csv  # noqa: PLC0415
 
         write_csv(results, args.csv)
     if args.plot is not None:
-        from runtime_alloc.cli.plot import write_plot  # noqa: PLC0415
+        from runtime_alloc.cli.reports.plot import write_plot  # noqa: PLC0415
 
         write_plot(results, scenario.name, args.plot)
     if args.json != "-" and args.csv != "-":
-        from runtime_alloc.cli.table import print_table  # noqa: PLC0415
+        from runtime_alloc.cli.reports.table import print_table  # noqa: PLC0415
 
         print_table(results, scenario.name, sys.stdout)
     return 0

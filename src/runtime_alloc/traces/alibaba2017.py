@@ -26,10 +26,10 @@ from pathlib import Path
 
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation._csvio import cell, rows
-from runtime_alloc.simulation.errors import InputFileError
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.simulation.tasks import SimTask
+from runtime_alloc.traces._csvio import cell, rows
+from runtime_alloc.traces.errors import InputFileError
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 
 __all__ = ["NOTIONAL_MACHINE_MEMORY", "read_alibaba2017_machines", "read_alibaba2017_tasks"]
 

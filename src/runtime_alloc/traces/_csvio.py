@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.resources import check_dimension_name
-from runtime_alloc.simulation.errors import InputFileError
+from runtime_alloc.traces.errors import InputFileError
 
 __all__ = ["cell", "header", "number", "rows", "sized"]
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation._csvio import cell, number, rows, sized
-from runtime_alloc.simulation.errors import InputFileError
 from runtime_alloc.simulation.tasks import SimTask
+from runtime_alloc.traces._csvio import cell, number, rows, sized
+from runtime_alloc.traces.errors import InputFileError
 
 __all__ = ["KUBERNETES_MAX_PODS", "read_openb_nodes", "read_openb_pods"]
 
