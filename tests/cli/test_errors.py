@@ -15,7 +15,10 @@ GOOD_FLEET = "name,cpu,memory,slots\na,4,8Gi,4\n"
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["simulate", "--runners", "0"], "--runners: must be an integer >= 1, got '0'"),
+        (
+            ["simulate", "--runners", "0"],
+            "--runners: must be an integer from 1 to 100,000, got '0'",
+        ),
         (["simulate", "--runners", "2", "--shape", "cpu=abc"], "--shape 'cpu=abc'"),
         (["simulate", "--shape", "cpu=1"], "--shape 'cpu=1' needs --runners N"),
         (["simulate", "--weights", "cpu=x"], "--weights must be name=integer pairs"),

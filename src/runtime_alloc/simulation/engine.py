@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from runtime_alloc.allocator import Allocator
-from runtime_alloc.errors import InvalidArgumentError
+from runtime_alloc.errors import AllocationError, InvalidArgumentError
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
 from runtime_alloc.runners import Runner
 from runtime_alloc.simulation.result import SimulationResult, Timeline
@@ -54,6 +54,22 @@ def _vector(resources: Resources, extended: Sequence[str]) -> list[int]:
         resources.slots,
         *(ext.get(name, 0) or 0 for name in extended),
     ]
+
+
+def _why_unschedulable(allocator: Allocator, task: SimTask) -> str:
+    """The allocator's reason why no runner could ever hold ``task`` (kube-scheduler style).
+
+    Asks :meth:`Allocator.allocate`, which raises the diagnosis; the workload check
+    already found that no runner could hold the task even when empty. O(N).
+    """
+    try:
+        reservation = allocator.allocate(task.task_id, task.request, require=task.require)
+    except AllocationError as exc:
+        detail = ", ".join(f"{n} {reason}" for reason, n in exc.reasons.items())
+        return f"0/{exc.runners_total} runners: {detail or 'no runners'}"
+    allocator.release(reservation.task_id)  # pragma: no cover - the check above rules it out
+    msg = f"task {task.task_id!r} was found unschedulable but the allocator placed it"
+    raise AssertionError(msg)  # pragma: no cover
 
 
 def _p95(values: list[float]) -> float:
@@ -288,6 +304,8 @@ def simulate(
     order = sorted(range(len(tasks)), key=lambda k: (tasks[k].submit, k))
     vectors = [_vector(t.request, extended) for t in tasks]
     fits_ever: dict[tuple[Resources, frozenset[str]], bool] = {}
+    never_fit: dict[tuple[Resources, frozenset[str]], str] = {}  # the reason, per request
+    unschedulable_tasks: list[tuple[str, str]] = []
     span_start = tasks[order[0]].submit if tasks else 0.0
     span_hint = max((t.submit + t.duration for t in tasks), default=0.0) - span_start
     clock = _Clock(fleet, max_caps, samples, span_hint)
@@ -328,6 +346,10 @@ def simulate(
                 fits_ever[key] = ok
             if not ok:
                 unschedulable += 1
+                reason = never_fit.get(key)
+                if reason is None:
+                    reason = never_fit[key] = _why_unschedulable(allocator, task)
+                unschedulable_tasks.append((task.task_id, reason))
                 continue
             queue.append(k)
             waiting.push(k, vectors[k])
@@ -374,6 +396,7 @@ def simulate(
         tasks=total,
         placed=len(waits),
         unschedulable=unschedulable,
+        unschedulable_tasks=tuple(unschedulable_tasks),
         mean_wait_s=math.fsum(waits) / len(waits) if waits else 0.0,
         p95_wait_s=_p95(waits),
         max_wait_s=waits[-1] if waits else 0.0,
