@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (the full-width and Arabic-Indic digits are the point of these tests)
 """Issue #14, CLI items 1-6, 19 and 20: each mistake ends with exit 2 and a message, never a
 traceback, a hang or a silent surprise; the table and JSON say what they mean."""
 
@@ -377,3 +378,15 @@ def test_a_trace_that_is_not_utf8_names_the_line_and_byte(tmp_path, run):
     err = expect_usage_error(run, "simulate", "--trace", str(trace), "--runners", "2")
     offset = len(head) + 1
     assert f"trace.csv:3: is not UTF-8 text (byte offset {offset}: invalid start byte)" in err
+
+
+# -- found by the fuzz test: argparse stores [] for a value of "--" -------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["simulate", "--runners=--"], ["simulate", "--json=--"], ["explain", "--require=--"]],
+)
+def test_double_dash_as_a_value(run, argv):
+    err = expect_usage_error(run, *argv)
+    assert "expected one value, got '--'" in err

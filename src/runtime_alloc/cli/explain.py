@@ -52,7 +52,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help='the request, e.g. "cpu=1.5,memory=2GiB,slots=1" (default: 1 slot)',
     )
     parser.add_argument(
-        "--require", action="append", default=[], metavar="LABEL", help="a required label (repeat)"
+        "--require", action="append", metavar="LABEL", help="a required label (repeat)"
     )
     parser.add_argument(
         "--strategy",
@@ -162,6 +162,7 @@ def _print(explanation: Explanation) -> None:
 def run(args: argparse.Namespace) -> int:
     """Explain the request under each strategy."""
     check_output_path("--json", args.json)
+    args.require = args.require or []
     require = parse_labels("--require", args.require)
     allocators = _allocators(args)
     try:
