@@ -9,8 +9,8 @@ import jsonschema
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Runner
 from runtime_alloc.cli.bench import bench_fleet, bench_requests
-from runtime_alloc.cli.json_report import load_schema
 from runtime_alloc.cli.naive import NaiveAllocator
+from runtime_alloc.cli.reports.json_report import load_schema
 
 
 def test_bench_json_and_table(run):

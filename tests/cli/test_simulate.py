@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from runtime_alloc import Allocator
-from runtime_alloc.cli.json_report import load_schema
+from runtime_alloc.cli.reports.json_report import load_schema
 from runtime_alloc.errors import RuntimeAllocError
 
 TIMING_KEYS = {"decisions_per_s", "allocator_seconds"}

@@ -52,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error argparse reported
         return 0 if exc.code in (0, None) else 2
     prog = f"runtime-alloc {args.command}"
+    for name, value in vars(args).items():
+        # argparse drops a value of "--" ("--runners=--") and stores [] instead of a string
+        # (no option has a list default, so [] or a list inside a repeated option is that)
+        if isinstance(value, list) and (not value or any(isinstance(v, list) for v in value)):
+            option = "--" + name.replace("_", "-")
+            message = f"argument {option}: expected one value, got '--'"
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return 2
     try:
         code: int = args.run(args)
     except RuntimeAllocError as exc:

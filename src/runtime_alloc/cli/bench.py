@@ -19,7 +19,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runtime_alloc.allocator import Allocator
-from runtime_alloc.cli._common import UsageError, check_output_path, make_strategies, positive_int
+from runtime_alloc.cli._common import (
+    MAX_RUNNERS,
+    UsageError,
+    ascii_int,
+    bounded_int,
+    check_output_path,
+    integer,
+    make_strategies,
+    show,
+    writing,
+)
 from runtime_alloc.cli.naive import NaiveAllocator
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.reservations import Reservation
@@ -33,6 +43,12 @@ __all__ = ["add_parser", "bench_fleet", "bench_requests", "run"]
 _GIB = 2**30
 _SHAPES = ((4000, 16 * _GIB), (8000, 32 * _GIB), (16000, 64 * _GIB))
 _UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
+
+#: The most decisions per repeat, and packing items, ``bench`` takes.
+MAX_DECISIONS = 1_000_000
+
+#: The most timed (and warm-up) repeats ``bench`` takes.
+MAX_REPEATS = 1_000
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,34 +69,46 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="repeatable (default: python, and numpy when available)",
     )
     parser.add_argument(
-        "--sizes", default="100,1000,10000", help="fleet sizes (default 100,1000,10000)"
+        "--sizes",
+        default="100,1000,10000",
+        help=f"fleet sizes, each at most {MAX_RUNNERS:,} (default 100,1000,10000)",
     )
     parser.add_argument(
-        "--decisions", type=positive_int, default=100, help="decisions per repeat (default 100)"
+        "--decisions",
+        type=bounded_int(1, MAX_DECISIONS),
+        default=100,
+        help=f"decisions per repeat (default 100, at most {MAX_DECISIONS:,})",
     )
-    parser.add_argument("--repeats", type=positive_int, default=5, help="timed repeats (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed repeats first (default 1)")
+    parser.add_argument(
+        "--repeats",
+        type=bounded_int(1, MAX_REPEATS),
+        default=5,
+        help=f"timed repeats (default 5, at most {MAX_REPEATS:,})",
+    )
+    parser.add_argument(
+        "--warmup", type=integer, default=1, help="untimed repeats first (default 1)"
+    )
     parser.add_argument(
         "--packing-items",
-        type=positive_int,
+        type=bounded_int(1, MAX_DECISIONS),
         default=1000,
-        help="items of the 1-D packing reference (default 1000)",
+        help=f"items of the 1-D packing reference (default 1000, at most {MAX_DECISIONS:,})",
     )
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--seed", type=integer, default=1, help="random seed (default 1)")
     parser.add_argument(
         "--json", metavar="PATH", help="write a JSON report to PATH ('-' for stdout)"
     )
 
 
 def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(p) for p in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or any(s < 1 for s in sizes):
-        msg = f"--sizes must be positive integers separated by ',', got {text!r}"
+    sizes = [ascii_int(p.strip()) for p in text.split(",")]
+    if not sizes or any(s is None or not 1 <= s <= MAX_RUNNERS for s in sizes):
+        msg = (
+            f"--sizes must be positive integers of at most {MAX_RUNNERS:,} separated by ',', "
+            f"got {show(text)}"
+        )
         raise UsageError(msg)
-    return sizes
+    return [s for s in sizes if s is not None]
 
 
 def bench_fleet(size: int, seed: int) -> tuple[Runner, ...]:
@@ -233,8 +261,8 @@ def _unit(seconds: float) -> tuple[str, float]:
 def run(args: argparse.Namespace) -> int:
     """Measure and report."""
     check_output_path("--json", args.json)
-    if args.warmup < 0:
-        msg = f"--warmup must be >= 0, got {args.warmup}"
+    if not 0 <= args.warmup <= MAX_REPEATS:
+        msg = f"--warmup must be >= 0 and at most {MAX_REPEATS:,}, got {args.warmup}"
         raise UsageError(msg)
     sizes = _sizes(args.sizes)
     names = [s.name for s in make_strategies(args.strategy, None)]
@@ -279,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
             r["relative"] = r["median_s"] / fastest
     packing = _packing(names, args.packing_items, args.seed)
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             "strategies": names,
@@ -291,7 +319,9 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "packing_items": args.packing_items,
         }
-        write_json(build_report("bench", parameters, results=rows, packing=packing), args.json)
+        report = build_report("bench", parameters, results=rows, packing=packing)
+        with writing("--json", args.json):
+            write_json(report, args.json)
     if args.json != "-":
         _print(rows, packing, sizes)
     return 0

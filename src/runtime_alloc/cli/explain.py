@@ -14,17 +14,19 @@ from runtime_alloc.cli._common import (
     add_fleet_options,
     check_output_path,
     make_strategies,
+    parse_labels,
     parse_weights,
     shaped_fleet,
+    writing,
 )
 from runtime_alloc.cli.workload import FORMATS
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.explain import Explanation
-from runtime_alloc.simulation.alibaba2017 import read_alibaba2017_machines
-from runtime_alloc.simulation.errors import InputFileError
-from runtime_alloc.simulation.fleet_csv import read_fleet_csv
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS, read_openb_nodes
 from runtime_alloc.strategies import STRATEGIES
+from runtime_alloc.traces.alibaba2017 import read_alibaba2017_machines
+from runtime_alloc.traces.errors import InputFileError
+from runtime_alloc.traces.fleet_csv import read_fleet_csv
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS, read_openb_nodes
 
 __all__ = ["add_parser", "run"]
 
@@ -50,7 +52,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help='the request, e.g. "cpu=1.5,memory=2GiB,slots=1" (default: 1 slot)',
     )
     parser.add_argument(
-        "--require", action="append", default=[], metavar="LABEL", help="a required label (repeat)"
+        "--require", action="append", metavar="LABEL", help="a required label (repeat)"
     )
     parser.add_argument(
         "--strategy",
@@ -65,15 +67,33 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
 
+#: A snapshot file larger than this is refused before it is read (about 4 million reservations).
+MAX_SNAPSHOT_BYTES = 1 << 30
+
+
 def _read_snapshot(path: str) -> dict[str, Any]:
+    """Read a snapshot file; every way it can be unreadable becomes an :class:`InputFileError`."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if Path(path).stat().st_size > MAX_SNAPSHOT_BYTES:
+            msg = f"is larger than {MAX_SNAPSHOT_BYTES >> 20:,} MiB; not a snapshot this tool reads"
+            raise InputFileError(path, None, msg)
+        data_bytes = Path(path).read_bytes()
     except OSError as exc:
         raise InputFileError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data_bytes.count(b"\n", 0, exc.start) + 1
+        msg = f"is not UTF-8 text (byte offset {exc.start}: {exc.reason})"
+        raise InputFileError(path, line, msg) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputFileError(path, exc.lineno, f"is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputFileError(path, None, "is not a snapshot: its JSON nests too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputFileError(path, None, f"is not a snapshot: {exc}") from None
     if not isinstance(data, dict):
         raise InputFileError(path, None, "must hold a JSON object (a FleetSnapshot.to_dict())")
     return data
@@ -94,6 +114,13 @@ def _allocators(args: argparse.Namespace) -> list[Allocator]:
             ]
         except RuntimeAllocError as exc:
             raise InputFileError(args.snapshot, None, str(exc)) from None
+        except RecursionError:
+            msg = "is not a snapshot: its JSON nests too deeply"
+            raise InputFileError(args.snapshot, None, msg) from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # a malformed file is the user's mistake, whatever the reader raised on it
+            msg = f"is not a valid snapshot: {type(exc).__name__}: {exc}"
+            raise InputFileError(args.snapshot, None, msg) from None
     if args.runners is not None:
         runners = shaped_fleet(args.runners, args.shape)
     elif args.fleet_format == "openb":
@@ -135,14 +162,16 @@ def _print(explanation: Explanation) -> None:
 def run(args: argparse.Namespace) -> int:
     """Explain the request under each strategy."""
     check_output_path("--json", args.json)
+    args.require = args.require or []
+    require = parse_labels("--require", args.require)
     allocators = _allocators(args)
     try:
-        explanations = [a.explain(args.request, require=args.require) for a in allocators]
+        explanations = [a.explain(args.request, require=require) for a in allocators]
     except RuntimeAllocError as exc:
         msg = f"--request {args.request!r} / --require {args.require!r}: {exc}"
         raise UsageError(msg) from None
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             "request": args.request,
@@ -155,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
             "backend": args.backend,
         }
         report = build_report("explain", parameters, results=[e.to_dict() for e in explanations])
-        write_json(report, args.json)
+        with writing("--json", args.json):
+            write_json(report, args.json)
     if args.json != "-":
         for explanation in explanations:
             _print(explanation)

@@ -27,9 +27,9 @@ from runtime_alloc.cli._common import (
 )
 from runtime_alloc.cli.workload import FORMATS, load_scenario
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS
-from runtime_alloc.simulation.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 from runtime_alloc.strategies import STRATEGIES, strategy_from_env
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
+from runtime_alloc.traces.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 
 __all__ = ["add_parser", "run"]
 
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     )
     title = f"{scenario.name} on {args.engine} ({outcome.scale:.3g} real s per workload s)"
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             **scenario.parameters,
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         )
         write_json(report, args.json)
     if args.json != "-":
-        from runtime_alloc.cli.table import print_table  # noqa: PLC0415
+        from runtime_alloc.cli.reports.table import print_table  # noqa: PLC0415
 
         print_table([result], title, sys.stdout)
     return 0

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from runtime_alloc.executor import TaskHandle, TaskState
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation.engine import _Clock, _Fleet, _p95, _vector, dimensions_of
+from runtime_alloc.simulation._fleet import FleetMirror, vector
+from runtime_alloc.simulation.engine import _Clock, _p95, dimensions_of
 from runtime_alloc.simulation.result import SimulationResult
 from runtime_alloc.simulation.tasks import SimTask
 
@@ -51,7 +52,7 @@ def result_from_run(
     """
     dims = dimensions_of(tasks, runners)
     extended = dims[3:]
-    fleet = _Fleet(runners, dims)
+    fleet = FleetMirror(runners, dims)
     max_caps = [max((c[d] for c in fleet.caps), default=0) for d in range(len(dims))]
     origin = min((t.submit for t in tasks), default=0.0)
 
@@ -83,7 +84,7 @@ def result_from_run(
         if first_placement is not None:
             waits.append(max(first_placement - arrived, 0.0))
     events.sort()
-    vectors = [_vector(t.request, extended) for t in tasks]
+    vectors = [vector(t.request, extended) for t in tasks]
     span_start = events[0][0] if events else 0.0
     clock = _Clock(fleet, max_caps, 0, 0.0)
     pending: dict[int, list[int]] = {}

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from runtime_alloc.allocator import BACKENDS
 from runtime_alloc.cli._common import (
+    MAX_PLOT_RUNNERS,
     UsageError,
     add_fleet_options,
+    ascii_float,
     check_output_path,
+    check_plot_path,
+    integer,
     make_strategies,
     parse_weights,
     positive_int,
+    show,
+    writing,
 )
 from runtime_alloc.cli.workload import FORMATS, load_scenario
 from runtime_alloc.simulation.engine import simulate
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS
-from runtime_alloc.simulation.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 from runtime_alloc.strategies import STRATEGIES
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
+from runtime_alloc.traces.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 
 __all__ = ["add_parser", "run"]
 
@@ -58,14 +65,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     source.add_argument(
         "--seed",
-        type=int,
+        type=integer,
         default=DEFAULT_SEED,
         help=f"synthetic workload seed (default {DEFAULT_SEED})",
     )
     source.add_argument(
         "--hours",
-        type=float,
-        default=DEFAULT_HOURS,
+        default=str(DEFAULT_HOURS),
         help=f"synthetic workload: hours of arrivals (default {DEFAULT_HOURS:g})",
     )
     fleet = parser.add_argument_group("fleet")
@@ -103,24 +109,46 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     output.add_argument(
         "--json", metavar="PATH", help="write a JSON report to PATH ('-' for stdout)"
     )
-    output.add_argument("--csv", metavar="PATH", help="write one CSV row per strategy to PATH")
     output.add_argument(
-        "--plot", metavar="PNG", help="draw runners in use, utilization and heatmaps"
+        "--csv", metavar="PATH", help="write one CSV row per strategy to PATH ('-' for stdout)"
+    )
+    output.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw runners in use, utilization and heatmaps to FILE (.png, .pdf or .svg; "
+        f"fleets of at most {MAX_PLOT_RUNNERS:,} runners)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the simulation for every strategy and write the requested outputs."""
-    if args.hours <= 0 or args.hours > 24 * 365:
-        msg = f"--hours must be > 0 and at most a year, got {args.hours!r}"
+    """Run the simulation for every strategy and write the requested outputs.
+
+    Every argument, input file and output path is checked before the first simulation.
+    """
+    hours = ascii_float(args.hours)
+    if hours is None or hours <= 0 or hours > 24 * 365:
+        msg = f"--hours must be > 0 and at most a year (8760), got {show(args.hours)}"
         raise UsageError(msg)
-    for option in ("json", "csv", "plot"):
+    args.hours = hours
+    for option in ("json", "csv"):
         check_output_path(f"--{option}", getattr(args, option))
-    if args.plot == "-":
-        raise UsageError("--plot needs a file name, got '-'")
+    if args.json == "-" and args.csv == "-":
+        raise UsageError("--json - and --csv - would mix two formats on stdout; send one to a file")
+    named = [p for p in (args.json, args.csv, args.plot) if p and p != "-"]
+    files = [Path(p).expanduser().resolve() for p in named]
+    if len(set(files)) < len(files):
+        raise UsageError("--json, --csv and --plot name the same file; give each its own")
+    if args.plot is not None:
+        check_plot_path(args.plot)
     weights = parse_weights(args.weights)
     strategies = make_strategies(args.strategy, weights)
     scenario = load_scenario(args)
+    if args.plot is not None and len(scenario.runners) > MAX_PLOT_RUNNERS:
+        msg = (
+            f"--plot draws one heatmap row per runner and takes at most {MAX_PLOT_RUNNERS:,} "
+            f"runners, got {len(scenario.runners):,}; leave out --plot or use --fleet-limit"
+        )
+        raise UsageError(msg)
     samples = _PLOT_SAMPLES if args.plot else 0
     results = []
     from runtime_alloc.cli.progress import DelayedProgress  # noqa: PLC0415 (needs rich)
@@ -138,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
     if args.json is not None:
-        from runtime_alloc.cli.json_report import build_report, write_json  # noqa: PLC0415
+        from runtime_alloc.cli.reports.json_report import build_report, write_json  # noqa: PLC0415
 
         parameters = {
             **scenario.parameters,
@@ -152,17 +180,20 @@ def run(args: argparse.Namespace) -> int:
             scenario=scenario.name,
             results=[r.to_dict() for r in results],
         )
-        write_json(report, args.json)
+        with writing("--json", args.json):
+            write_json(report, args.json)
     if args.csv is not None:
-        from runtime_alloc.cli.csv_report import write_csv  # noqa: PLC0415
+        from runtime_alloc.cli.reports.csv_report import write_csv  # noqa: PLC0415
 
-        write_csv(results, args.csv)
+        with writing("--csv", args.csv):
+            write_csv(results, args.csv)
     if args.plot is not None:
-        from runtime_alloc.cli.plot import write_plot  # noqa: PLC0415
+        from runtime_alloc.cli.reports.plot import write_plot  # noqa: PLC0415
 
-        write_plot(results, scenario.name, args.plot)
+        with writing("--plot", args.plot):
+            write_plot(results, scenario.name, args.plot)
     if args.json != "-" and args.csv != "-":
-        from runtime_alloc.cli.table import print_table  # noqa: PLC0415
+        from runtime_alloc.cli.reports.table import print_table  # noqa: PLC0415
 
         print_table(results, scenario.name, sys.stdout)
     return 0

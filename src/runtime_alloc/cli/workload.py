@@ -10,15 +10,15 @@ import attrs
 
 from runtime_alloc.cli._common import UsageError, shaped_fleet
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation.alibaba2017 import (
+from runtime_alloc.simulation.tasks import SimTask
+from runtime_alloc.traces.alibaba2017 import (
     read_alibaba2017_machines,
     read_alibaba2017_tasks,
 )
-from runtime_alloc.simulation.fleet_csv import read_fleet_csv
-from runtime_alloc.simulation.openb import read_openb_nodes, read_openb_pods
-from runtime_alloc.simulation.synthetic import default_fleet, default_workload
-from runtime_alloc.simulation.tasks import SimTask
-from runtime_alloc.simulation.trace_csv import read_trace_csv
+from runtime_alloc.traces.fleet_csv import read_fleet_csv
+from runtime_alloc.traces.openb import read_openb_nodes, read_openb_pods
+from runtime_alloc.traces.synthetic import default_fleet, default_workload
+from runtime_alloc.traces.trace_csv import read_trace_csv
 
 __all__ = ["FORMATS", "Scenario", "load_scenario"]
 

@@ -13,7 +13,6 @@ Every metric is exact for the piecewise-constant state between two events; see
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 import time
@@ -21,9 +20,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from runtime_alloc.allocator import Allocator
-from runtime_alloc.errors import InvalidArgumentError
+from runtime_alloc.errors import AllocationError, InvalidArgumentError
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
 from runtime_alloc.runners import Runner
+from runtime_alloc.simulation._fleet import FleetMirror, vector
 from runtime_alloc.simulation.result import SimulationResult, Timeline
 from runtime_alloc.simulation.tasks import SimTask
 from runtime_alloc.strategies import Strategy
@@ -32,8 +32,6 @@ __all__ = ["ProgressCallback", "dimensions_of", "simulate"]
 
 #: Called now and then with (tasks arrived so far, tasks in the workload).
 ProgressCallback = Callable[[int, int], None]
-
-_RESUM_EVERY = 1024
 
 
 def dimensions_of(tasks: Sequence[SimTask], runners: Sequence[Runner]) -> tuple[str, ...]:
@@ -46,14 +44,20 @@ def dimensions_of(tasks: Sequence[SimTask], runners: Sequence[Runner]) -> tuple[
     return BUILTIN_DIMENSIONS + tuple(sorted(extended))
 
 
-def _vector(resources: Resources, extended: Sequence[str]) -> list[int]:
-    ext = resources.extended
-    return [
-        resources.millicpu,
-        resources.memory_bytes,
-        resources.slots,
-        *(ext.get(name, 0) or 0 for name in extended),
-    ]
+def _why_unschedulable(allocator: Allocator, task: SimTask) -> str:
+    """The allocator's reason why no runner could ever hold ``task`` (kube-scheduler style).
+
+    Asks :meth:`Allocator.allocate`, which raises the diagnosis; the workload check
+    already found that no runner could hold the task even when empty. O(N).
+    """
+    try:
+        reservation = allocator.allocate(task.task_id, task.request, require=task.require)
+    except AllocationError as exc:
+        detail = ", ".join(f"{n} {reason}" for reason, n in exc.reasons.items())
+        return f"0/{exc.runners_total} runners: {detail or 'no runners'}"
+    allocator.release(reservation.task_id)  # pragma: no cover - the check above rules it out
+    msg = f"task {task.task_id!r} was found unschedulable but the allocator placed it"
+    raise AssertionError(msg)  # pragma: no cover
 
 
 def _p95(values: list[float]) -> float:
@@ -63,75 +67,12 @@ def _p95(values: list[float]) -> float:
     return values[math.ceil(0.95 * len(values)) - 1]
 
 
-class _Fleet:
-    """The simulator's mirror of what each runner holds, with incremental aggregates."""
-
-    def __init__(self, runners: Sequence[Runner], dims: Sequence[str]) -> None:
-        extended = dims[3:]
-        self.dims = tuple(dims)
-        self.caps = [_vector(r.capacity, extended) for r in runners]
-        self.index = {r.name: i for i, r in enumerate(runners)}
-        self.reserved = [[0] * len(dims) for _ in runners]
-        self.tasks = [0] * len(runners)
-        self.share = [0.0] * len(runners)
-        self.in_use: set[int] = set()
-        self.ordered: list[tuple[float, int]] = []  # (share, runner) of in-use runners
-        self.total = [0] * len(dims)
-        self.cap_in_use = [0] * len(dims)
-        self.sum_share = 0.0
-        self.sum_share2 = 0.0
-        self._updates = 0
-
-    def change(self, i: int, vector: Sequence[int], sign: int) -> None:
-        """Add (sign=1) or remove (sign=-1) one task's request on runner ``i``. O(D + log N)."""
-        was_in = self.tasks[i] > 0
-        if was_in:
-            old = self.share[i]
-            del self.ordered[bisect.bisect_left(self.ordered, (old, i))]
-            self.sum_share -= old
-            self.sum_share2 -= old * old
-        self.tasks[i] += sign
-        row = self.reserved[i]
-        cap = self.caps[i]
-        total = self.total
-        share = 0.0
-        for d, amount in enumerate(vector):
-            row[d] += sign * amount
-            total[d] += sign * amount
-            if cap[d] > 0:
-                share = max(share, row[d] / cap[d])
-        self.share[i] = share
-        now_in = self.tasks[i] > 0
-        if now_in != was_in:
-            step = 1 if now_in else -1
-            for d, amount in enumerate(cap):
-                self.cap_in_use[d] += step * amount
-            if now_in:
-                self.in_use.add(i)
-            else:
-                self.in_use.discard(i)
-        if now_in:
-            bisect.insort(self.ordered, (share, i))
-            self.sum_share += share
-            self.sum_share2 += share * share
-        self._updates += 1
-        if not self.ordered or self._updates % _RESUM_EVERY == 0:
-            self.sum_share = math.fsum(s for s, _ in self.ordered)
-            self.sum_share2 = math.fsum(s * s for s, _ in self.ordered)
-
-    def std_share(self) -> float:
-        """Population standard deviation of the in-use runners' dominant shares. O(1)."""
-        n = len(self.ordered)
-        if n < 2:
-            return 0.0
-        mean = self.sum_share / n
-        return math.sqrt(max(self.sum_share2 / n - mean * mean, 0.0))
-
-
 class _Clock:
     """Integrates the piecewise-constant fleet state over simulated time."""
 
-    def __init__(self, fleet: _Fleet, max_caps: list[int], samples: int, span_hint: float) -> None:
+    def __init__(
+        self, fleet: FleetMirror, max_caps: list[int], samples: int, span_hint: float
+    ) -> None:
         dims = len(fleet.dims)
         self.fleet = fleet
         self.max_caps = max_caps
@@ -283,11 +224,13 @@ def simulate(
                 f"a task takes 1 to {allocator.max_task_slots}"
             )
             raise InvalidArgumentError(msg)
-    fleet = _Fleet(runners, dims)
+    fleet = FleetMirror(runners, dims)
     max_caps = [max((c[d] for c in fleet.caps), default=0) for d in range(len(dims))]
     order = sorted(range(len(tasks)), key=lambda k: (tasks[k].submit, k))
-    vectors = [_vector(t.request, extended) for t in tasks]
+    vectors = [vector(t.request, extended) for t in tasks]
     fits_ever: dict[tuple[Resources, frozenset[str]], bool] = {}
+    never_fit: dict[tuple[Resources, frozenset[str]], str] = {}  # the reason, per request
+    unschedulable_tasks: list[tuple[str, str]] = []
     span_start = tasks[order[0]].submit if tasks else 0.0
     span_hint = max((t.submit + t.duration for t in tasks), default=0.0) - span_start
     clock = _Clock(fleet, max_caps, samples, span_hint)
@@ -328,6 +271,10 @@ def simulate(
                 fits_ever[key] = ok
             if not ok:
                 unschedulable += 1
+                reason = never_fit.get(key)
+                if reason is None:
+                    reason = never_fit[key] = _why_unschedulable(allocator, task)
+                unschedulable_tasks.append((task.task_id, reason))
                 continue
             queue.append(k)
             waiting.push(k, vectors[k])
@@ -374,6 +321,7 @@ def simulate(
         tasks=total,
         placed=len(waits),
         unschedulable=unschedulable,
+        unschedulable_tasks=tuple(unschedulable_tasks),
         mean_wait_s=math.fsum(waits) / len(waits) if waits else 0.0,
         p95_wait_s=_p95(waits),
         max_wait_s=waits[-1] if waits else 0.0,

@@ -44,6 +44,8 @@ class SimulationResult:
         tasks: tasks in the workload.
         placed: tasks that ran.
         unschedulable: tasks no runner could ever hold (never queued).
+        unschedulable_tasks: those tasks in arrival order, each as (task id, the
+            allocator's reason, e.g. ``"0/16 runners: 16 insufficient cpu"``).
         mean_wait_s: mean of (start - submit) over placed tasks.
         p95_wait_s: 95th percentile (nearest rank) of the wait.
         max_wait_s: longest wait.
@@ -91,6 +93,7 @@ class SimulationResult:
     allocator_seconds: float
     span_s: float
     timeline: Timeline | None = attrs.field(default=None, eq=False, repr=False)
+    unschedulable_tasks: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-safe form (the ``results[]`` items of ``simulate --json``)."""
@@ -100,6 +103,10 @@ class SimulationResult:
             "tasks": self.tasks,
             "placed": self.placed,
             "unschedulable": self.unschedulable,
+            "unschedulable_tasks": [
+                {"task_id": task_id, "reason": reason}
+                for task_id, reason in self.unschedulable_tasks
+            ],
             "mean_wait_s": self.mean_wait_s,
             "p95_wait_s": self.p95_wait_s,
             "max_wait_s": self.max_wait_s,

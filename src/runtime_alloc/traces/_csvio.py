@@ -10,9 +10,9 @@ from typing import TypeVar
 
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.resources import check_dimension_name
-from runtime_alloc.simulation.errors import InputFileError
+from runtime_alloc.traces.errors import InputFileError
 
-__all__ = ["cell", "header", "number", "rows", "sized"]
+__all__ = ["ascii_text", "cell", "header", "number", "rows", "sized"]
 
 T = TypeVar("T")
 
@@ -20,11 +20,14 @@ T = TypeVar("T")
 def rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line number, cells)`` for each non-empty CSV record of ``path``.
 
+    A UTF-8 byte order mark before the header is skipped.
+
     Raises:
-        InputFileError: when the file cannot be opened or is not valid CSV.
+        InputFileError: when the file cannot be opened, is not UTF-8 (naming the line and
+            the byte offset of the first bad byte) or is not valid CSV.
     """
     try:
-        handle = Path(path).open(newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+        handle = Path(path).open(newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed below)
     except OSError as exc:
         raise InputFileError(path, None, f"cannot be read: {exc.strerror or exc}") from None
     with handle:
@@ -33,8 +36,32 @@ def rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
             for record in reader:
                 if record and any(c.strip() for c in record):
                     yield reader.line_num, [c.strip() for c in record]
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+        except csv.Error as exc:
             raise InputFileError(path, reader.line_num, f"is not valid CSV: {exc}") from None
+
+
+def _not_utf8(path: str | Path) -> InputFileError:
+    """The error for a file that is not UTF-8, at the line of its first bad byte.
+
+    The text decoder reads ahead in blocks, so the CSV reader's line count lags behind
+    the bad byte; this scans the bytes again, one line at a time (O(file size)).
+    """
+    offset = 0
+    try:
+        with Path(path).open("rb") as raw:
+            for line, data in enumerate(raw, start=1):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    where = offset + exc.start
+                    msg = f"is not UTF-8 text (byte offset {where}: {exc.reason})"
+                    return InputFileError(path, line, msg)
+                offset += len(data)
+    except OSError as exc:
+        return InputFileError(path, None, f"cannot be read: {exc.strerror or exc}")
+    return InputFileError(path, None, "is not UTF-8 text")
 
 
 def header(
@@ -95,9 +122,29 @@ def cell(path: str | Path, line: int, column: str, text: str, parse: Callable[[s
         raise InputFileError(path, line, f"column {column!r}: {detail}") from None
 
 
+def ascii_text(text: str) -> str:
+    """Return ``text`` when it may be a number in the ASCII grammar, else raise ValueError.
+
+    ``int``, ``float`` and ``Decimal`` also read full-width, Arabic-Indic and other
+    Unicode digits and ``_`` separators; the quantity parsers do not, and neither do
+    the readers.
+
+    >>> ascii_text("12.5")
+    '12.5'
+    >>> ascii_text("\u0661\u0662")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be a number in ASCII digits, got '١٢'
+    """
+    if not text.isascii() or "_" in text:
+        msg = f"must be a number in ASCII digits, got {text!r}"
+        raise ValueError(msg)
+    return text
+
+
 def number(text: str) -> float:
-    """Parse a finite, non-negative number of seconds (or a plain quantity)."""
-    value = float(text)
+    """Parse a finite, non-negative number of seconds (or a plain quantity) in ASCII."""
+    value = float(ascii_text(text))
     if not math.isfinite(value) or value < 0:
         msg = f"must be a finite number >= 0, got {text!r}"
         raise ValueError(msg)

@@ -21,7 +21,9 @@ SCHEMA_VERSION = 1
 def load_schema(command: str) -> dict[str, Any]:
     """Return the JSON Schema shipped for ``command`` (``simulate`` or ``bench``)."""
     text = (
-        resources.files("runtime_alloc.cli").joinpath(f"{command}.schema.json").read_text("utf-8")
+        resources.files("runtime_alloc.cli.reports")
+        .joinpath(f"{command}.schema.json")
+        .read_text("utf-8")
     )
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -14,9 +14,9 @@ from pathlib import Path
 from runtime_alloc._units import parse_count, parse_cpu, parse_memory
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
 from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner
-from runtime_alloc.simulation._csvio import cell, rows, sized
-from runtime_alloc.simulation._csvio import header as read_header
-from runtime_alloc.simulation.errors import InputFileError
+from runtime_alloc.traces._csvio import cell, rows, sized
+from runtime_alloc.traces._csvio import header as read_header
+from runtime_alloc.traces.errors import InputFileError
 
 __all__ = ["read_fleet_csv"]
 

@@ -8,7 +8,7 @@ import sys
 from prometheus_client import CollectorRegistry, generate_latest
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, Runner
-from runtime_alloc.prometheus import AllocatorCollector
+from runtime_alloc.integrations.prometheus import AllocatorCollector
 
 
 def make() -> tuple[Allocator, CollectorRegistry]:
@@ -74,3 +74,11 @@ def test_missing_extra_gives_a_clear_import_error() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'runtime_alloc[prometheus]'" in out.stdout
+
+
+def test_old_import_path_is_the_same_collector() -> None:
+    import runtime_alloc.prometheus as old
+    from runtime_alloc.integrations import prometheus as new
+
+    assert old.AllocatorCollector is new.AllocatorCollector
+    assert old.__all__ == new.__all__ == ["AllocatorCollector"]

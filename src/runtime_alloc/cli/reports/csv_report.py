@@ -14,9 +14,15 @@ __all__ = ["flatten", "write_csv"]
 
 
 def flatten(result: SimulationResult) -> dict[str, Any]:
-    """Return ``result.to_dict()`` with nested keys joined by ``_`` (empty cell for None)."""
+    """Return ``result.to_dict()`` with nested keys joined by ``_`` (empty cell for None).
+
+    The list of unschedulable tasks is left out (their count is the ``unschedulable`` cell;
+    the JSON report lists them with their reasons).
+    """
     out: dict[str, Any] = {}
     for key, value in result.to_dict().items():
+        if key == "unschedulable_tasks":
+            continue
         if key == "runners_lower_bound":
             out["runners_lower_bound"] = value["runners"]
             out["runners_lower_bound_at_s"] = value["at_s"]

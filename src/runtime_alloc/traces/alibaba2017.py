@@ -26,10 +26,10 @@ from pathlib import Path
 
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation._csvio import cell, rows
-from runtime_alloc.simulation.errors import InputFileError
-from runtime_alloc.simulation.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.simulation.tasks import SimTask
+from runtime_alloc.traces._csvio import ascii_text, cell, rows
+from runtime_alloc.traces.errors import InputFileError
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 
 __all__ = ["NOTIONAL_MACHINE_MEMORY", "read_alibaba2017_machines", "read_alibaba2017_tasks"]
 
@@ -39,7 +39,7 @@ NOTIONAL_MACHINE_MEMORY = 256 * 2**30
 
 def _time(text: str) -> Decimal:
     try:
-        value = Decimal(text)
+        value = Decimal(ascii_text(text))
     except InvalidOperation:
         msg = f"must be a number of seconds, got {text!r}"
         raise ValueError(msg) from None
@@ -51,12 +51,20 @@ def _time(text: str) -> Decimal:
 
 def _decimal(text: str) -> Decimal:
     try:
-        value = Decimal(text)
+        value = Decimal(ascii_text(text))
     except InvalidOperation:
         msg = f"must be a number, got {text!r}"
         raise ValueError(msg) from None
     if not value.is_finite() or value < 0:
         msg = f"must be a finite number >= 0, got {text!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(ascii_text(text))
+    if value < 0:
+        msg = f"must be an integer >= 0, got {text!r}"
         raise ValueError(msg)
     return value
 
@@ -83,7 +91,7 @@ def read_alibaba2017_tasks(path: str | Path, *, instances_cap: int = 1) -> tuple
             raise InputFileError(
                 path, line, f"task_end_time {end} is before task_create_time {create}"
             )
-        instances = cell(path, line, "number_of_instances", values[4], int)
+        instances = cell(path, line, "number_of_instances", values[4], _count)
         cpu = cell(path, line, "plan_cpu", values[6], _decimal)
         mem = cell(path, line, "plan_mem", values[7], _decimal)
         request = Resources(

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
-from runtime_alloc.simulation._csvio import cell, number, rows, sized
-from runtime_alloc.simulation.errors import InputFileError
 from runtime_alloc.simulation.tasks import SimTask
+from runtime_alloc.traces._csvio import ascii_text, cell, number, rows, sized
+from runtime_alloc.traces.errors import InputFileError
 
 __all__ = ["KUBERNETES_MAX_PODS", "read_openb_nodes", "read_openb_pods"]
 
@@ -52,7 +52,7 @@ def _header(path: str | Path, need: tuple[str, ...], what: str) -> tuple[int, li
 
 
 def _int(text: str) -> int:
-    value = int(text)
+    value = int(ascii_text(text))
     if value < 0:
         msg = f"must be >= 0, got {text!r}"
         raise ValueError(msg)
