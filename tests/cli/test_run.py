@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from runtime_alloc.cli.json_report import load_schema
+from runtime_alloc.cli.reports.json_report import load_schema
 
 pytestmark = pytest.mark.timeout(120)
 
