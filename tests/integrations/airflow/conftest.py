@@ -15,8 +15,8 @@ from typing import Any
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="runtime-alloc-airflow-"))
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "runtime-alloc-tests-" + uuid.uuid4().hex)
 
-from runtime_alloc.executor import RunnerJoined, RunnerLeft, TaskFinished, TaskStarted  # noqa: E402
-from runtime_alloc.runners import Runner  # noqa: E402
+from runtime_alloc.executor import RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
+from runtime_alloc.runners import Runner
 
 
 class DrivenEngine:
@@ -82,7 +82,7 @@ def make_workload(
     return ExecuteTask(
         ti=ti,
         dag_rel_path="dag.py",
-        token="not-a-token",
+        token="not-a-token",  # noqa: S106 (never sent: no API server)
         bundle_info=BundleInfo(name="dags-folder"),
         log_path=f"dag_id={dag_id}/{task_id}/attempt={try_number}.log",
     )

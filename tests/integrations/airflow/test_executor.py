@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("airflow", reason="the Airflow tests need the extra airflow (docs/airflow.md)")
 
-from airflow.utils.state import TaskInstanceState  # noqa: E402
+from airflow.utils.state import TaskInstanceState
 
-from runtime_alloc import EvenSpreadStrategy, MaxPackingStrategy, Runner  # noqa: E402
-from runtime_alloc.executor import TaskState  # noqa: E402
-from runtime_alloc.integrations.airflow import RuntimeAllocExecutor  # noqa: E402
-from runtime_alloc.integrations.airflow.config import ExecutorSettings  # noqa: E402
-from tests.integrations.airflow.conftest import DrivenEngine, make_workload, request  # noqa: E402
+from runtime_alloc import EvenSpreadStrategy, MaxPackingStrategy, Runner
+from runtime_alloc.executor import TaskState
+from runtime_alloc.integrations.airflow import RuntimeAllocExecutor
+from runtime_alloc.integrations.airflow.config import ExecutorSettings
+from tests.integrations.airflow.conftest import DrivenEngine, make_workload, request
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
 
