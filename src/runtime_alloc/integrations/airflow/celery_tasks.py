@@ -3,8 +3,10 @@
 Registered with ``shared_task`` on every Celery app, so Airflow's own worker
 (``airflow celery worker``) runs it once this module is imported, which the
 ``imports`` of :data:`~runtime_alloc.integrations.airflow.celery_config.CELERY_CONFIG`
-does. It differs from the provider's ``execute_workload`` in one way: a task
-that fails raises, so the worker's ``task-failed`` event carries the failure.
+does. It differs from the provider's ``execute_workload`` in one way: a
+non-zero exit code of the task supervisor (the task process could not run or
+was killed) raises, so the worker's ``task-failed`` event carries it (see
+:mod:`~runtime_alloc.integrations.airflow.run_workload`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ TASK_NAME = "runtime_alloc.execute_workload"
 
 @shared_task(name=TASK_NAME)  # type: ignore[untyped-decorator]
 def execute_workload(workload_json: str) -> int:
-    """Run the serialized ``ExecuteTask``; raise when its process fails.
+    """Run the serialized ``ExecuteTask``; raise when its supervisor exits non-zero.
 
     Raises:
-        RuntimeError: the task failed (the exit code is in the message).
+        RuntimeError: the exit code is in the message.
     """
     code = run_workload_json(workload_json)
     if code != 0:

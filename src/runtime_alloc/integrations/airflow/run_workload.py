@@ -3,8 +3,12 @@
 The local mode starts ``python -m runtime_alloc.integrations.airflow.run_workload
 --json-string '<ExecuteTask JSON>'`` per task; the Celery task
 ``runtime_alloc.execute_workload`` calls :func:`run_workload_json` in the worker.
-Unlike Airflow's own ``execute_workload`` entry point, a task that fails makes
-the exit code non-zero, so the executor layer records the completion state.
+
+The exit code is the task supervisor's: non-zero when the task process could
+not run (the API server unreachable, a bad workload) or was killed. A task that
+ran and failed reports ``failed`` to the API server itself and its supervisor
+exits 0, as under the Celery executor: Airflow's database holds the task's
+state; the executor layer records whether its process ran to the end.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def run_in_subprocess(text: str) -> int:
     """Run the workload in a fresh interpreter (the local mode's payload).
 
     Raises:
-        RuntimeError: the task failed (the exit code is in the message).
+        RuntimeError: the task process exited non-zero (the code is in the message).
     """
     command = [sys.executable, "-m", __name__, "--json-string", text]
     code = subprocess.run(command, check=False).returncode  # noqa: S603
