@@ -247,5 +247,5 @@ def test_dags_test_places_each_task_by_its_request(stack) -> None:
     assert ran["fails"] in {"w1", "w2"}, context
     assert "too_big" not in ran, context  # failed before it started
     reason = " ".join(audit)
-    assert "0/2 runners can take task" in reason, (audit, context)
+    assert "0/2 runners can take task 'runtime_alloc_e2e.too_big#1." in reason, (audit, context)
     assert "2 insufficient memory" in reason, (audit, context)

@@ -120,7 +120,7 @@ def test_unschedulable_task_fails_at_once_with_the_reason(tmp_path, monkeypatch)
     (key,) = queue(ex, workload)
     state, info = ex.get_event_buffer()[key]
     assert state == TaskInstanceState.FAILED
-    assert "0/2 runners can take task" in info
+    assert "0/2 runners can take task 'dag.huge#1." in info
     assert "2 insufficient memory" in info
     assert key not in ex.queued_tasks
     assert key not in ex.running

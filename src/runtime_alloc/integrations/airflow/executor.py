@@ -146,15 +146,15 @@ class RuntimeAllocExecutor(BaseExecutor):  # type: ignore[misc]
             if key in self._ids:
                 continue
             self.attempts.pop(key, None)
+            task_id = self._task_id(key)
             try:
                 request = request_of(workload.ti)
-                self._probe(request)
+                self._probe(task_id, request)
             except RuntimeAllocError as error:
                 self._fail_now(key, workload, str(error))
                 continue
             if not self._fits_online(core, request):
                 continue  # waits for a declared runner that can hold it to come online
-            task_id = self._task_id(key)
             try:
                 handle = core.submit(
                     task_id,
@@ -262,15 +262,15 @@ class RuntimeAllocExecutor(BaseExecutor):  # type: ignore[misc]
         index = "" if key.map_index < 0 else f"[{key.map_index}]"
         return f"{key.dag_id}.{key.task_id}{index}"[:200] + f"#{key.try_number}.{self._seq}"
 
-    def _probe(self, request: TaskRequest) -> None:
+    def _probe(self, task_id: str, request: TaskRequest) -> None:
         """Raise UnschedulableError when no declared runner could ever hold the request.
 
         The catalogue allocator holds the declared runners, always empty. O(N).
         """
         if not self._declared:
             return
-        self._catalogue.allocate("probe", request.resources)
-        self._catalogue.release("probe", "probe")
+        self._catalogue.allocate(task_id, request.resources)
+        self._catalogue.release(task_id, "probe")
 
     def _fits_online(self, core: Executor, request: TaskRequest) -> bool:
         """True when a runner online could hold the request empty, or none is declared.
