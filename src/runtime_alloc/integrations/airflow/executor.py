@@ -98,10 +98,17 @@ class RuntimeAllocExecutor(BaseExecutor):  # type: ignore[misc]
         allocator = Allocator(strategy=self.settings.strategy)
         self.core = Executor(engine, allocator, max_retries=self.settings.max_retries).open()
 
-    def end(self, synchronous: bool = True) -> None:
-        """Wait for every submitted task to finish (when ``synchronous``), then close."""
+    def end(self, synchronous: bool | None = None) -> None:
+        """Close the executor layer, first waiting for every submitted task when ``synchronous``.
+
+        ``synchronous`` defaults to the local mode (whose task processes are
+        children of this one); Celery runners go on with their tasks, as under
+        the Celery executor.
+        """
         if self.core is None:
             return
+        if synchronous is None:
+            synchronous = self.is_local
         while synchronous and self._ids:
             self.sync()
             if self._ids:
