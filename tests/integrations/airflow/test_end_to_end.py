@@ -3,13 +3,15 @@
 Everything runs on 127.0.0.1 on free ports with a SQLite database in a
 temporary AIRFLOW_HOME; every process is started in its own session and
 stopped by its pid (the group it leads). The DAG (e2e_dag.py) has tasks that
-fit only w1 (a gpu), only w2 (6 GB), either runner, no runner (64 GB) and one
-that fails; each task writes the runner it ran on.
+fit only w1 (a gpu), only w2 (6 GB, twice: they cannot run at once), either
+runner, no runner (64 GB) and one that fails; each task writes the runner it
+ran on and when.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -235,17 +237,25 @@ def test_dags_test_places_each_task_by_its_request(stack) -> None:
     assert states == {
         "needs_gpu": "success",
         "needs_memory": "success",
+        "needs_memory_too": "success",
         "default_request": "success",
         "too_big": "failed",
         "fails": "failed",
     }, context
     out = Path(env["E2E_OUT"])
-    ran = {p.name: p.read_text() for p in out.iterdir()}
+    records = {p.name: json.loads(p.read_text()) for p in out.iterdir()}
+    ran = {name: record["runner"] for name, record in records.items()}
     assert ran["needs_gpu"] == "w1", context
     assert ran["needs_memory"] == "w2", context
+    assert ran["needs_memory_too"] == "w2", context
     assert ran["default_request"] in {"w1", "w2"}, context
     assert ran["fails"] in {"w1", "w2"}, context
     assert "too_big" not in ran, context  # failed before it started
+    # 6GB + 6GB > w2's 8GB: the second waited in the queue until the first released its memory
+    first, second = sorted(
+        (records["needs_memory"], records["needs_memory_too"]), key=lambda r: r["start"]
+    )
+    assert second["start"] >= first["end"], records
     reason = " ".join(audit)
     assert "0/2 runners can take task 'runtime_alloc_e2e.too_big#1." in reason, (audit, context)
     assert "2 insufficient memory" in reason, (audit, context)
