@@ -12,6 +12,11 @@ _EXTRA_MODULES = {
     ],
     "distributed": ["src/runtime_alloc/executor/engines/dask.py"],
     "opentelemetry": ["src/runtime_alloc/otel.py"],
+    "airflow": [
+        "src/runtime_alloc/integrations/airflow/executor.py",
+        "src/runtime_alloc/integrations/airflow/celery_tasks.py",
+        "src/runtime_alloc/integrations/airflow/celery_config.py",
+    ],
 }
 
 collect_ignore = [
