@@ -63,6 +63,11 @@ def _base_unit(dimension: str, amount: int) -> float:
     return amount / 1000 if dimension == "cpu" else float(amount)
 
 
+def _labelled(get: Callable[[], Any], label: str, **fields: str) -> _Reader:
+    """One observation per metrics field, labelled ``{label: key}`` (``key=field`` in order)."""
+    return lambda _: [(getattr(get(), field), {label: key}) for key, field in fields.items()]
+
+
 def _allocator_instruments(get: Callable[[], Metrics]) -> list[tuple[str, str, str, _Reader]]:
     def one(value: Callable[[Metrics], float]) -> _Reader:
         return lambda _: [(value(get()), {})]
@@ -103,11 +108,9 @@ def _allocator_instruments(get: Callable[[], Metrics]) -> list[tuple[str, str, s
             "gauge",
             "runtime_alloc.runners",
             "runners",
-            lambda _: [
-                (get().runners, {"status": "all"}),
-                (get().runners_in_use, {"status": "in_use"}),
-                (get().runners_draining, {"status": "draining"}),
-            ],
+            _labelled(
+                get, "status", all="runners", in_use="runners_in_use", draining="runners_draining"
+            ),
         ),
         ("gauge", "runtime_alloc.reserved", "reserved, fleet-wide", per_dimension("reserved")),
         ("gauge", "runtime_alloc.capacity", "capacity, fleet-wide", per_dimension("capacity")),
@@ -133,11 +136,9 @@ def _executor_instruments(get: Callable[[], Any]) -> list[tuple[str, str, str, _
             "counter",
             "runtime_alloc.executor.runner_changes",
             "runners that joined, left or were lost",
-            lambda _: [
-                (get().runners_joined, {"change": "joined"}),
-                (get().runners_left, {"change": "left"}),
-                (get().runners_lost, {"change": "lost"}),
-            ],
+            _labelled(
+                get, "change", joined="runners_joined", left="runners_left", lost="runners_lost"
+            ),
         ),
         (
             "gauge",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from types import TracebackType
 from typing import IO, Any
 
 __all__ = ["DelayedProgress"]
@@ -46,11 +45,6 @@ class DelayedProgress:
     def __enter__(self) -> DelayedProgress:  # noqa: PYI034 (final class)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._progress is not None:
             self._progress.stop()

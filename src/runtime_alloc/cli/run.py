@@ -16,20 +16,17 @@ import sys
 import time
 from typing import Any
 
-from runtime_alloc.allocator import BACKENDS, Allocator, Request
+from runtime_alloc.allocator import Allocator, Request
 from runtime_alloc.cli._common import (
     UsageError,
-    add_fleet_options,
     check_output_path,
     make_strategies,
     parse_weights,
-    positive_int,
 )
-from runtime_alloc.cli.workload import FORMATS, load_scenario
+from runtime_alloc.cli.scenario_options import add_scenario_options, check_hours
+from runtime_alloc.cli.workload import load_scenario
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.strategies import STRATEGIES, strategy_from_env
-from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
-from runtime_alloc.traces.synthetic import DEFAULT_HOURS, DEFAULT_SEED
+from runtime_alloc.strategies import strategy_from_env
 
 __all__ = ["add_parser", "run"]
 
@@ -50,25 +47,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.set_defaults(run=run)
-    source = parser.add_argument_group("workload (as for simulate)")
-    source.add_argument("--trace", metavar="FILE", help="read the tasks from FILE")
-    source.add_argument("--trace-format", choices=FORMATS, default="csv", help="see simulate")
-    source.add_argument("--limit", type=positive_int, metavar="N", help="the first N tasks only")
-    source.add_argument("--instances-cap", type=positive_int, default=1, metavar="N")
-    source.add_argument("--seed", type=int, default=DEFAULT_SEED, help="synthetic workload seed")
-    source.add_argument("--hours", type=float, default=DEFAULT_HOURS, help="synthetic hours")
-    fleet = parser.add_argument_group("fleet (as for simulate)")
-    fleet.add_argument("--fleet", metavar="FILE", help="read the runners from FILE")
-    fleet.add_argument("--fleet-format", choices=FORMATS)
-    add_fleet_options(fleet)
-    fleet.add_argument("--runner-slots", type=positive_int, default=KUBERNETES_MAX_PODS)
-    fleet.add_argument("--fleet-limit", type=positive_int, metavar="N")
-    policy = parser.add_argument_group("allocation")
-    policy.add_argument(
-        "--strategy", choices=list(STRATEGIES), help="default: ALLOCATOR_STRATEGY or even-spread"
+    policy = add_scenario_options(
+        parser,
+        strategy_help="default: ALLOCATOR_STRATEGY or even-spread",
+        several_strategies=False,
     )
-    policy.add_argument("--weights", metavar="SPEC", help='e.g. "cpu=2,memory=1"')
-    policy.add_argument("--backend", choices=BACKENDS, default="auto")
     policy.add_argument("--max-retries", type=int, default=3, metavar="N")
     engine = parser.add_argument_group("engine")
     engine.add_argument("--engine", choices=ENGINES, default="local")
@@ -151,9 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.max_retries <= 100:
         msg = f"--max-retries must be from 0 to 100, got {args.max_retries!r}"
         raise UsageError(msg)
-    if args.hours <= 0 or args.hours > 24 * 365:
-        msg = f"--hours must be > 0 and at most a year, got {args.hours!r}"
-        raise UsageError(msg)
+    check_hours(args)
     check_output_path("--json", args.json)
     name = args.strategy or strategy_from_env().name  # one strategy: the deployment's by default
     strategy = make_strategies([name], parse_weights(args.weights))[0]

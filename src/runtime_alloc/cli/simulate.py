@@ -6,26 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime_alloc.allocator import BACKENDS
 from runtime_alloc.cli._common import (
     MAX_PLOT_RUNNERS,
     UsageError,
-    add_fleet_options,
-    ascii_float,
     check_output_path,
     check_plot_path,
-    integer,
     make_strategies,
     parse_weights,
-    positive_int,
-    show,
     writing,
 )
-from runtime_alloc.cli.workload import FORMATS, load_scenario
+from runtime_alloc.cli.scenario_options import add_scenario_options, check_hours
+from runtime_alloc.cli.workload import load_scenario
 from runtime_alloc.simulation.engine import simulate
-from runtime_alloc.strategies import STRATEGIES
-from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
-from runtime_alloc.traces.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 
 __all__ = ["add_parser", "run"]
 
@@ -44,67 +36,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.set_defaults(run=run)
-    source = parser.add_argument_group("workload")
-    source.add_argument("--trace", metavar="FILE", help="read the tasks from FILE")
-    source.add_argument(
-        "--trace-format",
-        choices=FORMATS,
-        default="csv",
-        help="csv: task_id,submit,duration,cpu,memory,slots[,require][,<extended>...]; "
-        "openb: Alibaba GPU v2023 pod list; alibaba2017: Alibaba 2017 batch_task.csv",
+    add_scenario_options(
+        parser,
+        strategy_help="a strategy to compare; repeat for several (default: both)",
+        several_strategies=True,
     )
-    source.add_argument(
-        "--limit", type=positive_int, metavar="N", help="use only the first N tasks by submit time"
-    )
-    source.add_argument(
-        "--instances-cap",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="alibaba2017: at most N instances per task row (default 1)",
-    )
-    source.add_argument(
-        "--seed",
-        type=integer,
-        default=DEFAULT_SEED,
-        help=f"synthetic workload seed (default {DEFAULT_SEED})",
-    )
-    source.add_argument(
-        "--hours",
-        default=str(DEFAULT_HOURS),
-        help=f"synthetic workload: hours of arrivals (default {DEFAULT_HOURS:g})",
-    )
-    fleet = parser.add_argument_group("fleet")
-    fleet.add_argument("--fleet", metavar="FILE", help="read the runners from FILE")
-    fleet.add_argument(
-        "--fleet-format",
-        choices=FORMATS,
-        help="csv: name,cpu,memory,slots[,labels][,<extended>...]; openb: node list; "
-        "alibaba2017: server_event.csv (default: the --trace-format)",
-    )
-    add_fleet_options(fleet)
-    fleet.add_argument(
-        "--runner-slots",
-        type=positive_int,
-        default=KUBERNETES_MAX_PODS,
-        metavar="N",
-        help="slots of each runner read from an openb/alibaba2017 file "
-        f"(default {KUBERNETES_MAX_PODS})",
-    )
-    fleet.add_argument(
-        "--fleet-limit", type=positive_int, metavar="N", help="use only the first N runners"
-    )
-    policy = parser.add_argument_group("allocation")
-    policy.add_argument(
-        "--strategy",
-        action="append",
-        choices=list(STRATEGIES),
-        help="a strategy to compare; repeat for several (default: both)",
-    )
-    policy.add_argument(
-        "--weights", metavar="SPEC", help='dimension weights, e.g. "cpu=2,memory=1"'
-    )
-    policy.add_argument("--backend", choices=BACKENDS, default="auto", help="allocator backend")
     output = parser.add_argument_group("output")
     output.add_argument(
         "--json", metavar="PATH", help="write a JSON report to PATH ('-' for stdout)"
@@ -125,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     Every argument, input file and output path is checked before the first simulation.
     """
-    hours = ascii_float(args.hours)
-    if hours is None or hours <= 0 or hours > 24 * 365:
-        msg = f"--hours must be > 0 and at most a year (8760), got {show(args.hours)}"
-        raise UsageError(msg)
-    args.hours = hours
+    check_hours(args)
     for option in ("json", "csv"):
         check_output_path(f"--{option}", getattr(args, option))
     if args.json == "-" and args.csv == "-":

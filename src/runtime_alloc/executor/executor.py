@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from runtime_alloc._frozen import FrozenMap
@@ -92,12 +91,7 @@ class Executor(ExecutorCore):
     def __enter__(self) -> Executor:  # noqa: PYI034 (Self needs Python 3.11)
         return self.open()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ tasks

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from runtime_alloc.errors import InvalidSnapshotError, RuntimeAllocError
-from runtime_alloc.executor.tasks import ACTIVE_STATES, TaskState
+from runtime_alloc.executor.tasks import ACTIVE_STATES, Submission, TaskState
 from runtime_alloc.resources import Resources
 from runtime_alloc.snapshot import FleetSnapshot
 
@@ -19,15 +19,13 @@ _LIVE_STATES = frozenset({TaskState.PENDING, *ACTIVE_STATES})
 
 
 @attrs.frozen
-class TaskRecord:
-    """One pending, placed or running task as a value (see :class:`TaskHandle` for the fields)."""
+class TaskRecord(Submission):
+    """One pending, placed or running task as a value (see :class:`TaskHandle` for the fields).
 
-    task_id: str
-    payload: Any
-    request: Resources
-    require: frozenset[str]
-    priority: int
-    seq: int
+    Its first fields are the :class:`~runtime_alloc.executor.tasks.Submission`'s; then the
+    state, the placement and the counters, and the time of the submission.
+    """
+
     state: TaskState
     runner: str | None
     attempt: int
@@ -37,20 +35,11 @@ class TaskRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a dict; JSON-safe when the payload is."""
-        return {
-            "task_id": self.task_id,
-            "payload": self.payload,
-            "request": self.request.to_dict(),
-            "require": sorted(self.require),
-            "priority": self.priority,
-            "seq": self.seq,
-            "state": self.state.value,
-            "runner": self.runner,
-            "attempt": self.attempt,
-            "retries": self.retries,
-            "overtakes": self.overtakes,
-            "submitted_at": self.submitted_at,
-        }
+        data = attrs.asdict(self, recurse=False)  # every field, in declaration order
+        data.update(
+            request=self.request.to_dict(), require=sorted(self.require), state=self.state.value
+        )
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskRecord:

@@ -16,7 +16,7 @@ import attrs
 
 from runtime_alloc.resources import Resources
 
-__all__ = ["TERMINAL_STATES", "TaskHandle", "TaskState", "Transition"]
+__all__ = ["TERMINAL_STATES", "Submission", "TaskHandle", "TaskState", "Transition"]
 
 
 class TaskState(str, enum.Enum):
@@ -63,12 +63,8 @@ class Transition:
 
 
 @attrs.define(eq=False)
-class TaskHandle:
-    """A submitted task, as the executor sees it; read it from any thread.
-
-    Only the executor changes a handle (under its lock); each attribute is
-    replaced whole, so a reader never sees a half-made value. :meth:`wait`
-    blocks until the task reaches a terminal state.
+class Submission:
+    """What ``submit`` was given, the fields a :class:`TaskHandle` and a snapshot's task share.
 
     Attributes:
         task_id: the id given to ``submit`` (also the allocator's reservation id).
@@ -77,6 +73,26 @@ class TaskHandle:
         require: the labels a runner must have.
         priority: higher runs first; ties by submit order.
         seq: the submit order (the queue's tie-breaker).
+    """
+
+    task_id: str
+    payload: Any
+    request: Resources
+    require: frozenset[str]
+    priority: int
+    seq: int
+
+
+@attrs.define(eq=False)
+class TaskHandle(Submission):
+    """A submitted task, as the executor sees it; read it from any thread.
+
+    Only the executor changes a handle (under its lock); each attribute is
+    replaced whole, so a reader never sees a half-made value. :meth:`wait`
+    blocks until the task reaches a terminal state.
+
+    Attributes:
+        task_id, payload, request, require, priority, seq: as submitted (:class:`Submission`).
         state: the current :class:`TaskState`.
         runner: the runner of the current or last placement.
         attempt: the number of placements so far.
@@ -87,12 +103,6 @@ class TaskHandle:
         history: every move, oldest first.
     """
 
-    task_id: str
-    payload: Any
-    request: Resources
-    require: frozenset[str]
-    priority: int
-    seq: int
     state: TaskState = TaskState.PENDING
     runner: str | None = None
     attempt: int = 0

@@ -24,6 +24,7 @@ from runtime_alloc.errors import AllocationError, InvalidArgumentError
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
 from runtime_alloc.runners import Runner
 from runtime_alloc.simulation._fleet import FleetMirror, vector
+from runtime_alloc.simulation.accounting import Clock
 from runtime_alloc.simulation.result import SimulationResult, Timeline
 from runtime_alloc.simulation.tasks import SimTask
 from runtime_alloc.strategies import Strategy
@@ -58,96 +59,6 @@ def _why_unschedulable(allocator: Allocator, task: SimTask) -> str:
     allocator.release(reservation.task_id)  # pragma: no cover - the check above rules it out
     msg = f"task {task.task_id!r} was found unschedulable but the allocator placed it"
     raise AssertionError(msg)  # pragma: no cover
-
-
-def _p95(values: list[float]) -> float:
-    """Nearest-rank 95th percentile of a sorted list (0.0 when empty)."""
-    if not values:
-        return 0.0
-    return values[math.ceil(0.95 * len(values)) - 1]
-
-
-class _Clock:
-    """Integrates the piecewise-constant fleet state over simulated time."""
-
-    def __init__(
-        self, fleet: FleetMirror, max_caps: list[int], samples: int, span_hint: float
-    ) -> None:
-        dims = len(fleet.dims)
-        self.fleet = fleet
-        self.max_caps = max_caps
-        self.in_use = 0.0
-        self.busy = 0.0
-        self.util = [0.0] * dims
-        self.util_time = [0.0] * dims
-        self.std = 0.0
-        self.spread = 0.0
-        self.stranded = [0.0] * dims
-        self.peak = 0
-        self.peak_at = 0.0
-        self.bound = [0] * dims
-        self.record = samples > 0
-        self.times: list[float] = []
-        self.counts: list[int] = []
-        self.utils: list[list[float]] = [[] for _ in range(dims)]
-        self.sample_every = span_hint / samples if self.record and span_hint > 0 else math.inf
-        self.next_sample = -math.inf
-        self.sample_times: list[float] = []
-        self.shares: list[tuple[float, ...]] = []
-
-    def advance(self, t0: float, t1: float, waiting_min: list[int] | None) -> None:
-        """Account for the state held over [t0, t1).
-
-        Runtime complexity: O(D), or O(in-use runners * D) while tasks wait.
-        """
-        fleet = self.fleet
-        dt = t1 - t0
-        n = len(fleet.in_use)
-        if self.record:
-            self._sample(t0, t1)
-            self.times.append(t0)
-            self.counts.append(n)
-            for d, cap in enumerate(fleet.cap_in_use):
-                self.utils[d].append(fleet.total[d] / cap if n and cap > 0 else math.nan)
-        if dt <= 0:
-            return
-        self.peak = max(self.peak, n)
-        bound = [
-            -(-total // cap) if cap > 0 else 0
-            for total, cap in zip(fleet.total, self.max_caps, strict=True)
-        ]
-        if max(bound, default=0) > max(self.bound, default=0):
-            self.bound = bound
-            self.peak_at = t0
-        if not n:
-            return
-        self.in_use += n * dt
-        self.busy += dt
-        for d, cap in enumerate(fleet.cap_in_use):
-            if cap > 0:
-                self.util[d] += fleet.total[d] / cap * dt
-                self.util_time[d] += dt
-        self.std += fleet.std_share() * dt
-        self.spread += (fleet.ordered[-1][0] - fleet.ordered[0][0]) * dt
-        if waiting_min is not None:
-            dims = range(len(waiting_min))
-            for i in fleet.in_use:
-                caps = fleet.caps[i]
-                held = fleet.reserved[i]
-                if any(waiting_min[d] > caps[d] - held[d] for d in dims):
-                    for d in dims:
-                        self.stranded[d] += (caps[d] - held[d]) * dt
-
-    def _sample(self, t0: float, t1: float) -> None:
-        if self.next_sample == -math.inf:
-            self.next_sample = t0
-        while self.next_sample < t1 or (t1 == t0 == self.next_sample):
-            self.sample_times.append(self.next_sample)
-            self.shares.append(tuple(self.fleet.share))
-            if not math.isfinite(self.sample_every) or self.sample_every <= 0:
-                self.next_sample = math.inf
-                break
-            self.next_sample += self.sample_every
 
 
 class _WaitingMin:
@@ -233,7 +144,7 @@ def simulate(
     unschedulable_tasks: list[tuple[str, str]] = []
     span_start = tasks[order[0]].submit if tasks else 0.0
     span_hint = max((t.submit + t.duration for t in tasks), default=0.0) - span_start
-    clock = _Clock(fleet, max_caps, samples, span_hint)
+    clock = Clock(fleet, max_caps, samples, span_hint)
     waiting = _WaitingMin(len(dims))
     queue: deque[int] = deque()
     running: list[tuple[float, int, int, int]] = []  # (end, seq, task, runner)
@@ -302,9 +213,6 @@ def simulate(
         raise AssertionError(msg)
     if progress is not None:
         progress(total, total)
-    span = now - span_start
-    waits.sort()
-    fleet_caps = [sum(c[d] for c in fleet.caps) for d in range(len(dims))]
     timeline = None
     if clock.record:
         timeline = Timeline(
@@ -315,37 +223,16 @@ def simulate(
             runner_names=tuple(r.name for r in runners),
             runner_share=tuple(clock.shares),
         )
-    return SimulationResult(
+    return clock.result(
+        span_start,
+        now,
+        waits,
         strategy=strategy.name,
         backend=allocator.backend,
         tasks=total,
-        placed=len(waits),
         unschedulable=unschedulable,
         unschedulable_tasks=tuple(unschedulable_tasks),
-        mean_wait_s=math.fsum(waits) / len(waits) if waits else 0.0,
-        p95_wait_s=_p95(waits),
-        max_wait_s=waits[-1] if waits else 0.0,
-        peak_runners_in_use=clock.peak,
-        mean_runners_in_use=clock.in_use / span if span > 0 else 0.0,
-        runners_lower_bound=max(clock.bound, default=0),
-        lower_bound_by_dimension={
-            dim: clock.bound[d] for d, dim in enumerate(dims) if max_caps[d] > 0
-        },
-        peak_at_s=clock.peak_at,
-        utilization={
-            dim: clock.util[d] / clock.util_time[d] if clock.util_time[d] > 0 else None
-            for d, dim in enumerate(dims)
-        },
-        imbalance_std=clock.std / clock.busy if clock.busy > 0 else 0.0,
-        imbalance_max_minus_min=clock.spread / clock.busy if clock.busy > 0 else 0.0,
-        stranded={
-            dim: clock.stranded[d] / (fleet_caps[d] * span) if span > 0 else 0.0
-            for d, dim in enumerate(dims)
-            if fleet_caps[d] > 0
-        },
         decisions=decisions,
-        decisions_per_s=decisions / busy_seconds if busy_seconds > 0 else 0.0,
         allocator_seconds=busy_seconds,
-        span_s=span,
         timeline=timeline,
     )

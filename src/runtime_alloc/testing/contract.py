@@ -21,6 +21,14 @@ __all__ = ["StrategyContract", "check_strategy_contract", "contract_machine"]
 
 _REQUIRES = st.lists(st.sampled_from(DEFAULT_LABELS), max_size=1).map(tuple)
 
+#: Requests with the labels they require, placed in this order.
+_Items = list[tuple[Resources, tuple[str, ...]]]
+
+
+def _items(max_size: int) -> st.SearchStrategy[_Items]:
+    """1 to ``max_size`` requests, each requiring none or one of the default labels."""
+    return st.lists(st.tuples(requests(), _REQUIRES), min_size=1, max_size=max_size)
+
 
 def _checked(strategy: object) -> Strategy:
     if not isinstance(strategy, Strategy):
@@ -73,10 +81,8 @@ def check_deterministic(
     """
     strategy = _checked(strategy)
 
-    @given(snapshots(), st.lists(st.tuples(requests(), _REQUIRES), min_size=1, max_size=8))
-    def deterministic(
-        snapshot: FleetSnapshot, items: list[tuple[Resources, tuple[str, ...]]]
-    ) -> None:
+    @given(snapshots(), _items(8))
+    def deterministic(snapshot: FleetSnapshot, items: _Items) -> None:
         for state in snapshot.runners:
             for request, _ in items:
                 if infeasibility(state, request):
@@ -105,10 +111,8 @@ def check_feasible_and_complete(
     """
     strategy = _checked(strategy)
 
-    @given(snapshots(), st.lists(st.tuples(requests(), _REQUIRES), min_size=1, max_size=12))
-    def feasible_and_complete(
-        snapshot: FleetSnapshot, items: list[tuple[Resources, tuple[str, ...]]]
-    ) -> None:
+    @given(snapshots(), _items(12))
+    def feasible_and_complete(snapshot: FleetSnapshot, items: _Items) -> None:
         allocator = _restore(snapshot, strategy, backend)
         for i, (request, require) in enumerate(items):
             before = allocator.snapshot()

@@ -38,6 +38,7 @@ from celery.events.state import heartbeat_expires
 
 from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.executor.engine import EventSink
+from runtime_alloc.executor.engines._catalogue import runner_catalogue
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
@@ -70,11 +71,7 @@ class CeleryEngine:
         *,
         poll: float = 0.5,
     ) -> None:
-        if callable(runners):
-            self._catalogue: Callable[[str], Runner | None] = runners
-        else:
-            table = dict(runners) if isinstance(runners, Mapping) else {r.name: r for r in runners}
-            self._catalogue = table.get
+        self._catalogue = runner_catalogue(runners)
         if not poll > 0:
             msg = f"poll must be a positive number of seconds, got {poll!r}"
             raise InvalidArgumentError(msg)

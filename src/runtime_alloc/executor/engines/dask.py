@@ -36,6 +36,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.executor.engine import EventSink
+from runtime_alloc.executor.engines._catalogue import runner_catalogue
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
@@ -109,11 +110,7 @@ class DaskEngine:
         *,
         report_starts: bool = True,
     ) -> None:
-        if callable(runners):
-            self._catalogue: Callable[[str], Runner | None] = runners
-        else:
-            table = dict(runners) if isinstance(runners, Mapping) else {r.name: r for r in runners}
-            self._catalogue = table.get
+        self._catalogue = runner_catalogue(runners)
         if not isinstance(client, (Client, str)):
             msg = f"client must be a distributed.Client or a scheduler address, got {client!r}"
             raise InvalidArgumentError(msg)
