@@ -54,7 +54,7 @@ def test_missing_slots_mean_one(alloc: Allocator) -> None:
     assert alloc.allocate("u", Resources(millicpu=1, slots=3)).resources.slots == 3
 
 
-@pytest.mark.parametrize("request_", ["slots=0", "slots=17", Resources(millicpu=1)])
+@pytest.mark.parametrize("request_", ["slots=0", "slots=17", Resources(millicpu=1, slots=17)])
 def test_task_slots_must_be_from_one_to_max(alloc: Allocator, request_) -> None:
     before = alloc.snapshot()
     with pytest.raises(InvalidResourcesError, match="slots must be from 1 to 16"):

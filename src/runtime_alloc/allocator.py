@@ -142,7 +142,8 @@ class Allocator:
         Args:
             task_id: a new task id (non-empty string).
             request: None for the default request; a mapping or string as in
-                :meth:`Resources.parse` (missing slots mean 1); or a :class:`Resources`.
+                :meth:`Resources.parse` (missing slots mean 1); or a :class:`Resources`
+                (its ``slots=0``, "not given", means 1).
             require: labels the runner must all have (one string is one label).
 
         Returns:
