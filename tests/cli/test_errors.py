@@ -111,8 +111,10 @@ def test_bad_arguments(run, argv, expected):
         (
             "--fleet",
             "name,cpu,slots\na,4,0\n",
-            "fleet.csv:2: column 'slots': runner capacity slots must be at least 1, got 0 "
-            "(leave slots",
+            (
+                "fleet.csv:2: column 'slots': runner capacity slots must be at least 1, "
+                "got 0 (leave slots"
+            ),
         ),
     ],
 )

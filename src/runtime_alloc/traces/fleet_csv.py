@@ -55,9 +55,7 @@ def read_fleet_csv(path: str | Path) -> tuple[Runner, ...]:
                 "slots",
                 row.get("slots", ""),
                 lambda t: (
-                    check_runner_slots(parse_count(t, field="slots"))
-                    if t
-                    else DEFAULT_RUNNER_SLOTS
+                    check_runner_slots(parse_count(t, field="slots")) if t else DEFAULT_RUNNER_SLOTS
                 ),
             ),
             extended={
