@@ -116,19 +116,23 @@ class Ledger:
     def insert(self, runner: object) -> None:
         """Register a new, empty runner (the caller checked the name is free). O(1)."""
         state = RunnerState(runner, _NOTHING)  # type: ignore[arg-type]
+        self.backend.add(state)  # first: if the backend fails, the ledger is unchanged
         self.states[state.name] = state
         self.tasks[state.name] = {}
-        self.backend.add(state)
 
     def remove(self, name: str) -> tuple[Reservation, ...]:
-        """Unregister a runner and drop (evict) its reservations; return them, oldest first."""
+        """Unregister a runner and drop (evict) its reservations; return them, oldest first.
+
+        The backend is told first: if it fails, the ledger is unchanged (and the
+        evicted reservations are not lost with the runner).
+        """
         held = tuple(self.tasks[name].values())
+        self.backend.remove(name)
         for reservation in held:
             del self.reservations[reservation.task_id]
         self.evictions += len(held)
         del self.states[name]
         del self.tasks[name]
-        self.backend.remove(name)
         return held
 
     def set_draining(self, name: str, *, draining: bool) -> None:
