@@ -8,7 +8,7 @@ the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -103,6 +103,9 @@ class Ledger:
             InvalidArgumentError: an item is not a Runner.
             DuplicateRunnerError: a name is listed twice.
         """
+        if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
+            msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
+            raise InvalidArgumentError(msg)
         fleet = list(runners)
         names = set()
         for runner in fleet:

@@ -20,6 +20,7 @@ from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.errors import (
     AllocationError,
     DuplicateTaskError,
+    InvalidArgumentError,
     RunnerBusyError,
     UnknownTaskError,
 )
@@ -192,6 +193,12 @@ class Allocator:
         numpy backend a run of identical requests is placed at once in
         O(N log N) (see docs/performance.md).
         """
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            msg = (
+                "items must be an iterable of (task_id, request[, require]) tuples, "
+                f"got {_show(items)}"
+            )
+            raise InvalidArgumentError(msg)
         with self._lock:
             prepared = []
             seen: set[str] = set()
@@ -274,6 +281,7 @@ class Allocator:
 
         Runtime complexity: O(tasks on the runner).
         """
+        check_name(name, field="name")
         with self._lock:
             self._ledger.state(name)
             held = tuple(self._tasks[name].values())
@@ -409,5 +417,6 @@ class Allocator:
         self._ledger.unreserve(reservation)
 
     def _set_draining(self, name: str, *, draining: bool) -> None:
+        check_name(name, field="name")
         with self._lock:
             self._ledger.set_draining(name, draining=draining)
