@@ -26,6 +26,8 @@ from runtime_alloc.errors import (
 )
 from runtime_alloc.explain import Explanation, explain
 from runtime_alloc.metrics import Metrics
+from runtime_alloc.release_states import check_release_state
+from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner, check_name, to_labels
@@ -58,6 +60,8 @@ class Allocator:
         backend: ``"python"``, ``"numpy"`` or ``"auto"``.
         default_request: the request of a task that gives none (default: 1 slot).
         max_task_slots: the most slots one task may ask for (default 16).
+        release_states: completion states :meth:`release` accepts besides
+            :data:`~runtime_alloc.release_states.RELEASE_STATES`.
 
     >>> from runtime_alloc import Allocator, Runner, MaxPackingStrategy
     >>> fleet = [Runner.parse("a", "cpu=4,memory=8Gi"), Runner.parse("b", "cpu=8,memory=8Gi")]
@@ -76,7 +80,9 @@ class Allocator:
         backend: str = "auto",
         default_request: Request = None,
         max_task_slots: int = 16,
+        release_states: Iterable[str] = (),
     ) -> None:
+        self._release_states = _release_states(release_states)
         self._max_task_slots = check_max_task_slots(max_task_slots)
         self._strategy = check_strategy(strategy_from_env() if strategy is None else strategy)
         self._default_request = normalize(
@@ -116,6 +122,11 @@ class Allocator:
     def default_request(self) -> Resources:
         """The request of a task that gives none."""
         return self._default_request
+
+    @property
+    def release_states(self) -> frozenset[str]:
+        """The completion states :meth:`release` accepts (the built-ins and the added ones)."""
+        return self._release_states
 
     @property
     def max_task_slots(self) -> int:
@@ -223,17 +234,20 @@ class Allocator:
 
         Args:
             task_id: the task.
-            state: its completion state (``success``, ``failed``, ``upstream_failed``, ...),
-                counted in :meth:`metrics`.
+            state: its completion state, one of :attr:`release_states`
+                (``success``, ``failed``, ``upstream_failed``, ``skipped``, ...; see
+                :mod:`runtime_alloc.release_states`), counted in :meth:`metrics`.
 
         Raises:
+            InvalidArgumentError: a bad task id, or a state not in :attr:`release_states`
+                (the message lists them); nothing changes.
             UnknownTaskError: no reservation under ``task_id``.
 
         Runtime complexity: O(number of dimensions).
         """
         with self._lock:
             check_name(task_id, field="task_id")
-            check_name(state, field="state")
+            check_release_state(state, self._release_states)
             reservation = self._reservations.get(task_id)
             if reservation is None:
                 msg = f"no reservation is held for task {_show(task_id)}"
@@ -322,6 +336,7 @@ class Allocator:
         backend: str = "auto",
         default_request: Request = None,
         max_task_slots: int = 16,
+        release_states: Iterable[str] = (),
     ) -> Allocator:
         """Build an allocator that holds exactly what ``snapshot`` holds.
 
@@ -331,6 +346,7 @@ class Allocator:
             backend: as for :class:`Allocator`.
             default_request: as for :class:`Allocator`.
             max_task_slots: as for :class:`Allocator`.
+            release_states: as for :class:`Allocator`.
 
         Raises:
             InvalidSnapshotError: when the snapshot is malformed or inconsistent.
@@ -347,6 +363,7 @@ class Allocator:
             backend=backend,
             default_request=default_request,
             max_task_slots=max_task_slots,
+            release_states=release_states,
         )
         with allocator._lock:
             for reservation in snapshot.reservations.values():
