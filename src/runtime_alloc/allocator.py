@@ -180,11 +180,36 @@ class Allocator:
     ) -> Reservation | None:
         """Like :meth:`allocate`, but return None when no runner can take the task.
 
-        Invalid input still raises. Runtime complexity: as :meth:`allocate`.
+        Invalid input still raises. To learn why no runner could take it without a
+        second call, use :meth:`allocate_or_error`. Runtime complexity: as :meth:`allocate`.
         """
         with self._lock:
             result = self._allocate_one(task_id, request, require)
             return result if isinstance(result, Reservation) else None
+
+    def allocate_or_error(
+        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+    ) -> Reservation | AllocationError:
+        """Like :meth:`allocate`, but return the :class:`AllocationError` instead of raising it.
+
+        One call gives the reservation or the reason: the error is the one
+        :meth:`allocate` would raise (an :class:`InsufficientCapacityError` to
+        retry later, or an :class:`UnschedulableError`), with its ``reasons`` and
+        ``shortfalls``, as :meth:`allocate_many` returns it per item. Invalid
+        input still raises.
+
+        >>> from runtime_alloc import Allocator, AllocationError, Runner
+        >>> alloc = Allocator([Runner.parse("a", "cpu=2")])
+        >>> result = alloc.allocate_or_error("t1", "cpu=4")
+        >>> isinstance(result, AllocationError), result.kind, dict(result.reasons)
+        (True, 'unschedulable', {'insufficient cpu': 1})
+        >>> alloc.allocate_or_error("t2", "cpu=1").runner
+        'a'
+
+        Runtime complexity: as :meth:`allocate`.
+        """
+        with self._lock:
+            return self._allocate_one(task_id, request, require)
 
     def allocate_many(self, items: Iterable[Sequence[Any]]) -> list[Reservation | AllocationError]:
         """Place several tasks in order, as if :meth:`allocate` were called for each.
