@@ -42,6 +42,7 @@ class Ledger:
     __slots__ = (
         "allocations",
         "backend",
+        "declared",
         "evictions",
         "failures",
         "releases",
@@ -59,6 +60,8 @@ class Ledger:
         self.failures: dict[str, int] = {}
         self.releases: dict[str, int] = {}
         self.evictions = 0
+        #: extended resource name -> number of runners (draining ones too) declaring it
+        self.declared: dict[str, int] = {}
 
     def attach(self, backend: Any) -> None:  # noqa: ANN401
         """Send events to ``backend`` from now on (it must hold the same states).
@@ -122,6 +125,9 @@ class Ledger:
         self.backend.add(state)  # first: if the backend fails, the ledger is unchanged
         self.states[state.name] = state
         self.tasks[state.name] = {}
+        declared = self.declared
+        for dim in state.runner.capacity.extended:
+            declared[dim] = declared.get(dim, 0) + 1
 
     def remove(self, name: str) -> tuple[Reservation, ...]:
         """Unregister a runner and drop (evict) its reservations; return them, oldest first.
@@ -134,7 +140,12 @@ class Ledger:
         for reservation in held:
             del self.reservations[reservation.task_id]
         self.evictions += len(held)
-        del self.states[name]
+        declared = self.declared
+        for dim in self.states.pop(name).runner.capacity.extended:
+            if declared[dim] == 1:
+                del declared[dim]
+            else:
+                declared[dim] -= 1
         del self.tasks[name]
         return held
 

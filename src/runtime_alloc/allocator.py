@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,11 +18,13 @@ from runtime_alloc._requests import (
 )
 from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
+from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions
 from runtime_alloc.errors import (
     AllocationError,
     DuplicateTaskError,
     InvalidArgumentError,
     RunnerBusyError,
+    UndeclaredWeightWarning,
     UnknownTaskError,
 )
 from runtime_alloc.explain import Explanation, explain
@@ -94,8 +97,11 @@ class Allocator:
         self._states = ledger.states
         self._tasks = ledger.tasks
         self._reservations = ledger.reservations
-        for runner in ledger.check_fleet(runners):
+        fleet = ledger.check_fleet(runners)
+        for runner in fleet:
             ledger.insert(runner)
+        if fleet:
+            _warn_undeclared_weights(self._strategy, ledger.declared)
 
     @property
     def _backend(self) -> Backend:
@@ -438,10 +444,13 @@ class Allocator:
         require: Iterable[str],
         cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
     ) -> tuple[str, Resources, frozenset[str]]:
-        return prepare_task(
+        prepared = prepare_task(
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations, cache,
         )  # fmt: skip
+        if prepared[1].extended:
+            check_known_resources(prepared[1].extended, self._ledger.declared)
+        return prepared
 
     def _allocate_one(
         self, task_id: str, request: Request, require: Iterable[str]
@@ -450,6 +459,8 @@ class Allocator:
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations,
         )  # fmt: skip
+        if resources.extended:
+            check_known_resources(resources.extended, self._ledger.declared)
         return self._ledger.place(task_id, resources, labels)
 
     def _reserve(self, reservation: Reservation) -> None:
@@ -462,3 +473,20 @@ class Allocator:
         check_name(name, field="name")
         with self._lock:
             self._ledger.set_draining(name, draining=draining)
+
+
+def _warn_undeclared_weights(strategy: Strategy, declared: Mapping[str, int]) -> None:
+    """Warn about strategy weights for extended resources no runner of the fleet declares."""
+    weights = getattr(strategy, "weights", None)
+    if not isinstance(weights, Mapping):
+        return
+    names = [name for name, weight in weights.items() if weight]
+    missing = undeclared_dimensions(names, [Resources(extended=dict(declared))])
+    if missing:
+        shown = ", ".join(sorted(declared)) or "none"
+        msg = (
+            f"strategy {strategy.name} weighs {', '.join(map(repr, missing))}, which no runner "
+            f"declares (extended resources the runners declare: {shown}); the weight has no "
+            "effect until a runner declares it"
+        )
+        warnings.warn(msg, UndeclaredWeightWarning, stacklevel=3)

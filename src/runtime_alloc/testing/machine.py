@@ -22,6 +22,7 @@ from runtime_alloc import (
     EvenSpreadStrategy,
     FleetSnapshot,
     InsufficientCapacityError,
+    InvalidResourcesError,
     Reservation,
     Resources,
     Runner,
@@ -34,7 +35,14 @@ from runtime_alloc import (
 )
 from runtime_alloc.testing._error_rules import ErrorRules, Observation
 from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
-from runtime_alloc.testing._model import _Fleet, best_runner, from_machine, infeasibility
+from runtime_alloc.testing._model import (
+    _Fleet,
+    best_runner,
+    from_machine,
+    infeasibility,
+    mistyped_resource,
+    quiet_weights,
+)
 from runtime_alloc.testing.invariants import check_invariants, check_round_trip, describe_difference
 
 __all__ = ["AllocatorStateMachine", "best_runner", "infeasibility"]
@@ -154,7 +162,8 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
     @initialize(fleet=from_machine(lambda m: m.fleet_strategy().map(_Fleet)))
     def init_allocator(self, fleet: list[Runner]) -> None:
         """Create the allocator under test."""
-        self.allocator = self.make_allocator(list(fleet))
+        with quiet_weights():  # generated fleets may lack a weighed resource
+            self.allocator = self.make_allocator(list(fleet))
         self.model_runners = {r.name: r for r in fleet}
 
     @rule(
@@ -181,6 +190,14 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         )
         before = self.observe()
         runners = before.snapshot.runners
+        typo = mistyped_resource(wanted, runners)
+        if typo is not None:  # a near miss of a known name: refused, nothing changes
+            self.expect_error(
+                f"{call} (mistyped {typo!r})",
+                InvalidResourcesError,
+                lambda: self.allocator.allocate(task, request, require=require),
+            )
+            return
         feasible = [s.name for s in runners if not infeasibility(s, wanted, require)]
         try:
             reservation = self.allocator.allocate(task, request, require=require)
@@ -269,6 +286,14 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         call = f"allocate_many({items!r})"
         before = self.observe()
         states = {s.name: s for s in before.snapshot.runners}
+        if any(
+            mistyped_resource(Resources.parse(r, default_slots=1), states.values())
+            for r in requests
+        ):  # one mistyped name refuses the whole batch
+            self.expect_error(
+                call, InvalidResourcesError, lambda: self.allocator.allocate_many(items)
+            )
+            return
         results = list(self.allocator.allocate_many(items))
         assert len(results) == len(items), f"{call} returned {len(results)} results"
         placed, failed = 0, dict[str, int]()
@@ -342,6 +367,12 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
         try:
             self.allocator.allocate(task, request)
         except AllocationError:
+            return
+        except InvalidResourcesError:
+            wanted = Resources.parse(request, default_slots=1)
+            if mistyped_resource(wanted, before.runners) is None:
+                raise
+            assert self.allocator.snapshot() == before, f"a refused allocate({request!r}) changed"
             return
         self.allocator.release(task)
         self.model_gone.add(task)
@@ -451,7 +482,8 @@ class AllocatorStateMachine(ErrorRules, RuleBasedStateMachine):
     def restart(self) -> None:
         """Persist the snapshot as JSON and rebuild the allocator from it (an executor restart)."""
         data = json.loads(json.dumps(self.allocator.snapshot().to_dict()))
-        restored = self.restore_allocator(data)
+        with quiet_weights():
+            restored = self.restore_allocator(data)
         if restored is not None:
             self.allocator = restored
 
