@@ -417,13 +417,20 @@ class Allocator:
     def metrics(self) -> Metrics:
         """Return counters (allocations, failures, releases, evictions) and gauges.
 
-        Runtime complexity: O(N * dimensions).
+        Runtime complexity: O(N) list copies plus O(dimensions): the fleet
+        gauges are kept as the ledger changes; ``per_runner`` is computed when
+        first read (O(N * dimensions)).
         """
         with self._lock:
             ledger = self._ledger
-            return Metrics.build(
-                states=ledger.states.values(),
-                tasks_per_runner={name: len(t) for name, t in ledger.tasks.items()},
+            return Metrics.from_totals(
+                states=tuple(ledger.states.values()),
+                task_counts=tuple(map(len, ledger.tasks.values())),
+                tasks_running=len(ledger.reservations),
+                reserved=ledger.fleet_reserved(),
+                capacity=ledger.capacity,
+                runners_in_use=ledger.in_use,
+                runners_draining=ledger.draining,
                 allocations=ledger.allocations,
                 failures=ledger.failures,
                 releases=ledger.releases,

@@ -25,6 +25,7 @@ from runtime_alloc import (
     Allocator,
     EvenSpreadStrategy,
     MaxPackingStrategy,
+    Metrics,
     Resources,
     Runner,
 )
@@ -103,6 +104,9 @@ def test_fleet_churn_same_decisions_on_every_backend(
             op = ("release", rng.choice(tasks))
         results = [call(a, op) for a in allocs]
         assert results[0] == results[1] == results[2], (op, results)
+        if step % 7 == 0:  # the incrementally kept gauges equal a recount (issue #14 item 22)
+            a = allocs[step % 3]
+            assert a.metrics() == recount(a), op
     snapshots = [a.snapshot() for a in allocs]
     assert snapshots[0] == snapshots[1] == snapshots[2]
     assert allocs[0].metrics() == allocs[1].metrics() == allocs[2].metrics()
@@ -111,6 +115,23 @@ def test_fleet_churn_same_decisions_on_every_backend(
         check = getattr(alloc._backend, "check", None)
         if check is not None:
             check()
+
+
+def recount(alloc: Allocator) -> Metrics:
+    """The metrics computed from scratch from the snapshot (the O(N) reference)."""
+    snap = alloc.snapshot()
+    counts = {s.name: 0 for s in snap.runners}
+    for reservation in snap.reservations.values():
+        counts[reservation.runner] += 1
+    m = alloc.metrics()
+    return Metrics.build(
+        states=snap.runners,
+        tasks_per_runner=counts,
+        allocations=m.allocations,
+        failures=m.failures,
+        releases=m.releases,
+        evictions=m.evictions,
+    )
 
 
 def test_issue_reproductions_lose_nothing() -> None:
