@@ -23,19 +23,26 @@ from runtime_alloc.errors import (
     AllocationError,
     DuplicateTaskError,
     InvalidArgumentError,
+    InvalidSnapshotError,
     RunnerBusyError,
     UndeclaredWeightWarning,
     UnknownTaskError,
 )
 from runtime_alloc.explain import Explanation, explain
 from runtime_alloc.metrics import Metrics
-from runtime_alloc.release_states import check_release_state
+from runtime_alloc.release_states import RELEASE_STATES, check_release_state
 from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner, check_name, to_labels
 from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import Strategy, check_strategy, strategy_from_env
+from runtime_alloc.strategies import (
+    STRATEGIES,
+    Strategy,
+    check_strategy,
+    strategy_from_env,
+    strategy_from_name,
+)
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
 
@@ -356,7 +363,31 @@ class Allocator:
         Runtime complexity: O(N + tasks).
         """
         with self._lock:
-            return FleetSnapshot(tuple(self._states.values()), dict(self._reservations))
+            ledger = self._ledger
+            return FleetSnapshot(
+                tuple(self._states.values()),
+                dict(self._reservations),
+                config=self._config(),
+                counters={
+                    "allocations": ledger.allocations,
+                    "failures": dict(ledger.failures),
+                    "releases": dict(ledger.releases),
+                    "evictions": ledger.evictions,
+                },
+            )
+
+    def _config(self) -> dict[str, Any]:
+        """The configuration a snapshot stores (see :attr:`FleetSnapshot.config`)."""
+        weights = getattr(self._strategy, "weights", None)
+        return {
+            "strategy": {
+                "name": self._strategy.name,
+                "weights": dict(weights) if isinstance(weights, Mapping) else None,
+            },
+            "max_task_slots": self._max_task_slots,
+            "default_request": str(self._default_request),
+            "release_states": sorted(self._release_states - RELEASE_STATES),
+        }
 
     @classmethod
     def from_snapshot(
@@ -366,42 +397,75 @@ class Allocator:
         strategy: Strategy | None = None,
         backend: str = "auto",
         default_request: Request = None,
-        max_task_slots: int = 16,
-        release_states: Iterable[str] = (),
+        max_task_slots: int | None = None,
+        release_states: Iterable[str] | None = None,
     ) -> Allocator:
-        """Build an allocator that holds exactly what ``snapshot`` holds.
+        """Build an allocator that holds exactly what ``snapshot`` holds, configured as it was.
+
+        The configuration comes, per setting, from the argument when given,
+        else from the snapshot's :attr:`~FleetSnapshot.config`, else from the
+        :class:`Allocator` defaults. For the strategy: ``strategy=``, else the
+        stored one (rebuilt by its registered name and weights with
+        :func:`~runtime_alloc.strategies.strategy_from_name`), else (a snapshot
+        without config) ``ALLOCATOR_STRATEGY``; the environment variable never
+        overrides a stored strategy. A stored strategy whose name is not
+        registered (a custom strategy) must be passed as ``strategy=``. The
+        counters of :meth:`metrics` continue from the stored ones (zero for a
+        snapshot without them).
 
         Args:
             snapshot: a :class:`FleetSnapshot` or its :meth:`~FleetSnapshot.to_dict` form.
-            strategy: as for :class:`Allocator` (the snapshot holds no strategy).
-            backend: as for :class:`Allocator`.
-            default_request: as for :class:`Allocator`.
-            max_task_slots: as for :class:`Allocator`.
-            release_states: as for :class:`Allocator`.
+            strategy: overrides the stored strategy.
+            backend: as for :class:`Allocator` (not stored: it changes no decision).
+            default_request: overrides the stored one.
+            max_task_slots: overrides the stored one (default 16).
+            release_states: overrides the stored added states.
 
         Raises:
-            InvalidSnapshotError: when the snapshot is malformed or inconsistent.
+            InvalidSnapshotError: when the snapshot is malformed or inconsistent,
+                or its strategy is not registered and ``strategy`` is not given.
 
         Runtime complexity: O(N + tasks).
+
+        >>> from runtime_alloc import Allocator, MaxPackingStrategy, Runner
+        >>> alloc = Allocator([Runner.parse("a", "cpu=2")], strategy=MaxPackingStrategy({"cpu": 2}))
+        >>> alloc.allocate("t1", "cpu=1").runner
+        'a'
+        >>> from runtime_alloc import FleetSnapshot
+        >>> restored = Allocator.from_snapshot(FleetSnapshot.from_json(alloc.snapshot().to_json()))
+        >>> restored.strategy, restored.metrics().allocations
+        (MaxPackingStrategy(weights={'cpu': 2}), 1)
         """
         if isinstance(snapshot, FleetSnapshot):
             snapshot.check()
         else:
             snapshot = FleetSnapshot.from_dict(snapshot)
+        config = snapshot.config or {}
+        if strategy is None and "strategy" in config:
+            strategy = _stored_strategy(config["strategy"])
         allocator = cls(
             (s.runner for s in snapshot.runners),
             strategy=strategy,
             backend=backend,
-            default_request=default_request,
-            max_task_slots=max_task_slots,
-            release_states=release_states,
-        )
+            default_request=config.get("default_request") if default_request is None
+            else default_request,
+            max_task_slots=config.get("max_task_slots", 16) if max_task_slots is None
+            else max_task_slots,
+            release_states=config.get("release_states", ()) if release_states is None
+            else release_states,
+        )  # fmt: skip
         with allocator._lock:
             for reservation in snapshot.reservations.values():
                 allocator._reserve(reservation)
             for state in snapshot.runners:
                 if state.draining:
                     allocator._ledger.set_draining(state.name, draining=True)
+            if snapshot.counters is not None:
+                ledger = allocator._ledger
+                ledger.allocations = snapshot.counters["allocations"]
+                ledger.failures = dict(snapshot.counters["failures"])
+                ledger.releases = dict(snapshot.counters["releases"])
+                ledger.evictions = snapshot.counters["evictions"]
         return allocator
 
     def explain(self, request: Request = None, *, require: Iterable[str] = ()) -> Explanation:
@@ -455,7 +519,7 @@ class Allocator:
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations, cache,
         )  # fmt: skip
-        if prepared[1].extended:
+        if prepared[1].extended._data:  # noqa: SLF001
             check_known_resources(prepared[1].extended, self._ledger.declared)
         return prepared
 
@@ -466,7 +530,7 @@ class Allocator:
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations,
         )  # fmt: skip
-        if resources.extended:
+        if resources.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             check_known_resources(resources.extended, self._ledger.declared)
         return self._ledger.place(task_id, resources, labels)
 
@@ -497,3 +561,16 @@ def _warn_undeclared_weights(strategy: Strategy, declared: Mapping[str, int]) ->
             "effect until a runner declares it"
         )
         warnings.warn(msg, UndeclaredWeightWarning, stacklevel=3)
+
+
+def _stored_strategy(stored: Mapping[str, Any]) -> Strategy:
+    """Rebuild a snapshot's strategy by its registered name and weights."""
+    name = stored["name"]
+    if name not in STRATEGIES:
+        msg = (
+            f"snapshot was taken with strategy {name!r}, which is not registered "
+            f"(registered: {', '.join(STRATEGIES)}); pass strategy=... to from_snapshot, "
+            "or register it under its name"
+        )
+        raise InvalidSnapshotError(msg)
+    return strategy_from_name(name, stored.get("weights"))

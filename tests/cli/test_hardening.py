@@ -297,7 +297,7 @@ def test_deeply_nested_snapshot(tmp_path, run):
 
 def test_snapshot_with_a_huge_integer(tmp_path, run):
     data = Allocator([Runner.parse("a", "cpu=1")]).snapshot().to_dict()
-    text = json.dumps(data).replace('"schema_version": 1', '"schema_version": ' + "9" * 5001)
+    text = json.dumps(data).replace('"schema_version": 2', '"schema_version": ' + "9" * 5001)
     snap = tmp_path / "huge.json"
     snap.write_text(text)
     err = expect_usage_error(run, "explain", "--snapshot", str(snap))

@@ -112,6 +112,7 @@ def test_fleet_churn_same_decisions_on_every_backend(
     assert allocs[0].metrics() == allocs[1].metrics() == allocs[2].metrics()
     for alloc in allocs:
         alloc._check()
+        alloc._ledger.check_gauges()
         check = getattr(alloc._backend, "check", None)
         if check is not None:
             check()
