@@ -145,3 +145,33 @@ def test_issue_reproductions_lose_nothing() -> None:
     assert len(alloc.snapshot().runners) == MAX_SHAPES
     alloc._check()
     alloc._backend.check()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("backend", "fleet", "added", "removed"),
+    [
+        # 401 runner shapes (the block index), then remove a runner
+        ("numpy", [f"cpu={i + 1}" for i in range(MAX_SHAPES + 1)], [], "r1"),
+        # 5,000 identical runners, one added (pending) before the removal
+        ("numpy", ["cpu=1"] * 5000, ["cpu=1"], "r1"),
+        # auto switches from the python scan to numpy while 5,000 runners join
+        ("auto", ["cpu=1"] * 40, ["cpu=2"] * 5000, "r1"),
+    ],
+)
+def test_more_issue_reproductions(
+    backend: str, fleet: list[str], added: list[str], removed: str
+) -> None:
+    alloc = Allocator([Runner.parse(f"r{i}", s) for i, s in enumerate(fleet)], backend=backend)
+    held = alloc.allocate("t1", "cpu=1", require=())
+    alloc.allocate_many([(f"m{i}", "cpu=1") for i in range(3)])
+    for i, spec in enumerate(added):
+        alloc.add_runner(Runner.parse(f"x{i}", spec))
+    on_removed = [r for r in alloc.snapshot().reservations.values() if r.runner == removed]
+    evicted = alloc.remove_runner(removed, force=True)
+    assert sorted(r.task_id for r in evicted) == sorted(r.task_id for r in on_removed)
+    assert len(alloc.snapshot().runners) == len(fleet) + len(added) - 1
+    assert held.task_id in {r.task_id for r in evicted} or alloc.get_reservation("t1") == held
+    alloc._check()
+    alloc._ledger.check_gauges()
+    backend = getattr(alloc._backend, "_inner", alloc._backend)  # auto delegates to numpy
+    backend.check()
