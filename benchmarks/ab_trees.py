@@ -52,7 +52,8 @@ for line in sys.stdin:
         digest = hashlib.sha256(repr([getattr(p, "runner", None) for p in placed]).encode())
         print(elapsed, digest.hexdigest()[:16], flush=True)
     elif cmd == "digest":
-        data = json.dumps(churn.allocator.snapshot().to_dict(), sort_keys=True)
+        snap = churn.allocator.snapshot().to_dict()  # placements only (v2 adds config, counters)
+        data = json.dumps([snap["runners"], snap["reservations"]], sort_keys=True)
         print(hashlib.sha256(data.encode()).hexdigest()[:16], flush=True)
 """
 

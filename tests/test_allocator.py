@@ -54,7 +54,7 @@ def test_missing_slots_mean_one(alloc: Allocator) -> None:
     assert alloc.allocate("u", Resources(millicpu=1, slots=3)).resources.slots == 3
 
 
-@pytest.mark.parametrize("request_", ["slots=0", "slots=17", Resources(millicpu=1)])
+@pytest.mark.parametrize("request_", ["slots=0", "slots=17", Resources(millicpu=1, slots=17)])
 def test_task_slots_must_be_from_one_to_max(alloc: Allocator, request_) -> None:
     before = alloc.snapshot()
     with pytest.raises(InvalidResourcesError, match="slots must be from 1 to 16"):
@@ -330,3 +330,22 @@ def test_bad_state_on_release(alloc: Allocator) -> None:
 
 def test_repr(alloc: Allocator) -> None:
     assert "3 runners" in repr(alloc)
+
+
+def test_allocate_or_error_returns_the_reason_in_one_call() -> None:
+    # issue #14 item 11: try_allocate hides why; allocate_or_error returns it
+    from runtime_alloc import InsufficientCapacityError, UnschedulableError
+
+    alloc = Allocator([Runner.parse("a", "cpu=2")], backend="python")
+    never = alloc.allocate_or_error("t1", "cpu=4")
+    assert isinstance(never, UnschedulableError)
+    assert never.task_id == "t1"
+    assert alloc.allocate_or_error("t2", "cpu=2").runner == "a"
+    before = alloc.snapshot()
+    later = alloc.allocate_or_error("t3", "cpu=1")
+    assert isinstance(later, InsufficientCapacityError)
+    assert str(later) == "0/1 runners can take task 't3': 1 insufficient cpu"
+    assert alloc.snapshot() == before
+    assert alloc.metrics().failures == {"unschedulable": 1, "insufficient_capacity": 1}
+    with pytest.raises(InvalidResourcesError):
+        alloc.allocate_or_error("t4", "cpu=-1")

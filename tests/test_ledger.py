@@ -132,3 +132,31 @@ def test_a_partial_backend_is_completed():
     assert ledger.backend.diagnose("t", Resources.parse("cpu=2"), frozenset()).kind == (
         backend.diagnose("t", Resources.parse("cpu=2"), frozenset()).kind
     )
+
+
+class Failing(PythonBackend):
+    """The python backend, refusing every add and remove (a backend bug)."""
+
+    def add(self, state):
+        raise RuntimeError("backend add failed")
+
+    def remove(self, name):
+        raise RuntimeError("backend remove failed")
+
+
+def test_a_backend_failure_in_add_or_remove_leaves_the_ledger_unchanged():
+    # issue #14 item 14: the ledger used to drop the runner and its reservations
+    # before the backend's remove raised, losing the evicted tasks
+    from runtime_alloc import Allocator
+
+    alloc = Allocator([Runner.parse("r0", "cpu=2")], backend="python")
+    held = alloc.allocate("t1", "cpu=1")
+    alloc._backend = Failing(alloc._ledger.states.values(), EvenSpreadStrategy())
+    before = alloc.snapshot(), alloc.metrics()
+    with pytest.raises(RuntimeError, match="remove failed"):
+        alloc.remove_runner("r0", force=True)
+    with pytest.raises(RuntimeError, match="add failed"):
+        alloc.add_runner(Runner.parse("r1", "cpu=1"))
+    assert (alloc.snapshot(), alloc.metrics()) == before
+    assert alloc.get_reservation("t1") == held
+    alloc._check()

@@ -183,11 +183,6 @@ def test_task_request_reads_parsed_resources_like_the_spec(spec) -> None:
     assert as_task_request("cpu=1,slots=0").slots == 0  # given as 0: the caller rejects it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs Allocator._normalize to call resources.as_task_request (allocator.py is "
-    "being refactored elsewhere; see the report for issue #14 item 7)",
-)
 def test_allocate_parsed_resources_takes_one_slot() -> None:
     from runtime_alloc import Allocator
 

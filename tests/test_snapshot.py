@@ -56,9 +56,9 @@ def _set(path: str, value: object) -> Any:
 
 BAD = [
     # (mutation, a fragment of the message that names the field path and the value)
-    (_set("schema_version", value=True), "schema_version must be 1, got True"),
-    (_set("schema_version", 1.0), "schema_version must be 1, got 1.0"),
-    (_set("schema_version", "1"), "schema_version must be 1, got '1'"),
+    (_set("schema_version", value=True), "schema_version must be 1 or 2, got True"),
+    (_set("schema_version", 1.0), "schema_version must be 1 or 2, got 1.0"),
+    (_set("schema_version", "1"), "schema_version must be 1 or 2, got '1'"),
     (_set("runners", None), "runners must be a list, got None"),
     (_set("runners", {"a": 1}), "runners must be a list, got {'a': 1}"),
     (_set("reservations", 5), "reservations must be a list, got 5"),

@@ -17,6 +17,7 @@ from runtime_alloc.errors import (
     RunnerBusyError,
     RuntimeAllocError,
     Shortfall,
+    UndeclaredWeightWarning,
     UnknownRunnerError,
     UnknownStrategyError,
     UnknownTaskError,
@@ -24,6 +25,7 @@ from runtime_alloc.errors import (
 )
 from runtime_alloc.explain import Explanation, RunnerVerdict
 from runtime_alloc.metrics import DimensionUsage, Metrics, RunnerMetrics
+from runtime_alloc.release_states import RELEASE_STATES
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner, RunnerState
@@ -43,6 +45,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_RUNNER_SLOTS",
     "MAX_QUANTITY",
+    "RELEASE_STATES",
     "STRATEGIES",
     "AllocationError",
     "Allocator",
@@ -69,6 +72,7 @@ __all__ = [
     "RuntimeAllocError",
     "Shortfall",
     "Strategy",
+    "UndeclaredWeightWarning",
     "UnknownRunnerError",
     "UnknownStrategyError",
     "UnknownTaskError",

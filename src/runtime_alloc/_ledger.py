@@ -8,7 +8,7 @@ the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -22,8 +22,9 @@ from runtime_alloc.errors import (
     InvalidArgumentError,
     UnknownRunnerError,
 )
+from runtime_alloc.metrics import usage_by_dimension
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources, _combine_unchecked
+from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources, _combine_unchecked
 from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["Ledger"]
@@ -42,9 +43,17 @@ class Ledger:
     __slots__ = (
         "allocations",
         "backend",
+        "capacity",
+        "declared",
+        "draining",
         "evictions",
         "failures",
+        "in_use",
         "releases",
+        "res_cpu",
+        "res_ext",
+        "res_memory",
+        "res_slots",
         "reservations",
         "states",
         "tasks",
@@ -59,6 +68,16 @@ class Ledger:
         self.failures: dict[str, int] = {}
         self.releases: dict[str, int] = {}
         self.evictions = 0
+        #: extended resource name -> number of runners (draining ones too) declaring it
+        self.declared: dict[str, int] = {}
+        # fleet gauges kept incrementally (metrics() reads them in O(dimensions)):
+        #: fleet capacity per dimension (cpu, memory, slots, extended names)
+        self.capacity: dict[str, int] = {"cpu": 0, "memory": 0, "slots": 0}
+        #: fleet reserved amounts: cpu, memory, slots, and per extended name
+        self.res_cpu = self.res_memory = self.res_slots = 0
+        self.res_ext: dict[str, int] = {}
+        #: runners holding at least one reservation; runners draining
+        self.in_use = self.draining = 0
 
     def attach(self, backend: Any) -> None:  # noqa: ANN401
         """Send events to ``backend`` from now on (it must hold the same states).
@@ -103,6 +122,9 @@ class Ledger:
             InvalidArgumentError: an item is not a Runner.
             DuplicateRunnerError: a name is listed twice.
         """
+        if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
+            msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
+            raise InvalidArgumentError(msg)
         fleet = list(runners)
         names = set()
         for runner in fleet:
@@ -116,19 +138,47 @@ class Ledger:
     def insert(self, runner: object) -> None:
         """Register a new, empty runner (the caller checked the name is free). O(1)."""
         state = RunnerState(runner, _NOTHING)  # type: ignore[arg-type]
+        self.backend.add(state)  # first: if the backend fails, the ledger is unchanged
         self.states[state.name] = state
         self.tasks[state.name] = {}
-        self.backend.add(state)
+        declared = self.declared
+        cap = state.runner.capacity
+        totals = self.capacity
+        totals["cpu"] += cap.millicpu
+        totals["memory"] += cap.memory_bytes
+        totals["slots"] += cap.slots
+        for dim, count in cap.extended.items():
+            declared[dim] = declared.get(dim, 0) + 1
+            totals[dim] = totals.get(dim, 0) + count
 
     def remove(self, name: str) -> tuple[Reservation, ...]:
-        """Unregister a runner and drop (evict) its reservations; return them, oldest first."""
+        """Unregister a runner and drop (evict) its reservations; return them, oldest first.
+
+        The backend is told first: if it fails, the ledger is unchanged (and the
+        evicted reservations are not lost with the runner).
+        """
         held = tuple(self.tasks[name].values())
+        self.backend.remove(name)
         for reservation in held:
             del self.reservations[reservation.task_id]
         self.evictions += len(held)
-        del self.states[name]
+        state = self.states.pop(name)
         del self.tasks[name]
-        self.backend.remove(name)
+        declared, totals = self.declared, self.capacity
+        cap = state.runner.capacity
+        totals["cpu"] -= cap.millicpu
+        totals["memory"] -= cap.memory_bytes
+        totals["slots"] -= cap.slots
+        for dim, count in cap.extended.items():
+            if declared[dim] == 1:
+                del declared[dim], totals[dim]
+            else:
+                declared[dim] -= 1
+                totals[dim] -= count
+        if held:
+            self.in_use -= 1
+            self._count_reserved(state.reserved, -1)
+        self.draining -= state.draining
         return held
 
     def set_draining(self, name: str, *, draining: bool) -> None:
@@ -141,6 +191,7 @@ class Ledger:
         if state.draining != draining:
             state = attrs.evolve(state, draining=draining)
             self.states[name] = state
+            self.draining += 1 if draining else -1
             self.backend.update(state)
 
     # ------------------------------------------------------------------ reservations
@@ -159,8 +210,17 @@ class Ledger:
             state.draining,
         )
         self.states[name] = state
-        self.tasks[name][reservation.task_id] = reservation
+        held = self.tasks[name]
+        if not held:
+            self.in_use += 1
+        held[reservation.task_id] = reservation
         self.reservations[reservation.task_id] = reservation
+        r = reservation.resources
+        self.res_cpu += r.millicpu
+        self.res_memory += r.memory_bytes
+        self.res_slots += r.slots
+        if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            self._count_extended(r, 1)
         self.backend.update(state)
 
     def unreserve(self, reservation: Reservation) -> None:
@@ -173,8 +233,17 @@ class Ledger:
             state.draining,
         )
         self.states[name] = state
-        del self.tasks[name][reservation.task_id]
+        held = self.tasks[name]
+        del held[reservation.task_id]
+        if not held:
+            self.in_use -= 1
         del self.reservations[reservation.task_id]
+        r = reservation.resources
+        self.res_cpu -= r.millicpu
+        self.res_memory -= r.memory_bytes
+        self.res_slots -= r.slots
+        if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            self._count_extended(r, -1)
         self.backend.update(state)
 
     def place(
@@ -207,7 +276,10 @@ class Ledger:
         tasks, reservations = self.tasks, self.reservations
         for task_id, name in zip(task_ids, names, strict=False):  # names may be shorter
             reservation = Reservation(task_id, name, request)
-            tasks[name][task_id] = reservation
+            held = tasks[name]
+            if not held:
+                self.in_use += 1
+            held[task_id] = reservation
             reservations[task_id] = reservation
             per_runner[name] = per_runner.get(name, 0) + 1
             results.append(reservation)
@@ -223,6 +295,7 @@ class Ledger:
                 state.runner, _combine_unchecked(state.reserved, added, 1), state.draining
             )
             self.states[name] = state
+            self._count_reserved(added, 1)
             self.backend.update(state)
         self.allocations += len(results)
         return results
@@ -255,6 +328,28 @@ class Ledger:
 
     # ------------------------------------------------------------------ counters
 
+    def _count_reserved(self, resources: Resources, sign: int) -> None:
+        """Add ``sign * resources`` to the fleet's reserved totals. O(dimensions)."""
+        self.res_cpu += sign * resources.millicpu
+        self.res_memory += sign * resources.memory_bytes
+        self.res_slots += sign * resources.slots
+        if resources.extended._data:  # noqa: SLF001
+            self._count_extended(resources, sign)
+
+    def _count_extended(self, resources: Resources, sign: int) -> None:
+        totals = self.res_ext
+        for dim, count in resources.extended.items():
+            value = totals.get(dim, 0) + sign * count
+            if value:
+                totals[dim] = value
+            else:
+                del totals[dim]
+
+    def fleet_reserved(self) -> dict[str, int]:
+        """The fleet's reserved amounts per dimension (built-ins, then extended). O(dimensions)."""
+        return {"cpu": self.res_cpu, "memory": self.res_memory, "slots": self.res_slots,
+                **self.res_ext}  # fmt: skip
+
     def count_failure(self, error: AllocationError) -> None:
         """Count a failed placement under its kind. O(1)."""
         self.failures[error.kind] = self.failures.get(error.kind, 0) + 1
@@ -280,6 +375,24 @@ class Ledger:
             for task_id, reservation in held.items():
                 assert self.reservations.get(task_id) is reservation, task_id  # noqa: S101
         assert total == len(self.reservations), "reservation tables disagree"  # noqa: S101
+
+    def check_gauges(self) -> None:
+        """Assert that the incrementally kept fleet gauges equal a recount. O(N * dimensions).
+
+        Separate from :meth:`check` (which the testing harness runs): an
+        allocator subclass that bypasses the ledger breaks these first.
+        """
+        fleet = usage_by_dimension(self.states.values())
+        declared = {d for s in self.states.values() for d in s.runner.capacity.extended}
+        kept = self.fleet_reserved(), self.capacity
+        recounted = (
+            {d: u.reserved for d, u in fleet.items() if u.reserved or d in BUILTIN_DIMENSIONS},
+            {d: u.capacity for d, u in fleet.items() if d in BUILTIN_DIMENSIONS or d in declared},
+        )
+        assert kept == recounted, f"fleet totals {kept} != sums {recounted}"  # noqa: S101
+        assert set(self.capacity) - set(BUILTIN_DIMENSIONS) == set(self.declared)  # noqa: S101
+        assert self.in_use == sum(1 for t in self.tasks.values() if t)  # noqa: S101
+        assert self.draining == sum(s.draining for s in self.states.values())  # noqa: S101
 
 
 def _check_runner(runner: object) -> None:

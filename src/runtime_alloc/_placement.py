@@ -7,12 +7,15 @@ failure the way kube-scheduler does: per reason, how many runners gave it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from runtime_alloc._units import _show
 from runtime_alloc.errors import (
     AllocationError,
     InsufficientCapacityError,
+    InvalidArgumentError,
     Shortfall,
     UnschedulableError,
 )
@@ -62,7 +65,12 @@ def choose(
 
     The built-in strategies take an inlined loop that computes the very same
     float operations as :func:`~runtime_alloc.strategies.utilization_score`, in
-    the same order; any other strategy is called through its ``score`` method.
+    the same order; any other strategy is called through its ``score`` method,
+    whose result must be a finite number.
+
+    Raises:
+        InvalidArgumentError: a custom score returned NaN, an infinity or a
+            non-number (nothing has changed).
 
     Runtime complexity: O(N) runners, each O(number of dimensions).
     """
@@ -76,10 +84,30 @@ def choose(
         if not is_feasible(state, request, require):
             continue
         value = score(state, request)
+        if value.__class__ is not float or value - value != 0.0:  # not a finite float
+            value = _checked_score(value, strategy, state)
         if best is None or (value > best_score if maximize else value < best_score):
             best = state
             best_score = value
     return best
+
+
+def _checked_score(value: object, strategy: Strategy, state: RunnerState) -> float:
+    """Return a custom strategy's score as a finite float, or raise naming strategy and runner.
+
+    Raises:
+        InvalidArgumentError: NaN, an infinity, a bool or not a real number.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value) if abs(value) < 2**1023 else math.inf
+        if math.isfinite(number):
+            return number
+    name = getattr(strategy, "name", type(strategy).__name__)
+    msg = (
+        f"strategy {_show(name)} scored runner {state.name!r} {_show(value)}; "
+        "score(state, request) must return a finite number"
+    )
+    raise InvalidArgumentError(msg)
 
 
 def _choose_utilization(

@@ -12,7 +12,7 @@ from typing import Any
 from runtime_alloc._units import MAX_QUANTITY, _show
 from runtime_alloc.errors import DuplicateTaskError, InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources
+from runtime_alloc.resources import Resources, as_task_request
 from runtime_alloc.runners import check_name, to_labels
 
 __all__ = [
@@ -49,7 +49,10 @@ def normalize(
     """
     if request is None:
         return default
-    resources = request if type(request) is Resources else Resources.parse(request, default_slots=1)
+    if type(request) is Resources and request.slots:
+        resources = request  # the hot path: a Resources with slots, as is
+    else:
+        resources = as_task_request(request)  # missing slots (a Resources' 0) mean 1
     if not 1 <= resources.slots <= max_task_slots:
         msg = f"{field} slots must be from 1 to {max_task_slots} for a task, got {resources.slots}"
         raise InvalidResourcesError(msg)

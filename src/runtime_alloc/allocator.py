@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,19 +18,31 @@ from runtime_alloc._requests import (
 )
 from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
+from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions
 from runtime_alloc.errors import (
     AllocationError,
     DuplicateTaskError,
+    InvalidArgumentError,
+    InvalidSnapshotError,
     RunnerBusyError,
+    UndeclaredWeightWarning,
     UnknownTaskError,
 )
 from runtime_alloc.explain import Explanation, explain
 from runtime_alloc.metrics import Metrics
+from runtime_alloc.release_states import RELEASE_STATES, check_release_state
+from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner, check_name, to_labels
 from runtime_alloc.snapshot import FleetSnapshot
-from runtime_alloc.strategies import Strategy, check_strategy, strategy_from_env
+from runtime_alloc.strategies import (
+    STRATEGIES,
+    Strategy,
+    check_strategy,
+    strategy_from_env,
+    strategy_from_name,
+)
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
 
@@ -57,6 +70,8 @@ class Allocator:
         backend: ``"python"``, ``"numpy"`` or ``"auto"``.
         default_request: the request of a task that gives none (default: 1 slot).
         max_task_slots: the most slots one task may ask for (default 16).
+        release_states: completion states :meth:`release` accepts besides
+            :data:`~runtime_alloc.release_states.RELEASE_STATES`.
 
     >>> from runtime_alloc import Allocator, Runner, MaxPackingStrategy
     >>> fleet = [Runner.parse("a", "cpu=4,memory=8Gi"), Runner.parse("b", "cpu=8,memory=8Gi")]
@@ -75,7 +90,9 @@ class Allocator:
         backend: str = "auto",
         default_request: Request = None,
         max_task_slots: int = 16,
+        release_states: Iterable[str] = (),
     ) -> None:
+        self._release_states = _release_states(release_states)
         self._max_task_slots = check_max_task_slots(max_task_slots)
         self._strategy = check_strategy(strategy_from_env() if strategy is None else strategy)
         self._default_request = normalize(
@@ -87,8 +104,11 @@ class Allocator:
         self._states = ledger.states
         self._tasks = ledger.tasks
         self._reservations = ledger.reservations
-        for runner in ledger.check_fleet(runners):
+        fleet = ledger.check_fleet(runners)
+        for runner in fleet:
             ledger.insert(runner)
+        if fleet:
+            _warn_undeclared_weights(self._strategy, ledger.declared)
 
     @property
     def _backend(self) -> Backend:
@@ -117,6 +137,11 @@ class Allocator:
         return self._default_request
 
     @property
+    def release_states(self) -> frozenset[str]:
+        """The completion states :meth:`release` accepts (the built-ins and the added ones)."""
+        return self._release_states
+
+    @property
     def max_task_slots(self) -> int:
         """The most slots one task may ask for."""
         return self._max_task_slots
@@ -142,7 +167,8 @@ class Allocator:
         Args:
             task_id: a new task id (non-empty string).
             request: None for the default request; a mapping or string as in
-                :meth:`Resources.parse` (missing slots mean 1); or a :class:`Resources`.
+                :meth:`Resources.parse` (missing slots mean 1); or a :class:`Resources`
+                (its ``slots=0``, "not given", means 1).
             require: labels the runner must all have (one string is one label).
 
         Returns:
@@ -167,11 +193,36 @@ class Allocator:
     ) -> Reservation | None:
         """Like :meth:`allocate`, but return None when no runner can take the task.
 
-        Invalid input still raises. Runtime complexity: as :meth:`allocate`.
+        Invalid input still raises. To learn why no runner could take it without a
+        second call, use :meth:`allocate_or_error`. Runtime complexity: as :meth:`allocate`.
         """
         with self._lock:
             result = self._allocate_one(task_id, request, require)
             return result if isinstance(result, Reservation) else None
+
+    def allocate_or_error(
+        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+    ) -> Reservation | AllocationError:
+        """Like :meth:`allocate`, but return the :class:`AllocationError` instead of raising it.
+
+        One call gives the reservation or the reason: the error is the one
+        :meth:`allocate` would raise (an :class:`InsufficientCapacityError` to
+        retry later, or an :class:`UnschedulableError`), with its ``reasons`` and
+        ``shortfalls``, as :meth:`allocate_many` returns it per item. Invalid
+        input still raises.
+
+        >>> from runtime_alloc import Allocator, AllocationError, Runner
+        >>> alloc = Allocator([Runner.parse("a", "cpu=2")])
+        >>> result = alloc.allocate_or_error("t1", "cpu=4")
+        >>> isinstance(result, AllocationError), result.kind, dict(result.reasons)
+        (True, 'unschedulable', {'insufficient cpu': 1})
+        >>> alloc.allocate_or_error("t2", "cpu=1").runner
+        'a'
+
+        Runtime complexity: as :meth:`allocate`.
+        """
+        with self._lock:
+            return self._allocate_one(task_id, request, require)
 
     def allocate_many(self, items: Iterable[Sequence[Any]]) -> list[Reservation | AllocationError]:
         """Place several tasks in order, as if :meth:`allocate` were called for each.
@@ -191,6 +242,12 @@ class Allocator:
         numpy backend a run of identical requests is placed at once in
         O(N log N) (see docs/performance.md).
         """
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            msg = (
+                "items must be an iterable of (task_id, request[, require]) tuples, "
+                f"got {_show(items)}"
+            )
+            raise InvalidArgumentError(msg)
         with self._lock:
             prepared = []
             seen: set[str] = set()
@@ -215,17 +272,20 @@ class Allocator:
 
         Args:
             task_id: the task.
-            state: its completion state (``success``, ``failed``, ``upstream_failed``, ...),
-                counted in :meth:`metrics`.
+            state: its completion state, one of :attr:`release_states`
+                (``success``, ``failed``, ``upstream_failed``, ``skipped``, ...; see
+                :mod:`runtime_alloc.release_states`), counted in :meth:`metrics`.
 
         Raises:
+            InvalidArgumentError: a bad task id, or a state not in :attr:`release_states`
+                (the message lists them); nothing changes.
             UnknownTaskError: no reservation under ``task_id``.
 
         Runtime complexity: O(number of dimensions).
         """
         with self._lock:
             check_name(task_id, field="task_id")
-            check_name(state, field="state")
+            check_release_state(state, self._release_states)
             reservation = self._reservations.get(task_id)
             if reservation is None:
                 msg = f"no reservation is held for task {_show(task_id)}"
@@ -273,6 +333,7 @@ class Allocator:
 
         Runtime complexity: O(tasks on the runner).
         """
+        check_name(name, field="name")
         with self._lock:
             self._ledger.state(name)
             held = tuple(self._tasks[name].values())
@@ -302,7 +363,31 @@ class Allocator:
         Runtime complexity: O(N + tasks).
         """
         with self._lock:
-            return FleetSnapshot(tuple(self._states.values()), dict(self._reservations))
+            ledger = self._ledger
+            return FleetSnapshot(
+                tuple(self._states.values()),
+                dict(self._reservations),
+                config=self._config(),
+                counters={
+                    "allocations": ledger.allocations,
+                    "failures": dict(ledger.failures),
+                    "releases": dict(ledger.releases),
+                    "evictions": ledger.evictions,
+                },
+            )
+
+    def _config(self) -> dict[str, Any]:
+        """The configuration a snapshot stores (see :attr:`FleetSnapshot.config`)."""
+        weights = getattr(self._strategy, "weights", None)
+        return {
+            "strategy": {
+                "name": self._strategy.name,
+                "weights": dict(weights) if isinstance(weights, Mapping) else None,
+            },
+            "max_task_slots": self._max_task_slots,
+            "default_request": str(self._default_request),
+            "release_states": sorted(self._release_states - RELEASE_STATES),
+        }
 
     @classmethod
     def from_snapshot(
@@ -312,39 +397,75 @@ class Allocator:
         strategy: Strategy | None = None,
         backend: str = "auto",
         default_request: Request = None,
-        max_task_slots: int = 16,
+        max_task_slots: int | None = None,
+        release_states: Iterable[str] | None = None,
     ) -> Allocator:
-        """Build an allocator that holds exactly what ``snapshot`` holds.
+        """Build an allocator that holds exactly what ``snapshot`` holds, configured as it was.
+
+        The configuration comes, per setting, from the argument when given,
+        else from the snapshot's :attr:`~FleetSnapshot.config`, else from the
+        :class:`Allocator` defaults. For the strategy: ``strategy=``, else the
+        stored one (rebuilt by its registered name and weights with
+        :func:`~runtime_alloc.strategies.strategy_from_name`), else (a snapshot
+        without config) ``ALLOCATOR_STRATEGY``; the environment variable never
+        overrides a stored strategy. A stored strategy whose name is not
+        registered (a custom strategy) must be passed as ``strategy=``. The
+        counters of :meth:`metrics` continue from the stored ones (zero for a
+        snapshot without them).
 
         Args:
             snapshot: a :class:`FleetSnapshot` or its :meth:`~FleetSnapshot.to_dict` form.
-            strategy: as for :class:`Allocator` (the snapshot holds no strategy).
-            backend: as for :class:`Allocator`.
-            default_request: as for :class:`Allocator`.
-            max_task_slots: as for :class:`Allocator`.
+            strategy: overrides the stored strategy.
+            backend: as for :class:`Allocator` (not stored: it changes no decision).
+            default_request: overrides the stored one.
+            max_task_slots: overrides the stored one (default 16).
+            release_states: overrides the stored added states.
 
         Raises:
-            InvalidSnapshotError: when the snapshot is malformed or inconsistent.
+            InvalidSnapshotError: when the snapshot is malformed or inconsistent,
+                or its strategy is not registered and ``strategy`` is not given.
 
         Runtime complexity: O(N + tasks).
+
+        >>> from runtime_alloc import Allocator, MaxPackingStrategy, Runner
+        >>> alloc = Allocator([Runner.parse("a", "cpu=2")], strategy=MaxPackingStrategy({"cpu": 2}))
+        >>> alloc.allocate("t1", "cpu=1").runner
+        'a'
+        >>> from runtime_alloc import FleetSnapshot
+        >>> restored = Allocator.from_snapshot(FleetSnapshot.from_json(alloc.snapshot().to_json()))
+        >>> restored.strategy, restored.metrics().allocations
+        (MaxPackingStrategy(weights={'cpu': 2}), 1)
         """
         if isinstance(snapshot, FleetSnapshot):
             snapshot.check()
         else:
             snapshot = FleetSnapshot.from_dict(snapshot)
+        config = snapshot.config or {}
+        if strategy is None and "strategy" in config:
+            strategy = _stored_strategy(config["strategy"])
         allocator = cls(
             (s.runner for s in snapshot.runners),
             strategy=strategy,
             backend=backend,
-            default_request=default_request,
-            max_task_slots=max_task_slots,
-        )
+            default_request=config.get("default_request") if default_request is None
+            else default_request,
+            max_task_slots=config.get("max_task_slots", 16) if max_task_slots is None
+            else max_task_slots,
+            release_states=config.get("release_states", ()) if release_states is None
+            else release_states,
+        )  # fmt: skip
         with allocator._lock:
             for reservation in snapshot.reservations.values():
                 allocator._reserve(reservation)
             for state in snapshot.runners:
                 if state.draining:
                     allocator._ledger.set_draining(state.name, draining=True)
+            if snapshot.counters is not None:
+                ledger = allocator._ledger
+                ledger.allocations = snapshot.counters["allocations"]
+                ledger.failures = dict(snapshot.counters["failures"])
+                ledger.releases = dict(snapshot.counters["releases"])
+                ledger.evictions = snapshot.counters["evictions"]
         return allocator
 
     def explain(self, request: Request = None, *, require: Iterable[str] = ()) -> Explanation:
@@ -360,13 +481,20 @@ class Allocator:
     def metrics(self) -> Metrics:
         """Return counters (allocations, failures, releases, evictions) and gauges.
 
-        Runtime complexity: O(N * dimensions).
+        Runtime complexity: O(N) list copies plus O(dimensions): the fleet
+        gauges are kept as the ledger changes; ``per_runner`` is computed when
+        first read (O(N * dimensions)).
         """
         with self._lock:
             ledger = self._ledger
-            return Metrics.build(
-                states=ledger.states.values(),
-                tasks_per_runner={name: len(t) for name, t in ledger.tasks.items()},
+            return Metrics.from_totals(
+                states=tuple(ledger.states.values()),
+                task_counts=tuple(map(len, ledger.tasks.values())),
+                tasks_running=len(ledger.reservations),
+                reserved=ledger.fleet_reserved(),
+                capacity=ledger.capacity,
+                runners_in_use=ledger.in_use,
+                runners_draining=ledger.draining,
                 allocations=ledger.allocations,
                 failures=ledger.failures,
                 releases=ledger.releases,
@@ -387,10 +515,13 @@ class Allocator:
         require: Iterable[str],
         cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
     ) -> tuple[str, Resources, frozenset[str]]:
-        return prepare_task(
+        prepared = prepare_task(
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations, cache,
         )  # fmt: skip
+        if prepared[1].extended._data:  # noqa: SLF001
+            check_known_resources(prepared[1].extended, self._ledger.declared)
+        return prepared
 
     def _allocate_one(
         self, task_id: str, request: Request, require: Iterable[str]
@@ -399,6 +530,8 @@ class Allocator:
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations,
         )  # fmt: skip
+        if resources.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            check_known_resources(resources.extended, self._ledger.declared)
         return self._ledger.place(task_id, resources, labels)
 
     def _reserve(self, reservation: Reservation) -> None:
@@ -408,5 +541,36 @@ class Allocator:
         self._ledger.unreserve(reservation)
 
     def _set_draining(self, name: str, *, draining: bool) -> None:
+        check_name(name, field="name")
         with self._lock:
             self._ledger.set_draining(name, draining=draining)
+
+
+def _warn_undeclared_weights(strategy: Strategy, declared: Mapping[str, int]) -> None:
+    """Warn about strategy weights for extended resources no runner of the fleet declares."""
+    weights = getattr(strategy, "weights", None)
+    if not isinstance(weights, Mapping):
+        return
+    names = [name for name, weight in weights.items() if weight]
+    missing = undeclared_dimensions(names, [Resources(extended=dict(declared))])
+    if missing:
+        shown = ", ".join(sorted(declared)) or "none"
+        msg = (
+            f"strategy {strategy.name} weighs {', '.join(map(repr, missing))}, which no runner "
+            f"declares (extended resources the runners declare: {shown}); the weight has no "
+            "effect until a runner declares it"
+        )
+        warnings.warn(msg, UndeclaredWeightWarning, stacklevel=3)
+
+
+def _stored_strategy(stored: Mapping[str, Any]) -> Strategy:
+    """Rebuild a snapshot's strategy by its registered name and weights."""
+    name = stored["name"]
+    if name not in STRATEGIES:
+        msg = (
+            f"snapshot was taken with strategy {name!r}, which is not registered "
+            f"(registered: {', '.join(STRATEGIES)}); pass strategy=... to from_snapshot, "
+            "or register it under its name"
+        )
+        raise InvalidSnapshotError(msg)
+    return strategy_from_name(name, stored.get("weights"))

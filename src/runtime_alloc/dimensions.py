@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from runtime_alloc._units import _show
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_DIMENSIONS",
     "check_dimension_name",
+    "check_known_resources",
     "check_weight_name",
+    "near_miss",
     "undeclared_dimensions",
 ]
 
@@ -106,3 +109,53 @@ def undeclared_dimensions(names: Iterable[str], capacities: Iterable[Resources])
         if not wanted:
             return ()
     return tuple(sorted(wanted))
+
+
+def near_miss(name: str, known: Iterable[str]) -> str | None:
+    """Return the dimension ``name`` is nearly (a typo of), or None. O(len(known)).
+
+    A near miss is a case variant or a field name of a built-in dimension
+    (``"CPU"``, ``"millicpu"``), or a case variant or a close spelling of a
+    ``known`` name (``"gpus"`` or ``"GPU"`` for ``"gpu"``; ``difflib`` ratio
+    at least 0.8), never ``name`` itself.
+
+    >>> near_miss("CPU", []), near_miss("gpus", ["gpu", "fpga"]), near_miss("tpu", ["gpu"])
+    ('cpu', 'gpu', None)
+    """
+    builtin = _builtin_near_miss(name)
+    if builtin is not None:
+        return builtin
+    folded = name.casefold()
+    by_folded = {k.casefold(): k for k in known if k != name}
+    if folded in by_folded:
+        return by_folded[folded]
+    close = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.8)
+    return by_folded[close[0]] if close else None
+
+
+def check_known_resources(names: Iterable[str], declared: Collection[str]) -> None:
+    """Reject a requested extended resource that no runner declares and is a typo of one.
+
+    A name no runner declares that is a near miss (:func:`near_miss`) of a
+    built-in dimension or of a ``declared`` name is a typo: ``{"CPU": 1}``
+    would otherwise ask for an extended resource named ``CPU``. A name with no
+    close match is left to the placement, which reports it unschedulable (a
+    runner that declares it may join later).
+
+    Raises:
+        InvalidResourcesError: ``unknown resource 'CPU'; did you mean 'cpu'?``
+
+    Runtime complexity: O(1) per declared name requested; O(len(declared)) for
+    another name.
+    """
+    for name in names:
+        if name in declared:
+            continue
+        near = near_miss(name, declared)
+        if near is not None:
+            shown = ", ".join(sorted(declared)) or "none"
+            msg = (
+                f"unknown resource {name!r}; did you mean {near!r}? "
+                f"(extended resources the runners declare: {shown})"
+            )
+            raise InvalidResourcesError(msg)

@@ -31,6 +31,7 @@ __all__ = [
     "RunnerBusyError",
     "RuntimeAllocError",
     "Shortfall",
+    "UndeclaredWeightWarning",
     "UnknownRunnerError",
     "UnknownStrategyError",
     "UnknownTaskError",
@@ -184,3 +185,12 @@ class UnschedulableError(AllocationError):
 
     def __str__(self) -> str:
         return super().__str__() + " (unschedulable: no runner could hold it even when empty)"
+
+
+class UndeclaredWeightWarning(UserWarning):
+    """A strategy weighs an extended resource that no runner of the allocator's fleet declares.
+
+    The weight has no effect until a runner that declares the resource joins.
+    Filter it (``warnings.simplefilter("ignore", UndeclaredWeightWarning)``)
+    where fleets are generated, as the testing harness does.
+    """

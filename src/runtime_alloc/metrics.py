@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import attrs
 
@@ -11,7 +11,7 @@ from runtime_alloc._frozen import FrozenMap
 from runtime_alloc.resources import BUILTIN_DIMENSIONS
 from runtime_alloc.runners import RunnerState
 
-__all__ = ["DimensionUsage", "Metrics", "RunnerMetrics", "usage_by_dimension"]
+__all__ = ["DimensionUsage", "Metrics", "RunnerMetrics", "RunnerMetricsView", "usage_by_dimension"]
 
 
 @attrs.frozen
@@ -52,6 +52,62 @@ class RunnerMetrics:
             "draining": self.draining,
             "usage": {dim: u.to_dict() for dim, u in self.usage.items()},
         }
+
+
+class RunnerMetricsView(Sequence[RunnerMetrics]):
+    """The per-runner gauges of a :class:`Metrics`, computed when first read.
+
+    A sequence of :class:`RunnerMetrics` in registration order, equal to the
+    tuple of the same items; it holds the runner states and task counts of the
+    moment :meth:`Allocator.metrics` was called, so reading it later gives that
+    moment's figures. Building it is O(N) list copies; the first read of an
+    item builds all of them (O(N * dimensions)), so ``Allocator.metrics()``
+    stays cheap on a large fleet that only reads the fleet gauges.
+    """
+
+    __slots__ = ("_counts", "_items", "_states")
+
+    def __init__(self, states: Sequence[RunnerState], counts: Sequence[int]) -> None:
+        self._states = states
+        self._counts = counts
+        self._items: tuple[RunnerMetrics, ...] | None = None
+
+    def _all(self) -> tuple[RunnerMetrics, ...]:
+        items = self._items
+        if items is None:
+            items = self._items = tuple(
+                RunnerMetrics(s.name, count, s.draining, usage_by_dimension((s,)))
+                for s, count in zip(self._states, self._counts, strict=True)
+            )
+        return items
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @overload
+    def __getitem__(self, index: int) -> RunnerMetrics: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[RunnerMetrics, ...]: ...
+    def __getitem__(self, index: int | slice) -> RunnerMetrics | tuple[RunnerMetrics, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[RunnerMetrics]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunnerMetricsView):
+            if self._states == other._states and self._counts == other._counts:
+                return True
+            return self._all() == other._all()
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 def usage_by_dimension(states: Iterable[RunnerState]) -> FrozenMap[str, DimensionUsage]:
@@ -98,7 +154,8 @@ class Metrics:
         runners_in_use: runners holding at least one reservation.
         runners_draining: runners taking no new placements.
         fleet: per dimension, fleet-wide reserved, capacity and utilization.
-        per_runner: per runner gauges, in registration order.
+        per_runner: per runner gauges, in registration order (a
+            :class:`RunnerMetricsView`, computed when first read).
     """
 
     allocations: int
@@ -110,7 +167,7 @@ class Metrics:
     runners_in_use: int
     runners_draining: int
     fleet: FrozenMap[str, DimensionUsage]
-    per_runner: tuple[RunnerMetrics, ...]
+    per_runner: Sequence[RunnerMetrics]
 
     @classmethod
     def build(
@@ -145,6 +202,45 @@ class Metrics:
             runners_draining=sum(1 for s in states if s.draining),
             fleet=usage_by_dimension(states),
             per_runner=per_runner,
+        )
+
+    @classmethod
+    def from_totals(
+        cls,
+        *,
+        states: Sequence[RunnerState],
+        task_counts: Sequence[int],
+        tasks_running: int,
+        reserved: Mapping[str, int],
+        capacity: Mapping[str, int],
+        runners_in_use: int,
+        runners_draining: int,
+        allocations: int,
+        failures: Mapping[str, int],
+        releases: Mapping[str, int],
+        evictions: int,
+    ) -> Metrics:
+        """Build the metrics from fleet totals kept incrementally (see the ledger).
+
+        ``reserved`` and ``capacity`` are the fleet sums per dimension;
+        ``per_runner`` is computed from ``states`` and ``task_counts`` when
+        first read. Runtime complexity: O(dimensions + counter labels).
+        """
+        extended = sorted((set(capacity) | set(reserved)) - set(BUILTIN_DIMENSIONS))
+        dims = (*BUILTIN_DIMENSIONS, *extended)
+        return cls(
+            allocations=allocations,
+            failures=FrozenMap(sorted(failures.items())),
+            releases=FrozenMap(sorted(releases.items())),
+            evictions=evictions,
+            tasks_running=tasks_running,
+            runners=len(states),
+            runners_in_use=runners_in_use,
+            runners_draining=runners_draining,
+            fleet=FrozenMap(
+                (d, DimensionUsage(reserved.get(d, 0), capacity.get(d, 0))) for d in dims
+            ),
+            per_runner=RunnerMetricsView(states, task_counts),
         )
 
     def to_dict(self) -> dict[str, Any]:

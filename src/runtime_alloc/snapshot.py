@@ -18,7 +18,11 @@ from runtime_alloc.runners import Runner, RunnerState, check_name
 __all__ = ["SNAPSHOT_SCHEMA_VERSION", "FleetSnapshot"]
 
 #: Version of the dict/JSON layout written by :meth:`FleetSnapshot.to_dict`.
-SNAPSHOT_SCHEMA_VERSION = 1
+#: Version 2 added ``config`` and ``counters``; version 1 (without them) is still read.
+SNAPSHOT_SCHEMA_VERSION = 2
+
+#: The layouts :meth:`FleetSnapshot.from_dict` reads.
+_READABLE_VERSIONS = (1, 2)
 
 #: JSON integers longer than this are not converted (no quantity has more than 16 digits;
 #: str -> int of more than 4300 digits raises ValueError in Python).
@@ -58,6 +62,15 @@ class FleetSnapshot:
     Attributes:
         runners: runner states in registration order (ties go to earlier ones).
         reservations: task id -> reservation.
+        config: the allocator's configuration when it was taken, or None (a
+            hand-built or version-1 snapshot): ``strategy`` (``{"name": ...,
+            "weights": {...} or None}``), ``max_task_slots``, ``default_request``
+            (text) and ``release_states`` (the added ones, sorted). Not part of
+            equality.
+        counters: the :meth:`~runtime_alloc.Allocator.metrics` counters
+            (``allocations``, ``failures``, ``releases``, ``evictions``), or
+            None. Not part of equality: a failed placement is counted, yet the
+            snapshot before and after it is equal.
     """
 
     runners: tuple[RunnerState, ...] = attrs.field(converter=_to_states)
@@ -65,6 +78,8 @@ class FleetSnapshot:
         factory=FrozenMap,
         converter=_to_reservations,
     )
+    config: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    counters: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict with a ``schema_version``.
@@ -76,7 +91,7 @@ class FleetSnapshot:
         Runtime complexity: O(runners + reservations).
         """
         try:
-            return {
+            data: dict[str, Any] = {
                 "schema_version": SNAPSHOT_SCHEMA_VERSION,
                 "runners": [
                     {**s.runner.to_dict(), "reserved": s.reserved.to_dict(), "draining": s.draining}
@@ -87,6 +102,11 @@ class FleetSnapshot:
         except (AttributeError, TypeError):
             self.check()  # raises the snapshot error naming the element of a wrong type
             raise
+        if self.config is not None:
+            data["config"] = _plain(self.config)
+        if self.counters is not None:
+            data["counters"] = _plain(self.counters)
+        return data
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Return :meth:`to_dict` as JSON text; :meth:`from_json` reads it back.
@@ -146,7 +166,11 @@ class FleetSnapshot:
         path and the value (``snapshot holds an invalid value:
         reservations[0].task_id must be a non-empty string ..., got 7``).
         Other top-level keys are ignored; in a runner ``labels``, ``reserved``
-        and ``draining`` may be left out (none, nothing, false).
+        and ``draining`` may be left out (none, nothing, false). Version 2 may
+        hold ``config`` and ``counters`` (each may be left out: None); a
+        version-1 snapshot has neither, so restoring it takes the
+        configuration from the arguments of ``from_snapshot`` and starts the
+        counters at zero.
 
         Raises:
             InvalidSnapshotError: naming what is malformed or inconsistent.
@@ -157,9 +181,11 @@ class FleetSnapshot:
             msg = f"snapshot must be a mapping, got {_show(data)}"
             raise InvalidSnapshotError(msg)
         version = data.get("schema_version")
-        if type(version) is not int or version != SNAPSHOT_SCHEMA_VERSION:
-            msg = f"snapshot schema_version must be {SNAPSHOT_SCHEMA_VERSION}, got {_show(version)}"
+        if type(version) is not int or version not in _READABLE_VERSIONS:
+            msg = f"snapshot schema_version must be 1 or 2, got {_show(version)}"
             raise InvalidSnapshotError(msg)
+        config = _read_config(data.get("config")) if version >= 2 else None
+        counters = _read_counters(data.get("counters")) if version >= 2 else None
         states = tuple(
             _read_state(item, f"runners[{i}]") for i, item in enumerate(_list(data, "runners"))
         )
@@ -176,7 +202,12 @@ class FleetSnapshot:
         if twice:
             msg = f"snapshot names task(s) {_show(twice)} more than once"
             raise InvalidSnapshotError(msg)
-        snapshot = cls(states, {task_id: held[0] for task_id, held in reservations.items()})
+        snapshot = cls(
+            states,
+            {task_id: held[0] for task_id, held in reservations.items()},
+            config=config,
+            counters=counters,
+        )
         snapshot.check()
         return snapshot
 
@@ -326,3 +357,85 @@ def _check_reservation(task_id: object, reservation: object) -> None:
     if reservation.resources.slots < 1:
         msg = f"{path}.resources.slots must be at least 1 (a task takes a slot), got 0"
         raise InvalidSnapshotError(msg)
+
+
+def _plain(value: Any) -> Any:  # noqa: ANN401
+    """A JSON-safe copy of nested mappings (FrozenMap -> dict)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        msg = f"snapshot is malformed: {path} must be a mapping, got {_show(value)}"
+        raise InvalidSnapshotError(msg)
+    return value
+
+
+def _count(value: object, path: str) -> int:
+    if type(value) is not int or value < 0:
+        msg = f"snapshot {path} must be a non-negative integer, got {_show(value)}"
+        raise InvalidSnapshotError(msg)
+    return value
+
+
+def _counts(value: object, path: str) -> dict[str, int]:
+    out = {}
+    for key, count in _mapping(value, path).items():
+        try:
+            check_name(key, field=f"snapshot {path} key")
+        except RuntimeAllocError as exc:
+            raise InvalidSnapshotError(str(exc)) from None
+        out[key] = _count(count, f"{path}[{key!r}]")
+    return out
+
+
+def _read_counters(value: object) -> dict[str, Any] | None:
+    """Check version 2's ``counters``: allocations, failures, releases, evictions."""
+    if value is None:
+        return None
+    data = _mapping(value, "counters")
+    return {
+        "allocations": _count(data.get("allocations", 0), "counters.allocations"),
+        "failures": _counts(data.get("failures", {}), "counters.failures"),
+        "releases": _counts(data.get("releases", {}), "counters.releases"),
+        "evictions": _count(data.get("evictions", 0), "counters.evictions"),
+    }
+
+
+def _read_config(value: object) -> dict[str, Any] | None:
+    """Check version 2's ``config``; the allocator checks the values again when restoring."""
+    if value is None:
+        return None
+    data = _mapping(value, "config")
+    config: dict[str, Any] = {}
+    if "strategy" in data:
+        strategy = _mapping(data["strategy"], "config.strategy")
+        name = strategy.get("name")
+        try:
+            check_name(name, field="snapshot config.strategy.name")
+        except RuntimeAllocError as exc:
+            raise InvalidSnapshotError(str(exc)) from None
+        weights = strategy.get("weights")
+        if weights is not None:
+            weights = {
+                k: _count(w, f"config.strategy.weights[{k!r}]")
+                for k, w in _mapping(weights, "config.strategy.weights").items()
+            }
+        config["strategy"] = {"name": name, "weights": weights}
+    if "max_task_slots" in data:
+        config["max_task_slots"] = _count(data["max_task_slots"], "config.max_task_slots")
+    if "default_request" in data:
+        request = data["default_request"]
+        if not isinstance(request, str):
+            msg = f"snapshot config.default_request must be text, got {_show(request)}"
+            raise InvalidSnapshotError(msg)
+        config["default_request"] = request
+    if "release_states" in data:
+        states = data["release_states"]
+        if not isinstance(states, list) or not all(isinstance(s, str) for s in states):
+            msg = f"snapshot config.release_states must be a list of text, got {_show(states)}"
+            raise InvalidSnapshotError(msg)
+        config["release_states"] = list(states)
+    return config

@@ -111,7 +111,10 @@ def test_bad_arguments(run, argv, expected):
         (
             "--fleet",
             "name,cpu,slots\na,4,0\n",
-            "fleet.csv:2: column 'name/labels/slots': runner capacity slots must be at least 1",
+            (
+                "fleet.csv:2: column 'slots': runner capacity slots must be at least 1, "
+                "got 0 (leave slots"
+            ),
         ),
     ],
 )
@@ -227,4 +230,4 @@ def test_bad_snapshot_files(tmp_path, run):
     wrong.write_text(json.dumps(snapshot))
     code, _, err = run("explain", "--snapshot", str(wrong))
     assert code == 2
-    assert "wrong.json: snapshot schema_version must be 1, got 99" in err
+    assert "wrong.json: snapshot schema_version must be 1 or 2, got 99" in err

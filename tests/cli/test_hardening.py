@@ -297,7 +297,7 @@ def test_deeply_nested_snapshot(tmp_path, run):
 
 def test_snapshot_with_a_huge_integer(tmp_path, run):
     data = Allocator([Runner.parse("a", "cpu=1")]).snapshot().to_dict()
-    text = json.dumps(data).replace('"schema_version": 1', '"schema_version": ' + "9" * 5001)
+    text = json.dumps(data).replace('"schema_version": 2', '"schema_version": ' + "9" * 5001)
     snap = tmp_path / "huge.json"
     snap.write_text(text)
     err = expect_usage_error(run, "explain", "--snapshot", str(snap))
@@ -390,3 +390,19 @@ def test_a_trace_that_is_not_utf8_names_the_line_and_byte(tmp_path, run):
 def test_double_dash_as_a_value(run, argv):
     err = expect_usage_error(run, *argv)
     assert "expected one value, got '--'" in err
+
+
+# -- item 17 (CLI part): a snapshot task id that could never be released --------------------------
+
+
+@pytest.mark.parametrize("task_id", [None, 7, ""])
+def test_snapshot_with_a_bad_task_id_is_a_usage_error(tmp_path, run, task_id):
+    alloc = Allocator([Runner.parse("a", "cpu=1")])
+    alloc.allocate("t", "cpu=1")
+    data = alloc.snapshot().to_dict()
+    data["reservations"][0]["task_id"] = task_id
+    snap = tmp_path / "bad.json"
+    snap.write_text(json.dumps(data))
+    err = expect_usage_error(run, "explain", "--snapshot", str(snap))
+    assert f"{snap}: " in err
+    assert "task_id" in err

@@ -157,3 +157,28 @@ def test_run_workload_on_the_real_allocator(case) -> None:
     assert len(results) == len(workload)
     released = [r for op, r in zip(workload, results, strict=True) if op.kind == "release"]
     assert all(isinstance(r, (Reservation, UnknownTaskError)) for r in released)
+
+
+def test_the_machine_models_mistyped_resource_names() -> None:
+    # issue #14 item 8: with runners declaring gpu, a request for "gpus" is refused
+    # as a typo; the machine must expect InvalidResourcesError there (and a plain
+    # unschedulable failure while no runner declares gpu)
+    from hypothesis import HealthCheck
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from runtime_alloc.testing import AllocatorStateMachine, requests, resources
+
+    class TypoMachine(AllocatorStateMachine):
+        def fleet_strategy(self):
+            return fleets(resources(extended_names=("gpu",), min_slots=1), max_size=3)
+
+        def request_strategy(self):
+            return requests(16, extended_names=("gpu", "gpus"))
+
+    run_state_machine_as_test(
+        TypoMachine,
+        settings=settings(
+            max_examples=15, stateful_step_count=15, deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )  # fmt: skip

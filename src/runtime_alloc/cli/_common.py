@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime_alloc import __version__
+from runtime_alloc._units import parse_integer, parse_number
 from runtime_alloc.errors import InvalidArgumentError, RuntimeAllocError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
@@ -58,12 +59,10 @@ MAX_PLOT_RUNNERS = 10_000
 #: The file types ``--plot`` writes (matplotlib's Agg canvas), by extension.
 PLOT_FORMATS = ("png", "pdf", "svg")
 
-# One ASCII grammar for every number on the command line and in trace files: ``int()`` and
-# ``float()`` also accept full-width and other Unicode digits, underscores, "nan" and "inf".
-_INT_RE = re.compile(r"[+-]?[0-9]{1,30}")
-_FLOAT_RE = re.compile(
-    r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,4})?"
-)
+# One ASCII grammar for every number on the command line and in trace files, the quantity
+# parsers' (runtime_alloc._units.parse_integer / parse_number): ``int()`` and ``float()`` also
+# accept full-width and other Unicode digits, underscores, "nan" and "inf".
+_INT_LIMIT = 10**30
 _SHOW_MAX = 60
 
 # A label on the command line: Kubernetes-like, so a typo with a space or a '!' is caught.
@@ -96,7 +95,12 @@ def ascii_int(text: str) -> int | None:
     >>> ascii_int("42"), ascii_int("\uff14\uff12"), ascii_int("1_000"), ascii_int(" 7")
     (42, None, None, None)
     """
-    return int(text) if _INT_RE.fullmatch(text) else None
+    if text != text.strip():
+        return None
+    try:
+        return parse_integer(text, field="value", minimum=-_INT_LIMIT, maximum=_INT_LIMIT)
+    except InvalidArgumentError:
+        return None
 
 
 def ascii_float(text: str) -> float | None:
@@ -107,10 +111,12 @@ def ascii_float(text: str) -> float | None:
     >>> ascii_float("1.5"), ascii_float("nan"), ascii_float("\u0663"), ascii_float("1e999")
     (1.5, None, None, None)
     """
-    if not _FLOAT_RE.fullmatch(text):
+    if text != text.strip():
         return None
-    value = float(text)
-    return value if math.isfinite(value) else None
+    try:
+        return parse_number(text, field="value", minimum=-math.inf, maximum=math.inf)
+    except InvalidArgumentError:
+        return None
 
 
 def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from runtime_alloc.allocator import BACKENDS, Allocator
 from runtime_alloc.cli._common import (
@@ -22,6 +21,7 @@ from runtime_alloc.cli._common import (
 from runtime_alloc.cli.workload import FORMATS
 from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.explain import Explanation
+from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import STRATEGIES
 from runtime_alloc.traces.alibaba2017 import read_alibaba2017_machines
 from runtime_alloc.traces.errors import InputFileError
@@ -71,8 +71,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 MAX_SNAPSHOT_BYTES = 1 << 30
 
 
-def _read_snapshot(path: str) -> dict[str, Any]:
-    """Read a snapshot file; every way it can be unreadable becomes an :class:`InputFileError`."""
+def _read_snapshot(path: str) -> FleetSnapshot:
+    """Read a snapshot file; every way it can be unreadable becomes an :class:`InputFileError`.
+
+    The bytes go to :meth:`FleetSnapshot.from_json`, the library's one reader.
+    """
     try:
         if Path(path).stat().st_size > MAX_SNAPSHOT_BYTES:
             msg = f"is larger than {MAX_SNAPSHOT_BYTES >> 20:,} MiB; not a snapshot this tool reads"
@@ -81,22 +84,21 @@ def _read_snapshot(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise InputFileError(path, None, f"cannot be read: {exc.strerror or exc}") from None
     try:
-        text = data_bytes.decode("utf-8")
+        text = data_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data_bytes.count(b"\n", 0, exc.start) + 1
         msg = f"is not UTF-8 text (byte offset {exc.start}: {exc.reason})"
         raise InputFileError(path, line, msg) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(path, exc.lineno, f"is not valid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise InputFileError(path, None, "is not a snapshot: its JSON nests too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise InputFileError(path, None, f"is not a snapshot: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputFileError(path, None, "must hold a JSON object (a FleetSnapshot.to_dict())")
-    return data
+        return FleetSnapshot.from_json(text)
+    except RuntimeAllocError as exc:
+        try:  # on the error path only: name the line of a JSON syntax error
+            json.loads(text)
+        except json.JSONDecodeError as syntax:
+            raise InputFileError(path, syntax.lineno, f"is not valid JSON: {syntax.msg}") from None
+        except (ValueError, RecursionError):
+            pass
+        raise InputFileError(path, None, str(exc)) from None
 
 
 def _allocators(args: argparse.Namespace) -> list[Allocator]:
@@ -114,13 +116,6 @@ def _allocators(args: argparse.Namespace) -> list[Allocator]:
             ]
         except RuntimeAllocError as exc:
             raise InputFileError(args.snapshot, None, str(exc)) from None
-        except RecursionError:
-            msg = "is not a snapshot: its JSON nests too deeply"
-            raise InputFileError(args.snapshot, None, msg) from None
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            # a malformed file is the user's mistake, whatever the reader raised on it
-            msg = f"is not a valid snapshot: {type(exc).__name__}: {exc}"
-            raise InputFileError(args.snapshot, None, msg) from None
     if args.runners is not None:
         runners = shaped_fleet(args.runners, args.shape)
     elif args.fleet_format == "openb":

@@ -94,6 +94,12 @@ def check_strategy(strategy: object) -> Strategy:
     Raises:
         InvalidArgumentError: it lacks a name, a maximize flag or a score method.
     """
+    if isinstance(strategy, type):
+        msg = (
+            f"strategy must be a strategy instance, got the class {strategy.__name__}; "
+            f"pass {strategy.__name__}() instead"
+        )
+        raise InvalidArgumentError(msg)
     if not isinstance(strategy, Strategy):
         msg = (
             "strategy must have a name, a maximize flag and a score(state, request) "

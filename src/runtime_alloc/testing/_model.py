@@ -6,17 +6,20 @@ the state machine can check the allocator against it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
-from runtime_alloc import Resources, Runner, RunnerState, Strategy
+from runtime_alloc import Resources, Runner, RunnerState, Strategy, UndeclaredWeightWarning
+from runtime_alloc.dimensions import near_miss
 
 if TYPE_CHECKING:
     from runtime_alloc.testing.machine import AllocatorStateMachine
 
-__all__ = ["best_runner", "from_machine", "infeasibility"]
+__all__ = ["best_runner", "from_machine", "infeasibility", "mistyped_resource", "quiet_weights"]
 
 
 class _Fleet(list[Runner]):
@@ -98,3 +101,31 @@ def best_runner(
         if best is None or better:
             best, best_score = state, value
     return best
+
+
+@contextlib.contextmanager
+def quiet_weights() -> Iterator[None]:
+    """Ignore :class:`~runtime_alloc.errors.UndeclaredWeightWarning` in the block.
+
+    Generated fleets often lack a resource the strategy under test weighs; the
+    warning is meant for a real fleet.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndeclaredWeightWarning)
+        yield
+
+
+def mistyped_resource(request: Resources, runners: Iterable[RunnerState]) -> str | None:
+    """Return the request's extended name the allocator refuses as a typo, or None.
+
+    The documented rule (docs/concepts.md): a name no runner declares that is a
+    near miss of a built-in dimension or of a declared name
+    (:func:`runtime_alloc.dimensions.near_miss`) is refused with
+    ``InvalidResourcesError``; any other name no runner declares is placed
+    (and fails as unschedulable).
+    """
+    declared = {name for s in runners for name in s.runner.capacity.extended}
+    for name in request.extended:
+        if name not in declared and near_miss(name, declared) is not None:
+            return name
+    return None

@@ -17,6 +17,7 @@ from hypothesis.stateful import precondition, rule
 from runtime_alloc import (
     AllocationError,
     InsufficientCapacityError,
+    InvalidResourcesError,
     Reservation,
     Resources,
     RunnerState,
@@ -24,7 +25,12 @@ from runtime_alloc import (
     UnschedulableError,
 )
 from runtime_alloc.testing._error_rules import ErrorRules, Observation
-from runtime_alloc.testing._model import best_runner, from_machine, infeasibility
+from runtime_alloc.testing._model import (
+    best_runner,
+    from_machine,
+    infeasibility,
+    mistyped_resource,
+)
 from runtime_alloc.testing.invariants import describe_difference
 
 __all__ = ["PlacementRules"]
@@ -122,6 +128,14 @@ class PlacementRules(ErrorRules):
         )
         before = self.observe()
         runners = before.snapshot.runners
+        typo = mistyped_resource(wanted, runners)
+        if typo is not None:  # a near miss of a known name: refused, nothing changes
+            self.expect_error(
+                f"{call} (mistyped {typo!r})",
+                InvalidResourcesError,
+                lambda: self.allocator.allocate(task, request, require=require),
+            )
+            return
         try:
             reservation = self.allocator.allocate(task, request, require=require)
         except AllocationError as exc:
@@ -179,6 +193,14 @@ class PlacementRules(ErrorRules):
         call = f"allocate_many({items!r})"
         before = self.observe()
         states = {s.name: s for s in before.snapshot.runners}
+        if any(
+            mistyped_resource(Resources.parse(r, default_slots=1), states.values())
+            for r in requests
+        ):  # one mistyped name refuses the whole batch
+            self.expect_error(
+                call, InvalidResourcesError, lambda: self.allocator.allocate_many(items)
+            )
+            return
         results = list(self.allocator.allocate_many(items))
         assert len(results) == len(items), f"{call} returned {len(results)} results"
         placed, failed = 0, dict[str, int]()
@@ -229,6 +251,12 @@ class PlacementRules(ErrorRules):
         try:
             self.allocator.allocate(task, request)
         except AllocationError:
+            return
+        except InvalidResourcesError:
+            wanted = Resources.parse(request, default_slots=1)
+            if mistyped_resource(wanted, before.runners) is None:
+                raise
+            assert self.allocator.snapshot() == before, f"a refused allocate({request!r}) changed"
             return
         self.allocator.release(task)
         self.model_gone.add(task)

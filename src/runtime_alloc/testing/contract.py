@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from runtime_alloc import Allocator, FleetSnapshot, Resources, Runner, Strategy
 from runtime_alloc.testing._generators import DEFAULT_LABELS, requests, snapshots
+from runtime_alloc.testing._model import quiet_weights
 from runtime_alloc.testing.machine import AllocatorStateMachine, best_runner, infeasibility
 
 # Some hypothesis releases ship this function without annotations; one typed name keeps
@@ -68,7 +69,8 @@ def _run(test: Any, property_settings: settings | None) -> None:  # noqa: ANN401
 
 
 def _restore(snapshot: FleetSnapshot, strategy: Strategy, backend: str) -> Allocator:
-    return Allocator.from_snapshot(snapshot, strategy=strategy, backend=backend)
+    with quiet_weights():  # generated fleets may lack a weighed resource
+        return Allocator.from_snapshot(snapshot, strategy=strategy, backend=backend)
 
 
 def check_deterministic(

@@ -30,7 +30,13 @@ from runtime_alloc import (
     UnknownTaskError,
 )
 from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
-from runtime_alloc.testing._model import _Fleet, best_runner, from_machine, infeasibility
+from runtime_alloc.testing._model import (
+    _Fleet,
+    best_runner,
+    from_machine,
+    infeasibility,
+    quiet_weights,
+)
 from runtime_alloc.testing._placement_rules import PlacementRules
 from runtime_alloc.testing.invariants import check_invariants, check_round_trip, describe_difference
 
@@ -151,7 +157,8 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     @initialize(fleet=from_machine(lambda m: m.fleet_strategy().map(_Fleet)))
     def init_allocator(self, fleet: list[Runner]) -> None:
         """Create the allocator under test."""
-        self.allocator = self.make_allocator(list(fleet))
+        with quiet_weights():  # generated fleets may lack a weighed resource
+            self.allocator = self.make_allocator(list(fleet))
         self.model_runners = {r.name: r for r in fleet}
 
     @precondition(lambda self: self.model_held)
@@ -253,7 +260,8 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     def restart(self) -> None:
         """Persist the snapshot as JSON and rebuild the allocator from it (an executor restart)."""
         data = json.loads(json.dumps(self.allocator.snapshot().to_dict()))
-        restored = self.restore_allocator(data)
+        with quiet_weights():
+            restored = self.restore_allocator(data)
         if restored is not None:
             self.allocator = restored
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from runtime_alloc._units import parse_count, parse_cpu, parse_memory
 from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources
-from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner
+from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner, check_runner_slots
 from runtime_alloc.traces._csvio import cell, rows, sized
 from runtime_alloc.traces._csvio import header as read_header
 from runtime_alloc.traces.errors import InputFileError
@@ -54,7 +54,9 @@ def read_fleet_csv(path: str | Path) -> tuple[Runner, ...]:
                 line,
                 "slots",
                 row.get("slots", ""),
-                lambda t: parse_count(t, field="slots") if t else DEFAULT_RUNNER_SLOTS,
+                lambda t: (
+                    check_runner_slots(parse_count(t, field="slots")) if t else DEFAULT_RUNNER_SLOTS
+                ),
             ),
             extended={
                 n: cell(path, line, n, t, partial(parse_count, field=n))
