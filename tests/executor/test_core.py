@@ -321,3 +321,13 @@ def test_close_closes_the_engine_once() -> None:
     with Executor(engine) as ex:
         assert ex.engine is engine
     assert engine.closed
+
+
+def test_a_parsed_resources_request_without_slots_takes_one_slot_like_allocate() -> None:
+    from runtime_alloc import Resources
+
+    ex, engine = make("cpu=4,slots=2")
+    handle = ex.submit("t1", "job", Resources.parse("cpu=1"))
+    assert handle.state is TaskState.PLACED
+    assert ex.allocator.get_reservation("t1").resources.slots == 1
+    assert engine.started == [("t1", 1, "w1", "job")]

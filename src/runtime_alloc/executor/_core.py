@@ -29,7 +29,7 @@ from runtime_alloc.executor.events import RunnerJoined, RunnerLeft, TaskFinished
 from runtime_alloc.executor.metrics import WaitTimes
 from runtime_alloc.executor.queue import Outcome, PendingQueue
 from runtime_alloc.executor.tasks import ACTIVE_STATES, TaskHandle, TaskState
-from runtime_alloc.resources import Resources
+from runtime_alloc.resources import Resources, as_task_request
 
 __all__ = ["EVENTS", "ExecutorCore", "count"]
 
@@ -106,8 +106,8 @@ class ExecutorCore:
             return self._allocator.default_request
         if type(request) is str:
             resources = _parse_text(request)
-        else:
-            resources = Resources.parse(request, default_slots=1)
+        else:  # a Resources without slots takes 1, like Allocator.allocate (as_task_request)
+            resources = as_task_request(request)
         if not 1 <= resources.slots <= self._allocator.max_task_slots:
             msg = (
                 f"request slots must be from 1 to {self._allocator.max_task_slots} for a task, "
