@@ -264,16 +264,25 @@ def parse_count(value: object, *, field: str) -> int:
     >>> parse_count("2", field="gpu")
     2
     """
-    if isinstance(value, str):
-        text = value.strip(_SPACE)
-        if len(text) > _MAX_TEXT or not _COUNT_RE.fullmatch(text):
-            raise _fail(field, _COUNT_RULE, value)
-        result = int(text)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        result = int(value)
-    else:
+    result = _read_int(value, _COUNT_RE)
+    if result is None:
         raise _fail(field, _COUNT_RULE, value)
     return _check_range(field, _COUNT_RULE, value, result)
+
+
+def _read_int(value: object, pattern: re.Pattern[str]) -> int | None:
+    """Return ``value`` as an int: an int (not bool) or ASCII text matching ``pattern``.
+
+    None when it is neither. O(len(value)), at most ``_MAX_TEXT`` characters examined.
+    """
+    if isinstance(value, str):
+        text = value.strip(_SPACE)
+        if len(text) > _MAX_TEXT or not pattern.fullmatch(text):
+            return None
+        return int(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return None
 
 
 def parse_slots(value: object, *, field: str = "slots") -> int:
@@ -326,16 +335,8 @@ def parse_integer(
     12
     """
     rule = f"an integer from {minimum} to {maximum}"
-    if isinstance(value, str):
-        text = value.strip(_SPACE)
-        if len(text) > _MAX_TEXT or not _INTEGER_RE.fullmatch(text):
-            raise _option_error(field, rule, value)
-        result = int(text)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        result = int(value)
-    else:
-        raise _option_error(field, rule, value)
-    if not minimum <= result <= maximum:
+    result = _read_int(value, _INTEGER_RE)
+    if result is None or not minimum <= result <= maximum:
         raise _option_error(field, rule, value)
     return result
 

@@ -38,25 +38,23 @@ NOTIONAL_MACHINE_MEMORY = 256 * 2**30
 
 
 def _time(text: str) -> Decimal:
-    try:
-        value = Decimal(ascii_text(text))
-    except InvalidOperation:
-        msg = f"must be a number of seconds, got {text!r}"
-        raise ValueError(msg) from None
-    if not value.is_finite():
-        msg = f"must be a finite number of seconds, got {text!r}"
-        raise ValueError(msg)
-    return value
+    return _finite(text, "a number of seconds", non_negative=False)
 
 
 def _decimal(text: str) -> Decimal:
+    return _finite(text, "a number", non_negative=True)
+
+
+def _finite(text: str, what: str, *, non_negative: bool) -> Decimal:
+    """Read ``text`` as an exact finite Decimal (at least 0 when ``non_negative``)."""
     try:
         value = Decimal(ascii_text(text))
     except InvalidOperation:
-        msg = f"must be a number, got {text!r}"
+        msg = f"must be {what}, got {text!r}"
         raise ValueError(msg) from None
-    if not value.is_finite() or value < 0:
-        msg = f"must be a finite number >= 0, got {text!r}"
+    if not value.is_finite() or (non_negative and value < 0):
+        bound = " >= 0" if non_negative else ""
+        msg = f"must be a finite {what.removeprefix('a ')}{bound}, got {text!r}"
         raise ValueError(msg)
     return value
 
