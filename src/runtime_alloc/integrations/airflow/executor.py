@@ -85,7 +85,12 @@ class RuntimeAllocExecutor(BaseExecutor):  # type: ignore[misc]
         self._engine = engine
         self.core: Executor | None = None
         self._declared = {r.name: r for r in settings.runners}
-        self._catalogue = Allocator(settings.runners, strategy=settings.strategy, backend="python")
+        self._catalogue = Allocator(
+            settings.runners,
+            strategy=settings.strategy,
+            backend="python",
+            release_states=("probe",),  # the probe places and at once releases
+        )
         self._ids: dict[Any, str] = {}  # TaskInstanceKey -> executor task id, until reported
         self._seq = 0
         self.failures: dict[Any, str] = {}  # TaskInstanceKey -> why it failed (kept 10 000)
