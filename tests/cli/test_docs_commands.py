@@ -98,3 +98,20 @@ def test_help_is_plain_text(command: str, capsys: pytest.CaptureFixture[str]):
     assert "usage: runtime-alloc" in out
     for markup in ("``", ":mod:", ":class:", ":func:", ":meth:", ":attr:"):
         assert markup not in out, (command, markup)
+
+
+_FIGURE = re.compile(r"!\[[^\]]*\]\((img/[^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_figure_has_its_command_on_its_page(page: Path):
+    text = page.read_text(encoding="utf-8")
+    plots = {
+        word
+        for command in _commands(text)
+        for option, word in zip(shlex.split(command), shlex.split(command)[1:], strict=False)
+        if option == "--plot"
+    }
+    for figure in _FIGURE.findall(text):
+        assert f"docs/{figure}" in plots, f"{page.name}: no command beside {figure}"
+        assert (ROOT / "docs" / figure).is_file(), figure
