@@ -23,11 +23,12 @@ class EvenSpreadStrategy(UtilizationStrategy):
     (score (3000/4000 + 5000/10000)/2 = 0.625) and 6000m/10000 (score
     (3000/6000 + 5000/10000)/2 = 0.5) goes to the second.
 
-    >>> from runtime_alloc import Allocator, Runner
-    >>> a = Allocator([Runner.parse("r1", "cpu=4"), Runner.parse("r2", "cpu=4")],
-    ...               strategy=EvenSpreadStrategy())
-    >>> [a.allocate(t, "cpu=1").runner for t in "abc"]
-    ['r1', 'r2', 'r1']
+    Examples:
+        >>> from runtime_alloc import Allocator, Runner
+        >>> a = Allocator([Runner.parse("r1", "cpu=4"), Runner.parse("r2", "cpu=4")],
+        ...               strategy=EvenSpreadStrategy())
+        >>> [a.allocate(t, "cpu=1").runner for t in "abc"]
+        ['r1', 'r2', 'r1']
     """
 
     name: ClassVar[str] = "EvenSpreadStrategy"

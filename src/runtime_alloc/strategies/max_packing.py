@@ -22,12 +22,13 @@ class MaxPackingStrategy(UtilizationStrategy):
     Worked example: a 3000m cpu / 5000 memory request on runners of 4000m/10000
     (score 0.625) and 6000m/10000 (score 0.5) goes to the first.
 
-    >>> from runtime_alloc import Allocator, Runner
-    >>> fleet = [Runner.parse(name, "cpu=2") for name in ("r1", "r2")]
-    >>> placed = Allocator(fleet, strategy=MaxPackingStrategy()).allocate_many(
-    ...     [(task, "cpu=1") for task in "abc"])
-    >>> [reservation.runner for reservation in placed]
-    ['r1', 'r1', 'r2']
+    Examples:
+        >>> from runtime_alloc import Allocator, Runner
+        >>> fleet = [Runner.parse(name, "cpu=2") for name in ("r1", "r2")]
+        >>> placed = Allocator(fleet, strategy=MaxPackingStrategy()).allocate_many(
+        ...     [(task, "cpu=1") for task in "abc"])
+        >>> [reservation.runner for reservation in placed]
+        ['r1', 'r1', 'r2']
     """
 
     name: ClassVar[str] = "MaxPackingStrategy"
