@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["FillRun", "FillState", "fill_order", "run_fill"]
 
 
-def fill_order(pods: DevicePods, capacity_milli: int, factor: float, seed: int) -> npt.NDArray[np.int64]:
+def fill_order(
+    pods: DevicePods, capacity_milli: int, factor: float, seed: int
+) -> npt.NDArray[np.int64]:
     """The pod indexes offered, in order: sorted by name, shuffled, then inflated.
 
     Args:
@@ -113,15 +115,18 @@ class FillState:
             self._access[spec] = mask
         return mask
 
-    def feasible(self, cpu: int, memory: int, count: int, milli: int, spec: str) -> npt.NDArray[np.bool_]:
+    def feasible(
+        self, cpu: int, memory: int, count: int, milli: int, spec: str
+    ) -> npt.NDArray[np.bool_]:
         """Which nodes can hold the pod, per device. O(N * D)."""
-        ok = (self.cpu >= cpu) & (self.memory >= memory) & (self.slots > 0)
-        if count == 0:
-            return ok
-        ok &= self.access(spec)
-        if milli < DEVICE_MILLI:
-            return ok & (self.dev >= milli).any(axis=1)
-        return ok & ((self.dev == DEVICE_MILLI).sum(axis=1) >= count)
+        ok: npt.NDArray[np.bool_] = (self.cpu >= cpu) & (self.memory >= memory) & (self.slots > 0)
+        if count:
+            ok &= self.access(spec)
+            if milli < DEVICE_MILLI:
+                ok &= (self.dev >= milli).any(axis=1)
+            else:
+                ok &= (self.dev == DEVICE_MILLI).sum(axis=1) >= count
+        return ok
 
     def place(self, node: int, cpu: int, memory: int, devices: list[int], milli: int) -> None:
         """Take the pod's resources on ``node`` and ``devices`` (each ``milli``). O(1)."""

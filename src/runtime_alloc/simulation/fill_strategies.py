@@ -11,12 +11,13 @@ Each strategy picks, among the feasible nodes, one node and the devices on it.
   where a device can hold the pod; device choice as ``bestfit``.
 * ``fgd`` — FGD as published: F(node) = Σ_m p_m · frag_m(node) over the typical pods m
   (frag_m = the node's free GPU milli on devices too small for m when the node can host
-  m, else all its free GPU milli); score ``int(100 · sigmoid((F_before − F_after) / 1000))``,
+  m, else all its free GPU milli); score ``int(100 · sigmoid((F_before - F_after) / 1000))``,
   the device with the best score on each node, the first node with the best score.
-* ``fgd-exact`` — ours: the same F without the integer rounding of the score; ties are
-  broken by the smallest free GPU left on the node, then the smallest free cpu, then the
-  first node (the rounding makes the published score a tie on most nodes, so the node
-  order decides; here the packing does).
+* ``fgd-tight`` — ours: FGD's score, but its many ties (the rounding to an integer makes
+  most nodes equal) go to the node left with the least free GPU milli, then the least free
+  cpu, then the first node; inside the node, the device with the best score (lowest index
+  on ties), as published. The published ties go to the first node, which packs by
+  the accident of node order; here the packing is explicit.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class FillStrategy:
 
     def start(self, state: FillState) -> None:
         """Called once before the first pod. O(N)."""
+        self.state = state
         self.max_cpu = float(state.fleet.cpu.max())
         self.max_gpu = float(state.fleet.devices.max() * DEVICE_MILLI) or 1.0
 
@@ -110,7 +112,7 @@ class FillStrategy:
         if milli < DEVICE_MILLI:
             left = np.where(row >= milli, row - milli, DEVICE_MILLI + 1)
             return [int(np.argmin(left))]
-        return np.flatnonzero(row == DEVICE_MILLI)[:count].tolist()
+        return [int(d) for d in np.flatnonzero(row == DEVICE_MILLI)[:count]]
 
     def node_score(
         self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
@@ -132,7 +134,9 @@ class FillStrategy:
 
         cpu, memory, count, milli = pod
 
-        node = int(nodes[int(np.argmin(self.node_score(state, nodes, (cpu, memory, count * milli))))])
+        node = int(
+            nodes[int(np.argmin(self.node_score(state, nodes, (cpu, memory, count * milli))))]
+        )
         return node, self.devices(state, node, count, milli)
 
 
@@ -182,7 +186,7 @@ class Fragmentation(FillStrategy):
     """FGD's fragmentation gradient (see the module docstring)."""
 
     name = "fgd"
-    exact: ClassVar[bool] = False
+    tight: ClassVar[bool] = False
 
     def __init__(self, typical: TypicalPods) -> None:
         import numpy as np  # noqa: PLC0415
@@ -225,7 +229,7 @@ class Fragmentation(FillStrategy):
 
         fits = access & (cpu[:, None] >= self.t_cpu[None, :]) & (cnt >= self.t_count[None, :])
         amount = np.where(fits, small, total[:, None])
-        return amount @ self.t_p  # type: ignore[no-any-return]
+        return amount @ self.t_p
 
     def placed(self, state: FillState, node: int) -> None:
         cnt, small, total = self._stats(state.dev[node : node + 1])
@@ -262,28 +266,26 @@ class Fragmentation(FillStrategy):
         total = self.total[cand] - k * (before - after)
         new = self._frag(state.cpu[cand] - cpu, cnt, small, total, self.access[cand])
         gain = self.frag[cand] - new
-        if self.exact:
-            gpu_left = total
-            cpu_left = state.cpu[cand] - cpu
-            best = int(np.lexsort((cpu_left, gpu_left, -gain))[0])
+        score = np.floor(100.0 / (1.0 + np.exp(-gain / 1000.0)))
+        if self.tight:
+            best = int(np.lexsort((state.cpu[cand] - cpu, total, -score))[0])
         else:
-            sig = 1.0 / (1.0 + np.exp(-gain / 1000.0))
-            best = int(np.argmax(np.floor(sig * 100.0)))
+            best = int(np.argmax(score))
         node = int(cand[best])
         if count == 1 and milli < DEVICE_MILLI:
             return node, [int(devs[best])]
         return node, self.devices(state, node, count, milli)
 
 
-class ExactFragmentation(Fragmentation):
-    """FGD's gradient unrounded, ties to the tightest node (see the module docstring)."""
+class TightFragmentation(Fragmentation):
+    """FGD's score, ties to the tightest node (see the module docstring)."""
 
-    name = "fgd-exact"
-    exact = True
+    name = "fgd-tight"
+    tight = True
 
 
 #: The strategy names of the fill experiment.
-FILL_STRATEGIES = ("bestfit", "maxpacking", "fgd", "fgd-exact")
+FILL_STRATEGIES = ("bestfit", "maxpacking", "fgd", "fgd-tight")
 
 
 def fill_strategy(name: str, typical: TypicalPods) -> FillStrategy:
@@ -294,8 +296,7 @@ def fill_strategy(name: str, typical: TypicalPods) -> FillStrategy:
         return MaxPacking()
     if name == "fgd":
         return Fragmentation(typical)
-    if name == "fgd-exact":
-        return ExactFragmentation(typical)
+    if name == "fgd-tight":
+        return TightFragmentation(typical)
     msg = f"fill strategy must be one of {', '.join(FILL_STRATEGIES)}, got {name!r}"
     raise ValueError(msg)
-

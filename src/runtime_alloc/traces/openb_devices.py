@@ -92,7 +92,9 @@ def _int(text: str) -> int:
     return value
 
 
-def _columns(path: str | Path, need: tuple[str, ...], what: str) -> tuple[list[str], dict[str, int]]:
+def _columns(
+    path: str | Path, need: tuple[str, ...], what: str
+) -> tuple[list[str], dict[str, int]]:
     first = next(rows(path), None)
     if first is None:
         raise InputFileError(path, None, f"is empty; expected an openb {what} list")
@@ -123,9 +125,10 @@ def read_device_fleet(path: str | Path) -> DeviceFleet:
     next(records)
     for line, row in sized(path, records, header):
         cpu, mem, gpu = (
-            cell(path, line, name, row[col[name]], _int) for name in ("cpu_milli", "memory_mib", "gpu")
+            cell(path, line, name, row[col[name]], _int)
+            for name in ("cpu_milli", "memory_mib", "gpu")
         )
-        if gpu > 64:  # noqa: PLR2004 (a bound against absurd input)
+        if gpu > 64:
             raise InputFileError(path, line, f"column gpu: at most 64 GPUs per node, got {gpu}")
         names.append(row[col["sn"]])
         values.append((cpu, mem, gpu))
@@ -171,7 +174,7 @@ def read_device_pods(path: str | Path) -> DevicePods:
         if count == 1 and not 0 < milli <= DEVICE_MILLI:
             msg = f"column gpu_milli: a one-GPU pod asks 1..{DEVICE_MILLI} milli, got {milli}"
             raise InputFileError(path, line, msg)
-        if count > 64:  # noqa: PLR2004
+        if count > 64:
             raise InputFileError(path, line, f"column num_gpu: at most 64, got {count}")
         names.append(row[col["name"]])
         values.append((cpu, mem, count, milli if count == 1 else DEVICE_MILLI if count else 0))
