@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 np = pytest.importorskip("numpy")
 
-from runtime_alloc.simulation.fill import FillState, fill_order, run_fill  # noqa: E402
+from runtime_alloc.simulation.fill import MAX_COPIES, FillState, fill_order, run_fill  # noqa: E402
 from runtime_alloc.simulation.fill_strategies import (  # noqa: E402
     Fragmentation,
     fill_strategy,
@@ -103,6 +104,17 @@ def test_fill_order_inflates_and_trims(small):
     assert int(gpu[trimmed].sum()) <= 3000
     assert len(set(trimmed.tolist())) == len(trimmed)
     assert fill_order(pods, fleet.gpu_milli, 3.0, seed=1).tolist() == order.tolist()
+
+
+def test_inflation_is_bounded(small):
+    fleet, pods = small
+    no_gpu = attrs.evolve(pods, count=pods.count * 0)
+    with pytest.raises(ValueError, match="asks no GPU"):
+        fill_order(no_gpu, fleet.gpu_milli, 1.3, seed=1)
+    # a list of 1-milli pods would need ~3.9 million copies to reach 1.3 x 3000: capped
+    tiny = attrs.evolve(pods, count=pods.count * 0 + 1, milli=pods.milli * 0 + 1)
+    order = fill_order(tiny, fleet.gpu_milli, 1.3, seed=1)
+    assert len(order) == 5 + MAX_COPIES * 5
 
 
 def test_a_share_above_one_gpu_is_a_clear_error(tmp_path):

@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if fleet.gpu_milli == 0:
         raise UsageError(f"--nodes {show(args.nodes)}: the fleet has no GPU")
     pods = read_device_pods(args.pods)
+    if not pods.gpu_milli.any():
+        raise UsageError(f"--pods {show(args.pods)}: no pod asks a GPU; nothing to fill")
     typical = typical_pods(pods, popularity)
     names = list(dict.fromkeys(args.strategy or _DEFAULT_STRATEGIES))
     runs: dict[str, list[FillRun]] = {name: [] for name in names}

@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 
     from runtime_alloc.simulation.fill_strategies import FillStrategy
 
-__all__ = ["FillRun", "FillState", "fill_order", "run_fill"]
+__all__ = ["MAX_COPIES", "FillRun", "FillState", "fill_order", "run_fill"]
+
+#: Inflation appends at most this many copies per pod of the list.
+MAX_COPIES = 100
 
 
 def fill_order(
@@ -45,15 +48,25 @@ def fill_order(
 ) -> npt.NDArray[np.int64]:
     """The pod indexes offered, in order: sorted by name, shuffled, then inflated.
 
+    At most :data:`MAX_COPIES` times as many copies as the list has pods are appended
+    (the inflation stops there even below the target).
+
     Args:
         pods: the pod list.
         capacity_milli: the fleet's GPU capacity in milli-GPUs.
         factor: the target GPU request as a multiple of the capacity (e.g. 1.3).
         seed: the shuffle and inflation seed.
 
+    Raises:
+        ValueError: the list asks no GPU at all (there is nothing to inflate).
+
     Runtime complexity: O(P log P) for P pods in the result.
     """
     import numpy as np  # noqa: PLC0415
+
+    if not pods.gpu_milli.any():
+        msg = "the pod list asks no GPU: the fill experiment needs GPU pods"
+        raise ValueError(msg)
 
     rng = np.random.default_rng(seed)
     by_name = np.array(sorted(range(len(pods.names)), key=pods.names.__getitem__), dtype=np.int64)
@@ -70,7 +83,7 @@ def fill_order(
             total -= int(gpu[order[drop]])
         return order[keep]
     extra: list[int] = []
-    while True:
+    while len(extra) < MAX_COPIES * len(order):
         pick = int(order[rng.integers(len(order))])
         if total + int(gpu[pick]) > target:
             break
@@ -164,8 +177,8 @@ class FillRun:
 
     @property
     def end_share(self) -> float:
-        """GPU allocated / capacity after the last pod (percent)."""
-        return 100.0 * int(self.allocated[-1]) / self.capacity
+        """GPU allocated / capacity after the last pod (percent; 0 for an empty list)."""
+        return 100.0 * int(self.allocated[-1]) / self.capacity if len(self.allocated) else 0.0
 
     @property
     def first_failure_share(self) -> float:

@@ -26,11 +26,16 @@ def write_fill_plot(runs: Mapping[str, Sequence[FillRun]], title: str, target: s
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
-    top = max(100.0 * int(r.arrived[-1]) / r.capacity for g in runs.values() for r in g)
+    shares = [
+        100.0 * int(r.arrived[-1]) / r.capacity for g in runs.values() for r in g if len(r.arrived)
+    ]
+    top = max(shares, default=100.0)
     grid = np.linspace(0.0, top, _POINTS)
     for name, group in runs.items():
         curves = [
             np.interp(grid, 100.0 * r.arrived / r.capacity, 100.0 * r.allocated / r.capacity)
+            if len(r.arrived)
+            else np.zeros_like(grid)
             for r in group
         ]
         mean = np.mean(curves, axis=0)
