@@ -1,4 +1,4 @@
-"""The ``runtime-alloc`` command line: ``simulate``, ``bench``, ``explain`` and ``run``.
+"""The ``runtime-alloc`` command line: ``simulate``, ``bench``, ``explain``, ``run`` and ``fill``.
 
 Every user mistake (a bad argument, a bad or missing file) ends with a message
 on stderr that names the option or the file and line, and exit code 2; never a
@@ -24,7 +24,7 @@ _MISSING_EXTRA = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
-    from runtime_alloc.cli import bench, explain, run, simulate  # noqa: PLC0415
+    from runtime_alloc.cli import bench, explain, fill, run, simulate  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="runtime-alloc",
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(commands)
     explain.add_parser(commands)
     run.add_parser(commands)
+    fill.add_parser(commands)
     return parser
 
 

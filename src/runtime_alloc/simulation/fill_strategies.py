@@ -1,0 +1,302 @@
+"""Per-device placement strategies for the fill experiment (:mod:`runtime_alloc.simulation.fill`).
+
+Each strategy picks, among the feasible nodes, one node and the devices on it.
+
+* ``bestfit`` — the FGD artifact's BestFit: the node left with the least
+  ``0.5 * cpu_free / max_cpu + 0.5 * gpu_free / max_gpu`` after placement (ties: first
+  node); a share goes on the device it fits best (smallest remainder, lowest index),
+  whole GPUs on the lowest free indexes.
+* ``maxpacking`` — runtime_alloc's MaxPacking score (mean utilization after placement
+  over cpu, memory, slots and, for a GPU pod, the node's GPU pool) restricted to nodes
+  where a device can hold the pod; device choice as ``bestfit``.
+* ``fgd`` — FGD as published: F(node) = Σ_m p_m · frag_m(node) over the typical pods m
+  (frag_m = the node's free GPU milli on devices too small for m when the node can host
+  m, else all its free GPU milli); score ``int(100 · sigmoid((F_before - F_after) / 1000))``,
+  the device with the best score on each node, the first node with the best score.
+* ``fgd-tight`` — ours: FGD's score, but its many ties (the rounding to an integer makes
+  most nodes equal) go to the node left with the least free GPU milli, then the least free
+  cpu, then the first node; inside the node, the device with the best score (lowest index
+  on ties), as published. The published ties go to the first node, which packs by
+  the accident of node order; here the packing is explicit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from runtime_alloc.traces.openb_devices import DEVICE_MILLI, DevicePods
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from runtime_alloc.simulation.fill import FillState
+
+__all__ = ["FILL_STRATEGIES", "FillStrategy", "TypicalPods", "fill_strategy", "typical_pods"]
+
+#: FGD's defaults: shapes by popularity, in steps of 10, until they cover 95 % of pods.
+POPULARITY = 0.95
+_STEP = 10
+
+
+@attrs.frozen
+class TypicalPods:
+    """The target workload: pod shapes and their probabilities (summing to 1)."""
+
+    cpu: tuple[int, ...]
+    count: tuple[int, ...]
+    milli: tuple[int, ...]
+    spec: tuple[str, ...]
+    p: tuple[float, ...]
+
+
+def typical_pods(pods: DevicePods, popularity: float = POPULARITY) -> TypicalPods:
+    """The most popular pod shapes (cpu, GPUs, milli, gpu_spec) covering ``popularity`` of pods.
+
+    Shapes are taken by decreasing count (ties: the larger shape first, as the
+    artifact's reversed sort), ten at a time, until they cover the share; the
+    probabilities are renormalized over the shapes taken. O(P log P).
+    """
+    shapes = Counter(
+        zip(
+            pods.cpu.tolist(),
+            pods.milli.tolist(),
+            pods.count.tolist(),
+            pods.spec,
+            strict=True,
+        )
+    )
+    ranked = sorted(shapes.items(), key=lambda item: (item[1], item[0]), reverse=True)
+    total = sum(shapes.values())
+    taken = 0
+    covered = 0
+    while covered < popularity * total and taken < len(ranked):
+        block = ranked[taken : taken + _STEP]
+        covered += sum(n for _, n in block)
+        taken += len(block)
+    chosen = ranked[:taken]
+    return TypicalPods(
+        cpu=tuple(s[0] for s, _ in chosen),
+        milli=tuple(s[1] for s, _ in chosen),
+        count=tuple(s[2] for s, _ in chosen),
+        spec=tuple(s[3] for s, _ in chosen),
+        p=tuple(n / covered for _, n in chosen),
+    )
+
+
+class FillStrategy:
+    """Base: packing device choice; subclasses score nodes."""
+
+    name: ClassVar[str] = ""
+
+    def start(self, state: FillState) -> None:
+        """Called once before the first pod. O(N)."""
+        self.state = state
+        self.max_cpu = float(state.fleet.cpu.max())
+        self.max_gpu = float(state.fleet.devices.max() * DEVICE_MILLI) or 1.0
+
+    def placed(self, state: FillState, node: int) -> None:
+        """Called after each placement on ``node``. O(1)."""
+
+    @staticmethod
+    def devices(state: FillState, node: int, count: int, milli: int) -> list[int]:
+        """Best fit for a share (smallest remainder, lowest index); lowest free indexes else."""
+        import numpy as np  # noqa: PLC0415
+
+        row = state.dev[node]
+        if count == 0:
+            return []
+        if milli < DEVICE_MILLI:
+            left = np.where(row >= milli, row - milli, DEVICE_MILLI + 1)
+            return [int(np.argmin(left))]
+        return [int(d) for d in np.flatnonzero(row == DEVICE_MILLI)[:count]]
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        """Scores of ``nodes`` for ``ask`` = (cpu, memory, gpu milli); lower is better. O(N)."""
+        raise NotImplementedError
+
+    def choose(
+        self,
+        state: FillState,
+        nodes: npt.NDArray[np.int64],
+        pod: tuple[int, int, int, int],
+    ) -> tuple[int, list[int]]:
+        """The node (lowest score, first on ties) and its devices for ``pod``.
+
+        ``pod`` is (cpu, memory, count, milli). O(N * D).
+        """
+        import numpy as np  # noqa: PLC0415
+
+        cpu, memory, count, milli = pod
+
+        node = int(
+            nodes[int(np.argmin(self.node_score(state, nodes, (cpu, memory, count * milli))))]
+        )
+        return node, self.devices(state, node, count, milli)
+
+
+class BestFit(FillStrategy):
+    """The artifact's BestFit: least weighted free cpu + GPU left on the node."""
+
+    name = "bestfit"
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        import numpy as np  # noqa: PLC0415
+
+        cpu, _, gpu = ask
+        gpu_free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+        cpu_left = (state.cpu[nodes] - cpu) / self.max_cpu * 0.5
+        return cpu_left + (gpu_free - gpu) / self.max_gpu * 0.5  # type: ignore[no-any-return]
+
+
+class MaxPacking(FillStrategy):
+    """runtime_alloc's MaxPacking score with device feasibility."""
+
+    name = "maxpacking"
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        import numpy as np  # noqa: PLC0415
+
+        cpu, memory, gpu = ask
+        fleet = state.fleet
+        cap_cpu = fleet.cpu[nodes].astype(np.float64)
+        cap_mem = fleet.memory[nodes].astype(np.float64)
+        score = (cap_cpu - state.cpu[nodes] + cpu) / cap_cpu
+        score = score + (cap_mem - state.memory[nodes] + memory) / cap_mem
+        score = score + (111 - state.slots[nodes]) / 110.0
+        dims = 3.0
+        if gpu:
+            cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+            free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+            score = score + (cap_gpu - free + gpu) / cap_gpu
+            dims = 4.0
+        return -(score / dims)  # type: ignore[no-any-return]
+
+
+class Fragmentation(FillStrategy):
+    """FGD's fragmentation gradient (see the module docstring)."""
+
+    name = "fgd"
+    tight: ClassVar[bool] = False
+
+    def __init__(self, typical: TypicalPods) -> None:
+        import numpy as np  # noqa: PLC0415
+
+        self.typical = typical
+        self.t_cpu = np.array(typical.cpu, dtype=np.int64)
+        self.t_count = np.array(typical.count, dtype=np.int64)
+        self.t_milli = np.array(typical.milli, dtype=np.int64)
+        self.t_gpu = self.t_milli > 0
+        self.t_p = np.array(typical.p, dtype=np.float64)
+
+    def start(self, state: FillState) -> None:
+        import numpy as np  # noqa: PLC0415
+
+        super().start(state)
+        self.access = np.stack([state.access(s) for s in self.typical.spec], axis=1)
+        self.access &= self.t_gpu[None, :]
+        self.cnt, self.small, self.total = self._stats(state.dev)
+        self.frag = self._frag(state.cpu, self.cnt, self.small, self.total, self.access)
+
+    def _stats(
+        self, dev: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        import numpy as np  # noqa: PLC0415
+
+        big = dev[:, :, None] >= self.t_milli[None, None, :]
+        cnt = big.sum(axis=1)
+        small = (np.maximum(dev, 0)[:, :, None] * ~big).sum(axis=1)
+        return cnt, small, np.maximum(dev, 0).sum(axis=1)
+
+    def _frag(
+        self,
+        cpu: npt.NDArray[np.int64],
+        cnt: npt.NDArray[np.int64],
+        small: npt.NDArray[np.int64],
+        total: npt.NDArray[np.int64],
+        access: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.float64]:
+        import numpy as np  # noqa: PLC0415
+
+        fits = access & (cpu[:, None] >= self.t_cpu[None, :]) & (cnt >= self.t_count[None, :])
+        amount = np.where(fits, small, total[:, None])
+        return amount @ self.t_p
+
+    def placed(self, state: FillState, node: int) -> None:
+        cnt, small, total = self._stats(state.dev[node : node + 1])
+        self.cnt[node], self.small[node], self.total[node] = cnt[0], small[0], total[0]
+        self.frag[node] = self._frag(
+            state.cpu[node : node + 1], cnt, small, total, self.access[node : node + 1]
+        )[0]
+
+    def choose(
+        self,
+        state: FillState,
+        nodes: npt.NDArray[np.int64],
+        pod: tuple[int, int, int, int],
+    ) -> tuple[int, list[int]]:
+        import numpy as np  # noqa: PLC0415
+
+        cpu, _, count, milli = pod
+        if count == 1 and milli < DEVICE_MILLI:
+            rows, devs = np.nonzero(state.dev[nodes] >= milli)
+            cand = nodes[rows]
+            before = state.dev[cand, devs]
+            after = before - milli
+            k = 1
+        else:
+            cand = nodes
+            devs = np.zeros(len(nodes), dtype=np.int64)
+            before = np.full(len(nodes), DEVICE_MILLI if count else 0, dtype=np.int64)
+            after = np.zeros(len(nodes), dtype=np.int64)
+            k = count
+        t = self.t_milli[None, :]
+        b, a = before[:, None], after[:, None]
+        cnt = self.cnt[cand] - k * (b >= t) + k * (a >= t)
+        small = self.small[cand] - k * b * (b < t) + k * a * (a < t)
+        total = self.total[cand] - k * (before - after)
+        new = self._frag(state.cpu[cand] - cpu, cnt, small, total, self.access[cand])
+        gain = self.frag[cand] - new
+        score = np.floor(100.0 / (1.0 + np.exp(-gain / 1000.0)))
+        if self.tight:
+            best = int(np.lexsort((state.cpu[cand] - cpu, total, -score))[0])
+        else:
+            best = int(np.argmax(score))
+        node = int(cand[best])
+        if count == 1 and milli < DEVICE_MILLI:
+            return node, [int(devs[best])]
+        return node, self.devices(state, node, count, milli)
+
+
+class TightFragmentation(Fragmentation):
+    """FGD's score, ties to the tightest node (see the module docstring)."""
+
+    name = "fgd-tight"
+    tight = True
+
+
+#: The strategy names of the fill experiment.
+FILL_STRATEGIES = ("bestfit", "maxpacking", "fgd", "fgd-tight")
+
+
+def fill_strategy(name: str, typical: TypicalPods) -> FillStrategy:
+    """A fresh strategy by name. O(T)."""
+    if name == "bestfit":
+        return BestFit()
+    if name == "maxpacking":
+        return MaxPacking()
+    if name == "fgd":
+        return Fragmentation(typical)
+    if name == "fgd-tight":
+        return TightFragmentation(typical)
+    msg = f"fill strategy must be one of {', '.join(FILL_STRATEGIES)}, got {name!r}"
+    raise ValueError(msg)

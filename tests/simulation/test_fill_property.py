@@ -1,0 +1,78 @@
+"""Property: no strategy of the fill experiment places a pod that its devices cannot hold."""
+
+from __future__ import annotations
+
+import pytest
+
+np = pytest.importorskip("numpy")
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from runtime_alloc.simulation.fill import fill_order, run_fill  # noqa: E402
+from runtime_alloc.simulation.fill_strategies import (  # noqa: E402
+    FILL_STRATEGIES,
+    fill_strategy,
+    typical_pods,
+)
+from runtime_alloc.traces.openb_devices import DeviceFleet, DevicePods  # noqa: E402
+
+MODELS = ("A", "B")
+node = st.tuples(
+    st.integers(1, 8000), st.integers(1, 1000), st.integers(0, 4), st.sampled_from(MODELS)
+)
+pod = st.tuples(
+    st.integers(0, 4000),
+    st.integers(0, 500),
+    st.sampled_from([0, 1, 1, 1, 2, 4]),
+    st.integers(1, 1000),
+    st.sampled_from(["", "A", "B", "A|B"]),
+)
+
+
+def _fleet(nodes: list[tuple[int, int, int, str]]) -> DeviceFleet:
+    return DeviceFleet(
+        names=tuple(f"n{i}" for i in range(len(nodes))),
+        cpu=np.array([n[0] for n in nodes], dtype=np.int64),
+        memory=np.array([n[1] for n in nodes], dtype=np.int64),
+        devices=np.array([n[2] for n in nodes], dtype=np.int64),
+        model=np.array([MODELS.index(n[3]) if n[2] else -1 for n in nodes], dtype=np.int64),
+        models=MODELS,
+    )
+
+
+def _pods(rows: list[tuple[int, int, int, int, str]]) -> DevicePods:
+    return DevicePods(
+        names=tuple(f"p{i:03d}" for i in range(len(rows))),
+        cpu=np.array([r[0] for r in rows], dtype=np.int64),
+        memory=np.array([r[1] for r in rows], dtype=np.int64),
+        count=np.array([r[2] for r in rows], dtype=np.int64),
+        milli=np.array(
+            [(r[3] if r[2] == 1 else 1000) if r[2] else 0 for r in rows], dtype=np.int64
+        ),
+        spec=tuple(r[4] if r[2] else "" for r in rows),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(node, min_size=1, max_size=6).filter(lambda ns: any(n[2] for n in ns)),
+    st.lists(pod, min_size=1, max_size=30),
+    st.sampled_from(FILL_STRATEGIES),
+    st.integers(0, 3),
+)
+def test_every_placement_fits_its_devices(nodes, rows, name, seed):
+    fleet, pods = _fleet(nodes), _pods(rows)
+    assume(pods.gpu_milli.any())
+    strategy = fill_strategy(name, typical_pods(pods))
+    order = fill_order(pods, fleet.gpu_milli, 1.5, seed)
+    result = run_fill(fleet, pods, order, strategy)
+    state = strategy.state
+    present = np.arange(state.dev.shape[1])[None, :] < fleet.devices[:, None]
+    # every device keeps 0..1000 free, absent devices stay absent, cpu/memory never go negative
+    assert ((state.dev >= 0) & (state.dev <= 1000) | ~present).all()
+    assert (state.dev[~present] == -1).all()
+    assert (state.cpu >= 0).all()
+    assert (state.memory >= 0).all()
+    used = int((1000 - state.dev[present]).sum())
+    assert used == (int(result.allocated[-1]) if len(order) else 0)
+    assert 0.0 <= result.first_failure_share <= result.end_share <= 100.0
