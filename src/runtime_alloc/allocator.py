@@ -13,7 +13,7 @@ from runtime_alloc._requests import (
     check_max_task_slots,
     identical_runs,
     normalize,
-    parse_batch_item,
+    prepare_batch,
     prepare_task,
 )
 from runtime_alloc._restore import load_state, resolve_settings, stored_config, stored_counters
@@ -22,8 +22,6 @@ from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions
 from runtime_alloc.errors import (
     AllocationError,
-    DuplicateTaskError,
-    InvalidArgumentError,
     RunnerBusyError,
     UndeclaredWeightWarning,
     UnknownTaskError,
@@ -240,23 +238,8 @@ class Allocator:
         numpy backend a run of identical requests is placed at once in
         O(N log N) (see docs/performance.md).
         """
-        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-            msg = (
-                "items must be an iterable of (task_id, request[, require]) tuples, "
-                f"got {_show(items)}"
-            )
-            raise InvalidArgumentError(msg)
         with self._lock:
-            prepared = []
-            seen: set[str] = set()
-            cache: dict[Any, tuple[Resources, frozenset[str]]] = {}
-            for index, item in enumerate(items):
-                task_id, request, require = parse_batch_item(index, item)
-                prepared.append(self._prepare(task_id, request, require, cache))
-                if task_id in seen:
-                    msg = f"task {task_id!r} appears twice in the batch"
-                    raise DuplicateTaskError(msg)
-                seen.add(task_id)
+            prepared = prepare_batch(items, self._prepare)
             results: list[Reservation | AllocationError] = []
             for run in identical_runs(prepared):
                 placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None
@@ -488,13 +471,7 @@ class Allocator:
     def _allocate_one(
         self, task_id: str, request: Request, require: Iterable[str]
     ) -> Reservation | AllocationError:
-        task_id, resources, labels = prepare_task(
-            task_id, request, require, self._default_request, self._max_task_slots,
-            self._reservations,
-        )  # fmt: skip
-        if resources.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            check_known_resources(resources.extended, self._ledger.declared)
-        return self._ledger.place(task_id, resources, labels)
+        return self._ledger.place(*self._prepare(task_id, request, require))
 
     def _reserve(self, reservation: Reservation) -> None:
         self._ledger.reserve(reservation)
