@@ -6,7 +6,7 @@ parses each distinct (request, require) pair once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from runtime_alloc._units import MAX_QUANTITY, _show
@@ -23,6 +23,7 @@ __all__ = [
     "normalize",
     "parse_batch_item",
     "prepare",
+    "prepare_batch",
     "prepare_task",
 ]
 
@@ -172,3 +173,34 @@ def prepare_task(  # noqa: PLR0917
         msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"
         raise DuplicateTaskError(msg)
     return task_id, resources, labels
+
+
+def prepare_batch(
+    items: object,
+    prepare_one: Callable[[str, Request, Any, Cache], tuple[str, Resources, frozenset[str]]],
+) -> list[tuple[str, Resources, frozenset[str]]]:
+    """Check ``allocate_many``'s items and prepare each with ``prepare_one``, in order.
+
+    Raises:
+        InvalidArgumentError: ``items`` is not an iterable of tuples, or an item is bad.
+        InvalidResourcesError, DuplicateTaskError: as ``prepare_one``, or a task id
+            appears twice in the batch.
+
+    Runtime complexity: O(len(items)) calls of ``prepare_one``.
+    """
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        msg = (
+            f"items must be an iterable of (task_id, request[, require]) tuples, got {_show(items)}"
+        )
+        raise InvalidArgumentError(msg)
+    prepared = []
+    seen: set[str] = set()
+    cache: Cache = {}
+    for index, item in enumerate(items):
+        task_id, request, require = parse_batch_item(index, item)
+        prepared.append(prepare_one(task_id, request, require, cache))
+        if task_id in seen:
+            msg = f"task {task_id!r} appears twice in the batch"
+            raise DuplicateTaskError(msg)
+        seen.add(task_id)
+    return prepared

@@ -13,35 +13,31 @@ from runtime_alloc._requests import (
     check_max_task_slots,
     identical_runs,
     normalize,
-    parse_batch_item,
+    prepare_batch,
     prepare_task,
 )
+from runtime_alloc._restore import load_state, resolve_settings, stored_config, stored_counters
 from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions
 from runtime_alloc.errors import (
     AllocationError,
-    DuplicateTaskError,
-    InvalidArgumentError,
-    InvalidSnapshotError,
     RunnerBusyError,
     UndeclaredWeightWarning,
     UnknownTaskError,
 )
 from runtime_alloc.explain import Explanation, explain
 from runtime_alloc.metrics import Metrics
-from runtime_alloc.release_states import RELEASE_STATES, check_release_state
+from runtime_alloc.release_states import check_release_state
 from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner, check_name, to_labels
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import (
-    STRATEGIES,
     Strategy,
     check_strategy,
     strategy_from_env,
-    strategy_from_name,
 )
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
@@ -242,23 +238,8 @@ class Allocator:
         numpy backend a run of identical requests is placed at once in
         O(N log N) (see docs/performance.md).
         """
-        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-            msg = (
-                "items must be an iterable of (task_id, request[, require]) tuples, "
-                f"got {_show(items)}"
-            )
-            raise InvalidArgumentError(msg)
         with self._lock:
-            prepared = []
-            seen: set[str] = set()
-            cache: dict[Any, tuple[Resources, frozenset[str]]] = {}
-            for index, item in enumerate(items):
-                task_id, request, require = parse_batch_item(index, item)
-                prepared.append(self._prepare(task_id, request, require, cache))
-                if task_id in seen:
-                    msg = f"task {task_id!r} appears twice in the batch"
-                    raise DuplicateTaskError(msg)
-                seen.add(task_id)
+            prepared = prepare_batch(items, self._prepare)
             results: list[Reservation | AllocationError] = []
             for run in identical_runs(prepared):
                 placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None
@@ -363,31 +344,15 @@ class Allocator:
         Runtime complexity: O(N + tasks).
         """
         with self._lock:
-            ledger = self._ledger
             return FleetSnapshot(
                 tuple(self._states.values()),
                 dict(self._reservations),
-                config=self._config(),
-                counters={
-                    "allocations": ledger.allocations,
-                    "failures": dict(ledger.failures),
-                    "releases": dict(ledger.releases),
-                    "evictions": ledger.evictions,
-                },
-            )
-
-    def _config(self) -> dict[str, Any]:
-        """The configuration a snapshot stores (see :attr:`FleetSnapshot.config`)."""
-        weights = getattr(self._strategy, "weights", None)
-        return {
-            "strategy": {
-                "name": self._strategy.name,
-                "weights": dict(weights) if isinstance(weights, Mapping) else None,
-            },
-            "max_task_slots": self._max_task_slots,
-            "default_request": str(self._default_request),
-            "release_states": sorted(self._release_states - RELEASE_STATES),
-        }
+                config=stored_config(
+                    self._strategy, self._max_task_slots, self._default_request,
+                    self._release_states,
+                ),
+                counters=stored_counters(self._ledger),
+            )  # fmt: skip
 
     @classmethod
     def from_snapshot(
@@ -436,36 +401,16 @@ class Allocator:
         >>> restored.strategy, restored.metrics().allocations
         (MaxPackingStrategy(weights={'cpu': 2}), 1)
         """
-        if isinstance(snapshot, FleetSnapshot):
-            snapshot.check()
-        else:
-            snapshot = FleetSnapshot.from_dict(snapshot)
-        config = snapshot.config or {}
-        if strategy is None and "strategy" in config:
-            strategy = _stored_strategy(config["strategy"])
-        allocator = cls(
-            (s.runner for s in snapshot.runners),
+        snapshot, settings = resolve_settings(
+            snapshot,
             strategy=strategy,
-            backend=backend,
-            default_request=config.get("default_request") if default_request is None
-            else default_request,
-            max_task_slots=config.get("max_task_slots", 16) if max_task_slots is None
-            else max_task_slots,
-            release_states=config.get("release_states", ()) if release_states is None
-            else release_states,
-        )  # fmt: skip
+            default_request=default_request,
+            max_task_slots=max_task_slots,
+            release_states=release_states,
+        )
+        allocator = cls((s.runner for s in snapshot.runners), backend=backend, **settings)
         with allocator._lock:
-            for reservation in snapshot.reservations.values():
-                allocator._reserve(reservation)
-            for state in snapshot.runners:
-                if state.draining:
-                    allocator._ledger.set_draining(state.name, draining=True)
-            if snapshot.counters is not None:
-                ledger = allocator._ledger
-                ledger.allocations = snapshot.counters["allocations"]
-                ledger.failures = dict(snapshot.counters["failures"])
-                ledger.releases = dict(snapshot.counters["releases"])
-                ledger.evictions = snapshot.counters["evictions"]
+            load_state(allocator._ledger, snapshot)
         return allocator
 
     def explain(self, request: Request = None, *, require: Iterable[str] = ()) -> Explanation:
@@ -526,13 +471,7 @@ class Allocator:
     def _allocate_one(
         self, task_id: str, request: Request, require: Iterable[str]
     ) -> Reservation | AllocationError:
-        task_id, resources, labels = prepare_task(
-            task_id, request, require, self._default_request, self._max_task_slots,
-            self._reservations,
-        )  # fmt: skip
-        if resources.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            check_known_resources(resources.extended, self._ledger.declared)
-        return self._ledger.place(task_id, resources, labels)
+        return self._ledger.place(*self._prepare(task_id, request, require))
 
     def _reserve(self, reservation: Reservation) -> None:
         self._ledger.reserve(reservation)
@@ -561,16 +500,3 @@ def _warn_undeclared_weights(strategy: Strategy, declared: Mapping[str, int]) ->
             "effect until a runner declares it"
         )
         warnings.warn(msg, UndeclaredWeightWarning, stacklevel=3)
-
-
-def _stored_strategy(stored: Mapping[str, Any]) -> Strategy:
-    """Rebuild a snapshot's strategy by its registered name and weights."""
-    name = stored["name"]
-    if name not in STRATEGIES:
-        msg = (
-            f"snapshot was taken with strategy {name!r}, which is not registered "
-            f"(registered: {', '.join(STRATEGIES)}); pass strategy=... to from_snapshot, "
-            "or register it under its name"
-        )
-        raise InvalidSnapshotError(msg)
-    return strategy_from_name(name, stored.get("weights"))
