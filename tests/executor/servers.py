@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,3 +215,37 @@ class DaskWorker:
     def close(self) -> None:
         stop(self.process, signal.SIGTERM)
         self.log.close()
+
+
+def run_on_engine(
+    engine_args: list[str], report: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """Run ``runtime-alloc run`` of 40 default tasks on two 4-cpu runners of a real engine.
+
+    Checks the report (every task placed or unschedulable, at least 30 placed, each placed task
+    succeeded) and returns it.
+    """
+    from runtime_alloc.cli import main
+
+    argv = [
+        "run",
+        *engine_args,
+        "--runners",
+        "2",
+        "--shape",
+        "cpu=4,memory=16GiB,slots=4",
+        "--limit",
+        "40",
+        "--duration",
+        "5",
+        "--json",
+        str(report),
+    ]
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(report.read_text())
+    result = data["results"][0]
+    assert result["placed"] + result["unschedulable"] == 40  # some tasks need more than 4 cpu
+    assert result["placed"] >= 30
+    assert data["executor"]["gauges"]["tasks"]["success"] == result["placed"]
+    return data  # type: ignore[no-any-return]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from runtime_alloc import Allocator, MaxPackingStrategy, Runner
 from runtime_alloc.executor import Executor, TaskState
 from runtime_alloc.executor.engines import CeleryEngine
 from tests.executor import celery_app
-from tests.executor.servers import CeleryWorker, Redis, wait_until
+from tests.executor.servers import CeleryWorker, Redis, run_on_engine, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -148,36 +147,12 @@ def test_a_worker_joining_mid_run_receives_work(workers) -> None:
 
 
 def test_runtime_alloc_run_on_celery(redis, tmp_path: Path, capsys) -> None:
-    from runtime_alloc.cli import main
-
     app = "runtime_alloc.executor.engines.celery_app"
     workers = [CeleryWorker(redis.url, f"r{k:04d}", 4, tmp_path, app=app) for k in (1, 2)]
     try:
-        report = tmp_path / "run.json"
-        argv = [
-            "run",
-            "--engine",
-            "celery",
-            "--broker",
-            redis.url,
-            "--runners",
-            "2",
-            "--shape",
-            "cpu=4,memory=16GiB,slots=4",
-            "--limit",
-            "40",
-            "--duration",
-            "5",
-            "--json",
-            str(report),
-        ]
-        code = main(argv)
-        assert code == 0, capsys.readouterr().err
-        data = json.loads(report.read_text())
-        result = data["results"][0]
-        assert result["placed"] + result["unschedulable"] == 40  # some tasks need more than 4 cpu
-        assert result["placed"] >= 30
-        assert data["executor"]["gauges"]["tasks"]["success"] == result["placed"]
+        data = run_on_engine(
+            ["--engine", "celery", "--broker", redis.url], tmp_path / "run.json", capsys
+        )
         assert data["executor"]["counters"]["runners_joined"] == 2
     finally:
         for worker in workers:

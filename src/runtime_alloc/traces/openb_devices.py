@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from runtime_alloc.traces._csvio import ascii_text, cell, rows, sized
+from runtime_alloc.traces._csvio import cell, rows, sized
 from runtime_alloc.traces.errors import InputFileError
+from runtime_alloc.traces.openb import _header, _int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,26 +85,10 @@ class DevicePods:
         return self.count * self.milli
 
 
-def _int(text: str) -> int:
-    value = int(ascii_text(text))
-    if value < 0:
-        msg = f"must be >= 0, got {text!r}"
-        raise ValueError(msg)
-    return value
-
-
 def _columns(
     path: str | Path, need: tuple[str, ...], what: str
 ) -> tuple[list[str], dict[str, int]]:
-    first = next(rows(path), None)
-    if first is None:
-        raise InputFileError(path, None, f"is empty; expected an openb {what} list")
-    line, header = first
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise InputFileError(
-            path, line, f"is not an openb {what} list: header lacks {', '.join(missing)}"
-        )
+    _, header = _header(path, need, what)
     return header, {name: header.index(name) for name in header}
 
 
