@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from runtime_alloc import _placement
+from runtime_alloc import _placement, devices
 from runtime_alloc._units import _show
 from runtime_alloc.backends.protocol import Backend
 from runtime_alloc.errors import (
@@ -45,6 +45,7 @@ class Ledger:
         "backend",
         "capacity",
         "declared",
+        "device_kinds",
         "draining",
         "evictions",
         "failures",
@@ -70,6 +71,8 @@ class Ledger:
         self.evictions = 0
         #: extended resource name -> number of runners (draining ones too) declaring it
         self.declared: dict[str, int] = {}
+        #: device kind -> number of runners declaring devices of it (runtime_alloc.devices)
+        self.device_kinds: dict[str, int] = {}
         # fleet gauges kept incrementally (metrics() reads them in O(dimensions)):
         #: fleet capacity per dimension (cpu, memory, slots, extended names)
         self.capacity: dict[str, int] = {"cpu": 0, "memory": 0, "slots": 0}
@@ -150,6 +153,7 @@ class Ledger:
         for dim, count in cap.extended.items():
             declared[dim] = declared.get(dim, 0) + 1
             totals[dim] = totals.get(dim, 0) + count
+        devices.count_kinds(self.device_kinds, state.runner, 1)
 
     def remove(self, name: str) -> tuple[Reservation, ...]:
         """Unregister a runner and drop (evict) its reservations; return them, oldest first.
@@ -175,6 +179,7 @@ class Ledger:
             else:
                 declared[dim] -= 1
                 totals[dim] -= count
+        devices.count_kinds(self.device_kinds, state.runner, -1)
         if held:
             self.in_use -= 1
             self._count_reserved(state.reserved, -1)
@@ -208,6 +213,7 @@ class Ledger:
             state.runner,
             _combine_unchecked(state.reserved, reservation.resources, 1),
             state.draining,
+            devices.apply(state.devices, reservation.devices, 1),
         )
         self.states[name] = state
         held = self.tasks[name]
@@ -231,6 +237,7 @@ class Ledger:
             state.runner,
             _combine_unchecked(state.reserved, reservation.resources, -1),
             state.draining,
+            devices.apply(state.devices, reservation.devices, -1),
         )
         self.states[name] = state
         held = self.tasks[name]
@@ -260,6 +267,8 @@ class Ledger:
             self.count_failure(error)
             return error
         reservation = Reservation(task_id, name, request)
+        if request.extended._data and self.states[name].devices:  # noqa: SLF001
+            reservation = devices.with_picks(reservation, self.states[name])
         self.reserve(reservation)
         self.allocations += 1
         return reservation
@@ -292,7 +301,10 @@ class Ledger:
                 {dim: amount * count for dim, amount in request.extended.items()},
             )
             state = RunnerState(
-                state.runner, _combine_unchecked(state.reserved, added, 1), state.draining
+                state.runner,
+                _combine_unchecked(state.reserved, added, 1),
+                state.draining,
+                state.devices,  # plan() never takes device requests
             )
             self.states[name] = state
             self._count_reserved(added, 1)
@@ -374,6 +386,7 @@ class Ledger:
             )
             for task_id, reservation in held.items():
                 assert self.reservations.get(task_id) is reservation, task_id  # noqa: S101
+            devices.check_state(state, held.values())
         assert total == len(self.reservations), "reservation tables disagree"  # noqa: S101
 
     def check_gauges(self) -> None:

@@ -8,10 +8,11 @@ failure the way kube-scheduler does: per reason, how many runners gave it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from runtime_alloc._units import _show
+from runtime_alloc.devices import fits
 from runtime_alloc.errors import (
     AllocationError,
     InsufficientCapacityError,
@@ -32,7 +33,12 @@ _BUILTIN_SCORE = UtilizationStrategy.score
 
 
 def is_feasible(state: RunnerState, request: Resources, require: frozenset[str]) -> bool:
-    """Return True when ``state`` can take ``request`` now (not draining, labels, room)."""
+    """Return True when ``state`` can take ``request`` now (not draining, labels, room).
+
+    Room for a device kind of the runner also needs the devices: one device with
+    the share free, or k wholly free devices (:func:`runtime_alloc.devices.fits`).
+    Runtime complexity: O(dimensions + devices of the requested kinds).
+    """
     if state.draining:
         return False
     runner = state.runner
@@ -52,6 +58,18 @@ def is_feasible(state: RunnerState, request: Resources, require: frozenset[str])
         for name, count in request.extended.items():
             if (res_ext.get(name, 0) or 0) + count > (cap_ext.get(name, 0) or 0):
                 return False
+        devs = state.devices
+        if devs._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            return _devices_fit(devs, request)
+    return True
+
+
+def _devices_fit(devs: Mapping[str, tuple[int, ...]], request: Resources) -> bool:
+    """True when every device kind of the runner that ``request`` asks fits its devices."""
+    for name, count in request.extended.items():
+        used = devs.get(name)
+        if used is not None and not fits(used, count):
+            return False
     return True
 
 
@@ -159,6 +177,9 @@ def _choose_utilization(
                     break
                 used.append((c, u, weight))
             if len(used) < len(q_ext):
+                continue
+            devs = state.devices
+            if devs._data and not _devices_fit(devs, request):  # noqa: SLF001
                 continue
         total = 0.0
         weight_sum = 0

@@ -17,6 +17,7 @@ from runtime_alloc._requests import (
     prepare_task,
 )
 from runtime_alloc._restore import load_state, resolve_settings, stored_config, stored_counters
+from runtime_alloc import devices
 from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions
@@ -460,12 +461,17 @@ class Allocator:
         require: Iterable[str],
         cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
     ) -> tuple[str, Resources, frozenset[str]]:
+        kinds = self._ledger.device_kinds
+        if kinds and isinstance(request, (str, Mapping)):  # device kinds read in devices
+            request = devices.parse_request(request, kinds)
         prepared = prepare_task(
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations, cache,
         )  # fmt: skip
         if prepared[1].extended._data:  # noqa: SLF001
             check_known_resources(prepared[1].extended, self._ledger.declared)
+            if kinds:
+                devices.check_device_request(prepared[1].extended, kinds)
         return prepared
 
     def _allocate_one(

@@ -7,7 +7,9 @@ from typing import Any
 
 import attrs
 
+from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _show
+from runtime_alloc.devices import DevicePicks, read_picks
 from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import check_name
@@ -27,26 +29,40 @@ class Reservation:
         task_id: the task.
         runner: the name of the runner holding the reservation.
         resources: the reserved quantities (never shrink while the task runs).
+        devices: per device kind of the runner, the devices held:
+            ``{"gpu": ((index, milli), ...)}`` in index order (empty when the
+            runner has no devices of the requested kinds); release gives exactly
+            these back.
+
+    >>> from runtime_alloc import Allocator, Runner
+    >>> alloc = Allocator([Runner.parse("n1", "cpu=8", devices={"gpu": 2})])
+    >>> alloc.allocate("t1", "cpu=1,gpu=500m").devices
+    {'gpu': ((0, 500),)}
     """
 
     task_id: str
     runner: str
     resources: Resources
+    devices: DevicePicks = attrs.field(factory=FrozenMap)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict."""
-        return {
+        """Return a JSON-safe dict (``devices`` as ``{kind: [[index, milli], ...]}`` when held)."""
+        out: dict[str, Any] = {
             "task_id": self.task_id,
             "runner": self.runner,
             "resources": self.resources.to_dict(),
         }
+        if self.devices:
+            out["devices"] = {k: [list(p) for p in v] for k, v in self.devices.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, field: str = "reservation") -> Reservation:
         """Read the output of :meth:`to_dict` back.
 
         Args:
-            data: ``{"task_id": str, "runner": str, "resources": {...}}``.
+            data: ``{"task_id": str, "runner": str, "resources": {...}}`` and
+                optionally ``"devices": {kind: [[index, milli], ...]}``.
             field: the name used in error messages (``"reservations[0]"``).
 
         Raises:
@@ -66,4 +82,5 @@ class Reservation:
             check_name(data["task_id"], field=f"{field}.task_id"),
             check_name(data["runner"], field=f"{field}.runner"),
             Resources.from_dict(data["resources"], field=f"{field}.resources"),
+            read_picks(data.get("devices", {}), field=f"{field}.devices"),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -17,6 +17,7 @@ from runtime_alloc._units import (
     parse_cpu,
     parse_memory,
 )
+from runtime_alloc.devices import parse_device_quantity
 from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
 from runtime_alloc.errors import InvalidResourcesError
 
@@ -95,6 +96,7 @@ class Resources:
         spec: Mapping[str, object] | str | Resources,
         *,
         default_slots: int = 0,
+        device_kinds: Collection[str] = (),
     ) -> Resources:
         """Build a :class:`Resources` from user input.
 
@@ -107,6 +109,9 @@ class Resources:
             default_slots: the slot count when ``slots`` is missing. A
                 :class:`Resources` keeps 0 for missing slots; a :class:`Runner`
                 reads 0 as its default 16 and a task request as 1.
+            device_kinds: extended resources given in devices, like cpu in cores
+                (``gpu=2`` -> 2000 milli, ``gpu=500m`` or ``gpu=0.5`` -> 500); see
+                :mod:`runtime_alloc.devices`.
 
         Raises:
             InvalidResourcesError: naming the key and value that are wrong.
@@ -138,7 +143,10 @@ class Resources:
                 slots = parse_count(value, field="slots")
             else:
                 name = check_dimension_name(key)
-                extended[name] = parse_count(value, field=name)
+                if device_kinds and name in device_kinds:
+                    extended[name] = parse_device_quantity(value, field=name)
+                else:
+                    extended[name] = parse_count(value, field=name)
         return cls(millicpu, memory, slots, extended)
 
     def __str__(self) -> str:

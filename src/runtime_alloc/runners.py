@@ -7,8 +7,11 @@ from typing import Any
 
 import attrs
 
-from runtime_alloc._units import _show
+from runtime_alloc._frozen import FrozenMap
+from runtime_alloc._units import _check_quantity, _show
+from runtime_alloc.devices import DEVICE_MILLI, MAX_DEVICES
 from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
 from runtime_alloc.resources import Resources, _with_slots
 
 __all__ = [
@@ -80,9 +83,29 @@ def _to_capacity(value: Any) -> Any:  # noqa: ANN401 (attrs converter signature)
     return value if value.slots else _with_slots(value, DEFAULT_RUNNER_SLOTS)
 
 
+def _to_devices(value: Any) -> FrozenMap[str, int]:  # noqa: ANN401 (attrs converter signature)
+    """Check ``devices``: a mapping of kind -> number of devices (1 to MAX_DEVICES)."""
+    if not isinstance(value, Mapping):
+        msg = f"runner devices must be a mapping of kind to device count, got {_show(value)}"
+        raise InvalidResourcesError(msg)
+    items = []
+    for kind in sorted(value, key=str):
+        check_dimension_name(kind, field="runner device kind")
+        if kind in BUILTIN_DIMENSIONS:
+            msg = f"runner device kind must not be {kind!r}: devices are extended resources"
+            raise InvalidResourcesError(msg)
+        count = _check_quantity(f"runner devices[{kind!r}]", value[kind])
+        if count > MAX_DEVICES:
+            msg = f"runner devices[{kind!r}] must be at most {MAX_DEVICES}, got {count}"
+            raise InvalidResourcesError(msg)
+        if count:
+            items.append((kind, count))
+    return FrozenMap(items)
+
+
 @attrs.frozen
 class Runner:
-    """A worker machine: a name, a capacity and labels.
+    """A worker machine: a name, a capacity, labels and devices.
 
     A capacity without slots (``slots=0``, which is what
     :meth:`Resources.parse` leaves when the text gives none) has
@@ -90,19 +113,46 @@ class Runner:
 
     Attributes:
         name: unique within an allocator.
-        capacity: what the runner can hold at once; at least 1 slot.
+        capacity: what the runner can hold at once; at least 1 slot. For each
+            device kind, ``capacity.extended[kind]`` is the pooled sum, 1000 milli
+            per device (filled in when the capacity does not give it).
         labels: tags a task can require (``require={"gpu"}``).
+        devices: device kind -> number of devices of 1000 milli each
+            (:mod:`runtime_alloc.devices`); empty for a runner without devices.
 
     >>> r = Runner.parse("r1", "cpu=4,memory=16GiB", labels=["gpu"])
     >>> str(r.capacity), sorted(r.labels)
     ('cpu=4,memory=16Gi,slots=16', ['gpu'])
     >>> Runner("r2", Resources.parse("cpu=4")).capacity.slots
     16
+    >>> g = Runner.parse("g1", "cpu=96,memory=384Gi", devices={"gpu": 8})
+    >>> dict(g.devices), g.capacity.extended["gpu"]
+    ({'gpu': 8}, 8000)
     """
 
     name: str = attrs.field(validator=_check_runner_name)
     capacity: Resources = attrs.field(converter=_to_capacity)
     labels: frozenset[str] = attrs.field(default=frozenset(), converter=to_labels)
+    devices: FrozenMap[str, int] = attrs.field(factory=FrozenMap, converter=_to_devices)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.devices._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            return
+        extended = dict(self.capacity.extended)
+        for kind, count in self.devices.items():
+            pooled = count * DEVICE_MILLI
+            given = extended.setdefault(kind, pooled)
+            if given != pooled:
+                msg = (
+                    f"runner {self.name!r} capacity {kind}={given} disagrees with its "
+                    f"{count} {kind} devices ({pooled} milli); leave {kind} out of the capacity"
+                )
+                raise InvalidResourcesError(msg)
+        if extended != self.capacity.extended:
+            c = self.capacity
+            object.__setattr__(
+                self, "capacity", Resources(c.millicpu, c.memory_bytes, c.slots, extended)
+            )
 
     @classmethod
     def parse(
@@ -110,34 +160,51 @@ class Runner:
         name: str,
         spec: Mapping[str, object] | str | Resources,
         labels: Iterable[str] = (),
+        *,
+        devices: Mapping[str, int] | None = None,
     ) -> Runner:
         """Build a runner from a resources spec; a missing ``slots`` means 16.
 
+        Args:
+            name: the runner's name.
+            spec: the capacity (see :meth:`Resources.parse`); a device kind given
+                there is in devices (``gpu=8``), like the request grammar.
+            labels: the runner's labels.
+            devices: device kind -> number of devices (``{"gpu": 8}``).
+
         Raises:
-            InvalidResourcesError: for a bad spec or slots given as 0.
+            InvalidResourcesError: for a bad spec, slots given as 0 or bad devices.
             InvalidArgumentError: for a bad name or label.
+
+        Runtime complexity: O(len(spec) + number of devices).
         """
+        devices = FrozenMap() if devices is None else _to_devices(devices)
         if isinstance(spec, Resources):
-            return cls(name, spec, labels)
-        capacity = Resources.parse(spec, default_slots=DEFAULT_RUNNER_SLOTS)
+            return cls(name, spec, labels, devices)
+        capacity = Resources.parse(
+            spec, default_slots=DEFAULT_RUNNER_SLOTS, device_kinds=devices.keys()
+        )
         check_runner_slots(capacity.slots)
-        return cls(name, capacity, labels)
+        return cls(name, capacity, labels, devices)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict."""
-        return {
+        """Return a JSON-safe dict (``devices`` only when the runner has some)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "capacity": self.capacity.to_dict(),
             "labels": sorted(self.labels),
         }
+        if self.devices._data:  # noqa: SLF001
+            out["devices"] = dict(self.devices)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, field: str = "runner") -> Runner:
         """Read the output of :meth:`to_dict` back (``labels`` may be left out).
 
         Args:
-            data: ``{"name": str, "capacity": {...}, "labels": [str, ...]}``; other
-                keys are not read.
+            data: ``{"name": str, "capacity": {...}, "labels": [str, ...],
+                "devices": {kind: count}}``; other keys are not read.
             field: the name used in error messages (``"runners[0]"``).
 
         Raises:
@@ -161,7 +228,21 @@ class Runner:
         if isinstance(labels, (str, bytes)) or not isinstance(labels, (list, tuple)):
             msg = f"{field}.labels must be a list of strings, got {_show(labels)}"
             raise InvalidArgumentError(msg)
-        return cls(name, capacity, to_labels(labels, field=f"{field}.label"))
+        devices = data.get("devices", {})
+        if not isinstance(devices, Mapping):
+            msg = f"{field}.devices must be a mapping of kind to device count, got {_show(devices)}"
+            raise InvalidArgumentError(msg)
+        return cls(name, capacity, to_labels(labels, field=f"{field}.label"), devices)
+
+
+def _no_device_use(state: RunnerState) -> FrozenMap[str, tuple[int, ...]]:
+    devices = state.runner.devices
+    if not devices._data:  # noqa: SLF001
+        return _NO_DEVICES
+    return FrozenMap((kind, (0,) * count) for kind, count in devices.items())
+
+
+_NO_DEVICES: FrozenMap[str, tuple[int, ...]] = FrozenMap()
 
 
 @attrs.frozen
@@ -172,11 +253,16 @@ class RunnerState:
         runner: the runner.
         reserved: the sum of the reservations it holds.
         draining: True when it takes no new placements.
+        devices: device kind -> milli used on each device, in index order
+            (all 0 on a new runner); empty for a runner without devices.
     """
 
     runner: Runner
     reserved: Resources = attrs.field(factory=Resources)
     draining: bool = False
+    devices: FrozenMap[str, tuple[int, ...]] = attrs.field(
+        default=attrs.Factory(_no_device_use, takes_self=True)
+    )
 
     @property
     def name(self) -> str:
@@ -194,4 +280,5 @@ class RunnerState:
             "runner": self.runner.to_dict(),
             "reserved": self.reserved.to_dict(),
             "draining": self.draining,
+            **({"devices": {k: list(v) for k, v in self.devices.items()}} if self.devices else {}),
         }
