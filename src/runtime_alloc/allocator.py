@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from runtime_alloc import devices
 from runtime_alloc._ledger import Ledger
 from runtime_alloc._requests import (
     Request,
@@ -17,7 +18,6 @@ from runtime_alloc._requests import (
     prepare_task,
 )
 from runtime_alloc._restore import load_state, resolve_settings, stored_config, stored_counters
-from runtime_alloc import devices
 from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions

@@ -10,9 +10,11 @@ of its runners declares devices of it. Then:
 * request text and mappings give that kind in devices, like cpu in cores: ``gpu=2`` is two
   whole devices (2000 milli), ``gpu=0.5`` or ``gpu="500m"`` a share of one (500 milli);
   a :class:`~runtime_alloc.Resources` given directly already holds milli
-  (``Resources(extended={"gpu": 500})``, or ``Resources.parse("gpu=500m", device_kinds={"gpu"})``);
+  (``Resources(extended={"gpu": 500})``, or
+  ``Resources.parse("gpu=500m", device_kinds={"gpu"})``);
 * the request must be a share of one device (at most 1000 milli) or whole devices (a
-  multiple of 1000): 1500 milli is refused with :class:`~runtime_alloc.errors.InvalidResourcesError`;
+  multiple of 1000): 1500 milli is refused with
+  :class:`~runtime_alloc.errors.InvalidResourcesError`;
 * on a runner with devices of the kind, the request needs one device with the share free, or
   k wholly free devices; on a runner without them (a pooled ``gpu=8000`` capacity), the
   pooled comparison of today applies.
@@ -161,9 +163,7 @@ def pick(used: tuple[int, ...], milli: int) -> tuple[tuple[int, int], ...] | Non
     return tuple((index, DEVICE_MILLI) for index in free)
 
 
-def pick_for(
-    devices: Mapping[str, tuple[int, ...]], request: Resources
-) -> DevicePicks | None:
+def pick_for(devices: Mapping[str, tuple[int, ...]], request: Resources) -> DevicePicks | None:
     """The picks of ``request`` on a runner with per-kind device use ``devices``.
 
     Only the request's kinds that the runner has as devices are picked; None when
@@ -182,7 +182,8 @@ def pick_for(
 
 
 def apply(
-    devices: FrozenMap[str, tuple[int, ...]], picks: Mapping[str, tuple[tuple[int, int], ...]],
+    devices: FrozenMap[str, tuple[int, ...]],
+    picks: Mapping[str, tuple[tuple[int, int], ...]],
     sign: int,
 ) -> FrozenMap[str, tuple[int, ...]]:
     """Device use after adding (sign 1) or giving back (sign -1) ``picks``. O(devices touched)."""
@@ -220,9 +221,9 @@ def read_picks(data: object, *, field: str) -> DevicePicks:
         if not isinstance(kind, str) or not isinstance(picks, (list, tuple)) or not picks:
             msg = f"{path} must be a non-empty list of [index, milli] pairs, got {_show(picks)}"
             raise InvalidArgumentError(msg)
-        pairs = []
+        pairs: list[tuple[int, int]] = []
         for pair in picks:
-            ok = isinstance(pair, (list, tuple)) and len(pair) == 2  # noqa: PLR2004
+            ok = isinstance(pair, (list, tuple)) and len(pair) == 2
             ok = ok and all(type(x) is int for x in pair)
             if not ok or not (0 <= pair[0] < MAX_DEVICES and 0 < pair[1] <= DEVICE_MILLI):
                 msg = (

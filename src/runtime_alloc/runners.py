@@ -10,8 +10,8 @@ import attrs
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _check_quantity, _show
 from runtime_alloc.devices import DEVICE_MILLI, MAX_DEVICES
-from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
+from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.resources import Resources, _with_slots
 
 __all__ = [
@@ -236,8 +236,8 @@ class Runner:
 
 
 def _no_device_use(state: RunnerState) -> FrozenMap[str, tuple[int, ...]]:
-    devices = state.runner.devices
-    if not devices._data:  # noqa: SLF001
+    devices = getattr(state.runner, "devices", None)  # FleetSnapshot.check names a non-Runner
+    if not devices:
         return _NO_DEVICES
     return FrozenMap((kind, (0,) * count) for kind, count in devices.items())
 

@@ -263,6 +263,9 @@ class NumpyBackend:
             if cols is None:
                 return np.zeros_like(ok)
             ok &= cols[1][idx] + count <= cols[0][idx]
+            fit = t.devices.mask(idx, name, count)  # device kinds: see .devices
+            if fit is not None:
+                ok &= fit
         return ok
 
     # ------------------------------------------------------------------ choosing
@@ -311,8 +314,8 @@ class NumpyBackend:
         None for a custom strategy. See :func:`.batch.plan`.
         """
         self.sync()
-        if not self.vectorized:
-            return None
+        if not self.vectorized or self.table.devices.asks_devices(request.extended):
+            return None  # device requests: one at a time (the device choice changes per copy)
         rows = batch.plan(self, request, require, count)
         if rows is None:
             return None

@@ -42,6 +42,7 @@ def check_table(table: Table, states: Mapping[str, RunnerState]) -> None:
         for dim, cols in table.extended.items():
             assert cols[0][i] == c.extended.get(dim, 0), (name, dim)  # noqa: S101
             assert cols[1][i] == r.extended.get(dim, 0), (name, dim)  # noqa: S101
+        table.devices.check(i, state.devices, name)
     for k in range(table.nblocks if table.summaries else 0):
         lo, hi = k * bs, (k + 1) * bs
         for d in range(3):

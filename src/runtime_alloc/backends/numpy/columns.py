@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.devices import DeviceColumns
 from runtime_alloc.runners import RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
@@ -86,6 +87,7 @@ class Table:
         self._groups: dict[Any, list[int]] = {}
         self.nblocks = 0
         self.fill: list[int] = []
+        self.devices = DeviceColumns()
         self._allocate_rows(0, 0)
 
     # ------------------------------------------------------------------ storage
@@ -114,6 +116,7 @@ class Table:
         self.labelset = grow(g(self, "labelset", None), nrows, 0, np.int32)
         self.alive = grow(g(self, "alive", None), nrows, 0, np.bool_)
         self.draining = grow(g(self, "draining", None), nrows, 0, np.bool_)
+        self.devices.grow(nrows)
         ext: dict[str, list[Any]] = g(self, "extended", {})
         self.extended = {
             k: [grow(v[0], nrows, 0, _I64), grow(v[1], nrows, 0, _I64)] for k, v in ext.items()
@@ -270,6 +273,8 @@ class Table:
             for name, count in state.runner.capacity.extended.items():
                 self.extended_columns(name)[0][i] = count
             self._update_ext(state.reserved.extended, i)
+            if state.devices:
+                self.devices.set(i, state.devices)
         # static per-block capacity terms (blocks hold one capacity group)
         for d in range(3):
             cf = self.capacity_float[d][idx]
@@ -311,6 +316,7 @@ class Table:
         for cols in self.extended.values():
             cols[0][i] = 0
             cols[1][i] = 0
+        self.devices.clear(i)
 
     def update(self, state: RunnerState, i: int | None = None) -> None:
         """Store a runner's reserved amounts and draining flag; widen its block's bounds. O(1)."""
@@ -328,6 +334,8 @@ class Table:
                 self.free_usable[d][i] = free[d] if usable else -1
             if self.extended or r.extended:
                 self._update_ext(r.extended, i)
+            if state.devices:
+                self.devices.set(i, state.devices)
             return
         k = i // self.block_size
         a = 0.0
@@ -372,6 +380,8 @@ class Table:
             ].max()  # the block's maximum fell
         if self.extended or r.extended:
             self._update_ext(r.extended, i)
+        if state.devices:
+            self.devices.set(i, state.devices)
 
     def _update_ext(self, ext: Mapping[str, int], i: int) -> None:
         for name, cols in self.extended.items():
