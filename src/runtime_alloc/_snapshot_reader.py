@@ -11,7 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _show
+from runtime_alloc.devices import DEVICE_MILLI, use_of
 from runtime_alloc.errors import InvalidSnapshotError, RuntimeAllocError
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
@@ -86,11 +88,38 @@ def read_dict(
     if twice:
         msg = f"snapshot names task(s) {_show(twice)} more than once"
         raise InvalidSnapshotError(msg)
+    states = _with_device_use(states, data["runners"], reservations)
     return (
         states,
         {task_id: held[0] for task_id, held in reservations.items()},
         config,
         counters,
+    )
+
+
+def _with_device_use(
+    states: tuple[RunnerState, ...],
+    items: Any,  # noqa: ANN401 (the runner items of a snapshot dict)
+    reservations: dict[str, list[Reservation]],
+) -> tuple[RunnerState, ...]:
+    """States of runners with devices but no stored ``device_use`` take it from the reservations.
+
+    (A snapshot written before devices existed has no device runners.)
+    """
+    missing = {
+        s.name for s, item in zip(states, items, strict=True)
+        if s.runner.devices and "device_use" not in item
+    }  # fmt: skip
+    if not missing:
+        return states
+    held: dict[str, list[Reservation]] = {}
+    for reservation, *_ in reservations.values():
+        held.setdefault(reservation.runner, []).append(reservation)
+    return tuple(
+        RunnerState(s.runner, s.reserved, s.draining, use_of(s.runner, held.get(s.name, ())))
+        if s.name in missing
+        else s
+        for s in states
     )
 
 
@@ -159,7 +188,30 @@ def _read_state(item: object, path: str) -> RunnerState:
     if type(draining) is not bool:
         msg = f"snapshot runner {path}.draining must be true or false, got {_show(draining)}"
         raise InvalidSnapshotError(msg)
-    return RunnerState(runner, reserved, draining)
+    use = item.get("device_use")
+    if use is None:
+        return RunnerState(runner, reserved, draining)
+    return RunnerState(runner, reserved, draining, _device_use(use, runner, f"{path}.device_use"))
+
+
+def _device_use(value: object, runner: Runner, path: str) -> FrozenMap[str, tuple[int, ...]]:
+    """Read ``{kind: [milli per device]}``: one list per device kind of ``runner``."""
+    use = _mapping(value, path)
+    if set(use) != set(runner.devices):
+        msg = f"snapshot {path} must name the runner's device kinds {sorted(runner.devices)}"
+        raise InvalidSnapshotError(msg)
+    out = {}
+    for kind, count in runner.devices.items():
+        used = use[kind]
+        ok = isinstance(used, (list, tuple)) and len(used) == count
+        if not ok or not all(type(u) is int and 0 <= u <= DEVICE_MILLI for u in used):
+            msg = (
+                f"snapshot {path}[{kind!r}] must be {count} integers from 0 to {DEVICE_MILLI}, "
+                f"got {_show(used)}"
+            )
+            raise InvalidSnapshotError(msg)
+        out[kind] = tuple(used)
+    return FrozenMap(out)
 
 
 def _mapping(value: object, path: str) -> Mapping[str, Any]:

@@ -53,6 +53,7 @@ __all__ = [
     "check_device_request",
     "check_state",
     "count_kinds",
+    "device_problem",
     "fits",
     "format_milli",
     "largest_free_share",
@@ -60,6 +61,7 @@ __all__ = [
     "pick",
     "pick_for",
     "read_picks",
+    "use_of",
     "whole_free",
     "with_picks",
 ]
@@ -266,33 +268,62 @@ def with_picks(reservation: Reservation, state: RunnerState) -> Reservation:
 
 
 def check_state(state: RunnerState, held: Iterable[Reservation]) -> None:
-    """Assert the per-device invariant of one runner. O(devices + reservations).
+    """Assert the per-device invariant of one runner (see :func:`device_problem`)."""
+    problem = device_problem(state, held)
+    assert problem is None, problem  # noqa: S101
 
-    Every device's use is from 0 to 1000 and equals the sum of the held
-    reservations' picks on it; a kind's device use sums to the pooled reserved
-    amount when every reservation of that kind holds devices; each reservation's
-    picks are of the runner's device kinds and add up to its request.
+
+def device_problem(state: RunnerState, held: Iterable[Reservation]) -> str | None:
+    """What breaks the per-device invariant of one runner, or None. O(devices + reservations).
+
+    The invariant: each reservation's picks are of the runner's device kinds, on
+    existing devices, and add up to its request of that kind (a reservation asking
+    a device kind of the runner holds devices); each device's use is the sum of the
+    picks on it, from 0 to 1000; so a kind's device use sums to its pooled reserved.
     """
     runner = state.runner
-    assert set(state.devices) == set(runner.devices), f"{state.name}: device kinds"  # noqa: S101
+    if set(state.devices) != set(runner.devices):
+        return f"runner {state.name!r} device use {dict(state.devices)} has the wrong kinds"
+    summed = {kind: [0] * count for kind, count in runner.devices.items()}
+    for reservation in held:
+        task = reservation.task_id
+        for kind, picks in reservation.devices.items():
+            if kind not in summed:
+                return f"task {task!r} holds {kind} devices that runner {state.name!r} lacks"
+            if sum(m for _, m in picks) != reservation.resources.get(kind):
+                return f"task {task!r} holds {kind} devices {picks} that differ from its request"
+            for index, milli in picks:
+                if index >= len(summed[kind]):
+                    return f"task {task!r} holds {kind} device {index} that does not exist"
+                summed[kind][index] += milli
+        for kind in runner.devices:
+            if reservation.resources.get(kind) and kind not in reservation.devices:
+                return f"task {task!r} asks {kind} on runner {state.name!r} but holds no device"
+    for kind, used in state.devices.items():
+        if list(used) != summed[kind]:
+            return (
+                f"runner {state.name!r} {kind} device use {list(used)} differs from its "
+                f"reservations' devices {summed[kind]}"
+            )
+        if any(u > DEVICE_MILLI for u in used):
+            return f"runner {state.name!r} {kind} devices over-committed: {list(used)}"
+    return None
+
+
+def use_of(runner: Runner, held: Iterable[Reservation]) -> FrozenMap[str, tuple[int, ...]]:
+    """The device use of ``runner`` from the picks of its reservations ``held``.
+
+    Picks of kinds or indexes the runner lacks are left out (a check reports them).
+    Runtime complexity: O(devices + reservations).
+    """
     summed = {kind: [0] * count for kind, count in runner.devices.items()}
     for reservation in held:
         for kind, picks in reservation.devices.items():
-            assert kind in summed, f"{reservation.task_id}: no {kind} devices"  # noqa: S101
-            assert sum(m for _, m in picks) == reservation.resources.get(kind), (  # noqa: S101
-                f"{reservation.task_id}: {kind} picks {picks} != request"
-            )
+            used = summed.get(kind)
             for index, milli in picks:
-                summed[kind][index] += milli
-        for kind in runner.devices:
-            assert (reservation.resources.get(kind) == 0) == (kind not in reservation.devices), (  # noqa: S101
-                f"{reservation.task_id}: {kind} asked without devices or devices without ask"
-            )
-    for kind, used in state.devices.items():
-        assert len(used) == runner.devices[kind], f"{state.name}: {kind} device count"  # noqa: S101
-        assert all(0 <= u <= DEVICE_MILLI for u in used), f"{state.name}: {kind} {used}"  # noqa: S101
-        assert list(used) == summed[kind], f"{state.name}: {kind} {used} != {summed[kind]}"  # noqa: S101
-        assert sum(used) == state.reserved.get(kind), f"{state.name}: {kind} pooled"  # noqa: S101
+                if used is not None and index < len(used):
+                    used[index] += milli
+    return FrozenMap((kind, tuple(used)) for kind, used in summed.items())
 
 
 def parse_request(request: Mapping[str, object] | str, kinds: Collection[str]) -> Resources:

@@ -11,6 +11,7 @@ import attrs
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._snapshot_reader import read_dict, read_json
 from runtime_alloc._units import _show
+from runtime_alloc.devices import device_problem
 from runtime_alloc.errors import InvalidSnapshotError, RuntimeAllocError
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
@@ -88,7 +89,16 @@ class FleetSnapshot:
             data: dict[str, Any] = {
                 "schema_version": SNAPSHOT_SCHEMA_VERSION,
                 "runners": [
-                    {**s.runner.to_dict(), "reserved": s.reserved.to_dict(), "draining": s.draining}
+                    {
+                        **s.runner.to_dict(),
+                        "reserved": s.reserved.to_dict(),
+                        "draining": s.draining,
+                        **(
+                            {"device_use": {k: list(u) for k, u in s.devices.items()}}
+                            if s.devices
+                            else {}
+                        ),
+                    }
                     for s in self.runners
                 ],
                 "reservations": [r.to_dict() for r in self.reservations.values()],
@@ -166,11 +176,13 @@ class FleetSnapshot:
         of a valid task id (the key), a runner name and a :class:`Resources` of
         at least 1 slot. Consistent: unique runner names, every reservation on
         a known runner, each runner's reserved equal to the sum of its
-        reservations and within its capacity.
+        reservations and within its capacity, and its device use equal to the
+        devices its reservations hold (:func:`runtime_alloc.devices.device_problem`).
 
         Runtime complexity: O(runners + reservations).
         """
         sums: dict[str, Resources] = {}
+        held: dict[str, list[Reservation]] = {}
         for i, state in enumerate(self.runners):
             _check_state(state, f"runners[{i}]")
             if state.name in sums:
@@ -189,6 +201,7 @@ class FleetSnapshot:
                 )
                 raise InvalidSnapshotError(msg)
             sums[reservation.runner] += reservation.resources
+            held.setdefault(reservation.runner, []).append(reservation)
         for state in self.runners:
             if state.reserved != sums[state.name]:
                 msg = (
@@ -202,6 +215,9 @@ class FleetSnapshot:
                     f"capacity {state.runner.capacity}"
                 )
                 raise InvalidSnapshotError(msg)
+            problem = device_problem(state, held.get(state.name, ()))
+            if problem is not None:
+                raise InvalidSnapshotError(f"snapshot {problem}")
 
 
 def _check_state(state: object, path: str) -> None:
