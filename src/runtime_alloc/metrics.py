@@ -37,21 +37,34 @@ class DimensionUsage:
 
 @attrs.frozen
 class RunnerMetrics:
-    """Gauges of one runner."""
+    """Gauges of one runner.
+
+    Attributes:
+        name: the runner.
+        tasks: reservations it holds.
+        draining: its draining flag.
+        usage: reserved and capacity per dimension (device kinds pooled).
+        devices: device kind -> milli used on each device, in index order
+            (empty for a runner without devices; see :mod:`runtime_alloc.devices`).
+    """
 
     name: str
     tasks: int
     draining: bool
     usage: FrozenMap[str, DimensionUsage]
+    devices: FrozenMap[str, tuple[int, ...]] = attrs.field(factory=FrozenMap)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict."""
-        return {
+        """Return a JSON-safe dict (``devices`` as ``{kind: [milli, ...]}`` when it has some)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "tasks": self.tasks,
             "draining": self.draining,
             "usage": {dim: u.to_dict() for dim, u in self.usage.items()},
         }
+        if self.devices:
+            out["devices"] = {kind: list(used) for kind, used in self.devices.items()}
+        return out
 
 
 class RunnerMetricsView(Sequence[RunnerMetrics]):
@@ -76,7 +89,7 @@ class RunnerMetricsView(Sequence[RunnerMetrics]):
         items = self._items
         if items is None:
             items = self._items = tuple(
-                RunnerMetrics(s.name, count, s.draining, usage_by_dimension((s,)))
+                RunnerMetrics(s.name, count, s.draining, usage_by_dimension((s,)), s.devices)
                 for s, count in zip(self._states, self._counts, strict=True)
             )
         return items
@@ -188,6 +201,7 @@ class Metrics:
                 tasks_per_runner.get(s.name, 0),
                 s.draining,
                 usage_by_dimension((s,)),
+                s.devices,
             )
             for s in states
         )

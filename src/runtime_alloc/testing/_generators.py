@@ -7,7 +7,7 @@ shrunk counterexample reads like ``cpu=250m,memory=256Mi,slots=1``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from hypothesis import strategies as st
 
@@ -20,6 +20,7 @@ from runtime_alloc import (
     Runner,
     RunnerState,
 )
+from runtime_alloc._frozen import FrozenMap
 from runtime_alloc.resources import check_dimension_name
 from runtime_alloc.runners import check_name
 from runtime_alloc.testing._validation import (
@@ -216,6 +217,7 @@ def fleets(
     heterogeneous: bool = True,
     labels: Iterable[str] | st.SearchStrategy[frozenset[str]] = DEFAULT_LABELS,
     name_prefix: str = "r",
+    devices: Mapping[str, int] | st.SearchStrategy[Mapping[str, int]] | None = None,
 ) -> st.SearchStrategy[list[Runner]]:
     """Return a strategy of fleets: lists of runners named ``r0``, ``r1``, ... (unique).
 
@@ -228,6 +230,9 @@ def fleets(
         labels: a pool of label names (each runner gets a subset) or a strategy
             of label sets; ``()`` for no labels.
         name_prefix: runner names are this prefix plus the position.
+        devices: each runner's devices (``{"gpu": 8}``, see
+            :mod:`runtime_alloc.devices`) or a strategy of them (``{}`` for none);
+            a device kind in a capacity is replaced by the devices' pooled sum.
 
     Raises:
         hypothesis.errors.InvalidArgument: naming the bad argument and its value.
@@ -246,19 +251,52 @@ def fleets(
     if not isinstance(name_prefix, str) or not name_prefix or len(name_prefix) > 200:
         raise fail("name_prefix", name_prefix, "a non-empty string of at most 200 characters")
     label_sets = _labels_strategy("labels", labels)
+    device_sets = as_strategy("devices", FrozenMap() if devices is None else devices, Mapping,
+                              _device_map)  # fmt: skip
 
-    def build(shapes: list[tuple[Resources, frozenset[str]]]) -> list[Runner]:
-        return [Runner(f"{name_prefix}{i}", c, lb) for i, (c, lb) in enumerate(shapes)]
+    def build(shapes: list[tuple[Resources, frozenset[str], Mapping[str, int]]]) -> list[Runner]:
+        return [
+            Runner(f"{name_prefix}{i}", _without(c, d), lb, d)
+            for i, (c, lb, d) in enumerate(shapes)
+        ]
 
+    if devices is None:  # the draws of a fleet without devices, as they always were
+        plain = (
+            st.lists(st.tuples(caps, label_sets), min_size=min_size, max_size=max_size)
+            if heterogeneous
+            else caps.flatmap(
+                lambda c: st.lists(
+                    st.tuples(st.just(c), label_sets), min_size=min_size, max_size=max_size
+                )
+            )
+        )
+        return plain.map(lambda shapes: build([(c, lb, FrozenMap()) for c, lb in shapes]))
     if heterogeneous:
-        shapes = st.lists(st.tuples(caps, label_sets), min_size=min_size, max_size=max_size)
+        shapes = st.lists(
+            st.tuples(caps, label_sets, device_sets), min_size=min_size, max_size=max_size
+        )
     else:
-        shapes = caps.flatmap(
-            lambda c: st.lists(
-                st.tuples(st.just(c), label_sets), min_size=min_size, max_size=max_size
+        shapes = st.tuples(caps, device_sets).flatmap(
+            lambda cd: st.lists(
+                st.tuples(st.just(cd[0]), label_sets, st.just(cd[1])),
+                min_size=min_size,
+                max_size=max_size,
             )
         )
     return shapes.map(build)
+
+
+def _device_map(value: object) -> FrozenMap[str, int]:
+    """Check a runner's devices as :class:`Runner` does (ValueError naming the problem)."""
+    return Runner("r", Resources(slots=1), devices=value).devices
+
+
+def _without(capacity: Resources, devices: Mapping[str, int]) -> Resources:
+    """``capacity`` without the device kinds (the runner fills in their pooled sum)."""
+    if not devices or not any(kind in capacity.extended for kind in devices):
+        return capacity
+    extended = {k: v for k, v in capacity.extended.items() if k not in devices}
+    return Resources(capacity.millicpu, capacity.memory_bytes, capacity.slots, extended)
 
 
 def runner_states(

@@ -19,7 +19,17 @@ from runtime_alloc.dimensions import near_miss
 if TYPE_CHECKING:
     from runtime_alloc.testing.machine import AllocatorStateMachine
 
-__all__ = ["best_runner", "from_machine", "infeasibility", "mistyped_resource", "quiet_weights"]
+__all__ = [
+    "best_runner",
+    "device_kinds",
+    "expected_devices",
+    "from_machine",
+    "infeasibility",
+    "mistyped_resource",
+    "parse_request",
+    "quiet_weights",
+    "request_text",
+]
 
 
 class _Fleet(list[Runner]):
@@ -77,7 +87,45 @@ def infeasibility(state: RunnerState, request: Resources, require: Iterable[str]
         for dim in request.dimensions()
         if res.get(dim) + request.get(dim) > cap.get(dim)
     )
+    for kind, used in state.devices.items():
+        if request.get(kind) and expected_devices(used, request.get(kind)) is None:
+            reasons.append(f"no {kind} devices for {request.get(kind)}m (device use {list(used)})")
     return ", ".join(reasons)
+
+
+def expected_devices(used: Sequence[int], milli: int) -> tuple[tuple[int, int], ...] | None:
+    """The devices the documented rule picks for ``milli`` on devices with ``used`` milli.
+
+    A share (at most 1000) goes to the device left with the least free, the lowest
+    index on ties; k whole devices (k * 1000) to the k lowest wholly free indexes.
+    None when they do not fit.
+    """
+    if milli <= 1000:  # one device
+        fitting = [(1000 - u - milli, i) for i, u in enumerate(used) if 1000 - u >= milli]
+        return ((min(fitting)[1], milli),) if fitting else None
+    free = [i for i, u in enumerate(used) if u == 0]
+    count = milli // 1000
+    return tuple((i, 1000) for i in free[:count]) if len(free) >= count else None
+
+
+def device_kinds(states: Iterable[RunnerState]) -> frozenset[str]:
+    """The kinds some runner has as devices (requests give them in devices)."""
+    return frozenset(kind for s in states for kind in s.runner.devices)
+
+
+def request_text(request: Resources, kinds: Iterable[str]) -> str:
+    """``str(request)``, device ``kinds`` written in milli (``gpu=500m``): reads back equal."""
+    kinds = set(kinds)
+    parts = str(request).split(",")
+    return ",".join(
+        f"{part}m" if part.split("=")[0] in kinds and not part.endswith("=0") else part
+        for part in parts
+    )
+
+
+def parse_request(text: str, states: Iterable[RunnerState]) -> Resources:
+    """A request text as the allocator reads it, device kinds in devices."""
+    return Resources.parse(text, default_slots=1, device_kinds=device_kinds(states))
 
 
 def best_runner(

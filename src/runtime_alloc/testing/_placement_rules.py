@@ -24,12 +24,17 @@ from runtime_alloc import (
     Strategy,
     UnschedulableError,
 )
+from runtime_alloc.devices import apply as apply_devices
 from runtime_alloc.testing._error_rules import ErrorRules, Observation
 from runtime_alloc.testing._model import (
     best_runner,
+    device_kinds,
+    expected_devices,
     from_machine,
     infeasibility,
     mistyped_resource,
+    parse_request,
+    request_text,
 )
 from runtime_alloc.testing.invariants import describe_difference
 
@@ -90,7 +95,7 @@ class PlacementRules(ErrorRules):
     def _check_placement(
         self,
         what: str,
-        runner: str,
+        reservation: Reservation,
         states: Mapping[str, RunnerState],
         wanted: Resources,
         require: tuple[str, ...],
@@ -99,10 +104,20 @@ class PlacementRules(ErrorRules):
 
         O(runners) for the best-runner check.
         """
+        runner = reservation.runner
         state = states.get(runner)
         assert state is not None, f"{what} placed it on unknown runner {runner!r}"
         why = infeasibility(state, wanted, require)
         assert not why, f"{what} placed it on runner {runner!r}, which was not feasible: {why}"
+        expected = {
+            kind: expected_devices(used, wanted.get(kind))
+            for kind, used in state.devices.items()
+            if wanted.get(kind)
+        }
+        assert reservation.devices == expected, (
+            f"{what} took devices {dict(reservation.devices)} on {runner!r}; the device rule "
+            f"picks {expected}"
+        )
         if self.check_strategy_choice:
             best = best_runner(list(states.values()), self._strategy(), wanted, require)
             assert best is not None  # a feasible runner was used
@@ -116,18 +131,21 @@ class PlacementRules(ErrorRules):
     @rule(request=from_machine(lambda m: m.request_strategy().map(str)), require=_REQUIRE)
     def allocate(self, request: str, require: tuple[str, ...]) -> None:
         """Allocate a new task; check feasibility, choice and completeness."""
-        self._allocate_checked(self._new_task(), request, require)
+        self._allocate_checked(self._new_task(), self._text(request), require)
+
+    def _text(self, request: str) -> str:
+        """The drawn request text, device kinds of the current fleet in milli (``gpu=500m``)."""
+        kinds = device_kinds(self.allocator.snapshot().runners)
+        return request_text(Resources.parse(request), kinds) if kinds else request
 
     def _allocate_checked(
         self, task: str, request: str | Resources, require: tuple[str, ...]
     ) -> None:
         shown = str(request) if isinstance(request, Resources) else request
         call = f"allocate({task!r}, {shown!r}, require={list(require)!r})"
-        wanted = (
-            request if isinstance(request, Resources) else Resources.parse(request, default_slots=1)
-        )
         before = self.observe()
         runners = before.snapshot.runners
+        wanted = request if isinstance(request, Resources) else parse_request(request, runners)
         typo = mistyped_resource(wanted, runners)
         if typo is not None:  # a near miss of a known name: refused, nothing changes
             self.expect_error(
@@ -148,7 +166,7 @@ class PlacementRules(ErrorRules):
             f"{call} reserved {reservation.resources}, not the request {wanted}"
         )
         states = {s.name: s for s in runners}
-        self._check_placement(call, reservation.runner, states, wanted, require)
+        self._check_placement(call, reservation, states, wanted, require)
         self.model_held[task] = reservation
 
     @precondition(lambda self: self.model_held)
@@ -189,13 +207,13 @@ class PlacementRules(ErrorRules):
         """A batch places each task as ``allocate`` would, in order; failures are in the list."""
         if not callable(getattr(self.allocator, "allocate_many", None)):
             return
-        items = [(self._new_task(), request, require) for request in requests]
+        items = [(self._new_task(), self._text(request), require) for request in requests]
         call = f"allocate_many({items!r})"
         before = self.observe()
         states = {s.name: s for s in before.snapshot.runners}
+        runners = before.snapshot.runners
         if any(
-            mistyped_resource(Resources.parse(r, default_slots=1), states.values())
-            for r in requests
+            mistyped_resource(parse_request(r, runners), runners) for _, r, _ in items
         ):  # one mistyped name refuses the whole batch
             self.expect_error(
                 call, InvalidResourcesError, lambda: self.allocator.allocate_many(items)
@@ -205,7 +223,7 @@ class PlacementRules(ErrorRules):
         assert len(results) == len(items), f"{call} returned {len(results)} results"
         placed, failed = 0, dict[str, int]()
         for (task, request, _), result in zip(items, results, strict=True):
-            wanted = Resources.parse(request, default_slots=1)
+            wanted = parse_request(request, runners)
             what = f"{call}: task {task!r}"
             if isinstance(result, AllocationError):
                 assert result.task_id == task, f"{what} got the error of {result.task_id!r}"
@@ -214,10 +232,15 @@ class PlacementRules(ErrorRules):
                 self._check_failure(what, result, current, wanted, require, verb="failed with")
                 continue
             assert isinstance(result, Reservation), f"{what} returned {result!r}"
-            assert result == Reservation(task, result.runner, wanted), f"{what} returned {result!r}"
-            state = self._check_placement(what, result.runner, states, wanted, require)
+            assert result == Reservation(task, result.runner, wanted, result.devices), (
+                f"{what} returned {result!r}"
+            )
+            state = self._check_placement(what, result, states, wanted, require)
             states[result.runner] = RunnerState(
-                state.runner, state.reserved + wanted, state.draining
+                state.runner,
+                state.reserved + wanted,
+                state.draining,
+                apply_devices(state.devices, result.devices, 1),
             )
             self.model_held[task] = result
             placed += 1
@@ -247,13 +270,14 @@ class PlacementRules(ErrorRules):
     def allocate_then_release_restores(self, request: str) -> None:
         """Allocate and at once release: the snapshot must be exactly what it was."""
         task = self._new_task()
+        request = self._text(request)
         before = self.allocator.snapshot()
         try:
             self.allocator.allocate(task, request)
         except AllocationError:
             return
         except InvalidResourcesError:
-            wanted = Resources.parse(request, default_slots=1)
+            wanted = parse_request(request, before.runners)
             if mistyped_resource(wanted, before.runners) is None:
                 raise
             assert self.allocator.snapshot() == before, f"a refused allocate({request!r}) changed"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime_alloc import Allocator, EvenSpreadStrategy, FleetSnapshot, Resources, RuntimeAllocError
+from runtime_alloc import (
+    Allocator,
+    EvenSpreadStrategy,
+    FleetSnapshot,
+    Reservation,
+    Resources,
+    RuntimeAllocError,
+)
+from runtime_alloc.devices import device_problem
 
 __all__ = ["check_invariants", "check_round_trip", "describe_difference"]
 
@@ -27,6 +35,7 @@ def snapshot_problems(snapshot: FleetSnapshot) -> list[str]:
     problems: list[str] = []
     sums: dict[str, Resources] = {}
     tasks: dict[str, list[str]] = {}
+    held: dict[str, list[Reservation]] = {}
     for state in snapshot.runners:
         if state.name in sums:
             problems.append(f"runner {state.name!r} appears twice in the snapshot")
@@ -44,12 +53,13 @@ def snapshot_problems(snapshot: FleetSnapshot) -> list[str]:
             continue
         sums[reservation.runner] += reservation.resources
         tasks[reservation.runner].append(task_id)
+        held.setdefault(reservation.runner, []).append(reservation)
     for state in snapshot.runners:
         if state.reserved != sums[state.name]:
-            held = ", ".join(repr(t) for t in tasks[state.name]) or "none"
+            names = ", ".join(repr(t) for t in tasks[state.name]) or "none"
             problems.append(
                 f"runner {state.name!r} reserved {state.reserved} != the sum of its "
-                f"reservations {sums[state.name]} (tasks: {held})"
+                f"reservations {sums[state.name]} (tasks: {names})"
             )
         over = _over(state.reserved, state.runner.capacity)
         if over:
@@ -57,6 +67,10 @@ def snapshot_problems(snapshot: FleetSnapshot) -> list[str]:
                 f"runner {state.name!r} is over-committed: reserved {state.reserved} exceeds "
                 f"capacity {state.runner.capacity} ({over})"
             )
+        # per device: 0 <= used <= 1000, used = the reservations' devices, sum = pooled reserved
+        device = device_problem(state, held.get(state.name, ()))
+        if device is not None:
+            problems.append(device)
     return problems
 
 
@@ -78,6 +92,8 @@ def describe_difference(expected: FleetSnapshot, actual: FleetSnapshot) -> str:
             lines.append(f"runner {name!r} reserved {before.reserved} became {after.reserved}")
         if before.draining != after.draining:
             lines.append(f"runner {name!r} draining {before.draining} became {after.draining}")
+        if before.devices != after.devices:
+            lines.append(f"runner {name!r} device use {before.devices} became {after.devices}")
     for task_id in sorted(expected.reservations.keys() | actual.reservations.keys()):
         one = expected.reservations.get(task_id)
         two = actual.reservations.get(task_id)
@@ -107,6 +123,8 @@ def check_invariants(
 
     Checked through the public API, so executor wrappers work: no runner is
     over-committed; each runner's reserved equals the sum of its reservations;
+    each device's use is from 0 to 1000 and equals the devices its runner's
+    reservations hold (so a kind's device use sums to its pooled reserved);
     no reservation points at a missing runner; ``len(allocator)`` is the number
     of reservations; and (when ``round_trip``) the snapshot survives
     ``to_dict`` -> JSON -> ``FleetSnapshot.from_dict`` and ``from_snapshot`` of

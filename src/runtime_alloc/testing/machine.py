@@ -29,6 +29,7 @@ from runtime_alloc import (
     UnknownRunnerError,
     UnknownTaskError,
 )
+from runtime_alloc.devices import use_of
 from runtime_alloc.testing._generators import DEFAULT_LABELS, fleets, requests, resources
 from runtime_alloc.testing._model import (
     _Fleet,
@@ -137,8 +138,16 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
         sums = {name: Resources() for name in self.model_runners}
         for reservation in self.model_held.values():
             sums[reservation.runner] += reservation.resources
+        held: dict[str, list[Reservation]] = {}
+        for reservation in self.model_held.values():
+            held.setdefault(reservation.runner, []).append(reservation)
         states = [
-            RunnerState(runner, sums[name], name in self.model_draining)
+            RunnerState(
+                runner,
+                sums[name],
+                name in self.model_draining,
+                use_of(runner, held.get(name, ())),  # the devices checked at each placement
+            )
             for name, runner in self.model_runners.items()
         ]
         return FleetSnapshot(states, self.model_held)
