@@ -20,6 +20,7 @@ from runtime_alloc.errors import (
     Shortfall,
     UnschedulableError,
 )
+from runtime_alloc.runners import labels_allow
 from runtime_alloc.strategies._scoring import UtilizationStrategy
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def is_feasible(state: RunnerState, request: Resources, require: frozenset[str])
     if state.draining:
         return False
     runner = state.runner
-    if require and not require <= runner.labels:
+    if require and not labels_allow(require, runner.labels):
         return False
     cap = runner.capacity
     res = state.reserved
@@ -150,7 +151,7 @@ def _choose_utilization(
         if state.draining:
             continue
         runner = state.runner
-        if require and not require <= runner.labels:
+        if require and not labels_allow(require, runner.labels):
             continue
         cap = runner.capacity
         res = state.reserved

@@ -33,7 +33,7 @@ from runtime_alloc.release_states import check_release_state
 from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
-from runtime_alloc.runners import Runner, check_name, to_labels
+from runtime_alloc.runners import Runner, check_name, label_rule
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import (
     Strategy,
@@ -157,7 +157,12 @@ class Allocator:
     # ------------------------------------------------------------------ placement
 
     def allocate(
-        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+        self,
+        task_id: str,
+        request: Request = None,
+        *,
+        require: Iterable[str] = (),
+        require_any: Iterable[str] = (),
     ) -> Reservation:
         """Reserve ``request`` for ``task_id`` on the runner the strategy picks.
 
@@ -167,6 +172,8 @@ class Allocator:
                 :meth:`Resources.parse` (missing slots mean 1); or a :class:`Resources`
                 (its ``slots=0``, "not given", means 1).
             require: labels the runner must all have (one string is one label).
+            require_any: labels of which the runner must have at least one (an OR,
+                like a GPU model list ``{"V100", "A100"}``); empty for no such rule.
 
         Returns:
             The reservation.
@@ -180,13 +187,18 @@ class Allocator:
         Runtime complexity: O(N) runners on the python backend.
         """
         with self._lock:
-            result = self._allocate_one(task_id, request, require)
+            result = self._allocate_one(task_id, request, require, require_any)
             if isinstance(result, AllocationError):
                 raise result
             return result
 
     def try_allocate(
-        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+        self,
+        task_id: str,
+        request: Request = None,
+        *,
+        require: Iterable[str] = (),
+        require_any: Iterable[str] = (),
     ) -> Reservation | None:
         """Like :meth:`allocate`, but return None when no runner can take the task.
 
@@ -194,11 +206,16 @@ class Allocator:
         second call, use :meth:`allocate_or_error`. Runtime complexity: as :meth:`allocate`.
         """
         with self._lock:
-            result = self._allocate_one(task_id, request, require)
+            result = self._allocate_one(task_id, request, require, require_any)
             return result if isinstance(result, Reservation) else None
 
     def allocate_or_error(
-        self, task_id: str, request: Request = None, *, require: Iterable[str] = ()
+        self,
+        task_id: str,
+        request: Request = None,
+        *,
+        require: Iterable[str] = (),
+        require_any: Iterable[str] = (),
     ) -> Reservation | AllocationError:
         """Like :meth:`allocate`, but return the :class:`AllocationError` instead of raising it.
 
@@ -219,7 +236,7 @@ class Allocator:
         Runtime complexity: as :meth:`allocate`.
         """
         with self._lock:
-            return self._allocate_one(task_id, request, require)
+            return self._allocate_one(task_id, request, require, require_any)
 
     def allocate_many(self, items: Iterable[Sequence[Any]]) -> list[Reservation | AllocationError]:
         """Place several tasks in order, as if :meth:`allocate` were called for each.
@@ -414,14 +431,20 @@ class Allocator:
             load_state(allocator._ledger, snapshot)
         return allocator
 
-    def explain(self, request: Request = None, *, require: Iterable[str] = ()) -> Explanation:
+    def explain(
+        self,
+        request: Request = None,
+        *,
+        require: Iterable[str] = (),
+        require_any: Iterable[str] = (),
+    ) -> Explanation:
         """Show, per runner, whether ``request`` fits, why not, its score, and the winner.
 
         Read-only. Runtime complexity: O(N).
         """
         with self._lock:
             resources = normalize(request, self._default_request, self._max_task_slots)
-            labels = to_labels(require, field="require")
+            labels = label_rule(require, any_of=require_any)
             return explain(tuple(self._states.values()), self._strategy, resources, labels)
 
     def metrics(self) -> Metrics:
@@ -460,6 +483,7 @@ class Allocator:
         request: Request,
         require: Iterable[str],
         cache: dict[Any, tuple[Resources, frozenset[str]]] | None = None,
+        require_any: Iterable[str] = (),
     ) -> tuple[str, Resources, frozenset[str]]:
         kinds = self._ledger.device_kinds
         if kinds and isinstance(request, (str, Mapping)):  # device kinds read in devices
@@ -468,6 +492,8 @@ class Allocator:
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations, cache,
         )  # fmt: skip
+        if require_any:  # an OR of labels (LabelRule)
+            prepared = (prepared[0], prepared[1], label_rule(prepared[2], any_of=require_any))
         if prepared[1].extended._data:  # noqa: SLF001
             check_known_resources(prepared[1].extended, self._ledger.declared)
             if kinds:
@@ -475,9 +501,13 @@ class Allocator:
         return prepared
 
     def _allocate_one(
-        self, task_id: str, request: Request, require: Iterable[str]
+        self,
+        task_id: str,
+        request: Request,
+        require: Iterable[str],
+        require_any: Iterable[str] = (),
     ) -> Reservation | AllocationError:
-        return self._ledger.place(*self._prepare(task_id, request, require))
+        return self._ledger.place(*self._prepare(task_id, request, require, None, require_any))
 
     def _reserve(self, reservation: Reservation) -> None:
         self._ledger.reserve(reservation)

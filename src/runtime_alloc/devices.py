@@ -54,6 +54,7 @@ __all__ = [
     "check_state",
     "count_kinds",
     "device_problem",
+    "device_shortfalls",
     "fits",
     "format_milli",
     "largest_free_share",
@@ -61,6 +62,7 @@ __all__ = [
     "pick",
     "pick_for",
     "read_picks",
+    "shortfall_text",
     "use_of",
     "whole_free",
     "with_picks",
@@ -343,3 +345,38 @@ def parse_request(request: Mapping[str, object] | str, kinds: Collection[str]) -
         msg = "request slots must be from 1 for a task, got 0"
         raise InvalidResourcesError(msg)
     return resources
+
+
+def device_shortfalls(
+    devices: Mapping[str, tuple[int, ...]], request: Resources
+) -> tuple[tuple[str, int, int], ...]:
+    """``(kind, requested milli, available milli)`` per device kind of a runner that falls short.
+
+    Available is the largest free share for a share, 1000 x the wholly free devices
+    for whole devices: ``("gpu", 500, 300)`` reads "500m asked, one device has 300m free".
+    Runtime complexity: O(devices of the requested kinds).
+    """
+    out = []
+    for kind, milli in request.extended.items():
+        used = devices.get(kind)
+        if used is None or not milli or fits(used, milli):
+            continue
+        if milli <= DEVICE_MILLI:
+            out.append((kind, milli, largest_free_share(used)))
+        else:
+            out.append((kind, milli, whole_free(used) * DEVICE_MILLI))
+    return tuple(out)
+
+
+def shortfall_text(kind: str, requested: int, available: int) -> str:
+    """The reason text of a device shortfall (see :func:`device_shortfalls`). O(1).
+
+    ``insufficient gpu devices: largest free share 300m`` for a share,
+    ``insufficient gpu devices: 1 wholly free of 2`` for whole devices.
+    """
+    if requested <= DEVICE_MILLI:
+        return f"insufficient {kind} devices: largest free share {format_milli(available)}"
+    return (
+        f"insufficient {kind} devices: {available // DEVICE_MILLI} wholly free of "
+        f"{requested // DEVICE_MILLI}"
+    )

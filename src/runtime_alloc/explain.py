@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from runtime_alloc._placement import is_feasible, shortfalls
+from runtime_alloc.devices import device_shortfalls, shortfall_text
 from runtime_alloc.errors import Shortfall
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from runtime_alloc.strategies import Strategy
 
 __all__ = ["Explanation", "RunnerVerdict", "explain"]
+
+_NONE: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -29,6 +32,11 @@ class RunnerVerdict:
         missing_labels: required labels it lacks.
         shortfalls: dimensions where the request exceeds its free capacity.
         score: the strategy's score when feasible, else None.
+        missing_any: the ``require_any`` labels, when it has none of them.
+        device_shortfalls: per device kind where its devices cannot take the
+            request, ``Shortfall("gpu", requested, available)`` with available the
+            largest free share (a share) or 1000 x the wholly free devices (whole
+            devices), in milli (:func:`runtime_alloc.devices.device_shortfalls`).
     """
 
     runner: str
@@ -37,6 +45,8 @@ class RunnerVerdict:
     missing_labels: frozenset[str]
     shortfalls: tuple[Shortfall, ...]
     score: float | None
+    missing_any: frozenset[str] = frozenset()
+    device_shortfalls: tuple[Shortfall, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -48,8 +58,11 @@ class RunnerVerdict:
             parts.append("draining")
         if self.missing_labels:
             parts.append("missing label " + ",".join(sorted(self.missing_labels)))
+        if self.missing_any:
+            parts.append("missing any label of " + ",".join(sorted(self.missing_any)))
         if self.shortfalls:
             parts.append("insufficient " + ", ".join(s.dimension for s in self.shortfalls))
+        parts.extend(shortfall_text(*attrs.astuple(s)) for s in self.device_shortfalls)
         return "; ".join(parts)
 
 
@@ -75,9 +88,11 @@ class Explanation:
 
     def __str__(self) -> str:
         rule = "highest" if self.maximize else "lowest"
+        any_of: frozenset[str] = getattr(self.require, "any_of", frozenset())
         lines = [
             f"request {self.request}"
-            + (f" require {','.join(sorted(self.require))}" if self.require else ""),
+            + (f" require {','.join(sorted(self.require))}" if len(self.require) else "")
+            + (f" require_any {','.join(sorted(any_of))}" if any_of else ""),
             f"strategy {self.strategy} ({rule} score wins, ties to the runner registered first)",
         ]
         for v in self.runners:
@@ -92,6 +107,7 @@ class Explanation:
         return {
             "request": self.request.to_dict(),
             "require": sorted(self.require),
+            "require_any": sorted(getattr(self.require, "any_of", ())),
             "strategy": self.strategy,
             "maximize": self.maximize,
             "chosen": self.chosen,
@@ -104,6 +120,8 @@ class Explanation:
                     "shortfalls": [attrs.asdict(s) for s in v.shortfalls],
                     "score": v.score,
                     "reason": v.reason,
+                    "missing_any": sorted(v.missing_any),
+                    "device_shortfalls": [attrs.asdict(s) for s in v.device_shortfalls],
                 }
                 for v in self.runners
             ],
@@ -117,6 +135,7 @@ def explain(
     require: frozenset[str],
 ) -> Explanation:
     """Score every runner for ``request`` without changing anything. O(N)."""
+    any_of: frozenset[str] = getattr(require, "any_of", _NONE)
     verdicts = []
     best: str | None = None
     best_score = 0.0
@@ -132,9 +151,13 @@ def explain(
                 runner=state.name,
                 feasible=feasible,
                 draining=state.draining,
-                missing_labels=require - state.runner.labels,
+                missing_labels=frozenset(require) - state.runner.labels,
                 shortfalls=tuple(Shortfall(*s) for s in shortfalls(request, state.free)),
                 score=score,
+                missing_any=any_of if any_of and any_of.isdisjoint(state.runner.labels) else _NONE,
+                device_shortfalls=tuple(
+                    Shortfall(*s) for s in device_shortfalls(state.devices, request)
+                ),
             )
         )
     return Explanation(request, require, strategy.name, strategy.maximize, best, tuple(verdicts))

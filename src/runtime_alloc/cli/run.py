@@ -87,10 +87,11 @@ class _TimedAllocator(Allocator):
         request: Request = None,
         *,
         require: Any = (),  # noqa: ANN401
+        require_any: Any = (),  # noqa: ANN401
     ) -> Reservation:
         started = time.perf_counter()
         try:
-            return super().allocate(task_id, request, require=require)
+            return super().allocate(task_id, request, require=require, require_any=require_any)
         finally:
             self.seconds += time.perf_counter() - started
             self.decisions += 1

@@ -258,6 +258,9 @@ class NumpyBackend:
         )
         if require:
             ok &= t.label_table(require)[t.labelset[idx]]
+            any_of = getattr(require, "any_of", None)  # a LabelRule: one of these labels too
+            if any_of:
+                ok &= t.any_label_table(any_of)[t.labelset[idx]]
         for name, count in request.extended.items():
             cols = t.extended.get(name)
             if cols is None:
@@ -284,8 +287,8 @@ class NumpyBackend:
         if not self.vectorized:
             state = _placement.choose(self.states.values(), self._strategy, request, require)
             return None if state is None else state.name
-        if request.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            self.sync()
+        if request.extended._data or getattr(require, "any_of", None):  # noqa: SLF001
+            self.sync()  # extended resources, devices and label ORs: the vectorized scan
             row = self._scan(slice(0, self.table.nrows), request, require)
         elif self.classes is not None:
             row = self.classes.choose(
@@ -314,8 +317,12 @@ class NumpyBackend:
         None for a custom strategy. See :func:`.batch.plan`.
         """
         self.sync()
-        if not self.vectorized or self.table.devices.asks_devices(request.extended):
-            return None  # device requests: one at a time (the device choice changes per copy)
+        if (
+            not self.vectorized
+            or self.table.devices.asks_devices(request.extended)
+            or getattr(require, "any_of", None)
+        ):
+            return None  # devices (the pick changes per copy), label ORs: one at a time
         rows = batch.plan(self, request, require, count)
         if rows is None:
             return None

@@ -192,6 +192,14 @@ class Table:
             (require <= s for s in self.labelset_list), np.bool_, len(self.labelset_list)
         )
 
+    def any_label_table(self, any_of: frozenset[str]) -> Any:  # noqa: ANN401
+        """Return a bool array over label-set ids: which sets hold one label of ``any_of``."""
+        return np.fromiter(
+            (not any_of.isdisjoint(s) for s in self.labelset_list),
+            np.bool_,
+            len(self.labelset_list),
+        )
+
     # ------------------------------------------------------------------ runners
 
     def _group_key(self, cap: tuple[int, int, int]) -> Any:  # noqa: ANN401
