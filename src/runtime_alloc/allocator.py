@@ -443,6 +443,9 @@ class Allocator:
         Read-only. Runtime complexity: O(N).
         """
         with self._lock:
+            kinds = self._ledger.device_kinds
+            if kinds and isinstance(request, (str, Mapping)):  # device kinds read in devices
+                request = devices.parse_request(request, kinds)
             resources = normalize(request, self._default_request, self._max_task_slots)
             labels = label_rule(require, any_of=require_any)
             return explain(tuple(self._states.values()), self._strategy, resources, labels)

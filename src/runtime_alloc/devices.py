@@ -57,6 +57,7 @@ __all__ = [
     "device_shortfalls",
     "fits",
     "format_milli",
+    "format_request",
     "largest_free_share",
     "parse_device_quantity",
     "pick",
@@ -100,6 +101,23 @@ def parse_device_quantity(value: object, *, field: str) -> int:
 def format_milli(milli: int) -> str:
     """Text of a device quantity: whole devices as a number, else milli (``"300m"``). O(1)."""
     return format_cpu(milli)
+
+
+def format_request(request: Resources, kinds: Collection[str]) -> str:
+    """``str(request)`` with the device ``kinds`` in the device grammar (``gpu=500m``, ``gpu=2``).
+
+    It parses back equal with ``Resources.parse(text, device_kinds=kinds)``.
+    Runtime complexity: O(dimensions).
+    """
+    text = str(request)
+    if not kinds or not any(kind in request.extended for kind in kinds):
+        return text
+    parts = text.split(",")
+    for i, part in enumerate(parts):
+        name, _, value = part.partition("=")
+        if name in kinds:
+            parts[i] = f"{name}={format_milli(int(value))}"
+    return ",".join(parts)
 
 
 def check_device_request(extended: Mapping[str, int], kinds: Collection[str]) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from runtime_alloc._placement import is_feasible, shortfalls
-from runtime_alloc.devices import device_shortfalls, shortfall_text
+from runtime_alloc.devices import device_shortfalls, format_request, shortfall_text
 from runtime_alloc.errors import Shortfall
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class Explanation:
         maximize: True when the highest score wins.
         chosen: the runner that would be chosen, or None.
         runners: one verdict per runner, in registration order.
+        device_kinds: the kinds some runner has as devices (shown in milli,
+            ``gpu=500m``; see :mod:`runtime_alloc.devices`).
     """
 
     request: Resources
@@ -85,12 +87,13 @@ class Explanation:
     maximize: bool
     chosen: str | None
     runners: tuple[RunnerVerdict, ...]
+    device_kinds: frozenset[str] = frozenset()
 
     def __str__(self) -> str:
         rule = "highest" if self.maximize else "lowest"
         any_of: frozenset[str] = getattr(self.require, "any_of", frozenset())
         lines = [
-            f"request {self.request}"
+            f"request {format_request(self.request, self.device_kinds)}"
             + (f" require {','.join(sorted(self.require))}" if len(self.require) else "")
             + (f" require_any {','.join(sorted(any_of))}" if any_of else ""),
             f"strategy {self.strategy} ({rule} score wins, ties to the runner registered first)",
@@ -160,4 +163,7 @@ def explain(
                 ),
             )
         )
-    return Explanation(request, require, strategy.name, strategy.maximize, best, tuple(verdicts))
+    kinds = frozenset(kind for s in states for kind in s.devices)
+    return Explanation(
+        request, require, strategy.name, strategy.maximize, best, tuple(verdicts), kinds
+    )
