@@ -214,6 +214,7 @@ class Table:
         summaries are then written with whole-array numpy operations.
         """
         bs = self.block_size
+        self.devices.runners_changed()
         rows: list[int] = []
         caps: list[tuple[int, int, int]] = []
         reserved: list[tuple[int, int, int]] = []
@@ -311,6 +312,7 @@ class Table:
     def remove(self, name: str) -> None:
         """Forget a runner; its row stays empty until the next rebuild. O(1)."""
         i = self.row_of.pop(name)
+        self.devices.runners_changed()
         self.names[i] = None
         self.nlive -= 1
         self.alive[i] = False

@@ -34,6 +34,23 @@ class DeviceColumns:
         self.nrows = 0
         self.share: dict[str, Any] = {}
         self.whole: dict[str, Any] = {}
+        #: extended kind -> rows whose capacity of it is > 0 (cached until runners change)
+        self._rows: dict[str, Any] = {}
+
+    def runners_changed(self) -> None:
+        """Forget the cached rows per kind (runners were added or removed). O(1)."""
+        self._rows.clear()
+
+    def rows_with(self, kind: str, capacity: Any) -> Any:  # noqa: ANN401
+        """The rows whose ``capacity`` column of ``kind`` is > 0, cached. O(N) on a miss.
+
+        Only they can take a request asking ``kind`` (a request never holds a 0),
+        so a scan of them gives the full scan's answer.
+        """
+        rows = self._rows.get(kind)
+        if rows is None:
+            rows = self._rows[kind] = np.flatnonzero(capacity > 0)
+        return rows
 
     def grow(self, nrows: int) -> None:
         """Make room for ``nrows`` rows (new rows have no devices). O(kinds * nrows)."""
@@ -43,6 +60,7 @@ class DeviceColumns:
                 new[: len(old)] = old
                 cols[kind] = new
         self.nrows = nrows
+        self._rows.clear()
 
     def set(self, i: int, devices: Mapping[str, tuple[int, ...]]) -> None:
         """Write row ``i`` from a runner state's device use. O(devices)."""
