@@ -43,7 +43,9 @@ def fleet(n: int, *, devices: bool, seed: int = 0) -> list[Runner]:
                 out.append(Runner(f"r{i}", cap, (), {"gpu": 8}))
             else:
                 extended = {"gpu": 8000}
-                out.append(Runner(f"r{i}", Resources(cap.millicpu, cap.memory_bytes, 110, extended)))
+                out.append(
+                    Runner(f"r{i}", Resources(cap.millicpu, cap.memory_bytes, 110, extended))
+                )
         else:
             out.append(Runner(f"r{i}", cap))
     return out
@@ -53,8 +55,10 @@ def request(rng: random.Random, gpu_share: float) -> Resources:
     cpu, mem = rng.randint(250, 4000), rng.randint(1, 16) * GI
     if rng.random() >= gpu_share:
         return Resources(cpu, mem, 1)
-    gpu = rng.choice((100, 250, 300, 500, 500, 700, 1000)) if rng.random() < 0.7 else (
-        rng.choice((1000, 2000))
+    gpu = (
+        rng.choice((100, 250, 300, 500, 500, 700, 1000))
+        if rng.random() < 0.7
+        else (rng.choice((1000, 2000)))
     )
     return Resources(cpu, mem, 1, {"gpu": gpu})
 
@@ -117,7 +121,9 @@ def main() -> None:
     print(f"{'workload':<10} {'decisions/s (median)':>22} {'min':>9} {'max':>9} {'vs cpu':>7}")
     for name, values in rates.items():
         med = statistics.median(values)
-        print(f"{name:<10} {med:>22,.0f} {min(values):>9,.0f} {max(values):>9,.0f} {med / base:>7.2f}")
+        print(
+            f"{name:<10} {med:>22,.0f} {min(values):>9,.0f} {max(values):>9,.0f} {med / base:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

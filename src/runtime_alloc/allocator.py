@@ -139,6 +139,11 @@ class Allocator:
         return self._release_states
 
     @property
+    def device_kinds(self) -> frozenset[str]:
+        """The kinds some runner declares as devices (requests give them in devices). O(kinds)."""
+        return frozenset(self._ledger.device_kinds)
+
+    @property
     def max_task_slots(self) -> int:
         """The most slots one task may ask for."""
         return self._max_task_slots

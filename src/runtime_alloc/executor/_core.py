@@ -12,8 +12,9 @@ import functools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
+from runtime_alloc import devices
 from runtime_alloc.allocator import Allocator, Request
 from runtime_alloc.errors import (
     DuplicateRunnerError,
@@ -104,10 +105,15 @@ class ExecutorCore:
     def _normalize(self, request: Request) -> Resources:
         if request is None:
             return self._allocator.default_request
-        if type(request) is str:
+        kinds = getattr(self._allocator, "device_kinds", None)
+        if kinds and isinstance(request, (str, Mapping)):  # device kinds are read in devices
+            resources = devices.parse_request(request, kinds)
+        elif type(request) is str:
             resources = _parse_text(request)
         else:  # a Resources without slots takes 1, like Allocator.allocate (as_task_request)
             resources = as_task_request(request)
+        if kinds:
+            devices.check_device_request(resources.extended, kinds)
         if not 1 <= resources.slots <= self._allocator.max_task_slots:
             msg = (
                 f"request slots must be from 1 to {self._allocator.max_task_slots} for a task, "

@@ -24,7 +24,7 @@ from runtime_alloc.executor.engine import Engine
 from runtime_alloc.executor.metrics import ExecutorMetrics
 from runtime_alloc.executor.snapshot import ExecutorSnapshot, TaskRecord
 from runtime_alloc.executor.tasks import ACTIVE_STATES, TERMINAL_STATES, TaskHandle, TaskState
-from runtime_alloc.runners import check_name, to_labels
+from runtime_alloc.runners import check_name, label_rule
 from runtime_alloc.snapshot import FleetSnapshot
 
 __all__ = ["Executor"]
@@ -104,6 +104,7 @@ class Executor(ExecutorCore):
         *,
         require: Iterable[str] = (),
         priority: int = 0,
+        require_any: Iterable[str] = (),
     ) -> TaskHandle:
         """Queue a task and place it now if the backfill rule allows.
 
@@ -113,6 +114,7 @@ class Executor(ExecutorCore):
             request: as for :meth:`Allocator.allocate`.
             require: labels the runner must all have.
             priority: higher is placed first; ties in submit order.
+            require_any: labels of which the runner must have one (an OR).
 
         Returns:
             The task's handle; its state is ``placed`` (or already further),
@@ -129,7 +131,7 @@ class Executor(ExecutorCore):
         check_name(task_id, field="task_id")
         count("priority", priority, minimum=-(2**62))
         resources = self._normalize(request)
-        labels = to_labels(require, field="require")
+        labels = label_rule(require, any_of=require_any)
         with self._section():
             if task_id in self._tasks:
                 msg = f"task {task_id!r} was already submitted"

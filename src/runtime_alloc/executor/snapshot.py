@@ -10,6 +10,7 @@ import attrs
 from runtime_alloc.errors import InvalidSnapshotError, RuntimeAllocError
 from runtime_alloc.executor.tasks import ACTIVE_STATES, Submission, TaskState
 from runtime_alloc.resources import Resources
+from runtime_alloc.runners import label_rule
 from runtime_alloc.snapshot import FleetSnapshot
 
 __all__ = ["EXECUTOR_SNAPSHOT_SCHEMA_VERSION", "ExecutorSnapshot", "TaskRecord"]
@@ -39,6 +40,9 @@ class TaskRecord(Submission):
         data.update(
             request=self.request.to_dict(), require=sorted(self.require), state=self.state.value
         )
+        any_of = getattr(self.require, "any_of", None)
+        if any_of:
+            data["require_any"] = sorted(any_of)
         return data
 
     @classmethod
@@ -57,7 +61,10 @@ class TaskRecord(Submission):
                 task_id=str(data["task_id"]),
                 payload=data["payload"],
                 request=Resources.from_dict(data["request"]),
-                require=frozenset(str(label) for label in data["require"]),
+                require=label_rule(
+                    [str(label) for label in data["require"]],
+                    any_of=[str(label) for label in data.get("require_any", ())],
+                ),
                 priority=_int(data, "priority"),
                 seq=_int(data, "seq"),
                 state=state,
