@@ -180,3 +180,26 @@ def test_no_placement_that_no_device_can_hold(counts, ops, maximize):
             assert all(used[i] + m <= DEVICE_MILLI for i, m in picks)  # each device holds it
             assert len(picks) == 1 or all(m == DEVICE_MILLI for _, m in picks)
         alloc._check()  # per-device use = sum of picks, within 0..1000, = pooled reserved
+
+
+def test_auto_backend_keeps_device_decisions_across_its_switch():
+    pytest.importorskip("numpy")
+    runners = [Runner.parse(f"n{i}", "cpu=16", devices={"gpu": 1 + i % 4}) for i in range(20)]
+    ref = Allocator(runners, backend="python")
+    auto = Allocator(runners, backend="auto")
+    assert auto._ledger.backend.name == "python"
+    asks = ("gpu=300m", "gpu=700m", "gpu=1", "gpu=2", "cpu=1,gpu=500m")
+    for step in range(200):
+        if step == 60:  # the auto backend moves to numpy from 32 runners
+            for i in range(20, 40):
+                runner = Runner.parse(f"n{i}", "cpu=16", devices={"gpu": 8})
+                ref.add_runner(runner)
+                auto.add_runner(runner)
+            assert auto._ledger.backend.name == "numpy"
+        request = asks[step % len(asks)]
+        assert ref.try_allocate(f"t{step}", request) == auto.try_allocate(f"t{step}", request)
+        if step % 3 == 0 and ref._reservations:
+            task = sorted(ref._reservations)[step % len(ref._reservations)]
+            assert ref.release(task) == auto.release(task)
+    assert ref.snapshot() == auto.snapshot()
+    auto._check()
