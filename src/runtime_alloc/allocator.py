@@ -32,7 +32,7 @@ from runtime_alloc.metrics import Metrics
 from runtime_alloc.release_states import check_release_state
 from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import Resources
+from runtime_alloc.resources import Resources, parse_device_request
 from runtime_alloc.runners import Runner, check_name, label_rule
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import (
@@ -450,7 +450,7 @@ class Allocator:
         with self._lock:
             kinds = self._ledger.device_kinds
             if kinds and isinstance(request, (str, Mapping)):  # device kinds read in devices
-                request = devices.parse_request(request, kinds)
+                request = parse_device_request(request, kinds)
             resources = normalize(request, self._default_request, self._max_task_slots)
             labels = label_rule(require, any_of=require_any)
             return explain(tuple(self._states.values()), self._strategy, resources, labels)
@@ -495,7 +495,7 @@ class Allocator:
     ) -> tuple[str, Resources, frozenset[str]]:
         kinds = self._ledger.device_kinds
         if kinds and isinstance(request, (str, Mapping)):  # device kinds read in devices
-            request = devices.parse_request(request, kinds)
+            request = parse_device_request(request, kinds)
         prepared = prepare_task(
             task_id, request, require, self._default_request, self._max_task_slots,
             self._reservations, cache,

@@ -346,25 +346,6 @@ def use_of(runner: Runner, held: Iterable[Reservation]) -> FrozenMap[str, tuple[
     return FrozenMap((kind, tuple(used)) for kind, used in summed.items())
 
 
-def parse_request(request: Mapping[str, object] | str, kinds: Collection[str]) -> Resources:
-    """A task's request text or mapping, with the device ``kinds`` read in devices.
-
-    Missing slots mean 1, as for every task request; slots given as 0 are refused.
-
-    Raises:
-        InvalidResourcesError: a bad request.
-
-    Runtime complexity: O(len(request)).
-    """
-    from runtime_alloc.resources import DEFAULT_TASK_SLOTS, Resources  # noqa: PLC0415
-
-    resources = Resources.parse(request, default_slots=DEFAULT_TASK_SLOTS, device_kinds=kinds)
-    if not resources.slots:
-        msg = "request slots must be from 1 for a task, got 0"
-        raise InvalidResourcesError(msg)
-    return resources
-
-
 def device_shortfalls(
     devices: Mapping[str, tuple[int, ...]], request: Resources
 ) -> tuple[tuple[str, int, int], ...]:

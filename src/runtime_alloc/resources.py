@@ -27,6 +27,7 @@ __all__ = [
     "Resources",
     "as_task_request",
     "check_dimension_name",
+    "parse_device_request",
 ]
 
 #: Slots a task takes when its request does not give them.
@@ -303,6 +304,28 @@ def as_task_request(request: Mapping[str, object] | str | Resources) -> Resource
             return request
         return _with_slots(request, DEFAULT_TASK_SLOTS)
     return Resources.parse(request, default_slots=DEFAULT_TASK_SLOTS)
+
+
+def parse_device_request(
+    request: Mapping[str, object] | str, device_kinds: Collection[str]
+) -> Resources:
+    """A task's request text or mapping, ``device_kinds`` read in devices (``gpu=500m`` -> 500).
+
+    Missing slots mean 1, as for every task request; slots given as 0 are refused
+    (see :mod:`runtime_alloc.devices` for the device grammar).
+
+    Raises:
+        InvalidResourcesError: a bad request.
+
+    Runtime complexity: O(len(request)).
+    """
+    resources = Resources.parse(
+        request, default_slots=DEFAULT_TASK_SLOTS, device_kinds=device_kinds
+    )
+    if not resources.slots:
+        msg = "request slots must be from 1 for a task, got 0"
+        raise InvalidResourcesError(msg)
+    return resources
 
 
 def _with_slots(resources: Resources, slots: int) -> Resources:

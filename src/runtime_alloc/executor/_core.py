@@ -30,7 +30,7 @@ from runtime_alloc.executor.events import RunnerJoined, RunnerLeft, TaskFinished
 from runtime_alloc.executor.metrics import WaitTimes
 from runtime_alloc.executor.queue import Outcome, PendingQueue
 from runtime_alloc.executor.tasks import ACTIVE_STATES, TaskHandle, TaskState
-from runtime_alloc.resources import Resources, as_task_request
+from runtime_alloc.resources import Resources, as_task_request, parse_device_request
 
 __all__ = ["EVENTS", "ExecutorCore", "count"]
 
@@ -107,7 +107,7 @@ class ExecutorCore:
             return self._allocator.default_request
         kinds = getattr(self._allocator, "device_kinds", None)
         if kinds and isinstance(request, (str, Mapping)):  # device kinds are read in devices
-            resources = devices.parse_request(request, kinds)
+            resources = parse_device_request(request, kinds)
         elif type(request) is str:
             resources = _parse_text(request)
         else:  # a Resources without slots takes 1, like Allocator.allocate (as_task_request)
