@@ -213,7 +213,9 @@ class Ledger:
             state.runner,
             _combine_unchecked(state.reserved, reservation.resources, 1),
             state.draining,
-            devices.apply(state.devices, reservation.devices, 1),
+            devices.apply(state.devices, reservation.devices, 1)
+            if reservation.devices._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            else state.devices,
         )
         self.states[name] = state
         held = self.tasks[name]
@@ -237,7 +239,9 @@ class Ledger:
             state.runner,
             _combine_unchecked(state.reserved, reservation.resources, -1),
             state.draining,
-            devices.apply(state.devices, reservation.devices, -1),
+            devices.apply(state.devices, reservation.devices, -1)
+            if reservation.devices._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            else state.devices,
         )
         self.states[name] = state
         held = self.tasks[name]
