@@ -316,14 +316,16 @@ class NumpyBackend:
     def _scan(self, idx: Any, request: Resources, require: frozenset[str]) -> int:  # noqa: ANN401
         """Best row among ``idx`` (a slice or index array), ties to the lowest sequence."""
         ok = self.feasible(idx, request, require)
-        if not ok.any():
+        if isinstance(idx, slice):
+            rows = np.flatnonzero(ok) + (idx.start or 0)
+        else:
+            rows = idx[ok]
+        if not rows.size:
             return -1
-        score = self.scores(idx, request)
-        score = np.where(ok, score, -_INF if self.maximize else _INF)
+        score = self.scores(rows, request)  # row by row the same floats as over idx
         best = score.max() if self.maximize else score.min()
-        hits = np.flatnonzero(score == best)
-        rows = np.arange(self.table.nrows)[idx][hits]
-        return int(rows[self.table.sequence[rows].argmin()])
+        hits = rows[score == best]
+        return int(hits[self.table.sequence[hits].argmin()])
 
     def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
         """Return the runners ``count`` sequential identical ``allocate`` calls pick, in order.
