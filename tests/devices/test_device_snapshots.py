@@ -74,3 +74,20 @@ def test_inconsistent_device_use_is_refused(edit, message):
     edit(data)
     with pytest.raises(InvalidSnapshotError, match=message):
         FleetSnapshot.from_dict(data)
+
+
+def test_metrics_report_per_device_use():
+    alloc = busy()
+    per_runner = {r.name: r for r in alloc.metrics().per_runner}
+    assert per_runner["g"].devices == {"gpu": (300, 1000, 1000, 0)}
+    assert per_runner["g"].usage["gpu"].reserved == 2300  # the pooled view: the sum
+    assert per_runner["g"].to_dict()["devices"] == {"gpu": [300, 1000, 1000, 0]}
+    assert per_runner["c"].devices == {}
+    assert "devices" not in per_runner["c"].to_dict()
+
+
+def test_check_invariants_passes_on_a_device_fleet():
+    from runtime_alloc.testing import check_invariants  # noqa: PLC0415
+
+    snapshot = check_invariants(busy())
+    assert snapshot.runners[0].devices == {"gpu": (300, 1000, 1000, 0)}
