@@ -87,7 +87,7 @@ def test_metrics_report_per_device_use():
 
 
 def test_check_invariants_passes_on_a_device_fleet():
-    from runtime_alloc.testing import check_invariants  # noqa: PLC0415
+    from runtime_alloc.testing import check_invariants
 
     snapshot = check_invariants(busy())
     assert snapshot.runners[0].devices == {"gpu": (300, 1000, 1000, 0)}
