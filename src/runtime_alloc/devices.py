@@ -59,6 +59,7 @@ __all__ = [
     "format_milli",
     "format_request",
     "largest_free_share",
+    "offered",
     "parse_device_quantity",
     "pick",
     "pick_for",
@@ -360,11 +361,20 @@ def device_shortfalls(
         used = devices.get(kind)
         if used is None or not milli or fits(used, milli):
             continue
-        if milli <= DEVICE_MILLI:
-            out.append((kind, milli, largest_free_share(used)))
-        else:
-            out.append((kind, milli, whole_free(used) * DEVICE_MILLI))
+        out.append((kind, milli, offered(used, milli)))
     return tuple(out)
+
+
+def offered(used: tuple[int, ...], milli: int) -> int:
+    """What devices with ``used`` milli offer a request of ``milli``, in milli.
+
+    The largest free share for a share (at most 1000), 1000 x the wholly free
+    devices for whole devices: the request fits iff this is ``>= milli``.
+    Runtime complexity: O(len(used)).
+    """
+    if milli <= DEVICE_MILLI:
+        return largest_free_share(used)
+    return whole_free(used) * DEVICE_MILLI
 
 
 def shortfall_text(kind: str, requested: int, available: int) -> str:
