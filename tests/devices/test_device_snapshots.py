@@ -26,7 +26,7 @@ def test_snapshot_round_trips_device_use():
     data = snap.to_dict()
     g = data["runners"][0]
     assert g["devices"] == {"gpu": 4}
-    assert g["device_use"] == {"gpu": list(alloc._states["g"].devices["gpu"])}
+    assert g["device_use"] == {"gpu": list(snap.runners[0].devices["gpu"])}
     assert "device_use" not in data["runners"][1]
     assert FleetSnapshot.from_json(snap.to_json()) == snap
     restored = Allocator.from_snapshot(FleetSnapshot.from_json(snap.to_json()))

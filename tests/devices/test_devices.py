@@ -114,7 +114,7 @@ def test_whole_devices_need_wholly_free_devices(backend):
     assert alloc.try_allocate("x", "gpu=2") is None  # 1.9 gpus free, one device whole
     reservation = alloc.release("w")
     assert reservation.devices == {"gpu": ((1, 1000), (2, 1000))}
-    assert alloc._states["g"].devices == {"gpu": (100, 0, 0, 0)}
+    assert alloc.snapshot().runners[0].devices == {"gpu": (100, 0, 0, 0)}
     alloc._check()
 
 
@@ -165,11 +165,12 @@ def test_no_placement_that_no_device_can_hold(counts, ops, maximize):
     strategy = MaxPackingStrategy() if maximize else None
     alloc = Allocator(fleet, backend="python", **({"strategy": strategy} if strategy else {}))
     for step, (release, (gpu, cpu)) in enumerate(ops):
-        held = sorted(alloc._reservations)
+        snapshot = alloc.snapshot()
+        held = sorted(snapshot.reservations)
         if release and held:
             alloc.release(held[step % len(held)])
             continue
-        free_before = {n: s.devices["gpu"] for n, s in alloc._states.items()}
+        free_before = {s.name: s.devices["gpu"] for s in snapshot.runners}
         reservation = alloc.try_allocate(f"t{step}", Resources(cpu, 0, 1, {"gpu": gpu}))
         could = [n for n, used in free_before.items() if fits(used, gpu)]
         assert (reservation is None) == (not could)  # placed iff some runner's devices hold it
@@ -187,7 +188,7 @@ def test_auto_backend_keeps_device_decisions_across_its_switch():
     runners = [Runner.parse(f"n{i}", "cpu=16", devices={"gpu": 1 + i % 4}) for i in range(20)]
     ref = Allocator(runners, backend="python")
     auto = Allocator(runners, backend="auto")
-    assert auto._ledger.backend.name == "python"
+    assert auto.backend == "python"
     asks = ("gpu=300m", "gpu=700m", "gpu=1", "gpu=2", "cpu=1,gpu=500m")
     for step in range(200):
         if step == 60:  # the auto backend moves to numpy from 32 runners
@@ -195,11 +196,12 @@ def test_auto_backend_keeps_device_decisions_across_its_switch():
                 runner = Runner.parse(f"n{i}", "cpu=16", devices={"gpu": 8})
                 ref.add_runner(runner)
                 auto.add_runner(runner)
-            assert auto._ledger.backend.name == "numpy"
+            assert auto.backend == "numpy"
         request = asks[step % len(asks)]
         assert ref.try_allocate(f"t{step}", request) == auto.try_allocate(f"t{step}", request)
-        if step % 3 == 0 and ref._reservations:
-            task = sorted(ref._reservations)[step % len(ref._reservations)]
+        held = sorted(ref.snapshot().reservations)
+        if step % 3 == 0 and held:
+            task = held[step % len(held)]
             assert ref.release(task) == auto.release(task)
     assert ref.snapshot() == auto.snapshot()
     auto._check()

@@ -96,8 +96,9 @@ def test_numpy_equals_python_with_require_any(seed):
         request = f"cpu={rng.choice(('500m', '1'))}" + (
             f",gpu={rng.choice(('300m', '500m', '1', '2'))}" if rng.random() < 0.6 else ""
         )
-        if rng.random() < 0.2 and ref._reservations:
-            task = rng.choice(sorted(ref._reservations))
+        held = sorted(ref.snapshot().reservations)
+        if rng.random() < 0.2 and held:
+            task = rng.choice(held)
             assert ref.release(task) == fast.release(task)
             continue
         left = ref.allocate_or_error(f"t{step}", request, require_any=any_of)
