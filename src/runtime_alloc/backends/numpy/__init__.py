@@ -6,7 +6,8 @@ quantity, a *row* per runner, rows grouped in *blocks*), :mod:`.blocks` (the
 block search), :mod:`.shape_classes` and :mod:`.shape_groups` (the per-shape r-class heaps),
 :mod:`.batch` (placing a run of identical requests at once), :mod:`.checks`
 (consistency checks for tests) and
-:mod:`.diagnose` (the failure diagnosis over columns).
+:mod:`.diagnose` (the table's columns fed to the one failure diagnosis of
+:mod:`runtime_alloc._diagnosis`).
 
 Why the answers are exact. Every index below rests on these lemmas; code cites
 them as "(lemma N)".
