@@ -24,6 +24,7 @@ from runtime_alloc._frozen import FrozenMap
 from runtime_alloc.backends.numpy import batch, blocks, diagnose
 from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.feasibility import free_at_least
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.errors import AllocationError
 from runtime_alloc.resources import Resources
@@ -249,20 +250,23 @@ class NumpyBackend:
         return total / np.where(wsum > 0, wsum, 1).astype(np.float64)
 
     def feasible(self, idx: Any, request: Resources, require: frozenset[str]) -> Any:  # noqa: ANN401
-        """Return a bool array: which rows ``idx`` can take ``request`` now. O(len(idx))."""
+        """Return a bool array: which rows ``idx`` can take ``request`` now. O(len(idx)).
+
+        The array-column kernel :func:`.feasibility.free_at_least`, plus labels.
+        """
         t = self.table
-        ok = (
-            (t.free_usable[0][idx] >= request.millicpu)
-            & (t.free_usable[1][idx] >= request.memory_bytes)
-            & (t.free_usable[2][idx] >= request.slots)
-        )
-        if require:
-            ok &= t.label_table(require)[t.labelset[idx]]
+        usable = t.free_usable
+        free = [usable[0][idx], usable[1][idx], usable[2][idx]]
+        amounts = [request.millicpu, request.memory_bytes, request.slots]
         for name, count in request.extended.items():
             cols = t.extended.get(name)
             if cols is None:
-                return np.zeros_like(ok)
-            ok &= cols[1][idx] + count <= cols[0][idx]
+                return np.zeros(free[0].shape, np.bool_)
+            free.append(cols[0][idx] - cols[1][idx])
+            amounts.append(count)
+        ok = free_at_least(free, amounts)
+        if require:
+            ok &= t.label_table(require)[t.labelset[idx]]
         return ok
 
     # ------------------------------------------------------------------ choosing

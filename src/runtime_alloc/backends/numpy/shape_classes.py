@@ -252,7 +252,7 @@ class ClassIndex:
         for g in groups:
             cap = g.cap
             if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
-                continue
+                continue  # not even an empty runner of this shape holds q
             if maximize:
                 t0 = q0 // g.step
                 if t0 >= ntiers:
@@ -302,7 +302,9 @@ class ClassIndex:
             delta = g.delta
             count = g.count
             cap = g.cap
-            u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2  # feasible: r <= u
+            # feasible: reserved_within(r, u0, u1, u2) of .feasibility, unrolled below (a
+            # call costs on this hot loop); the test of test_feasibility.py ties the copies
+            u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2
             limit = INF
             cands: list[tuple[int, int, int]] = []
             for c in range(t0 >> CHUNK_BITS, len(cmin)):
@@ -330,7 +332,7 @@ class ClassIndex:
                         sk, r = h[0]
                         if sk > limit:
                             pass
-                        elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                        elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:  # reserved_within
                             # the usual case: the tier's best is feasible; the
                             # rest of its window is read in place (nothing
                             # below the root can lower the limit)
@@ -348,6 +350,7 @@ class ClassIndex:
                                 i = stack.pop()
                                 if i < n and h[i][0] <= limit:
                                     r = h[i][1]
+                                    # a live r-class that passes the unrolled reserved_within
                                     if r in count and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
                                         cands.append(r)
                                     stack.append(2 * i + 1)
@@ -363,7 +366,7 @@ class ClassIndex:
                                 if e[0] > limit:
                                     break
                                 popped.append(heappop(h))
-                                if r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                                if r[0] <= u0 and r[1] <= u1 and r[2] <= u2:  # reserved_within
                                     cands.append(r)
                                     limit = min(limit, e[0] + delta)
                             for e in popped:
