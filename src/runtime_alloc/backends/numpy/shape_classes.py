@@ -293,7 +293,6 @@ class ClassIndex:
         best_f = 0.0
         best = -1  # seq << SHIFT | row of the winner
         rclass_of = self.rclass_of
-        w0, w1, w2 = self.w
         for bound, _, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
@@ -376,19 +375,9 @@ class ClassIndex:
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
             members = g.members
+            score = g.score
             for r in cands:
-                if g.full:
-                    cf = g.capf
-                    f = (
-                        float(w0 * (r[0] + q0)) / cf[0]
-                        + float(w1 * (r[1] + q1)) / cf[1]
-                        + float(w2 * (r[2] + q2)) / cf[2]
-                    ) / g.wsumf
-                else:
-                    total = 0.0
-                    for d, w, cd in g.scored:
-                        total += float(w * (r[d] + q[d])) / cd
-                    f = total / g.wsumf if g.wsum else 0.0
+                f = score(r, q)
                 m = members[r]
                 if type(m) is not int:
                     while rclass_of[m[0] & MASK] != r:
