@@ -135,23 +135,29 @@ def test_a_partial_backend_is_completed():
 
 
 class Failing(PythonBackend):
-    """The python backend, refusing every add and remove (a backend bug)."""
+    """The python backend, refusing every add and remove once armed (a backend bug)."""
+
+    armed = False
 
     def add(self, state):
-        raise RuntimeError("backend add failed")
+        if self.armed:
+            raise RuntimeError("backend add failed")
+        super().add(state)
 
     def remove(self, name):
-        raise RuntimeError("backend remove failed")
+        if self.armed:
+            raise RuntimeError("backend remove failed")
+        super().remove(name)
 
 
 def test_a_backend_failure_in_add_or_remove_leaves_the_ledger_unchanged():
     # issue #14 item 14: the ledger used to drop the runner and its reservations
     # before the backend's remove raised, losing the evicted tasks
-    from runtime_alloc import Allocator
+    from tests.backends.probe import allocator_with
 
-    alloc = Allocator([Runner.parse("r0", "cpu=2")], backend="python")
+    alloc, backend = allocator_with(Failing, [Runner.parse("r0", "cpu=2")])
     held = alloc.allocate("t1", "cpu=1")
-    alloc._backend = Failing(alloc._ledger.states.values(), EvenSpreadStrategy())
+    backend.armed = True
     before = alloc.snapshot(), alloc.metrics()
     with pytest.raises(RuntimeError, match="remove failed"):
         alloc.remove_runner("r0", force=True)
