@@ -45,8 +45,12 @@ def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], cou
     if rows.size == 0 or count <= 0:
         return rows[:0]
     usable = t.free_usable
-    free = [usable[0][rows], usable[1][rows], usable[2][rows]]
-    amounts = [request.millicpu, request.memory_bytes, request.slots]
+    free = []
+    amounts = []
+    for d, qd in enumerate((request.millicpu, request.memory_bytes, request.slots)):
+        if qd > 0:  # a dimension not requested bounds nothing: no need to gather it
+            free.append(usable[d][rows])
+            amounts.append(qd)
     for name, qe in request.extended.items():
         cap, res = t.extended[name]
         free.append(cap[rows] - res[rows])
