@@ -80,18 +80,28 @@ def many(n: int, strategy: str, tasks: int, seed: int) -> float:
 def memory(n: int) -> None:
     """Peak and final RSS of fresh processes holding an allocator of ``n`` runners.
 
-    Two states, each in its own process: the empty fleet with one task placed,
-    and the warmed benchmark state (one task per runner, restored from a
-    snapshot that is dropped once the allocator holds it; the peak includes
-    that snapshot while restoring). Reads ``VmHWM``/``VmRSS`` from /proc (the
-    peak of the new program only; ``ru_maxrss`` would carry over the parent's
-    peak across fork and exec).
+    Three states, each in its own process: the empty fleet with one task
+    placed; one task per runner (a random request each, the benchmark's warm
+    state) reserved one by one through the path ``from_snapshot`` replays
+    (``Ledger.reserve``), with no snapshot alive; and the same state restored
+    by ``Allocator.from_snapshot`` (the peak then includes the snapshot,
+    dropped once the allocator holds it). The ``Runner`` objects of the fleet
+    are counted. Reads ``VmHWM``/``VmRSS`` from /proc (the peak of the new
+    program only; ``ru_maxrss`` would carry over the parent's peak across fork
+    and exec).
     """
     builds = {
         "empty fleet, one task": (
             f"a = Allocator(fleet({n}), backend='numpy'); a.allocate('t', 'cpu=1')\n"
         ),
-        "one task per runner": (
+        "one task per runner, reserved one by one": (
+            f"a = Allocator(fleet({n}), backend='numpy'); a.allocate('t', 'cpu=1')\n"
+            "a.release('t'); rng = random.Random(1); ledger = a._ledger\n"
+            "for r in ledger.runners:\n"
+            "    ledger.reserve(Reservation('w-' + r.name, r.name, random_request(rng)))\n"
+            "a.allocate('t', 'cpu=1')\n"
+        ),
+        "one task per runner, from_snapshot": (
             f"a = warm_allocator({n}, 'EvenSpreadStrategy', 'numpy'); gc.collect()\n"
             "a.allocate('t', 'cpu=1')\n"
         ),
@@ -102,8 +112,10 @@ def memory(n: int) -> None:
             "def kib(key):\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith(key): return int(line.split()[1])\n"
-            "from _workload import fleet, warm_allocator\n"
+            "import random\n"
+            "from _workload import fleet, random_request, warm_allocator\n"
             "from runtime_alloc import Allocator\n"
+            "from runtime_alloc.reservations import Reservation\n"
             "import numpy\n"
             "base = kib('VmRSS')\n"
             f"{build}"
