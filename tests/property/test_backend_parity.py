@@ -106,7 +106,7 @@ def as_comparable(result):
     size=fleet_sizes,
     seed=st.integers(0, 2**32 - 1),
     block=st.sampled_from((1, 2, 4, 64)),
-    index=st.sampled_from(("auto", "blocks", "classes")),
+    index=st.sampled_from(("auto", "blocks", "classes", "scan")),
     ops=operations,
 )
 def test_numpy_equals_python(strategy, size, seed, block, index, ops):  # noqa: PLR0917

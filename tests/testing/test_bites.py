@@ -55,11 +55,9 @@ class ForgetfulRelease(Allocator):
     """Release gives back everything but the memory."""
 
     def _unreserve(self, reservation: Reservation) -> None:
-        kept = attrs.evolve(reservation.resources, memory_bytes=0)
-        state = self._states[reservation.runner]
-        self._states[reservation.runner] = attrs.evolve(state, reserved=state.reserved - kept)
-        del self._tasks[reservation.runner][reservation.task_id]
-        del self._reservations[reservation.task_id]
+        super()._unreserve(reservation)
+        ledger = self._ledger
+        ledger.memory[ledger.row_of[reservation.runner]] += reservation.resources.memory_bytes
         self._backend.update(self._states[reservation.runner])
 
 
