@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner
 from runtime_alloc.reservations import Reservation
@@ -28,6 +29,20 @@ STRATEGIES = {"EvenSpreadStrategy": EvenSpreadStrategy, "MaxPackingStrategy": Ma
 
 def random_request(rng: random.Random) -> Resources:
     return Resources(rng.randint(250, 1500), rng.randint(256, 2048) * MI, rng.randint(1, 2))
+
+
+def request_pool(count: int, seed: int = 0) -> tuple[list[Resources], list[dict[str, Any]]]:
+    """``count`` distinct random requests, as Resources and as the equal dicts users write."""
+    rng = random.Random(seed + 4)
+    pool: dict[Resources, None] = {}
+    while len(pool) < count:
+        pool[random_request(rng)] = None
+    resources = list(pool)
+    dicts: list[dict[str, Any]] = [
+        {"cpu": f"{r.millicpu}m", "memory": f"{r.memory_bytes >> 20}Mi", "slots": r.slots}
+        for r in resources
+    ]
+    return resources, dicts
 
 
 def many_shapes(count: int, seed: int = 0) -> tuple[Resources, ...]:
@@ -83,9 +98,15 @@ class Churn:
         self.held = list(allocator._reservations)
         self.counter = 0
 
-    def draws(self, steps: int) -> list[tuple[Resources, float]]:
-        """``steps`` pairs of (request, uniform number picking the task to release)."""
+    def draws(self, steps: int, pool: list[Any] | None = None) -> list[tuple[Any, float]]:
+        """``steps`` pairs of (request, uniform number picking the task to release).
+
+        The requests are random :class:`Resources`, or drawn from ``pool`` when
+        given (repeated request specs, e.g. :func:`request_pool`).
+        """
         rng = self.rng
+        if pool is not None:
+            return [(pool[rng.randrange(len(pool))], rng.random()) for _ in range(steps)]
         return [(random_request(rng), rng.random()) for _ in range(steps)]
 
     def step(self, request: Resources | None = None, pick: float | None = None) -> None:
@@ -101,9 +122,9 @@ class Churn:
         held[j], held[-1] = held[-1], held[j]
         self.allocator.release(held.pop())
 
-    def rate(self, steps: int) -> float:
+    def rate(self, steps: int, pool: list[Any] | None = None) -> float:
         """Decisions per second over ``steps`` steps (release time included)."""
-        draws = self.draws(steps)
+        draws = self.draws(steps, pool)
         step = self.step
         start = time.perf_counter()
         for request, pick in draws:

@@ -1,32 +1,52 @@
-"""Print the issue-3 table: decisions/s per backend and strategy, allocate_many, memory, crossover.
+"""Print the issue-11 table: decisions/s against the Python floor and a naive numpy scan.
 
 Usage (from the repository root, numpy installed)::
 
-    python benchmarks/decisions.py                 # 10k and 100k runners
-    python benchmarks/decisions.py --sizes 10000 100000 1000000 --steps 2000
-    python benchmarks/decisions.py --memory 1000000  # peak RSS in a fresh process
+    python benchmarks/decisions.py                        # 1k, 10k, 100k runners
+    python benchmarks/decisions.py --sizes 1000 10000 100000 1000000
+    python benchmarks/decisions.py --memory 1000000       # peak RSS in fresh processes
+    python benchmarks/decisions.py --crossover            # python vs numpy on small fleets
 
-Method: each configuration is warmed with one task per runner (restored from a
-snapshot, untimed), then ``--warmup`` untimed churn steps, then ``--repeats``
-timed runs of ``--steps`` steps; a step is one allocate (the decision) and one
-release. The median decisions/s over the repeats is printed.
+Method: per fleet size and strategy, every subject starts from the same warm
+state (one random task per runner, untimed) and runs ``--warmup`` untimed
+churn steps; then ``--rounds`` rounds, in each of which every subject runs
+``--steps`` steps, in an order that rotates from round to round (so all see
+the same machine load). A step is one ``try_allocate`` (the decision) and one
+``release`` of a random held task. Printed: the median decisions/s of each
+subject and the median over rounds of the per-round ratio to the floor (time
+per decision / the floor's) and to the naive scan. Subjects:
+
+* ``floor``: one attrs object + a dict insert/delete under a lock (no decision);
+* ``naive``: a numpy full scan per decision, same decisions (``_baselines.py``);
+* ``numpy`` / ``auto``: ``Allocator(backend=...)`` with random ``Resources``;
+* ``numpy pool`` / ``numpy dicts``: the same allocator with requests drawn from
+  ``--pool`` distinct specs, as ``Resources`` and as the equal dicts.
+
+Before the timing, ``numpy`` and ``naive`` run the same 1,000 steps from the
+same state on separate copies and must place every task alike (sizes up to
+``--check-max``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _workload
-from _workload import STRATEGIES, Churn, fleet, warm_allocator
-from runtime_alloc import Allocator, EvenSpreadStrategy, Runner
+from _baselines import Floor, NaiveScan
+from _workload import STRATEGIES, Churn, fleet, request_pool, warm_allocator
+from runtime_alloc import Allocator
 
 
 def rate(  # noqa: PLR0917
@@ -43,7 +63,7 @@ def rate(  # noqa: PLR0917
     if backend == "numpy" and index != "auto":
         from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415
 
-        alloc._backend = NumpyBackend(alloc._states, alloc.strategy, index=index)
+        alloc._backend = NumpyBackend(alloc._ledger.states, alloc.strategy, index=index)
     churn = Churn(alloc, seed)
     churn.rate(warmup)
     return statistics.median(churn.rate(steps) for _ in range(repeats))
@@ -60,18 +80,28 @@ def many(n: int, strategy: str, tasks: int, seed: int) -> float:
 def memory(n: int) -> None:
     """Peak and final RSS of fresh processes holding an allocator of ``n`` runners.
 
-    Two states, each in its own process: the empty fleet with one task placed,
-    and the warmed benchmark state (one task per runner, restored from a
-    snapshot that is dropped once the allocator holds it; the peak includes
-    that snapshot while restoring). Reads ``VmHWM``/``VmRSS`` from /proc (the
-    peak of the new program only; ``ru_maxrss`` would carry over the parent's
-    peak across fork and exec).
+    Three states, each in its own process: the empty fleet with one task
+    placed; one task per runner (a random request each, the benchmark's warm
+    state) reserved one by one through the path ``from_snapshot`` replays
+    (``Ledger.reserve``), with no snapshot alive; and the same state restored
+    by ``Allocator.from_snapshot`` (the peak then includes the snapshot,
+    dropped once the allocator holds it). The ``Runner`` objects of the fleet
+    are counted. Reads ``VmHWM``/``VmRSS`` from /proc (the peak of the new
+    program only; ``ru_maxrss`` would carry over the parent's peak across fork
+    and exec).
     """
     builds = {
         "empty fleet, one task": (
             f"a = Allocator(fleet({n}), backend='numpy'); a.allocate('t', 'cpu=1')\n"
         ),
-        "one task per runner": (
+        "one task per runner, reserved one by one": (
+            f"a = Allocator(fleet({n}), backend='numpy'); a.allocate('t', 'cpu=1')\n"
+            "a.release('t'); rng = random.Random(1); ledger = a._ledger\n"
+            "for r in ledger.runners:\n"
+            "    ledger.reserve(Reservation('w-' + r.name, r.name, random_request(rng)))\n"
+            "a.allocate('t', 'cpu=1')\n"
+        ),
+        "one task per runner, from_snapshot": (
             f"a = warm_allocator({n}, 'EvenSpreadStrategy', 'numpy'); gc.collect()\n"
             "a.allocate('t', 'cpu=1')\n"
         ),
@@ -82,8 +112,10 @@ def memory(n: int) -> None:
             "def kib(key):\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith(key): return int(line.split()[1])\n"
-            "from _workload import fleet, warm_allocator\n"
+            "import random\n"
+            "from _workload import fleet, random_request, warm_allocator\n"
             "from runtime_alloc import Allocator\n"
+            "from runtime_alloc.reservations import Reservation\n"
             "import numpy\n"
             "base = kib('VmRSS')\n"
             f"{build}"
@@ -110,62 +142,148 @@ def crossover(seed: int) -> None:
         print(f"{n:>8} {py:>10.0f} {nu:>10.0f}")
 
 
+#: the numpy index to time (--index)
+INDEX = "auto"
+
+
+def ratios(  # noqa: PLR0917
+    n: int,
+    strategy: str,
+    rounds: int,
+    steps: int,
+    warmup: int,
+    seed: int,
+    pool_size: int,
+    check_max: int,
+) -> None:
+    """Print one block of the issue-11 table (see the module docstring)."""
+    snap = _workload.warm_snapshot(n, seed)
+    runners = [s.runner for s in snap.runners]
+    maximize = strategy == "MaxPackingStrategy"
+    if n <= check_max:
+        same_decisions(snap, strategy, seed)
+
+    scan = NaiveScan(runners, maximize=maximize)
+    scan.load(snap.reservations)
+    floor = Floor(runners)
+    floor._reservations.update(snap.reservations)
+    numpy_alloc = Allocator.from_snapshot(snap, strategy=STRATEGIES[strategy](), backend="numpy")
+    if INDEX != "auto":
+        from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415
+
+        numpy_alloc._backend = NumpyBackend(
+            numpy_alloc._ledger.states, numpy_alloc.strategy, index=INDEX
+        )
+    pool, dicts = request_pool(pool_size, seed)
+    subjects: dict[str, tuple[Churn, Any]] = {
+        "floor": (Churn(floor, seed), None),
+        "naive": (Churn(scan, seed), None),
+        "numpy": (Churn(numpy_alloc, seed), None),
+    }
+    if n <= 10_000:
+        auto = Allocator.from_snapshot(snap, strategy=STRATEGIES[strategy](), backend="auto")
+        subjects["auto"] = (Churn(auto, seed), None)
+    del snap
+    shared = subjects["numpy"][0]
+    subjects["numpy pool"] = (shared, pool)
+    subjects["numpy dicts"] = (shared, dicts)
+    for churn, p in subjects.values():
+        churn.rate(warmup, p)
+    gc.collect()
+    names = list(subjects)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            churn, p = subjects[name]
+            rates[name].append(churn.rate(steps, p))
+    for churn, _ in subjects.values():
+        if isinstance(churn.allocator, Allocator):
+            churn.allocator._check()
+    base = rates["floor"]
+    print(f"\n{strategy}, {n:,} runners (median of {rounds} rounds x {steps} steps)")
+    print(f"{'subject':<12} {'decisions/s':>12} {'us/decision':>12} {'x floor':>8} {'x naive':>8}")
+    for name in names:
+        mine = rates[name]
+        vs_floor = statistics.median(f / m for f, m in zip(base, mine, strict=True))
+        vs_naive = statistics.median(v / m for v, m in zip(rates["naive"], mine, strict=True))
+        med = statistics.median(mine)
+        print(
+            f"{name:<12} {med:>12,.0f} {1e6 / med:>12.1f} {vs_floor:>8.2f} {vs_naive:>8.2f}",
+            flush=True,
+        )
+    dict_cost = statistics.median(
+        p / d for p, d in zip(rates["numpy pool"], rates["numpy dicts"], strict=True)
+    )
+    print(f"dicts / Resources time per decision (same {pool_size} specs): {dict_cost:.3f}")
+
+
+def same_decisions(snap: Any, strategy: str, seed: int, steps: int = 1000) -> None:
+    """Assert that the numpy backend and the naive scan place 1,000 churn steps alike."""
+    runners = [s.runner for s in snap.runners]
+    scan = NaiveScan(runners, maximize=strategy == "MaxPackingStrategy")
+    scan.load(snap.reservations)
+    alloc = Allocator.from_snapshot(snap, strategy=STRATEGIES[strategy](), backend="numpy")
+    a, b = Churn(alloc, seed), Churn(scan, seed)
+    a.rate(steps)
+    b.rate(steps)
+    assert a.held == b.held, "the allocator and the naive scan hold different tasks"
+    placed = {t: alloc.get_reservation(t).runner for t in a.held}
+    assert placed == {t: scan.runner_of(t) for t in b.held}, "different runners chosen"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--python-steps", type=int, default=50)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument(
-        "--python-max", type=int, default=100_000, help="largest fleet to time on python"
+        "--strategies", nargs="+", choices=tuple(STRATEGIES), default=list(STRATEGIES)
     )
+    parser.add_argument("--steps", type=int, default=1000, help="churn steps per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pool", type=int, default=64, help="distinct specs of the dict rows")
+    parser.add_argument("--check-max", type=int, default=100_000, help="largest fleet to check")
     parser.add_argument("--no-many", action="store_true", help="skip the allocate_many timing")
+    parser.add_argument("--memory", type=int, default=0, help="measure peak RSS at this fleet size")
+    parser.add_argument("--crossover", action="store_true")
     parser.add_argument(
         "--shapes", type=int, default=0, help="use this many random runner capacities instead"
     )
-    parser.add_argument("--memory", type=int, default=0, help="measure peak RSS at this fleet size")
-    parser.add_argument("--crossover", action="store_true")
     parser.add_argument(
         "--index",
         choices=("auto", "classes", "blocks"),
         default="auto",
-        help="numpy index to time: blocks is what fleets of more than 32 runner shapes get",
+        help="numpy index to time: blocks is what fleets of more than 400 runner shapes get",
     )
     args = parser.parse_args(argv)
     if args.shapes:
         _workload.CAPACITIES = _workload.many_shapes(args.shapes, args.seed)
+    global INDEX  # noqa: PLW0603 (one setting for the whole run)
+    INDEX = args.index
     import numpy as np  # noqa: PLC0415
 
     print(
-        f"{time.strftime('%Y-%m-%d %H:%M')} | {platform.platform()} | Python {platform.python_version()} | numpy {np.__version__}"
+        f"{time.strftime('%Y-%m-%d %H:%M')} UTC | {platform.platform()} | "
+        f"Python {platform.python_version()} | numpy {np.__version__} | attrs {attrs.__version__}"
     )
-    print(
-        f"seed {args.seed}, warm-up {args.warmup} steps, median of {args.repeats} x {args.steps} steps\n"
-    )
-    print(f"{'strategy':<20} {'runners':>9} {'numpy dec/s':>12} {'python dec/s':>13} {'ratio':>7}")
-    for strategy in STRATEGIES:
-        for n in args.sizes:
-            nu = rate(
-                n, strategy, "numpy", args.steps, args.warmup, args.repeats, args.seed, args.index
-            )
-            if n <= args.python_max:
-                py = rate(n, strategy, "python", args.python_steps, 5, 1, args.seed)
-                py_text, ratio = f"{py:.0f}", f"{nu / py:.1f}x"
-            else:
-                py_text, ratio = "-", "-"  # not timed (--python-max)
-            print(f"{strategy:<20} {n:>9,} {nu:>12.0f} {py_text:>13} {ratio:>7}", flush=True)
-    for strategy in () if args.no_many else STRATEGIES:
-        times = [many(10_000, strategy, 100_000, args.seed) for _ in range(args.repeats)]
+    print(f"seed {args.seed}, warm-up {args.warmup} steps")
+    for n in args.sizes:
+        for strategy in args.strategies:
+            ratios(
+                n, strategy, args.rounds, args.steps, args.warmup, args.seed, args.pool,
+                args.check_max,
+            )  # fmt: skip
+    for strategy in () if args.no_many else args.strategies:
+        times = [many(10_000, strategy, 100_000, args.seed) for _ in range(5)]
         print(
-            f"allocate_many 100,000 x 1 slot on 10,000 runners, {strategy}: {statistics.median(times):.3f} s"
+            f"allocate_many 100,000 x 1 slot on 10,000 runners, {strategy}: "
+            f"median {statistics.median(times):.3f} s (min {min(times):.3f})"
         )
     if args.memory:
         memory(args.memory)
     if args.crossover:
         crossover(args.seed)
-    _ = EvenSpreadStrategy, Runner
     return 0
 
 

@@ -135,23 +135,29 @@ def test_a_partial_backend_is_completed():
 
 
 class Failing(PythonBackend):
-    """The python backend, refusing every add and remove (a backend bug)."""
+    """The python backend, refusing every add and remove once armed (a backend bug)."""
+
+    armed = False
 
     def add(self, state):
-        raise RuntimeError("backend add failed")
+        if self.armed:
+            raise RuntimeError("backend add failed")
+        super().add(state)
 
     def remove(self, name):
-        raise RuntimeError("backend remove failed")
+        if self.armed:
+            raise RuntimeError("backend remove failed")
+        super().remove(name)
 
 
 def test_a_backend_failure_in_add_or_remove_leaves_the_ledger_unchanged():
     # issue #14 item 14: the ledger used to drop the runner and its reservations
     # before the backend's remove raised, losing the evicted tasks
-    from runtime_alloc import Allocator
+    from tests.backends.probe import allocator_with
 
-    alloc = Allocator([Runner.parse("r0", "cpu=2")], backend="python")
+    alloc, backend = allocator_with(Failing, [Runner.parse("r0", "cpu=2")])
     held = alloc.allocate("t1", "cpu=1")
-    alloc._backend = Failing(alloc._ledger.states.values(), EvenSpreadStrategy())
+    backend.armed = True
     before = alloc.snapshot(), alloc.metrics()
     with pytest.raises(RuntimeError, match="remove failed"):
         alloc.remove_runner("r0", force=True)
@@ -160,3 +166,42 @@ def test_a_backend_failure_in_add_or_remove_leaves_the_ledger_unchanged():
     assert (alloc.snapshot(), alloc.metrics()) == before
     assert alloc.get_reservation("t1") == held
     alloc._check()
+
+
+def test_flat_rows_hold_one_reservation_or_a_dict_and_build_states_when_read():
+    ledger, _ = ledger_of("cpu=4", "cpu=4")
+    first = ledger.place("t0", Resources.parse("cpu=1"), frozenset())
+    assert isinstance(first, Reservation)
+    row = ledger.row_of[first.runner]
+    assert ledger.held[row] is first  # one reservation: no dict
+    second = Reservation("t1", first.runner, Resources.parse("cpu=2"))
+    ledger.reserve(second)
+    assert ledger.held[row] == {"t0": first, "t1": second}
+    assert ledger.held_by(first.runner) == (first, second)
+    assert ledger.state(first.runner).reserved == Resources.parse("cpu=3")
+    ledger.unreserve(first)
+    assert ledger.held[row] is second  # back to one
+    ledger.check()
+    ledger.check_gauges()
+
+
+def test_removed_runners_leave_holes_that_compaction_closes_in_order():
+    ledger, backend = ledger_of(*["cpu=4"] * 200)
+    for i in range(200):
+        ledger.reserve(Reservation(f"t{i}", f"r{i}", Resources.parse(f"cpu={1 + i % 3}")))
+    frozen = ledger.rows()
+    for i in range(0, 200, 2):
+        ledger.remove(f"r{i}")
+    ledger.check()
+    assert list(ledger.states) == [f"r{i}" for i in range(1, 200, 2)]
+    assert ledger.holes == 0
+    assert [s.reserved.millicpu for s in ledger.states.values()] == [
+        1000 * (1 + i % 3) for i in range(1, 200, 2)
+    ]
+    assert ledger.task_counts() == [1] * 100
+    assert backend.states == ledger.states
+    # a copy taken before is unchanged by the removals
+    assert len(frozen) == 200
+    assert frozen[0].name == "r0"
+    assert frozen[-1].reserved == Resources.parse(f"cpu={1 + 199 % 3}")
+    ledger.check_gauges()

@@ -8,62 +8,103 @@ the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
-from runtime_alloc import _placement, devices
+from runtime_alloc import _ledger_checks, devices
+from runtime_alloc._frozen import FrozenMap
+from runtime_alloc._ledger_backend import Completed, fast_update
+from runtime_alloc._ledger_views import (
+    NOTHING,
+    StateRows,
+    StatesView,
+    TasksView,
+    held_count,
+    held_tuple,
+    reserved_of,
+)
 from runtime_alloc._units import _show
 from runtime_alloc.backends.protocol import Backend
 from runtime_alloc.errors import (
     AllocationError,
     DuplicateRunnerError,
-    InvalidArgumentError,
     UnknownRunnerError,
 )
-from runtime_alloc.metrics import usage_by_dimension
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.resources import BUILTIN_DIMENSIONS, Resources, _combine_unchecked
-from runtime_alloc.runners import Runner, RunnerState
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import Runner, RunnerState, check_fleet, check_runner
 
 __all__ = ["Ledger"]
 
-#: The reserved amounts of a new runner (immutable, so one object serves all).
-_NOTHING = Resources()
+_NO_DEVICES: FrozenMap[str, tuple[int, ...]] = FrozenMap()
+_ROW = "q"  # array typecode of the reserved columns: signed 64-bit, like the quantities
 
 
 class Ledger:
-    """Runner states (registration order), reservations per runner and by task, counters.
+    """Runners (registration order), their reserved amounts, reservations, counters.
+
+    Storage is flat: runner ``row_of[name]`` has its :class:`Runner` in
+    ``runners``, its reserved cpu, memory and slots in the ``array('q')``
+    columns ``cpu``, ``memory``, ``slots`` (extended amounts in ``extended``,
+    by row, only where non-zero), its draining flag in ``drain`` and its
+    reservations in ``held`` (None, one :class:`Reservation`, or a dict of
+    them by task id, oldest first). A change allocates nothing but the new
+    :class:`Reservation`; :class:`RunnerState` values are built when read
+    (:attr:`states`, :meth:`state`, :meth:`rows`). Removed runners leave a
+    hole (``runners[row] is None``) until :meth:`compact`.
 
     Args:
         backend: receives every change as an event.
     """
 
     __slots__ = (
+        "_update_reserved",
         "allocations",
         "backend",
         "capacity",
+        "cpu",
         "declared",
+        "dev",
         "device_kinds",
+        "drain",
         "draining",
         "evictions",
+        "extended",
         "failures",
+        "held",
+        "holes",
         "in_use",
+        "memory",
         "releases",
         "res_cpu",
         "res_ext",
         "res_memory",
         "res_slots",
         "reservations",
+        "row_of",
+        "runners",
+        "slots",
         "states",
         "tasks",
     )
 
     def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.states: dict[str, RunnerState] = {}
-        self.tasks: dict[str, dict[str, Reservation]] = {}
+        self.row_of: dict[str, int] = {}
+        self.runners: list[Runner | None] = []
+        self.cpu, self.memory, self.slots = array(_ROW), array(_ROW), array(_ROW)
+        #: row -> extended reserved amounts (a dict replaced, never changed in place)
+        self.extended: dict[int, dict[str, int]] = {}
+        #: row -> device use of a runner with devices (runtime_alloc.devices), replaced per change
+        self.dev: dict[int, FrozenMap[str, tuple[int, ...]]] = {}
+        #: device kind -> number of runners declaring devices of it
+        self.device_kinds: dict[str, int] = {}
+        self.drain = bytearray()
+        self.held: list[Any] = []
+        self.holes = 0
+        #: read-only views: name -> RunnerState, name -> {task id: Reservation}
+        self.states = StatesView(self)
+        self.tasks = TasksView(self)
         self.reservations: dict[str, Reservation] = {}
         self.allocations = 0
         self.failures: dict[str, int] = {}
@@ -71,8 +112,6 @@ class Ledger:
         self.evictions = 0
         #: extended resource name -> number of runners (draining ones too) declaring it
         self.declared: dict[str, int] = {}
-        #: device kind -> number of runners declaring devices of it (runtime_alloc.devices)
-        self.device_kinds: dict[str, int] = {}
         # fleet gauges kept incrementally (metrics() reads them in O(dimensions)):
         #: fleet capacity per dimension (cpu, memory, slots, extended names)
         self.capacity: dict[str, int] = {"cpu": 0, "memory": 0, "slots": 0}
@@ -81,29 +120,99 @@ class Ledger:
         self.res_ext: dict[str, int] = {}
         #: runners holding at least one reservation; runners draining
         self.in_use = self.draining = 0
+        self.attach(backend)
 
     def attach(self, backend: Any) -> None:  # noqa: ANN401
         """Send events to ``backend`` from now on (it must hold the same states).
 
-        A backend with only ``add``/``update``/``remove``/``choose`` (a wrapper
-        written before the protocol was complete) is completed: ``diagnose``
-        scans the ledger's states, ``plan`` declines.
+        A backend with ``update_reserved(name, (cpu, memory, slots), extended,
+        draining)`` gets the reserved amounts of a change without a new
+        :class:`RunnerState` (when the class that defines it also defines
+        ``update``, so a subclass that overrides only ``update`` still sees
+        every event); others get ``update(state)``. A backend with only
+        ``add``/``update``/``remove``/``choose`` (a wrapper written before the
+        protocol was complete) is completed: ``diagnose`` scans the ledger's
+        states, ``plan`` declines.
         """
-        self.backend = backend if isinstance(backend, Backend) else _Completed(backend, self)
+        self.backend = backend if isinstance(backend, Backend) else Completed(backend, self)
+        self._update_reserved = fast_update(backend)
+
+    # ------------------------------------------------------------------ rows
+
+    def state_at(self, row: int) -> RunnerState:
+        """Build the :class:`RunnerState` of a row. O(dimensions)."""
+        return RunnerState(
+            self.runners[row],  # type: ignore[arg-type]
+            reserved_of(self.cpu[row], self.memory[row], self.slots[row], self.extended.get(row)),
+            bool(self.drain[row]),
+            self.dev.get(row, _NO_DEVICES),
+        )
+
+    def _send(self, row: int) -> None:
+        """Tell the backend a row's reserved amounts or draining flag changed. O(dimensions)."""
+        fast = self._update_reserved
+        if fast is None or row in self.dev:  # device use travels in the RunnerState
+            self.backend.update(self.state_at(row))
+        else:
+            fast(
+                self.runners[row].name,  # type: ignore[union-attr]
+                (self.cpu[row], self.memory[row], self.slots[row]),
+                self.extended.get(row),
+                bool(self.drain[row]),
+            )
+
+    def compact(self) -> None:
+        """Close the holes left by removed runners (rows renumbered in order). O(N) when any."""
+        if not self.holes:
+            return
+        keep = [i for i, r in enumerate(self.runners) if r is not None]
+        self.runners = [self.runners[i] for i in keep]
+        for name in ("cpu", "memory", "slots"):
+            column = getattr(self, name)
+            setattr(self, name, array(_ROW, [column[i] for i in keep]))
+        self.drain = bytearray(self.drain[i] for i in keep)
+        self.held = [self.held[i] for i in keep]
+        new_row = {old: new for new, old in enumerate(keep)}
+        self.extended = {new_row[i]: ext for i, ext in self.extended.items()}
+        self.dev = {new_row[i]: use for i, use in self.dev.items()}
+        self.row_of = {r.name: i for i, r in enumerate(self.runners)}  # type: ignore[union-attr]
+        self.holes = 0
+
+    def rows(self) -> StateRows:
+        """A frozen copy of every runner's state, in order, read lazily. O(N) copies."""
+        self.compact()
+        return StateRows(
+            list(self.runners),  # type: ignore[arg-type]
+            array(_ROW, self.cpu),
+            array(_ROW, self.memory),
+            array(_ROW, self.slots),
+            dict(self.extended),
+            bytes(self.drain),
+            dict(self.dev),
+        )
+
+    def task_counts(self) -> list[int]:
+        """The number of reservations per runner, in order. O(N)."""
+        self.compact()
+        return [held_count(h) for h in self.held]
+
+    def held_by(self, name: str) -> tuple[Reservation, ...]:
+        """A runner's reservations, oldest first. O(its tasks)."""
+        return held_tuple(self.held[self.row_of[name]])
 
     # ------------------------------------------------------------------ runners
 
     def state(self, name: str) -> RunnerState:
-        """Return a runner's state. O(1).
+        """Return a runner's state. O(dimensions).
 
         Raises:
             UnknownRunnerError: no such runner.
         """
-        state = self.states.get(name)
-        if state is None:
+        row = self.row_of.get(name)
+        if row is None:
             msg = f"no runner is registered as {_show(name)}"
             raise UnknownRunnerError(msg)
-        return state
+        return self.state_at(row)
 
     def check_new_runner(self, runner: object) -> None:
         """Raise unless ``runner`` is a :class:`Runner` whose name is free. O(1).
@@ -112,40 +221,31 @@ class Ledger:
             InvalidArgumentError: not a Runner.
             DuplicateRunnerError: the name is registered.
         """
-        _check_runner(runner)
-        if runner.name in self.states:  # type: ignore[attr-defined]
+        check_runner(runner)
+        if runner.name in self.row_of:  # type: ignore[attr-defined]
             msg = f"runner {runner.name!r} is already registered"  # type: ignore[attr-defined]
             raise DuplicateRunnerError(msg)
 
-    @staticmethod
-    def check_fleet(runners: Iterable[object]) -> list[Runner]:
-        """Return the initial fleet as a list after checking it. O(len(runners)).
-
-        Raises:
-            InvalidArgumentError: an item is not a Runner.
-            DuplicateRunnerError: a name is listed twice.
-        """
-        if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
-            msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
-            raise InvalidArgumentError(msg)
-        fleet = list(runners)
-        names = set()
-        for runner in fleet:
-            _check_runner(runner)
-            if runner.name in names:  # type: ignore[attr-defined]
-                msg = f"runner {runner.name!r} is listed twice"  # type: ignore[attr-defined]
-                raise DuplicateRunnerError(msg)
-            names.add(runner.name)  # type: ignore[attr-defined]
-        return fleet  # type: ignore[return-value]
+    #: Return the initial fleet as a list after checking it (see :func:`runners.check_fleet`).
+    check_fleet = staticmethod(check_fleet)
 
     def insert(self, runner: object) -> None:
         """Register a new, empty runner (the caller checked the name is free). O(1)."""
-        state = RunnerState(runner, _NOTHING)  # type: ignore[arg-type]
-        self.backend.add(state)  # first: if the backend fails, the ledger is unchanged
-        self.states[state.name] = state
-        self.tasks[state.name] = {}
+        self.backend.add(RunnerState(runner, NOTHING))  # type: ignore[arg-type]
+        # after the backend: if it fails, the ledger is unchanged
+        self.row_of[runner.name] = len(self.runners)  # type: ignore[attr-defined]
+        self.runners.append(runner)  # type: ignore[arg-type]
+        self.cpu.append(0)
+        self.memory.append(0)
+        self.slots.append(0)
+        self.drain.append(0)
+        self.held.append(None)
+        if runner.devices:  # type: ignore[attr-defined]
+            state = RunnerState(runner)  # type: ignore[arg-type]
+            self.dev[len(self.runners) - 1] = state.devices
+            devices.count_kinds(self.device_kinds, state.runner, 1)
         declared = self.declared
-        cap = state.runner.capacity
+        cap = runner.capacity  # type: ignore[attr-defined]
         totals = self.capacity
         totals["cpu"] += cap.millicpu
         totals["memory"] += cap.memory_bytes
@@ -153,23 +253,36 @@ class Ledger:
         for dim, count in cap.extended.items():
             declared[dim] = declared.get(dim, 0) + 1
             totals[dim] = totals.get(dim, 0) + count
-        devices.count_kinds(self.device_kinds, state.runner, 1)
 
     def remove(self, name: str) -> tuple[Reservation, ...]:
         """Unregister a runner and drop (evict) its reservations; return them, oldest first.
 
         The backend is told first: if it fails, the ledger is unchanged (and the
-        evicted reservations are not lost with the runner).
+        evicted reservations are not lost with the runner). O(its tasks).
         """
-        held = tuple(self.tasks[name].values())
+        row = self.row_of[name]
+        held = held_tuple(self.held[row])
         self.backend.remove(name)
         for reservation in held:
             del self.reservations[reservation.task_id]
         self.evictions += len(held)
-        state = self.states.pop(name)
-        del self.tasks[name]
+        if held:
+            self.in_use -= 1
+            self._count_reserved(self.state_at(row).reserved, -1)
+        self.draining -= self.drain[row]
+        runner = self.runners[row]
+        cap = runner.capacity  # type: ignore[union-attr]
+        del self.row_of[name]
+        self.runners[row] = None
+        self.cpu[row] = self.memory[row] = self.slots[row] = self.drain[row] = 0
+        self.held[row] = None
+        self.extended.pop(row, None)
+        if self.dev.pop(row, None) is not None:
+            devices.count_kinds(self.device_kinds, runner, -1)  # type: ignore[arg-type]
+        self.holes += 1
+        if self.holes > 64 and 2 * self.holes > len(self.runners):
+            self.compact()
         declared, totals = self.declared, self.capacity
-        cap = state.runner.capacity
         totals["cpu"] -= cap.millicpu
         totals["memory"] -= cap.memory_bytes
         totals["slots"] -= cap.slots
@@ -179,11 +292,6 @@ class Ledger:
             else:
                 declared[dim] -= 1
                 totals[dim] -= count
-        devices.count_kinds(self.device_kinds, state.runner, -1)
-        if held:
-            self.in_use -= 1
-            self._count_reserved(state.reserved, -1)
-        self.draining -= state.draining
         return held
 
     def set_draining(self, name: str, *, draining: bool) -> None:
@@ -192,12 +300,12 @@ class Ledger:
         Raises:
             UnknownRunnerError: no such runner.
         """
-        state = self.state(name)
-        if state.draining != draining:
-            state = attrs.evolve(state, draining=draining)
-            self.states[name] = state
+        self.state(name)
+        row = self.row_of[name]
+        if bool(self.drain[row]) != draining:
+            self.drain[row] = draining
             self.draining += 1 if draining else -1
-            self.backend.update(state)
+            self._send(row)
 
     # ------------------------------------------------------------------ reservations
 
@@ -207,55 +315,74 @@ class Ledger:
         The caller guarantees room: the placement chose a runner that fits, or
         a checked snapshot replays reservations that add up within capacity.
         """
-        name = reservation.runner
-        state = self.states[name]
-        state = RunnerState(
-            state.runner,
-            _combine_unchecked(state.reserved, reservation.resources, 1),
-            state.draining,
-            devices.apply(state.devices, reservation.devices, 1)
-            if reservation.devices._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            else state.devices,
-        )
-        self.states[name] = state
-        held = self.tasks[name]
-        if not held:
-            self.in_use += 1
-        held[reservation.task_id] = reservation
-        self.reservations[reservation.task_id] = reservation
+        self._send(self._hold(reservation))
+
+    def _hold(self, reservation: Reservation) -> int:
+        """:meth:`reserve` without the backend event; return the runner's row. O(dimensions)."""
+        row = self.row_of[reservation.runner]
         r = reservation.resources
+        self.cpu[row] += r.millicpu
+        self.memory[row] += r.memory_bytes
+        self.slots[row] += r.slots
+        if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            self._add_extended(row, r, 1)
+            if reservation.devices._data:  # noqa: SLF001
+                self.dev[row] = devices.apply(self.dev[row], reservation.devices, 1)
+        task_id = reservation.task_id
+        held = self.held[row]
+        if held is None:
+            self.held[row] = reservation
+            self.in_use += 1
+        elif type(held) is dict:
+            held[task_id] = reservation
+        else:
+            self.held[row] = {held.task_id: held, task_id: reservation}
+        self.reservations[task_id] = reservation
         self.res_cpu += r.millicpu
         self.res_memory += r.memory_bytes
         self.res_slots += r.slots
-        if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            self._count_extended(r, 1)
-        self.backend.update(state)
+        return row
 
     def unreserve(self, reservation: Reservation) -> None:
         """Give a held reservation back to its runner. O(dimensions)."""
-        name = reservation.runner
-        state = self.states[name]
-        state = RunnerState(
-            state.runner,
-            _combine_unchecked(state.reserved, reservation.resources, -1),
-            state.draining,
-            devices.apply(state.devices, reservation.devices, -1)
-            if reservation.devices._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            else state.devices,
-        )
-        self.states[name] = state
-        held = self.tasks[name]
-        del held[reservation.task_id]
-        if not held:
-            self.in_use -= 1
-        del self.reservations[reservation.task_id]
+        row = self.row_of[reservation.runner]
         r = reservation.resources
+        self.cpu[row] -= r.millicpu
+        self.memory[row] -= r.memory_bytes
+        self.slots[row] -= r.slots
+        if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            self._add_extended(row, r, -1)
+            if reservation.devices._data:  # noqa: SLF001
+                self.dev[row] = devices.apply(self.dev[row], reservation.devices, -1)
+        task_id = reservation.task_id
+        held = self.held[row]
+        if type(held) is dict:
+            del held[task_id]
+            if len(held) == 1:
+                self.held[row] = next(iter(held.values()))
+        else:
+            self.held[row] = None
+            self.in_use -= 1
+        del self.reservations[task_id]
         self.res_cpu -= r.millicpu
         self.res_memory -= r.memory_bytes
         self.res_slots -= r.slots
-        if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            self._count_extended(r, -1)
-        self.backend.update(state)
+        self._send(row)
+
+    def _add_extended(self, row: int, resources: Resources, sign: int) -> None:
+        """Add ``sign * resources.extended`` to a row and the fleet totals. O(dimensions)."""
+        amounts = dict(self.extended.get(row, ()))
+        for dim, count in resources.extended.items():
+            value = amounts.get(dim, 0) + sign * count
+            if value:
+                amounts[dim] = value
+            else:
+                del amounts[dim]
+        if amounts:
+            self.extended[row] = amounts
+        else:
+            self.extended.pop(row, None)
+        self._count_extended(resources, sign)
 
     def place(
         self, task_id: str, request: Resources, require: frozenset[str]
@@ -271,8 +398,8 @@ class Ledger:
             self.count_failure(error)
             return error
         reservation = Reservation(task_id, name, request)
-        if request.extended._data and self.states[name].devices:  # noqa: SLF001
-            reservation = devices.with_picks(reservation, self.states[name])
+        if request.extended._data and self.row_of[name] in self.dev:  # noqa: SLF001
+            reservation = devices.with_picks(reservation, self.state(name))
         self.reserve(reservation)
         self.allocations += 1
         return reservation
@@ -285,34 +412,34 @@ class Ledger:
         Runtime complexity: O(len(names) + runners touched * dimensions).
         """
         results: list[Reservation] = []
-        per_runner: dict[str, int] = {}
-        tasks, reservations = self.tasks, self.reservations
+        counts: dict[int, int] = {}
+        row_of, held, reservations = self.row_of, self.held, self.reservations
+        append = results.append
         for task_id, name in zip(task_ids, names, strict=False):  # names may be shorter
             reservation = Reservation(task_id, name, request)
-            held = tasks[name]
-            if not held:
+            row = row_of[name]
+            h = held[row]
+            if h is None:
+                held[row] = reservation
                 self.in_use += 1
-            held[task_id] = reservation
+            elif type(h) is dict:
+                h[task_id] = reservation
+            else:
+                held[row] = {h.task_id: h, task_id: reservation}
             reservations[task_id] = reservation
-            per_runner[name] = per_runner.get(name, 0) + 1
-            results.append(reservation)
-        for name, count in per_runner.items():
-            state = self.states[name]
-            added = Resources(
-                request.millicpu * count,
-                request.memory_bytes * count,
-                request.slots * count,
-                {dim: amount * count for dim, amount in request.extended.items()},
-            )
-            state = RunnerState(
-                state.runner,
-                _combine_unchecked(state.reserved, added, 1),
-                state.draining,
-                state.devices,  # plan() never takes device requests
-            )
-            self.states[name] = state
-            self._count_reserved(added, 1)
-            self.backend.update(state)
+            counts[row] = counts.get(row, 0) + 1
+            append(reservation)
+        cpu, memory, slots = request.millicpu, request.memory_bytes, request.slots
+        for row, count in counts.items():
+            self.cpu[row] += count * cpu
+            self.memory[row] += count * memory
+            self.slots[row] += count * slots
+            for _ in range(count if request.extended._data else 0):  # noqa: SLF001
+                self._add_extended(row, request, 1)
+            self._send(row)
+        self.res_cpu += len(results) * cpu
+        self.res_memory += len(results) * memory
+        self.res_slots += len(results) * slots
         self.allocations += len(results)
         return results
 
@@ -375,70 +502,9 @@ class Ledger:
         self.releases[state] = self.releases.get(state, 0) + 1
 
     def check(self) -> None:
-        """Assert the ledger's invariants. O(N + tasks)."""
-        assert list(self.states) == list(self.tasks), "runner tables disagree"  # noqa: S101
-        total = 0
-        for name, state in self.states.items():
-            held = self.tasks[name]
-            total += len(held)
-            summed = sum((r.resources for r in held.values()), Resources())
-            assert state.reserved == summed, (  # noqa: S101
-                f"runner {name!r} reserved {state.reserved} != sum of reservations {summed}"
-            )
-            assert state.reserved.fits_within(state.runner.capacity), (  # noqa: S101
-                f"runner {name!r} over-committed: {state.reserved} > {state.runner.capacity}"
-            )
-            for task_id, reservation in held.items():
-                assert self.reservations.get(task_id) is reservation, task_id  # noqa: S101
-            devices.check_state(state, held.values())
-        assert total == len(self.reservations), "reservation tables disagree"  # noqa: S101
+        """Assert the ledger's invariants (see :func:`._ledger_checks.check`). O(N + tasks)."""
+        _ledger_checks.check(self)
 
     def check_gauges(self) -> None:
-        """Assert that the incrementally kept fleet gauges equal a recount. O(N * dimensions).
-
-        Separate from :meth:`check` (which the testing harness runs): an
-        allocator subclass that bypasses the ledger breaks these first.
-        """
-        fleet = usage_by_dimension(self.states.values())
-        declared = {d for s in self.states.values() for d in s.runner.capacity.extended}
-        kept = self.fleet_reserved(), self.capacity
-        recounted = (
-            {d: u.reserved for d, u in fleet.items() if u.reserved or d in BUILTIN_DIMENSIONS},
-            {d: u.capacity for d, u in fleet.items() if d in BUILTIN_DIMENSIONS or d in declared},
-        )
-        assert kept == recounted, f"fleet totals {kept} != sums {recounted}"  # noqa: S101
-        assert set(self.capacity) - set(BUILTIN_DIMENSIONS) == set(self.declared)  # noqa: S101
-        assert self.in_use == sum(1 for t in self.tasks.values() if t)  # noqa: S101
-        assert self.draining == sum(s.draining for s in self.states.values())  # noqa: S101
-
-
-def _check_runner(runner: object) -> None:
-    if not isinstance(runner, Runner):
-        msg = f"runner must be a Runner (see Runner.parse), got {_show(runner)}"
-        raise InvalidArgumentError(msg)
-
-
-class _Completed:
-    """A backend with only ``add``/``update``/``remove``/``choose`` (older wrappers), completed.
-
-    ``diagnose`` scans the ledger's states and ``plan`` declines, as the
-    allocator did for such backends before the protocol was complete.
-    """
-
-    def __init__(self, inner: Any, ledger: Ledger) -> None:  # noqa: ANN401
-        self._ledger = ledger
-        self.name = inner.name
-        self.add = inner.add
-        self.update = inner.update
-        self.remove = inner.remove
-        self.choose = inner.choose
-
-    def diagnose(
-        self, task_id: str, request: Resources, require: frozenset[str]
-    ) -> AllocationError:
-        """Scan the ledger's states (:func:`runtime_alloc._placement.diagnose`). O(N)."""
-        return _placement.diagnose(tuple(self._ledger.states.values()), task_id, request, require)
-
-    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
-        """None: one request at a time. O(1)."""
-        return None
+        """Assert the kept fleet gauges equal a recount (:func:`._ledger_checks.check_gauges`)."""
+        _ledger_checks.check_gauges(self)

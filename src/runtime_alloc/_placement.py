@@ -2,7 +2,8 @@
 
 ``choose`` scans runners in registration order, keeps the feasible runner with
 the best score and lets an earlier runner win ties. ``diagnose`` explains a
-failure the way kube-scheduler does: per reason, how many runners gave it.
+failure the way kube-scheduler does: per reason, how many runners gave it (the
+rule lives in :mod:`runtime_alloc._diagnosis`; :class:`StateColumns` feeds it).
 """
 
 from __future__ import annotations
@@ -11,24 +12,20 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from runtime_alloc import _diagnosis
 from runtime_alloc._units import _show
 from runtime_alloc.devices import fits
-from runtime_alloc.errors import (
-    AllocationError,
-    InsufficientCapacityError,
-    InvalidArgumentError,
-    Shortfall,
-    UnschedulableError,
-)
+from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.runners import labels_allow
 from runtime_alloc.strategies._scoring import UtilizationStrategy
 
 if TYPE_CHECKING:
+    from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
     from runtime_alloc.runners import RunnerState
     from runtime_alloc.strategies import Strategy
 
-__all__ = ["choose", "diagnose", "is_feasible", "shortfalls"]
+__all__ = ["StateColumns", "choose", "diagnose", "is_feasible", "shortfalls"]
 
 _BUILTIN_SCORE = UtilizationStrategy.score
 
@@ -222,6 +219,98 @@ def shortfalls(request: Resources, available: Resources) -> tuple[tuple[str, int
     return tuple(out)
 
 
+class StateColumns:
+    """The python scan's runner states as the columns of :mod:`runtime_alloc._diagnosis`.
+
+    Masks are lists of bools and columns lists of ints, one item per runner in
+    registration order. Every method costs O(N).
+    """
+
+    def __init__(self, states: Sequence[RunnerState], require: frozenset[str]) -> None:
+        self.states = states
+        self.require = require
+        self.size = len(states)
+
+    def everyone(self) -> list[bool]:
+        """A mask of every runner."""
+        return [True] * self.size
+
+    def labels_ok(self) -> list[bool]:
+        """Runners whose labels include every required label."""
+        require = self.require
+        if not require:
+            return [True] * self.size
+        return [require <= s.runner.labels for s in self.states]
+
+    def draining(self) -> list[bool]:
+        """Runners being drained."""
+        return [s.draining for s in self.states]
+
+    def capacity(self, dimension: str) -> list[int]:
+        """Each runner's capacity in ``dimension``."""
+        states = self.states
+        if dimension == "cpu":
+            return [s.runner.capacity.millicpu for s in states]
+        if dimension == "memory":
+            return [s.runner.capacity.memory_bytes for s in states]
+        if dimension == "slots":
+            return [s.runner.capacity.slots for s in states]
+        return [s.runner.capacity.extended.get(dimension, 0) or 0 for s in states]
+
+    def free(self, dimension: str) -> list[int]:
+        """Each runner's capacity minus reserved amount in ``dimension``."""
+        states = self.states
+        if dimension == "cpu":
+            return [s.runner.capacity.millicpu - s.reserved.millicpu for s in states]
+        if dimension == "memory":
+            return [s.runner.capacity.memory_bytes - s.reserved.memory_bytes for s in states]
+        if dimension == "slots":
+            return [s.runner.capacity.slots - s.reserved.slots for s in states]
+        return [
+            (s.runner.capacity.extended.get(dimension, 0) or 0)
+            - (s.reserved.extended.get(dimension, 0) or 0)
+            for s in states
+        ]
+
+    @staticmethod
+    def at_least(column: list[int], amount: int) -> list[bool]:
+        """Runners whose value in ``column`` is >= ``amount``."""
+        return [value >= amount for value in column]
+
+    @staticmethod
+    def both(a: list[bool], b: list[bool]) -> list[bool]:
+        """Runners in ``a`` and in ``b``."""
+        return [x and y for x, y in zip(a, b, strict=True)]
+
+    @staticmethod
+    def but_not(a: list[bool], b: list[bool]) -> list[bool]:
+        """Runners in ``a`` and not in ``b``."""
+        return [x and not y for x, y in zip(a, b, strict=True)]
+
+    @staticmethod
+    def first_and_count(mask: list[bool]) -> tuple[int, int]:
+        """The position of the first runner in ``mask`` (0 when none) and their count."""
+        count = mask.count(True)
+        return (mask.index(True) if count else 0), count
+
+    @staticmethod
+    def largest(column: list[int], mask: list[bool]) -> int:
+        """The largest value of ``column`` over the non-empty ``mask``."""
+        return max(value for value, m in zip(column, mask, strict=True) if m)
+
+    def label_sets(self, mask: list[bool]) -> list[tuple[frozenset[str], int, int]]:
+        """``(labels, first position, count)`` per distinct label set of runners in ``mask``."""
+        found: dict[frozenset[str], list[int]] = {}
+        for i, (state, m) in enumerate(zip(self.states, mask, strict=True)):
+            if m:
+                entry = found.get(state.runner.labels)
+                if entry is None:
+                    found[state.runner.labels] = [i, 1]
+                else:
+                    entry[1] += 1
+        return [(labels, first, count) for labels, (first, count) in found.items()]
+
+
 def diagnose(
     states: Sequence[RunnerState],
     task_id: str,
@@ -232,36 +321,9 @@ def diagnose(
 
     :class:`UnschedulableError` when no runner with the labels could hold the
     request even empty and undrained; otherwise :class:`InsufficientCapacityError`.
+    The rule lives in :func:`runtime_alloc._diagnosis.diagnose`; this feeds it
+    the states as :class:`StateColumns`.
 
     Runtime complexity: O(N) runners.
     """
-    ever = any(
-        (not require or require <= s.runner.labels) and request.fits_within(s.runner.capacity)
-        for s in states
-    )
-    reasons: dict[str, int] = {}
-    best: dict[str, int] = {}
-    for state in states:
-        if ever and state.draining:
-            reasons["draining"] = reasons.get("draining", 0) + 1
-            continue
-        missing = require - state.runner.labels
-        if missing:
-            key = "missing label " + ",".join(sorted(missing))
-            reasons[key] = reasons.get(key, 0) + 1
-            continue
-        available = state.free if ever else state.runner.capacity
-        for dim, _req, _avail in shortfalls(request, available):
-            key = f"insufficient {dim}"
-            reasons[key] = reasons.get(key, 0) + 1
-        for dim in request.dimensions():
-            amount = available.get(dim)
-            if amount > best.get(dim, -1):
-                best[dim] = amount
-    short = tuple(
-        Shortfall(dim, request.get(dim), best[dim])
-        for dim in request.dimensions()
-        if f"insufficient {dim}" in reasons
-    )
-    cls = InsufficientCapacityError if ever else UnschedulableError
-    return cls(task_id, request, len(states), reasons, short)
+    return _diagnosis.diagnose(StateColumns(states, require), task_id, request, require)

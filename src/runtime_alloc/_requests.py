@@ -20,6 +20,7 @@ __all__ = [
     "Request",
     "check_max_task_slots",
     "identical_runs",
+    "memo_key",
     "normalize",
     "parse_batch_item",
     "prepare",
@@ -32,6 +33,9 @@ Request = Resources | Mapping[str, object] | str | None
 
 NO_LABELS: frozenset[str] = frozenset()
 
+#: The most request specs an allocator remembers parsed (see :func:`normalize`).
+MEMO_SIZE = 4096
+
 #: Request and label types whose parsed value allocate_many may reuse for equal values.
 _CACHEABLE_REQUESTS = (str, Resources, type(None))
 _CACHEABLE_REQUIRES = (tuple, frozenset, str)
@@ -40,10 +44,44 @@ _CACHEABLE_REQUIRES = (tuple, frozenset, str)
 Cache = dict[Any, tuple[Resources, frozenset[str]]]
 
 
+def memo_key(request: object) -> Any:  # noqa: ANN401
+    """The key under which a parsed request spec is remembered, or None. O(len(spec)).
+
+    Text is its own key; a plain dict whose values are all exact ``str`` or
+    ``int`` is keyed by its items (equal keys then mean equal values of equal
+    types: ``1``, ``True`` and ``1.0`` never share a key). Anything else is
+    parsed every time.
+    """
+    kind = type(request)
+    if kind is str:
+        return request
+    if kind is dict:
+        for value in request.values():  # type: ignore[attr-defined]
+            vt = type(value)
+            if vt is not str and vt is not int:
+                return None
+        return tuple(request.items())  # type: ignore[attr-defined]
+    return None
+
+
 def normalize(
-    request: Request, default: Resources, max_task_slots: int, *, field: str = "request"
+    request: Request,
+    default: Resources,
+    max_task_slots: int,
+    *,
+    field: str = "request",
+    memo: dict[Any, Resources] | None = None,
 ) -> Resources:
     """Return the :class:`Resources` of a request (``default`` for None). O(len(text)).
+
+    Args:
+        request: as ``Allocator.allocate`` takes it.
+        default: the request for None.
+        max_task_slots: the most slots a task may take.
+        field: the name used in error messages.
+        memo: remembers valid specs by :func:`memo_key` (O(len(spec)) on a hit,
+            no parsing); cleared when it holds :data:`MEMO_SIZE` specs. Only
+            valid specs are remembered, so errors are raised as without it.
 
     Raises:
         InvalidResourcesError: a bad request, or slots outside 1..max_task_slots.
@@ -53,19 +91,29 @@ def normalize(
     if type(request) is Resources and request.slots:
         resources = request  # the hot path: a Resources with slots, as is
     else:
+        key = None if memo is None else memo_key(request)
+        if key is not None:
+            hit = memo.get(key)  # type: ignore[union-attr]
+            if hit is not None:
+                return hit
         resources = as_task_request(request)  # missing slots (a Resources' 0) mean 1
+        if key is not None and 1 <= resources.slots <= max_task_slots:
+            if len(memo) >= MEMO_SIZE:  # type: ignore[arg-type]
+                memo.clear()  # type: ignore[union-attr]
+            memo[key] = resources  # type: ignore[index]
     if not 1 <= resources.slots <= max_task_slots:
         msg = f"{field} slots must be from 1 to {max_task_slots} for a task, got {resources.slots}"
         raise InvalidResourcesError(msg)
     return resources
 
 
-def prepare(
+def prepare(  # noqa: PLR0917
     request: Request,
     require: Iterable[str],
     default: Resources,
     max_task_slots: int,
     cache: Cache | None = None,
+    memo: dict[Any, Resources] | None = None,
 ) -> tuple[Resources, frozenset[str]]:
     """Return the normalized (resources, labels), parsed once per batch when ``cache`` is given.
 
@@ -86,7 +134,7 @@ def prepare(
             key = hit = None
         if hit is not None:
             return hit
-    resources = normalize(request, default, max_task_slots)
+    resources = normalize(request, default, max_task_slots, memo=memo)
     labels = (
         NO_LABELS if type(require) is tuple and not require else to_labels(require, field="require")
     )
@@ -151,8 +199,11 @@ def prepare_task(  # noqa: PLR0917
     max_task_slots: int,
     reservations: Mapping[str, Reservation],
     cache: Cache | None = None,
+    memo: dict[Any, Resources] | None = None,
 ) -> tuple[str, Resources, frozenset[str]]:
     """Check a task id and normalize its request (see :func:`prepare`). O(len(text)).
+
+    ``memo`` remembers parsed specs across calls (see :func:`normalize`).
 
     Raises:
         InvalidArgumentError, InvalidResourcesError: bad input.
@@ -160,14 +211,14 @@ def prepare_task(  # noqa: PLR0917
     """
     check_name(task_id, field="task_id")
     if cache is None:  # one call: parse directly
-        resources = normalize(request, default, max_task_slots)
+        resources = normalize(request, default, max_task_slots, memo=memo)
         labels = (
             NO_LABELS
             if type(require) is tuple and not require
             else to_labels(require, field="require")
         )
     else:
-        resources, labels = prepare(request, require, default, max_task_slots, cache)
+        resources, labels = prepare(request, require, default, max_task_slots, cache, memo)
     if task_id in reservations:
         runner = reservations[task_id].runner
         msg = f"task {task_id!r} already holds a reservation on runner {runner!r}"

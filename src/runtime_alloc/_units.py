@@ -20,6 +20,10 @@ unit                      bytes
 ``G``                     1000**3
 ``T``                     1000**4
 ========================  ==========================
+
+The shared text rules and :func:`_show` live in :mod:`runtime_alloc._text`, the
+option parsers :func:`parse_integer` and :func:`parse_number` in
+:mod:`runtime_alloc._options`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -28,7 +32,17 @@ import math
 import re
 from decimal import Context, Decimal
 
-from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+from runtime_alloc._options import parse_integer, parse_number
+from runtime_alloc._text import (
+    _MAX_TEXT,
+    _NUMBER,
+    _SPACE,
+    MAX_QUANTITY,
+    _ascii_hint,
+    _read_int,
+)
+from runtime_alloc._text import _show as _show  # noqa: PLC0414 (an explicit re-export for mypy)
+from runtime_alloc.errors import InvalidResourcesError
 
 __all__ = [
     "MAX_QUANTITY",
@@ -42,15 +56,8 @@ __all__ = [
     "parse_slots",
 ]
 
-#: The largest quantity any parser accepts (2**53, the largest integer a float
-#: holds exactly), so every quantity survives a trip through JSON and float64.
-MAX_QUANTITY = 2**53
-
 #: Exact decimal arithmetic: 64 digits of input times a 13-digit unit factor never rounds.
 _EXACT = Context(prec=100)
-
-#: Text longer than this is rejected before any regular expression runs.
-_MAX_TEXT = 64
 
 _MEMORY_UNITS: dict[str, int] = {
     "": 2**20,
@@ -72,20 +79,9 @@ _MEMORY_UNITS: dict[str, int] = {
     "T": 1000**4,
 }
 
-#: Whitespace stripped around a quantity: ASCII only, like the digits.
-_SPACE = " \t\n\r\f\v"
-
-# The grammar is ASCII: [0-9], never \d (which also matches full-width and Arabic-Indic digits).
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _CPU_RE = re.compile(rf"({_NUMBER})(m?)")
 _MEMORY_RE = re.compile(rf"({_NUMBER})([A-Za-z]*)")
 _COUNT_RE = re.compile(r"[0-9]+")
-_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
-_REAL_RE = re.compile(rf"[+-]?{_NUMBER}(?:[eE][+-]?[0-9]+)?")
-
-#: An int with more bits than this is shown by its number of digits, never str()'d
-#: (str() of an int of more than 4300 digits raises ValueError).
-_MAX_SHOWN_BITS = 200
 
 _CPU_RULE = 'a non-negative number of cores or millicores like "1.5" or "500m"'
 _MEMORY_RULE = (
@@ -93,48 +89,6 @@ _MEMORY_RULE = (
     "units: KB MB GB TB, KiB MiB GiB TiB, Ki Mi Gi Ti (binary), k M G T (decimal)"
 )
 _COUNT_RULE = "a non-negative integer"
-
-
-def _digits(value: int) -> int:
-    """Return the number of decimal digits of ``abs(value)`` without str() (O(digits))."""
-    value = abs(value)
-    digits = max(1, int(math.log10(value))) if value else 1
-    # log10 of a huge int is a float: correct its last digit exactly.
-    while 10**digits <= value:
-        digits += 1
-    while digits > 1 and 10 ** (digits - 1) > value:
-        digits -= 1
-    return digits
-
-
-def _show(value: object) -> str:
-    """Return ``repr(value)`` cut to a readable length for an error message.
-
-    Never fails: a huge int is shown by its number of digits (str() of an int
-    of more than 4300 digits raises), and a value whose repr() raises (a list
-    nested too deeply, a broken ``__repr__``) by its type.
-    """
-    if isinstance(value, int) and value.bit_length() > _MAX_SHOWN_BITS:
-        sign = "a negative" if value < 0 else "an"
-        return f"{sign} integer of {_digits(value)} digits"
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 (any failure of repr() must not hide the real error)
-        return f"a {type(value).__name__} that cannot be shown"
-    if len(text) > _MAX_TEXT + 2:
-        length = len(value) if isinstance(value, str) else len(text)
-        text = f"{text[:_MAX_TEXT]}... ({length} characters)"
-    return text
-
-
-def _ascii_hint(value: object) -> str:
-    """Return a hint for digits or spaces outside the ASCII grammar (error path only)."""
-    if isinstance(value, str):
-        if any(ch.isdigit() and not ch.isascii() for ch in value):
-            return " (digits must be ASCII 0-9)"
-        if any(ch.isspace() and ch not in _SPACE for ch in value):
-            return " (only ASCII spaces, tabs and newlines may surround a number)"
-    return ""
 
 
 def _fail(field: str, rule: str, value: object) -> InvalidResourcesError:
@@ -270,21 +224,6 @@ def parse_count(value: object, *, field: str) -> int:
     return _check_range(field, _COUNT_RULE, value, result)
 
 
-def _read_int(value: object, pattern: re.Pattern[str]) -> int | None:
-    """Return ``value`` as an int: an int (not bool) or ASCII text matching ``pattern``.
-
-    None when it is neither. O(len(value)), at most ``_MAX_TEXT`` characters examined.
-    """
-    if isinstance(value, str):
-        text = value.strip(_SPACE)
-        if len(text) > _MAX_TEXT or not pattern.fullmatch(text):
-            return None
-        return int(text)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    return None
-
-
 def parse_slots(value: object, *, field: str = "slots") -> int:
     """Parse a slot count: an int or a string of digits, at least 0.
 
@@ -309,87 +248,6 @@ def _check_quantity(field: str, value: object) -> int:
         msg = f"{field} must be at most 2**53 ({MAX_QUANTITY}), got {_show(value)}"
         raise InvalidResourcesError(msg)
     return value
-
-
-def parse_integer(
-    value: object, *, field: str, minimum: int = 0, maximum: int = MAX_QUANTITY
-) -> int:
-    """Parse an integer option (a command-line flag, a trace column) by the quantity grammar.
-
-    Accepts an int (not bool) or ASCII text ``[+-]?[0-9]+`` with ASCII spaces
-    around it, at most 64 characters; full-width or other non-ASCII digits are
-    rejected, as by every quantity parser.
-
-    Args:
-        value: the text or int.
-        field: the name used in error messages (``"--runners"``).
-        minimum: the smallest value accepted.
-        maximum: the largest value accepted.
-
-    Raises:
-        InvalidArgumentError: naming ``field``, the range and the value.
-
-    Runtime complexity: O(len(value)), at most 64 characters are examined.
-
-    >>> parse_integer(" 12 ", field="--runners", minimum=1)
-    12
-    """
-    rule = f"an integer from {minimum} to {maximum}"
-    result = _read_int(value, _INTEGER_RE)
-    if result is None or not minimum <= result <= maximum:
-        raise _option_error(field, rule, value)
-    return result
-
-
-def parse_number(
-    value: object,
-    *,
-    field: str,
-    minimum: float = 0.0,
-    maximum: float = float(MAX_QUANTITY),
-) -> float:
-    """Parse a finite real option (hours, a submit time) by the quantity grammar.
-
-    Accepts an int or float (not bool; float subclasses such as numpy.float64
-    too) or ASCII text such as ``"1.5"``, ``"-2"``, ``".5"`` or ``"1e3"``, at
-    most 64 characters. NaN, infinities, ``"nan"``, ``"inf"`` and non-ASCII
-    digits are rejected.
-
-    Args:
-        value: the text or number.
-        field: the name used in error messages (``"--hours"``).
-        minimum: the smallest value accepted.
-        maximum: the largest value accepted.
-
-    Raises:
-        InvalidArgumentError: naming ``field``, the range and the value.
-
-    Runtime complexity: O(len(value)), at most 64 characters are examined.
-
-    >>> parse_number("1.5", field="--hours"), parse_number("1e3", field="--hours")
-    (1.5, 1000.0)
-    """
-    rule = f"a number from {minimum:g} to {maximum:g}"
-    if isinstance(value, str):
-        text = value.strip(_SPACE)
-        if len(text) > _MAX_TEXT or not _REAL_RE.fullmatch(text):
-            raise _option_error(field, rule, value)
-        result = float(text)
-    elif isinstance(value, float):
-        result = float.__float__(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not minimum <= value <= maximum:  # exact int comparison: no float overflow
-            raise _option_error(field, rule, value)
-        result = float(value)
-    else:
-        raise _option_error(field, rule, value)
-    if not (math.isfinite(result) and minimum <= result <= maximum):
-        raise _option_error(field, rule, value)
-    return result
-
-
-def _option_error(field: str, rule: str, value: object) -> InvalidArgumentError:
-    return InvalidArgumentError(f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}")
 
 
 def format_cpu(millicpu: int) -> str:

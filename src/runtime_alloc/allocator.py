@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runtime_alloc import devices
 from runtime_alloc._ledger import Ledger
+from runtime_alloc._ledger_views import metrics_of
 from runtime_alloc._requests import (
     Request,
     check_max_task_slots,
@@ -20,11 +20,10 @@ from runtime_alloc._requests import (
 from runtime_alloc._restore import load_state, resolve_settings, stored_config, stored_counters
 from runtime_alloc._units import _show
 from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
-from runtime_alloc.dimensions import check_known_resources, undeclared_dimensions
+from runtime_alloc.dimensions import check_known_resources, warn_undeclared_weights
 from runtime_alloc.errors import (
     AllocationError,
     RunnerBusyError,
-    UndeclaredWeightWarning,
     UnknownTaskError,
 )
 from runtime_alloc.explain import Explanation, explain
@@ -96,6 +95,8 @@ class Allocator:
             default_request, _DEFAULT_TASK_REQUEST, max_task_slots, field="default_request"
         )
         self._lock = threading.RLock()
+        #: request specs (text, plain dicts) parsed before, see _requests.normalize
+        self._memo: dict[Any, Resources] = {}
         ledger = self._ledger = Ledger(make_backend(backend, (), self._strategy))
         # the ledger's tables under their historical names (read-only use outside the ledger)
         self._states = ledger.states
@@ -105,7 +106,7 @@ class Allocator:
         for runner in fleet:
             ledger.insert(runner)
         if fleet:
-            _warn_undeclared_weights(self._strategy, ledger.declared)
+            warn_undeclared_weights(self._strategy, ledger.declared)
 
     @property
     def _backend(self) -> Backend:
@@ -340,7 +341,7 @@ class Allocator:
         check_name(name, field="name")
         with self._lock:
             self._ledger.state(name)
-            held = tuple(self._tasks[name].values())
+            held = self._ledger.held_by(name)
             if held and not force:
                 raise RunnerBusyError(name, held)
             return self._ledger.remove(name)
@@ -463,20 +464,7 @@ class Allocator:
         first read (O(N * dimensions)).
         """
         with self._lock:
-            ledger = self._ledger
-            return Metrics.from_totals(
-                states=tuple(ledger.states.values()),
-                task_counts=tuple(map(len, ledger.tasks.values())),
-                tasks_running=len(ledger.reservations),
-                reserved=ledger.fleet_reserved(),
-                capacity=ledger.capacity,
-                runners_in_use=ledger.in_use,
-                runners_draining=ledger.draining,
-                allocations=ledger.allocations,
-                failures=ledger.failures,
-                releases=ledger.releases,
-                evictions=ledger.evictions,
-            )
+            return metrics_of(self._ledger)
 
     def _check(self) -> None:
         """Assert the internal invariants (tests and the harness call this). O(N + tasks)."""
@@ -498,7 +486,7 @@ class Allocator:
             request = parse_device_request(request, kinds)
         prepared = prepare_task(
             task_id, request, require, self._default_request, self._max_task_slots,
-            self._reservations, cache,
+            self._reservations, cache, self._memo,
         )  # fmt: skip
         if require_any:  # an OR of labels (LabelRule)
             prepared = (prepared[0], prepared[1], label_rule(prepared[2], any_of=require_any))
@@ -527,20 +515,3 @@ class Allocator:
         check_name(name, field="name")
         with self._lock:
             self._ledger.set_draining(name, draining=draining)
-
-
-def _warn_undeclared_weights(strategy: Strategy, declared: Mapping[str, int]) -> None:
-    """Warn about strategy weights for extended resources no runner of the fleet declares."""
-    weights = getattr(strategy, "weights", None)
-    if not isinstance(weights, Mapping):
-        return
-    names = [name for name, weight in weights.items() if weight]
-    missing = undeclared_dimensions(names, [Resources(extended=dict(declared))])
-    if missing:
-        shown = ", ".join(sorted(declared)) or "none"
-        msg = (
-            f"strategy {strategy.name} weighs {', '.join(map(repr, missing))}, which no runner "
-            f"declares (extended resources the runners declare: {shown}); the weight has no "
-            "effect until a runner declares it"
-        )
-        warnings.warn(msg, UndeclaredWeightWarning, stacklevel=3)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Iterable
+import warnings
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from runtime_alloc._units import _show
-from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.errors import (
+    InvalidArgumentError,
+    InvalidResourcesError,
+    UndeclaredWeightWarning,
+)
 
 if TYPE_CHECKING:
     from runtime_alloc.resources import Resources
@@ -20,6 +25,7 @@ __all__ = [
     "check_weight_name",
     "near_miss",
     "undeclared_dimensions",
+    "warn_undeclared_weights",
 ]
 
 #: The three dimensions every runner and request has, in scoring order.
@@ -159,3 +165,24 @@ def check_known_resources(names: Iterable[str], declared: Collection[str]) -> No
                 f"(extended resources the runners declare: {shown})"
             )
             raise InvalidResourcesError(msg)
+
+
+def warn_undeclared_weights(strategy: object, declared: Mapping[str, int]) -> None:
+    """Warn about strategy weights for extended resources no runner of the fleet declares.
+
+    Runtime complexity: O(weights + declared names).
+    """
+    weights = getattr(strategy, "weights", None)
+    if not isinstance(weights, Mapping):
+        return
+    names = [name for name, weight in weights.items() if weight]
+    missing = sorted({n for n in names if n not in BUILTIN_DIMENSIONS} - set(declared))
+    if missing:
+        shown = ", ".join(sorted(declared)) or "none"
+        strategy_name = getattr(strategy, "name", strategy)
+        msg = (
+            f"strategy {strategy_name} weighs {', '.join(map(repr, missing))}, which no runner "
+            f"declares (extended resources the runners declare: {shown}); the weight has no "
+            "effect until a runner declares it"
+        )
+        warnings.warn(msg, UndeclaredWeightWarning, stacklevel=3)

@@ -11,7 +11,7 @@ from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _check_quantity, _show
 from runtime_alloc.devices import DEVICE_MILLI, MAX_DEVICES
 from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
-from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.resources import Resources, _with_slots
 
 __all__ = [
@@ -19,7 +19,9 @@ __all__ = [
     "LabelRule",
     "Runner",
     "RunnerState",
+    "check_fleet",
     "check_name",
+    "check_runner",
     "check_runner_slots",
     "label_rule",
     "labels_allow",
@@ -368,3 +370,35 @@ class RunnerState:
             "draining": self.draining,
             **({"devices": {k: list(v) for k, v in self.devices.items()}} if self.devices else {}),
         }
+
+
+def check_runner(runner: object) -> None:
+    """Raise unless ``runner`` is a :class:`Runner`. O(1).
+
+    Raises:
+        InvalidArgumentError: not a Runner.
+    """
+    if not isinstance(runner, Runner):
+        msg = f"runner must be a Runner (see Runner.parse), got {_show(runner)}"
+        raise InvalidArgumentError(msg)
+
+
+def check_fleet(runners: Iterable[object]) -> list[Runner]:
+    """Return an allocator's initial fleet as a list after checking it. O(len(runners)).
+
+    Raises:
+        InvalidArgumentError: not an iterable, or an item is not a Runner.
+        DuplicateRunnerError: a name is listed twice.
+    """
+    if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
+        msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
+        raise InvalidArgumentError(msg)
+    fleet = list(runners)
+    names = set()
+    for runner in fleet:
+        check_runner(runner)
+        if runner.name in names:  # type: ignore[attr-defined]
+            msg = f"runner {runner.name!r} is listed twice"  # type: ignore[attr-defined]
+            raise DuplicateRunnerError(msg)
+        names.add(runner.name)  # type: ignore[attr-defined]
+    return fleet  # type: ignore[return-value]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 np = pytest.importorskip("numpy")
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner  # noqa: E402
-from runtime_alloc.backends.numpy import NumpyBackend  # noqa: E402
+from tests.backends.probe import allocator_with, numpy_with  # noqa: E402
 
 # fleets drawn without a gpu runner meet strategies weighing gpu (issue #14 item 12 warns)
 pytestmark = pytest.mark.filterwarnings("ignore:strategy .* which no runner declares:UserWarning")
@@ -106,15 +106,16 @@ def as_comparable(result):
     size=fleet_sizes,
     seed=st.integers(0, 2**32 - 1),
     block=st.sampled_from((1, 2, 4, 64)),
-    index=st.sampled_from(("auto", "blocks", "classes")),
+    index=st.sampled_from(("auto", "blocks", "classes", "scan")),
     ops=operations,
 )
 def test_numpy_equals_python(strategy, size, seed, block, index, ops):  # noqa: PLR0917
     rng = random.Random(seed)
     fleet = [make_runner(rng, f"r{i}") for i in range(size)]
     ref = Allocator(fleet, strategy=strategy, backend="python")
-    fast = Allocator(fleet, strategy=strategy, backend="numpy")
-    fast._backend = NumpyBackend(fast._states, strategy, block_size=block, index=index)
+    fast, backend = allocator_with(
+        numpy_with(block_size=block, index=index), fleet, strategy=strategy
+    )
     # a warm start: some tasks already placed, some runners draining
     for i in range(min(size // 2, 40)):
         request = make_request(rng)
@@ -124,8 +125,9 @@ def test_numpy_equals_python(strategy, size, seed, block, index, ops):  # noqa: 
     counter = size
     for kind, op_seed in ops:
         op_rng = random.Random(op_seed)
-        names = list(ref._states)
-        tasks = sorted(ref._reservations)
+        snapshot = ref.snapshot()
+        names = [state.name for state in snapshot.runners]
+        tasks = sorted(snapshot.reservations)
         if kind == "allocate":
             request = make_request(op_rng)
             require = [label for label in LABELS if op_rng.random() < 0.15]
@@ -164,5 +166,5 @@ def test_numpy_equals_python(strategy, size, seed, block, index, ops):  # noqa: 
             continue
         assert left == right, kind
         assert ref.snapshot() == fast.snapshot()
-        fast._backend.check()
+        backend.check()
     assert ref.metrics() == fast.metrics()

@@ -31,7 +31,9 @@ from runtime_alloc import (
 )
 from runtime_alloc.backends.auto import AUTO_MIN_RUNNERS
 from runtime_alloc.backends.numpy.backend import MAX_SHAPES
+from runtime_alloc.backends.python import PythonBackend
 from runtime_alloc.errors import RuntimeAllocError
+from tests.backends.probe import allocator_with, auto_backend, check_index, numpy_with
 
 #: scenario -> (initial runners, runner maker, operations)
 SCENARIOS = {
@@ -81,7 +83,12 @@ def test_fleet_churn_same_decisions_on_every_backend(
     ) = SCENARIOS[scenario][:2]
     fleet = [make(i, rng) for i in range(start)]
     strategy = MaxPackingStrategy() if maximize else EvenSpreadStrategy()
-    allocs = [Allocator(fleet, strategy=strategy, backend=b) for b in ("python", "numpy", "auto")]
+    built = [
+        allocator_with(factory, fleet, strategy=strategy)
+        for factory in (PythonBackend, numpy_with(), auto_backend)
+    ]
+    allocs = [alloc for alloc, _ in built]
+    backends = [backend for _, backend in built]
     names = [r.name for r in fleet]
     tasks: list[str] = []
     next_runner = start
@@ -112,10 +119,9 @@ def test_fleet_churn_same_decisions_on_every_backend(
     assert allocs[0].metrics() == allocs[1].metrics() == allocs[2].metrics()
     for alloc in allocs:
         alloc._check()
-        alloc._ledger.check_gauges()
-        check = getattr(alloc._backend, "check", None)
-        if check is not None:
-            check()
+        assert alloc.metrics() == recount(alloc)  # the kept gauges equal a recount
+    for backend in backends:
+        check_index(backend)
 
 
 def recount(alloc: Allocator) -> Metrics:
@@ -137,14 +143,14 @@ def recount(alloc: Allocator) -> Metrics:
 
 def test_issue_reproductions_lose_nothing() -> None:
     fleet = [Runner.parse(f"r{i}", f"cpu={i + 1}") for i in range(MAX_SHAPES)]
-    alloc = Allocator(fleet, backend="numpy")
+    alloc, backend = allocator_with(numpy_with(), fleet)
     busy = alloc.allocate("t1", "cpu=1").runner
     alloc.add_runner(Runner.parse(f"r{MAX_SHAPES}", f"cpu={MAX_SHAPES + 1}"))
     evicted = alloc.remove_runner(busy, force=True)
     assert [r.task_id for r in evicted] == ["t1"]
     assert len(alloc.snapshot().runners) == MAX_SHAPES
     alloc._check()
-    alloc._backend.check()  # type: ignore[attr-defined]
+    backend.check()
 
 
 @pytest.mark.parametrize(
@@ -161,7 +167,10 @@ def test_issue_reproductions_lose_nothing() -> None:
 def test_more_issue_reproductions(
     backend: str, fleet: list[str], added: list[str], removed: str
 ) -> None:
-    alloc = Allocator([Runner.parse(f"r{i}", s) for i, s in enumerate(fleet)], backend=backend)
+    fleet_runners = [Runner.parse(f"r{i}", s) for i, s in enumerate(fleet)]
+    alloc, index = allocator_with(
+        numpy_with() if backend == "numpy" else auto_backend, fleet_runners
+    )
     held = alloc.allocate("t1", "cpu=1", require=())
     alloc.allocate_many([(f"m{i}", "cpu=1") for i in range(3)])
     for i, spec in enumerate(added):
@@ -172,6 +181,5 @@ def test_more_issue_reproductions(
     assert len(alloc.snapshot().runners) == len(fleet) + len(added) - 1
     assert held.task_id in {r.task_id for r in evicted} or alloc.get_reservation("t1") == held
     alloc._check()
-    alloc._ledger.check_gauges()
-    backend = getattr(alloc._backend, "_inner", alloc._backend)  # auto delegates to numpy
-    backend.check()
+    assert alloc.metrics() == recount(alloc)  # the kept gauges equal a recount
+    check_index(index)

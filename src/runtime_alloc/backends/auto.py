@@ -8,6 +8,7 @@ switch is invisible except in speed and in :attr:`Allocator.backend`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from runtime_alloc.backends.protocol import Backend, is_vectorized, numpy_available
@@ -67,6 +68,16 @@ class AutoBackend:
     def update(self, state: RunnerState) -> None:
         """Pass an updated state on. O(1)."""
         self._inner.update(state)
+
+    def update_reserved(
+        self,
+        name: str,
+        reserved: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        """Pass the ledger's reserved amounts on. O(1)."""
+        self._inner.update_reserved(name, reserved, extended, draining)  # type: ignore[attr-defined]
 
     def remove(self, name: str) -> None:
         """Pass a removal on. O(1) amortized."""

@@ -12,11 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from runtime_alloc import _placement
+from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc.runners import RunnerState
 
 if TYPE_CHECKING:
     from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
-    from runtime_alloc.runners import RunnerState
     from runtime_alloc.strategies import Strategy
 
 __all__ = ["PythonBackend"]
@@ -47,6 +48,17 @@ class PythonBackend:
     def update(self, state: RunnerState) -> None:
         """Replace a runner's state. O(1)."""
         self.states[state.runner.name] = state
+
+    def update_reserved(
+        self,
+        name: str,
+        reserved: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        """Replace a runner's state from its reserved amounts (the ledger's event). O(1)."""
+        runner = self.states[name].runner
+        self.states[name] = RunnerState(runner, reserved_of(*reserved, extended), draining)
 
     def remove(self, name: str) -> None:
         """Forget a runner. O(1)."""

@@ -18,10 +18,11 @@ from runtime_alloc import (  # noqa: E402
 )
 from runtime_alloc.backends import is_vectorized  # noqa: E402
 from runtime_alloc.backends.auto import AUTO_MIN_RUNNERS  # noqa: E402
-from runtime_alloc.backends.numpy import NumpyBackend, blocks  # noqa: E402
+from runtime_alloc.backends.numpy import blocks  # noqa: E402
 from runtime_alloc.reservations import Reservation  # noqa: E402
 from runtime_alloc.runners import RunnerState  # noqa: E402
 from runtime_alloc.snapshot import FleetSnapshot  # noqa: E402
+from tests.backends.probe import allocator_with, numpy_with  # noqa: E402
 
 GI = 1 << 30
 MI = 1 << 20
@@ -38,11 +39,12 @@ def random_request(rng):
 
 
 def pair(fleet, strategy, block_size=None, index="auto"):
+    """The python allocator, the numpy one and the numpy one's backend."""
     ref = Allocator(fleet, strategy=strategy, backend="python")
-    fast = Allocator(fleet, strategy=strategy, backend="numpy")
-    if block_size is not None or index != "auto":
-        fast._backend = NumpyBackend(fast._states, strategy, block_size=block_size, index=index)
-    return ref, fast
+    fast, backend = allocator_with(
+        numpy_with(block_size=block_size, index=index), fleet, strategy=strategy
+    )
+    return ref, fast, backend
 
 
 def restored_pair(cap, reserved, strategy):
@@ -51,9 +53,10 @@ def restored_pair(cap, reserved, strategy):
     states = [RunnerState(Runner(f"r{i}", cap), r) for i, r in enumerate(reserved)]
     snapshot = FleetSnapshot(tuple(states), held)
     ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
-    fast = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
-    fast._backend = NumpyBackend(fast._states, strategy, index="classes")
-    return ref, fast
+    fast, backend = allocator_with(
+        numpy_with(index="classes"), snapshot=snapshot, strategy=strategy
+    )
+    return ref, fast, backend
 
 
 @pytest.mark.parametrize("index", ["blocks", "classes"])
@@ -62,7 +65,7 @@ def restored_pair(cap, reserved, strategy):
     [EvenSpreadStrategy(), MaxPackingStrategy(), EvenSpreadStrategy({"memory": 3, "slots": 0})],
 )
 def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strategy, index):
-    ref, fast = pair(mixed_fleet(3000), strategy, block_size=32, index=index)
+    ref, fast, backend = pair(mixed_fleet(3000), strategy, block_size=32, index=index)
     rng = random.Random(7)
     held = []
     for i in range(1500):
@@ -77,16 +80,16 @@ def test_churn_on_3000_runners_matches_python_and_bounds_stay_conservative(strat
             if left is not None:
                 held.append(f"t{i}")
         if i % 100 == 0:
-            fast._backend.check()  # every block bound still bounds its runners
+            backend.check()  # every block bound still bounds its runners
     assert ref.snapshot() == fast.snapshot()
 
 
 @pytest.mark.parametrize("maximize", [False, True])
 def test_pruned_search_equals_full_scan(maximize):
     strategy = MaxPackingStrategy() if maximize else EvenSpreadStrategy()
-    alloc = Allocator(mixed_fleet(2000, seed=3), strategy=strategy, backend="numpy")
-    backend = NumpyBackend(alloc._states, strategy, block_size=16, index="blocks")
-    alloc._backend = backend
+    alloc, backend = allocator_with(
+        numpy_with(block_size=16, index="blocks"), mixed_fleet(2000, seed=3), strategy=strategy
+    )
     rng = random.Random(11)
     for i in range(400):
         alloc.try_allocate(f"w{i}", random_request(rng))
@@ -97,9 +100,8 @@ def test_pruned_search_equals_full_scan(maximize):
 
 
 def test_update_touches_only_its_block():
-    alloc = Allocator(mixed_fleet(256), backend="numpy")
-    backend = NumpyBackend(alloc._states, alloc.strategy, block_size=8, index="blocks")
-    alloc._backend = backend
+    alloc, backend = allocator_with(numpy_with(block_size=8, index="blocks"), mixed_fleet(256))
+    backend.sync()  # index the runners queued while the allocator was built
     table = backend.table
     before = [
         (col.copy())
@@ -128,7 +130,7 @@ def test_update_touches_only_its_block():
 def test_block_bounds_are_exact_float_lower_bounds_on_ties():
     # identical empty runners tie everywhere: the registration order decides
     fleet = [Runner(f"r{i}", CAPS[0]) for i in range(100)]
-    ref, fast = pair(fleet, EvenSpreadStrategy(), block_size=4)
+    ref, fast, _backend = pair(fleet, EvenSpreadStrategy(), block_size=4)
     for i in range(150):
         assert ref.allocate(f"t{i}", "cpu=100m").runner == fast.allocate(f"t{i}", "cpu=100m").runner
     assert [fast.allocate(f"u{i}", "cpu=100m").runner for i in range(3)] == ["r50", "r51", "r52"]
@@ -136,7 +138,7 @@ def test_block_bounds_are_exact_float_lower_bounds_on_ties():
 
 def test_removed_and_readded_runner_is_newest():
     fleet = [Runner(f"r{i}", CAPS[0]) for i in range(20)]
-    ref, fast = pair(fleet, MaxPackingStrategy(), block_size=4)
+    ref, fast, backend = pair(fleet, MaxPackingStrategy(), block_size=4)
     for alloc in (ref, fast):
         alloc.remove_runner("r0")
         alloc.add_runner(Runner("r0", CAPS[0]))
@@ -145,7 +147,7 @@ def test_removed_and_readded_runner_is_newest():
     for i in range(1, 18):
         for alloc in (ref, fast):
             alloc.remove_runner(f"r{i}", force=True)
-    fast._backend.check()
+    backend.check()
     left = [fast.try_allocate(f"x{i}", "cpu=3") for i in range(4)]
     assert left == [ref.try_allocate(f"x{i}", "cpu=3") for i in range(4)]
     assert [r.runner for r in left[:3]] == ["r18", "r19", "r0"]
@@ -159,7 +161,7 @@ def test_diagnose_equals_python_error():
         Runner("c", Resources(4000, 0, 4), ["x", "y"]),
         Runner("d", Resources(4000, 2 * GI, 4, {"gpu": 2})),
     ]
-    ref, fast = pair(fleet, EvenSpreadStrategy(), block_size=1)
+    ref, fast, _backend = pair(fleet, EvenSpreadStrategy(), block_size=1)
     for alloc in (ref, fast):
         alloc.drain_runner("d")
         alloc.allocate("held", "cpu=500m,memory=512Mi", require=["x"])
@@ -183,7 +185,7 @@ def test_diagnose_equals_python_error():
 
 @pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
 def test_allocate_many_run_equals_sequential_allocate(strategy):
-    ref, fast = pair(mixed_fleet(300, seed=5), strategy)
+    ref, fast, _backend = pair(mixed_fleet(300, seed=5), strategy)
     rng = random.Random(2)
     for i in range(200):
         request = random_request(rng)
@@ -264,13 +266,13 @@ def test_class_index_settles_float_near_ties_like_python(strategy):
     for i in range(120):
         x = rng.randrange(0, 3500) if i % 3 else 1400  # some exact duplicates too
         reserved.append(Resources(x, (10_500_000 - 3000 * x) // 7000, 2))
-    ref, fast = restored_pair(Resources(7000, 3000, 30), reserved, strategy)
+    ref, fast, backend = restored_pair(Resources(7000, 3000, 30), reserved, strategy)
     assert ref.snapshot() == fast.snapshot()
     for i in range(60):
         request = Resources(rng.randrange(1, 40), rng.randrange(1, 40), 1)
         left = ref.try_allocate(f"t{i}", request)
         assert left == fast.try_allocate(f"t{i}", request), i
-    fast._backend.check()
+    backend.check()
 
 
 @pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
@@ -287,7 +289,7 @@ def test_class_index_reads_past_infeasible_and_dead_heap_entries(strategy):
             )
         else:
             reserved.append(Resources(rng.randrange(0, 7000), rng.randrange(0, 16) * GI, 1))
-    ref, fast = restored_pair(Resources(8000, 32 * GI, 16), reserved, strategy)
+    ref, fast, backend = restored_pair(Resources(8000, 32 * GI, 16), reserved, strategy)
     live = [f"w{i}" for i in range(len(reserved))]
     for i in range(400):
         if i % 3 == 2:
@@ -299,7 +301,7 @@ def test_class_index_reads_past_infeasible_and_dead_heap_entries(strategy):
         assert left == fast.try_allocate(f"t{i}", request), i
         if left is not None:
             live.append(f"t{i}")
-    fast._backend.check()
+    backend.check()
     assert ref.snapshot() == fast.snapshot()
 
 
@@ -307,11 +309,11 @@ def test_class_index_skips_runner_shapes_that_cannot_win():
     # MaxPacking: the nearly full small runners win; the big empty shape is pruned by its bound
     small, big = Resources(4000, 16 * GI, 16), Resources(64000, 256 * GI, 64)
     fleet = [Runner(f"s{i}", small) for i in range(50)] + [Runner(f"b{i}", big) for i in range(50)]
-    ref, fast = pair(fleet, MaxPackingStrategy(), index="classes")
+    ref, fast, backend = pair(fleet, MaxPackingStrategy(), index="classes")
     for alloc in (ref, fast):
         for i in range(50):
             alloc.allocate(f"w{i}", "cpu=3,memory=1Gi")
-    bounds = fast._backend.classes._bounds((500, GI, 1), frozenset())
+    bounds = backend.classes._bounds((500, GI, 1), frozenset())
     assert bounds[0][3].cap == (4000, 16 * GI, 16)
     assert bounds[0][0] > bounds[1][0]
     for i in range(30):
@@ -322,12 +324,12 @@ def test_class_members_survive_compaction_of_their_heap():
     # two identical runners stay in one r-class while one of them leaves and rejoins it
     # often enough to compact the class's member heap; the rejoining runner must stay listed
     fleet = [Runner(f"r{i}", CAPS[0]) for i in range(3)]
-    ref, fast = pair(fleet, EvenSpreadStrategy(), index="classes")
+    ref, fast, backend = pair(fleet, EvenSpreadStrategy(), index="classes")
     for i in range(40):
         for alloc in (ref, fast):
             assert alloc.allocate(f"t{i}", "cpu=1").runner == "r0"
             alloc.release(f"t{i}")
-        fast._backend.check()
+        backend.check()
     for i in range(3):
         assert ref.allocate(f"u{i}", "cpu=1") == fast.allocate(f"u{i}", "cpu=1")
 
@@ -336,8 +338,9 @@ def test_auto_index_moves_to_blocks_beyond_max_shapes(monkeypatch):
     import runtime_alloc.backends.numpy.backend as numpy_backend
 
     monkeypatch.setattr(numpy_backend, "MAX_SHAPES", 3)
-    ref, fast = pair(mixed_fleet(200), MaxPackingStrategy())
-    assert fast._backend.classes is not None  # three shapes: the class index
+    monkeypatch.setattr(numpy_backend, "SCAN_ROWS", 0)  # an index from the first runner on
+    ref, fast, backend = pair(mixed_fleet(200), MaxPackingStrategy())
+    assert backend.classes is not None  # three shapes: the class index
     odd = Runner("odd", Resources(2000, 8 * GI, 8))
     for alloc in (ref, fast):
         alloc.add_runner(odd)
@@ -345,5 +348,5 @@ def test_auto_index_moves_to_blocks_beyond_max_shapes(monkeypatch):
     for i in range(100):
         request = random_request(rng)
         assert ref.try_allocate(f"t{i}", request) == fast.try_allocate(f"t{i}", request)
-    assert fast._backend.classes is None  # a fourth shape: the block index
-    fast._backend.check()
+    assert backend.classes is None  # a fourth shape: the block index
+    backend.check()

@@ -4,9 +4,11 @@ Modules: :mod:`.backend` (the :class:`NumpyBackend`: index upkeep and the
 choice of index), :mod:`.columns` (the runner table: one numpy column per
 quantity, a *row* per runner, rows grouped in *blocks*), :mod:`.blocks` (the
 block search), :mod:`.shape_classes` and :mod:`.shape_groups` (the per-shape r-class heaps),
-:mod:`.batch` (placing a run of identical requests at once), :mod:`.checks`
+:mod:`.batch` (placing a run of identical requests at once), :mod:`.feasibility`
+(the feasibility test, one kernel per data representation), :mod:`.checks`
 (consistency checks for tests) and
-:mod:`.diagnose` (the failure diagnosis over columns).
+:mod:`.diagnose` (the table's columns fed to the one failure diagnosis of
+:mod:`runtime_alloc._diagnosis`).
 
 Why the answers are exact. Every index below rests on these lemmas; code cites
 them as "(lemma N)".

@@ -1,6 +1,8 @@
 """The numpy backend: index upkeep, and which index answers a request.
 
-Two indexes answer the built-in strategies (those with a
+Fleets of at most :data:`SCAN_ROWS` runners are answered by one vectorized
+scan of the columns per decision (cheaper there than any index upkeep). Above,
+two indexes answer the built-in strategies (those with a
 :class:`~runtime_alloc.strategies.LinearScore`). While the fleet has at most
 :data:`MAX_SHAPES` runner shapes (capacity of cpu, memory and slots, and label
 set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
@@ -21,16 +23,19 @@ import numpy as np
 
 from runtime_alloc import _placement
 from runtime_alloc._frozen import FrozenMap
+from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy import batch, blocks, diagnose
 from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.feasibility import free_at_least
+from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.errors import AllocationError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
-__all__ = ["MAX_SHAPES", "NumpyBackend"]
+__all__ = ["MAX_SHAPES", "SCAN_ROWS", "NumpyBackend"]
 
 _INF = np.inf
 #: The most runner shapes (capacity of cpu, memory and slots, and label set) that
@@ -38,6 +43,16 @@ _INF = np.inf
 #: docs/performance.md): with 100 and with 400 shapes the class index still made
 #: 2-4x the decisions/s of the block index for both strategies.
 MAX_SHAPES = 400
+#: Up to this many runners (``index="auto"``) a decision is one vectorized scan of
+#: the columns (exact by construction: the same feasibility and score arrays as
+#: :meth:`NumpyBackend._scan`); measured (benchmarks/decisions.py) to beat the
+#: class index's fixed cost at 1,000 runners. Larger fleets move to an index for good;
+#: 0 turns the scan off.
+SCAN_ROWS = 2048
+
+
+#: The most runner changes kept back from the columns before they are written.
+_MAX_DIRTY = 4096
 
 
 def _shape(state: RunnerState) -> tuple[tuple[int, int, int], frozenset[str]]:
@@ -57,8 +72,10 @@ class NumpyBackend:
         index: ``"classes"`` searches the per-shape r-class heaps of
             :mod:`.shape_classes` (fleets of at most
             :data:`MAX_SHAPES` runner shapes), ``"blocks"`` the block summaries
-            of :mod:`.blocks`; ``"auto"`` takes classes while
-            the fleet has few shapes and moves to blocks for good beyond.
+            of :mod:`.blocks`, ``"scan"`` a vectorized scan of the columns per
+            decision; ``"auto"`` scans up to :data:`SCAN_ROWS` runners, then
+            takes classes while the fleet has few shapes and moves to blocks
+            for good beyond.
     """
 
     name = "numpy"
@@ -72,7 +89,7 @@ class NumpyBackend:
     ) -> None:
         if isinstance(states, Mapping):
             states = states.values()  # a name -> state mapping
-        self.states: dict[str, RunnerState] = {s.runner.name: s for s in states}
+        initial = list(states)
         self._strategy = strategy
         spec = linear_score(strategy)
         self.vectorized = spec is not None
@@ -85,52 +102,115 @@ class NumpyBackend:
         self._fixed_block = block_size
         self._index = index
         self._pending: list[RunnerState] = []
-        #: row -> newest state not yet written to the columns and ``states``
-        self._dirty: dict[int, RunnerState] = {}
+        #: row -> newest (reserved, extended, draining) not yet written to the columns
+        self._dirty: dict[int, tuple[tuple[int, int, int], Mapping[str, int] | None, bool]] = {}
+        #: name -> state, kept only for a strategy without a LinearScore (the python scan)
+        self._scan_states: dict[str, RunnerState] | None = (
+            None if self.vectorized else {s.runner.name: s for s in initial}
+        )
         self.classes: ClassIndex | None = None
-        self.rebuild()
+        #: the scan's float copies of the rows (small fleets), taken when first read
+        self._arrays: ScanArrays | None = None
+        self.rebuild(initial)
+
+    @property
+    def states(self) -> dict[str, RunnerState]:
+        """Runner name -> state, in registration order, built from the columns. O(N)."""
+        if self._scan_states is not None:
+            return self._scan_states
+        self.sync()
+        t = self.table
+        return {name: t.state_at(i) for name, i in t.row_of.items()}
 
     # ------------------------------------------------------------------ index upkeep
 
     def add(self, state: RunnerState) -> None:
         """Queue a new runner; queued runners are indexed in bulk before the next read. O(1)."""
-        self.states[state.runner.name] = state
+        if self._scan_states is not None:
+            self._scan_states[state.runner.name] = state
         self._pending.append(state)
 
     def update(self, state: RunnerState) -> None:
-        """Store a runner's new reserved amounts or draining flag. O(log N).
+        """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
+        r = state.reserved
+        name = state.runner.name
+        self.update_reserved(
+            name, (r.millicpu, r.memory_bytes, r.slots), r.extended, state.draining
+        )
+        if state.devices:  # the ledger sends device runners' changes as states (.devices)
+            self.table.devices.set(self.table.row_of[name], state.devices)
+            if self._scan_states is not None:
+                self._scan_states[name] = state
 
-        With the class index the numpy columns (and :attr:`states`) are written
-        lazily: the state waits in ``_dirty`` until a vectorized read (see
-        :meth:`sync`).
+    def update_reserved(
+        self,
+        name: str,
+        reserved: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        """Store a runner's reserved amounts and draining flag (the ledger's event). O(log N).
+
+        With the class index the numpy columns are written lazily: the change
+        waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
         """
+        scan = self._scan_states
+        if scan is not None:
+            scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)
         if self._pending:
             self.flush()
-        i = self.table.row_of[state.runner.name]
+        i = self.table.row_of[name]
         classes = self.classes
-        if classes is None:
-            self.states[state.runner.name] = state
-            self.table.update(state, i)
+        if classes is None and not self.scanning:
+            self.table.set_row(i, reserved, extended, draining)
             return
-        self._dirty[i] = state
-        r = state.reserved
-        classes.set(i, (r.millicpu, r.memory_bytes, r.slots), not state.draining)
+        dirty = self._dirty
+        dirty[i] = (reserved, extended, draining)
+        if len(dirty) > _MAX_DIRTY:
+            self._write_dirty()  # bounds the memory of the changes kept back
+        if classes is not None:
+            classes.set(i, reserved, not draining)
+        elif self._arrays is not None:
+            self._arrays.set(i, reserved, draining)
 
     def sync(self) -> None:
-        """Write the lazily kept states into the numpy columns and :attr:`states`. O(changed)."""
+        """Write the lazily kept changes into the numpy columns. O(changed)."""
         self.flush()
-        if self._dirty:
-            update = self.table.update
-            states = self.states
-            for i, state in self._dirty.items():
-                update(state, i)
-                states[state.runner.name] = state
-            self._dirty.clear()
+        self._write_dirty()
+
+    def _write_dirty(self) -> None:
+        dirty = self._dirty
+        if not dirty:
+            return
+        t = self.table
+        if len(dirty) < 64 or t.summaries or t.extended:
+            set_row = t.set_row
+            for i, (reserved, extended, draining) in dirty.items():
+                set_row(i, reserved, extended, draining)
+        else:
+            rows = []
+            amounts = []
+            drains = []
+            for i, (reserved, extended, draining) in dirty.items():
+                if extended:
+                    t.set_row(i, reserved, extended, draining)
+                else:
+                    rows.append(i)
+                    amounts.append(reserved)
+                    drains.append(draining)
+            t.set_rows(
+                np.array(rows, dtype=np.int64),
+                np.array(amounts, dtype=np.int64).reshape(len(rows), 3),
+                np.array(drains, dtype=np.bool_),
+            )
+        dirty.clear()
 
     def remove(self, name: str) -> None:
         """Forget a runner; re-blocks when more than half the rows are empty. O(1) amortized."""
         self.sync()
-        del self.states[name]
+        if self._scan_states is not None:
+            del self._scan_states[name]
+        self._arrays = None
         if self.classes is not None:
             self.classes.remove(self.table.row_of[name])
         self.table.remove(name)
@@ -143,27 +223,44 @@ class NumpyBackend:
         if not self._pending:
             return
         n = self.table.nlive + len(self._pending)
-        if (self._fixed_block is None and default_block_size(n) > self.table.block_size) or (
-            self.classes is not None and not self.classes.can_add(map(_shape, self._pending))
+        if (
+            (self._fixed_block is None and default_block_size(n) > self.table.block_size)
+            or (self.scanning and self._index == "auto" and n > SCAN_ROWS)
+            or (self.classes is not None and not self.classes.can_add(map(_shape, self._pending)))
         ):
             self.rebuild()
             return
         self._add_states(list(self._pending))
         self._pending.clear()
 
-    def rebuild(self) -> None:
-        """Lay every runner out again from the states received. O(N)."""
-        self._pending.clear()
-        for state in self._dirty.values():
-            self.states[state.runner.name] = state  # states kept lazily so far
+    def rebuild(self, states: list[RunnerState] | None = None) -> None:
+        """Lay every runner out again (from the columns and the queue, or ``states``). O(N)."""
+        if states is None:
+            self._write_dirty()
+            t: Table = self.table
+            states = [t.state_at(i) for i in t.row_of.values()] + self._pending
+        self._pending = []
         self._dirty.clear()
-        states = list(self.states.values())
-        shapes = [_shape(s) for s in states] if self.vectorized else []
-        use_classes = self.vectorized and (
-            self._index == "classes" or (self._index == "auto" and len(set(shapes)) <= MAX_SHAPES)
+        self.scanning = self.vectorized and (
+            self._index == "scan"
+            or (self._index == "auto" and SCAN_ROWS > 0 and len(states) <= SCAN_ROWS)
         )
-        bs = self._fixed_block or default_block_size(len(self.states))
-        self.table = Table(self.weights, bs, summaries=not use_classes)
+        shapes = [_shape(s) for s in states] if self.vectorized and not self.scanning else []
+        use_classes = (
+            self.vectorized
+            and not self.scanning
+            and (
+                self._index == "classes"
+                or (self._index == "auto" and len(set(shapes)) <= MAX_SHAPES)
+            )
+        )
+        bs = self._fixed_block or default_block_size(len(states))
+        self.table: Table = Table(
+            self.weights,
+            bs,
+            summaries=not (use_classes or self.scanning),
+            ordered=self.scanning,
+        )
         self.classes = (
             ClassIndex(
                 self.weights,
@@ -180,6 +277,7 @@ class NumpyBackend:
         states: list[RunnerState],
         shapes: list[tuple[tuple[int, int, int], frozenset[str]]] | None = None,
     ) -> None:
+        self._arrays = None  # rows added: the scan's copies are taken again when read
         t = self.table
         t.add_many(states)
         classes = self.classes
@@ -199,13 +297,15 @@ class NumpyBackend:
             [not s.draining for s in states],
         )
 
-    def check(self) -> None:
-        """Assert that the index agrees with the states received (tests call this)."""
+    def check(self, states: Mapping[str, RunnerState] | None = None) -> None:
+        """Assert that the index agrees with ``states`` (default: its own rows); tests call this."""
         self.sync()
-        check_table(self.table, self.states)
+        if states is None:
+            states = self.states
+        check_table(self.table, states)
         if self.classes is not None:
             rows = {}
-            for name, state in self.states.items():
+            for name, state in states.items():
                 r = state.reserved
                 rows[self.table.row_of[name]] = (
                     (r.millicpu, r.memory_bytes, r.slots),
@@ -249,23 +349,27 @@ class NumpyBackend:
         return total / np.where(wsum > 0, wsum, 1).astype(np.float64)
 
     def feasible(self, idx: Any, request: Resources, require: frozenset[str]) -> Any:  # noqa: ANN401
-        """Return a bool array: which rows ``idx`` can take ``request`` now. O(len(idx))."""
+        """Return a bool array: which rows ``idx`` can take ``request`` now. O(len(idx)).
+
+        The array-column kernel :func:`.feasibility.free_at_least`, plus labels.
+        """
         t = self.table
-        ok = (
-            (t.free_usable[0][idx] >= request.millicpu)
-            & (t.free_usable[1][idx] >= request.memory_bytes)
-            & (t.free_usable[2][idx] >= request.slots)
-        )
+        usable = t.free_usable
+        free = [usable[0][idx], usable[1][idx], usable[2][idx]]
+        amounts = [request.millicpu, request.memory_bytes, request.slots]
+        for name, count in request.extended.items():
+            cols = t.extended.get(name)
+            if cols is None:
+                return np.zeros(free[0].shape, np.bool_)
+            free.append(cols[0][idx] - cols[1][idx])
+            amounts.append(count)
+        ok = free_at_least(free, amounts)
         if require:
             ok &= t.label_table(require)[t.labelset[idx]]
             any_of = getattr(require, "any_of", None)  # a LabelRule: one of these labels too
             if any_of:
                 ok &= t.any_label_table(any_of)[t.labelset[idx]]
         for name, count in request.extended.items():
-            cols = t.extended.get(name)
-            if cols is None:
-                return np.zeros_like(ok)
-            ok &= cols[1][idx] + count <= cols[0][idx]
             fit = t.devices.mask(idx, name, count)  # device kinds: see .devices
             if fit is not None:
                 ok &= fit
@@ -284,12 +388,18 @@ class NumpyBackend:
         """
         if self._pending:
             self.flush()
-        if not self.vectorized:
-            state = _placement.choose(self.states.values(), self._strategy, request, require)
+        if self._scan_states is not None:
+            state = _placement.choose(self._scan_states.values(), self._strategy, request, require)
             return None if state is None else state.name
         if request.extended._data or getattr(require, "any_of", None):  # noqa: SLF001
             self.sync()  # extended resources, devices and label ORs: the vectorized scan
             row = self._scan(self._candidates(request), request, require)
+        elif self.scanning:
+            arrays = self._arrays
+            if arrays is None:
+                self.sync()
+                arrays = self._arrays = ScanArrays(self.table, self.weights, maximize=self.maximize)
+            row = arrays.choose(self.table, request, require)
         elif self.classes is not None:
             row = self.classes.choose(
                 (request.millicpu, request.memory_bytes, request.slots), require

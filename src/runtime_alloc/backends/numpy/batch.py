@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.feasibility import copies_that_fit
+
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
     from runtime_alloc.resources import Resources
@@ -42,13 +44,18 @@ def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], cou
     rows = np.flatnonzero(backend.feasible(idx, request, require))
     if rows.size == 0 or count <= 0:
         return rows[:0]
-    room = np.full(rows.size, count, dtype=np.int64)
+    usable = t.free_usable
+    free = []
+    amounts = []
     for d, qd in enumerate((request.millicpu, request.memory_bytes, request.slots)):
-        if qd > 0:
-            np.minimum(room, t.free_usable[d][rows] // qd, out=room)
+        if qd > 0:  # a dimension not requested bounds nothing: no need to gather it
+            free.append(usable[d][rows])
+            amounts.append(qd)
     for name, qe in request.extended.items():
         cap, res = t.extended[name]
-        np.minimum(room, (cap[rows] - res[rows]) // qe, out=room)
+        free.append(cap[rows] - res[rows])
+        amounts.append(qe)
+    room = copies_that_fit(free, amounts, np.full(rows.size, count, dtype=np.int64))
     if backend.maximize:
         first = backend.scores(rows, request)
         order = np.lexsort((t.sequence[rows], -first))

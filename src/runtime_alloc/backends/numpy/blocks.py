@@ -6,7 +6,8 @@ capacity. For a request ``q`` the real-valued score of a runner is
 ``g_d = w_d / (c_d * W)``, so ``amin + q . gmin`` bounds every score in a block
 from below (``amax + q . gmax`` from above). A decision:
 
-1. drops blocks whose most free amount in some dimension is below the request;
+1. drops blocks whose most free amount in some dimension is below the request
+   (the array-column kernel of :mod:`.feasibility` on the block bounds);
 2. evaluates blocks best bound first, exactly, until one has a feasible runner;
 3. keeps only blocks whose bound comes within a tolerance of that score
    (lemma 4 of :mod:`runtime_alloc.backends.numpy`), then drops those whose
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.feasibility import free_at_least
 from runtime_alloc.strategies import LinearScore
 
 if TYPE_CHECKING:
@@ -43,10 +45,10 @@ def _eval_block(
     t = backend.table
     lo = k * t.block_size
     s = slice(lo, lo + t.block_size)
-    ok = (
-        (t.free_usable[0][s] >= request.millicpu)
-        & (t.free_usable[1][s] >= request.memory_bytes)
-        & (t.free_usable[2][s] >= request.slots)
+    usable = t.free_usable
+    ok = free_at_least(
+        (usable[0][s], usable[1][s], usable[2][s]),
+        (request.millicpu, request.memory_bytes, request.slots),
     )
     if lut is not None:
         ok &= lut[t.labelset[s]]
@@ -75,11 +77,8 @@ def search(backend: NumpyBackend, request: Resources, require: frozenset[str]) -
     if nb == 0:
         return -1
     q = (request.millicpu, request.memory_bytes, request.slots)
-    cand = (
-        (t.block_free_max[0][:nb] >= q[0])
-        & (t.block_free_max[1][:nb] >= q[1])
-        & (t.block_free_max[2][:nb] >= q[2])
-    )
+    most_free = t.block_free_max
+    cand = free_at_least((most_free[0][:nb], most_free[1][:nb], most_free[2][:nb]), q)
     request_float = np.array(q, dtype=np.float64)
     maximize = backend.maximize
     if maximize:

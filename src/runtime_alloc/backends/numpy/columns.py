@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.devices import DeviceColumns
-from runtime_alloc.runners import RunnerState
+from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
 
@@ -62,6 +63,10 @@ def _bucket(value: int) -> int:
     return int(value).bit_length()
 
 
+#: The extended amounts of a row without any (never changed).
+_NO_EXTENDED: Mapping[str, int] = {}
+
+
 class Table:
     """Column storage of runner states for one strategy's weights.
 
@@ -71,15 +76,25 @@ class Table:
     """
 
     def __init__(
-        self, weights: tuple[int, int, int], block_size: int, *, summaries: bool = True
+        self,
+        weights: tuple[int, int, int],
+        block_size: int,
+        *,
+        summaries: bool = True,
+        ordered: bool = False,
     ) -> None:
         self.weights = weights
         self.block_size = block_size
         #: False when the backend searches another index: updates then only
         #: write the columns, and block summaries are not kept.
         self.summaries = summaries
+        #: True: rows follow registration order (one group for every capacity), so
+        #: the lowest row among equal scores is the runner registered first.
+        self.ordered = ordered
         self.row_of: dict[str, int] = {}
         self.names: list[str | None] = []
+        #: row -> the Runner (None for an empty row)
+        self.runners: list[Runner | None] = []
         self.nlive = 0
         self.nextseq = 0
         self.labelsets: dict[frozenset[str], int] = {}
@@ -228,9 +243,9 @@ class Table:
             runner = state.runner
             c = runner.capacity
             cap = (c.millicpu, c.memory_bytes, c.slots)
-            blocks = groups.get(cap)
+            blocks = groups.get(None if self.ordered else cap)
             if blocks is None:
-                blocks = groups.setdefault(self._group_key(cap), [])
+                blocks = groups.setdefault(None if self.ordered else self._group_key(cap), [])
             if not blocks or fill[blocks[-1]] == bs:
                 blocks.append(self._new_block())
             k = blocks[-1]
@@ -241,7 +256,9 @@ class Table:
             touched.add(k)
             if len(names) <= i:
                 names.extend([None] * (i + 1 - len(names)))
+                self.runners.extend([None] * (i + 1 - len(self.runners)))
             names[i] = runner.name
+            self.runners[i] = runner
             slot_of[runner.name] = i
             rows.append(i)
             caps.append(cap)
@@ -314,6 +331,7 @@ class Table:
         i = self.row_of.pop(name)
         self.devices.runners_changed()
         self.names[i] = None
+        self.runners[i] = None
         self.nlive -= 1
         self.alive[i] = False
         self.draining[i] = False
@@ -333,19 +351,27 @@ class Table:
         if i is None:
             i = self.row_of[state.runner.name]
         r = state.reserved
-        c = state.runner.capacity
-        usable = not state.draining
-        self.draining[i] = state.draining
-        res = (r.millicpu, r.memory_bytes, r.slots)
-        free = (c.millicpu - res[0], c.memory_bytes - res[1], c.slots - res[2])
+        self.set_row(i, (r.millicpu, r.memory_bytes, r.slots), r.extended, state.draining)
+
+    def set_row(
+        self,
+        i: int,
+        res: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        """Store row ``i``'s reserved amounts and draining flag; widen its block's bounds. O(1)."""
+        ext = extended or _NO_EXTENDED
+        c = (self.capacity[0].item(i), self.capacity[1].item(i), self.capacity[2].item(i))
+        usable = not draining
+        self.draining[i] = draining
+        free = (c[0] - res[0], c[1] - res[1], c[2] - res[2])
         if not self.summaries:
             for d in range(3):
                 self.reserved[d][i] = res[d]
                 self.free_usable[d][i] = free[d] if usable else -1
-            if self.extended or r.extended:
-                self._update_ext(r.extended, i)
-            if state.devices:
-                self.devices.set(i, state.devices)
+            if self.extended or ext:
+                self._update_ext(ext, i)
             return
         k = i // self.block_size
         a = 0.0
@@ -357,7 +383,7 @@ class Table:
             free_column = self.free_usable[d]
             old_free = free_column.item(i)
             free_column[i] = free[d] if usable else -1
-            if w[d] and (cd := (c.millicpu, c.memory_bytes, c.slots)[d]) > 0:
+            if w[d] and (cd := c[d]) > 0:
                 a += w[d] * res[d] / cd
             most_free = self.block_free_max[d]
             if usable and free[d] > most_free.item(k):
@@ -388,10 +414,36 @@ class Table:
             self.block_base_score_max[k] = self.base_score_high[
                 lo : lo + bs
             ].max()  # the block's maximum fell
-        if self.extended or r.extended:
-            self._update_ext(r.extended, i)
-        if state.devices:
-            self.devices.set(i, state.devices)
+        if self.extended or ext:
+            self._update_ext(ext, i)
+
+    def set_rows(self, rows: Any, reserved: Any, draining: Any) -> None:  # noqa: ANN401
+        """:meth:`set_row` for many rows at once, without extended amounts or summaries.
+
+        Args:
+            rows: int64 array of distinct rows.
+            reserved: int64 array of shape ``(len(rows), 3)``.
+            draining: bool array.
+
+        Runtime complexity: O(len(rows)) numpy work.
+        """
+        self.draining[rows] = draining
+        for d in range(3):
+            res = reserved[:, d]
+            self.reserved[d][rows] = res
+            self.free_usable[d][rows] = np.where(draining, -1, self.capacity[d][rows] - res)
+
+    def state_at(self, i: int) -> RunnerState:
+        """Build the :class:`RunnerState` of row ``i`` from the columns. O(dimensions)."""
+        ext = {name: cols[1].item(i) for name, cols in self.extended.items() if cols[1].item(i)}
+        return RunnerState(
+            self.runners[i],  # type: ignore[arg-type]
+            reserved_of(
+                self.reserved[0].item(i), self.reserved[1].item(i), self.reserved[2].item(i), ext
+            ),
+            bool(self.draining.item(i)),
+            *((self.devices.use[i],) if i in self.devices.use else ()),
+        )
 
     def _update_ext(self, ext: Mapping[str, int], i: int) -> None:
         for name, cols in self.extended.items():

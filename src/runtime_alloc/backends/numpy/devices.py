@@ -34,6 +34,8 @@ class DeviceColumns:
         self.nrows = 0
         self.share: dict[str, Any] = {}
         self.whole: dict[str, Any] = {}
+        #: row -> the device use itself (for the states the backend reports)
+        self.use: dict[int, Mapping[str, tuple[int, ...]]] = {}
         #: extended kind -> rows whose capacity of it is > 0 (cached until runners change)
         self._rows: dict[str, Any] = {}
 
@@ -64,6 +66,7 @@ class DeviceColumns:
 
     def set(self, i: int, devices: Mapping[str, tuple[int, ...]]) -> None:
         """Write row ``i`` from a runner state's device use. O(devices)."""
+        self.use[i] = devices
         for kind, used in devices.items():
             share = self.share.get(kind)
             if share is None:
@@ -74,6 +77,7 @@ class DeviceColumns:
 
     def clear(self, i: int) -> None:
         """Row ``i`` has no devices (a removed runner). O(kinds)."""
+        self.use.pop(i, None)
         for kind, share in self.share.items():
             share[i] = -1
             self.whole[kind][i] = -1

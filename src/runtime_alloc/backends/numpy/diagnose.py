@@ -1,8 +1,9 @@
-"""The failure diagnosis of the numpy backend: the python scan's error, from columns.
+"""The failure diagnosis of the numpy backend: the table's columns fed to the one diagnosis.
 
-Equal to :func:`runtime_alloc._placement.diagnose`: the same reasons in the
-same order (first runner to give each reason, in registration order), the same
-counts and shortfalls.
+The rule (which reasons, in which order, with which counts and shortfalls)
+lives in :mod:`runtime_alloc._diagnosis`; :class:`TableColumns` only supplies
+the table's live rows in registration order as numpy columns and masks, so each
+step of the rule is one vectorized pass.
 """
 
 from __future__ import annotations
@@ -11,83 +12,112 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from runtime_alloc.errors import (
-    AllocationError,
-    InsufficientCapacityError,
-    Shortfall,
-    UnschedulableError,
-)
+from runtime_alloc import _diagnosis
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
+    from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
 
-__all__ = ["diagnose"]
+__all__ = ["TableColumns", "diagnose"]
+
+_BUILTIN = {"cpu": 0, "memory": 1, "slots": 2}
+
+
+class TableColumns:
+    """The live rows of a numpy backend's table, in registration order, as diagnosis columns.
+
+    Masks are bool arrays, columns int64 arrays. Every method costs O(N) numpy
+    work (``label_sets`` also O(label sets) python).
+    """
+
+    def __init__(self, backend: NumpyBackend, require: frozenset[str]) -> None:
+        t = self.table = backend.table
+        live = np.flatnonzero(t.alive[: t.nrows])
+        self.rows = live[np.argsort(t.sequence[live], kind="stable")]
+        self.size = int(self.rows.size)
+        self.require = require
+        self._labelsets = t.labelset[self.rows]
+        self._capacity: dict[str, Any] = {}
+
+    def everyone(self) -> Any:  # noqa: ANN401
+        """A mask of every row."""
+        return np.ones(self.size, np.bool_)
+
+    def labels_ok(self) -> Any:  # noqa: ANN401
+        """Rows whose labels include every required label."""
+        if not self.require:
+            return self.everyone()
+        return self.table.label_table(self.require)[self._labelsets]
+
+    def draining(self) -> Any:  # noqa: ANN401
+        """Rows being drained."""
+        return self.table.draining[self.rows]
+
+    def _column(self, dimension: str, *, reserved: bool) -> Any:  # noqa: ANN401
+        t = self.table
+        j = _BUILTIN.get(dimension)
+        if j is not None:
+            return (t.reserved if reserved else t.capacity)[j][self.rows]
+        cols = t.extended.get(dimension)
+        if cols is None:
+            return np.zeros(self.size, np.int64)
+        return cols[1 if reserved else 0][self.rows]
+
+    def capacity(self, dimension: str) -> Any:  # noqa: ANN401
+        """Each row's capacity in ``dimension`` (0 where the table has no such column)."""
+        column = self._capacity.get(dimension)
+        if column is None:
+            column = self._capacity[dimension] = self._column(dimension, reserved=False)
+        return column
+
+    def free(self, dimension: str) -> Any:  # noqa: ANN401
+        """Each row's capacity minus reserved amount in ``dimension``."""
+        return self.capacity(dimension) - self._column(dimension, reserved=True)
+
+    @staticmethod
+    def at_least(column: Any, amount: int) -> Any:  # noqa: ANN401
+        """Rows whose value in ``column`` is >= ``amount``."""
+        return column >= amount
+
+    @staticmethod
+    def both(a: Any, b: Any) -> Any:  # noqa: ANN401
+        """Rows in ``a`` and in ``b``."""
+        return a & b
+
+    @staticmethod
+    def but_not(a: Any, b: Any) -> Any:  # noqa: ANN401
+        """Rows in ``a`` and not in ``b``."""
+        return a & ~b
+
+    @staticmethod
+    def first_and_count(mask: Any) -> tuple[int, int]:  # noqa: ANN401
+        """The position of the first row in ``mask`` (0 when none) and their count."""
+        count = int(np.count_nonzero(mask))
+        return (int(np.argmax(mask)) if count else 0), count
+
+    @staticmethod
+    def largest(column: Any, mask: Any) -> int:  # noqa: ANN401
+        """The largest value of ``column`` over the non-empty ``mask``."""
+        return int(column[mask].max())
+
+    def label_sets(self, mask: Any) -> list[tuple[frozenset[str], int, int]]:  # noqa: ANN401
+        """``(labels, first position, count)`` per distinct label set of rows in ``mask``."""
+        positions = np.flatnonzero(mask)
+        if positions.size == 0:
+            return []
+        ids, first, counts = np.unique(
+            self._labelsets[positions], return_index=True, return_counts=True
+        )
+        names = self.table.labelset_list
+        return [
+            (names[ident], int(positions[f]), c)
+            for ident, f, c in zip(ids.tolist(), first.tolist(), counts.tolist(), strict=True)
+        ]
 
 
 def diagnose(
     backend: NumpyBackend, task_id: str, request: Resources, require: frozenset[str]
 ) -> AllocationError:
     """Build the same error as :func:`runtime_alloc._placement.diagnose`, vectorized. O(N)."""
-    t = backend.table
-    live = np.flatnonzero(t.alive[: t.nrows])
-    live = live[np.argsort(t.sequence[live], kind="stable")]
-    n = int(live.size)
-    labels_ok = t.label_table(require)[t.labelset[live]] if require else np.ones(n, np.bool_)
-    dims = request.dimensions()
-    caps = [_column(backend, dim, live, reserved=False) for dim in dims]
-    reqs = [request.get(dim) for dim in dims]
-    fits = labels_ok.copy()
-    for cap, req in zip(caps, reqs, strict=True):
-        fits &= cap >= req
-    ever = bool(fits.any())
-    entries: list[tuple[int, int, str, int]] = []  # (first index, order, reason, count)
-    rest = np.ones(n, np.bool_)
-    if ever:
-        drain = t.draining[live]
-        if drain.any():
-            entries.append((int(np.argmax(drain)), 0, "draining", int(drain.sum())))
-        rest &= ~drain
-    missing_at = rest & ~labels_ok
-    if missing_at.any():
-        groups: dict[str, list[int]] = {}
-        ids = t.labelset[live]
-        uniq, first, counts = np.unique(ids[missing_at], return_index=True, return_counts=True)
-        positions = np.flatnonzero(missing_at)
-        for ident, f, c in zip(uniq.tolist(), first.tolist(), counts.tolist(), strict=True):
-            key = "missing label " + ",".join(sorted(require - t.labelset_list[ident]))
-            g = groups.setdefault(key, [n, 0])
-            g[0] = min(g[0], int(positions[f]))
-            g[1] += c
-        entries.extend((g[0], 0, key, g[1]) for key, g in groups.items())
-    rest &= labels_ok
-    best: dict[str, int] = {}
-    if rest.any():
-        for order, (dim, cap, req) in enumerate(zip(dims, caps, reqs, strict=True)):
-            avail = cap - _column(backend, dim, live, reserved=True) if ever else cap
-            avail = avail[rest]
-            short = avail < req
-            if short.any():
-                first_pos = int(np.flatnonzero(rest)[int(np.argmax(short))])
-                entries.append((first_pos, order, f"insufficient {dim}", int(short.sum())))
-            best[dim] = int(avail.max())
-    entries.sort(key=lambda e: (e[0], e[1]))
-    reasons = {reason: count for _f, _o, reason, count in entries}
-    shortfalls = tuple(
-        Shortfall(dim, request.get(dim), best[dim])
-        for dim in dims
-        if f"insufficient {dim}" in reasons
-    )
-    cls = InsufficientCapacityError if ever else UnschedulableError
-    return cls(task_id, request, n, reasons, shortfalls)
-
-
-def _column(backend: NumpyBackend, dim: str, idx: Any, *, reserved: bool) -> Any:  # noqa: ANN401
-    t = backend.table
-    j = {"cpu": 0, "memory": 1, "slots": 2}.get(dim)
-    if j is not None:
-        return (t.reserved if reserved else t.capacity)[j][idx]
-    cols = t.extended.get(dim)
-    if cols is None:
-        return np.zeros(len(idx), np.int64)
-    return cols[1 if reserved else 0][idx]
+    return _diagnosis.diagnose(TableColumns(backend, require), task_id, request, require)

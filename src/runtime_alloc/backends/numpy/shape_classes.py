@@ -252,7 +252,7 @@ class ClassIndex:
         for g in groups:
             cap = g.cap
             if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
-                continue
+                continue  # not even an empty runner of this shape holds q
             if maximize:
                 t0 = q0 // g.step
                 if t0 >= ntiers:
@@ -293,7 +293,6 @@ class ClassIndex:
         best_f = 0.0
         best = -1  # seq << SHIFT | row of the winner
         rclass_of = self.rclass_of
-        w0, w1, w2 = self.w
         for bound, _, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
@@ -302,7 +301,9 @@ class ClassIndex:
             delta = g.delta
             count = g.count
             cap = g.cap
-            u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2  # feasible: r <= u
+            # feasible: reserved_within(r, u0, u1, u2) of .feasibility, unrolled below (a
+            # call costs on this hot loop); the test of test_feasibility.py ties the copies
+            u0, u1, u2 = cap[0] - q0, cap[1] - q1, cap[2] - q2
             limit = INF
             cands: list[tuple[int, int, int]] = []
             for c in range(t0 >> CHUNK_BITS, len(cmin)):
@@ -330,7 +331,7 @@ class ClassIndex:
                         sk, r = h[0]
                         if sk > limit:
                             pass
-                        elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                        elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:  # reserved_within
                             # the usual case: the tier's best is feasible; the
                             # rest of its window is read in place (nothing
                             # below the root can lower the limit)
@@ -348,6 +349,7 @@ class ClassIndex:
                                 i = stack.pop()
                                 if i < n and h[i][0] <= limit:
                                     r = h[i][1]
+                                    # a live r-class that passes the unrolled reserved_within
                                     if r in count and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
                                         cands.append(r)
                                     stack.append(2 * i + 1)
@@ -363,7 +365,7 @@ class ClassIndex:
                                 if e[0] > limit:
                                     break
                                 popped.append(heappop(h))
-                                if r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                                if r[0] <= u0 and r[1] <= u1 and r[2] <= u2:  # reserved_within
                                     cands.append(r)
                                     limit = min(limit, e[0] + delta)
                             for e in popped:
@@ -373,19 +375,9 @@ class ClassIndex:
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
             members = g.members
+            score = g.score
             for r in cands:
-                if g.full:
-                    cf = g.capf
-                    f = (
-                        float(w0 * (r[0] + q0)) / cf[0]
-                        + float(w1 * (r[1] + q1)) / cf[1]
-                        + float(w2 * (r[2] + q2)) / cf[2]
-                    ) / g.wsumf
-                else:
-                    total = 0.0
-                    for d, w, cd in g.scored:
-                        total += float(w * (r[d] + q[d])) / cd
-                    f = total / g.wsumf if g.wsum else 0.0
+                f = score(r, q)
                 m = members[r]
                 if type(m) is not int:
                     while rclass_of[m[0] & MASK] != r:

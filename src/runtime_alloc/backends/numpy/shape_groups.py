@@ -89,6 +89,27 @@ class ShapeGroup:
         self.members: dict[tuple[int, int, int], Any] = {}
         self.inheap: set[tuple[int, int, int]] = set()
 
+    def score(self, r: tuple[int, int, int], q: tuple[int, int, int]) -> float:
+        """The float score of r-class ``r`` for request ``q``, exactly as the python scan's.
+
+        :func:`runtime_alloc.strategies.utilization_score` over the shape's scored
+        dimensions, the same float operations in the same order (lemma 1 of
+        :mod:`runtime_alloc.backends.numpy`), unrolled when all three count;
+        tests/backends/numpy/test_shape_classes.py holds the two equal bit for bit.
+        O(1).
+        """
+        if self.full:
+            (_, w0, c0), (_, w1, c1), (_, w2, c2) = self.scored
+            return (
+                float(w0 * (r[0] + q[0])) / c0
+                + float(w1 * (r[1] + q[1])) / c1
+                + float(w2 * (r[2] + q[2])) / c2
+            ) / self.wsumf
+        total = 0.0
+        for d, w, cf in self.scored:
+            total += float(w * (r[d] + q[d])) / cf
+        return total / self.wsumf if self.wsum else 0.0
+
     def key(self, r: tuple[int, int, int]) -> float:
         """``sum_d w_d*r_d/c_d`` in float, summed from cpu on (unrolled when all three count)."""
         if self.full:

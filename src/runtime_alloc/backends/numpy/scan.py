@@ -1,0 +1,102 @@
+"""The small-fleet path of the numpy backend: one vectorized scan per decision.
+
+Up to :data:`~runtime_alloc.backends.numpy.backend.SCAN_ROWS` runners, index
+upkeep costs more than scanning every row. :class:`ScanArrays` keeps three
+``(3, rows)`` arrays beside an *ordered* table (rows in registration order):
+the reserved amounts as float64, the capacities as float64 (for
+feasibility) and the scoring capacities (``inf`` where a dimension is not
+scored), plus a usable flag per row; an update writes four scalars.
+
+Exact by construction, for the rows that matter (feasible ones): reserved
+and requested amounts are integers of at most 2**53 (``MAX_QUANTITY``), so
+they are exact in float64, and a feasible ``r + q`` is at most the capacity,
+hence exact too; IEEE addition and multiplication round correctly, so
+``float(r) + float(q)`` equals ``float(r + q)`` and ``w * float(r + q)``
+equals ``float(w * (r + q))``: every term, and so the score
+``sum_d float(w_d * used_d) / cap_d`` (summed from cpu on) divided by the
+float weight sum, is the one of :meth:`LinearScore.vector
+<runtime_alloc.strategies.LinearScore.vector>` and of the python scan. On an
+ordered table the first row with the best score is the runner registered
+first, which is the python scan's tie-break.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from runtime_alloc.backends.numpy.columns import Table
+    from runtime_alloc.resources import Resources
+
+__all__ = ["ScanArrays"]
+
+_INF = np.inf
+
+
+class ScanArrays:
+    """Float copies of an ordered table's rows for :meth:`choose` (see the module docstring).
+
+    Args:
+        table: the ordered table (its columns are read once, here).
+        weights: the weights of cpu, memory and slots.
+        maximize: True when the highest score wins.
+    """
+
+    __slots__ = (
+        "blocked",
+        "capacity",
+        "labelset",
+        "maximize",
+        "request",
+        "reserved",
+        "scored",
+        "w",
+        "wsum",
+    )
+
+    def __init__(self, table: Table, weights: tuple[int, int, int], *, maximize: bool) -> None:
+        n = table.nrows
+        self.reserved = np.array([table.reserved[d][:n] for d in range(3)], dtype=np.float64)
+        self.capacity = np.array([table.capacity[d][:n] for d in range(3)], dtype=np.float64)
+        self.scored = np.array([table.capacity_float[d][:n] for d in range(3)])
+        self.blocked = table.free_usable[2][:n] < 0  # removed or draining
+        self.request = np.zeros((3, 1), dtype=np.float64)
+        self.wsum = table.weight_sum_float[:n].copy()
+        self.labelset = table.labelset[:n].copy()
+        self.w = np.array(weights, dtype=np.float64).reshape(3, 1) if max(weights) > 1 else None
+        self.maximize = maximize
+
+    def set(self, i: int, reserved: tuple[int, int, int], draining: bool) -> None:
+        """Store row ``i``'s reserved amounts and draining flag. O(1)."""
+        res = self.reserved
+        res[0, i], res[1, i], res[2, i] = reserved
+        self.blocked[i] = draining
+
+    def choose(self, table: Table, request: Resources, require: frozenset[str]) -> int:
+        """The row the python scan picks for ``request`` (no extended resources), or -1. O(N)."""
+        if not len(self.wsum):
+            return -1
+        q = self.request
+        q[0, 0], q[1, 0], q[2, 0] = request.millicpu, request.memory_bytes, request.slots
+        used: Any = self.reserved + q
+        over = used > self.capacity
+        bad = over[0] | over[1]
+        bad |= over[2]
+        bad |= self.blocked
+        if require:
+            bad |= ~table.label_table(require)[self.labelset]
+        if self.w is not None:
+            used *= self.w
+        terms = used / self.scored
+        score = terms[0] + terms[1]
+        score += terms[2]
+        score /= self.wsum
+        if self.maximize:
+            np.copyto(score, -_INF, where=bad)
+            i = int(score.argmax())
+        else:
+            np.copyto(score, _INF, where=bad)
+            i = int(score.argmin())
+        return -1 if bad.item(i) else i
