@@ -14,15 +14,23 @@ The rule, the way kube-scheduler explains an unschedulable pod:
    dimension); otherwise capacity is merely short right now.
 2. Every runner gives reasons, in this order of precedence: ``draining`` (only
    when the request is not unschedulable), else ``missing label a,b`` (the
-   required labels it lacks, sorted), else one ``insufficient <dim>`` per
+   required labels it lacks, sorted; ``missing any label of a,b`` when it has them
+   all but none of a ``require_any`` set), else one ``insufficient <dim>`` per
    requested dimension whose available amount (free now, or the capacity when
-   unschedulable) is below the request, in :meth:`Resources.dimensions` order.
+   unschedulable) is below the request, in :meth:`Resources.dimensions` order,
+   then, for a device kind of the runner whose pooled amount suffices, one
+   ``insufficient gpu devices: largest free share 300m`` (a share) or
+   ``insufficient gpu devices: 1 wholly free of 2`` (whole devices), the figure
+   the best such runner offers (:mod:`runtime_alloc.devices`; an empty runner's
+   devices hold what its pooled capacity holds, so this never makes a request
+   unschedulable).
 3. Reasons are listed in the order the python scan meets them: by the first
    runner (in registration order) giving them, then by dimension order; each
    counts the runners giving it.
 4. For each dimension with an ``insufficient`` reason, the shortfall pairs the
    request with the largest amount available on any runner that reached the
-   capacity test (not draining, labels present).
+   capacity test (not draining, labels present); a device reason adds
+   ``Shortfall("gpu devices", requested, offered)`` in milli.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from runtime_alloc.devices import shortfall_text
 from runtime_alloc.errors import (
     AllocationError,
     InsufficientCapacityError,
@@ -100,6 +109,15 @@ class Columns(Protocol[Mask, Column]):
         """``(labels, first position, count)`` per distinct label set of runners in ``mask``."""
         ...
 
+    def device_offer(self, kind: str, amount: int) -> Column | None:
+        """What each runner's ``kind`` devices offer ``amount`` milli, -1 without such devices.
+
+        The largest free share (``amount <= 1000``) or 1000 x the wholly free
+        devices (:func:`runtime_alloc.devices.offered`); None when no runner
+        has devices of ``kind``.
+        """
+        ...
+
 
 def diagnose(
     columns: Columns[Mask, Column],
@@ -138,8 +156,13 @@ def diagnose(
             entries.append((first, 0, "draining", count))
             rest = columns.but_not(rest, drain)
     groups: dict[str, list[int]] = {}
+    any_of: frozenset[str] = getattr(require, "any_of", frozenset())
     for labels, first, count in columns.label_sets(columns.but_not(rest, labels_ok)):
-        key = "missing label " + ",".join(sorted(require - labels))
+        missing = frozenset(require) - labels
+        if missing:
+            key = "missing label " + ",".join(sorted(missing))
+        else:  # every required label, none of the require_any ones
+            key = "missing any label of " + ",".join(sorted(any_of))
         group = groups.get(key)
         if group is None:
             groups[key] = [first, count]
@@ -158,12 +181,47 @@ def diagnose(
             if count:
                 entries.append((first, order, f"insufficient {dim}", count))
             best[dim] = columns.largest(available, rest)
+        if ever:
+            entries.extend(_device_entries(columns, rest, request, len(dims), best))
     entries.sort(key=lambda e: (e[0], e[1]))
     reasons = {reason: count for _first, _order, reason, count in entries}
     shortfalls = tuple(
         Shortfall(dim, amount, best[dim])
         for dim, amount in zip(dims, amounts, strict=True)
         if f"insufficient {dim}" in reasons
+    ) + tuple(
+        Shortfall(f"{dim} devices", amount, best[f"{dim} devices"])
+        for dim, amount in zip(dims, amounts, strict=True)
+        if f"{dim} devices" in best
     )
     cls = InsufficientCapacityError if ever else UnschedulableError
     return cls(task_id, request, columns.size, reasons, shortfalls)
+
+
+def _device_entries(
+    columns: Columns[Mask, Column],
+    rest: Mask,
+    request: Resources,
+    order: int,
+    best: dict[str, int],
+) -> list[tuple[int, int, str, int]]:
+    """The device reasons (rule 2's last step) of runners in ``rest``; fills ``best``.
+
+    Only runners whose pooled free amount of the kind suffices give one, so a
+    runner short in the pool is not counted twice. O(N) per requested device kind.
+    """
+    out = []
+    for position, (kind, amount) in enumerate(request.extended.items()):
+        offer = columns.device_offer(kind, amount)
+        if offer is None:
+            continue
+        pooled = columns.at_least(columns.free(kind), amount)
+        has = columns.at_least(offer, 0)
+        short = columns.but_not(columns.both(columns.both(rest, pooled), has),
+                                columns.at_least(offer, amount))  # fmt: skip
+        first, count = columns.first_and_count(short)
+        if count:
+            most = columns.largest(offer, short)
+            best[f"{kind} devices"] = most
+            out.append((first, order + position, shortfall_text(kind, amount, most), count))
+    return out

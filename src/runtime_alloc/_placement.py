@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from runtime_alloc import _diagnosis
 from runtime_alloc._units import _show
-from runtime_alloc.devices import fits
+from runtime_alloc.devices import fits, offered
 from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.runners import labels_allow
 from runtime_alloc.strategies._scoring import UtilizationStrategy
@@ -236,11 +236,11 @@ class StateColumns:
         return [True] * self.size
 
     def labels_ok(self) -> list[bool]:
-        """Runners whose labels include every required label."""
+        """Runners whose labels include every required label (and one ``require_any``)."""
         require = self.require
         if not require:
             return [True] * self.size
-        return [require <= s.runner.labels for s in self.states]
+        return [labels_allow(require, s.runner.labels) for s in self.states]
 
     def draining(self) -> list[bool]:
         """Runners being drained."""
@@ -297,6 +297,13 @@ class StateColumns:
     def largest(column: list[int], mask: list[bool]) -> int:
         """The largest value of ``column`` over the non-empty ``mask``."""
         return max(value for value, m in zip(column, mask, strict=True) if m)
+
+    def device_offer(self, kind: str, amount: int) -> list[int] | None:
+        """What each runner's ``kind`` devices offer ``amount`` (-1 without); None if none has."""
+        uses = [s.devices.get(kind) for s in self.states]
+        if all(use is None for use in uses):
+            return None
+        return [-1 if use is None else offered(use, amount) for use in uses]
 
     def label_sets(self, mask: list[bool]) -> list[tuple[frozenset[str], int, int]]:
         """``(labels, first position, count)`` per distinct label set of runners in ``mask``."""

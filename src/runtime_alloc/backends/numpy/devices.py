@@ -101,6 +101,20 @@ class DeviceColumns:
         w = self.whole[kind][idx]
         return (w < 0) | (w >= milli // DEVICE_MILLI)
 
+    def offer(self, idx: Any, kind: str, milli: int) -> Any:  # noqa: ANN401
+        """Over rows ``idx``: the largest free share (a share) or 1000 x the wholly free devices.
+
+        -1 where a row has no devices of ``kind``; None when no row has
+        (:func:`runtime_alloc.devices.offered` in vector form). O(len(idx)).
+        """
+        share = self.share.get(kind)
+        if share is None:
+            return None
+        if milli <= DEVICE_MILLI:
+            return share[idx]
+        w = self.whole[kind][idx]
+        return np.where(w < 0, -1, w * DEVICE_MILLI)
+
     def check(self, i: int, devices: Mapping[str, tuple[int, ...]], name: str) -> None:
         """Assert row ``i`` agrees with ``devices`` (tests call this). O(devices)."""
         for kind, share in self.share.items():

@@ -45,10 +45,18 @@ class TableColumns:
         return np.ones(self.size, np.bool_)
 
     def labels_ok(self) -> Any:  # noqa: ANN401
-        """Rows whose labels include every required label."""
+        """Rows whose labels include every required label (and one ``require_any``)."""
         if not self.require:
             return self.everyone()
-        return self.table.label_table(self.require)[self._labelsets]
+        ok = self.table.label_table(self.require)[self._labelsets]
+        any_of = getattr(self.require, "any_of", None)
+        if any_of:
+            ok &= self.table.any_label_table(any_of)[self._labelsets]
+        return ok
+
+    def device_offer(self, kind: str, amount: int) -> Any:  # noqa: ANN401
+        """What each row's ``kind`` devices offer ``amount`` (-1 without); None if none has."""
+        return self.table.devices.offer(self.rows, kind, amount)
 
     def draining(self) -> Any:  # noqa: ANN401
         """Rows being drained."""
