@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 np = pytest.importorskip("numpy")
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner  # noqa: E402
-from runtime_alloc.backends.numpy import NumpyBackend  # noqa: E402
+from runtime_alloc.testing import check_invariants  # noqa: E402
+from tests.backends.probe import allocator_with, check_index, numpy_with  # noqa: E402
 
 GI = 1 << 30
 
@@ -52,7 +53,7 @@ def outcome(call):
     size=st.integers(0, 12),
     seed=st.integers(0, 2**32 - 1),
     block=st.sampled_from((1, 4, 64)),
-    index=st.sampled_from(("auto", "blocks", "classes")),
+    index=st.sampled_from(("auto", "blocks", "classes", "scan")),
     ops=st.lists(
         st.tuples(
             st.sampled_from(
@@ -68,8 +69,9 @@ def test_numpy_equals_python_with_devices(maximize, size, seed, block, index, op
     rng = random.Random(seed)
     fleet = [make_runner(rng, f"r{i}") for i in range(size)]
     ref = Allocator(fleet, strategy=strategy, backend="python")
-    fast = Allocator(fleet, strategy=strategy, backend="numpy")
-    fast._backend = NumpyBackend(fast._states, strategy, block_size=block, index=index)
+    fast, backend = allocator_with(
+        numpy_with(block_size=block, index=index), fleet, strategy=strategy
+    )
     for i in range(3 * size):  # a warm start: the devices fill and fragment
         request = make_request(rng)
         left = outcome(lambda: ref.try_allocate(f"w{i}", request))
@@ -77,8 +79,9 @@ def test_numpy_equals_python_with_devices(maximize, size, seed, block, index, op
     counter = size
     for kind, op_seed in ops:
         op_rng = random.Random(op_seed)
-        names = list(ref._states)
-        tasks = sorted(ref._reservations)
+        snapshot = ref.snapshot()
+        names = [s.name for s in snapshot.runners]
+        tasks = sorted(snapshot.reservations)
         if kind == "allocate":
             request = make_request(op_rng)
             require = ["A100"] if op_rng.random() < 0.2 else []
@@ -110,8 +113,7 @@ def test_numpy_equals_python_with_devices(maximize, size, seed, block, index, op
         else:
             continue
         assert left == right, kind
-        assert ref.snapshot() == fast.snapshot()
-        assert dict(ref._reservations) == dict(fast._reservations)
-        ref._check()
-        fast._backend.check()
+        assert ref.snapshot() == fast.snapshot()  # reservations with their devices, device use
+        check_invariants(ref, round_trip=False)  # the per-device invariant among them
+        check_index(backend)
     assert ref.metrics() == fast.metrics()

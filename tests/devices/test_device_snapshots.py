@@ -7,6 +7,7 @@ import json
 import pytest
 
 from runtime_alloc import Allocator, FleetSnapshot, InvalidSnapshotError, Runner
+from runtime_alloc.testing import check_invariants
 
 
 def busy() -> Allocator:
@@ -33,7 +34,7 @@ def test_snapshot_round_trips_device_use():
     assert restored.snapshot() == snap
     assert restored.release("b").devices == alloc.release("b").devices
     assert restored.allocate("d", "gpu=1") == alloc.allocate("d", "gpu=1")
-    restored._check()
+    check_invariants(restored)
 
 
 def test_a_snapshot_without_device_use_takes_it_from_the_reservations():
@@ -87,7 +88,6 @@ def test_metrics_report_per_device_use():
 
 
 def test_check_invariants_passes_on_a_device_fleet():
-    from runtime_alloc.testing import check_invariants
 
     snapshot = check_invariants(busy())
     assert snapshot.runners[0].devices == {"gpu": (300, 1000, 1000, 0)}

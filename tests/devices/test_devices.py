@@ -15,6 +15,7 @@ from runtime_alloc import (
 )
 from runtime_alloc.devices import DEVICE_MILLI, fits, parse_device_quantity, pick
 from runtime_alloc.runners import RunnerState
+from runtime_alloc.testing import check_invariants
 
 # ---------------------------------------------------------------- runners
 
@@ -102,7 +103,7 @@ def test_shares_never_straddle_devices(backend):
     assert alloc.allocate("t4", "gpu=400m").devices == {"gpu": ((0, 400),)}  # exact fit
     alloc.release("t1")
     assert alloc.allocate("t5", "gpu=500m").devices == {"gpu": ((0, 500),)}
-    alloc._check()
+    check_invariants(alloc)
 
 
 @pytest.mark.parametrize("backend", ["python", "numpy"])
@@ -115,7 +116,7 @@ def test_whole_devices_need_wholly_free_devices(backend):
     reservation = alloc.release("w")
     assert reservation.devices == {"gpu": ((1, 1000), (2, 1000))}
     assert alloc.snapshot().runners[0].devices == {"gpu": (100, 0, 0, 0)}
-    alloc._check()
+    check_invariants(alloc)
 
 
 def test_a_runner_without_devices_keeps_pooled_gpus():
@@ -180,7 +181,9 @@ def test_no_placement_that_no_device_can_hold(counts, ops, maximize):
             used = free_before[reservation.runner]
             assert all(used[i] + m <= DEVICE_MILLI for i, m in picks)  # each device holds it
             assert len(picks) == 1 or all(m == DEVICE_MILLI for _, m in picks)
-        alloc._check()  # per-device use = sum of picks, within 0..1000, = pooled reserved
+        check_invariants(
+            alloc, round_trip=False
+        )  # per-device use = sum of picks, within 0..1000, = pooled reserved
 
 
 def test_auto_backend_keeps_device_decisions_across_its_switch():
@@ -204,4 +207,4 @@ def test_auto_backend_keeps_device_decisions_across_its_switch():
             task = held[step % len(held)]
             assert ref.release(task) == auto.release(task)
     assert ref.snapshot() == auto.snapshot()
-    auto._check()
+    check_invariants(auto)

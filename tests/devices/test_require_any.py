@@ -14,6 +14,7 @@ from runtime_alloc import (
     Runner,
 )
 from runtime_alloc.runners import LabelRule, label_rule
+from tests.backends.probe import allocator_with, check_index, numpy_with
 
 MODELS = ("V100", "A100", "T4", "P100")
 
@@ -90,7 +91,7 @@ def test_numpy_equals_python_with_require_any(seed):
     ]
     strategy = rng.choice((EvenSpreadStrategy(), MaxPackingStrategy()))
     ref = Allocator(runners, strategy=strategy, backend="python")
-    fast = Allocator(runners, strategy=strategy, backend="numpy")
+    fast, backend = allocator_with(numpy_with(), runners, strategy=strategy)
     for step in range(120):
         any_of = rng.sample(MODELS, rng.randint(0, 2))
         request = f"cpu={rng.choice(('500m', '1'))}" + (
@@ -105,4 +106,4 @@ def test_numpy_equals_python_with_require_any(seed):
         right = fast.allocate_or_error(f"t{step}", request, require_any=any_of)
         assert str(left) == str(right)
         assert ref.snapshot() == fast.snapshot()
-    fast._backend.check()
+    check_index(backend)
