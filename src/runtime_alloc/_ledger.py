@@ -454,6 +454,9 @@ class Ledger:
         Runtime complexity: the backend's ``plan`` plus O(len(run)).
         """
         request, require = run[0][1], run[0][2]
+        kinds = self.device_kinds
+        if kinds and any(kind in kinds for kind in request.extended):
+            return None  # device requests one at a time: each copy picks its devices
         names = self.backend.plan(request, require, len(run))
         if names is None:
             return None
