@@ -208,3 +208,24 @@ def test_auto_backend_keeps_device_decisions_across_its_switch():
             assert ref.release(task) == auto.release(task)
     assert ref.snapshot() == auto.snapshot()
     check_invariants(auto)
+
+
+def test_a_backend_plan_never_books_device_requests_without_devices():
+    from runtime_alloc.backends import register_backend, unregister_backend  # noqa: PLC0415
+    from runtime_alloc.backends.python import PythonBackend  # noqa: PLC0415
+
+    class Planning(PythonBackend):
+        name = "planning"
+
+        def plan(self, request, require, count):
+            return [next(iter(self.states))] * count  # a run on the first runner
+
+    register_backend("planning", Planning)
+    try:
+        alloc = Allocator([Runner.parse("g", "cpu=8", devices={"gpu": 8})], backend="planning")
+    finally:
+        unregister_backend("planning")
+    out = alloc.allocate_many([(f"t{i}", "gpu=600m") for i in range(10)])  # a run of 10
+    assert [r.devices["gpu"] for r in out[:8]] == [((i, 600),) for i in range(8)]
+    assert [r.kind for r in out[8:]] == ["insufficient_capacity"] * 2
+    check_invariants(alloc, round_trip=False)  # (the backend is unregistered: no restore)
