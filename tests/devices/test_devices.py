@@ -211,8 +211,8 @@ def test_auto_backend_keeps_device_decisions_across_its_switch():
 
 
 def test_a_backend_plan_never_books_device_requests_without_devices():
-    from runtime_alloc.backends import register_backend, unregister_backend  # noqa: PLC0415
-    from runtime_alloc.backends.python import PythonBackend  # noqa: PLC0415
+    from runtime_alloc.backends import register_backend, unregister_backend
+    from runtime_alloc.backends.python import PythonBackend
 
     class Planning(PythonBackend):
         name = "planning"
