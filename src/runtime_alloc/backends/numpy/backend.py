@@ -280,8 +280,12 @@ class NumpyBackend:
         if shapes is None:
             shapes = [_shape(s) for s in states]
         rows = [t.row_of[s.runner.name] for s in states]
+        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         reserved = [
-            (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
+            same.setdefault(r, r)
+            for r in (
+                (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
+            )
         ]
         classes.add_many(
             rows,
