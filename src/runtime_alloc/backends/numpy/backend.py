@@ -165,7 +165,7 @@ class NumpyBackend:
         if classes is not None:
             classes.set(i, reserved, not draining)
         elif self._arrays is not None:
-            self._arrays.set(i, reserved, draining)
+            self._arrays.set(self.table, i, reserved, draining)
 
     def sync(self) -> None:
         """Write the lazily kept changes into the numpy columns. O(changed)."""
