@@ -171,7 +171,7 @@ class NumpyBackend:
         if classes is not None:
             classes.set(i, reserved, not draining)
         elif self._arrays is not None:
-            self._arrays.set(i, reserved, draining)
+            self._arrays.set(self.table, i, reserved, draining)
 
     def sync(self) -> None:
         """Write the lazily kept changes into the numpy columns. O(changed)."""
@@ -286,8 +286,12 @@ class NumpyBackend:
         if shapes is None:
             shapes = [_shape(s) for s in states]
         rows = [t.row_of[s.runner.name] for s in states]
+        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         reserved = [
-            (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
+            same.setdefault(r, r)
+            for r in (
+                (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
+            )
         ]
         classes.add_many(
             rows,

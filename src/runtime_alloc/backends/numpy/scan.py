@@ -1,23 +1,24 @@
 """The small-fleet path of the numpy backend: one vectorized scan per decision.
 
 Up to :data:`~runtime_alloc.backends.numpy.backend.SCAN_ROWS` runners, index
-upkeep costs more than scanning every row. :class:`ScanArrays` keeps three
-``(3, rows)`` arrays beside an *ordered* table (rows in registration order):
-the reserved amounts as float64, the capacities as float64 (for
-feasibility) and the scoring capacities (``inf`` where a dimension is not
-scored), plus a usable flag per row; an update writes four scalars.
+upkeep costs more than scanning every row. :class:`ScanArrays` keeps
+``(3, rows)`` int64 arrays beside an *ordered* table (rows in registration
+order): the reserved amounts and the capacities (-1 for a removed or
+draining row, which then fits nothing), plus the scoring capacities as float64
+(``inf`` where a dimension is not scored); an update writes three scalars.
 
-Exact by construction, for the rows that matter (feasible ones): reserved
-and requested amounts are integers of at most 2**53 (``MAX_QUANTITY``), so
-they are exact in float64, and a feasible ``r + q`` is at most the capacity,
-hence exact too; IEEE addition and multiplication round correctly, so
-``float(r) + float(q)`` equals ``float(r + q)`` and ``w * float(r + q)``
-equals ``float(w * (r + q))``: every term, and so the score
-``sum_d float(w_d * used_d) / cap_d`` (summed from cpu on) divided by the
-float weight sum, is the one of :meth:`LinearScore.vector
-<runtime_alloc.strategies.LinearScore.vector>` and of the python scan. On an
-ordered table the first row with the best score is the runner registered
-first, which is the python scan's tie-break.
+Exact by construction: feasibility compares ``r + q <= c`` in int64 (no
+overflow: each is at most 2**53, ``MAX_QUANTITY``); the score converts
+``r + q`` to float64 once, as :meth:`LinearScore.vector
+<runtime_alloc.strategies.LinearScore.vector>` does. For a weight ``w > 1``
+the vector form converts the int ``w * (r + q)``; here ``w * float(r + q)``
+is taken, equal for every feasible row: ``r + q <= c <= 2**53`` is exact in
+float64 and IEEE multiplication rounds the exact product once, as the
+conversion does. The score ``sum_d float(w_d * used_d) / cap_d`` (summed from
+cpu on) divided by the float weight sum is then the python scan's, bit for
+bit; infeasible rows are masked before the choice. On an ordered table the
+first row with the best score is the runner registered first, which is the
+python scan's tie-break.
 """
 
 from __future__ import annotations
@@ -58,21 +59,26 @@ class ScanArrays:
 
     def __init__(self, table: Table, weights: tuple[int, int, int], *, maximize: bool) -> None:
         n = table.nrows
-        self.reserved = np.array([table.reserved[d][:n] for d in range(3)], dtype=np.float64)
-        self.capacity = np.array([table.capacity[d][:n] for d in range(3)], dtype=np.float64)
+        self.reserved = np.array([table.reserved[d][:n] for d in range(3)], dtype=np.int64)
+        self.capacity = np.array([table.capacity[d][:n] for d in range(3)], dtype=np.int64)
         self.scored = np.array([table.capacity_float[d][:n] for d in range(3)])
         self.blocked = table.free_usable[2][:n] < 0  # removed or draining
-        self.request = np.zeros((3, 1), dtype=np.float64)
+        self.capacity[:, self.blocked] = -1  # a blocked row fits nothing
+        self.request = np.zeros((3, 1), dtype=np.int64)
         self.wsum = table.weight_sum_float[:n].copy()
         self.labelset = table.labelset[:n].copy()
         self.w = np.array(weights, dtype=np.float64).reshape(3, 1) if max(weights) > 1 else None
         self.maximize = maximize
 
-    def set(self, i: int, reserved: tuple[int, int, int], draining: bool) -> None:
-        """Store row ``i``'s reserved amounts and draining flag. O(1)."""
+    def set(self, table: Table, i: int, reserved: tuple[int, int, int], draining: bool) -> None:
+        """Store row ``i``'s reserved amounts and draining flag (``table``: its capacity). O(1)."""
         res = self.reserved
         res[0, i], res[1, i], res[2, i] = reserved
-        self.blocked[i] = draining
+        if draining != self.blocked.item(i):
+            self.blocked[i] = draining
+            cap = self.capacity
+            for d in range(3):
+                cap[d, i] = -1 if draining else table.capacity[d].item(i)
 
     def choose(self, table: Table, request: Resources, require: frozenset[str]) -> int:
         """The row the python scan picks for ``request`` (no extended resources), or -1. O(N)."""
@@ -80,13 +86,13 @@ class ScanArrays:
             return -1
         q = self.request
         q[0, 0], q[1, 0], q[2, 0] = request.millicpu, request.memory_bytes, request.slots
-        used: Any = self.reserved + q
-        over = used > self.capacity
+        amounts: Any = self.reserved + q
+        over = amounts > self.capacity
         bad = over[0] | over[1]
         bad |= over[2]
-        bad |= self.blocked
         if require:
             bad |= ~table.label_table(require)[self.labelset]
+        used = amounts.astype(np.float64)
         if self.w is not None:
             used *= self.w
         terms = used / self.scored

@@ -1,0 +1,64 @@
+"""The small-fleet scan of the numpy backend (backends/numpy/scan.py): exact at the edges."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+pytest.importorskip("numpy")
+
+from runtime_alloc import Allocator, MaxPackingStrategy, Resources, Runner
+from runtime_alloc._units import MAX_QUANTITY
+from runtime_alloc.backends.numpy import NumpyBackend
+
+
+def test_small_fleets_are_scanned_and_large_ones_indexed():
+    small = Allocator([Runner.parse(f"r{i}", "cpu=4") for i in range(100)], backend="numpy")
+    small.allocate("t", "cpu=1")
+    assert small._backend.scanning
+    assert small._backend.classes is None
+
+
+def test_feasibility_is_exact_at_the_largest_quantity():
+    # 2**53 - 1 + 2 rounds to 2**53 in float64: the scan must still see that it does not fit
+    # (MaxPacking would prefer the fuller runner if it fitted)
+    big = Resources(millicpu=MAX_QUANTITY, slots=4)
+    fleet = [Runner("huge", big), Runner("small", Resources.parse("cpu=1,slots=4"))]
+    for backend in ("python", "numpy"):
+        alloc = Allocator(fleet, strategy=MaxPackingStrategy(), backend=backend)
+        alloc.allocate("fill", Resources(millicpu=MAX_QUANTITY - 1, slots=1))
+        assert alloc.get_reservation("fill").runner == "huge"
+        placed = alloc.try_allocate("t", Resources(millicpu=2, slots=1))
+        assert placed is not None
+        assert placed.runner == "small", backend
+
+
+@pytest.mark.parametrize("weights", [None, {"cpu": 3, "memory": 2}, {"slots": 0, "memory": 5}])
+def test_the_scan_equals_the_python_scan_with_weights_labels_and_drains(weights):
+    rng = random.Random(7)
+    fleet = [
+        Runner(
+            f"r{i}",
+            Resources(rng.choice((1000, 2000, 4000)), rng.choice((1, 2, 4)) << 30, 8),
+            frozenset(rng.sample(("ssd", "gpu-host", "eu"), rng.randint(0, 2))),
+        )
+        for i in range(60)
+    ]
+    ref = Allocator(fleet, strategy=MaxPackingStrategy(weights), backend="python")
+    fast = Allocator(fleet, strategy=MaxPackingStrategy(weights), backend="python")
+    fast._backend = NumpyBackend(fast._states, fast.strategy, index="scan")
+    for i in range(400):
+        if i % 50 == 7:
+            for alloc in (ref, fast):
+                alloc.drain_runner(f"r{i % 60}")
+        request = Resources(rng.randint(100, 900), rng.randint(1, 512) << 20, rng.randint(1, 2))
+        require = rng.choice(((), ("ssd",), ("eu", "ssd")))
+        a = ref.try_allocate(f"t{i}", request, require=require)
+        b = fast.try_allocate(f"t{i}", request, require=require)
+        assert a == b, i
+        if a is not None and rng.random() < 0.4:
+            ref.release(f"t{i}")
+            fast.release(f"t{i}")
+    fast._backend.check()
+    fast._check()
