@@ -277,3 +277,16 @@ def test_any_value_anywhere_gives_a_snapshot_or_the_snapshot_error(data, value) 
 def test_any_bytes_or_text_gives_the_snapshot_error(blob: bytes | str) -> None:
     with contextlib.suppress(InvalidSnapshotError):
         FleetSnapshot.from_json(blob)
+
+
+@pytest.mark.parametrize("value", [2**63, 10**4301, -1], ids=["2**63", "10**4301", "-1"])
+def test_a_counter_out_of_the_64_bit_range_is_refused_by_name(value):
+    # 10**4301 used to load, then to_json raised ValueError (found by the property test above).
+    data = Allocator([Runner.parse("r1", "cpu=1")]).snapshot().to_dict()
+    data["counters"]["evictions"] = value
+    with pytest.raises(
+        InvalidSnapshotError, match=r"counters\.evictions must be an integer from 0"
+    ):
+        FleetSnapshot.from_dict(data)
+    data["counters"]["evictions"] = 2**63 - 1
+    assert FleetSnapshot.from_dict(data).to_json()

@@ -221,9 +221,14 @@ def _mapping(value: object, path: str) -> Mapping[str, Any]:
     return value
 
 
+#: The largest counter a snapshot holds: a signed 64-bit integer, as metrics exporters keep them
+#: (and far below the length at which Python refuses to write an int as text).
+MAX_COUNT = 2**63 - 1
+
+
 def _count(value: object, path: str) -> int:
-    if type(value) is not int or value < 0:
-        msg = f"snapshot {path} must be a non-negative integer, got {_show(value)}"
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        msg = f"snapshot {path} must be an integer from 0 to {MAX_COUNT}, got {_show(value)}"
         raise InvalidSnapshotError(msg)
     return value
 

@@ -268,6 +268,9 @@ def test_snapshot_errors_name_the_problem() -> None:
     data["tasks"][0]["state"] = "pending"
     with pytest.raises(InvalidSnapshotError, match="misses the field 'seq'"):
         Executor.from_snapshot(data, Recorder())
+    data["tasks"][0]["seq"] = 10**4301  # would load, then fail to write as JSON
+    with pytest.raises(InvalidSnapshotError, match="field seq must be a 64-bit integer"):
+        Executor.from_snapshot(data, Recorder())
 
 
 def test_metrics_wait_times_and_states() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from runtime_alloc._text import _show
 from runtime_alloc.errors import InvalidSnapshotError, RuntimeAllocError
 from runtime_alloc.executor.tasks import ACTIVE_STATES, Submission, TaskState
 from runtime_alloc.resources import Resources
@@ -85,10 +86,14 @@ class TaskRecord(Submission):
         return record
 
 
+#: Integer fields of a task record (priority, retries, ...) are 64-bit signed integers.
+_INT64 = 2**63
+
+
 def _int(data: Mapping[str, Any], field: str) -> int:
     value = data[field]
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"task record field {field} must be an integer, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+        msg = f"task record field {field} must be a 64-bit integer, got {_show(value)}"
         raise InvalidSnapshotError(msg)
     return value
 
