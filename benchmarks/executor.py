@@ -225,10 +225,11 @@ def local_bench(rounds: int, tasks: int) -> None:
 
 
 class CeleryCompletions:
-    """Counts ``task-succeeded`` events of given ids from the broker's event stream."""
+    """Counts ``task-succeeded`` events of expected ids from the broker's event stream."""
 
-    def __init__(self, app: Any, ids: set[str]) -> None:
-        self.ids, self.seen = ids, 0
+    def __init__(self, app: Any) -> None:
+        self.ids: set[str] = set()
+        self.seen = 0
         self.done, ready = threading.Event(), threading.Event()
         self.receiver: Any = None
         counter = self
@@ -253,6 +254,12 @@ class CeleryCompletions:
         if not ready.wait(30):
             raise RuntimeError("the event receiver did not start")
 
+    def expect(self, ids: set[str]) -> None:
+        """Count these ids from now on (none of them may have been sent yet)."""
+        self.done.clear()
+        self.seen = 0
+        self.ids = ids
+
     def close(self) -> None:
         if self.receiver is not None:
             self.receiver.should_stop = True  # ends at the next event (a heartbeat at the latest)
@@ -274,9 +281,17 @@ def celery_bench(rounds: int, tasks: int) -> None:
     def reference(pinning: list[str]) -> Timing:
         counter[0] += 1
         ids = [f"ref-{counter[0]}-{i}" for i in range(len(pinning))]
-        completions = CeleryCompletions(app, set(ids))
+        completions = CeleryCompletions(app)
+        signature = celery_app.pid_after.s()
         try:
-            signature = celery_app.pid_after.s()
+            for probe in range(60):  # warm-up: until the stream delivers (its queue binds late)
+                completions.expect({f"ref-{counter[0]}-probe{probe}"})
+                signature.apply_async(task_id=f"ref-{counter[0]}-probe{probe}", queue=pinning[0])
+                if completions.done.wait(1.0):
+                    break
+            else:
+                raise RuntimeError("the event stream delivered no completion")
+            completions.expect(set(ids))
             cpu, start = time.process_time(), time.perf_counter()
             for task_id, runner in zip(ids, pinning, strict=True):
                 signature.apply_async(task_id=task_id, queue=runner)
