@@ -50,7 +50,7 @@ class NaiveQueue(PendingQueue):
                     bisect.insort(self._holders, ahead_key)
         return outcome
 
-    def scan(self, attempt: Any) -> int:
+    def scan(self, attempt: Any, freed: Any = None) -> int:
         blocked: list[TaskHandle] = []
         kept: list[tuple[int, int]] = []
         placed = 0
@@ -125,7 +125,7 @@ def _view(executor: Executor) -> list[tuple[str, TaskState, str | None, int, int
 def test_the_queue_decides_exactly_as_the_naive_rule(
     data: st.DataObject, max_overtakes: int, cpus: list[int]
 ) -> None:
-    """Misfits, the early end of a scan and batched completions change no decision."""
+    """Misfits, their release budgets and the early end of a scan change no decision."""
     (fast, naive), (fast_engine, naive_engine) = _pair(max_overtakes, cpus)
     submitted = 0
     for _ in range(data.draw(st.integers(5, 60))):
@@ -163,12 +163,10 @@ def test_the_queue_decides_exactly_as_the_naive_rule(
             if names:
                 events = [RunnerLeft(data.draw(st.sampled_from(names)), lost=True)]
         if events:
-            fast.deliver(events)  # one batch: one scan after all of them
-            for event in events:  # one by one: a scan after each
-                naive.deliver(event)
-            if len(events) == 1:
-                assert fast_engine.started == naive_engine.started
-                assert _view(fast) == _view(naive)
+            for executor in (fast, naive):
+                executor.deliver(events)  # a batch: one scan after all of them
+            assert fast_engine.started == naive_engine.started
+            assert _view(fast) == _view(naive)
         fast._check()
         naive._check()
 
@@ -180,7 +178,7 @@ def test_a_batch_of_completions_is_one_scan() -> None:
         executor.submit(f"t{i}", None, "cpu=1")
     scans = []
     queue_scan = executor._queue.scan
-    executor._queue.scan = lambda attempt: scans.append(1) or queue_scan(attempt)  # type: ignore[method-assign]
+    executor._queue.scan = lambda *args: scans.append(1) or queue_scan(*args)  # type: ignore[method-assign]
     executor.deliver([TaskFinished("t0", 1, "success"), TaskFinished("t1", 1, "success")])
     assert len(scans) == 1
     assert [t.state for t in executor.tasks()][:4] == [TaskState.SUCCESS] * 2 + [
@@ -243,3 +241,17 @@ def test_capacity_freed_after_the_queue_emptied_is_seen_by_the_next_submit() -> 
     executor.cancel("b")  # the queue is empty
     executor.deliver(TaskFinished("a", 1, "success"))  # capacity frees with nothing queued
     assert executor.submit("c", None, "cpu=2").state is TaskState.PLACED
+
+
+def test_a_batch_of_k_releases_places_k_tasks_of_that_request() -> None:
+    """A misfit whose request was released twice may be placed twice in the next scan."""
+    engine = Recorder()
+    executor = Executor(engine, Allocator([Runner.parse("r", "cpu=2")])).open()
+    for i in range(5):
+        executor.submit(f"t{i}", None, "cpu=1")  # t2, t3, t4 wait: "cpu=1" is a misfit
+    executor.deliver([TaskFinished("t0", 1, "success"), TaskFinished("t1", 1, "success")])
+    assert [t.state for t in executor.tasks()] == [TaskState.SUCCESS] * 2 + [
+        TaskState.PLACED
+    ] * 2 + [TaskState.PENDING]
+    executor.deliver(TaskFinished("t2", 1, "success"))
+    assert executor.task("t4").state is TaskState.PLACED

@@ -111,6 +111,7 @@ class ExecutorCore:
         self._depth = 0  # sections entered (nested) by the thread holding the lock
         self._section = _Section(self)
         self._rescan = False  # capacity grew since the last scan of this section
+        self._freed: list[Resources] | None = None  # released since the last scan; None: unknown
         self._inbox: deque[object] = deque()
         self._tasks: dict[str, TaskHandle] = {}
         self._seq = 0
@@ -167,7 +168,14 @@ class ExecutorCore:
     def _scan(self) -> int:
         if not self._opened:
             return 0
-        return self._queue.scan(self._try_place)  # also on an empty queue: it forgets misfits
+        freed, self._freed = self._freed, []
+        return self._queue.scan(self._try_place, freed)  # also on an empty queue
+
+    def _released(self, task: TaskHandle, state: str) -> None:
+        """Release the task's reservation; the next scan learns what was freed."""
+        self._allocator.release(task.task_id, state)
+        if self._freed is not None:
+            self._freed.append(task.request)
 
     def _try_place(self, task: TaskHandle) -> Outcome:
         try:
@@ -189,7 +197,7 @@ class ExecutorCore:
             self._engine.start(task.task_id, task.attempt, runner, task.payload)
         except Exception as exc:  # noqa: BLE001 (any engine failure fails the attempt)
             if task.state in ACTIVE_STATES:
-                self._allocator.release(task.task_id, TaskState.FAILED.value)
+                self._released(task, TaskState.FAILED.value)
                 self._fail(task, f"engine could not start the task: {exc!r}", runner)
         return Outcome.PLACED
 
@@ -226,6 +234,7 @@ class ExecutorCore:
             except DuplicateRunnerError:
                 return  # a repeated announcement
             self._joined += 1
+            self._freed = None  # a new runner: every misfit may fit now
             self._rescan = True
         elif isinstance(event, RunnerLeft):
             self._runner_left(event)
@@ -234,7 +243,7 @@ class ExecutorCore:
         task = self._tasks.get(event.task_id)
         if task is None or task.attempt != event.attempt or task.state not in ACTIVE_STATES:
             return  # unknown, late (an older attempt) or duplicate
-        self._allocator.release(task.task_id, event.state)
+        self._released(task, event.state)
         if event.state == "success":
             task.result = event.result
             task._move(SUCCESS, self._clock(), task.runner)  # noqa: SLF001
@@ -247,6 +256,7 @@ class ExecutorCore:
             evicted = self._allocator.remove_runner(event.name, force=True)
         except UnknownRunnerError:
             return  # never joined, or already gone
+        self._freed = None  # the fleet changed: a blocked task may now be unschedulable
         if event.lost:
             self._lost += 1
         else:

@@ -167,7 +167,7 @@ class Executor(ExecutorCore):
                 runner = task.runner
                 assert runner is not None  # noqa: S101 (active tasks have a runner)
                 self._engine_cancel(task, runner)
-                self._allocator.release(task_id, TaskState.CANCELLED.value)
+                self._released(task, TaskState.CANCELLED.value)
                 task._move(TaskState.CANCELLED, now, runner)  # noqa: SLF001
             self._scan()
             return True
@@ -210,16 +210,19 @@ class Executor(ExecutorCore):
         """Stop new placements on a runner (see :meth:`Allocator.drain_runner`). O(1)."""
         with self._section:
             self._allocator.drain_runner(name)
+            self._freed = None  # the next scan tries every task: a verdict may change
 
     def undrain_runner(self, name: str) -> None:
         """Allow placements on a runner again and retry the queue. O(1) plus a scan."""
         with self._section:
             self._allocator.undrain_runner(name)
+            self._freed = None  # every misfit may fit on it now
             self._scan()
 
     def retry_pending(self) -> int:
         """Scan the queue now (after changing the allocator by hand); return the tasks placed."""
         with self._section:
+            self._freed = None  # the allocator changed by hand: try every pending task
             return self._scan()
 
     # ------------------------------------------------------------------ events

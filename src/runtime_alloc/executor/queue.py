@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from runtime_alloc.executor.tasks import TaskHandle
 
@@ -143,23 +143,49 @@ class PendingQueue:
                     bisect.insort(self._holders, ahead_key)
         return outcome
 
-    def scan(self, attempt: Callable[[TaskHandle], Outcome]) -> int:
+    def scan(
+        self, attempt: Callable[[TaskHandle], Outcome], freed: Sequence[object] | None = None
+    ) -> int:
         """Try to place pending tasks by the backfill rule; return how many were placed.
 
         ``attempt`` places one task (or finds it blocked or failed); the queue
         calls it in placement order and keeps the overtake counts. Call it
-        whenever capacity grew (it forgets the misfits), also on an empty queue.
+        whenever capacity grew, also on an empty queue.
+
+        Args:
+            attempt: places one task.
+            freed: what changed since the last scan: None for anything (a
+                runner joined, left, was drained or undrained: every misfit is
+                tried again, also for a verdict of unschedulable), else the
+                requests of the tasks released since (empty when nothing grew).
+                A misfit whose request was released k times is a misfit again
+                once placed k times: it did not fit anywhere before, the releases
+                added capacity only where they happened, and k placements of
+                the same request take it all back.
 
         Runtime complexity: O(tasks scanned + distinct requests tried x one decision +
         placed x blocked); the scan stops at a holder or once every shape still
         queued did not fit, so a release behind a queue of one shape costs O(1)
-        tasks and two decisions, not O(Q).
+        tasks and one decision, not O(Q).
         """
-        failed: set[Shape] = set()
-        self._misfits = failed
+        old, self._misfits = self._misfits, set()
         keys = self._keys
         if not keys:
             return 0
+        shapes = self._shapes
+        failed: set[Shape] = set()  # shapes known not to fit now, each with a queued task
+        budget: dict[Shape, int] = {}  # misfits that may fit again that many times
+        if freed is not None:
+            released: dict[object, int] = {}
+            for request in freed:
+                released[request] = released.get(request, 0) + 1
+            for shape in old:
+                if shape in shapes:
+                    times = released.get(shape[0], 0)
+                    if times:
+                        budget[shape] = times
+                    elif not freed:
+                        failed.add(shape)  # nothing grew: it still does not fit
         shapes = self._shapes
         blocked: list[tuple[tuple[int, int], TaskHandle]] = []
         kept: list[tuple[int, int]] = []
@@ -185,6 +211,10 @@ class PendingQueue:
             gone.add(key)
             if outcome is Outcome.PLACED:
                 placed += 1
+                if shape in budget:
+                    budget[shape] -= 1
+                    if not budget[shape] and shape in shapes:
+                        failed.add(shape)  # the released capacity is taken back
                 held = False
                 for ahead_key, ahead in blocked:
                     ahead.overtakes += 1
@@ -193,6 +223,7 @@ class PendingQueue:
                     held = held or ahead.overtakes >= limit
                 if held:
                     break
+        self._misfits = failed
         if gone:
             kept.extend(keys[index:])
             self._keys = kept
