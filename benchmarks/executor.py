@@ -8,6 +8,9 @@ Usage (from the repository root)::
 1. Overhead: per task, ``Executor.submit`` + the engine's ``TaskFinished`` (an engine that does
    nothing) against ``Allocator.allocate`` + ``release`` of the same tasks on the same fleet.
    Rounds alternate between the two in one process; the median of the per-round ratios is printed.
+   Then the same with a queue: 2,000 tasks on 2 runners of 4 slots, so all but 8 wait and each
+   completion places the next (the path of an end-to-end run), against the bare allocator's
+   allocate + release on 2 runners with room for all.
 2. End to end, per engine, with trivial tasks: tasks/s through the executor, against the engine's
    own pinned submit of the same tasks on the same workers, measured in the same run. Each round
    runs the executor first, then the reference with *the same pinning* (task i goes to the runner
@@ -52,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runtime_alloc import Allocator, Runner, __version__
-from runtime_alloc.executor import Executor, TaskFinished
+from runtime_alloc.executor import Executor, TaskFinished, TaskStarted
 from runtime_alloc.executor.engines import LocalEngine
 
 TRIVIAL = functools.partial(operator.add, 1, 1)
@@ -96,6 +99,40 @@ def executor_round(runners: list[Runner], tasks: int) -> float:
     for i in range(tasks):
         ex.deliver(TaskFinished(f"t{i}", 1, "success"))
     return time.perf_counter() - start
+
+
+def queued_round(tasks: int) -> float:
+    """Submit + TaskStarted + TaskFinished per task on 2 runners of 4 slots: all but 8 queue."""
+    ex = Executor(NullEngine(), Allocator(fleet(2, 4), backend="python")).open()
+    start = time.perf_counter()
+    for i in range(tasks):
+        ex.submit(f"t{i}", None, "cpu=1")
+    for i in range(tasks):  # each completion places the next queued task
+        ex.deliver(TaskStarted(f"t{i}", 1))
+        ex.deliver(TaskFinished(f"t{i}", 1, "success"))
+    elapsed = time.perf_counter() - start
+    assert ex.metrics().tasks["success"] == tasks
+    return elapsed
+
+
+def queued_overhead(rounds: int, tasks: int) -> None:
+    fleet_ = fleet(2, 4096)
+    queued_round(tasks)  # warm-up
+    bare, executor = [], []
+    for _ in range(rounds):
+        bare.append(bare_round(fleet_, tasks))
+        executor.append(queued_round(tasks))
+    ratio = statistics.median(e / b for e, b in zip(executor, bare, strict=True))
+    print(
+        f"overhead with a queue: {tasks} tasks on 2 runners of 4 slots, {rounds} interleaved rounds"
+    )
+    print(
+        f"  bare allocator  allocate+release           {statistics.median(bare) / tasks * 1e6:8.1f} us/task (median)"
+    )
+    print(
+        f"  executor        submit+started+finished    {statistics.median(executor) / tasks * 1e6:8.1f} us/task (median)"
+    )
+    print(f"  ratio executor/bare: median {ratio:.2f}")
 
 
 def overhead(rounds: int, tasks: int, runners: int) -> None:
@@ -421,6 +458,7 @@ def main() -> None:
     print(f"command: {' '.join(['python', 'benchmarks/executor.py', *sys.argv[1:]])}")
     if not args.no_overhead:
         overhead(args.rounds * 4, args.tasks, 200)
+        queued_overhead(args.rounds * 2, args.tasks)
     if "local" in args.engines:
         local_bench(args.rounds, args.e2e_tasks)
     if "celery" in args.engines:
