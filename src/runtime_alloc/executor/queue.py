@@ -225,8 +225,7 @@ class PendingQueue:
                     break
         self._misfits = failed
         if gone:
-            kept.extend(keys[index:])
-            self._keys = kept
+            keys[:index] = kept  # one move of the tail, no copy of the queue
         if gone or reached:
             holders = [key for key in self._holders if key not in gone]
             self._holders = sorted(holders + reached)
