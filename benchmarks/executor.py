@@ -8,12 +8,25 @@ Usage (from the repository root)::
 1. Overhead: per task, ``Executor.submit`` + the engine's ``TaskFinished`` (an engine that does
    nothing) against ``Allocator.allocate`` + ``release`` of the same tasks on the same fleet.
    Rounds alternate between the two in one process; the median of the per-round ratios is printed.
+   Then the same with a queue: 2,000 tasks on 2 runners of 4 slots, so all but 8 wait and each
+   completion places the next (the path of an end-to-end run), against the bare allocator's
+   allocate + release on 2 runners with room for all.
 2. End to end, per engine, with trivial tasks: tasks/s through the executor, against the engine's
-   own pinned submit in the same run (alternating rounds): ``ProcessPoolExecutor.submit`` per
-   runner pool (local), ``CeleryEngine.start`` round robin over the runner queues without the
-   executor (celery), ``client.submit(workers=[address], allow_other_workers=False)`` (dask).
-   The executor never runs more tasks at once than the runners have slots; the reference sends
-   everything at once.
+   own pinned submit of the same tasks on the same workers, measured in the same run. Each round
+   runs the executor first, then the reference with *the same pinning* (task i goes to the runner
+   the executor placed it on in that round): ``ProcessPoolExecutor.submit`` to that runner's pool
+   (local; the same forkserver start method and processes per runner as ``LocalEngine``), raw
+   ``apply_async(task_id=..., queue=runner)`` (celery; completions counted from the same event
+   stream the engine reads), ``client.submit(workers=[address], allow_other_workers=False)``
+   (dask). Both sides start timing after a warm-up with the workers up, send every task, and stop
+   when all of them have completed (the reference fails if any did not). Printed: the medians of
+   each side, the median (min-max) of the per-round ratios executor/reference, and the CPU time
+   of the benchmark's process per task on each side (all its threads: the part of the cost that
+   the executor and its engine add, and the one figure that the machine's load hardly moves).
+   The executor never runs more tasks at once than the runners have slots, while the reference
+   sends everything at once; with slots = worker threads a completion must come back before the
+   next task starts, so those rows measure that round trip; the wide rows (more slots than
+   threads, the tasks wait in the engine's queue as in the reference) measure the executor's cost.
 """
 
 # ruff: noqa: E402, PLC0415 (the repository root goes on sys.path first; engines import lazily)
@@ -21,9 +34,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.metadata
+import multiprocessing
 import operator
+import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runtime_alloc import Allocator, Runner, __version__
-from runtime_alloc.executor import Executor, TaskFinished
+from runtime_alloc.executor import Executor, TaskFinished, TaskStarted
 from runtime_alloc.executor.engines import LocalEngine
 
 TRIVIAL = functools.partial(operator.add, 1, 1)
@@ -83,6 +101,40 @@ def executor_round(runners: list[Runner], tasks: int) -> float:
     return time.perf_counter() - start
 
 
+def queued_round(tasks: int) -> float:
+    """Submit + TaskStarted + TaskFinished per task on 2 runners of 4 slots: all but 8 queue."""
+    ex = Executor(NullEngine(), Allocator(fleet(2, 4), backend="python")).open()
+    start = time.perf_counter()
+    for i in range(tasks):
+        ex.submit(f"t{i}", None, "cpu=1")
+    for i in range(tasks):  # each completion places the next queued task
+        ex.deliver(TaskStarted(f"t{i}", 1))
+        ex.deliver(TaskFinished(f"t{i}", 1, "success"))
+    elapsed = time.perf_counter() - start
+    assert ex.metrics().tasks["success"] == tasks
+    return elapsed
+
+
+def queued_overhead(rounds: int, tasks: int) -> None:
+    fleet_ = fleet(2, 4096)
+    queued_round(tasks)  # warm-up
+    bare, executor = [], []
+    for _ in range(rounds):
+        bare.append(bare_round(fleet_, tasks))
+        executor.append(queued_round(tasks))
+    ratio = statistics.median(e / b for e, b in zip(executor, bare, strict=True))
+    print(
+        f"overhead with a queue: {tasks} tasks on 2 runners of 4 slots, {rounds} interleaved rounds"
+    )
+    print(
+        f"  bare allocator  allocate+release           {statistics.median(bare) / tasks * 1e6:8.1f} us/task (median)"
+    )
+    print(
+        f"  executor        submit+started+finished    {statistics.median(executor) / tasks * 1e6:8.1f} us/task (median)"
+    )
+    print(f"  ratio executor/bare: median {ratio:.2f}")
+
+
 def overhead(rounds: int, tasks: int, runners: int) -> None:
     fleet_ = fleet(runners, 16)
     assert tasks <= runners * 16, "every task must fit at once"
@@ -108,11 +160,14 @@ def overhead(rounds: int, tasks: int, runners: int) -> None:
 
 # ---------------------------------------------------------------------- end to end
 
+Round = tuple[float, float, list[str]]  # seconds, CPU seconds of this process, where tasks ran
+Timing = tuple[float, float]  # seconds, CPU seconds of this process
+
 
 def through_executor(
     engine: Any, tasks: int, payload: Callable[[int], Any], timeout: float = 300
-) -> float:
-    """Seconds for ``tasks`` trivial tasks through an executor on an opened-per-round engine."""
+) -> Round:
+    """Seconds for ``tasks`` trivial tasks through an executor, and where they ran."""
     ex = Executor(engine)
     ex.open()
     try:
@@ -126,56 +181,125 @@ def through_executor(
             ex.submit(f"warm{i}", payload(i), "cpu=1")
         if not ex.wait(timeout):
             raise RuntimeError("warm-up tasks did not finish")
-        start = time.perf_counter()
-        for i in range(tasks):
-            ex.submit(f"t{i}", payload(i), "cpu=1")
+        cpu, start = time.process_time(), time.perf_counter()
+        handles = [ex.submit(f"t{i}", payload(i), "cpu=1") for i in range(tasks)]
         if not ex.wait(timeout):
             raise RuntimeError("tasks did not finish")
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         assert ex.metrics().tasks["success"] == tasks + 20
-        return elapsed
+        return elapsed, cpu, [str(h.runner) for h in handles]
     finally:
         ex.close()
 
 
-def local_reference(runners: list[Runner], tasks: int, processes: int) -> float:
-    pools = [ProcessPoolExecutor(processes) for r in runners]
+def local_reference(runners: list[Runner], pinning: list[str], processes: int) -> Timing:
+    """ProcessPoolExecutor.submit of the same tasks to the pools the executor chose."""
+    context = multiprocessing.get_context("forkserver")
+    pools = {r.name: ProcessPoolExecutor(processes, mp_context=context) for r in runners}
     try:
-        for pool in pools:  # start the processes outside the timing, as LocalEngine.open does
-            wait([pool.submit(TRIVIAL) for _ in range(pool._max_workers)])
-        start = time.perf_counter()
-        futures = [pools[i % len(pools)].submit(TRIVIAL) for i in range(tasks)]
-        wait(futures)
-        return time.perf_counter() - start
+        for (
+            pool
+        ) in pools.values():  # start the processes outside the timing, as the executor's warm-up
+            wait([pool.submit(TRIVIAL) for _ in range(processes * 10)])
+        cpu, start = time.process_time(), time.perf_counter()
+        futures = [pools[runner].submit(TRIVIAL) for runner in pinning]
+        done, not_done = wait(futures, timeout=300)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        if not_done or any(f.result() != 2 for f in done):
+            raise RuntimeError("reference tasks did not all finish")
+        return elapsed, cpu
     finally:
-        for pool in pools:
+        for pool in pools.values():
             pool.shutdown()
-
-
-def local_executor(runners: list[Runner], tasks: int, processes: int) -> float:
-    return through_executor(LocalEngine(runners, processes=processes), tasks, lambda _: TRIVIAL)
 
 
 def end_to_end(
     name: str,
-    reference: Callable[[], float],
-    executor: Callable[[], float],
+    executor: Callable[[], Round],
+    reference: Callable[[list[str]], Timing],
     rounds: int,
     tasks: int,
 ) -> None:
-    ref, exe = [], []
+    ref, exe, ratios, ref_cpu, exe_cpu = [], [], [], [], []
     for _ in range(rounds):
-        ref.append(tasks / reference())
-        exe.append(tasks / executor())
+        seconds, cpu, pinning = executor()
+        ref_seconds, ref_cpu_seconds = reference(pinning)
+        exe.append(tasks / seconds)
+        ref.append(tasks / ref_seconds)
+        ratios.append(ref_seconds / seconds)
+        exe_cpu.append(cpu / tasks * 1e6)
+        ref_cpu.append(ref_cpu_seconds / tasks * 1e6)
     r, e = statistics.median(ref), statistics.median(exe)
-    print(f"{name}: {tasks} trivial tasks, {rounds} alternating rounds")
+    print(f"{name}: {tasks} trivial tasks per round, {rounds} rounds (executor, then reference)")
     print(
         f"  engine's own pinned submit  {r:9.0f} tasks/s (median; rounds {', '.join(f'{x:.0f}' for x in ref)})"
     )
     print(
         f"  through the executor        {e:9.0f} tasks/s (median; rounds {', '.join(f'{x:.0f}' for x in exe)})"
     )
-    print(f"  ratio executor/engine: {e / r:.2f}; target >= 0.8")
+    print(
+        f"  ratio executor/engine: median {statistics.median(ratios):.2f} "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f}); target >= 0.8"
+    )
+    print(
+        f"  CPU of this process per task (median): reference {statistics.median(ref_cpu):.0f} us, "
+        f"executor {statistics.median(exe_cpu):.0f} us"
+    )
+
+
+def local_bench(rounds: int, tasks: int) -> None:
+    for slots in (2, 256):
+        runners = fleet(2, slots)
+        end_to_end(
+            f"local (2 runners of {slots} slots, 2 processes each)",
+            lambda runners=runners: through_executor(
+                LocalEngine(runners, processes=2), tasks, lambda _: TRIVIAL
+            ),
+            lambda pinning, runners=runners: local_reference(runners, pinning, 2),
+            rounds,
+            tasks,
+        )
+
+
+class CeleryCompletions:
+    """Counts ``task-succeeded`` events of expected ids from the broker's event stream."""
+
+    def __init__(self, app: Any) -> None:
+        self.ids: set[str] = set()
+        self.seen = 0
+        self.done, ready = threading.Event(), threading.Event()
+        self.receiver: Any = None
+        counter = self
+
+        class Receiver(app.events.Receiver):  # type: ignore[misc,name-defined]
+            def on_consume_ready(self, *args: Any, **kwargs: Any) -> None:
+                super().on_consume_ready(*args, **kwargs)
+                ready.set()
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("type") == "task-succeeded" and event.get("uuid") in counter.ids:
+                counter.seen += 1
+                if counter.seen == len(counter.ids):
+                    counter.done.set()
+
+        def run() -> None:
+            with app.connection_for_read() as connection:
+                counter.receiver = Receiver(connection, handlers={"*": on_event})
+                counter.receiver.capture(limit=None, timeout=None, wakeup=True)
+
+        threading.Thread(target=run, daemon=True).start()
+        if not ready.wait(30):
+            raise RuntimeError("the event receiver did not start")
+
+    def expect(self, ids: set[str]) -> None:
+        """Count these ids from now on (none of them may have been sent yet)."""
+        self.done.clear()
+        self.seen = 0
+        self.ids = ids
+
+    def close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.should_stop = True  # ends at the next event (a heartbeat at the latest)
 
 
 def celery_bench(rounds: int, tasks: int) -> None:
@@ -186,54 +310,50 @@ def celery_bench(rounds: int, tasks: int) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-celery-"))
     redis = Redis(tmp)
-    celery_app.app.conf.broker_url = redis.url
+    app = celery_app.app
+    app.conf.broker_url = redis.url
     workers = [CeleryWorker(redis.url, f"r{i}", 4, tmp) for i in range(2)]
+    counter = [0]
+
+    def reference(pinning: list[str]) -> Timing:
+        counter[0] += 1
+        ids = [f"ref-{counter[0]}-{i}" for i in range(len(pinning))]
+        completions = CeleryCompletions(app)
+        signature = celery_app.pid_after.s()
+        try:
+            for probe in range(60):  # warm-up: until the stream delivers (its queue binds late)
+                completions.expect({f"ref-{counter[0]}-probe{probe}"})
+                signature.apply_async(task_id=f"ref-{counter[0]}-probe{probe}", queue=pinning[0])
+                if completions.done.wait(1.0):
+                    break
+            else:
+                raise RuntimeError("the event stream delivered no completion")
+            completions.expect(set(ids))
+            cpu, start = time.process_time(), time.perf_counter()
+            for task_id, runner in zip(ids, pinning, strict=True):
+                signature.apply_async(task_id=task_id, queue=runner)
+            if not completions.done.wait(300):
+                raise RuntimeError("reference tasks did not all finish")
+            return time.perf_counter() - start, time.process_time() - cpu
+        finally:
+            completions.close()
+
     try:
         for slots in (4, 128):
             runners = fleet(2, slots)
-            celery_round(celery_app, CeleryEngine, runners, rounds=rounds, tasks=tasks, slots=slots)
+            end_to_end(
+                f"celery (2 runners of {slots} slots; workers of 4 threads)",
+                lambda runners=runners: through_executor(
+                    CeleryEngine(app, runners), tasks, lambda _: celery_app.pid_after.s()
+                ),
+                reference,
+                rounds,
+                tasks,
+            )
     finally:
         for worker in workers:
             worker.close()
         redis.close()
-
-
-def celery_round(
-    celery_app: Any,
-    engine_class: Any,
-    runners: list[Runner],
-    *,
-    rounds: int,
-    tasks: int,
-    slots: int,
-) -> None:
-    def reference() -> float:
-        done = threading.Event()
-        count = [0]
-
-        def sink(event: Any) -> None:
-            if isinstance(event, TaskFinished):
-                count[0] += 1
-                if count[0] == tasks:
-                    done.set()
-
-        engine = engine_class(celery_app.app, runners)
-        engine.open(sink)
-        time.sleep(0.5)
-        start = time.perf_counter()
-        for i in range(tasks):
-            engine.start(f"t{i}", 1, runners[i % len(runners)].name, celery_app.pid_after.s())
-        done.wait(300)
-        elapsed = time.perf_counter() - start
-        engine.close()
-        return elapsed
-
-    def executor() -> float:
-        engine = engine_class(celery_app.app, runners)
-        return through_executor(engine, tasks, lambda _: celery_app.pid_after.s())
-
-    name = f"celery (2 runners of {slots} slots; workers of 4 threads)"
-    end_to_end(name, reference, executor, rounds, tasks)
 
 
 def dask_bench(rounds: int, tasks: int) -> None:
@@ -248,40 +368,73 @@ def dask_bench(rounds: int, tasks: int) -> None:
     client = Client(scheduler.address, set_as_default=False)
     try:
         wait_until(lambda: len(client.scheduler_info()["workers"]) == 2, 60, "dask workers")
-        addresses = sorted(client.scheduler_info()["workers"])
+        address = {
+            str(info["name"]): worker for worker, info in client.scheduler_info()["workers"].items()
+        }
         counter = [0]
 
-        def reference() -> float:
+        def reference(pinning: list[str]) -> Timing:
             counter[0] += 1
-            start = time.perf_counter()
+            cpu, start = time.process_time(), time.perf_counter()
             futures = [
                 client.submit(
                     TRIVIAL,
                     key=f"ref-{counter[0]}-{i}",
-                    workers=[addresses[i % 2]],
+                    workers=[address[runner]],
                     allow_other_workers=False,
                     pure=False,
                 )
-                for i in range(tasks)
+                for i, runner in enumerate(pinning)
             ]
-            client.gather(futures)
-            return time.perf_counter() - start
+            results = client.gather(futures)
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            if results != [2] * len(pinning):
+                raise RuntimeError("reference tasks did not all finish")
+            return elapsed, cpu
 
         for slots in (4, 128):
             for starts in (True, False):
                 runners = fleet(2, slots)
 
-                def executor(runners: list[Runner] = runners, starts: bool = starts) -> float:
+                def executor(runners: list[Runner] = runners, starts: bool = starts) -> Round:
                     engine = DaskEngine(client, runners, report_starts=starts)
                     return through_executor(engine, tasks, lambda _: TRIVIAL)
 
                 name = f"dask (2 runners of {slots} slots, workers of 4 threads, report_starts={starts})"
-                end_to_end(name, reference, executor, rounds, tasks)
+                end_to_end(name, executor, reference, rounds, tasks)
     finally:
         client.close()
         for worker in workers:
             worker.close()
         scheduler.close()
+
+
+def machine() -> str:
+    """CPU model and count, load, OS, Python and the engines' versions."""
+    model = "unknown CPU"
+    with Path("/proc/cpuinfo").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = []
+    for package in ("celery", "kombu", "redis", "distributed"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:  # noqa: PERF203 (four packages)
+            versions.append(f"{package} not installed")
+    server = shutil.which("redis-server")
+    if server:
+        out = subprocess.run([server, "--version"], capture_output=True, text=True, check=False)
+        words = [w for w in out.stdout.split() if w.startswith("v=")]
+        versions.append(f"redis-server {words[0][2:] if words else '?'}")
+    load = os.getloadavg()
+    return (
+        f"runtime_alloc {__version__}, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()} {platform.machine()}, {model} x {os.cpu_count()} "
+        f"(load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}); {', '.join(versions)}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
 
 
 def main() -> None:
@@ -291,22 +444,23 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=2000, help="tasks per overhead round")
-    parser.add_argument("--e2e-tasks", type=int, default=500, help="tasks per end-to-end round")
+    parser.add_argument("--e2e-tasks", type=int, default=2000, help="tasks per end-to-end round")
+    parser.add_argument("--no-overhead", action="store_true", help="skip the overhead part")
     args = parser.parse_args()
-    print(
-        f"runtime_alloc {__version__}, Python {platform.python_version()}, {platform.machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
-    overhead(args.rounds * 4, args.tasks, 200)
+    for name, value in (
+        ("--rounds", args.rounds),
+        ("--tasks", args.tasks),
+        ("--e2e-tasks", args.e2e_tasks),
+    ):
+        if not 1 <= value <= 1_000_000:
+            parser.error(f"{name} must be from 1 to 1000000, got {value}")
+    print(machine())
+    print(f"command: {' '.join(['python', 'benchmarks/executor.py', *sys.argv[1:]])}")
+    if not args.no_overhead:
+        overhead(args.rounds * 4, args.tasks, 200)
+        queued_overhead(args.rounds * 2, args.tasks)
     if "local" in args.engines:
-        for slots in (2, 256):
-            runners = fleet(2, slots)
-            end_to_end(
-                f"local (2 runners of {slots} slots, 2 processes each)",
-                lambda runners=runners: local_reference(runners, args.e2e_tasks, 2),
-                lambda runners=runners: local_executor(runners, args.e2e_tasks, 2),
-                args.rounds,
-                args.e2e_tasks,
-            )
+        local_bench(args.rounds, args.e2e_tasks)
     if "celery" in args.engines:
         celery_bench(args.rounds, args.e2e_tasks)
     if "dask" in args.engines:

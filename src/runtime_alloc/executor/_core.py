@@ -12,7 +12,7 @@ import functools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 from runtime_alloc import devices
 from runtime_alloc.allocator import Allocator, Request
@@ -30,11 +30,13 @@ from runtime_alloc.executor.events import RunnerJoined, RunnerLeft, TaskFinished
 from runtime_alloc.executor.metrics import WaitTimes
 from runtime_alloc.executor.queue import Outcome, PendingQueue
 from runtime_alloc.executor.tasks import ACTIVE_STATES, TaskHandle, TaskState
+from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources, as_task_request, parse_device_request
 
 __all__ = ["EVENTS", "ExecutorCore", "count"]
 
 EVENTS = (TaskStarted, TaskFinished, RunnerJoined, RunnerLeft)
+PLACED, SUCCESS = TaskState.PLACED, TaskState.SUCCESS
 
 
 @functools.lru_cache(maxsize=1024)
@@ -48,6 +50,39 @@ def count(name: str, value: object, *, minimum: int = 0) -> int:
         msg = f"{name} must be an integer >= {minimum}, got {value!r}"
         raise InvalidArgumentError(msg)
     return value
+
+
+class _Section:
+    """``with core._section:`` holds the lock; the outermost exit handles the inbox.
+
+    Every hold of the executor's lock is a section: on the way out the
+    outermost one handles the events engines delivered meanwhile and, after
+    letting go of the lock, pumps again, so an event whose ``deliver`` found
+    the lock taken (and did not wait) is handled by the thread that held it.
+    A class rather than a generator: it is entered once per call of the API.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ExecutorCore) -> None:
+        self._core = core
+
+    def __enter__(self) -> None:
+        core = self._core
+        core._lock.acquire()  # noqa: SLF001
+        core._depth += 1  # noqa: SLF001
+
+    def __exit__(self, *exc_info: object) -> None:
+        core = self._core
+        outer = core._depth == 1  # noqa: SLF001
+        try:
+            if outer:
+                core._drain()  # noqa: SLF001
+        finally:
+            core._depth -= 1  # noqa: SLF001
+            core._lock.release()  # noqa: SLF001
+        if outer and core._inbox:  # noqa: SLF001
+            core._pump()  # noqa: SLF001
 
 
 class ExecutorCore:
@@ -74,7 +109,10 @@ class ExecutorCore:
         self._queue = PendingQueue(count("max_overtakes", max_overtakes))
         self._clock = clock
         self._lock = threading.RLock()
-        self._busy = False  # inside a section on the thread holding the lock
+        self._depth = 0  # sections entered (nested) by the thread holding the lock
+        self._section = _Section(self)
+        self._rescan = False  # capacity grew since the last scan of this section
+        self._freed: list[Resources] | None = None  # released since the last scan; None: unknown
         self._inbox: deque[object] = deque()
         self._tasks: dict[str, TaskHandle] = {}
         self._seq = 0
@@ -85,22 +123,33 @@ class ExecutorCore:
 
     # ------------------------------------------------------------------ internals
 
-    @contextlib.contextmanager
-    def _section(self) -> Iterator[None]:
-        """Hold the lock; afterwards handle the events engines delivered meanwhile."""
-        with self._lock:
-            if self._busy:
-                yield
-                return
-            self._busy = True
+    def _pump(self) -> None:
+        """Handle the inbox unless another thread holds the lock (it pumps when it lets go)."""
+        inbox, lock = self._inbox, self._lock
+        while inbox:
+            if not lock.acquire(blocking=False):
+                return  # the holder pumps after it releases: the events are not stranded
             try:
-                yield
-            finally:
+                if self._depth:
+                    return  # re-entrant on this thread: the section in progress handles them
+                self._depth = 1
                 try:
-                    while self._inbox:
-                        self._handle(self._inbox.popleft())
+                    self._drain()
                 finally:
-                    self._busy = False
+                    self._depth = 0
+            finally:
+                lock.release()
+
+    def _drain(self) -> None:
+        """Handle the queued events, then scan the queue once if any of them freed capacity."""
+        inbox = self._inbox
+        while True:
+            while inbox:
+                self._handle(inbox.popleft())
+            if not self._rescan:
+                return
+            self._rescan = False
+            self._scan()  # a batch of completions costs one scan, not one each
 
     def _normalize(self, request: Request) -> Resources:
         if request is None:
@@ -123,36 +172,48 @@ class ExecutorCore:
         return resources
 
     def _scan(self) -> int:
-        if not self._opened or not self._queue:
+        if not self._opened:
             return 0
-        return self._queue.scan(self._try_place)
+        freed, self._freed = self._freed, []
+        return self._queue.scan(self._try_place, freed)  # also on an empty queue
+
+    def _released(self, task: TaskHandle, state: str) -> None:
+        """Release the task's reservation; the next scan learns what was freed."""
+        self._allocator.release(task.task_id, state)
+        if self._freed is not None:
+            self._freed.append(task.request)
 
     def _try_place(self, task: TaskHandle) -> Outcome:
         try:
-            reservation = self._allocator.allocate(task.task_id, task.request, require=task.require)
-        except InsufficientCapacityError:
-            return Outcome.BLOCKED
-        except UnschedulableError as error:
-            if error.runners_total == 0:
-                return Outcome.BLOCKED  # no runner has joined yet: not a verdict on the task
-            self._fail(task, str(error))
-            return Outcome.DROPPED
+            reservation = self._allocator.allocate_or_error(
+                task.task_id, task.request, require=task.require
+            )
         except RuntimeAllocError as error:  # e.g. the id is held by a reservation made by hand
             self._fail(task, str(error))
             return Outcome.DROPPED
+        if type(reservation) is not Reservation:
+            return self._not_placed(task, reservation)
         now = self._clock()
-        queued_at = task.time_of(TaskState.PENDING)
-        self._waits.add(now - (now if queued_at is None else queued_at))
+        history = task.history  # a pending task's last move is the one into pending
+        self._waits.add(now - history[-1].at if history else 0.0)
         task.attempt += 1
-        task.runner = reservation.runner
-        task._move(TaskState.PLACED, now, reservation.runner)  # noqa: SLF001
+        runner = task.runner = reservation.runner
+        task._move(PLACED, now, runner)  # noqa: SLF001
         try:
-            self._engine.start(task.task_id, task.attempt, reservation.runner, task.payload)
+            self._engine.start(task.task_id, task.attempt, runner, task.payload)
         except Exception as exc:  # noqa: BLE001 (any engine failure fails the attempt)
             if task.state in ACTIVE_STATES:
-                self._allocator.release(task.task_id, TaskState.FAILED.value)
-                self._fail(task, f"engine could not start the task: {exc!r}", reservation.runner)
+                self._released(task, TaskState.FAILED.value)
+                self._fail(task, f"engine could not start the task: {exc!r}", runner)
         return Outcome.PLACED
+
+    def _not_placed(self, task: TaskHandle, error: object) -> Outcome:
+        if isinstance(error, InsufficientCapacityError):
+            return Outcome.BLOCKED
+        if isinstance(error, UnschedulableError) and error.runners_total == 0:
+            return Outcome.BLOCKED  # no runner has joined yet: not a verdict on the task
+        self._fail(task, str(error))  # unschedulable, or any other kind: a verdict on the task
+        return Outcome.DROPPED
 
     def _fail(self, task: TaskHandle, error: str, runner: str | None = None) -> None:
         task.error = error
@@ -179,7 +240,8 @@ class ExecutorCore:
             except DuplicateRunnerError:
                 return  # a repeated announcement
             self._joined += 1
-            self._scan()
+            self._freed = None  # a new runner: every misfit may fit now
+            self._rescan = True
         elif isinstance(event, RunnerLeft):
             self._runner_left(event)
 
@@ -187,19 +249,20 @@ class ExecutorCore:
         task = self._tasks.get(event.task_id)
         if task is None or task.attempt != event.attempt or task.state not in ACTIVE_STATES:
             return  # unknown, late (an older attempt) or duplicate
-        self._allocator.release(task.task_id, event.state)
-        if event.state == TaskState.SUCCESS.value:
+        self._released(task, event.state)
+        if event.state == "success":
             task.result = event.result
-            task._move(TaskState.SUCCESS, self._clock(), task.runner)  # noqa: SLF001
+            task._move(SUCCESS, self._clock(), task.runner)  # noqa: SLF001
         else:
             self._fail(task, event.error or "failed", task.runner)
-        self._scan()
+        self._rescan = True
 
     def _runner_left(self, event: RunnerLeft) -> None:
         try:
             evicted = self._allocator.remove_runner(event.name, force=True)
         except UnknownRunnerError:
             return  # never joined, or already gone
+        self._freed = None  # the fleet changed: a blocked task may now be unschedulable
         if event.lost:
             self._lost += 1
         else:
@@ -223,4 +286,4 @@ class ExecutorCore:
                     f"the task was retried {task.retries} time(s) (max_retries={self.max_retries})"
                 )
                 task._move(TaskState.LOST, now, event.name)  # noqa: SLF001
-        self._scan()
+        self._rescan = True

@@ -12,6 +12,10 @@ Threading rules:
 * ``sink`` (the callable given to ``open``) may be called from any thread, at
   any time, also from inside ``start`` or ``cancel`` on the calling thread
   (the executor queues such re-entrant events and handles them after the call).
+* ``sink`` takes one event, or a ``list`` of events that it handles in order as
+  one batch (one lock acquisition and one scan of the queue for all of them): an
+  engine that collects completions on a thread of its own delivers what has
+  piled up in one call.
 * ``sink`` never raises for a late, duplicate or unknown event; it raises
   :class:`~runtime_alloc.errors.InvalidArgumentError` for a value that is not an
   event.
@@ -26,8 +30,8 @@ from runtime_alloc.executor.events import Event
 
 __all__ = ["Engine", "EventSink"]
 
-EventSink = Callable[[Event], None]
-"""Where an engine sends its events (the executor's ``deliver``)."""
+EventSink = Callable[[Event | list[Event]], None]
+"""Where an engine sends its events, one or a list at a time (the executor's ``deliver``)."""
 
 
 @runtime_checkable

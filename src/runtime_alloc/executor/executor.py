@@ -74,7 +74,7 @@ class Executor(ExecutorCore):
 
     def open(self) -> Executor:
         """Open the engine (it reports its runners) and place what is pending; return self."""
-        with self._section():
+        with self._section:
             if not self._opened:
                 self._opened = True
                 self._engine.open(self.deliver)
@@ -83,7 +83,7 @@ class Executor(ExecutorCore):
 
     def close(self) -> None:
         """Close the engine; tasks keep their states (snapshot first to keep them)."""
-        with self._lock:
+        with self._section:
             if self._opened and not self._closed:
                 self._closed = True
                 self._engine.close()
@@ -132,7 +132,7 @@ class Executor(ExecutorCore):
         count("priority", priority, minimum=-(2**62))
         resources = self._normalize(request)
         labels = label_rule(require, any_of=require_any)
-        with self._section():
+        with self._section:
             if task_id in self._tasks:
                 msg = f"task {task_id!r} was already submitted"
                 raise DuplicateTaskError(msg)
@@ -157,7 +157,7 @@ class Executor(ExecutorCore):
 
         Runtime complexity: O(Q) for a pending task, else O(dimensions) plus a scan.
         """
-        with self._section():
+        with self._section:
             task = self.task(task_id)
             if task.state in TERMINAL_STATES:
                 return False
@@ -169,7 +169,7 @@ class Executor(ExecutorCore):
                 runner = task.runner
                 assert runner is not None  # noqa: S101 (active tasks have a runner)
                 self._engine_cancel(task, runner)
-                self._allocator.release(task_id, TaskState.CANCELLED.value)
+                self._released(task, TaskState.CANCELLED.value)
                 task._move(TaskState.CANCELLED, now, runner)  # noqa: SLF001
             self._scan()
             return True
@@ -188,12 +188,12 @@ class Executor(ExecutorCore):
 
     def tasks(self) -> tuple[TaskHandle, ...]:
         """Every submitted task, in submit order. O(tasks)."""
-        with self._lock:
+        with self._section:
             return tuple(self._tasks.values())
 
     def pending(self) -> tuple[TaskHandle, ...]:
         """The pending tasks in the order they will be tried. O(Q)."""
-        with self._lock:
+        with self._section:
             return tuple(self._queue)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -210,45 +210,52 @@ class Executor(ExecutorCore):
 
     def drain_runner(self, name: str) -> None:
         """Stop new placements on a runner (see :meth:`Allocator.drain_runner`). O(1)."""
-        with self._section():
+        with self._section:
             self._allocator.drain_runner(name)
+            self._freed = None  # the next scan tries every task: a verdict may change
 
     def undrain_runner(self, name: str) -> None:
         """Allow placements on a runner again and retry the queue. O(1) plus a scan."""
-        with self._section():
+        with self._section:
             self._allocator.undrain_runner(name)
+            self._freed = None  # every misfit may fit on it now
             self._scan()
 
     def retry_pending(self) -> int:
         """Scan the queue now (after changing the allocator by hand); return the tasks placed."""
-        with self._section():
+        with self._section:
+            self._freed = None  # the allocator changed by hand: try every pending task
             return self._scan()
 
     # ------------------------------------------------------------------ events
 
     def deliver(self, event: object) -> None:
-        """Handle one engine event (the engine's sink); any thread may call it.
+        """Handle one engine event, or a list of events as one batch (the engine's sink).
 
-        A late, duplicate or unknown event changes nothing.
+        Any thread may call it, and it never waits for the executor's lock: when
+        another thread holds it, that thread handles the events before it lets
+        go (so an engine's thread is not held up while, say, ``submit`` runs).
+        A list is handled in order as one batch, with one scan of the queue
+        after all of it (an engine that collects its completions delivers them
+        so). A late, duplicate or unknown event changes nothing.
 
         Raises:
-            InvalidArgumentError: ``event`` is not one of the event classes.
+            InvalidArgumentError: ``event`` (or an item of the list) is not one of
+                the event classes; nothing of the list is handled then.
 
-        Runtime complexity: O(dimensions) for a task event plus a scan when
-        capacity frees; O(tasks on the runner) for a runner leaving.
+        Runtime complexity: O(dimensions) per task event, O(tasks on the runner)
+        per runner leaving, plus one scan when capacity freed.
         """
-        if not isinstance(event, EVENTS):
-            msg = (
-                "event must be TaskStarted, TaskFinished, RunnerJoined or RunnerLeft, "
-                f"got {event!r}"
-            )
-            raise InvalidArgumentError(msg)
-        with self._lock:
-            self._inbox.append(event)
-            if self._busy:
-                return  # re-entrant: the section in progress handles it
-            with self._section():
-                pass
+        events = event if type(event) is list else (event,)
+        for item in events:
+            if not isinstance(item, EVENTS):
+                msg = (
+                    "event must be TaskStarted, TaskFinished, RunnerJoined or RunnerLeft, "
+                    f"got {item!r}"
+                )
+                raise InvalidArgumentError(msg)
+        self._inbox.extend(events)
+        self._pump()  # never waits for the lock: its holder handles them before letting go
 
     # ------------------------------------------------------------------ views
 
@@ -257,7 +264,7 @@ class Executor(ExecutorCore):
 
         Runtime complexity: O(N * dimensions + tasks + W log W) for W <= 10 000 recent waits.
         """
-        with self._lock:
+        with self._section:
             by_state = dict.fromkeys((s.value for s in TaskState), 0)
             for task in self._tasks.values():
                 by_state[task.state.value] += 1
@@ -275,7 +282,7 @@ class Executor(ExecutorCore):
 
     def snapshot(self) -> ExecutorSnapshot:
         """The fleet and every pending, placed and running task. O(N + tasks)."""
-        with self._lock:
+        with self._section:
             live = [t for t in self._tasks.values() if t.state not in TERMINAL_STATES]
             pending = list(self._queue)
             active = [t for t in live if t.state in ACTIVE_STATES]
@@ -346,7 +353,7 @@ class Executor(ExecutorCore):
 
     def _check(self) -> None:
         """Assert that reservations and task states agree (tests call this). O(N + tasks)."""
-        with self._lock:
+        with self._section:
             self._allocator._check()  # noqa: SLF001
             held = self._allocator.snapshot().reservations
             for task in self._tasks.values():

@@ -14,23 +14,25 @@ The rule (docs/executor.md, "Queue and backfill"):
 Hence the bound: a task is overtaken by tasks behind it at most
 ``max_overtakes`` times (tasks of higher priority, which are ahead of it, never
 count). ``max_overtakes=0`` is strict order without backfill. The property test
-``tests/property/test_executor_queue.py`` checks the bound on random workloads.
+``tests/property/test_executor_core.py`` checks the bound on random workloads.
 
 A new task is admitted without a scan: between scans every queued task is
 blocked or behind a holder (capacity grows only by a release, a join or an
 undrain, and each triggers a scan), so only the new task needs trying, unless
 a holder is ahead of it.
 
-Within one scan free capacity only shrinks, so a request that did not fit is
-not tried again in that scan (the scan remembers each (request, labels) pair
-that failed): a scan costs O(Q + distinct requests x cost of one decision).
+Within one scan, and between scans, free capacity only shrinks, so a request
+that did not fit is not tried again until the next scan (the queue remembers
+each (request, labels) pair that failed, its *misfits*), and a scan stops once
+every (request, labels) pair still queued failed: a scan costs O(tasks scanned
++ distinct requests x cost of one decision), not O(Q) per release.
 """
 
 from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from runtime_alloc.executor.tasks import TaskHandle
 
@@ -49,8 +51,19 @@ def _key(task: TaskHandle) -> tuple[int, int]:
     return (-task.priority, task.seq)
 
 
+Shape = tuple[object, frozenset[str]]
+"""What decides whether a task fits: its request and its required labels."""
+
+
 class PendingQueue:
     """Pending tasks in placement order; not thread-safe (the executor's lock guards it).
+
+    Besides the order, the queue keeps how many queued tasks have each shape
+    (request and labels) and the *misfits*: the shapes tried without success
+    since the last scan. Capacity only shrinks between scans (every growth
+    triggers one), so a misfit is not tried again until the next scan, and a
+    scan ends as soon as every shape still queued is a misfit (the tasks
+    after that point could only be skipped).
 
     Args:
         max_overtakes: the most later tasks that may be placed ahead of a
@@ -62,6 +75,8 @@ class PendingQueue:
         self._keys: list[tuple[int, int]] = []
         self._tasks: dict[tuple[int, int], TaskHandle] = {}
         self._holders: list[tuple[int, int]] = []  # keys of tasks with overtakes >= max_overtakes
+        self._shapes: dict[Shape, int] = {}  # queued tasks per shape
+        self._misfits: set[Shape] = set()  # shapes that did not fit since the last scan
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -78,6 +93,8 @@ class PendingQueue:
         key = _key(task)
         bisect.insort(self._keys, key)
         self._tasks[key] = task
+        shape = (task.request, task.require)
+        self._shapes[shape] = self._shapes.get(shape, 0) + 1
         if task.overtakes >= self.max_overtakes:
             bisect.insort(self._holders, key)
 
@@ -85,26 +102,37 @@ class PendingQueue:
         """Take a task out (cancelled). O(Q)."""
         key = _key(task)
         del self._keys[bisect.bisect_left(self._keys, key)]
-        del self._tasks[key]
+        self._forget(key, task)
         if task.overtakes >= self.max_overtakes:
             del self._holders[bisect.bisect_left(self._holders, key)]
+
+    def _forget(self, key: tuple[int, int], task: TaskHandle) -> None:
+        del self._tasks[key]
+        shape = (task.request, task.require)
+        left = self._shapes[shape] - 1
+        if left:
+            self._shapes[shape] = left
+        else:
+            del self._shapes[shape]
 
     def admit(self, task: TaskHandle, attempt: Callable[[TaskHandle], Outcome]) -> Outcome:
         """Try a new task by the rule without scanning the queue; queue it when blocked.
 
         Valid between scans (see the module docstring). The task is tried
-        unless a holder is ahead of it; when it is placed, every queued task
-        ahead of it counts one overtake.
+        unless a holder is ahead of it or its shape did not fit since the last
+        scan; when it is placed, every queued task ahead of it counts one overtake.
 
         Runtime complexity: O(log Q) plus one decision when the queue holds no
         task ahead of it; O(Q) when it is queued or overtakes.
         """
         key = _key(task)
-        if self._holders and self._holders[0] < key:
+        shape = (task.request, task.require)
+        if (self._holders and self._holders[0] < key) or shape in self._misfits:
             self.push(task)
             return Outcome.BLOCKED
         outcome = attempt(task)
         if outcome is Outcome.BLOCKED:
+            self._misfits.add(shape)
             self.push(task)
         elif outcome is Outcome.PLACED:
             limit = self.max_overtakes
@@ -115,22 +143,58 @@ class PendingQueue:
                     bisect.insort(self._holders, ahead_key)
         return outcome
 
-    def scan(self, attempt: Callable[[TaskHandle], Outcome]) -> int:
+    def scan(
+        self, attempt: Callable[[TaskHandle], Outcome], freed: Sequence[object] | None = None
+    ) -> int:
         """Try to place pending tasks by the backfill rule; return how many were placed.
 
         ``attempt`` places one task (or finds it blocked or failed); the queue
-        calls it in placement order and keeps the overtake counts.
+        calls it in placement order and keeps the overtake counts. Call it
+        whenever capacity grew, also on an empty queue.
 
-        Runtime complexity: O(Q + distinct requests tried x one decision + placed x blocked).
+        Args:
+            attempt: places one task.
+            freed: what changed since the last scan: None for anything (a
+                runner joined, left, was drained or undrained: every misfit is
+                tried again, also for a verdict of unschedulable), else the
+                requests of the tasks released since (empty when nothing grew).
+                A misfit whose request was released k times is a misfit again
+                once placed k times: it did not fit anywhere before, the releases
+                added capacity only where they happened, and k placements of
+                the same request take it all back.
+
+        Runtime complexity: O(tasks scanned + distinct requests tried x one decision +
+        placed x blocked); the scan stops at a holder or once every shape still
+        queued did not fit, so a release behind a queue of one shape costs O(1)
+        tasks and one decision, not O(Q).
         """
-        blocked: list[TaskHandle] = []
-        failed: set[tuple[object, frozenset[str]]] = set()
-        kept: list[tuple[int, int]] = []
+        old, self._misfits = self._misfits, set()
         keys = self._keys
+        if not keys:
+            return 0
+        shapes = self._shapes
+        failed: set[Shape] = set()  # shapes known not to fit now, each with a queued task
+        budget: dict[Shape, int] = {}  # misfits that may fit again that many times
+        if freed is not None:
+            released: dict[object, int] = {}
+            for request in freed:
+                released[request] = released.get(request, 0) + 1
+            for shape in old:
+                if shape in shapes:
+                    times = released.get(shape[0], 0)
+                    if times:
+                        budget[shape] = times
+                    elif not freed:
+                        failed.add(shape)  # nothing grew: it still does not fit
+        shapes = self._shapes
+        blocked: list[tuple[tuple[int, int], TaskHandle]] = []
+        kept: list[tuple[int, int]] = []
+        gone: set[tuple[int, int]] = set()
+        reached: list[tuple[int, int]] = []  # keys whose overtakes reached the limit
         placed = 0
         index = 0
         limit = self.max_overtakes
-        while index < len(keys):
+        while index < len(keys) and len(failed) < len(shapes):
             key = keys[index]
             index += 1
             task = self._tasks[key]
@@ -139,20 +203,30 @@ class PendingQueue:
             if outcome is Outcome.BLOCKED:
                 failed.add(shape)
                 kept.append(key)
-                blocked.append(task)
+                blocked.append((key, task))
                 if task.overtakes >= limit:
                     break  # it holds its place: nothing behind it is placed
                 continue
-            del self._tasks[key]
+            self._forget(key, task)
+            gone.add(key)
             if outcome is Outcome.PLACED:
                 placed += 1
+                if shape in budget:
+                    budget[shape] -= 1
+                    if not budget[shape] and shape in shapes:
+                        failed.add(shape)  # the released capacity is taken back
                 held = False
-                for ahead in blocked:
+                for ahead_key, ahead in blocked:
                     ahead.overtakes += 1
+                    if ahead.overtakes == limit:
+                        reached.append(ahead_key)
                     held = held or ahead.overtakes >= limit
                 if held:
                     break
-        kept.extend(keys[index:])
-        self._keys = kept
-        self._holders = [key for key in kept if self._tasks[key].overtakes >= limit]
+        self._misfits = failed
+        if gone:
+            keys[:index] = kept  # one move of the tail, no copy of the queue
+        if gone or reached:
+            holders = [key for key in self._holders if key not in gone]
+            self._holders = sorted(holders + reached)
         return placed

@@ -37,6 +37,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.executor.engine import EventSink
 from runtime_alloc.executor.engines._catalogue import runner_catalogue
+from runtime_alloc.executor.engines._dispatch import dispatch
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
@@ -100,7 +101,8 @@ class DaskEngine:
             scheduler message per task, which costs throughput when few tasks
             run at once (docs/performance.md).
 
-    Threading: events are delivered from one dispatcher thread of the engine.
+    Threading: events are delivered from one dispatcher thread of the engine,
+    in batches (a list of what piled up since the last delivery).
     """
 
     def __init__(
@@ -272,10 +274,4 @@ class DaskEngine:
                 self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
 
     def _dispatch(self) -> None:
-        while True:
-            event = self._events.get()
-            if event is None:
-                return
-            sink = self._sink
-            if sink is not None:
-                sink(event)
+        dispatch(self._events, lambda: self._sink)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -32,6 +32,7 @@ import attrs
 
 from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, UnknownRunnerError
 from runtime_alloc.executor.engine import EventSink
+from runtime_alloc.executor.engines._dispatch import dispatch
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
@@ -63,7 +64,8 @@ class LocalEngine:
             default where available, else ``"spawn"``); payloads must be
             importable by the worker processes.
 
-    Threading: events are delivered from one dispatcher thread of the engine.
+    Threading: events are delivered from one dispatcher thread of the engine,
+    in batches (a list of what piled up since the last delivery).
     """
 
     def __init__(
@@ -128,24 +130,23 @@ class LocalEngine:
         if not callable(payload):
             msg = f"LocalEngine payloads must be callables, got {payload!r}"
             raise InvalidArgumentError(msg)
-        with self._lock:
-            pool = self._pools.get(runner)
-            if pool is None or pool.lost:
-                return  # the runner is going away; its RunnerLeft evicts the task
-            try:
-                future = pool.executor.submit(payload)
-            except (BrokenProcessPool, RuntimeError):
-                self._lose(pool, "its process pool broke")
-                return
-            pool.futures[(task_id, attempt)] = future
+        pool = self._pools.get(runner)  # no engine lock: the pool's own submit is thread-safe
+        if pool is None or pool.lost:
+            return  # the runner is going away; its RunnerLeft evicts the task
+        try:
+            future = pool.executor.submit(payload)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by remove_runner
+            self._lose(pool, "its process pool broke")
+            return
+        key = (task_id, attempt)
+        pool.futures[key] = future  # before the callback, which pops it (at once if done)
         self._events.put(TaskStarted(task_id, attempt))
-        future.add_done_callback(lambda f: self._done(pool, task_id, attempt, f))
+        future.add_done_callback(lambda f: self._done(pool, key, f))
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
         """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
-        with self._lock:
-            pool = self._pools.get(runner)
-            future = None if pool is None else pool.futures.pop((task_id, attempt), None)
+        pool = self._pools.get(runner)
+        future = None if pool is None else pool.futures.pop((task_id, attempt), None)
         if future is not None:
             future.cancel()
 
@@ -210,18 +211,17 @@ class LocalEngine:
             )
             self._pools[runner.name] = _Pool(runner, executor, self._generation)
 
-    def _done(self, pool: _Pool, task_id: str, attempt: int, future: Future[Any]) -> None:
-        with self._lock:
-            pool.futures.pop((task_id, attempt), None)
+    def _done(self, pool: _Pool, key: tuple[str, int], future: Future[Any]) -> None:
+        pool.futures.pop(key, None)  # one dict operation: atomic, no lock needed
         if future.cancelled():
             return
         error = future.exception()
         if isinstance(error, BrokenProcessPool):
             self._lose(pool, "a worker process died")
         elif error is not None:
-            self._events.put(TaskFinished(task_id, attempt, "failed", error=repr(error)))
+            self._events.put(TaskFinished(*key, "failed", error=repr(error)))
         else:
-            self._events.put(TaskFinished(task_id, attempt, "success", result=future.result()))
+            self._events.put(TaskFinished(*key, "success", result=future.result()))
 
     def _lose(self, pool: _Pool, reason: str) -> None:
         with self._lock:
@@ -236,10 +236,4 @@ class LocalEngine:
             self.add_runner(pool.runner)
 
     def _dispatch(self) -> None:
-        while True:
-            event = self._events.get()
-            if event is None:
-                return
-            sink: Callable[[Event], None] | None = self._sink
-            if sink is not None:
-                sink(event)
+        dispatch(self._events, lambda: self._sink)
