@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_plot_path(args.plot)
     from runtime_alloc.simulation.fill import fill_order, run_fill  # noqa: PLC0415
-    from runtime_alloc.simulation.fill_strategies import fill_strategy, typical_pods  # noqa: PLC0415
+    from runtime_alloc.simulation.fill_strategies import fill_strategy  # noqa: PLC0415
     from runtime_alloc.traces.openb_devices import read_device_fleet, read_device_pods  # noqa: PLC0415
 
     fleet = read_device_fleet(args.nodes)
@@ -121,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
     pods = read_device_pods(args.pods)
     if not pods.gpu_milli.any():
         raise UsageError(f"--pods {show(args.pods)}: no pod asks a GPU; nothing to fill")
-    typical = typical_pods(pods, popularity)
     names = list(dict.fromkeys(args.strategy or _DEFAULT_STRATEGIES))
     runs: dict[str, list[FillRun]] = {name: [] for name in names}
     seconds: dict[str, float] = dict.fromkeys(names, 0.0)
@@ -129,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
         order = fill_order(pods, fleet.gpu_milli, factor, seed)
         for name in names:
             start = time.perf_counter()
-            runs[name].append(run_fill(fleet, pods, order, fill_strategy(name, typical), seed))
+            runs[name].append(
+                run_fill(fleet, pods, order, fill_strategy(name, pods, popularity), seed)
+            )
             seconds[name] += time.perf_counter() - start
     if args.json is not None:
         _write_json(args, runs, seconds, factor, popularity, seeds)

@@ -22,11 +22,9 @@ Each strategy picks, among the feasible nodes, one node and the devices on it.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, ClassVar
 
-import attrs
-
+from runtime_alloc.simulation.typical_pods import POPULARITY, TypicalPods, typical_pods
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI, DevicePods
 
 if TYPE_CHECKING:
@@ -36,55 +34,6 @@ if TYPE_CHECKING:
     from runtime_alloc.simulation.fill import FillState
 
 __all__ = ["FILL_STRATEGIES", "FillStrategy", "TypicalPods", "fill_strategy", "typical_pods"]
-
-#: FGD's defaults: shapes by popularity, in steps of 10, until they cover 95 % of pods.
-POPULARITY = 0.95
-_STEP = 10
-
-
-@attrs.frozen
-class TypicalPods:
-    """The target workload: pod shapes and their probabilities (summing to 1)."""
-
-    cpu: tuple[int, ...]
-    count: tuple[int, ...]
-    milli: tuple[int, ...]
-    spec: tuple[str, ...]
-    p: tuple[float, ...]
-
-
-def typical_pods(pods: DevicePods, popularity: float = POPULARITY) -> TypicalPods:
-    """The most popular pod shapes (cpu, GPUs, milli, gpu_spec) covering ``popularity`` of pods.
-
-    Shapes are taken by decreasing count (ties: the larger shape first, as the
-    artifact's reversed sort), ten at a time, until they cover the share; the
-    probabilities are renormalized over the shapes taken. O(P log P).
-    """
-    shapes = Counter(
-        zip(
-            pods.cpu.tolist(),
-            pods.milli.tolist(),
-            pods.count.tolist(),
-            pods.spec,
-            strict=True,
-        )
-    )
-    ranked = sorted(shapes.items(), key=lambda item: (item[1], item[0]), reverse=True)
-    total = sum(shapes.values())
-    taken = 0
-    covered = 0
-    while covered < popularity * total and taken < len(ranked):
-        block = ranked[taken : taken + _STEP]
-        covered += sum(n for _, n in block)
-        taken += len(block)
-    chosen = ranked[:taken]
-    return TypicalPods(
-        cpu=tuple(s[0] for s, _ in chosen),
-        milli=tuple(s[1] for s, _ in chosen),
-        count=tuple(s[2] for s, _ in chosen),
-        spec=tuple(s[3] for s, _ in chosen),
-        p=tuple(n / covered for _, n in chosen),
-    )
 
 
 class FillStrategy:
@@ -182,11 +131,49 @@ class MaxPacking(FillStrategy):
         return -(score / dims)  # type: ignore[no-any-return]
 
 
+class BalancedPacking(FillStrategy):
+    """``maxpacking-balanced``: MaxPacking that counts the GPU pool and penalizes stranding.
+
+    See the module docstring for the formula.
+    """
+
+    name = "maxpacking-balanced"
+    #: Weight of the GPU pool among the utilizations (cpu, memory and slots weigh 1).
+    gpu_weight: ClassVar[float] = 2.0
+    #: Weight of the increase of stranding.
+    strand_weight: ClassVar[float] = 0.5
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        import numpy as np  # noqa: PLC0415
+
+        cpu, memory, gpu = ask
+        fleet = state.fleet
+        cap_cpu = fleet.cpu[nodes].astype(np.float64)
+        cap_mem = fleet.memory[nodes].astype(np.float64)
+        cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+        has_gpu = cap_gpu > 0
+        cap_gpu[~has_gpu] = 1.0
+        free_cpu, free_mem = state.cpu[nodes] / cap_cpu, state.memory[nodes] / cap_mem
+        free_gpu = np.maximum(state.dev[nodes], 0).sum(axis=1) / cap_gpu
+        cpu_left, mem_left, gpu_left = (
+            free_cpu - cpu / cap_cpu,
+            free_mem - memory / cap_mem,
+            (free_gpu - gpu / cap_gpu),
+        )
+        weight = np.where(has_gpu, self.gpu_weight, 0.0)
+        used = (1 - cpu_left) + (1 - mem_left) + (111 - state.slots[nodes]) / 110.0
+        packing = (used + weight * (1 - gpu_left)) / (3.0 + weight)
+        before = np.maximum(0.0, free_gpu - np.minimum(free_cpu, free_mem))
+        after = np.maximum(0.0, gpu_left - np.minimum(cpu_left, mem_left))
+        return -packing + self.strand_weight * (after - before)  # type: ignore[no-any-return]
+
+
 class Fragmentation(FillStrategy):
     """FGD's fragmentation gradient (see the module docstring)."""
 
     name = "fgd"
-    tight: ClassVar[bool] = False
 
     def __init__(self, typical: TypicalPods) -> None:
         import numpy as np  # noqa: PLC0415
@@ -195,6 +182,7 @@ class Fragmentation(FillStrategy):
         self.t_cpu = np.array(typical.cpu, dtype=np.int64)
         self.t_count = np.array(typical.count, dtype=np.int64)
         self.t_milli = np.array(typical.milli, dtype=np.int64)
+        self.t_memory = np.array(typical.memory, dtype=np.int64)
         self.t_gpu = self.t_milli > 0
         self.t_p = np.array(typical.p, dtype=np.float64)
 
@@ -205,7 +193,9 @@ class Fragmentation(FillStrategy):
         self.access = np.stack([state.access(s) for s in self.typical.spec], axis=1)
         self.access &= self.t_gpu[None, :]
         self.cnt, self.small, self.total = self._stats(state.dev)
-        self.frag = self._frag(state.cpu, self.cnt, self.small, self.total, self.access)
+        self.frag = self._frag(
+            state.cpu, state.memory, self.cnt, self.small, self.total, self.access
+        )
 
     def _stats(
         self, dev: npt.NDArray[np.int64]
@@ -217,9 +207,10 @@ class Fragmentation(FillStrategy):
         small = (np.maximum(dev, 0)[:, :, None] * ~big).sum(axis=1)
         return cnt, small, np.maximum(dev, 0).sum(axis=1)
 
-    def _frag(
+    def _frag(  # noqa: PLR0917 (private; the columns of one node set)
         self,
         cpu: npt.NDArray[np.int64],
+        memory: npt.NDArray[np.int64],
         cnt: npt.NDArray[np.int64],
         small: npt.NDArray[np.int64],
         total: npt.NDArray[np.int64],
@@ -228,15 +219,21 @@ class Fragmentation(FillStrategy):
         import numpy as np  # noqa: PLC0415
 
         fits = access & (cpu[:, None] >= self.t_cpu[None, :]) & (cnt >= self.t_count[None, :])
+        fits &= memory[:, None] >= self.t_memory[None, :]
         amount = np.where(fits, small, total[:, None])
         return amount @ self.t_p
 
     def placed(self, state: FillState, node: int) -> None:
         cnt, small, total = self._stats(state.dev[node : node + 1])
         self.cnt[node], self.small[node], self.total[node] = cnt[0], small[0], total[0]
+        one = slice(node, node + 1)
         self.frag[node] = self._frag(
-            state.cpu[node : node + 1], cnt, small, total, self.access[node : node + 1]
+            state.cpu[one], state.memory[one], cnt, small, total, self.access[one]
         )[0]
+
+    def tight(self, count: int, milli: int) -> bool:  # noqa: ARG002 (overridden)
+        """Whether the ties of this pod go to the tightest node (else to the first). O(1)."""
+        return False
 
     def choose(
         self,
@@ -246,9 +243,9 @@ class Fragmentation(FillStrategy):
     ) -> tuple[int, list[int]]:
         import numpy as np  # noqa: PLC0415
 
-        cpu, _, count, milli = pod
+        cpu, memory, count, milli = pod
         if count == 1 and milli < DEVICE_MILLI:
-            rows, devs = np.nonzero(state.dev[nodes] >= milli)
+            rows, devs = np.nonzero(_distinct_fits(state.dev[nodes], milli))
             cand = nodes[rows]
             before = state.dev[cand, devs]
             after = before - milli
@@ -264,10 +261,12 @@ class Fragmentation(FillStrategy):
         cnt = self.cnt[cand] - k * (b >= t) + k * (a >= t)
         small = self.small[cand] - k * b * (b < t) + k * a * (a < t)
         total = self.total[cand] - k * (before - after)
-        new = self._frag(state.cpu[cand] - cpu, cnt, small, total, self.access[cand])
+        new = self._frag(
+            state.cpu[cand] - cpu, state.memory[cand] - memory, cnt, small, total, self.access[cand]
+        )
         gain = self.frag[cand] - new
         score = np.floor(100.0 / (1.0 + np.exp(-gain / 1000.0)))
-        if self.tight:
+        if self.tight(count, milli):
             best = int(np.lexsort((state.cpu[cand] - cpu, total, -score))[0])
         else:
             best = int(np.argmax(score))
@@ -277,26 +276,77 @@ class Fragmentation(FillStrategy):
         return node, self.devices(state, node, count, milli)
 
 
+def _distinct_fits(dev: npt.NDArray[np.int64], milli: int) -> npt.NDArray[np.bool_]:
+    """Devices that hold ``milli`` and whose free milli no lower device of the node has.
+
+    Two devices of one node with the same free milli give the same score and the
+    first is taken on ties, so the others need no scoring: same decisions, fewer
+    candidates (an empty 8-GPU node offers one device, not eight). O(N * D^2).
+    """
+    ok = dev >= milli
+    for d in range(1, dev.shape[1]):
+        ok[:, d] &= (dev[:, :d] != dev[:, d : d + 1]).all(axis=1)
+    return ok
+
+
 class TightFragmentation(Fragmentation):
     """FGD's score, ties to the tightest node (see the module docstring)."""
 
     name = "fgd-tight"
-    tight = True
+
+    def tight(self, count: int, milli: int) -> bool:  # noqa: ARG002
+        """Every pod's ties go to the tightest node. O(1)."""
+        return True
+
+
+class BalancedFragmentation(Fragmentation):
+    """``fgd-plus``: FGD over a memory- and multi-GPU-aware workload, ties by pod kind.
+
+    See the module docstring for the formula and a worked example.
+    """
+
+    name = "fgd-plus"
+
+    def tight(self, count: int, milli: int) -> bool:
+        """Ties of a share or a cpu-only pod go to the tightest node, of whole GPUs to the first."""
+        return count == 0 or milli < DEVICE_MILLI
 
 
 #: The strategy names of the fill experiment.
-FILL_STRATEGIES = ("bestfit", "maxpacking", "fgd", "fgd-tight")
+FILL_STRATEGIES = (
+    "bestfit",
+    "maxpacking",
+    "maxpacking-balanced",
+    "fgd",
+    "fgd-tight",
+    "fgd-plus",
+)
 
 
-def fill_strategy(name: str, typical: TypicalPods) -> FillStrategy:
-    """A fresh strategy by name. O(T)."""
+def fill_strategy(name: str, pods: DevicePods, popularity: float = POPULARITY) -> FillStrategy:
+    """A fresh strategy by name, its typical pods drawn from ``pods``.
+
+    Args:
+        name: one of :data:`FILL_STRATEGIES`.
+        pods: the pod list (the fragmentation strategies' target workload).
+        popularity: the share of pods the typical shapes cover.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+
+    Runtime complexity: O(P log P) for the fragmentation strategies, O(1) else.
+    """
     if name == "bestfit":
         return BestFit()
     if name == "maxpacking":
         return MaxPacking()
+    if name == "maxpacking-balanced":
+        return BalancedPacking()
     if name == "fgd":
-        return Fragmentation(typical)
+        return Fragmentation(typical_pods(pods, popularity))
     if name == "fgd-tight":
-        return TightFragmentation(typical)
+        return TightFragmentation(typical_pods(pods, popularity))
+    if name == "fgd-plus":
+        return BalancedFragmentation(typical_pods(pods, popularity, memory=True, multi_gpu=True))
     msg = f"fill strategy must be one of {', '.join(FILL_STRATEGIES)}, got {name!r}"
     raise ValueError(msg)
