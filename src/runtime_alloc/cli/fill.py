@@ -28,7 +28,7 @@ __all__ = ["MAX_FACTOR", "MAX_SEEDS", "add_parser", "parse_seeds", "run"]
 MAX_FACTOR = 10.0
 #: The most seeds one command runs.
 MAX_SEEDS = 1000
-_DEFAULT_STRATEGIES = ("fgd", "fgd-tight")
+_DEFAULT_STRATEGIES = ("fgd", "fgd-plus")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -197,8 +197,8 @@ def _print_table(
 ) -> None:
     seeds = len(next(iter(runs.values())))
     out.write(f"{title}: GPU allocated / capacity, mean of {seeds} seed(s)\n")
-    out.write(f"{'strategy':<12} {'first failure %':>16} {'end %':>8} {'seconds':>8}\n")
+    out.write(f"{'strategy':<20} {'first failure %':>16} {'end %':>8} {'seconds':>8}\n")
     for name, group in runs.items():
         first = _mean([r.first_failure_share for r in group])
         end = _mean([r.end_share for r in group])
-        out.write(f"{name:<12} {first:>16.2f} {end:>8.2f} {seconds[name]:>8.1f}\n")
+        out.write(f"{name:<20} {first:>16.2f} {end:>8.2f} {seconds[name]:>8.1f}\n")

@@ -18,6 +18,41 @@ Each strategy picks, among the feasible nodes, one node and the devices on it.
   cpu, then the first node; inside the node, the device with the best score (lowest index
   on ties), as published. The published ties go to the first node, which packs by
   the accident of node order; here the packing is explicit.
+* ``fgd-plus`` — ours, the shipped fragmentation-aware strategy: FGD's score and rounding
+  over a wider target workload, with ties that depend on the pod's kind:
+
+  - F(node) = Σ_m p_m · frag_m(node), frag_m = free GPU milli on devices smaller than
+    m's share when the node can host m, else all its free GPU milli — where "can host"
+    checks model, devices, cpu **and memory** (each typical shape carries the lower
+    median of its pods' memory; a node whose memory is nearly exhausted strands its
+    GPUs, and FGD's measure, which checks cpu only, does not see it);
+  - the typical shapes are FGD's (popularity 95 %) **plus every shape asking two GPUs or
+    more**, each with its own count (8-GPU pods are rare, but only empty 8-GPU nodes
+    with enough cpu and memory can hold them: touching such a node now costs a little);
+  - score ``int(100 · sigmoid((F_before - F_after) / 1000))``; its ties go, for a share
+    or a cpu-only pod, to the node left with the least free GPU milli, then the least
+    free cpu (cpu-only pods land where the GPUs are already used); for whole GPUs, to the
+    first node, as published (tightest-node ties for whole GPUs cost 0.5 points on
+    cpu050).
+
+  Worked example (tests/simulation/test_fill.py): n0 = 2 GPUs, 4 cores, 300 MiB;
+  n1 = 1 GPU, 4 cores, 1000 MiB; typical pods {500m: 0.5, 1 GPU: 0.5}, each 1 core and
+  200 MiB. A 300m share (1 core, 200 MiB) on n0 leaves [700, 1000] and 100 MiB: no shape
+  fits any more, F = 0.5 · 1700 + 0.5 · 1700 = 1700, score int(100 · sigmoid(-1.7)) = 15;
+  on n1 it leaves [700]: the 500m shape fits (0), the whole GPU does not (700), F = 350,
+  score int(100 · sigmoid(-0.35)) = 41: n1. FGD, blind to memory, scores both 41 and
+  takes n0, stranding 1,700 milli.
+* ``maxpacking-balanced`` — MaxPacking made aware of stranding, two changes only: the
+  node's GPU pool always counts among the utilizations, with weight 2 (plain MaxPacking
+  counts it, with weight 1, only for GPU pods, so cpu-only pods packed GPU nodes' cpu
+  full), and the score subtracts half the increase of the node's stranding
+  S = max(0, g - min(c, m)), the share of its GPU left free beyond its free share of cpu
+  or memory. Lower is better::
+
+      score = -(u_cpu + u_mem + u_slots + 2 · u_gpu) / 5 + 0.5 · (S_after - S_before)
+
+  with u the utilizations and g, c, m the free shares after (or before) placement; ties
+  go to the first node. Worked example in tests/simulation/test_fill.py.
 """
 
 from __future__ import annotations
