@@ -13,6 +13,7 @@ from runtime_alloc.simulation.fill import MAX_COPIES, FillState, fill_order, run
 from runtime_alloc.simulation.fill_strategies import (  # noqa: E402
     BalancedFragmentation,
     Fragmentation,
+    TightFragmentation,
     TypicalPods,
     fill_strategy,
     typical_pods,
@@ -279,3 +280,22 @@ def test_typical_pods_keep_multi_gpu_shapes_and_memory():
     assert wide.memory[-1] == 200
     with pytest.raises(ValueError, match=r"fill strategy must be one of .*fgd-plus"):
         fill_strategy("nope", pods)
+
+
+def test_fgd_plus_ties_keep_capable_nodes(tmp_path):
+    # n0 and n1: one GPU and 4 cores each; n1 has 150 MiB, too little for either typical
+    # shape (200 MiB), so its capability is 0 against n0's 0.5 + 0.5 = 1.
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,4000,1000,1,A\nn1,4000,150,1,A\n")
+    state = FillState(read_device_fleet(nodes))
+    typical = attrs.evolve(BALANCE_TYPICAL, memory=(200, 200))
+    plus, tight = BalancedFragmentation(typical), TightFragmentation(typical)
+    plus.start(state)
+    tight.start(state)
+    assert plus.capability.tolist() == [1.0, 0.0]
+    # F: n0 0 (both shapes fit), n1 1000 (neither fits).  A cpu-only pod (1 core, 10 MiB)
+    # changes no fit: gains 0, scores 50 on both; free GPU 1000 on both; capability
+    # 1 vs 0 -> n1, keeping n0 for the shapes only it can hold.  fgd-tight has no such
+    # key: free cpu 3000 on both -> the first node, n0.
+    assert plus.choose(state, np.arange(2), (1000, 10, 0, 0)) == (1, [])
+    assert tight.choose(state, np.arange(2), (1000, 10, 0, 0)) == (0, [])

@@ -52,7 +52,7 @@ def _pods(rows: list[tuple[int, int, int, int, str]]) -> DevicePods:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(node, min_size=1, max_size=6).filter(lambda ns: any(n[2] for n in ns)),
     st.lists(pod, min_size=1, max_size=30),

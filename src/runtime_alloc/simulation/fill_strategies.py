@@ -30,10 +30,13 @@ Each strategy picks, among the feasible nodes, one node and the devices on it.
     more**, each with its own count (8-GPU pods are rare, but only empty 8-GPU nodes
     with enough cpu and memory can hold them: touching such a node now costs a little);
   - score ``int(100 · sigmoid((F_before - F_after) / 1000))``; its ties go, for a share
-    or a cpu-only pod, to the node left with the least free GPU milli, then the least
-    free cpu (cpu-only pods land where the GPUs are already used); for whole GPUs, to the
-    first node, as published (tightest-node ties for whole GPUs cost 0.5 points on
-    cpu050).
+    or a cpu-only pod, to the node left with the least free GPU milli (cpu-only pods land
+    where the GPUs are already used), then the least capable node (capability = Σ_m p_m
+    over the typical GPU shapes the node could hold when empty: a 128-core node that
+    alone holds a 120-core 8-GPU pod is kept for it), then the least stranded one
+    (``max(0, free GPU share - free cpu share)`` after placement, to 1 %), then the least
+    free cpu; for whole GPUs, to the first node, as published (tightest-node ties for
+    whole GPUs cost 0.5 points on cpu050).
 
   Worked example (tests/simulation/test_fill.py): n0 = 2 GPUs, 4 cores, 300 MiB;
   n1 = 1 GPU, 4 cores, 1000 MiB; typical pods {500m: 0.5, 1 GPU: 0.5}, each 1 core and
@@ -57,7 +60,7 @@ Each strategy picks, among the feasible nodes, one node and the devices on it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from runtime_alloc.simulation.typical_pods import POPULARITY, TypicalPods, typical_pods
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI, DevicePods
@@ -270,6 +273,19 @@ class Fragmentation(FillStrategy):
         """Whether the ties of this pod go to the tightest node (else to the first). O(1)."""
         return False
 
+    def tie_keys(
+        self,
+        state: FillState,  # noqa: ARG002
+        cand: npt.NDArray[np.int64],  # noqa: ARG002
+        total: npt.NDArray[np.int64],
+        cpu_left: npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[Any], ...]:
+        """The tie keys of the tightest node, least significant first (for ``np.lexsort``).
+
+        The least free GPU milli left, then the least free cpu. O(N).
+        """
+        return (cpu_left, total)
+
     def choose(
         self,
         state: FillState,
@@ -302,7 +318,8 @@ class Fragmentation(FillStrategy):
         gain = self.frag[cand] - new
         score = np.floor(100.0 / (1.0 + np.exp(-gain / 1000.0)))
         if self.tight(count, milli):
-            best = int(np.lexsort((state.cpu[cand] - cpu, total, -score))[0])
+            keys = self.tie_keys(state, cand, total, state.cpu[cand] - cpu)
+            best = int(np.lexsort((*keys, -score))[0])
         else:
             best = int(np.argmax(score))
         node = int(cand[best])
@@ -342,9 +359,33 @@ class BalancedFragmentation(Fragmentation):
 
     name = "fgd-plus"
 
+    def start(self, state: FillState) -> None:
+        """Also each node's capability: the p-weighted typical GPU shapes it holds when empty."""
+        super().start(state)
+        fleet = state.fleet
+        fits = self.access & (fleet.cpu[:, None] >= self.t_cpu[None, :])
+        fits &= fleet.memory[:, None] >= self.t_memory[None, :]
+        fits &= fleet.devices[:, None] >= self.t_count[None, :]
+        self.capability = fits @ self.t_p
+
     def tight(self, count: int, milli: int) -> bool:
         """Ties of a share or a cpu-only pod go to the tightest node, of whole GPUs to the first."""
         return count == 0 or milli < DEVICE_MILLI
+
+    def tie_keys(
+        self,
+        state: FillState,
+        cand: npt.NDArray[np.int64],
+        total: npt.NDArray[np.int64],
+        cpu_left: npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[Any], ...]:
+        """Least free GPU, least capable, least stranded (to 1 %), least free cpu. O(N)."""
+        import numpy as np  # noqa: PLC0415
+
+        fleet = state.fleet
+        gpu = np.maximum(fleet.devices[cand] * DEVICE_MILLI, 1)
+        stranded = np.round(np.maximum(0.0, total / gpu - cpu_left / fleet.cpu[cand]), 2)
+        return (cpu_left, stranded, self.capability[cand], total)
 
 
 #: The strategy names of the fill experiment.
