@@ -47,8 +47,8 @@ Each strategy picks, among the feasible nodes, one node and the devices on it.
   takes n0, stranding 1,700 milli.
 * ``maxpacking-balanced`` — MaxPacking made aware of stranding, two changes only: the
   node's GPU pool always counts among the utilizations, with weight 2 (plain MaxPacking
-  counts it, with weight 1, only for GPU pods, so cpu-only pods packed GPU nodes' cpu
-  full), and the score subtracts half the increase of the node's stranding
+  counts it, with weight 1, only for GPU pods, so nothing keeps cpu-only pods off
+  nodes whose GPUs are free), and the score subtracts half the increase of the node's stranding
   S = max(0, g - min(c, m)), the share of its GPU left free beyond its free share of cpu
   or memory. Lower is better::
 
