@@ -12,7 +12,6 @@ from runtime_alloc.simulation.fill import fill_order, run_fill  # noqa: E402
 from runtime_alloc.simulation.fill_strategies import (  # noqa: E402
     FILL_STRATEGIES,
     fill_strategy,
-    typical_pods,
 )
 from runtime_alloc.traces.openb_devices import DeviceFleet, DevicePods  # noqa: E402
 
@@ -53,7 +52,7 @@ def _pods(rows: list[tuple[int, int, int, int, str]]) -> DevicePods:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(node, min_size=1, max_size=6).filter(lambda ns: any(n[2] for n in ns)),
     st.lists(pod, min_size=1, max_size=30),
@@ -63,7 +62,7 @@ def _pods(rows: list[tuple[int, int, int, int, str]]) -> DevicePods:
 def test_every_placement_fits_its_devices(nodes, rows, name, seed):
     fleet, pods = _fleet(nodes), _pods(rows)
     assume(pods.gpu_milli.any())
-    strategy = fill_strategy(name, typical_pods(pods))
+    strategy = fill_strategy(name, pods)
     order = fill_order(pods, fleet.gpu_milli, 1.5, seed)
     result = run_fill(fleet, pods, order, strategy)
     state = strategy.state

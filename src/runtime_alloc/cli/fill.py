@@ -28,7 +28,7 @@ __all__ = ["MAX_FACTOR", "MAX_SEEDS", "add_parser", "parse_seeds", "run"]
 MAX_FACTOR = 10.0
 #: The most seeds one command runs.
 MAX_SEEDS = 1000
-_DEFAULT_STRATEGIES = ("fgd", "fgd-tight")
+_DEFAULT_STRATEGIES = ("fgd", "fgd-plus")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_plot_path(args.plot)
     from runtime_alloc.simulation.fill import fill_order, run_fill  # noqa: PLC0415
-    from runtime_alloc.simulation.fill_strategies import fill_strategy, typical_pods  # noqa: PLC0415
+    from runtime_alloc.simulation.fill_strategies import fill_strategy  # noqa: PLC0415
     from runtime_alloc.traces.openb_devices import read_device_fleet, read_device_pods  # noqa: PLC0415
 
     fleet = read_device_fleet(args.nodes)
@@ -121,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
     pods = read_device_pods(args.pods)
     if not pods.gpu_milli.any():
         raise UsageError(f"--pods {show(args.pods)}: no pod asks a GPU; nothing to fill")
-    typical = typical_pods(pods, popularity)
     names = list(dict.fromkeys(args.strategy or _DEFAULT_STRATEGIES))
     runs: dict[str, list[FillRun]] = {name: [] for name in names}
     seconds: dict[str, float] = dict.fromkeys(names, 0.0)
@@ -129,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
         order = fill_order(pods, fleet.gpu_milli, factor, seed)
         for name in names:
             start = time.perf_counter()
-            runs[name].append(run_fill(fleet, pods, order, fill_strategy(name, typical), seed))
+            runs[name].append(
+                run_fill(fleet, pods, order, fill_strategy(name, pods, popularity), seed)
+            )
             seconds[name] += time.perf_counter() - start
     if args.json is not None:
         _write_json(args, runs, seconds, factor, popularity, seeds)
@@ -196,8 +197,8 @@ def _print_table(
 ) -> None:
     seeds = len(next(iter(runs.values())))
     out.write(f"{title}: GPU allocated / capacity, mean of {seeds} seed(s)\n")
-    out.write(f"{'strategy':<12} {'first failure %':>16} {'end %':>8} {'seconds':>8}\n")
+    out.write(f"{'strategy':<20} {'first failure %':>16} {'end %':>8} {'seconds':>8}\n")
     for name, group in runs.items():
         first = _mean([r.first_failure_share for r in group])
         end = _mean([r.end_share for r in group])
-        out.write(f"{name:<12} {first:>16.2f} {end:>8.2f} {seconds[name]:>8.1f}\n")
+        out.write(f"{name:<20} {first:>16.2f} {end:>8.2f} {seconds[name]:>8.1f}\n")
