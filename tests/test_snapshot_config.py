@@ -102,9 +102,9 @@ def test_an_unregistered_strategy_must_be_passed() -> None:
     ("key", "value", "fragment"),
     [
         ("config", 5, "config must be a mapping, got 5"),
-        ("config", {"max_task_slots": "4"}, "config.max_task_slots must be a non-negative"),
+        ("config", {"max_task_slots": "4"}, "config.max_task_slots must be an integer from 0 to"),
         ("config", {"strategy": {"name": 7}}, "config.strategy.name must be a non-empty string"),
-        ("counters", {"allocations": -1}, "counters.allocations must be a non-negative"),
+        ("counters", {"allocations": -1}, "counters.allocations must be an integer from 0 to"),
         ("counters", {"failures": {"x": True}}, "counters.failures['x'] must be"),
     ],
 )
