@@ -37,7 +37,7 @@ from runtime_alloc.strategies import FragmentationStrategy
 from runtime_alloc.strategies.fragmentation import fragmentation
 
 sys.path.insert(0, str(Path(__file__).parent))
-from devices import GI, fleet, request  # noqa: E402
+from devices import GI, fleet, request
 
 
 class ScanFloor:
@@ -46,19 +46,19 @@ class ScanFloor:
     name = "ScanFloor"
     maximize = False
 
-    def score(self, state: Any, request: Any) -> float:  # noqa: ANN401, ARG002, D102
+    def score(self, state: Any, request: Any) -> float:  # noqa: ARG002
         return 0.0
 
 
 class NoMemo(FragmentationStrategy):
     """FragmentationStrategy recomputing F on every call."""
 
-    def _f(self, cpu_free: int, memory_free: int, used: tuple[int, ...]) -> Any:  # noqa: ANN401
+    def _f(self, cpu_free: int, memory_free: int, used: tuple[int, ...]) -> Any:
         return fragmentation(cpu_free, memory_free, used, self._shapes)
 
 
 class Run:
-    def __init__(self, snapshot: Any, strategy: Any, gpu_share: float) -> None:  # noqa: ANN401
+    def __init__(self, snapshot: Any, strategy: Any, gpu_share: float) -> None:
         self.alloc = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
         self.rng = random.Random(7)
         self.gpu_share = gpu_share
@@ -115,8 +115,7 @@ def main() -> None:
     for name, values in rates.items():
         med = statistics.median(values)
         print(
-            f"{name:<14} {med:>22,.1f} {min(values):>9,.1f} {max(values):>9,.1f} "
-            f"{med / base:>8.4f}"
+            f"{name:<14} {med:>22,.1f} {min(values):>9,.1f} {max(values):>9,.1f} {med / base:>8.4f}"
         )
 
 

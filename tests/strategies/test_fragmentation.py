@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime_alloc import Allocator, Resources, Runner
+from runtime_alloc import Allocator, FleetSnapshot, Reservation, Resources, Runner
 from runtime_alloc.devices import device_problem
 from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.strategies import (
@@ -139,6 +139,8 @@ def test_registered_names_env_and_cli_choices():
         ({"shapes": {"gpu=500m": 0}}, InvalidArgumentError, r"shapes\['gpu=500m'\] must be"),
         ({"shapes": {"gpu=500m": float("nan")}}, InvalidArgumentError, "positive finite"),
         ({"shapes": {"gpu=500m": True}}, InvalidArgumentError, "positive finite"),
+        ({"shapes": {"gpu=500m": 10**400}}, InvalidArgumentError, "up to 1e"),
+        ({"shapes": {"gpu=500m": float("inf")}}, InvalidArgumentError, "up to 1e"),
         ({"shapes": {"gpu=1.5": 1}}, InvalidResourcesError, "share of one device"),
         ({"shapes": {3: 1}}, InvalidResourcesError, "request text or Resources"),
         ({"window": 0}, InvalidArgumentError, "window must be"),
@@ -150,6 +152,18 @@ def test_registered_names_env_and_cli_choices():
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         FragmentationStrategy(**kwargs)
+
+
+def test_snapshot_restores_a_learned_strategy():
+    alloc = worked_example()
+    alloc.allocate("t0", "gpu=600m")
+    restored = Allocator.from_snapshot(FleetSnapshot.from_json(alloc.snapshot().to_json()))
+    assert isinstance(restored.strategy, FragmentationStrategy)
+    assert restored.strategy.shapes == ()  # learned: the name only is stored
+    # learned {300m: 1}: B free [400] -> [100] strands 100 (+100); A [1000, 1000] -> [700,
+    # 1000] strands nothing (0): A
+    assert restored.allocate("t1", "gpu=300m").runner == "A"
+    assert restored.strategy.shapes == ((0, 0, 300, 1, 1),)
 
 
 def test_learned_workload_window():
@@ -211,6 +225,11 @@ def test_decisions_equal_on_python_numpy_auto_and_devices_hold(learned, size, se
         if held and rng.random() < 0.3:
             task = held.pop(rng.randrange(len(held)))
             results = [outcome(lambda: a.release(task)) for a in allocs]
+        elif rng.random() < 0.1:
+            batch = [(f"m{step}.{i}", make_request(rng)) for i in range(3)]
+            results = [outcome(lambda: a.allocate_many(batch)) for a in allocs]
+            if results[0][0] == "ok":
+                held.extend(r.task_id for r in results[0][1] if isinstance(r, Reservation))
         else:
             request, task = make_request(rng), f"t{step}"
             results = [outcome(lambda: a.try_allocate(task, request)) for a in allocs]

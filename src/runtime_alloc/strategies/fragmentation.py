@@ -88,6 +88,8 @@ __all__ = ["FragmentationStrategy", "fragmentation"]
 #: FGD's defaults: shapes covering 95 % of requests, taken ten at a time.
 POPULARITY = 0.95
 _STEP = 10
+#: The largest popularity weight a shape may have (keeps every sum a finite float).
+MAX_POPULARITY = 10**15
 #: Entries of the F memo before it is cleared.
 _MEMO_LIMIT = 1 << 16
 
@@ -144,9 +146,10 @@ def _shape_of(request: Resources, kind: str) -> tuple[int, int, int, int]:
 
 def _check_weight(key: object, weight: object) -> int | float:
     number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
-    if not number or not math.isfinite(weight) or not weight > 0:  # type: ignore[arg-type, operator]
+    if not number or not 0 < weight <= MAX_POPULARITY:  # type: ignore[operator]
         msg = (
-            f"shapes[{key!r}] must be a positive finite number (a popularity), got {_show(weight)}"
+            f"shapes[{key!r}] must be a positive finite number up to {MAX_POPULARITY:g} "
+            f"(a popularity), got {_show(weight)}"
         )
         raise InvalidArgumentError(msg)
     return weight  # type: ignore[return-value]
