@@ -301,8 +301,13 @@ class FragmentationStrategy:
         Runtime complexity: O(|shapes| · devices), O(devices) when F is memoised.
         """
         if not self._given:
-            self._observe(request, state.runner.name)
-        used = state.devices.get(self.kind)
+            name = state.runner.name
+            if request is self._last and name not in self._visited:
+                self._visited.add(name)  # the decision under way (the common case, inlined)
+            else:
+                self._observe(request, name)
+        devices = state.devices._data  # noqa: SLF001 (FrozenMap's dict: a cheaper get)
+        used = devices.get(self.kind) if devices else None
         if used is None or not self._total:
             return 50.0 if self.rounded else 0.0
         cap = state.runner.capacity
