@@ -39,6 +39,7 @@ from runtime_alloc.strategies._scoring import (
     utilization_score,
 )
 from runtime_alloc.strategies.even_spread import EvenSpreadStrategy
+from runtime_alloc.strategies.fragmentation import FragmentationStrategy
 from runtime_alloc.strategies.max_packing import MaxPackingStrategy
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "MAX_WEIGHT",
     "STRATEGIES",
     "EvenSpreadStrategy",
+    "FragmentationStrategy",
     "LinearScore",
     "MaxPackingStrategy",
     "Strategy",
@@ -148,11 +150,21 @@ def unregister_strategy(name: str) -> None:
     _REGISTRY.remove(name)
 
 
+def _fragmentation(weights: Mapping[str, int] | None) -> FragmentationStrategy:
+    """The registry's FragmentationStrategy: learned workload, no weights. O(1)."""
+    if weights:
+        msg = f"FragmentationStrategy takes no weights, got weights={dict(weights)!r}"
+        raise InvalidArgumentError(msg)
+    return FragmentationStrategy()
+
+
 for _name, _factory in (
     ("EvenSpreadStrategy", EvenSpreadStrategy),
     ("MaxPackingStrategy", MaxPackingStrategy),
+    ("FragmentationStrategy", _fragmentation),
     ("even-spread", EvenSpreadStrategy),
     ("max-packing", MaxPackingStrategy),
+    ("fragmentation", _fragmentation),
 ):
     register_strategy(_name, _factory)
 
