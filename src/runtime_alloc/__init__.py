@@ -33,6 +33,7 @@ from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import (
     STRATEGIES,
     EvenSpreadStrategy,
+    FragmentationStrategy,
     MaxPackingStrategy,
     Strategy,
     strategy_from_env,
@@ -55,6 +56,7 @@ __all__ = [
     "EvenSpreadStrategy",
     "Explanation",
     "FleetSnapshot",
+    "FragmentationStrategy",
     "InsufficientCapacityError",
     "InvalidArgumentError",
     "InvalidResourcesError",
