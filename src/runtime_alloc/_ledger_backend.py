@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from runtime_alloc import _placement
 
 if TYPE_CHECKING:
-    from runtime_alloc._ledger import Ledger
+    from runtime_alloc._ledger_rows import LedgerRows
     from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
 
@@ -43,7 +43,7 @@ class Completed:
     allocator did for such backends before the protocol was complete.
     """
 
-    def __init__(self, inner: Any, ledger: Ledger) -> None:  # noqa: ANN401
+    def __init__(self, inner: Any, ledger: LedgerRows) -> None:  # noqa: ANN401
         self._ledger = ledger
         self.name = inner.name
         self.add = inner.add

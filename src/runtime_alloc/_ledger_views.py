@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from array import array
 
     from runtime_alloc._ledger import Ledger
+    from runtime_alloc._ledger_rows import LedgerRows
     from runtime_alloc.reservations import Reservation
     from runtime_alloc.runners import Runner
 
@@ -82,7 +83,7 @@ class StatesView(Mapping[str, RunnerState]):
 
     __slots__ = ("_ledger",)
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: LedgerRows) -> None:
         self._ledger = ledger
 
     def __getitem__(self, name: str) -> RunnerState:
@@ -104,7 +105,7 @@ class TasksView(Mapping[str, Mapping[str, "Reservation"]]):
 
     __slots__ = ("_ledger",)
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: LedgerRows) -> None:
         self._ledger = ledger
 
     def __getitem__(self, name: str) -> dict[str, Reservation]:

@@ -19,7 +19,7 @@ from hypothesis.stateful import initialize
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner
 from runtime_alloc.testing import AllocatorStateMachine, check_invariants, fleets
 from runtime_alloc.testing.machine import _Fleet
-from tests.property.test_state_machine import Lockstep, numpy_unavailable
+from tests.property.test_state_machine import INDEXES, Lockstep, numpy_unavailable
 
 DEVICE_FLEETS = fleets(
     Resources(8000, 1 << 33, 16),
@@ -58,14 +58,20 @@ class DeviceMachine(AllocatorStateMachine):
 class DeviceParityMachine(DeviceMachine):
     check_round_trip = False  # the restart rule still restores both backends from JSON
 
+    @initialize(
+        fleet=DEVICE_FLEETS.map(_Fleet),
+        strategy=st.sampled_from([MaxPackingStrategy(), EvenSpreadStrategy()]),
+        index=st.sampled_from(INDEXES),  # these small fleets are scanned under "auto"
+    )
+    def init_allocator(self, fleet: list[Runner], strategy: Any, index: str) -> None:
+        self.index = index
+        super().init_allocator(fleet, strategy)
+
     def make_allocator(self, fleet: Sequence[Runner]) -> Lockstep:
-        return Lockstep(
-            Allocator(fleet, strategy=self.strategy, backend="python"),
-            Allocator(fleet, strategy=self.strategy, backend="numpy"),
-        )
+        return Lockstep.build(fleet, index=self.index, strategy=self.strategy)
 
     def restore_allocator(self, data: dict[str, Any]) -> Lockstep:
-        return Lockstep.from_snapshot(data, strategy=self.strategy)
+        return Lockstep.from_snapshot(data, index=self.index, strategy=self.strategy)
 
 
 class TestDeviceMachine(DeviceMachine.TestCase):  # type: ignore[name-defined]

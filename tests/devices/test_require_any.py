@@ -76,8 +76,10 @@ def test_allocate_many_takes_a_label_rule_as_require():
     assert out[2].runner == "v100"  # no rule: v100 (cpu 1/4) beats t4 (3/8) and a100 (1/2)
 
 
+@pytest.mark.parametrize("index", ["auto", "blocks", "classes", "scan"])
 @pytest.mark.parametrize("seed", range(12))
-def test_numpy_equals_python_with_require_any(seed):
+def test_numpy_equals_python_with_require_any(seed, index):
+    # these fleets (at most 30 runners) are scanned under index="auto": each index is forced
     pytest.importorskip("numpy")
     rng = random.Random(seed)
     runners = [
@@ -91,7 +93,7 @@ def test_numpy_equals_python_with_require_any(seed):
     ]
     strategy = rng.choice((EvenSpreadStrategy(), MaxPackingStrategy()))
     ref = Allocator(runners, strategy=strategy, backend="python")
-    fast, backend = allocator_with(numpy_with(), runners, strategy=strategy)
+    fast, backend = allocator_with(numpy_with(index=index), runners, strategy=strategy)
     for step in range(120):
         any_of = rng.sample(MODELS, rng.randint(0, 2))
         request = f"cpu={rng.choice(('500m', '1'))}" + (

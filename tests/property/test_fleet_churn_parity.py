@@ -9,6 +9,12 @@ step (4,096 runners) and ``auto``'s switch from the python scan to numpy
 the end they hold equal snapshots and metrics, and the indexes agree with the
 ledgers (issue #14 item 14: runners added but not yet indexed were lost by a
 ``remove_runner``).
+
+The numpy backend answers fleets of at most :data:`SCAN_ROWS` runners by a
+vectorized scan under ``index="auto"``, so the numpy side is run with each index
+forced (``auto``, ``blocks``, ``classes``, ``scan``), and the ``shapes``
+scenario starts above :data:`SCAN_ROWS` runners so that ``auto`` still crosses
+from the class index to the block index.
 """
 
 from __future__ import annotations
@@ -30,15 +36,28 @@ from runtime_alloc import (
     Runner,
 )
 from runtime_alloc.backends.auto import AUTO_MIN_RUNNERS
-from runtime_alloc.backends.numpy.backend import MAX_SHAPES
+from runtime_alloc.backends.numpy.backend import MAX_SHAPES, SCAN_ROWS
 from runtime_alloc.backends.python import PythonBackend
 from runtime_alloc.errors import RuntimeAllocError
 from tests.backends.probe import allocator_with, auto_backend, check_index, numpy_with
 
+#: The numpy indexes each run forces on the numpy side (as test_backend_parity does).
+INDEXES = ("auto", "blocks", "classes", "scan")
+
+#: Runners of the ``shapes`` scenario's fleet: above SCAN_ROWS, so ``auto`` indexes them.
+SHAPES_FLEET = SCAN_ROWS + 1
+
+
+def _shaped(i: int, rng: random.Random) -> Runner:
+    """Runner ``i`` of the ``shapes`` scenario: MAX_SHAPES - 3 shapes at the start, new ones after."""
+    first_new = SHAPES_FLEET - (MAX_SHAPES - 3)  # runners up to it share one shape
+    return Runner(f"r{i}", Resources(1000 * (max(i - first_new, 0) + 1), slots=4))
+
+
 #: scenario -> (initial runners, runner maker, operations)
 SCENARIOS = {
-    # distinct shapes just under MAX_SHAPES: adds of new shapes switch classes -> blocks
-    "shapes": (MAX_SHAPES - 3, lambda i, rng: Runner(f"r{i}", Resources(1000 * (i + 1), slots=4))),
+    # MAX_SHAPES - 3 shapes above SCAN_ROWS runners: adds of new shapes switch classes -> blocks
+    "shapes": (SHAPES_FLEET, _shaped),
     # identical runners just under the first block-size step
     "blocks": (4093, lambda i, rng: Runner(f"r{i}", Resources(rng.choice((1000, 2000)), slots=2))),
     # a small fleet on auto: adds switch the python scan to numpy
@@ -72,9 +91,10 @@ def call(alloc: Allocator, op: tuple[object, ...]) -> object:
     maximize=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
     steps=st.integers(5, 40),
+    index=st.sampled_from(INDEXES),
 )
 def test_fleet_churn_same_decisions_on_every_backend(
-    scenario: str, maximize: bool, seed: int, steps: int
+    scenario: str, maximize: bool, seed: int, steps: int, index: str
 ) -> None:
     rng = random.Random(seed)
     (
@@ -85,7 +105,7 @@ def test_fleet_churn_same_decisions_on_every_backend(
     strategy = MaxPackingStrategy() if maximize else EvenSpreadStrategy()
     built = [
         allocator_with(factory, fleet, strategy=strategy)
-        for factory in (PythonBackend, numpy_with(), auto_backend)
+        for factory in (PythonBackend, numpy_with(index=index), auto_backend)
     ]
     allocs = [alloc for alloc, _ in built]
     backends = [backend for _, backend in built]
@@ -141,14 +161,19 @@ def recount(alloc: Allocator) -> Metrics:
     )
 
 
-def test_issue_reproductions_lose_nothing() -> None:
-    fleet = [Runner.parse(f"r{i}", f"cpu={i + 1}") for i in range(MAX_SHAPES)]
-    alloc, backend = allocator_with(numpy_with(), fleet)
+@pytest.mark.parametrize("index", INDEXES)
+def test_issue_reproductions_lose_nothing(index: str) -> None:
+    # MAX_SHAPES shapes on more than SCAN_ROWS runners (auto: the class index), then a new
+    # shape (auto: pending, then the block index) and a removal
+    size = SCAN_ROWS + 1
+    first = size - MAX_SHAPES  # runners up to it share one shape
+    fleet = [Runner.parse(f"r{i}", f"cpu={max(i - first, 0) + 1}") for i in range(size)]
+    alloc, backend = allocator_with(numpy_with(index=index), fleet)
     busy = alloc.allocate("t1", "cpu=1").runner
-    alloc.add_runner(Runner.parse(f"r{MAX_SHAPES}", f"cpu={MAX_SHAPES + 1}"))
+    alloc.add_runner(Runner.parse(f"r{size}", f"cpu={MAX_SHAPES + 1}"))
     evicted = alloc.remove_runner(busy, force=True)
     assert [r.task_id for r in evicted] == ["t1"]
-    assert len(alloc.snapshot().runners) == MAX_SHAPES
+    assert len(alloc.snapshot().runners) == size
     alloc._check()
     backend.check()
 
@@ -157,11 +182,13 @@ def test_issue_reproductions_lose_nothing() -> None:
     ("backend", "fleet", "added", "removed"),
     [
         # 401 runner shapes (the block index), then remove a runner
-        ("numpy", [f"cpu={i + 1}" for i in range(MAX_SHAPES + 1)], [], "r1"),
-        # 5,000 identical runners, one added (pending) before the removal
-        ("numpy", ["cpu=1"] * 5000, ["cpu=1"], "r1"),
-        # auto switches from the python scan to numpy while 5,000 runners join
-        ("auto", ["cpu=1"] * 40, ["cpu=2"] * 5000, "r1"),
+        ("blocks", [f"cpu={i + 1}" for i in range(MAX_SHAPES + 1)], [], "r1"),
+        ("classes", [f"cpu={i + 1}" for i in range(MAX_SHAPES + 1)], [], "r1"),
+        # 5,000 identical runners (auto: the class index), one added (pending) before the removal
+        ("auto", ["cpu=1"] * 5000, ["cpu=1"], "r1"),
+        ("blocks", ["cpu=1"] * 5000, ["cpu=1"], "r1"),
+        # the auto backend switches from the python scan to numpy while 5,000 runners join
+        ("auto-backend", ["cpu=1"] * 40, ["cpu=2"] * 5000, "r1"),
     ],
 )
 def test_more_issue_reproductions(
@@ -169,7 +196,7 @@ def test_more_issue_reproductions(
 ) -> None:
     fleet_runners = [Runner.parse(f"r{i}", s) for i, s in enumerate(fleet)]
     alloc, index = allocator_with(
-        numpy_with() if backend == "numpy" else auto_backend, fleet_runners
+        auto_backend if backend == "auto-backend" else numpy_with(index=backend), fleet_runners
     )
     held = alloc.allocate("t1", "cpu=1", require=())
     alloc.allocate_many([(f"m{i}", "cpu=1") for i in range(3)])

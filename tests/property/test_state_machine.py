@@ -39,6 +39,10 @@ from runtime_alloc.testing import (
     fleets,
 )
 from runtime_alloc.testing.machine import _Fleet
+from tests.backends.probe import allocator_with, numpy_with
+
+#: The numpy indexes a parity run forces (fleets this small are scanned under "auto").
+INDEXES = ("auto", "blocks", "classes", "scan")
 
 
 class LeastTasks:
@@ -153,11 +157,15 @@ class Lockstep:
         return self.python.snapshot()
 
     @classmethod
-    def from_snapshot(cls, data: Any, **kwargs: Any) -> Lockstep:
-        return cls(
-            Allocator.from_snapshot(data, backend="python", **kwargs),
-            Allocator.from_snapshot(data, backend="numpy", **kwargs),
-        )
+    def build(cls, fleet: Sequence[Runner], *, index: str = "auto", **kwargs: Any) -> Lockstep:
+        """Python and numpy allocators on ``fleet``, the numpy one with ``index`` forced."""
+        fast, _ = allocator_with(numpy_with(index=index), fleet, **kwargs)
+        return cls(Allocator(fleet, backend="python", **kwargs), fast)
+
+    @classmethod
+    def from_snapshot(cls, data: Any, *, index: str = "auto", **kwargs: Any) -> Lockstep:
+        fast, _ = allocator_with(numpy_with(index=index), snapshot=data, **kwargs)
+        return cls(Allocator.from_snapshot(data, backend="python", **kwargs), fast)
 
 
 class ParityMachine(AllocatorStateMachine):
@@ -171,22 +179,21 @@ class ParityMachine(AllocatorStateMachine):
         strategy=st.sampled_from(
             [MaxPackingStrategy(), EvenSpreadStrategy(), MaxPackingStrategy({"cpu": 3, "gpu": 0})]
         ),
+        index=st.sampled_from(INDEXES),
     )
-    def init_allocator(self, fleet: list[Runner], strategy: Any) -> None:
+    def init_allocator(self, fleet: list[Runner], strategy: Any, index: str) -> None:
         self.strategy = strategy
+        self.index = index
         super().init_allocator(fleet)
 
     def make_strategy(self) -> Any:
         return self.strategy
 
     def make_allocator(self, fleet: Sequence[Runner]) -> Lockstep:
-        return Lockstep(
-            Allocator(fleet, strategy=self.strategy, backend="python"),
-            Allocator(fleet, strategy=self.strategy, backend="numpy"),
-        )
+        return Lockstep.build(fleet, index=self.index, strategy=self.strategy)
 
     def restore_allocator(self, data: dict[str, Any]) -> Lockstep:
-        return Lockstep.from_snapshot(data, strategy=self.strategy)
+        return Lockstep.from_snapshot(data, index=self.index, strategy=self.strategy)
 
 
 _SKIP_PARITY = numpy_unavailable()

@@ -1,0 +1,75 @@
+"""The base of the fill experiment's per-device strategies (:mod:`.fill_strategies`).
+
+A :class:`FillStrategy` picks, among the feasible nodes, one node (the lowest
+:meth:`~FillStrategy.node_score`, first on ties) and the devices on it (a
+share on the device it fits best, whole GPUs on the lowest free indexes).
+The packing family (:mod:`.fill_packing`) scores nodes in closed form; the
+fragmentation family (:mod:`.fill_fragmentation`) overrides the choice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from runtime_alloc.traces.openb_devices import DEVICE_MILLI
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from runtime_alloc.simulation.fill import FillState
+
+__all__ = ["FillStrategy"]
+
+
+class FillStrategy:
+    """Base: packing device choice; subclasses score nodes."""
+
+    name: ClassVar[str] = ""
+
+    def start(self, state: FillState) -> None:
+        """Called once before the first pod. O(N)."""
+        self.state = state
+        self.max_cpu = float(state.fleet.cpu.max())
+        self.max_gpu = float(state.fleet.devices.max() * DEVICE_MILLI) or 1.0
+
+    def placed(self, state: FillState, node: int) -> None:
+        """Called after each placement on ``node``. O(1)."""
+
+    @staticmethod
+    def devices(state: FillState, node: int, count: int, milli: int) -> list[int]:
+        """Best fit for a share (smallest remainder, lowest index); lowest free indexes else."""
+        import numpy as np  # noqa: PLC0415
+
+        row = state.dev[node]
+        if count == 0:
+            return []
+        if milli < DEVICE_MILLI:
+            left = np.where(row >= milli, row - milli, DEVICE_MILLI + 1)
+            return [int(np.argmin(left))]
+        return [int(d) for d in np.flatnonzero(row == DEVICE_MILLI)[:count]]
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        """Scores of ``nodes`` for ``ask`` = (cpu, memory, gpu milli); lower is better. O(N)."""
+        raise NotImplementedError
+
+    def choose(
+        self,
+        state: FillState,
+        nodes: npt.NDArray[np.int64],
+        pod: tuple[int, int, int, int],
+    ) -> tuple[int, list[int]]:
+        """The node (lowest score, first on ties) and its devices for ``pod``.
+
+        ``pod`` is (cpu, memory, count, milli). O(N * D).
+        """
+        import numpy as np  # noqa: PLC0415
+
+        cpu, memory, count, milli = pod
+
+        node = int(
+            nodes[int(np.argmin(self.node_score(state, nodes, (cpu, memory, count * milli))))]
+        )
+        return node, self.devices(state, node, count, milli)

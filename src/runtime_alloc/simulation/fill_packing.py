@@ -1,0 +1,120 @@
+"""The packing family of the fill experiment: node scores in closed form, lower is better.
+
+* ``bestfit`` — the FGD artifact's BestFit: the node left with the least
+  ``0.5 * cpu_free / max_cpu + 0.5 * gpu_free / max_gpu`` after placement (ties: first
+  node); a share goes on the device it fits best (smallest remainder, lowest index),
+  whole GPUs on the lowest free indexes.
+* ``maxpacking`` — runtime_alloc's MaxPacking score (mean utilization after placement
+  over cpu, memory, slots and, for a GPU pod, the node's GPU pool) restricted to nodes
+  where a device can hold the pod; device choice as ``bestfit``.
+* ``maxpacking-balanced`` — MaxPacking made aware of stranding, two changes only: the
+  node's GPU pool always counts among the utilizations, with weight 2 (plain MaxPacking
+  counts it, with weight 1, only for GPU pods, so nothing keeps cpu-only pods off
+  nodes whose GPUs are free), and the score subtracts half the increase of the node's stranding
+  S = max(0, g - min(c, m)), the share of its GPU left free beyond its free share of cpu
+  or memory. Lower is better::
+
+      score = -(u_cpu + u_mem + u_slots + 2 · u_gpu) / 5 + 0.5 · (S_after - S_before)
+
+  with u the utilizations and g, c, m the free shares after (or before) placement; ties
+  go to the first node. Worked example in tests/simulation/test_fill.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from runtime_alloc.simulation.fill_base import FillStrategy
+from runtime_alloc.traces.openb_devices import DEVICE_MILLI
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from runtime_alloc.simulation.fill import FillState
+
+__all__ = ["BalancedPacking", "BestFit", "MaxPacking"]
+
+
+class BestFit(FillStrategy):
+    """The artifact's BestFit: least weighted free cpu + GPU left on the node."""
+
+    name = "bestfit"
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        """The weighted free cpu and GPU left on each node. O(N * D)."""
+        import numpy as np  # noqa: PLC0415
+
+        cpu, _, gpu = ask
+        gpu_free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+        cpu_left = (state.cpu[nodes] - cpu) / self.max_cpu * 0.5
+        return cpu_left + (gpu_free - gpu) / self.max_gpu * 0.5  # type: ignore[no-any-return]
+
+
+class MaxPacking(FillStrategy):
+    """runtime_alloc's MaxPacking score with device feasibility."""
+
+    name = "maxpacking"
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        """Minus the mean utilization after placement. O(N * D)."""
+        import numpy as np  # noqa: PLC0415
+
+        cpu, memory, gpu = ask
+        fleet = state.fleet
+        cap_cpu = fleet.cpu[nodes].astype(np.float64)
+        cap_mem = fleet.memory[nodes].astype(np.float64)
+        score = (cap_cpu - state.cpu[nodes] + cpu) / cap_cpu
+        score = score + (cap_mem - state.memory[nodes] + memory) / cap_mem
+        score = score + (111 - state.slots[nodes]) / 110.0
+        dims = 3.0
+        if gpu:
+            cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+            free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+            score = score + (cap_gpu - free + gpu) / cap_gpu
+            dims = 4.0
+        return -(score / dims)  # type: ignore[no-any-return]
+
+
+class BalancedPacking(FillStrategy):
+    """``maxpacking-balanced``: MaxPacking that counts the GPU pool and penalizes stranding.
+
+    See the module docstring for the formula.
+    """
+
+    name = "maxpacking-balanced"
+    #: Weight of the GPU pool among the utilizations (cpu, memory and slots weigh 1).
+    gpu_weight: ClassVar[float] = 2.0
+    #: Weight of the increase of stranding.
+    strand_weight: ClassVar[float] = 0.5
+
+    def node_score(
+        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
+    ) -> npt.NDArray[np.float64]:
+        """Minus the weighted utilization, plus half the increase of stranding. O(N * D)."""
+        import numpy as np  # noqa: PLC0415
+
+        cpu, memory, gpu = ask
+        fleet = state.fleet
+        cap_cpu = fleet.cpu[nodes].astype(np.float64)
+        cap_mem = fleet.memory[nodes].astype(np.float64)
+        cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+        has_gpu = cap_gpu > 0
+        cap_gpu[~has_gpu] = 1.0
+        free_cpu, free_mem = state.cpu[nodes] / cap_cpu, state.memory[nodes] / cap_mem
+        free_gpu = np.maximum(state.dev[nodes], 0).sum(axis=1) / cap_gpu
+        cpu_left, mem_left, gpu_left = (
+            free_cpu - cpu / cap_cpu,
+            free_mem - memory / cap_mem,
+            (free_gpu - gpu / cap_gpu),
+        )
+        weight = np.where(has_gpu, self.gpu_weight, 0.0)
+        used = (1 - cpu_left) + (1 - mem_left) + (111 - state.slots[nodes]) / 110.0
+        packing = (used + weight * (1 - gpu_left)) / (3.0 + weight)
+        before = np.maximum(0.0, free_gpu - np.minimum(free_cpu, free_mem))
+        after = np.maximum(0.0, gpu_left - np.minimum(cpu_left, mem_left))
+        return -packing + self.strand_weight * (after - before)  # type: ignore[no-any-return]
