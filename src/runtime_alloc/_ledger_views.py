@@ -74,53 +74,46 @@ def held_count(held: object) -> int:
     return len(held) if type(held) is dict else 1
 
 
-class StatesView(Mapping[str, RunnerState]):
+class _RowsView:
+    """The keys of a view by runner name: the ledger's rows, in registration order."""
+
+    __slots__ = ("_ledger",)
+
+    def __init__(self, ledger: LedgerRows) -> None:
+        self._ledger = ledger
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ledger.row_of
+
+    def __iter__(self) -> Iterator[str]:
+        self._ledger.compact()
+        return iter(self._ledger.row_of)
+
+    def __len__(self) -> int:
+        return len(self._ledger.row_of)
+
+
+class StatesView(_RowsView, Mapping[str, RunnerState]):
     """Runner name -> :class:`RunnerState`, in registration order, built when read.
 
     Reading one state is O(dimensions); iterating is O(N) (after the ledger
     closes the holes left by removed runners).
     """
 
-    __slots__ = ("_ledger",)
-
-    def __init__(self, ledger: LedgerRows) -> None:
-        self._ledger = ledger
+    __slots__ = ()
 
     def __getitem__(self, name: str) -> RunnerState:
         return self._ledger.state_at(self._ledger.row_of[name])
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._ledger.row_of
 
-    def __iter__(self) -> Iterator[str]:
-        self._ledger.compact()
-        return iter(self._ledger.row_of)
-
-    def __len__(self) -> int:
-        return len(self._ledger.row_of)
-
-
-class TasksView(Mapping[str, Mapping[str, "Reservation"]]):
+class TasksView(_RowsView, Mapping[str, Mapping[str, "Reservation"]]):
     """Runner name -> its reservations by task id (oldest first), built when read. O(tasks)."""
 
-    __slots__ = ("_ledger",)
-
-    def __init__(self, ledger: LedgerRows) -> None:
-        self._ledger = ledger
+    __slots__ = ()
 
     def __getitem__(self, name: str) -> dict[str, Reservation]:
         held = held_tuple(self._ledger.held[self._ledger.row_of[name]])
         return {r.task_id: r for r in held}
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._ledger.row_of
-
-    def __iter__(self) -> Iterator[str]:
-        self._ledger.compact()
-        return iter(self._ledger.row_of)
-
-    def __len__(self) -> int:
-        return len(self._ledger.row_of)
 
 
 class StateRows(Sequence[RunnerState]):
