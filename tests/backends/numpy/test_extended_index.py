@@ -174,7 +174,7 @@ def test_chunk_bounds_hold_for_every_feasible_row(maximize, weights, size, seed,
         for k in range(chunks.nchunks):
             rows = chunks.rows[chunks.members(k)]
             rows = rows[backend.feasible(rows, request, frozenset())]
-            score, row = chunks.evaluate(k, request, frozenset())
+            score, row = chunks.evaluate(chunks.members(k), request, frozenset())
             if not rows.size:
                 assert row == -1
                 continue

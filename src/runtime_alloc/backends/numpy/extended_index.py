@@ -284,14 +284,18 @@ class _Chunks:
         used = [res[d] + q[d] for d in range(ns)]
         return backend.spec.vector(used, list(cap), self.weights) / wsum
 
-    def evaluate(self, k: int, request: Resources, require: frozenset[str]) -> tuple[float, int]:
-        """The best score in chunk ``k`` and its row (-1 for none), ties to the lowest sequence.
+    def evaluate(
+        self,
+        span: slice | Any,  # noqa: ANN401
+        request: Resources,
+        require: frozenset[str],
+    ) -> tuple[float, int]:
+        """The best score at positions ``span`` and its row (-1 for none), ties to the lowest sequence.
 
-        The scan restricted to the chunk: the feasibility of :meth:`_fits` and
+        The scan restricted to those rows: the feasibility of :meth:`_fits` and
         labels, and the scores of :meth:`.NumpyBackend.scores` (the same values,
-        the same operations: lemma 1). O(chunk * dimensions).
+        the same operations: lemma 1). O(len(span) * dimensions).
         """
-        span = self.members(k)
         backend = self.backend
         iv, fv = self.iv[:, span], self.fv[:, span]
         ok = self._fits(iv, request)
@@ -404,26 +408,31 @@ class ExtendedIndex:
             return best[1]
         exact = chunks.bound(request, rest)
         exact_key = -exact if backend.maximize else exact
-        sequence = self._backend.table.sequence
-        first_sequence = chunks.first_sequence[rest]
-        for k, ek, fs in zip(
-            rest.tolist(), exact_key.tolist(), first_sequence.tolist(), strict=True
-        ):
-            if ek > best[0] or (ek == best[0] and fs > sequence.item(best[1])):
-                continue
-            best = self._evaluate(chunks, k, request, require, best)
-        return best[1]
+        best_sequence = self._backend.table.sequence.item(best[1])
+        keep = (exact_key < best[0]) | (
+            (exact_key == best[0]) & (chunks.first_sequence[rest] <= best_sequence)
+        )
+        rest = rest[keep]
+        if not rest.size:
+            return best[1]
+        # one vectorized scan of the kept chunks' rows (the answer of scanning them one by one)
+        starts = chunks.starts
+        span = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in rest.tolist()])
+        return self._evaluate(chunks, span, request, require, best)[1]
 
     def _evaluate(
         self,
         chunks: _Chunks,
-        k: int,
+        k: int | Any,  # noqa: ANN401
         request: Resources,
         require: frozenset[str],
         best: tuple[float, int],
     ) -> tuple[float, int]:
-        """The better of chunk ``k``'s best row and ``best`` ((score key, row); lemma 2 on ties)."""
-        s, r = chunks.evaluate(k, request, require)
+        """The better of chunk ``k``'s best row and ``best`` ((score key, row); lemma 2 on ties).
+
+        ``k`` is a chunk or an int64 array of positions (several chunks' rows).
+        """
+        s, r = chunks.evaluate(chunks.members(k) if isinstance(k, int) else k, request, require)
         if r < 0:
             return best
         sk = -s if self._backend.maximize else s
