@@ -290,7 +290,7 @@ class _Chunks:
         request: Resources,
         require: frozenset[str],
     ) -> tuple[float, int]:
-        """The best score at positions ``span`` and its row (-1 for none), ties to the lowest sequence.
+        """The best score at positions ``span`` and its row (-1: none), ties to the lowest sequence.
 
         The scan restricted to those rows: the feasibility of :meth:`_fits` and
         labels, and the scores of :meth:`.NumpyBackend.scores` (the same values,
