@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from runtime_alloc.backends.numpy.feasibility import free_at_least
+from runtime_alloc.backends.numpy.feasibility import NO_LIMIT, rows_at_least
 from runtime_alloc.devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ _I64 = np.int64
 _UNBOUNDED = np.iinfo(_I64).max
 #: The most name sets indexed at once (a fleet asked for more falls back to the scan).
 MAX_KEYS = 16
+_ZERO = np.zeros(1, dtype=_I64)
 #: Relative slack for pruning on real-valued bounds (lemma 4).
 _TOL = 1e-9
 #: The most touched rows remembered; beyond, every index is dropped and rebuilt.
@@ -151,6 +152,23 @@ class _Chunks:
         """The int and float values of ``rows`` (see the class docstring), and which are usable."""
         t = self.backend.table
         weight = self.backend.spec.weight
+        capacity = [t.capacity_float[d][rows] for d in range(3)]
+        wsum = t.weight_sum[rows].copy()
+        for name in self.scored:
+            cap = t.extended[name][0][rows]
+            has = cap > 0
+            capacity.append(np.where(has, cap.astype(np.float64), _INF))
+            wsum += np.where(has, weight(name), 0)
+        wsumf = np.where(wsum > 0, wsum, 1).astype(np.float64)
+        slopes = [w / cap / wsumf for w, cap in zip(self.weights, capacity, strict=True)]
+        iv, usable = self._int_values(rows)
+        fv = np.array([*capacity, *slopes, wsumf, wsumf])
+        fv[-1] = self._base_score(iv, fv)
+        return iv, fv, usable
+
+    def _int_values(self, rows: Any) -> tuple[Any, Any]:  # noqa: ANN401
+        """The int values of ``rows`` (the ones a reservation changes), and which are usable."""
+        t = self.backend.table
         free = [t.free_usable[d][rows] for d in range(3)]
         device, whole = [], []
         for name in self.names:
@@ -165,23 +183,16 @@ class _Chunks:
                 device.append(np.where(s < 0, _UNBOUNDED, s))
                 whole.append(np.where(w < 0, _UNBOUNDED, w))
         reserved = [t.reserved[d][rows] for d in range(3)]
-        capacity = [t.capacity_float[d][rows] for d in range(3)]
-        wsum = t.weight_sum[rows].copy()
-        for name in self.scored:
-            cap, res = t.extended[name][0][rows], t.extended[name][1][rows]
-            has = cap > 0
-            reserved.append(res)
-            capacity.append(np.where(has, cap.astype(np.float64), _INF))
-            wsum += np.where(has, weight(name), 0)
-        wsumf = np.where(wsum > 0, wsum, 1).astype(np.float64)
-        a = np.zeros(len(rows))
-        slopes = []
-        for w, res, cap in zip(self.weights, reserved, capacity, strict=True):
-            a += w * res / cap
-            slopes.append(w / cap / wsumf)
-        a /= wsumf
-        ivals = np.array([*free, *device, *whole, *reserved], dtype=_I64)
-        return ivals, np.array([*capacity, *slopes, wsumf, a]), free[2] >= 0
+        reserved += [t.extended[name][1][rows] for name in self.scored]
+        return np.array([*free, *device, *whole, *reserved], dtype=_I64), free[2] >= 0
+
+    def _base_score(self, iv: Any, fv: Any) -> Any:  # noqa: ANN401
+        """The base score ``a = sum_d w_d * r_d / c_d / W`` of the columns of ``iv``/``fv``."""
+        a = np.zeros(iv.shape[1])
+        for d, w in enumerate(self.weights):
+            a += w * iv[self.nres + d] / fv[d]
+        a /= fv[2 * self.ns]
+        return a
 
     def _reduce(self, span: slice, starts: Any) -> tuple[Any, Any, Any, Any]:  # noqa: ANN401
         """The chunk extrema over positions ``span`` cut at ``starts`` (relative to it)."""
@@ -212,38 +223,47 @@ class _Chunks:
         positions = positions[positions >= 0]
         if not positions.size:
             return
-        self.iv[:, positions], self.fv[:, positions], self.usable[positions] = self._values(
-            self.rows[positions]
-        )
-        zero = np.zeros(1, dtype=_I64)
+        iv, usable = self._int_values(self.rows[positions])
+        self.iv[:, positions], self.usable[positions] = iv, usable
+        self.fv[-1, positions] = self._base_score(iv, self.fv[:, positions])  # capacities stay
         for k in np.unique(self.chunk_at[positions]).tolist():
-            imax, imin, fmax, fmin = self._reduce(self.members(k), zero)
+            span = self.members(k)
+            if self.usable[span].all():  # the common case: plain extrema
+                iv, fv = self.iv[:, span], self.fv[:, span]
+                self.imax[:, k] = iv.max(axis=1)
+                self.imin[:, k] = iv[self.nres :].min(axis=1)
+                self.fmax[:, k] = fv.max(axis=1)
+                self.fmin[:, k] = fv.min(axis=1)
+                continue
+            imax, imin, fmax, fmin = self._reduce(span, _ZERO)
             self.imax[:, k] = imax[:, 0]
             self.imin[:, k] = imin[:, 0]
             self.fmax[:, k] = fmax[:, 0]
             self.fmin[:, k] = fmin[:, 0]
 
-    def _fits(self, iv: Any, request: Resources) -> Any:  # noqa: ANN401
-        """Bool array over the columns of ``iv`` (rows or chunk maxima): may take ``request``.
+    def _thresholds(self, request: Resources) -> Any:  # noqa: ANN401
+        """The ``(rows of iv, 1)`` thresholds of :func:`.feasibility.rows_at_least` for ``request``.
 
-        On rows, exactly :meth:`.NumpyBackend.feasible` without labels (the free
-        amounts, then each device kind as :meth:`.DeviceColumns.mask`).
+        On rows, exactly :meth:`.NumpyBackend.feasible` without labels: each free
+        amount at least the request, and per device kind the largest free share
+        at least a share, or the wholly free devices at least the whole ones
+        (:meth:`.DeviceColumns.mask`); reserved amounts are not tested.
         """
-        amounts = [request.millicpu, request.memory_bytes, request.slots]
-        amounts += [request.extended[x] for x in self.names]
-        ok = free_at_least(list(iv[: self.nfree]), amounts)
         nn = len(self.names)
-        for j, name in enumerate(self.names):
+        thresholds = [request.millicpu, request.memory_bytes, request.slots]
+        thresholds += [request.extended[x] for x in self.names]
+        share, whole = [], []
+        for name in self.names:
             milli = request.extended[name]
-            if milli <= DEVICE_MILLI:
-                ok &= iv[self.nfree + j] >= milli
-            else:
-                ok &= iv[self.nfree + nn + j] >= milli // DEVICE_MILLI
-        return ok
+            share.append(milli if milli <= DEVICE_MILLI else NO_LIMIT)
+            whole.append(milli // DEVICE_MILLI if milli > DEVICE_MILLI else NO_LIMIT)
+        thresholds += share + whole + [NO_LIMIT] * self.ns
+        assert len(thresholds) == self.nres + self.ns == 3 + 3 * nn + self.ns  # noqa: S101
+        return np.array(thresholds, dtype=_I64)[:, None]
 
     def candidates(self, request: Resources) -> Any:  # noqa: ANN401
         """Bool array over chunks: some row of the chunk may hold ``request`` (bounds only)."""
-        return self._fits(self.imax, request)
+        return rows_at_least(self.imax, self._thresholds(request))
 
     def _amounts(self, request: Resources) -> list[int]:
         return [
@@ -292,13 +312,13 @@ class _Chunks:
     ) -> tuple[float, int]:
         """The best score at positions ``span`` and its row (-1: none), ties to the lowest sequence.
 
-        The scan restricted to those rows: the feasibility of :meth:`_fits` and
+        The scan restricted to those rows: the feasibility of :meth:`_thresholds` and
         labels, and the scores of :meth:`.NumpyBackend.scores` (the same values,
         the same operations: lemma 1). O(len(span) * dimensions).
         """
         backend = self.backend
         iv, fv = self.iv[:, span], self.fv[:, span]
-        ok = self._fits(iv, request)
+        ok = rows_at_least(iv, self._thresholds(request))
         if require:
             t = backend.table
             labelset = t.labelset[self.rows[span]]
@@ -306,16 +326,18 @@ class _Chunks:
             any_of = getattr(require, "any_of", None)  # a LabelRule: one of these labels too
             if any_of:
                 ok &= t.any_label_table(any_of)[labelset]
-        found = np.flatnonzero(ok)
-        if not found.size:
+        if not ok.any():
             return _INF, -1
-        q = self._amounts(request)
         ns = self.ns
-        res = iv[self.nres :, found]
-        used = [res[d] + q[d] for d in range(ns)]
-        score = backend.spec.vector(used, list(fv[:ns, found]), self.weights) / fv[2 * ns, found]
-        s = score.max() if backend.maximize else score.min()
-        hits = found[score == s]
+        used = iv[self.nres :] + np.array(self._amounts(request), dtype=_I64)[:, None]
+        score = backend.spec.vector(used, fv[:ns], self.weights) / fv[2 * ns]
+        # every row is scored (the same operations on the same values, row by row);
+        # the infeasible ones then lose
+        if backend.maximize:
+            s = np.where(ok, score, -_INF).max()
+        else:
+            s = np.where(ok, score, _INF).min()
+        hits = np.flatnonzero(ok & (score == s))
         best = hits[self.sequence[span][hits].argmin()]
         return float(s), int(self.rows[span][best])
 
