@@ -127,6 +127,7 @@ class _Chunks:
         #: the scored extended names (weight > 0), in the request's order
         self.scored = [x for x in names if backend.spec.weight(x)]
         self.weights = [*backend.weights, *(backend.spec.weight(x) for x in self.scored)]
+        self.weight_column = np.array(self.weights, dtype=np.float64)[:, None]
         nn, ns = len(names), 3 + len(self.scored)
         self.ns = ns
         self.nfree = 3 + nn
@@ -188,11 +189,8 @@ class _Chunks:
 
     def _base_score(self, iv: Any, fv: Any) -> Any:  # noqa: ANN401
         """The base score ``a = sum_d w_d * r_d / c_d / W`` of the columns of ``iv``/``fv``."""
-        a = np.zeros(iv.shape[1])
-        for d, w in enumerate(self.weights):
-            a += w * iv[self.nres + d] / fv[d]
-        a /= fv[2 * self.ns]
-        return a
+        ns = self.ns
+        return (self.weight_column * iv[self.nres :] / fv[:ns]).sum(axis=0) / fv[2 * ns]
 
     def _reduce(self, span: slice, starts: Any) -> tuple[Any, Any, Any, Any]:  # noqa: ANN401
         """The chunk extrema over positions ``span`` cut at ``starts`` (relative to it)."""
