@@ -56,7 +56,6 @@ _I64 = np.int64
 _UNBOUNDED = np.iinfo(_I64).max
 #: The most name sets indexed at once (a fleet asked for more falls back to the scan).
 MAX_KEYS = 16
-_ZERO = np.zeros(1, dtype=_I64)
 #: Relative slack for pruning on real-valued bounds (lemma 4).
 _TOL = 1e-9
 #: The most touched rows remembered; beyond, every index is dropped and rebuilt.
@@ -192,8 +191,8 @@ class _Chunks:
         ns = self.ns
         return (self.weight_column * iv[self.nres :] / fv[:ns]).sum(axis=0) / fv[2 * ns]
 
-    def _reduce(self, span: slice, starts: Any) -> tuple[Any, Any, Any, Any]:  # noqa: ANN401
-        """The chunk extrema over positions ``span`` cut at ``starts`` (relative to it)."""
+    def _reduce(self, span: slice | Any, starts: Any) -> tuple[Any, Any, Any, Any]:  # noqa: ANN401
+        """The chunk extrema over positions ``span`` (a slice or an array) cut at ``starts``."""
         usable = self.usable[span]
         iv, fv = self.iv[:, span], self.fv[:, span]
         if not iv.shape[1]:
@@ -224,20 +223,20 @@ class _Chunks:
         iv, usable = self._int_values(self.rows[positions])
         self.iv[:, positions], self.usable[positions] = iv, usable
         self.fv[-1, positions] = self._base_score(iv, self.fv[:, positions])  # capacities stay
-        for k in np.unique(self.chunk_at[positions]).tolist():
-            span = self.members(k)
-            if self.usable[span].all():  # the common case: plain extrema
-                iv, fv = self.iv[:, span], self.fv[:, span]
-                self.imax[:, k] = iv.max(axis=1)
-                self.imin[:, k] = iv[self.nres :].min(axis=1)
-                self.fmax[:, k] = fv.max(axis=1)
-                self.fmin[:, k] = fv.min(axis=1)
-                continue
-            imax, imin, fmax, fmin = self._reduce(span, _ZERO)
-            self.imax[:, k] = imax[:, 0]
-            self.imin[:, k] = imin[:, 0]
-            self.fmax[:, k] = fmax[:, 0]
-            self.fmin[:, k] = fmin[:, 0]
+        ks = np.unique(self.chunk_at[positions])
+        span, starts = self.positions_of(ks)
+        self.imax[:, ks], self.imin[:, ks], self.fmax[:, ks], self.fmin[:, ks] = self._reduce(
+            span, starts
+        )
+
+    def positions_of(self, ks: Any) -> tuple[Any, Any]:  # noqa: ANN401
+        """The positions of chunks ``ks`` (int64 array), and where each chunk starts in them."""
+        first = self.starts[ks]
+        lengths = self.starts[ks + 1] - first
+        starts = np.zeros(len(ks), dtype=_I64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        span = np.arange(int(lengths.sum()), dtype=_I64) + np.repeat(first - starts, lengths)
+        return span, starts
 
     def _thresholds(self, request: Resources) -> Any:  # noqa: ANN401
         """The ``(rows of iv, 1)`` thresholds of :func:`.feasibility.rows_at_least` for ``request``.
@@ -436,8 +435,7 @@ class ExtendedIndex:
         if not rest.size:
             return best[1]
         # one vectorized scan of the kept chunks' rows (the answer of scanning them one by one)
-        starts = chunks.starts
-        span = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in rest.tolist()])
+        span, _ = chunks.positions_of(rest)
         return self._evaluate(chunks, span, request, require, best)[1]
 
     def _evaluate(
