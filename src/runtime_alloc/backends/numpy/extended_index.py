@@ -53,7 +53,9 @@ __all__ = ["ExtendedIndex"]
 _INF = np.inf
 _I64 = np.int64
 #: Stands for "no limit" in a device bound (a row without devices of the kind).
-_UNBOUNDED = np.iinfo(_I64).max
+_UNBOUNDED = int(np.iinfo(_I64).max)
+#: Up to this many changed rows are read row by row, beyond with numpy gathers.
+_FEW_ROWS = 16
 #: The most name sets indexed at once (a fleet asked for more falls back to the scan).
 MAX_KEYS = 16
 #: Relative slack for pruning on real-valued bounds (lemma 4).
@@ -168,6 +170,8 @@ class _Chunks:
 
     def _int_values(self, rows: Any) -> tuple[Any, Any]:  # noqa: ANN401
         """The int values of ``rows`` (the ones a reservation changes), and which are usable."""
+        if len(rows) <= _FEW_ROWS:
+            return self._int_values_of_few(rows.tolist())
         t = self.backend.table
         free = [t.free_usable[d][rows] for d in range(3)]
         device, whole = [], []
@@ -185,6 +189,29 @@ class _Chunks:
         reserved = [t.reserved[d][rows] for d in range(3)]
         reserved += [t.extended[name][1][rows] for name in self.scored]
         return np.array([*free, *device, *whole, *reserved], dtype=_I64), free[2] >= 0
+
+    def _int_values_of_few(self, rows: list[int]) -> tuple[Any, Any]:
+        """:meth:`_int_values` read row by row (cheaper than numpy calls for a few rows)."""
+        t = self.backend.table
+        free = t.free_usable
+        reserved = t.reserved
+        extended = [t.extended[name] for name in self.names]
+        scored = [t.extended[name][1] for name in self.scored]
+        share = [t.devices.share.get(name) for name in self.names]
+        whole = [t.devices.whole.get(name) for name in self.names]
+        columns = []
+        for i in rows:
+            values = [free[0].item(i), free[1].item(i), free[2].item(i)]
+            values += [cols[0].item(i) - cols[1].item(i) for cols in extended]
+            for kind in (share, whole):
+                for column in kind:
+                    v = -1 if column is None else column.item(i)
+                    values.append(_UNBOUNDED if v < 0 else v)
+            values += [reserved[0].item(i), reserved[1].item(i), reserved[2].item(i)]
+            values += [column.item(i) for column in scored]
+            columns.append(values)
+        iv = np.array(columns, dtype=_I64).reshape(len(rows), self.nres + self.ns).T.copy()
+        return iv, iv[2] >= 0
 
     def _base_score(self, iv: Any, fv: Any) -> Any:  # noqa: ANN401
         """The base score ``a = sum_d w_d * r_d / c_d / W`` of the columns of ``iv``/``fv``."""
