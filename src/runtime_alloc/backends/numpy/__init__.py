@@ -4,7 +4,9 @@ Modules: :mod:`.backend` (the :class:`NumpyBackend`: index upkeep and the
 choice of index), :mod:`.columns` (the runner table: one numpy column per
 quantity, a *row* per runner, rows grouped in *blocks*), :mod:`.blocks` (the
 block search), :mod:`.shape_classes` and :mod:`.shape_groups` (the per-shape r-class heaps),
-:mod:`.batch` (placing a run of identical requests at once), :mod:`.feasibility`
+:mod:`.batch` (placing a run of identical requests at once), :mod:`.extended_index`
+(requests for extended resources and devices: chunks of the rows declaring them),
+:mod:`.feasibility`
 (the feasibility test, one kernel per data representation), :mod:`.checks`
 (consistency checks for tests) and
 :mod:`.diagnose` (the table's columns fed to the one failure diagnosis of
@@ -42,6 +44,16 @@ them as "(lemma N)".
    key window of ``1e-10 * (1 + 2W)`` around the best feasible key contains
    every runner that can win (the argument is written out in
    :mod:`.shape_classes`).
+6. **Bounds from extrema.** For a set of rows with scores
+   ``fl(fl(sum_d fl(w_d*(r_d+q_d)) / c_d) / W)`` (lemma 1), take per dimension
+   the least ``r_d`` and the largest ``c_d``, and the largest ``W``: by lemma 3
+   (and since ``fl(x / W)`` does not increase in ``W`` for ``x >= 0``) that one
+   float is at most every row's float score, even when no single row attains
+   it; the most ``r_d`` over the least ``c_d`` and ``W`` bounds them from
+   above. An unscored dimension (capacity ``inf``) adds an exact 0.0 either
+   way. So a chunk whose bound is worse than a row's score, or equal while
+   every runner of the chunk registered later, holds no winner (the extended
+   index of :mod:`.extended_index`, the blocks' exact near-tie test).
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ two indexes answer the built-in strategies (those with a
 set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
 (pure Python heaps, O(log N) per update; the numpy columns are then written
 lazily, only for vectorized reads). Otherwise the block search of
-:mod:`.blocks` answers. Requests for extended resources use a vectorized full
-scan (O(N) numpy work); strategies without a LinearScore the python scan.
+:mod:`.blocks` answers. Requests for extended resources and devices use the
+chunks of :mod:`.extended_index` (label ORs without them, and small fleets, a
+vectorized scan); strategies without a LinearScore the python scan.
 Why each answer equals the python scan: the lemmas in
 :mod:`runtime_alloc.backends.numpy`.
 """
@@ -27,6 +28,7 @@ from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy import batch, blocks, diagnose
 from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.feasibility import free_at_least
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
@@ -111,6 +113,8 @@ class NumpyBackend:
         self.classes: ClassIndex | None = None
         #: the scan's float copies of the rows (small fleets), taken when first read
         self._arrays: ScanArrays | None = None
+        #: chunks of the rows declaring extended resources (requests for them, above the scan)
+        self.extended_index = ExtendedIndex(self, block_size)
         self.rebuild(initial)
 
     @property
@@ -160,6 +164,7 @@ class NumpyBackend:
         if self._pending:
             self.flush()
         i = self.table.row_of[name]
+        self.extended_index.touch(i)
         classes = self.classes
         if classes is None and not self.scanning:
             self.table.set_row(i, reserved, extended, draining)
@@ -211,6 +216,7 @@ class NumpyBackend:
         if self._scan_states is not None:
             del self._scan_states[name]
         self._arrays = None
+        self.extended_index.clear()
         if self.classes is not None:
             self.classes.remove(self.table.row_of[name])
         self.table.remove(name)
@@ -278,6 +284,7 @@ class NumpyBackend:
         shapes: list[tuple[tuple[int, int, int], frozenset[str]]] | None = None,
     ) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
+        self.extended_index.clear()
         t = self.table
         t.add_many(states)
         classes = self.classes
@@ -307,6 +314,7 @@ class NumpyBackend:
         if states is None:
             states = self.states
         check_table(self.table, states)
+        self.extended_index.check()
         if self.classes is not None:
             rows = {}
             for name, state in states.items():
@@ -387,8 +395,9 @@ class NumpyBackend:
         Runtime complexity: with the class index, O(shapes * tiers) heap peeks
         plus O(log N) per r-class popped (see :mod:`.shape_classes`);
         with the block index O(N / block_size + block_size) numpy work in the
-        common case; O(N) for extended-resource requests; the python scan's
-        O(N) for custom strategies.
+        common case; for extended-resource requests O(chunks + chunk) numpy
+        work in the common case (see :mod:`.extended_index`); the python
+        scan's O(N) for custom strategies.
         """
         if self._pending:
             self.flush()
@@ -396,8 +405,15 @@ class NumpyBackend:
             state = _placement.choose(self._scan_states.values(), self._strategy, request, require)
             return None if state is None else state.name
         if request.extended._data or getattr(require, "any_of", None):  # noqa: SLF001
-            self.sync()  # extended resources, devices and label ORs: the vectorized scan
-            row = self._scan(self._candidates(request), request, require)
+            self.sync()  # extended resources and devices: their chunks; label ORs: the scan
+            found = (
+                self.extended_index.choose(request, require)
+                if request.extended and not self.scanning
+                else None
+            )
+            row = (
+                self._scan(self._candidates(request), request, require) if found is None else found
+            )
         elif self.scanning:
             arrays = self._arrays
             if arrays is None:

@@ -12,6 +12,8 @@ quantities in two other shapes, each with its one kernel here:
   evaluation of :mod:`.blocks`) and for block bounds (a block's most free amount
   per dimension: some row of the block *may* fit, :func:`.blocks.search`);
   :func:`copies_that_fit` is its multi-copy form for the batch plan;
+  :func:`rows_at_least` its stacked form (one 2-D array, one threshold per
+  dimension) for the extended index of :mod:`.extended_index`;
 * **scalar tuple** -- :func:`reserved_within`: an r-class's reserved tuple
   against the limits ``u = capacity - request`` of its shape (the class index).
   The class index's hot loop keeps this expression unrolled, written exactly as
@@ -26,7 +28,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["UNROLLED_RESERVED_WITHIN", "copies_that_fit", "free_at_least", "reserved_within"]
+__all__ = [
+    "NO_LIMIT",
+    "UNROLLED_RESERVED_WITHIN",
+    "copies_that_fit",
+    "free_at_least",
+    "reserved_within",
+    "rows_at_least",
+]
+
+#: A threshold that every int64 value meets (a row of the stacked form that is not tested).
+NO_LIMIT = int(np.iinfo(np.int64).min)
 
 #: The body of :func:`reserved_within`, as the class index writes it inline.
 UNROLLED_RESERVED_WITHIN = "r[0] <= u0 and r[1] <= u1 and r[2] <= u2"
@@ -46,6 +58,18 @@ def free_at_least(free: Sequence[Any], amounts: Sequence[int]) -> Any:  # noqa: 
     for column, amount in zip(free[1:], amounts[1:], strict=True):
         ok &= column >= amount
     return ok
+
+
+def rows_at_least(values: Any, thresholds: Any) -> Any:  # noqa: ANN401
+    """Return the bool array over columns of ``values`` that meet every row's threshold.
+
+    :func:`free_at_least` on stacked columns: ``values`` is an int64 array of
+    shape ``(dimensions, n)``, ``thresholds`` an int64 array of shape
+    ``(dimensions, 1)`` (:data:`NO_LIMIT` where a row is not tested).
+
+    Runtime complexity: O(dimensions * n) numpy work, in two operations.
+    """
+    return (values >= thresholds).all(axis=0)
 
 
 def copies_that_fit(free: Sequence[Any], amounts: Sequence[int], room: Any) -> Any:  # noqa: ANN401
