@@ -8,8 +8,6 @@ the same on every run and under every profile.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from typing import Any
 
@@ -18,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-import runtime_alloc
 from runtime_alloc import (
     AllocationError,
     Allocator,
@@ -269,39 +266,31 @@ ERROR_PATH_BITES: list[tuple[type[Allocator], str, tuple[str, ...], str]] = [
 ]
 
 
-def import_every_module() -> None:
-    """Import every module of runtime_alloc, so the derandomized searches see one constant pool.
+@pytest.fixture(autouse=True)
+def fixed_constant_pool(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run each derandomized search without hypothesis's pool of local source constants.
 
     Hypothesis (6.131 and later) mixes literals from the source of every *local* module
-    in ``sys.modules`` (not tests, not site-packages) into its draws. The derandomized
-    searches below therefore depended on which runtime_alloc modules earlier tests of
-    the same process had imported: ``import runtime_alloc.cli`` alone (a few literals
-    such as 130) made the RemovedRunnerLingers search at 100 examples miss the bug it
-    found in a fresh process. With every module imported first the pool, and so each
-    search, is the same whatever ran before. Modules of missing optional dependencies
-    (airflow) are skipped: the pool is then fixed per environment.
+    in ``sys.modules`` (not tests, not site-packages) into its draws. A derandomized
+    search then depends on which runtime_alloc modules are imported and on every literal
+    in them: importing ``runtime_alloc.cli`` first, or adding an unrelated module, turned
+    a found bug into a missed one. With the pool empty (the one private hook hypothesis
+    has for it; skipped where a version lacks it) each search depends only on this file,
+    the harness and the hypothesis version.
     """
-    for module in pkgutil.walk_packages(runtime_alloc.__path__, "runtime_alloc."):
-        try:
-            importlib.import_module(module.name)
-        except ImportError:
-            continue
-
-
-import_every_module()
-
-#: Bites whose search needs more examples. RemovedRunnerLingers needs a runner removed and
-#: then named again, two rules out of many; with every module imported (see
-#: import_every_module) 100 examples miss it and 200 find it, in a fresh process or after
-#: any other tests. The ablation below runs with the same budget, so "caught with its rule,
-#: missed without it" still holds.
-MORE_EXAMPLES: dict[str, int] = {"RemovedRunnerLingers": 300}
-
-
-def bite_settings(allocator_class: type[Allocator]) -> settings:
-    """BITE_SETTINGS, with the example budget of MORE_EXAMPLES where it names the class."""
-    examples = MORE_EXAMPLES.get(allocator_class.__name__)
-    return settings(BITE_SETTINGS, max_examples=examples) if examples else BITE_SETTINGS
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    if not hasattr(providers, "_get_local_constants"):  # pragma: no cover
+        yield
+        return
+    empty = type(providers._local_constants)()
+    monkeypatch.setattr(providers, "_get_local_constants", lambda: empty)
+    providers.CONSTANTS_CACHE.cache.clear()
+    yield
+    providers.CONSTANTS_CACHE.cache.clear()
 
 
 def machine_for(
@@ -326,7 +315,7 @@ def run_and_catch(
     """Run the machine on a broken allocator; return the error text and the shrunk steps."""
     with pytest.raises(AssertionError) as info:
         run_state_machine_as_test(
-            machine_for(allocator_class, without=without), settings=bite_settings(allocator_class)
+            machine_for(allocator_class, without=without), settings=BITE_SETTINGS
         )
     notes = "\n".join(getattr(info.value, "__notes__", []))
     steps = [line for line in notes.splitlines() if re.match(r"\s*state\.\w+\(", line)]
@@ -400,15 +389,22 @@ def test_error_path_rule_alone_catches_broken_allocator(
 
 @pytest.mark.parametrize(
     ("broken", "rule"),
-    # CountsUnschedulableTwice is left out: the plain `allocate` rule also meets
-    # unschedulable requests (e.g. an empty fleet) and now checks the metrics too.
-    [b[:2] for b in ERROR_PATH_BITES if b[0] is not CountsUnschedulableTwice],
+    # Left out, because the plain `allocate` rule also catches them: CountsUnschedulableTwice
+    # (it meets unschedulable requests, e.g. an empty fleet, and checks the metrics too) and
+    # FullRunnerUnschedulable (it draws requests equal to a busy runner's whole capacity, e.g.
+    # `slots=2` on a 2-slot runner, and checks the error's type). Both are still caught with
+    # only their own rule enabled (test_error_path_rule_catches_broken_allocator).
+    [
+        b[:2]
+        for b in ERROR_PATH_BITES
+        if b[0] not in {CountsUnschedulableTwice, FullRunnerUnschedulable}
+    ],
     ids=lambda v: getattr(v, "__name__", v),
 )
 def test_error_path_bug_escapes_without_its_rule(broken: type[Allocator], rule: str) -> None:
     # The ablation: with that one rule disabled, the same settings find nothing,
     # so the rule (and not some other part of the harness) is what catches the bug.
-    run_state_machine_as_test(machine_for(broken, without=(rule,)), settings=bite_settings(broken))
+    run_state_machine_as_test(machine_for(broken, without=(rule,)), settings=BITE_SETTINGS)
 
 
 def test_forgetful_release_breaks_the_sum_invariant_directly() -> None:
