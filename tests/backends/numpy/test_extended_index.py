@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 np = pytest.importorskip("numpy")
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner  # noqa: E402
-from runtime_alloc.backends.numpy.extended_index import _Chunks, chunk_size  # noqa: E402
+from runtime_alloc.backends.numpy.extended_chunks import Chunks, chunk_size  # noqa: E402
 from tests.backends.probe import allocator_with, check_index, numpy_with  # noqa: E402
 
 GI = 1 << 30
@@ -167,7 +167,7 @@ def test_chunk_bounds_hold_for_every_feasible_row(maximize, weights, size, seed,
         request = make_request(rng)
         if any(x not in backend.table.extended for x in request.extended):
             continue
-        chunks = _Chunks(backend, tuple(request.extended), chunk)
+        chunks = Chunks(backend, tuple(request.extended), chunk)
         bound = chunks.bound(request, slice(None))
         key = chunks.key(request)
         cand = chunks.candidates(request)
