@@ -51,6 +51,7 @@ request of 300m on runner A with 2 GPUs used [0, 0] or runner B with 1 GPU used 
 (The 600m got to B by a tie: on A it leaves [400, 1000], F = 0.5·400 + 0.5·400 = 400,
 on B [400], F = 400: both +400, and B is registered first.)
 
+```pycon
 >>> from runtime_alloc import Allocator, Runner
 >>> fleet = [Runner.parse("B", "cpu=8", devices={"gpu": 1}),
 ...          Runner.parse("A", "cpu=8", devices={"gpu": 2})]
@@ -60,6 +61,8 @@ on B [400], F = 400: both +400, and B is registered first.)
 >>> small = Resources.parse("gpu=100m", device_kinds={"gpu"})
 >>> [alloc.strategy.score(s, small) for s in alloc.snapshot().runners]
 [-100.0, 450.0]
+
+```
 
 (B, used [900]: F = 100 before, 0 after; A: [0, 0] -> free [900, 1000], F = 0.5·0 +
 0.5·900 = 450.)
