@@ -24,7 +24,6 @@ import platform
 import random
 import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,8 @@ from runtime_alloc.strategies import FragmentationStrategy
 from runtime_alloc.strategies.fragmentation import fragmentation
 
 sys.path.insert(0, str(Path(__file__).parent))
-from devices import GI, fleet, request
+import devices
+from devices import GI, fleet
 
 
 class ScanFloor:
@@ -57,28 +57,15 @@ class NoMemo(FragmentationStrategy):
         return fragmentation(cpu_free, memory_free, used, self._shapes)
 
 
-class Run:
+class Run(devices.Run):
+    """``devices.Run`` (same workload and step) on an allocator restored from ``snapshot``."""
+
     def __init__(self, snapshot: Any, strategy: Any, gpu_share: float) -> None:
         self.alloc = Allocator.from_snapshot(snapshot, strategy=strategy, backend="numpy")
         self.rng = random.Random(7)
         self.gpu_share = gpu_share
         self.held = sorted(snapshot.reservations)
         self.next = 0
-
-    def step(self, count: int) -> float:
-        alloc, rng, held = self.alloc, self.rng, self.held
-        requests = [request(rng, self.gpu_share) for _ in range(count)]
-        picks = [rng.random() for _ in range(count)]
-        started = time.perf_counter()
-        for req, pick in zip(requests, picks, strict=True):
-            task = f"t{self.next}"
-            self.next += 1
-            if alloc.try_allocate(task, req) is not None:
-                held.append(task)
-            i = int(pick * len(held))
-            held[i], held[-1] = held[-1], held[i]
-            alloc.release(held.pop())
-        return time.perf_counter() - started
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from runtime_alloc import devices
-from runtime_alloc._ledger_rows import LedgerRows
+from runtime_alloc._ledger_rows import LedgerRows, add_counts
 from runtime_alloc.errors import AllocationError
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
@@ -88,12 +88,7 @@ class LedgerReservations(LedgerRows):
     def _add_extended(self, row: int, resources: Resources, sign: int) -> None:
         """Add ``sign * resources.extended`` to a row and the fleet totals. O(dimensions)."""
         amounts = dict(self.extended.get(row, ()))
-        for dim, count in resources.extended.items():
-            value = amounts.get(dim, 0) + sign * count
-            if value:
-                amounts[dim] = value
-            else:
-                del amounts[dim]
+        add_counts(amounts, resources.extended, sign)
         if amounts:
             self.extended[row] = amounts
         else:

@@ -11,6 +11,7 @@ removed runners leave, and keeps the counters and fleet gauges.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping
 from typing import Any
 
 from runtime_alloc._frozen import FrozenMap
@@ -30,10 +31,20 @@ from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner, RunnerState
 
-__all__ = ["ROW", "LedgerRows"]
+__all__ = ["ROW", "LedgerRows", "add_counts"]
 
 NO_DEVICES: FrozenMap[str, tuple[int, ...]] = FrozenMap()
 ROW = "q"  # array typecode of the reserved columns: signed 64-bit, like the quantities
+
+
+def add_counts(amounts: dict[str, int], counts: Mapping[str, int], sign: int) -> None:
+    """Add ``sign * counts`` to ``amounts`` in place, dropping names at 0. O(len(counts))."""
+    for dim, count in counts.items():
+        value = amounts.get(dim, 0) + sign * count
+        if value:
+            amounts[dim] = value
+        else:
+            del amounts[dim]
 
 
 class LedgerRows:
@@ -218,13 +229,7 @@ class LedgerRows:
             self._count_extended(resources, sign)
 
     def _count_extended(self, resources: Resources, sign: int) -> None:
-        totals = self.res_ext
-        for dim, count in resources.extended.items():
-            value = totals.get(dim, 0) + sign * count
-            if value:
-                totals[dim] = value
-            else:
-                del totals[dim]
+        add_counts(self.res_ext, resources.extended, sign)
 
     def fleet_reserved(self) -> dict[str, int]:
         """The fleet's reserved amounts per dimension (built-ins, then extended). O(dimensions)."""
