@@ -33,14 +33,7 @@ import re
 from decimal import Context, Decimal
 
 from runtime_alloc._options import parse_integer, parse_number
-from runtime_alloc._text import (
-    _MAX_TEXT,
-    _NUMBER,
-    _SPACE,
-    MAX_QUANTITY,
-    _ascii_hint,
-    _read_int,
-)
+from runtime_alloc._text import _NUMBER, MAX_QUANTITY, _fullmatch, _read_int, _rule_error
 from runtime_alloc._text import _show as _show  # noqa: PLC0414 (an explicit re-export for mypy)
 from runtime_alloc.errors import InvalidResourcesError
 
@@ -92,7 +85,7 @@ _COUNT_RULE = "a non-negative integer"
 
 
 def _fail(field: str, rule: str, value: object) -> InvalidResourcesError:
-    return InvalidResourcesError(f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}")
+    return InvalidResourcesError(_rule_error(field, rule, value))
 
 
 def _check_range(field: str, rule: str, value: object, result: int) -> int:
@@ -156,8 +149,7 @@ def parse_cpu(value: object, *, field: str = "cpu") -> int:
     (1500, 500, 2000, 250)
     """
     if isinstance(value, str):
-        text = value.strip(_SPACE)
-        match = _CPU_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
+        match = _fullmatch(value, _CPU_RE)
         if match is None:
             raise _fail(field, _CPU_RULE, value)
         number, milli = match.groups()
@@ -191,8 +183,7 @@ def parse_memory(value: object, *, field: str = "memory") -> int:
     (1073741824, 1610612736, 2000, 1048576)
     """
     if isinstance(value, str):
-        text = value.strip(_SPACE)
-        match = _MEMORY_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
+        match = _fullmatch(value, _MEMORY_RE)
         if match is None or match.group(2) not in _MEMORY_UNITS:
             raise _fail(field, _MEMORY_RULE, value)
         number, unit = match.groups()
