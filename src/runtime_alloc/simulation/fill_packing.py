@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from runtime_alloc.simulation.fill_base import FillStrategy
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
@@ -48,7 +49,14 @@ def _capacities(
 
 def _slots_used_after(state: FillState, nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """The share of each node's 110 pod slots in use once the pod is placed. O(N)."""
-    return (111 - state.slots[nodes]) / 110.0
+    return (KUBERNETES_MAX_PODS + 1 - state.slots[nodes]) / float(KUBERNETES_MAX_PODS)
+
+
+def _gpu_free(state: FillState, nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The free GPU milli of each node, summed over its devices. O(N * D)."""
+    import numpy as np  # noqa: PLC0415
+
+    return np.maximum(state.dev[nodes], 0).sum(axis=1)  # type: ignore[no-any-return]
 
 
 class BestFit(FillStrategy):
@@ -60,10 +68,8 @@ class BestFit(FillStrategy):
         self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
     ) -> npt.NDArray[np.float64]:
         """The weighted free cpu and GPU left on each node. O(N * D)."""
-        import numpy as np  # noqa: PLC0415
-
         cpu, _, gpu = ask
-        gpu_free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+        gpu_free = _gpu_free(state, nodes)
         cpu_left = (state.cpu[nodes] - cpu) / self.max_cpu * 0.5
         return cpu_left + (gpu_free - gpu) / self.max_gpu * 0.5  # type: ignore[no-any-return]
 
@@ -87,7 +93,7 @@ class MaxPacking(FillStrategy):
         dims = 3.0
         if gpu:
             cap_gpu = (state.fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
-            free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+            free = _gpu_free(state, nodes)
             score = score + (cap_gpu - free + gpu) / cap_gpu
             dims = 4.0
         return -(score / dims)  # type: ignore[no-any-return]
@@ -117,7 +123,7 @@ class BalancedPacking(FillStrategy):
         has_gpu = cap_gpu > 0
         cap_gpu[~has_gpu] = 1.0
         free_cpu, free_mem = state.cpu[nodes] / cap_cpu, state.memory[nodes] / cap_mem
-        free_gpu = np.maximum(state.dev[nodes], 0).sum(axis=1) / cap_gpu
+        free_gpu = _gpu_free(state, nodes) / cap_gpu
         cpu_left, mem_left, gpu_left = (
             free_cpu - cpu / cap_cpu,
             free_mem - memory / cap_mem,

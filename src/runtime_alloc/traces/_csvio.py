@@ -12,7 +12,7 @@ from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.resources import check_dimension_name
 from runtime_alloc.traces.errors import InputFileError
 
-__all__ = ["ascii_text", "cell", "count", "header", "number", "rows", "sized"]
+__all__ = ["ascii_text", "cell", "header", "non_negative_int", "number", "rows", "sized"]
 
 T = TypeVar("T")
 
@@ -142,7 +142,7 @@ def ascii_text(text: str) -> str:
     return text
 
 
-def count(text: str, rule: str = "an integer >= 0") -> int:
+def non_negative_int(text: str, rule: str = "an integer >= 0") -> int:
     """Parse an integer >= 0 in ASCII digits; a negative one is ``must be {rule}``. O(len(text))."""
     value = int(ascii_text(text))
     if value < 0:

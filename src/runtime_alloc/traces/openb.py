@@ -25,7 +25,7 @@ from pathlib import Path
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
 from runtime_alloc.simulation.tasks import SimTask
-from runtime_alloc.traces._csvio import cell, count, number, rows, sized
+from runtime_alloc.traces._csvio import cell, non_negative_int, number, rows, sized
 from runtime_alloc.traces.errors import InputFileError
 
 __all__ = ["KUBERNETES_MAX_PODS", "read_openb_nodes", "read_openb_pods"]
@@ -53,7 +53,7 @@ def _header(path: str | Path, need: tuple[str, ...], what: str) -> tuple[int, li
 
 
 #: An integer cell >= 0 (the message says ">= 0", as it always has for openb).
-_int = partial(count, rule=">= 0")
+_int = partial(non_negative_int, rule=">= 0")
 
 
 def _records(
