@@ -11,15 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from runtime_alloc._text import (
-    _MAX_TEXT,
-    _NUMBER,
-    _SPACE,
-    MAX_QUANTITY,
-    _ascii_hint,
-    _read_int,
-    _show,
-)
+from runtime_alloc._text import _NUMBER, MAX_QUANTITY, _fullmatch, _read_int, _rule_error
 from runtime_alloc.errors import InvalidArgumentError
 
 __all__ = ["parse_integer", "parse_number"]
@@ -88,10 +80,10 @@ def parse_number(
     """
     rule = f"a number from {minimum:g} to {maximum:g}"
     if isinstance(value, str):
-        text = value.strip(_SPACE)
-        if len(text) > _MAX_TEXT or not _REAL_RE.fullmatch(text):
+        match = _fullmatch(value, _REAL_RE)
+        if match is None:
             raise _option_error(field, rule, value)
-        result = float(text)
+        result = float(match.group())
     elif isinstance(value, float):
         result = float.__float__(value)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -106,4 +98,4 @@ def parse_number(
 
 
 def _option_error(field: str, rule: str, value: object) -> InvalidArgumentError:
-    return InvalidArgumentError(f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}")
+    return InvalidArgumentError(_rule_error(field, rule, value))

@@ -73,16 +73,32 @@ def _ascii_hint(value: object) -> str:
     return ""
 
 
+def _rule_error(field: str, rule: str, value: object) -> str:
+    """Return the message for a value that breaks a grammar rule (error path only).
+
+    ``"{field} must be {rule}, got {value}"`` with the ASCII hint; O(len(value)).
+    """
+    return f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}"
+
+
+def _fullmatch(text: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """Match ``text`` without its ASCII spaces against ``pattern``, or None.
+
+    Text longer than ``_MAX_TEXT`` is None before the pattern runs, so the cost
+    is O(len(text)) for the strip and at most ``_MAX_TEXT`` characters matched.
+    """
+    text = text.strip(_SPACE)
+    return pattern.fullmatch(text) if len(text) <= _MAX_TEXT else None
+
+
 def _read_int(value: object, pattern: re.Pattern[str]) -> int | None:
     """Return ``value`` as an int: an int (not bool) or ASCII text matching ``pattern``.
 
     None when it is neither. O(len(value)), at most ``_MAX_TEXT`` characters examined.
     """
     if isinstance(value, str):
-        text = value.strip(_SPACE)
-        if len(text) > _MAX_TEXT or not pattern.fullmatch(text):
-            return None
-        return int(text)
+        match = _fullmatch(value, pattern)
+        return None if match is None else int(match.group())
     if isinstance(value, int) and not isinstance(value, bool):
         return int(value)
     return None

@@ -33,14 +33,7 @@ import re
 from decimal import Context, Decimal
 
 from runtime_alloc._options import parse_integer, parse_number
-from runtime_alloc._text import (
-    _MAX_TEXT,
-    _NUMBER,
-    _SPACE,
-    MAX_QUANTITY,
-    _ascii_hint,
-    _read_int,
-)
+from runtime_alloc._text import _NUMBER, MAX_QUANTITY, _fullmatch, _read_int, _rule_error
 from runtime_alloc._text import _show as _show  # noqa: PLC0414 (an explicit re-export for mypy)
 from runtime_alloc.errors import InvalidResourcesError
 
@@ -79,6 +72,9 @@ _MEMORY_UNITS: dict[str, int] = {
     "T": 1000**4,
 }
 
+#: cpu units: a bare number is cores, ``m`` millicores; the factor gives millicpu.
+_CPU_UNITS: dict[str, int] = {"": 1000, "m": 1}
+
 _CPU_RE = re.compile(rf"({_NUMBER})(m?)")
 _MEMORY_RE = re.compile(rf"({_NUMBER})([A-Za-z]*)")
 _COUNT_RE = re.compile(r"[0-9]+")
@@ -92,7 +88,7 @@ _COUNT_RULE = "a non-negative integer"
 
 
 def _fail(field: str, rule: str, value: object) -> InvalidResourcesError:
-    return InvalidResourcesError(f"{field} must be {rule}, got {_show(value)}{_ascii_hint(value)}")
+    return InvalidResourcesError(_rule_error(field, rule, value))
 
 
 def _check_range(field: str, rule: str, value: object, result: int) -> int:
@@ -133,6 +129,31 @@ def _whole(field: str, rule: str, value: object, amount: Decimal) -> int:
     return int(amount)
 
 
+def _scaled(
+    value: object, field: str, rule: str, pattern: re.Pattern[str], units: dict[str, int]
+) -> int:
+    """Parse a number times a unit factor of ``units`` (``""``: a bare number), exactly.
+
+    Text must match ``pattern`` as (number, unit); an int or float takes the
+    factor of ``""``. The product is computed in exact decimal arithmetic and must
+    be a whole number from 0 to MAX_QUANTITY.
+
+    Raises:
+        InvalidResourcesError: naming ``field``, ``rule`` and the value.
+
+    Runtime complexity: O(len(value)), at most 64 characters are examined.
+    """
+    if isinstance(value, str):
+        match = _fullmatch(value, pattern)
+        if match is None or match.group(2) not in units:
+            raise _fail(field, rule, value)
+        number, unit = match.groups()
+        amount = _EXACT.multiply(Decimal(number), units[unit])
+    else:
+        amount = _EXACT.multiply(_decimal_of_number(field, rule, value), units[""])
+    return _whole(field, rule, value, amount)
+
+
 def parse_cpu(value: object, *, field: str = "cpu") -> int:
     """Parse a cpu quantity into integer millicpu.
 
@@ -155,16 +176,7 @@ def parse_cpu(value: object, *, field: str = "cpu") -> int:
     >>> parse_cpu("1.5"), parse_cpu("500m"), parse_cpu(2), parse_cpu(0.25)
     (1500, 500, 2000, 250)
     """
-    if isinstance(value, str):
-        text = value.strip(_SPACE)
-        match = _CPU_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
-        if match is None:
-            raise _fail(field, _CPU_RULE, value)
-        number, milli = match.groups()
-        amount = Decimal(number) if milli else _EXACT.multiply(Decimal(number), 1000)
-    else:
-        amount = _EXACT.multiply(_decimal_of_number(field, _CPU_RULE, value), 1000)
-    return _whole(field, _CPU_RULE, value, amount)
+    return _scaled(value, field, _CPU_RULE, _CPU_RE, _CPU_UNITS)
 
 
 def parse_memory(value: object, *, field: str = "memory") -> int:
@@ -190,16 +202,7 @@ def parse_memory(value: object, *, field: str = "memory") -> int:
     >>> parse_memory("1024MB"), parse_memory("1.5Gi"), parse_memory("2k"), parse_memory(1)
     (1073741824, 1610612736, 2000, 1048576)
     """
-    if isinstance(value, str):
-        text = value.strip(_SPACE)
-        match = _MEMORY_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
-        if match is None or match.group(2) not in _MEMORY_UNITS:
-            raise _fail(field, _MEMORY_RULE, value)
-        number, unit = match.groups()
-        amount = _EXACT.multiply(Decimal(number), _MEMORY_UNITS[unit])
-    else:
-        amount = _EXACT.multiply(_decimal_of_number(field, _MEMORY_RULE, value), _MEMORY_UNITS[""])
-    return _whole(field, _MEMORY_RULE, value, amount)
+    return _scaled(value, field, _MEMORY_RULE, _MEMORY_RE, _MEMORY_UNITS)
 
 
 def parse_count(value: object, *, field: str) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _show
 from runtime_alloc.errors import (
     InvalidArgumentError,
@@ -57,6 +58,48 @@ def check_dimension_name(name: object, *, field: str = "resource name") -> str:
         )
         raise InvalidResourcesError(msg)
     return name
+
+
+def _named_counts(
+    value: object,
+    *,
+    mapping_rule: str,
+    name_field: str,
+    builtin_hint: str,
+    count: Callable[[str, object], int],
+) -> FrozenMap[str, int]:
+    """Check a mapping of extended dimension name -> count; keep the non-zero counts, sorted.
+
+    The shared check of ``Resources.extended`` and ``Runner.devices``: each name
+    must be a valid dimension name other than a built-in one, and ``count(name,
+    raw)`` checks and returns each count. Names are checked in sorted order, so
+    the first error is the same whatever order the mapping has.
+
+    Args:
+        value: the mapping to check.
+        mapping_rule: what ``value`` must be (``"extended must be a mapping of ..."``).
+        name_field: how a name is called in messages (``"extended resource name"``).
+        builtin_hint: what to do instead of a built-in name; ``{name}`` is filled in.
+        count: checks one count, raising InvalidResourcesError.
+
+    Raises:
+        InvalidResourcesError: naming the field and the value.
+
+    Runtime complexity: O(k log k) for k names, plus ``count`` k times.
+    """
+    if not isinstance(value, Mapping):
+        msg = f"{mapping_rule}, got {_show(value)}"
+        raise InvalidResourcesError(msg)
+    items = []
+    for name in sorted(value, key=str):
+        check_dimension_name(name, field=name_field)
+        if name in BUILTIN_DIMENSIONS:
+            msg = f"{name_field} must not be {name!r}: {builtin_hint.format(name=name)}"
+            raise InvalidResourcesError(msg)
+        number = count(name, value[name])
+        if number:
+            items.append((name, number))
+    return FrozenMap(items)
 
 
 def _builtin_near_miss(name: str) -> str | None:

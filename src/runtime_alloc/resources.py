@@ -18,7 +18,7 @@ from runtime_alloc._units import (
     parse_memory,
 )
 from runtime_alloc.devices import parse_device_quantity
-from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
+from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, _named_counts, check_dimension_name
 from runtime_alloc.errors import InvalidResourcesError
 
 __all__ = [
@@ -38,19 +38,13 @@ _MAX_SPEC = 4096
 
 
 def _to_extended(value: Mapping[str, int]) -> FrozenMap[str, int]:
-    if not isinstance(value, Mapping):
-        msg = f"extended must be a mapping of resource name to count, got {_show(value)}"
-        raise InvalidResourcesError(msg)
-    items = []
-    for name in sorted(value, key=str):
-        check_dimension_name(name, field="extended resource name")
-        if name in BUILTIN_DIMENSIONS:
-            msg = f"extended resource name must not be {name!r}: use the {name} field"
-            raise InvalidResourcesError(msg)
-        count = _check_quantity(name, value[name])
-        if count:
-            items.append((name, count))
-    return FrozenMap(items)
+    return _named_counts(
+        value,
+        mapping_rule="extended must be a mapping of resource name to count",
+        name_field="extended resource name",
+        builtin_hint="use the {name} field",
+        count=_check_quantity,
+    )
 
 
 def _quantity(field: str) -> Any:  # noqa: ANN401 (attrs validator signature)

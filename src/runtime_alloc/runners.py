@@ -10,7 +10,7 @@ import attrs
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._units import _check_quantity, _show
 from runtime_alloc.devices import DEVICE_MILLI, MAX_DEVICES
-from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, check_dimension_name
+from runtime_alloc.dimensions import _named_counts
 from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.labels import LabelRule, check_name, label_rule, labels_allow, to_labels
 from runtime_alloc.resources import Resources, _with_slots
@@ -65,22 +65,22 @@ def _to_capacity(value: Any) -> Any:  # noqa: ANN401 (attrs converter signature)
 
 def _to_devices(value: Any) -> FrozenMap[str, int]:  # noqa: ANN401 (attrs converter signature)
     """Check ``devices``: a mapping of kind -> number of devices (1 to MAX_DEVICES)."""
-    if not isinstance(value, Mapping):
-        msg = f"runner devices must be a mapping of kind to device count, got {_show(value)}"
+    return _named_counts(
+        value,
+        mapping_rule="runner devices must be a mapping of kind to device count",
+        name_field="runner device kind",
+        builtin_hint="devices are extended resources",
+        count=_device_count,
+    )
+
+
+def _device_count(kind: str, value: object) -> int:
+    """Check the number of devices of ``kind``: an integer from 0 to MAX_DEVICES. O(1)."""
+    count = _check_quantity(f"runner devices[{kind!r}]", value)
+    if count > MAX_DEVICES:
+        msg = f"runner devices[{kind!r}] must be at most {MAX_DEVICES}, got {count}"
         raise InvalidResourcesError(msg)
-    items = []
-    for kind in sorted(value, key=str):
-        check_dimension_name(kind, field="runner device kind")
-        if kind in BUILTIN_DIMENSIONS:
-            msg = f"runner device kind must not be {kind!r}: devices are extended resources"
-            raise InvalidResourcesError(msg)
-        count = _check_quantity(f"runner devices[{kind!r}]", value[kind])
-        if count > MAX_DEVICES:
-            msg = f"runner devices[{kind!r}] must be at most {MAX_DEVICES}, got {count}"
-            raise InvalidResourcesError(msg)
-        if count:
-            items.append((kind, count))
-    return FrozenMap(items)
+    return count
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from runtime_alloc.simulation.fill_base import FillStrategy
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
@@ -36,6 +37,28 @@ if TYPE_CHECKING:
 __all__ = ["BalancedPacking", "BestFit", "MaxPacking"]
 
 
+def _capacities(
+    state: FillState, nodes: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The cpu and memory capacities of ``nodes``, as floats. O(N)."""
+    import numpy as np  # noqa: PLC0415
+
+    fleet = state.fleet
+    return fleet.cpu[nodes].astype(np.float64), fleet.memory[nodes].astype(np.float64)
+
+
+def _slots_used_after(state: FillState, nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The share of each node's 110 pod slots in use once the pod is placed. O(N)."""
+    return (KUBERNETES_MAX_PODS + 1 - state.slots[nodes]) / float(KUBERNETES_MAX_PODS)
+
+
+def _gpu_free(state: FillState, nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The free GPU milli of each node, summed over its devices. O(N * D)."""
+    import numpy as np  # noqa: PLC0415
+
+    return np.maximum(state.dev[nodes], 0).sum(axis=1)  # type: ignore[no-any-return]
+
+
 class BestFit(FillStrategy):
     """The artifact's BestFit: least weighted free cpu + GPU left on the node."""
 
@@ -45,10 +68,8 @@ class BestFit(FillStrategy):
         self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
     ) -> npt.NDArray[np.float64]:
         """The weighted free cpu and GPU left on each node. O(N * D)."""
-        import numpy as np  # noqa: PLC0415
-
         cpu, _, gpu = ask
-        gpu_free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+        gpu_free = _gpu_free(state, nodes)
         cpu_left = (state.cpu[nodes] - cpu) / self.max_cpu * 0.5
         return cpu_left + (gpu_free - gpu) / self.max_gpu * 0.5  # type: ignore[no-any-return]
 
@@ -65,16 +86,14 @@ class MaxPacking(FillStrategy):
         import numpy as np  # noqa: PLC0415
 
         cpu, memory, gpu = ask
-        fleet = state.fleet
-        cap_cpu = fleet.cpu[nodes].astype(np.float64)
-        cap_mem = fleet.memory[nodes].astype(np.float64)
+        cap_cpu, cap_mem = _capacities(state, nodes)
         score = (cap_cpu - state.cpu[nodes] + cpu) / cap_cpu
         score = score + (cap_mem - state.memory[nodes] + memory) / cap_mem
-        score = score + (111 - state.slots[nodes]) / 110.0
+        score = score + _slots_used_after(state, nodes)
         dims = 3.0
         if gpu:
-            cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
-            free = np.maximum(state.dev[nodes], 0).sum(axis=1)
+            cap_gpu = (state.fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+            free = _gpu_free(state, nodes)
             score = score + (cap_gpu - free + gpu) / cap_gpu
             dims = 4.0
         return -(score / dims)  # type: ignore[no-any-return]
@@ -99,21 +118,19 @@ class BalancedPacking(FillStrategy):
         import numpy as np  # noqa: PLC0415
 
         cpu, memory, gpu = ask
-        fleet = state.fleet
-        cap_cpu = fleet.cpu[nodes].astype(np.float64)
-        cap_mem = fleet.memory[nodes].astype(np.float64)
-        cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+        cap_cpu, cap_mem = _capacities(state, nodes)
+        cap_gpu = (state.fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
         has_gpu = cap_gpu > 0
         cap_gpu[~has_gpu] = 1.0
         free_cpu, free_mem = state.cpu[nodes] / cap_cpu, state.memory[nodes] / cap_mem
-        free_gpu = np.maximum(state.dev[nodes], 0).sum(axis=1) / cap_gpu
+        free_gpu = _gpu_free(state, nodes) / cap_gpu
         cpu_left, mem_left, gpu_left = (
             free_cpu - cpu / cap_cpu,
             free_mem - memory / cap_mem,
             (free_gpu - gpu / cap_gpu),
         )
         weight = np.where(has_gpu, self.gpu_weight, 0.0)
-        used = (1 - cpu_left) + (1 - mem_left) + (111 - state.slots[nodes]) / 110.0
+        used = (1 - cpu_left) + (1 - mem_left) + _slots_used_after(state, nodes)
         packing = (used + weight * (1 - gpu_left)) / (3.0 + weight)
         before = np.maximum(0.0, free_gpu - np.minimum(free_cpu, free_mem))
         after = np.maximum(0.0, gpu_left - np.minimum(cpu_left, mem_left))

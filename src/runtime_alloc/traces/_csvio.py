@@ -12,7 +12,7 @@ from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.resources import check_dimension_name
 from runtime_alloc.traces.errors import InputFileError
 
-__all__ = ["ascii_text", "cell", "header", "number", "rows", "sized"]
+__all__ = ["ascii_text", "cell", "header", "non_negative_int", "number", "rows", "sized"]
 
 T = TypeVar("T")
 
@@ -140,6 +140,15 @@ def ascii_text(text: str) -> str:
         msg = f"must be a number in ASCII digits, got {text!r}"
         raise ValueError(msg)
     return text
+
+
+def non_negative_int(text: str, rule: str = "an integer >= 0") -> int:
+    """Parse an integer >= 0 in ASCII digits; a negative one is ``must be {rule}``. O(len(text))."""
+    value = int(ascii_text(text))
+    if value < 0:
+        msg = f"must be {rule}, got {text!r}"
+        raise ValueError(msg)
+    return value
 
 
 def number(text: str) -> float:

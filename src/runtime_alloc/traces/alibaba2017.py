@@ -27,7 +27,7 @@ from pathlib import Path
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
 from runtime_alloc.simulation.tasks import SimTask
-from runtime_alloc.traces._csvio import ascii_text, cell, rows
+from runtime_alloc.traces._csvio import ascii_text, cell, non_negative_int, rows
 from runtime_alloc.traces.errors import InputFileError
 from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 
@@ -59,14 +59,6 @@ def _finite(text: str, what: str, *, non_negative: bool) -> Decimal:
     return value
 
 
-def _count(text: str) -> int:
-    value = int(ascii_text(text))
-    if value < 0:
-        msg = f"must be an integer >= 0, got {text!r}"
-        raise ValueError(msg)
-    return value
-
-
 def read_alibaba2017_tasks(path: str | Path, *, instances_cap: int = 1) -> tuple[SimTask, ...]:
     """Read ``batch_task.csv``: Terminated tasks, each as up to ``instances_cap`` instances.
 
@@ -89,7 +81,7 @@ def read_alibaba2017_tasks(path: str | Path, *, instances_cap: int = 1) -> tuple
             raise InputFileError(
                 path, line, f"task_end_time {end} is before task_create_time {create}"
             )
-        instances = cell(path, line, "number_of_instances", values[4], _count)
+        instances = cell(path, line, "number_of_instances", values[4], non_negative_int)
         cpu = cell(path, line, "plan_cpu", values[6], _decimal)
         mem = cell(path, line, "plan_mem", values[7], _decimal)
         request = Resources(

@@ -18,13 +18,14 @@ partial GPUs: the fragmentation *inside* a GPU that FGD studies is not modelled.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import Runner
 from runtime_alloc.simulation.tasks import SimTask
-from runtime_alloc.traces._csvio import ascii_text, cell, number, rows, sized
+from runtime_alloc.traces._csvio import cell, non_negative_int, number, rows, sized
 from runtime_alloc.traces.errors import InputFileError
 
 __all__ = ["KUBERNETES_MAX_PODS", "read_openb_nodes", "read_openb_pods"]
@@ -51,12 +52,34 @@ def _header(path: str | Path, need: tuple[str, ...], what: str) -> tuple[int, li
     return line, header
 
 
-def _int(text: str) -> int:
-    value = int(ascii_text(text))
-    if value < 0:
-        msg = f"must be >= 0, got {text!r}"
-        raise ValueError(msg)
-    return value
+#: An integer cell >= 0 (the message says ">= 0", as it always has for openb).
+_int = partial(non_negative_int, rule=">= 0")
+
+
+def _records(
+    path: str | Path, need: tuple[str, ...], what: str
+) -> tuple[dict[str, int], Iterator[tuple[int, list[str]]]]:
+    """Check the header of an openb ``what`` list; return its column indexes and its rows.
+
+    The rows come after the header, each checked to have one cell per column.
+
+    Raises:
+        InputFileError: for a missing file, an empty one or a header without ``need``.
+
+    Runtime complexity: O(columns**2) here (a header has a few columns), O(columns)
+    per row read.
+    """
+    _, header = _header(path, need, what)
+    records = rows(path)
+    next(records)
+    return {name: header.index(name) for name in header}, sized(path, records, header)
+
+
+def _ints(
+    path: str | Path, line: int, values: list[str], col: dict[str, int], names: tuple[str, ...]
+) -> list[int]:
+    """Parse the cells ``names`` of one row as integers >= 0, in that order. O(len(names))."""
+    return [cell(path, line, name, values[col[name]], _int) for name in names]
 
 
 def read_openb_pods(path: str | Path) -> tuple[SimTask, ...]:
@@ -67,12 +90,9 @@ def read_openb_pods(path: str | Path) -> tuple[SimTask, ...]:
 
     Runtime complexity: O(rows).
     """
-    _, header = _header(path, _POD_COLUMNS + _TIME_COLUMNS, "pod")
-    col = {name: header.index(name) for name in _POD_COLUMNS + _TIME_COLUMNS}
+    col, records = _records(path, _POD_COLUMNS + _TIME_COLUMNS, "pod")
     tasks = []
-    records = rows(path)
-    next(records)
-    for line, values in sized(path, records, header):
+    for line, values in records:
 
         def get(name: str, *, _v: list[str] = values, _line: int = line) -> int:
             return cell(path, _line, name, _v[col[name]], _int)
@@ -104,18 +124,16 @@ def read_openb_nodes(
 
     Runtime complexity: O(rows).
     """
-    _, header = _header(path, _NODE_COLUMNS, "node")
-    col = {name: header.index(name) for name in _NODE_COLUMNS}
-    model = header.index("model") if "model" in header else None
+    col, records = _records(path, _NODE_COLUMNS, "node")
+    model = col.get("model")
     runners = []
-    records = rows(path)
-    next(records)
-    for line, values in sized(path, records, header):
+    for line, values in records:
+        cpu, memory, gpu = _ints(path, line, values, col, ("cpu_milli", "memory_mib", "gpu"))
         capacity = Resources(
-            millicpu=cell(path, line, "cpu_milli", values[col["cpu_milli"]], _int),
-            memory_bytes=cell(path, line, "memory_mib", values[col["memory_mib"]], _int) * 2**20,
+            millicpu=cpu,
+            memory_bytes=memory * 2**20,
             slots=runner_slots,
-            extended={"gpu": 1000 * cell(path, line, "gpu", values[col["gpu"]], _int)},
+            extended={"gpu": 1000 * gpu},
         )
         labels = [values[model]] if model is not None and values[model] else []
         runners.append(

@@ -12,14 +12,14 @@ Needs numpy (the ``numpy`` extra).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 
-from runtime_alloc.traces._csvio import cell, rows, sized
 from runtime_alloc.traces.errors import InputFileError
-from runtime_alloc.traces.openb import _header, _int
+from runtime_alloc.traces.openb import _ints, _records
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +34,22 @@ _POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
 
 
 @attrs.frozen(eq=False)
-class DeviceFleet:
+class _NamedRows:
+    """Rows of an openb list as columns, index = row order of the file.
+
+    Attributes:
+        names: row names (a node's ``sn``, a pod's ``name``).
+        cpu: millicores (a node's capacity, a pod's ask).
+        memory: MiB (a node's capacity, a pod's ask).
+    """
+
+    names: tuple[str, ...]
+    cpu: npt.NDArray[np.int64]
+    memory: npt.NDArray[np.int64]
+
+
+@attrs.frozen(eq=False)
+class DeviceFleet(_NamedRows):
     """GPU nodes as columns (index = node order of the file).
 
     Attributes:
@@ -46,9 +61,6 @@ class DeviceFleet:
         models: the GPU model names, sorted.
     """
 
-    names: tuple[str, ...]
-    cpu: npt.NDArray[np.int64]
-    memory: npt.NDArray[np.int64]
     devices: npt.NDArray[np.int64]
     model: npt.NDArray[np.int64]
     models: tuple[str, ...]
@@ -60,7 +72,7 @@ class DeviceFleet:
 
 
 @attrs.frozen(eq=False)
-class DevicePods:
+class DevicePods(_NamedRows):
     """Pods as columns (index = row order of the file).
 
     Attributes:
@@ -72,9 +84,6 @@ class DevicePods:
         spec: the ``gpu_spec`` text (models joined by ``|``; empty = any model).
     """
 
-    names: tuple[str, ...]
-    cpu: npt.NDArray[np.int64]
-    memory: npt.NDArray[np.int64]
     count: npt.NDArray[np.int64]
     milli: npt.NDArray[np.int64]
     spec: tuple[str, ...]
@@ -85,11 +94,12 @@ class DevicePods:
         return self.count * self.milli
 
 
-def _columns(
-    path: str | Path, need: tuple[str, ...], what: str
-) -> tuple[list[str], dict[str, int]]:
-    _, header = _header(path, need, what)
-    return header, {name: header.index(name) for name in header}
+def _int_columns(values: Sequence[tuple[int, ...]]) -> list[npt.NDArray[np.int64]]:
+    """The columns of the integer rows ``values``, each its own int64 array. O(rows * columns)."""
+    import numpy as np  # noqa: PLC0415 (optional extra)
+
+    table = np.array(values, dtype=np.int64)
+    return [table[:, i].copy() for i in range(table.shape[1])]
 
 
 def read_device_fleet(path: str | Path) -> DeviceFleet:
@@ -102,17 +112,12 @@ def read_device_fleet(path: str | Path) -> DeviceFleet:
     """
     import numpy as np  # noqa: PLC0415 (optional extra)
 
-    header, col = _columns(path, _NODE_COLUMNS, "node")
+    col, records = _records(path, _NODE_COLUMNS, "node")
     names: list[str] = []
     values: list[tuple[int, int, int]] = []
     model_names: list[str] = []
-    records = rows(path)
-    next(records)
-    for line, row in sized(path, records, header):
-        cpu, mem, gpu = (
-            cell(path, line, name, row[col[name]], _int)
-            for name in ("cpu_milli", "memory_mib", "gpu")
-        )
+    for line, row in records:
+        cpu, mem, gpu = _ints(path, line, row, col, ("cpu_milli", "memory_mib", "gpu"))
         if gpu > 64:
             raise InputFileError(path, line, f"column gpu: at most 64 GPUs per node, got {gpu}")
         names.append(row[col["sn"]])
@@ -122,12 +127,12 @@ def read_device_fleet(path: str | Path) -> DeviceFleet:
         raise InputFileError(path, None, "lists no nodes")
     models = tuple(sorted({m for m in model_names if m}))
     index = {m: i for i, m in enumerate(models)}
-    table = np.array(values, dtype=np.int64)
+    cpus, memories, devices = _int_columns(values)
     return DeviceFleet(
         names=tuple(names),
-        cpu=table[:, 0].copy(),
-        memory=table[:, 1].copy(),
-        devices=table[:, 2].copy(),
+        cpu=cpus,
+        memory=memories,
+        devices=devices,
         model=np.array([index.get(m, -1) for m in model_names], dtype=np.int64),
         models=models,
     )
@@ -142,19 +147,16 @@ def read_device_pods(path: str | Path) -> DevicePods:
 
     Runtime complexity: O(rows).
     """
-    import numpy as np  # noqa: PLC0415 (optional extra)
+    import numpy as np  # noqa: F401, PLC0415 (the extra is checked before the file is read)
 
-    header, col = _columns(path, _POD_COLUMNS, "pod")
+    col, records = _records(path, _POD_COLUMNS, "pod")
     spec_col = col.get("gpu_spec")
     names: list[str] = []
     values: list[tuple[int, int, int, int]] = []
     specs: list[str] = []
-    records = rows(path)
-    next(records)
-    for line, row in sized(path, records, header):
-        cpu, mem, count, milli = (
-            cell(path, line, name, row[col[name]], _int)
-            for name in ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
+    for line, row in records:
+        cpu, mem, count, milli = _ints(
+            path, line, row, col, ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
         )
         if count == 1 and not 0 < milli <= DEVICE_MILLI:
             msg = f"column gpu_milli: a one-GPU pod asks 1..{DEVICE_MILLI} milli, got {milli}"
@@ -166,12 +168,7 @@ def read_device_pods(path: str | Path) -> DevicePods:
         specs.append(row[spec_col] if spec_col is not None and count else "")
     if not names:
         raise InputFileError(path, None, "lists no pods")
-    table = np.array(values, dtype=np.int64)
+    cpus, memories, counts, millis = _int_columns(values)
     return DevicePods(
-        names=tuple(names),
-        cpu=table[:, 0].copy(),
-        memory=table[:, 1].copy(),
-        count=table[:, 2].copy(),
-        milli=table[:, 3].copy(),
-        spec=tuple(specs),
+        names=tuple(names), cpu=cpus, memory=memories, count=counts, milli=millis, spec=tuple(specs)
     )
