@@ -8,13 +8,14 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from runtime_alloc import __version__
 from runtime_alloc.errors import RuntimeAllocError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 _MISSING_EXTRA = (
     "this command needs the optional dependency {name!r}; "
@@ -22,21 +23,28 @@ _MISSING_EXTRA = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every subcommand registered."""
-    from runtime_alloc.cli import bench, explain, fill, run, simulate  # noqa: PLC0415
+#: The subcommands, in the order ``--help`` lists them. Each is a module of this
+#: package with ``HELP`` (one line), ``DESCRIPTION``, ``add_arguments(parser)`` and
+#: ``run(args) -> int``; adding a command is adding a module and its name here.
+COMMANDS = ("simulate", "bench", "explain", "run", "fill")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand of :data:`COMMANDS` registered.
+
+    Imports each command module (the heavy ones import their dependencies lazily). O(commands).
+    """
     parser = argparse.ArgumentParser(
         prog="runtime-alloc",
         description="Compare and inspect runtime_alloc placement strategies.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    simulate.add_parser(commands)
-    bench.add_parser(commands)
-    explain.add_parser(commands)
-    run.add_parser(commands)
-    fill.add_parser(commands)
+    for name in COMMANDS:
+        module = importlib.import_module(f"runtime_alloc.cli.{name}")
+        command = commands.add_parser(name, help=module.HELP, description=module.DESCRIPTION)
+        command.set_defaults(run=module.run)
+        module.add_arguments(command)
     return parser
 
 

@@ -38,7 +38,7 @@ from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import STRATEGIES, strategy_from_name
 
-__all__ = ["add_parser", "bench_fleet", "bench_requests", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "bench_fleet", "bench_requests", "run"]
 
 _GIB = 2**30
 _SHAPES = ((4000, 16 * _GIB), (8000, 32 * _GIB), (16000, 64 * _GIB))
@@ -51,21 +51,22 @@ MAX_DECISIONS = 1_000_000
 MAX_REPEATS = 1_000
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``bench`` subcommand."""
-    parser = commands.add_parser(
-        "bench",
-        help="measure decision speed: strategies x backends x fleet sizes",
-        description=(
-            "Decision speed of strategies x backends x fleet sizes. One decision is an"
-            " allocate followed by a release of a random request on a fleet pre-filled to"
-            " about half its slots, so every repeat sees the same state. A naive hand-written"
-            " loop runs beside the allocator, and on a one-dimensional problem (cpu only) the"
-            " binpacking package's first-fit-decreasing packing is the quality and speed"
-            " reference."
-        ),
-    )
-    parser.set_defaults(run=run)
+#: The one-line help of ``runtime-alloc bench`` in the command list.
+HELP = "measure decision speed: strategies x backends x fleet sizes"
+
+#: The description ``runtime-alloc bench --help`` shows.
+DESCRIPTION = (
+    "Decision speed of strategies x backends x fleet sizes. One decision is an"
+    " allocate followed by a release of a random request on a fleet pre-filled to"
+    " about half its slots, so every repeat sees the same state. A naive hand-written"
+    " loop runs beside the allocator, and on a one-dimensional problem (cpu only) the"
+    " binpacking package's first-fit-decreasing packing is the quality and speed"
+    " reference."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``bench`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
     parser.add_argument(
         "--strategy", action="append", choices=list(STRATEGIES), help="repeatable (default: both)"
     )

@@ -28,17 +28,18 @@ from runtime_alloc.traces.errors import InputFileError
 from runtime_alloc.traces.fleet_csv import read_fleet_csv
 from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS, read_openb_nodes
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``explain`` subcommand."""
-    parser = commands.add_parser(
-        "explain",
-        help="show why each runner can or cannot take a request, and which one wins",
-        description="Score every runner of a fleet (or a saved snapshot) for one request.",
-    )
-    parser.set_defaults(run=run)
+#: The one-line help of ``runtime-alloc explain`` in the command list.
+HELP = "show why each runner can or cannot take a request, and which one wins"
+
+#: The description ``runtime-alloc explain --help`` shows.
+DESCRIPTION = "Score every runner of a fleet (or a saved snapshot) for one request."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``explain`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
     fleet = parser.add_argument_group("fleet (one of)")
     fleet.add_argument("--fleet", metavar="FILE", help="a fleet file (see --fleet-format)")
     fleet.add_argument("--fleet-format", choices=FORMATS, default="csv", help="default csv")

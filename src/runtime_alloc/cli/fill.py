@@ -22,7 +22,7 @@ from runtime_alloc.simulation.fill_strategies import FILL_STRATEGIES
 if TYPE_CHECKING:
     from runtime_alloc.simulation.fill import FillRun
 
-__all__ = ["MAX_FACTOR", "MAX_SEEDS", "add_parser", "parse_seeds", "run"]
+__all__ = ["DESCRIPTION", "HELP", "MAX_FACTOR", "MAX_SEEDS", "add_arguments", "parse_seeds", "run"]
 
 #: The largest inflation factor accepted (the paper uses 1.3).
 MAX_FACTOR = 10.0
@@ -54,18 +54,19 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``fill`` subcommand."""
-    parser = commands.add_parser(
-        "fill",
-        help="the FGD paper's fill experiment: GPU allocated as an inflated pod list arrives",
-        description=(
-            "Offer an openb pod list, sorted by name, shuffled by each seed and inflated to "
-            "FACTOR times the fleet's GPU capacity, once to the GPU nodes, per device; report "
-            "GPU allocated / capacity at the first failure and at the end."
-        ),
-    )
-    parser.set_defaults(run=run)
+#: The one-line help of ``runtime-alloc fill`` in the command list.
+HELP = "the FGD paper's fill experiment: GPU allocated as an inflated pod list arrives"
+
+#: The description ``runtime-alloc fill --help`` shows.
+DESCRIPTION = (
+    "Offer an openb pod list, sorted by name, shuffled by each seed and inflated to "
+    "FACTOR times the fleet's GPU capacity, once to the GPU nodes, per device; report "
+    "GPU allocated / capacity at the first failure and at the end."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``fill`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
     parser.add_argument("--pods", required=True, metavar="FILE", help="openb_pod_list_*.csv")
     parser.add_argument(
         "--nodes", required=True, metavar="FILE", help="openb_node_list_gpu_node.csv"

@@ -28,25 +28,26 @@ from runtime_alloc.cli.workload import load_scenario
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.strategies import strategy_from_env
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 ENGINES = ("local", "celery", "dask")
 _JOIN_TIMEOUT_S = 60.0
 _MAX_LOCAL_SLOTS = 4096  # threads the local engine may start in all
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``run`` subcommand."""
-    parser = commands.add_parser(
-        "run",
-        help="run a workload through the executor on a real engine (local, celery, dask)",
-        description=(
-            "Submit each task of the workload at its time-scaled arrival to the executor, which "
-            "places it and runs a sleep of its scaled duration on a real engine; then print the "
-            "same summary and JSON report as simulate."
-        ),
-    )
-    parser.set_defaults(run=run)
+#: The one-line help of ``runtime-alloc run`` in the command list.
+HELP = "run a workload through the executor on a real engine (local, celery, dask)"
+
+#: The description ``runtime-alloc run --help`` shows.
+DESCRIPTION = (
+    "Submit each task of the workload at its time-scaled arrival to the executor, which "
+    "places it and runs a sleep of its scaled duration on a real engine; then print the "
+    "same summary and JSON report as simulate."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``run`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
     policy = add_scenario_options(
         parser,
         strategy_help="default: ALLOCATOR_STRATEGY or even-spread",

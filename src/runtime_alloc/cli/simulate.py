@@ -19,23 +19,24 @@ from runtime_alloc.cli.scenario_options import add_scenario_options, check_hours
 from runtime_alloc.cli.workload import load_scenario
 from runtime_alloc.simulation.engine import simulate
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 _PLOT_SAMPLES = 240
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``simulate`` subcommand."""
-    parser = commands.add_parser(
-        "simulate",
-        help="compare strategies on a workload (default: an embedded synthetic one)",
-        description=(
-            "Run a discrete-event simulation: tasks arrive, wait first-in first-out while no "
-            "runner can take them, run for their duration, then release their reservation. "
-            "Without --trace, an embedded seeded synthetic workload runs on a default fleet."
-        ),
-    )
-    parser.set_defaults(run=run)
+#: The one-line help of ``runtime-alloc simulate`` in the command list.
+HELP = "compare strategies on a workload (default: an embedded synthetic one)"
+
+#: The description ``runtime-alloc simulate --help`` shows.
+DESCRIPTION = (
+    "Run a discrete-event simulation: tasks arrive, wait first-in first-out while no "
+    "runner can take them, run for their duration, then release their reservation. "
+    "Without --trace, an embedded seeded synthetic workload runs on a default fleet."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``simulate`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
     add_scenario_options(
         parser,
         strategy_help="a strategy to compare; repeat for several (default: both)",
