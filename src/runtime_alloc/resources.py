@@ -37,10 +37,16 @@ _SPACE = " \t\n\r\f\v"
 _MAX_SPEC = 4096
 
 
+#: The extended amounts of a Resources without any (immutable: one object serves all).
+_NO_EXTENDED: FrozenMap[str, int] = FrozenMap()
+
+
 def _to_extended(value: Mapping[str, int]) -> FrozenMap[str, int]:
     if not isinstance(value, Mapping):
         msg = f"extended must be a mapping of resource name to count, got {_show(value)}"
         raise InvalidResourcesError(msg)
+    if not value:
+        return _NO_EXTENDED
     items = []
     for name in sorted(value, key=str):
         check_dimension_name(name, field="extended resource name")
@@ -50,7 +56,7 @@ def _to_extended(value: Mapping[str, int]) -> FrozenMap[str, int]:
         count = _check_quantity(name, value[name])
         if count:
             items.append((name, count))
-    return FrozenMap(items)
+    return FrozenMap(items) if items else _NO_EXTENDED
 
 
 def _quantity(field: str) -> Any:  # noqa: ANN401 (attrs validator signature)
@@ -87,7 +93,7 @@ class Resources:
     memory_bytes: int = attrs.field(default=0, validator=_quantity("memory_bytes"))
     slots: int = attrs.field(default=0, validator=_quantity("slots"))
     extended: FrozenMap[str, int] = attrs.field(
-        factory=FrozenMap,
+        default=_NO_EXTENDED,
         converter=_to_extended,
     )
 
