@@ -234,7 +234,7 @@ def same_decisions(snap: Any, strategy: str, seed: int, steps: int = 1000) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000, 100_000])
     parser.add_argument(
         "--strategies", nargs="+", choices=tuple(STRATEGIES), default=list(STRATEGIES)
     )

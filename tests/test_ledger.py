@@ -6,6 +6,7 @@ import pytest
 
 from runtime_alloc import Resources, Runner
 from runtime_alloc._ledger import Ledger
+from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.python import PythonBackend
 from runtime_alloc.errors import (
     DuplicateRunnerError,
@@ -30,6 +31,10 @@ class Recorder(PythonBackend):
     def update(self, state):
         self.events.append(("update", state.name, str(state.reserved)))
         super().update(state)
+
+    def update_reserved(self, name, reserved, extended, draining):
+        self.events.append(("update", name, str(reserved_of(*reserved, extended))))
+        super().update_reserved(name, reserved, extended, draining)
 
     def remove(self, name):
         self.events.append(("remove", name, ""))
@@ -107,31 +112,40 @@ def test_runner_checks():
         Ledger.check_fleet([Runner.parse("x", "cpu=1")] * 2)
 
 
-def test_a_partial_backend_is_completed():
-    class Bare:
-        name = "bare"
+class Calls(PythonBackend):
+    """The python backend, recording which event method the ledger calls."""
 
-        def __init__(self, inner):
-            self.inner = inner
+    def __init__(self, states, strategy):
+        super().__init__(states, strategy)
+        self.calls: list[tuple[str, str]] = []
 
-        def add(self, state):
-            self.inner.add(state)
+    def update(self, state):
+        self.calls.append(("update", state.name))
+        super().update(state)
 
-        def update(self, state):
-            self.inner.update(state)
+    def update_reserved(self, name, reserved, extended, draining):
+        self.calls.append(("update_reserved", name))
+        super().update_reserved(name, reserved, extended, draining)
 
-        def remove(self, name):
-            self.inner.remove(name)
 
-        def choose(self, request, require):
-            return self.inner.choose(request, require)
+def test_a_registered_backend_gets_update_reserved_and_update_for_device_runners():
+    from tests.backends.probe import allocator_with
 
-    ledger, backend = ledger_of("cpu=1")
-    ledger.attach(Bare(backend))
-    assert ledger.backend.plan(Resources(slots=1), frozenset(), 3) is None
-    assert ledger.backend.diagnose("t", Resources.parse("cpu=2"), frozenset()).kind == (
-        backend.diagnose("t", Resources.parse("cpu=2"), frozenset()).kind
-    )
+    fleet = [Runner.parse("r0", "cpu=2"), Runner.parse("g0", "cpu=2", devices={"gpu": 2})]
+    alloc, backend = allocator_with(Calls, fleet, strategy=EvenSpreadStrategy())
+    assert alloc.allocate("t1", "cpu=1").runner == "r0"  # the tie goes to the first runner
+    alloc.drain_runner("r0")
+    assert alloc.allocate("t2", "cpu=1,gpu=1").runner == "g0"
+    alloc.release("t1")
+    alloc.release("t2")
+    assert backend.calls == [
+        ("update_reserved", "r0"),
+        ("update_reserved", "r0"),
+        ("update", "g0"),
+        ("update_reserved", "r0"),
+        ("update", "g0"),
+    ]
+    assert list(backend.states.values()) == list(alloc.snapshot().runners)
 
 
 class Failing(PythonBackend):

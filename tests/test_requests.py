@@ -6,7 +6,7 @@ import pytest
 
 from runtime_alloc import Allocator, Resources, Runner
 from runtime_alloc._requests import MEMO_SIZE, memo_key, normalize
-from runtime_alloc.errors import InvalidResourcesError
+from runtime_alloc.errors import DuplicateTaskError, InvalidArgumentError, InvalidResourcesError
 
 DEFAULT = Resources(slots=1)
 
@@ -63,3 +63,44 @@ def test_an_allocator_remembers_dict_requests_and_decides_as_before():
     with pytest.raises(InvalidResourcesError, match="slots"):
         alloc.allocate("bad", {"cpu": "1", "slots": 0})
     alloc._check()
+
+
+class Label(str):
+    """A str subclass: check_name accepts it, the batch's quick task-id check does not."""
+
+    __slots__ = ()
+
+
+@pytest.mark.parametrize(
+    ("task_id", "error", "message"),
+    [
+        (7, InvalidArgumentError, "task_id must be a non-empty string"),
+        ("", InvalidArgumentError, "task_id must be a non-empty string"),
+        ("x" * 254, InvalidArgumentError, "task_id must be a non-empty string"),
+        ("held", DuplicateTaskError, "task 'held' already holds a reservation on runner 'a'"),
+        ("t1", DuplicateTaskError, "task 't1' appears twice in the batch"),
+    ],
+)
+def test_allocate_many_checks_the_task_id_of_every_repeated_request(task_id, error, message):
+    # items repeating a request reuse its parse: their task ids must still be checked alike
+    alloc = Allocator([Runner.parse("a", "cpu=8")], backend="python")
+    alloc.allocate("held", "cpu=1")
+    before = alloc.snapshot(), alloc.metrics()
+    items = [("t1", "cpu=1"), ("t2", "cpu=1", ()), (task_id, "cpu=1")]
+    with pytest.raises(error, match=message):
+        alloc.allocate_many(items)
+    assert (alloc.snapshot(), alloc.metrics()) == before
+
+
+def test_allocate_many_of_repeated_requests_equals_one_by_one():
+    fleet = [Runner.parse(f"r{i}", "cpu=4,memory=4Gi") for i in range(5)]
+    items = [(f"t{i}", spec) for i, spec in enumerate(["cpu=1", "cpu=1", "memory=1Gi"] * 4)]
+    items += [(Label("s"), "cpu=1"), ("u", "cpu=1", ("x",)), ("v", {"cpu": "1"})]
+    batch = Allocator(fleet, backend="numpy")
+    one = Allocator(fleet, backend="python")
+    results = batch.allocate_many(items)
+    expected = [
+        one.allocate_or_error(*item[:2], require=item[2] if len(item) > 2 else ()) for item in items
+    ]
+    assert [str(r) for r in results] == [str(r) for r in expected]
+    assert batch.snapshot() == one.snapshot()

@@ -145,7 +145,7 @@ class AllocatorPlacement:
         O(N log N) (see docs/performance.md).
         """
         with self._lock:
-            prepared = prepare_batch(items, self._prepare)
+            prepared = prepare_batch(items, self._prepare, self._reservations)
             results: list[Reservation | AllocationError] = []
             for run in identical_runs(prepared):
                 placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None

@@ -4,7 +4,8 @@ One concept per module: the row storage, backend events and counters in
 :mod:`._ledger_rows`; the reservation bookkeeping in
 :mod:`._ledger_reservations`; runner membership (insert, remove, drain) and
 the invariant checks here. Every change is sent to the backend as an event
-right after it is made (``add`` for a new runner, ``update`` for a new state,
+right after it is made (``add`` for a new runner, ``update_reserved`` for new
+reserved amounts or draining flag, ``update`` for a runner with devices,
 ``remove`` for a gone runner), so a backend never reads the ledger's tables.
 The allocator holds the lock; the ledger assumes it is held.
 """

@@ -9,7 +9,9 @@ backend's choice.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from itertools import repeat
 
 from runtime_alloc import devices
 from runtime_alloc._ledger_rows import LedgerRows, add_counts
@@ -122,24 +124,22 @@ class LedgerReservations(LedgerRows):
 
         Runtime complexity: O(len(names) + runners touched * dimensions).
         """
-        results: list[Reservation] = []
-        counts: dict[int, int] = {}
-        row_of, held, reservations = self.row_of, self.held, self.reservations
-        append = results.append
-        for task_id, name in zip(task_ids, names, strict=False):  # names may be shorter
-            reservation = Reservation(task_id, name, request)
+        results = list(map(Reservation, task_ids, names, repeat(request, len(names))))
+        row_of, held = self.row_of, self.held
+        self.reservations.update(zip(task_ids, results, strict=False))  # in task order
+        in_use = 0
+        for task_id, name, reservation in zip(task_ids, names, results, strict=False):
             row = row_of[name]
             h = held[row]
             if h is None:
                 held[row] = reservation
-                self.in_use += 1
+                in_use += 1
             elif type(h) is dict:
                 h[task_id] = reservation
             else:
                 held[row] = {h.task_id: h, task_id: reservation}
-            reservations[task_id] = reservation
-            counts[row] = counts.get(row, 0) + 1
-            append(reservation)
+        self.in_use += in_use
+        counts = {row_of[name]: count for name, count in Counter(names).items()}
         cpu, memory, slots = request.millicpu, request.memory_bytes, request.slots
         for row, count in counts.items():
             self.cpu[row] += count * cpu

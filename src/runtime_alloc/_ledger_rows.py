@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from runtime_alloc._frozen import FrozenMap
-from runtime_alloc._ledger_backend import Completed, fast_update
 from runtime_alloc._ledger_views import (
     StateRows,
     StatesView,
@@ -65,7 +64,6 @@ class LedgerRows:
     """
 
     __slots__ = (
-        "_update_reserved",
         "allocations",
         "backend",
         "capacity",
@@ -128,20 +126,15 @@ class LedgerRows:
         self.in_use = self.draining = 0
         self.attach(backend)
 
-    def attach(self, backend: Any) -> None:  # noqa: ANN401
-        """Send events to ``backend`` from now on (it must hold the same states).
+    def attach(self, backend: Backend) -> None:
+        """Send events to ``backend`` from now on (it must hold the same states). O(1).
 
-        A backend with ``update_reserved(name, (cpu, memory, slots), extended,
-        draining)`` gets the reserved amounts of a change without a new
-        :class:`RunnerState` (when the class that defines it also defines
-        ``update``, so a subclass that overrides only ``update`` still sees
-        every event); others get ``update(state)``. A backend with only
-        ``add``/``update``/``remove``/``choose`` (a wrapper written before the
-        protocol was complete) is completed: ``diagnose`` scans the ledger's
-        states, ``plan`` declines.
+        A change of a runner without devices is sent as
+        ``update_reserved(name, (cpu, memory, slots), extended, draining)`` (no
+        :class:`RunnerState` is built); one of a runner with devices as
+        ``update(state)``, whose state carries the device use.
         """
-        self.backend = backend if isinstance(backend, Backend) else Completed(backend, self)
-        self._update_reserved = fast_update(backend)
+        self.backend = backend
 
     # ------------------------------------------------------------------ rows
 
@@ -156,11 +149,10 @@ class LedgerRows:
 
     def _send(self, row: int) -> None:
         """Tell the backend a row's reserved amounts or draining flag changed. O(dimensions)."""
-        fast = self._update_reserved
-        if fast is None or row in self.dev:  # device use travels in the RunnerState
+        if row in self.dev:  # device use travels in the RunnerState
             self.backend.update(self.state_at(row))
         else:
-            fast(
+            self.backend.update_reserved(
                 self.runners[row].name,  # type: ignore[union-attr]
                 (self.cpu[row], self.memory[row], self.slots[row]),
                 self.extended.get(row),

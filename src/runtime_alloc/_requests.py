@@ -11,6 +11,7 @@ from typing import Any
 
 from runtime_alloc._units import MAX_QUANTITY, _show
 from runtime_alloc.errors import DuplicateTaskError, InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.labels import MAX_NAME_LENGTH
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources, as_task_request
 from runtime_alloc.runners import check_name, to_labels
@@ -229,27 +230,68 @@ def prepare_task(  # noqa: PLR0917
 def prepare_batch(
     items: object,
     prepare_one: Callable[[str, Request, Any, Cache], tuple[str, Resources, frozenset[str]]],
+    reservations: Mapping[str, Reservation] | None = None,
 ) -> list[tuple[str, Resources, frozenset[str]]]:
     """Check ``allocate_many``'s items and prepare each with ``prepare_one``, in order.
+
+    With ``reservations`` (the held ones), an item whose request and require
+    equal, in value and type, those of an item prepared before (exact ``str``,
+    ``Resources`` or None requests; tuple, frozenset or str requires) reuses
+    that item's prepared request, and only its task id is checked here (an
+    exact ``str`` of 1 to :data:`~runtime_alloc.labels.MAX_NAME_LENGTH`
+    characters, held by no reservation); any other item, or one failing that
+    check, goes through ``prepare_one``, so every error is the one
+    ``prepare_one`` raises.
 
     Raises:
         InvalidArgumentError: ``items`` is not an iterable of tuples, or an item is bad.
         InvalidResourcesError, DuplicateTaskError: as ``prepare_one``, or a task id
             appears twice in the batch.
 
-    Runtime complexity: O(len(items)) calls of ``prepare_one``.
+    Runtime complexity: O(len(items)) plus one ``prepare_one`` call per
+    distinct request (per item without ``reservations``).
     """
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         msg = (
             f"items must be an iterable of (task_id, request[, require]) tuples, got {_show(items)}"
         )
         raise InvalidArgumentError(msg)
-    prepared = []
+    prepared: list[tuple[str, Resources, frozenset[str]]] = []
+    append = prepared.append
     seen: set[str] = set()
     cache: Cache = {}
+    #: (request, require) -> the prepared (resources, labels), for the cacheable types
+    #: (values of these types are equal only within a type, as for ``prepare``'s cache)
+    done: dict[Any, tuple[Resources, frozenset[str]]] = {}
+    held = {} if reservations is None else reservations
+    requests, requires = _CACHEABLE_REQUESTS, _CACHEABLE_REQUIRES
     for index, item in enumerate(items):
-        task_id, request, require = parse_batch_item(index, item)
-        prepared.append(prepare_one(task_id, request, require, cache))
+        if type(item) is tuple and len(item) == 2:  # (task_id, request)
+            task_id, request = item
+            require: Any = ()
+        else:
+            task_id, request, require = parse_batch_item(index, item)
+        key = (
+            (request, require)
+            if reservations is not None and type(request) in requests and type(require) in requires
+            else None
+        )
+        try:
+            hit = None if key is None else done.get(key)
+        except TypeError:  # an unhashable label
+            key = hit = None
+        if (
+            hit is not None
+            and type(task_id) is str
+            and 0 < len(task_id) <= MAX_NAME_LENGTH  # check_name's rule
+            and task_id not in held
+        ):
+            append((task_id, hit[0], hit[1]))
+        else:
+            one = prepare_one(task_id, request, require, cache)
+            append(one)
+            if key is not None:
+                done[key] = (one[1], one[2])
         if task_id in seen:
             msg = f"task {task_id!r} appears twice in the batch"
             raise DuplicateTaskError(msg)

@@ -60,6 +60,10 @@ def check_dimension_name(name: object, *, field: str = "resource name") -> str:
     return name
 
 
+#: The empty name -> count map (immutable: one object serves every value without counts).
+_NO_COUNTS: FrozenMap[str, int] = FrozenMap()
+
+
 def _named_counts(
     value: object,
     *,
@@ -99,7 +103,7 @@ def _named_counts(
         number = count(name, value[name])
         if number:
             items.append((name, number))
-    return FrozenMap(items)
+    return FrozenMap(items) if items else _NO_COUNTS
 
 
 def _builtin_near_miss(name: str) -> str | None:

@@ -15,7 +15,10 @@ from typing import Any
 from runtime_alloc._units import _show
 from runtime_alloc.errors import InvalidArgumentError
 
-__all__ = ["LabelRule", "check_name", "label_rule", "labels_allow", "to_labels"]
+__all__ = ["MAX_NAME_LENGTH", "LabelRule", "check_name", "label_rule", "labels_allow", "to_labels"]
+
+#: The longest runner name, task id or label (characters).
+MAX_NAME_LENGTH = 253
 
 
 def check_name(value: object, *, field: str) -> str:
@@ -24,7 +27,7 @@ def check_name(value: object, *, field: str) -> str:
     Raises:
         InvalidArgumentError: naming ``field`` and the value.
     """
-    if not isinstance(value, str) or not value or len(value) > 253:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
         msg = f"{field} must be a non-empty string of at most 253 characters, got {_show(value)}"
         raise InvalidArgumentError(msg)
     return value

@@ -16,6 +16,9 @@ from runtime_alloc.runners import check_name
 
 __all__ = ["Reservation"]
 
+#: The devices of a reservation holding none (immutable: one object serves all).
+_NO_PICKS: DevicePicks = FrozenMap()
+
 
 @attrs.frozen
 class Reservation:
@@ -43,7 +46,7 @@ class Reservation:
     task_id: str
     runner: str
     resources: Resources
-    devices: DevicePicks = attrs.field(factory=FrozenMap)
+    devices: DevicePicks = attrs.field(default=_NO_PICKS)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict (``devices`` as ``{kind: [[index, milli], ...]}`` when held)."""

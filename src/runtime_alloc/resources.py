@@ -18,7 +18,12 @@ from runtime_alloc._units import (
     parse_memory,
 )
 from runtime_alloc.devices import parse_device_quantity
-from runtime_alloc.dimensions import BUILTIN_DIMENSIONS, _named_counts, check_dimension_name
+from runtime_alloc.dimensions import (
+    _NO_COUNTS,
+    BUILTIN_DIMENSIONS,
+    _named_counts,
+    check_dimension_name,
+)
 from runtime_alloc.errors import InvalidResourcesError
 
 __all__ = [
@@ -35,6 +40,10 @@ DEFAULT_TASK_SLOTS = 1
 
 _SPACE = " \t\n\r\f\v"
 _MAX_SPEC = 4096
+
+
+#: The extended amounts of a Resources without any (immutable: one object serves all).
+_NO_EXTENDED: FrozenMap[str, int] = _NO_COUNTS
 
 
 def _to_extended(value: Mapping[str, int]) -> FrozenMap[str, int]:
@@ -81,7 +90,7 @@ class Resources:
     memory_bytes: int = attrs.field(default=0, validator=_quantity("memory_bytes"))
     slots: int = attrs.field(default=0, validator=_quantity("slots"))
     extended: FrozenMap[str, int] = attrs.field(
-        factory=FrozenMap,
+        default=_NO_EXTENDED,
         converter=_to_extended,
     )
 

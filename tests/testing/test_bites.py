@@ -9,6 +9,7 @@ the same on every run and under every profile.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -74,8 +75,23 @@ class _LabelBlindBackend:
     def remove(self, name: str) -> None:
         self._inner.remove(name)
 
+    def update_reserved(
+        self,
+        name: str,
+        reserved: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        self._inner.update_reserved(name, reserved, extended, draining)
+
     def choose(self, request: Resources, require: frozenset[str]) -> str | None:
         return self._inner.choose(request, frozenset())
+
+    def diagnose(self, task_id: str, request: Resources, require: frozenset[str]) -> Any:
+        return self._inner.diagnose(task_id, request, require)
+
+    def plan(self, request: Resources, require: frozenset[str], count: int) -> Any:
+        return self._inner.plan(request, require, count)
 
 
 class Misplacing(Allocator):

@@ -8,15 +8,12 @@ switch is invisible except in speed and in :attr:`Allocator.backend`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from runtime_alloc.backends.protocol import Backend, is_vectorized, numpy_available
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.python import PythonBackend
-    from runtime_alloc.errors import AllocationError
-    from runtime_alloc.resources import Resources
     from runtime_alloc.runners import RunnerState
     from runtime_alloc.strategies import Strategy
 
@@ -30,6 +27,10 @@ AUTO_MIN_RUNNERS = 32
 class AutoBackend:
     """Delegate to the python scan until the fleet reaches ``threshold`` runners, then to numpy.
 
+    Every event and question but ``add`` goes straight to the backend in use:
+    its bound methods are this object's attributes, re-bound at the switch
+    (one call per event, no forwarding layer).
+
     Args:
         python: the python backend to start with (it holds the states so far).
         strategy: the allocator's strategy.
@@ -42,10 +43,20 @@ class AutoBackend:
         self._python = python
         self._strategy = strategy
         self._threshold = threshold
-        self._inner: Backend = python
+        self._use(python)
         self._can_switch = is_vectorized(strategy) and numpy_available()
         if self._can_switch and len(python.states) >= threshold:
             self._switch()
+
+    def _use(self, inner: Backend) -> None:
+        """Answer with ``inner`` from now on: bind its methods here. O(1)."""
+        self._inner = inner
+        self.update = inner.update
+        self.update_reserved = inner.update_reserved
+        self.remove = inner.remove
+        self.choose = inner.choose
+        self.diagnose = inner.diagnose
+        self.plan = inner.plan
 
     @property
     def name(self) -> str:
@@ -55,7 +66,7 @@ class AutoBackend:
     def _switch(self) -> None:
         from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415 (numpy is optional)
 
-        self._inner = NumpyBackend(self._python.states, self._strategy)
+        self._use(NumpyBackend(self._python.states, self._strategy))
         self._can_switch = False
         self._python.states = {}  # the numpy backend keeps its own copy from now on
 
@@ -64,35 +75,3 @@ class AutoBackend:
         self._inner.add(state)
         if self._can_switch and len(self._python.states) >= self._threshold:
             self._switch()
-
-    def update(self, state: RunnerState) -> None:
-        """Pass an updated state on. O(1)."""
-        self._inner.update(state)
-
-    def update_reserved(
-        self,
-        name: str,
-        reserved: tuple[int, int, int],
-        extended: Mapping[str, int] | None,
-        draining: bool,
-    ) -> None:
-        """Pass the ledger's reserved amounts on. O(1)."""
-        self._inner.update_reserved(name, reserved, extended, draining)  # type: ignore[attr-defined]
-
-    def remove(self, name: str) -> None:
-        """Pass a removal on. O(1) amortized."""
-        self._inner.remove(name)
-
-    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
-        """The current backend's answer."""
-        return self._inner.choose(request, require)
-
-    def diagnose(
-        self, task_id: str, request: Resources, require: frozenset[str]
-    ) -> AllocationError:
-        """The current backend's answer."""
-        return self._inner.diagnose(task_id, request, require)
-
-    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
-        """The current backend's answer."""
-        return self._inner.plan(request, require, count)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from runtime_alloc.strategies import linear_score
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
     from runtime_alloc.runners import RunnerState
@@ -20,9 +22,10 @@ __all__ = ["Backend", "is_vectorized", "numpy_available"]
 class Backend(Protocol):
     """What the allocator needs from a placement backend.
 
-    The ledger calls ``add``, ``update`` and ``remove`` after every change, in
-    order; ``choose``, ``diagnose`` and ``plan`` must answer as the python scan
-    over the states received so far would.
+    The ledger calls ``add``, ``update_reserved`` (``update`` for a runner
+    with devices) and ``remove`` after every change, in order; ``choose``,
+    ``diagnose`` and ``plan`` must answer as the python scan over the states
+    received so far would. Every method is required: the ledger probes for none.
     """
 
     @property
@@ -35,7 +38,29 @@ class Backend(Protocol):
         ...  # pragma: no cover
 
     def update(self, state: RunnerState) -> None:
-        """A runner's reserved amounts or draining flag changed."""
+        """A runner's reserved amounts, draining flag or device use changed.
+
+        The ledger sends it for runners with devices (their device use travels
+        in the state); other changes come as :meth:`update_reserved`.
+        """
+        ...  # pragma: no cover
+
+    def update_reserved(
+        self,
+        name: str,
+        reserved: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        """A runner without devices has new reserved amounts or a new draining flag.
+
+        Args:
+            name: the runner.
+            reserved: its reserved millicpu, memory bytes and slots.
+            extended: its reserved extended amounts (non-zero ones; None or
+                empty when there are none); the backend must not change it.
+            draining: its draining flag.
+        """
         ...  # pragma: no cover
 
     def remove(self, name: str) -> None:

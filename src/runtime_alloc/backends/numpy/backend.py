@@ -56,9 +56,18 @@ SCAN_ROWS = 2048
 _MAX_DIRTY = 4096
 
 
-def _shape(state: RunnerState) -> tuple[tuple[int, int, int], frozenset[str]]:
+Shape = tuple[tuple[int, int, int], frozenset[str]]
+
+
+def _shape(state: RunnerState) -> Shape:
     c = state.runner.capacity
     return (c.millicpu, c.memory_bytes, c.slots), state.runner.labels
+
+
+def _shapes(states: Iterable[RunnerState]) -> list[Shape]:
+    """The shape of each state, one tuple per distinct shape (the list holds no copies). O(n)."""
+    same: dict[Shape, Shape] = {}
+    return [same.setdefault(shape, shape) for shape in map(_shape, states)]
 
 
 class NumpyBackend(Choosing):
@@ -250,7 +259,7 @@ class NumpyBackend(Choosing):
             self._index == "scan"
             or (self._index == "auto" and SCAN_ROWS > 0 and len(states) <= SCAN_ROWS)
         )
-        shapes = [_shape(s) for s in states] if self.vectorized and not self.scanning else []
+        shapes = _shapes(states) if self.vectorized and not self.scanning else []
         use_classes = (
             self.vectorized
             and not self.scanning
@@ -280,7 +289,7 @@ class NumpyBackend(Choosing):
     def _add_states(
         self,
         states: list[RunnerState],
-        shapes: list[tuple[tuple[int, int, int], frozenset[str]]] | None = None,
+        shapes: list[Shape] | None = None,
     ) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
         self.extended_index.clear()
@@ -290,7 +299,7 @@ class NumpyBackend(Choosing):
         if classes is None:
             return
         if shapes is None:
-            shapes = [_shape(s) for s in states]
+            shapes = _shapes(states)
         rows = [t.row_of[s.runner.name] for s in states]
         same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         reserved = [

@@ -185,10 +185,12 @@ class Table(BlockBounds):
         touched: set[int] = set()
         groups, fill, names, slot_of = self._groups, self.fill, self.names, self.row_of
         labelsets = self.labelsets
+        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         for state in states:
             runner = state.runner
             c = runner.capacity
             cap = (c.millicpu, c.memory_bytes, c.slots)
+            cap = same.setdefault(cap, cap)
             blocks = groups.get(None if self.ordered else cap)
             if blocks is None:
                 blocks = groups.setdefault(None if self.ordered else self._group_key(cap), [])
@@ -209,7 +211,8 @@ class Table(BlockBounds):
             rows.append(i)
             caps.append(cap)
             r = state.reserved
-            reserved.append((r.millicpu, r.memory_bytes, r.slots))
+            amounts = (r.millicpu, r.memory_bytes, r.slots)
+            reserved.append(same.setdefault(amounts, amounts))
             labels = runner.labels
             ident = labelsets.get(labels)
             lsets.append(self.labelset_id(labels) if ident is None else ident)
