@@ -1,0 +1,456 @@
+"""Per-shape r-class heaps for device requests: the extended index's pure-Python fast path.
+
+A request that asks a device kind (``gpu="500m"``, ``gpu=2``) can only land on
+a runner declaring every requested extended name. :class:`DeviceClasses` holds
+those runners grouped by *shape* (capacity of cpu, memory, slots and each
+requested name, device count of each name, label set), as
+:mod:`.shape_classes` does for cpu/memory requests, with the device state in
+the class: a runner's *r-class* is the tuple
+
+``(r_cpu, r_memory, r_slots, r_1 .. r_n, -share_1, -whole_1 .. -share_n, -whole_n)``
+
+of its reserved amounts (each requested name's pooled reserved amount) and,
+per requested device kind, minus its largest free device share and minus its
+wholly free devices (0 for a runner without devices of the kind, whose pooled
+amount decides). A request is then feasible on a class iff every entry is at
+most a bound computed once per group and request
+(:meth:`DeviceClasses._limits`): ``capacity - request`` for amounts, ``-q`` for
+a share ``q`` and ``-k`` for ``k`` whole devices, exactly
+:meth:`.NumpyBackend.feasible` (:class:`.devices.DeviceColumns`).
+
+Inside a group every runner has the same scored dimensions (cpu, memory,
+slots where weighted, then each requested name in the request's order), so the
+real-valued score is ``(K(r) + B(q)) / W`` with ``K(r) = sum_d w_d*r_d/c_d``:
+the ranking inside a group does not depend on the request (lemma 5 of
+:mod:`runtime_alloc.backends.numpy`, and its window argument, which holds for
+any number of scored dimensions up to a few hundred). Each group keeps its
+classes in heaps by key ``k ~ K(r)`` (``-k`` when the highest score wins), one
+heap per *device tier* of the first requested device kind: ``share // 100``
+for runners without a wholly free device (tiers 0-9), ``10 + wholly free``
+(at most 26) for the others. A share ``q`` skips the tiers below ``q // 100``,
+``k`` whole devices those below ``10 + k``, so the full runners that
+MaxPacking prefers and that cannot take the request are never popped.
+
+A decision takes, per group, every feasible class whose key lies within the
+window ``delta`` of the best feasible key (the search of
+:meth:`.ClassIndex.choose`: infeasible heap roots are popped and pushed back,
+the rest of a feasible root's window read in place), scores them exactly as
+the python scan does (lemma 1) and keeps the best (score, then registration
+order: lemma 2) over all groups; a group whose score bound (its least key over
+the tiers searched, with the relative margin of :mod:`.shape_classes`) cannot
+reach the best score found is skipped.
+
+Upkeep: :meth:`DeviceClasses.set` moves a runner between classes, O(log n).
+Runtime complexity per decision: O(groups * tiers) heap peeks plus O(p log n)
+for the p classes popped; O(N) Python to build.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+from operator import le, sub
+from typing import TYPE_CHECKING, Any
+
+from runtime_alloc.backends.numpy.shape_groups import DOWN, INF, MASK, REL, SHIFT, UP
+from runtime_alloc.devices import DEVICE_MILLI
+
+if TYPE_CHECKING:
+    from runtime_alloc.backends.numpy.backend import NumpyBackend
+    from runtime_alloc.resources import Resources
+
+__all__ = ["MAX_GROUPS", "DeviceClasses", "device_tier"]
+
+#: Tiers 0-9: no wholly free device, by largest free share // 100; 10 + k: k wholly free.
+NTIERS = 27
+_WHOLE = 10
+#: The most shapes a fast index holds (beyond, the chunks of :mod:`.extended_chunks` answer).
+MAX_GROUPS = 400
+#: The most device limit tuples cached per group (distinct requested amounts).
+_MAX_TAILS = 4096
+#: Stands for "no bound" in a feasibility limit.
+_NO_LIMIT = 1 << 62
+
+
+def device_tier(share: int, whole: int) -> int:
+    """The tier of a runner whose largest free share is ``share``, with ``whole`` wholly free."""
+    if whole > 0:
+        return _WHOLE + min(whole, NTIERS - 1 - _WHOLE)
+    return share // 100
+
+
+def _first_tier(milli: int) -> int:
+    """The lowest tier that may hold a request of ``milli`` (a share or whole devices)."""
+    if milli < DEVICE_MILLI:
+        return milli // 100
+    return _WHOLE + min(milli // DEVICE_MILLI, NTIERS - 1 - _WHOLE)
+
+
+class _Group:
+    """Runners of one shape: their scored dimensions and r-classes in tier heaps."""
+
+    __slots__ = (
+        "caps",
+        "coef",
+        "count",
+        "delta",
+        "devices",
+        "empty",
+        "inheap",
+        "labels",
+        "members",
+        "scored",
+        "shape",
+        "tails",
+        "tier_at",
+        "tiers",
+        "wsum",
+        "wsumf",
+    )
+
+    def __init__(
+        self,
+        shape: tuple[Any, ...],
+        nn: int,
+        labels: frozenset[str],
+        weights: list[int],
+        tier_at: tuple[int, int, int],
+    ) -> None:
+        #: (cap cpu, memory, slots, cap of each name, devices of each name)
+        self.shape = shape
+        self.labels = labels
+        self.caps = caps = shape[: 3 + nn]
+        self.devices = shape[3 + nn :]
+        #: the device part of the feasibility limits, per requested amounts
+        self.tails: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self.scored = tuple(
+            (d, w, float(c)) for d, (w, c) in enumerate(zip(weights, caps, strict=True)) if c and w
+        )
+        self.wsum = sum(w for _d, w, _c in self.scored)
+        self.wsumf = float(self.wsum)
+        self.delta = REL * (1.0 + 2.0 * self.wsum)
+        #: ``(d, w_d / (c_d * W))`` per scored dimension: ``B(q) / W`` is ``sum q_d * coef_d``
+        self.coef = tuple((d, w / cf / self.wsumf) for d, w, cf in self.scored)
+        #: where the tier's values sit: (share index, whole index) on devices, or
+        #: (amount index, capacity) for a pooled amount
+        self.tier_at = tier_at
+        #: the class of an empty runner (for the whole-group feasibility test)
+        self.empty = (0,) * (3 + nn) + tuple(
+            x for n in self.devices for x in ((-DEVICE_MILLI, -n) if n else (0, 0))
+        )
+        self.tiers: list[list[tuple[float, tuple[int, ...]]]] = [[] for _ in range(NTIERS)]
+        self.count: dict[tuple[int, ...], int] = {}
+        self.members: dict[tuple[int, ...], Any] = {}
+        self.inheap: set[tuple[int, ...]] = set()
+
+    def key(self, r: tuple[int, ...]) -> float:
+        """``sum_d w_d*r_d/c_d`` in float, over the scored dimensions in order."""
+        total = 0.0
+        for d, w, cf in self.scored:
+            total += float(w * r[d]) / cf
+        return total
+
+    def score(self, r: tuple[int, ...], q: tuple[int, ...]) -> float:
+        """The float score of class ``r`` for amounts ``q``, exactly as the python scan's.
+
+        :func:`runtime_alloc.strategies.utilization_score`: the same float
+        operations in the same order (lemma 1). O(dimensions).
+        """
+        total = 0.0
+        for d, w, cf in self.scored:
+            total += float(w * (r[d] + q[d])) / cf
+        return total / self.wsumf if self.wsum else 0.0
+
+    def tier(self, r: tuple[int, ...]) -> int:
+        """The device tier of class ``r`` (on a pooled amount: its free milli as devices)."""
+        at = self.tier_at
+        if at[2]:  # devices: minus the largest free share, minus the wholly free
+            return device_tier(-r[at[0]], -r[at[1]])
+        free = at[1] - r[at[0]]
+        return device_tier(min(free, DEVICE_MILLI), free // DEVICE_MILLI)
+
+
+class DeviceClasses:
+    """The runners declaring ``names`` in per-shape r-class tier heaps (see the module docstring).
+
+    Args:
+        backend: the numpy backend (its table must be in sync).
+        names: the requested extended names, in the request's order; one of
+            them (the first such) must be a device kind of the table.
+    """
+
+    def __init__(self, backend: NumpyBackend, names: tuple[str, ...]) -> None:
+        t = backend.table
+        self.backend = backend
+        self.names = names
+        self.maximize = backend.maximize
+        nn = len(names)
+        self.nn = nn
+        self.kind = next(i for i, x in enumerate(names) if x in t.devices.share)
+        self.weights = [*backend.weights, *(backend.spec.weight(x) for x in names)]
+        self.groups: dict[tuple[Any, ...], _Group] = {}
+        self.group_of: dict[int, _Group] = {}
+        self.rclass_of: dict[int, tuple[int, ...] | None] = {}
+        self.member_of: dict[int, int] = {}
+        self._by_require: dict[frozenset[str], list[_Group]] = {}
+        self.too_many = False
+        first = t.extended[names[0]][0][: t.nrows]
+        rows = [i for i in (first > 0).nonzero()[0].tolist() if t.runners[i] is not None]
+        seqs = t.sequence[rows].tolist()
+        for row, seq in zip(rows, seqs, strict=True):
+            runner = t.runners[row]
+            assert runner is not None  # noqa: S101
+            caps = [runner.capacity.extended.get(x, 0) for x in names]
+            if not all(caps):
+                continue  # a requested name it lacks: never feasible
+            c = runner.capacity
+            shape = (
+                c.millicpu,
+                c.memory_bytes,
+                c.slots,
+                *caps,
+                *(runner.devices.get(x, 0) for x in names),
+            )
+            key = (shape, runner.labels)
+            g = self.groups.get(key)
+            if g is None:
+                if len(self.groups) >= MAX_GROUPS:
+                    self.too_many = True
+                    return
+                k = self.kind
+                has = shape[3 + nn + k] > 0
+                at = (3 + nn + 2 * k, 4 + nn + 2 * k, 1) if has else (3 + k, caps[k], 0)
+                g = self.groups[key] = _Group(shape, nn, runner.labels, self.weights, at)
+            self.group_of[row] = g
+            self.member_of[row] = seq << SHIFT | row
+            self.rclass_of[row] = None
+            self.set(row, self.read(row))
+
+    def read(self, row: int) -> tuple[int, ...] | None:
+        """Row ``row``'s class (None when draining). O(names).
+
+        The reserved amounts come from the backend's changes not yet written to
+        the columns (the class index writes them lazily) or else the columns;
+        the device columns are always current.
+        """
+        t = self.backend.table
+        names = self.names
+        pending = self.backend._dirty.get(row)  # noqa: SLF001 (the package's own lazy writes)
+        if pending is None:
+            if t.draining.item(row):
+                return None
+            reserved = t.reserved
+            r = [reserved[0].item(row), reserved[1].item(row), reserved[2].item(row)]
+            extended = t.extended
+            r += [extended[x][1].item(row) for x in names]
+        else:
+            amounts, ext, draining = pending
+            if draining:
+                return None
+            r = list(amounts)
+            r += [ext.get(x, 0) for x in names] if ext else [0] * len(names)
+        share, whole = t.devices.share, t.devices.whole
+        for x in names:
+            s = share.get(x)
+            v = -1 if s is None else s.item(row)
+            if v < 0:
+                r += (0, 0)  # no devices of the kind: the pooled amount decides
+            else:
+                r += (-v, -whole[x].item(row))
+        return tuple(r)
+
+    def touch(self, row: int) -> None:
+        """Re-read row ``row`` (indexed here or not) from the columns. O(log n)."""
+        if row in self.group_of:
+            self.set(row, self.read(row))
+
+    def set(self, row: int, r: tuple[int, ...] | None) -> None:
+        """Move the runner in ``row`` to class ``r`` (None: not usable). O(log n)."""
+        rclass_of = self.rclass_of
+        old = rclass_of[row]
+        g = self.group_of[row]
+        count = g.count
+        if old is not None:
+            if old == r:
+                return
+            n = count[old] - 1
+            if n:
+                count[old] = n
+            else:
+                del count[old]  # its heap entry dies lazily
+                del g.members[old]
+        if r is None:
+            rclass_of[row] = None
+            return
+        member = self.member_of[row]
+        n = count.get(r, 0)
+        if n == 0:
+            count[r] = 1
+            g.members[r] = member
+            if r not in g.inheap:
+                key = g.key(r)
+                heappush(g.tiers[g.tier(r)], (-key if self.maximize else key, r))
+                g.inheap.add(r)
+                if len(g.inheap) > 2 * len(count) + 64:
+                    self._compact(g)
+        else:
+            count[r] = n + 1
+            m = g.members[r]
+            if type(m) is int:
+                g.members[r] = [m, member] if m < member else [member, m]
+            else:
+                heappush(m, member)
+                if len(m) > 2 * n + 10:
+                    rclass_of[row] = r  # the joining runner counts as a member already
+                    m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+        rclass_of[row] = r
+
+    @staticmethod
+    def _compact(g: _Group) -> None:
+        count = g.count
+        for tier in g.tiers:
+            tier[:] = [e for e in tier if e[1] in count]
+            heapify(tier)
+        g.inheap = set(count)
+
+    # ------------------------------------------------------------------ search
+
+    def _groups_for(self, require: frozenset[str]) -> list[_Group]:
+        groups = self._by_require.get(require)
+        if groups is None:
+            any_of = getattr(require, "any_of", None)
+            groups = [
+                g
+                for g in self.groups.values()
+                if require <= g.labels and (not any_of or not any_of.isdisjoint(g.labels))
+            ]
+            self._by_require[require] = groups
+        return groups
+
+    def _limits(self, g: _Group, q: tuple[int, ...]) -> tuple[int, ...]:
+        """The bound of each class entry under which ``q`` fits (see the module docstring)."""
+        amounts = tuple(map(sub, g.caps, q))
+        tail = g.tails.get(q[3:])
+        if tail is None:
+            limits: list[int] = []
+            for milli, devices in zip(q[3:], g.devices, strict=True):
+                if not devices:
+                    limits += (_NO_LIMIT, _NO_LIMIT)
+                elif milli <= DEVICE_MILLI:
+                    limits += (-milli, _NO_LIMIT)
+                else:
+                    limits += (_NO_LIMIT, -(milli // DEVICE_MILLI))
+            if len(g.tails) > _MAX_TAILS:
+                g.tails.clear()
+            tail = g.tails[q[3:]] = tuple(limits)
+        return amounts + tail
+
+    def choose(self, request: Resources, require: frozenset[str]) -> int:
+        """Return the row the python scan picks for ``request`` (-1 for none).
+
+        ``request`` must ask exactly :attr:`names`, each device kind a share of
+        one device or whole devices. Runtime complexity: see the module docstring.
+        """
+        ext = request.extended
+        q = (request.millicpu, request.memory_bytes, request.slots, *(ext[x] for x in self.names))
+        t0 = _first_tier(q[3 + self.kind])
+        maximize = self.maximize
+        rclass_of = self.rclass_of
+        best_f = 0.0
+        best = -1
+        visit = [*range(NTIERS - 1, t0, -1), t0] if not maximize else [*range(t0 + 1, NTIERS), t0]
+        order: list[tuple[float, int, _Group, tuple[int, ...]]] = []
+        for g in self._groups_for(require):
+            u = self._limits(g, q)
+            if not all(map(le, g.empty, u)):
+                continue  # not even an empty runner of this shape holds q
+            tiers = g.tiers
+            low = INF  # the least key in the tiers searched (heap roots, dead or alive)
+            for i in visit:
+                h = tiers[i]
+                if h and h[0][0] < low:
+                    low = h[0][0]
+            if low == INF:
+                continue
+            # (k + B(q)) / W: a bound of the real score of every runner searched
+            bound = (-low if maximize else low) / g.wsumf if g.wsum else 0.0
+            for d, a in g.coef:
+                bound += q[d] * a
+            order.append((bound, len(order), g, u))
+        if len(order) > 1:
+            order.sort(reverse=maximize)  # (the unique second item keeps groups apart)
+        for bound, _, g, u in order:
+            if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
+                break  # no runner of this group or the next can win, even on a tie
+            tiers = g.tiers
+            count = g.count
+            delta = g.delta
+            limit = INF
+            cands: list[tuple[int, ...]] = []
+            for i in visit:
+                h = tiers[i]
+                if not h:
+                    continue
+                while h[0][1] not in count:
+                    g.inheap.discard(heappop(h)[1])
+                    if not h:
+                        break
+                else:
+                    sk, r = h[0]
+                    if sk > limit:
+                        continue
+                    if all(map(le, r, u)):
+                        cands.append(r)
+                        if sk + delta < limit:  # noqa: PLR1730 (hot path)
+                            limit = sk + delta
+                        n = len(h)
+                        stack = [1, 2]
+                        while stack:
+                            j = stack.pop()
+                            if j < n and h[j][0] <= limit:
+                                r = h[j][1]
+                                if r in count and all(map(le, r, u)):
+                                    cands.append(r)
+                                stack.append(2 * j + 1)
+                                stack.append(2 * j + 2)
+                    else:
+                        popped = []
+                        while h:
+                            e = h[0]
+                            r = e[1]
+                            if r not in count:
+                                g.inheap.discard(heappop(h)[1])
+                                continue
+                            if e[0] > limit:
+                                break
+                            popped.append(heappop(h))
+                            if all(map(le, r, u)):
+                                cands.append(r)
+                                if e[0] + delta < limit:  # noqa: PLR1730 (hot path)
+                                    limit = e[0] + delta
+                        for e in popped:
+                            heappush(h, e)
+            members = g.members
+            for r in cands:
+                f = g.score(r, q)
+                m = members[r]
+                if type(m) is not int:
+                    while rclass_of[m[0] & MASK] != r:
+                        heappop(m)
+                    m = m[0]
+                if (
+                    best < 0
+                    or (f > best_f if maximize else f < best_f)
+                    or (f == best_f and m < best)
+                ):
+                    best_f, best = f, m
+        return -1 if best < 0 else best & MASK
+
+    def check(self) -> None:
+        """Assert that the classes equal ones built afresh from the columns (tests). O(N)."""
+        fresh = DeviceClasses(self.backend, self.names)
+        assert fresh.rclass_of == self.rclass_of, self.names  # noqa: S101
+        assert set(fresh.group_of) == set(self.group_of)  # noqa: S101
+        for key, g in self.groups.items():
+            assert fresh.groups[key].count == g.count, key  # noqa: S101
+            for r in g.count:
+                assert any(e[1] == r for e in g.tiers[g.tier(r)]), r  # noqa: S101

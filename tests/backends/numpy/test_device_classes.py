@@ -1,0 +1,98 @@
+"""The device class heaps (backends/numpy/device_classes.py): sound tiers, python's decisions."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner  # noqa: E402
+from runtime_alloc.backends.numpy.device_classes import (  # noqa: E402
+    NTIERS,
+    DeviceClasses,
+    _first_tier,
+    device_tier,
+)
+from tests.backends.probe import allocator_with, numpy_with  # noqa: E402
+
+GI = 1 << 30
+
+
+def test_a_runner_that_fits_is_never_in_a_skipped_tier():
+    """Every (largest free share, wholly free) that takes a request lies at or above its tier."""
+    requests = [*range(1, 1001), *(1000 * k for k in range(2, 21))]
+    for whole in range(21):
+        shares = [1000] if whole else range(1000)
+        for share in shares:
+            tier = device_tier(share, whole)
+            assert 0 <= tier < NTIERS
+            for milli in requests:
+                fits = share >= milli if milli <= 1000 else whole >= milli // 1000
+                if fits:
+                    assert tier >= _first_tier(milli), (share, whole, milli)
+
+
+def gpu_fleet(rng: random.Random, n: int) -> list[Runner]:
+    fleet = []
+    for i in range(n):
+        cap = Resources(rng.choice((4000, 8000)), rng.choice((8, 16)) * GI, 110)
+        kind = i % 5
+        labels = ["A100"] if rng.random() < 0.3 else []
+        if kind < 3:
+            fleet.append(Runner(f"g{i}", cap, labels, {"gpu": rng.choice((2, 8))}))
+        elif kind == 3:  # a pooled gpu capacity: the pooled amount decides
+            ext = {"gpu": 4000}
+            fleet.append(Runner(f"p{i}", Resources(cap.millicpu, cap.memory_bytes, 110, ext)))
+        else:
+            fleet.append(Runner(f"c{i}", cap, labels))
+    return fleet
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("index", ["auto", "blocks"])
+def test_device_requests_equal_python_above_the_scan(maximize, index):
+    """3,000 runners (above the scan): shares, whole devices, drains and releases, as python."""
+    rng = random.Random(5)
+    fleet = gpu_fleet(rng, 3000)
+    strategy = MaxPackingStrategy() if maximize else EvenSpreadStrategy()
+    ref = Allocator(fleet, strategy=strategy, backend="python")
+    fast, backend = allocator_with(numpy_with(index=index), fleet, strategy=strategy)
+    held: list[str] = []
+    for i in range(1500):
+        roll = rng.random()
+        if roll < 0.05:
+            name = rng.choice(fleet).name
+            method = rng.choice(("drain_runner", "undrain_runner"))
+            assert getattr(ref, method)(name) == getattr(fast, method)(name)
+            continue
+        if roll < 0.35 and held:
+            task = held.pop(rng.randrange(len(held)))
+            assert ref.release(task) == fast.release(task)
+            continue
+        gpu = rng.choice((100, 300, 500, 1000, 2000, 8000))
+        request = Resources(rng.choice((500, 2000)), GI, 1, {"gpu": gpu} if roll < 0.7 else {})
+        require_any = ["A100"] if rng.random() < 0.1 else []
+        task = f"t{i}"
+        left = ref.try_allocate(task, request, require_any=require_any)
+        assert left == fast.try_allocate(task, request, require_any=require_any), i
+        if left is not None:
+            held.append(task)
+    assert ref.snapshot() == fast.snapshot()
+    assert ("gpu",) in backend.extended_index.indexed()
+    backend.check()  # the classes equal classes built afresh from the columns
+
+
+def test_classes_hold_every_indexed_runner_once():
+    rng = random.Random(2)
+    fleet = gpu_fleet(rng, 400)
+    alloc, backend = allocator_with(numpy_with(index="blocks"), fleet)
+    for i in range(300):
+        alloc.try_allocate(f"t{i}", Resources(500, GI, 1, {"gpu": rng.choice((250, 1000))}))
+    backend.sync()
+    classes = DeviceClasses(backend, ("gpu",))
+    gpu_rows = {backend.table.row_of[r.name] for r in fleet if r.name[0] in "gp"}
+    assert set(classes.group_of) == gpu_rows
+    members = sum(sum(g.count.values()) for g in classes.groups.values())
+    assert members == len(gpu_rows)  # none draining: every runner in exactly one class
