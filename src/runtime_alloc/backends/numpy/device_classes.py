@@ -63,6 +63,9 @@ __all__ = ["MAX_GROUPS", "DeviceClasses", "device_tier"]
 #: Tiers 0-9: no wholly free device, by largest free share // 100; 10 + k: k wholly free.
 NTIERS = 27
 _WHOLE = 10
+#: Free-cpu tiers per device tier when the highest score wins (the fullest runners, which
+#: often lack the cpu, are then skipped as whole heaps; one tier otherwise).
+CPU_TIERS = 16
 #: The most shapes a fast index holds (beyond, the chunks of :mod:`.extended_chunks` answer).
 MAX_GROUPS = 400
 #: The most device limit tuples cached per group (distinct requested amounts).
@@ -95,25 +98,29 @@ class _Group:
         "delta",
         "devices",
         "empty",
+        "heaps",
         "inheap",
         "labels",
         "members",
+        "nc",
         "scored",
         "shape",
+        "step",
         "tails",
         "tier_at",
-        "tiers",
+        "visits",
         "wsum",
         "wsumf",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 (one private call site)
         self,
         shape: tuple[Any, ...],
         nn: int,
         labels: frozenset[str],
         weights: list[int],
         tier_at: tuple[int, int, int],
+        nc: int,
     ) -> None:
         #: (cap cpu, memory, slots, cap of each name, devices of each name)
         self.shape = shape
@@ -137,7 +144,13 @@ class _Group:
         self.empty = (0,) * (3 + nn) + tuple(
             x for n in self.devices for x in ((-DEVICE_MILLI, -n) if n else (0, 0))
         )
-        self.tiers: list[list[tuple[float, tuple[int, ...]]]] = [[] for _ in range(NTIERS)]
+        #: cpu tiers (by free cpu) when the highest score wins, as in :mod:`.shape_classes`
+        self.nc = nc
+        self.step = max(1, -(-(shape[0] + 1) // nc))
+        #: heap id (device tier * nc + cpu tier) -> heap of (sort key, class); made on first use
+        self.heaps: dict[int, list[tuple[float, tuple[int, ...]]]] = {}
+        #: (first device tier, first cpu tier) -> the heaps a request searches, in order
+        self.visits: dict[tuple[int, int], list[list[tuple[float, tuple[int, ...]]]]] = {}
         self.count: dict[tuple[int, ...], int] = {}
         self.members: dict[tuple[int, ...], Any] = {}
         self.inheap: set[tuple[int, ...]] = set()
@@ -160,13 +173,46 @@ class _Group:
             total += float(w * (r[d] + q[d])) / cf
         return total / self.wsumf if self.wsum else 0.0
 
-    def tier(self, r: tuple[int, ...]) -> int:
-        """The device tier of class ``r`` (on a pooled amount: its free milli as devices)."""
+    def heap_id(self, r: tuple[int, ...]) -> int:
+        """The heap of class ``r``: device tier * cpu tiers + cpu tier.
+
+        On a pooled amount the device tier is that of its free milli as devices.
+        """
         at = self.tier_at
         if at[2]:  # devices: minus the largest free share, minus the wholly free
-            return device_tier(-r[at[0]], -r[at[1]])
-        free = at[1] - r[at[0]]
-        return device_tier(min(free, DEVICE_MILLI), free // DEVICE_MILLI)
+            tier = device_tier(-r[at[0]], -r[at[1]])
+        else:
+            free = at[1] - r[at[0]]
+            tier = device_tier(min(free, DEVICE_MILLI), free // DEVICE_MILLI)
+        cpu: int = min((self.shape[0] - r[0]) // self.step, self.nc - 1)
+        return tier * self.nc + cpu
+
+    def heap(self, r: tuple[int, ...]) -> list[tuple[float, tuple[int, ...]]]:
+        """The heap of class ``r``, made (and the visit orders dropped) when new."""
+        i = self.heap_id(r)
+        h = self.heaps.get(i)
+        if h is None:
+            h = self.heaps[i] = []
+            self.visits.clear()
+        return h
+
+    def visit(self, t0: int, q0: int) -> list[list[tuple[float, tuple[int, ...]]]]:
+        """The heaps that may hold a request in device tier ``t0`` or above with ``q0`` cpu.
+
+        Those that hold only fitting device states and free cpu come first, the
+        fullest first when the highest score wins and the emptiest first
+        otherwise; the two tiers that may also hold runners that cannot take the
+        request come last, so the window found in the others stops their popping.
+        The order does not change the result: every candidate is scored exactly.
+        """
+        nc = self.nc
+        c0 = min(q0 // self.step, nc - 1)
+        found = self.visits.get((t0, c0))
+        if found is None:
+            ids = [i for i in self.heaps if i // nc >= t0 and i % nc >= c0]
+            ids.sort(key=lambda i: (i // nc == t0 or i % nc == c0, i if nc > 1 else -i))
+            found = self.visits[t0, c0] = [self.heaps[i] for i in ids]
+        return found
 
 
 class DeviceClasses:
@@ -219,7 +265,9 @@ class DeviceClasses:
                 k = self.kind
                 has = shape[3 + nn + k] > 0
                 at = (3 + nn + 2 * k, 4 + nn + 2 * k, 1) if has else (3 + k, caps[k], 0)
-                g = self.groups[key] = _Group(shape, nn, runner.labels, self.weights, at)
+                g = self.groups[key] = _Group(
+                    shape, nn, runner.labels, self.weights, at, CPU_TIERS if self.maximize else 1
+                )
             self.group_of[row] = g
             self.member_of[row] = seq << SHIFT | row
             self.rclass_of[row] = None
@@ -288,7 +336,7 @@ class DeviceClasses:
             g.members[r] = member
             if r not in g.inheap:
                 key = g.key(r)
-                heappush(g.tiers[g.tier(r)], (-key if self.maximize else key, r))
+                heappush(g.heap(r), (-key if self.maximize else key, r))
                 g.inheap.add(r)
                 if len(g.inheap) > 2 * len(count) + 64:
                     self._compact(g)
@@ -307,7 +355,7 @@ class DeviceClasses:
     @staticmethod
     def _compact(g: _Group) -> None:
         count = g.count
-        for tier in g.tiers:
+        for tier in g.heaps.values():
             tier[:] = [e for e in tier if e[1] in count]
             heapify(tier)
         g.inheap = set(count)
@@ -357,16 +405,11 @@ class DeviceClasses:
         rclass_of = self.rclass_of
         best_f = 0.0
         best = -1
-        visit = [*range(NTIERS - 1, t0, -1), t0] if not maximize else [*range(t0 + 1, NTIERS), t0]
-        order: list[tuple[float, int, _Group, tuple[int, ...]]] = []
+        order: list[tuple[float, int, _Group, list[Any]]] = []
         for g in self._groups_for(require):
-            u = self._limits(g, q)
-            if not all(map(le, g.empty, u)):
-                continue  # not even an empty runner of this shape holds q
-            tiers = g.tiers
-            low = INF  # the least key in the tiers searched (heap roots, dead or alive)
-            for i in visit:
-                h = tiers[i]
+            visit = g.visit(t0, q[0])
+            low = INF  # the least key in the heaps searched (heap roots, dead or alive)
+            for h in visit:
                 if h and h[0][0] < low:
                     low = h[0][0]
             if low == INF:
@@ -375,19 +418,20 @@ class DeviceClasses:
             bound = (-low if maximize else low) / g.wsumf if g.wsum else 0.0
             for d, a in g.coef:
                 bound += q[d] * a
-            order.append((bound, len(order), g, u))
+            order.append((bound, len(order), g, visit))
         if len(order) > 1:
             order.sort(reverse=maximize)  # (the unique second item keeps groups apart)
-        for bound, _, g, u in order:
+        for bound, _, g, visit in order:
             if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
-            tiers = g.tiers
+            u = self._limits(g, q)
+            if not all(map(le, g.empty, u)):
+                continue  # not even an empty runner of this shape holds q
             count = g.count
             delta = g.delta
             limit = INF
             cands: list[tuple[int, ...]] = []
-            for i in visit:
-                h = tiers[i]
+            for h in visit:
                 if not h:
                     continue
                 while h[0][1] not in count:
@@ -453,4 +497,4 @@ class DeviceClasses:
         for key, g in self.groups.items():
             assert fresh.groups[key].count == g.count, key  # noqa: S101
             for r in g.count:
-                assert any(e[1] == r for e in g.tiers[g.tier(r)]), r  # noqa: S101
+                assert any(e[1] == r for e in g.heaps[g.heap_id(r)]), r  # noqa: S101
