@@ -48,7 +48,7 @@ for the p classes popped; O(N) Python to build.
 from __future__ import annotations
 
 from heapq import heapify, heappop, heappush
-from operator import le, sub
+from operator import le, mul, sub
 from typing import TYPE_CHECKING, Any
 
 from runtime_alloc.backends.numpy.shape_groups import DOWN, INF, MASK, REL, SHIFT, UP
@@ -133,10 +133,13 @@ class _Group:
             (d, w, float(c)) for d, (w, c) in enumerate(zip(weights, caps, strict=True)) if c and w
         )
         self.wsum = sum(w for _d, w, _c in self.scored)
-        self.wsumf = float(self.wsum)
+        self.wsumf = float(self.wsum) or 1.0  # (no scored dimension: every score is 0.0)
         self.delta = REL * (1.0 + 2.0 * self.wsum)
-        #: ``(d, w_d / (c_d * W))`` per scored dimension: ``B(q) / W`` is ``sum q_d * coef_d``
-        self.coef = tuple((d, w / cf / self.wsumf) for d, w, cf in self.scored)
+        #: ``w_d / c_d`` per dimension (0.0 where not scored): ``B(q) = sum_d q_d * coef_d``
+        coef = [0.0] * (3 + nn)
+        for d, w, cf in self.scored:
+            coef[d] = w / cf
+        self.coef = tuple(coef)
         #: where the tier's values sit: (share index, whole index) on devices, or
         #: (amount index, capacity) for a pooled amount
         self.tier_at = tier_at
@@ -406,8 +409,12 @@ class DeviceClasses:
         best_f = 0.0
         best = -1
         order: list[tuple[float, int, _Group, list[Any]]] = []
+        q0 = q[0]
         for g in self._groups_for(require):
-            visit = g.visit(t0, q[0])
+            nc = g.nc
+            visit = g.visits.get((t0, 0 if nc == 1 else min(q0 // g.step, nc - 1)))
+            if visit is None:
+                visit = g.visit(t0, q0)
             low = INF  # the least key in the heaps searched (heap roots, dead or alive)
             for h in visit:
                 if h and h[0][0] < low:
@@ -415,9 +422,7 @@ class DeviceClasses:
             if low == INF:
                 continue
             # (k + B(q)) / W: a bound of the real score of every runner searched
-            bound = (-low if maximize else low) / g.wsumf if g.wsum else 0.0
-            for d, a in g.coef:
-                bound += q[d] * a
+            bound = ((-low if maximize else low) + sum(map(mul, q, g.coef))) / g.wsumf
             order.append((bound, len(order), g, visit))
         if len(order) > 1:
             order.sort(reverse=maximize)  # (the unique second item keeps groups apart)
