@@ -55,6 +55,8 @@ from runtime_alloc.backends.numpy.shape_groups import DOWN, INF, MASK, REL, SHIF
 from runtime_alloc.devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from runtime_alloc.backends.numpy.backend import NumpyBackend
     from runtime_alloc.resources import Resources
 
@@ -234,7 +236,9 @@ class DeviceClasses:
         self.maximize = backend.maximize
         nn = len(names)
         self.nn = nn
-        self.kind = next(i for i, x in enumerate(names) if x in t.devices.share)
+        #: the positions in ``names`` of the device kinds, and the first (the heaps' tiers)
+        self.device_names = [i for i, x in enumerate(names) if x in t.devices.share]
+        self.kind = self.device_names[0]
         self.weights = [*backend.weights, *(backend.spec.weight(x) for x in names)]
         self.groups: dict[tuple[Any, ...], _Group] = {}
         self.group_of: dict[int, _Group] = {}
@@ -309,10 +313,12 @@ class DeviceClasses:
                 r += (-v, -whole[x].item(row))
         return tuple(r)
 
-    def touch(self, row: int) -> None:
-        """Re-read row ``row`` (indexed here or not) from the columns. O(log n)."""
-        if row in self.group_of:
-            self.set(row, self.read(row))
+    def touch(self, rows: Iterable[int]) -> None:
+        """Re-read ``rows`` (indexed here or not). O(log n) per indexed row."""
+        group_of = self.group_of
+        for row in rows:
+            if row in group_of:
+                self.set(row, self.read(row))
 
     def set(self, row: int, r: tuple[int, ...] | None) -> None:
         """Move the runner in ``row`` to class ``r`` (None: not usable). O(log n)."""
@@ -395,14 +401,20 @@ class DeviceClasses:
             tail = g.tails[q[3:]] = tuple(limits)
         return amounts + tail
 
-    def choose(self, request: Resources, require: frozenset[str]) -> int:
+    def choose(self, request: Resources, require: frozenset[str]) -> int | None:
         """Return the row the python scan picks for ``request`` (-1 for none).
 
-        ``request`` must ask exactly :attr:`names`, each device kind a share of
-        one device or whole devices. Runtime complexity: see the module docstring.
+        ``request`` must ask exactly :attr:`names`; None when it asks a device
+        kind neither a share of one device nor whole devices (the ledger refuses
+        such a request before any backend sees it). Runtime complexity: see the
+        module docstring.
         """
         ext = request.extended
         q = (request.millicpu, request.memory_bytes, request.slots, *(ext[x] for x in self.names))
+        for j in self.device_names:
+            milli = q[3 + j]
+            if milli > DEVICE_MILLI and milli % DEVICE_MILLI:
+                return None
         t0 = _first_tier(q[3 + self.kind])
         maximize = self.maximize
         rclass_of = self.rclass_of

@@ -104,8 +104,7 @@ class ExtendedIndex:
         if touched:
             for classes in self._classes.values():
                 if classes is not None:
-                    for row in touched:
-                        classes.touch(row)
+                    classes.touch(touched)
             if self._chunks:
                 self._backend.sync()  # the chunks read the columns
                 rows = np.fromiter(touched, _I64, len(touched))
@@ -157,14 +156,22 @@ class ExtendedIndex:
         Runtime complexity: O(chunks + touched rows) numpy work, plus O(chunk)
         per chunk evaluated (best bound first; usually one or two).
         """
-        t = self._backend.table
         names = tuple(request.extended)
+        classes = self._classes.get(names)
+        if classes is not None:  # the usual case: a device request on class heaps built
+            self._apply_touched()
+            found = classes.choose(request, require)
+            if found is not None:
+                return found
+        t = self._backend.table
         if any(x not in t.extended for x in names):
             return -1  # no runner declares it
         self._apply_touched()
         classes = self._device_classes(request)
         if classes is not None:
-            return classes.choose(request, require)
+            found = classes.choose(request, require)
+            if found is not None:
+                return found
         self._backend.sync()  # the chunks read the columns
         chunks = self._fresh(names)
         if chunks is None:
