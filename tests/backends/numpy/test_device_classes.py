@@ -96,3 +96,37 @@ def test_classes_hold_every_indexed_runner_once():
     assert set(classes.group_of) == gpu_rows
     members = sum(sum(g.count.values()) for g in classes.groups.values())
     assert members == len(gpu_rows)  # none draining: every runner in exactly one class
+
+
+@pytest.mark.parametrize("chunks_too", [False, True])
+def test_many_changes_between_device_requests_keep_the_classes(monkeypatch, chunks_too):
+    """Past MAX_TOUCHED changed rows the chunks are dropped, the class heaps re-read the rows."""
+    from runtime_alloc.backends.numpy import extended_index
+
+    monkeypatch.setattr(extended_index, "MAX_TOUCHED", 16)
+    rng = random.Random(9)
+    fleet = gpu_fleet(rng, 3000)
+    fleet += [Runner(f"f{i}", Resources(8000, 8 * GI, 110, {"fpga": 4})) for i in range(50)]
+    ref = Allocator(fleet, backend="python")
+    fast, backend = allocator_with(numpy_with(), fleet)
+    held: list[str] = []
+    classes = None
+    for i in range(40):
+        for j in range(30):  # cpu-only changes, many on gpu runners
+            task = f"c{i}-{j}"
+            request = Resources(rng.choice((500, 1500)), GI, 1)
+            assert ref.try_allocate(task, request) == fast.try_allocate(task, request)
+            held.append(task)
+            if rng.random() < 0.5:
+                gone = held.pop(rng.randrange(len(held)))
+                assert ref.release(gone) == fast.release(gone)
+        if chunks_too:  # a pooled-only request keeps a chunk index alive as well
+            fpga = Resources(100, GI, 1, {"fpga": 1})
+            assert ref.try_allocate(f"f{i}", fpga) == fast.try_allocate(f"f{i}", fpga)
+            assert ("fpga",) in backend.extended_index.indexed()
+        request = Resources(1000, GI, 1, {"gpu": rng.choice((250, 1000, 2000))})
+        assert ref.try_allocate(f"g{i}", request) == fast.try_allocate(f"g{i}", request)
+        built = backend.extended_index._classes[("gpu",)]
+        assert classes is None or built is classes  # kept, never rebuilt
+        classes = built
+    backend.check()

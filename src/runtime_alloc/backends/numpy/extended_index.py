@@ -57,7 +57,7 @@ _I64 = np.int64
 MAX_KEYS = 16
 #: Relative slack for pruning on real-valued bounds (lemma 4).
 _TOL = 1e-9
-#: The most touched rows remembered; beyond, every index is dropped and rebuilt.
+#: The most touched rows remembered for the chunks; beyond, they are dropped and rebuilt.
 MAX_TOUCHED = 4096
 
 
@@ -93,11 +93,19 @@ class ExtendedIndex:
         self._touched.clear()
 
     def touch(self, row: int) -> None:
-        """Note that row ``row`` changed; its chunks are summarized again before the next read."""
+        """Note that row ``row`` changed; it is read again before the next decision. O(1).
+
+        Beyond :data:`MAX_TOUCHED` rows the chunks are dropped (rebuilt, O(N log N)
+        numpy, when next asked); the class heaps keep the rows (at most one entry per
+        row), since reading them again costs less than a rebuild in Python.
+        """
+        touched = self._touched
         if self._chunks or self._classes:
-            self._touched.add(row)
-            if len(self._touched) > MAX_TOUCHED:
-                self.clear()
+            touched.add(row)
+            if len(touched) > MAX_TOUCHED and self._chunks:
+                self._chunks.clear()
+                if not self._classes:
+                    touched.clear()
 
     def _apply_touched(self) -> None:
         touched = self._touched
