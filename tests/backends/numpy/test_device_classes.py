@@ -130,3 +130,35 @@ def test_many_changes_between_device_requests_keep_the_classes(monkeypatch, chun
         assert classes is None or built is classes  # kept, never rebuilt
         classes = built
     backend.check()
+
+
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_float_near_ties_are_settled_like_python(strategy):
+    """Reserved (x, y) on 3000*x + 7000*y = 10,500,000: real keys tie, float keys do not.
+
+    As in test_backend's class index test: the float-key order alone picks wrong
+    runners (checked: with a zero window, ``REL = 0``, the EvenSpread case fails);
+    equal floats go to the runner registered first.
+    """
+    from runtime_alloc import FleetSnapshot, Reservation, RunnerState
+
+    rng = random.Random(4)
+    cap = Resources(7000, 3000, 30)
+    held, states = {}, []
+    for i in range(120):
+        x = rng.randrange(0, 3500) if i % 3 else 1400  # some exact duplicates too
+        r = Resources(x, (10_500_000 - 3000 * x) // 7000, 2)
+        held[f"w{i}"] = Reservation(f"w{i}", f"r{i}", r)
+        states.append(RunnerState(Runner(f"r{i}", cap, (), {"gpu": 8}), r))
+    snapshot = FleetSnapshot(tuple(states), held)
+    ref = Allocator.from_snapshot(snapshot, strategy=strategy, backend="python")
+    fast, backend = allocator_with(
+        numpy_with(index="classes"), snapshot=snapshot, strategy=strategy
+    )
+    for i in range(60):
+        gpu = rng.choice((100, 500, 1000))
+        request = Resources(rng.randrange(1, 40), rng.randrange(1, 40), 1, {"gpu": gpu})
+        left = ref.try_allocate(f"t{i}", request)
+        assert left == fast.try_allocate(f"t{i}", request), i
+    assert backend.extended_index.indexed() == [("gpu",)]
+    backend.check()

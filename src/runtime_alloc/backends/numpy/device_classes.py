@@ -27,9 +27,13 @@ any number of scored dimensions up to a few hundred). Each group keeps its
 classes in heaps by key ``k ~ K(r)`` (``-k`` when the highest score wins), one
 heap per *device tier* of the first requested device kind: ``share // 100``
 for runners without a wholly free device (tiers 0-9), ``10 + wholly free``
-(at most 26) for the others. A share ``q`` skips the tiers below ``q // 100``,
+(at most 26) for the others; a runner without devices of the kind counts its
+free pooled milli as devices. A share ``q`` skips the tiers below ``q // 100``,
 ``k`` whole devices those below ``10 + k``, so the full runners that
-MaxPacking prefers and that cannot take the request are never popped.
+MaxPacking prefers and that cannot take the request are never popped. When the
+highest score wins, each device tier is split again by free cpu into
+:data:`CPU_TIERS` heaps (as the class index does), and a request skips those
+with too little free cpu.
 
 A decision takes, per group, every feasible class whose key lies within the
 window ``delta`` of the best feasible key (the search of
@@ -40,9 +44,13 @@ order: lemma 2) over all groups; a group whose score bound (its least key over
 the tiers searched, with the relative margin of :mod:`.shape_classes`) cannot
 reach the best score found is skipped.
 
-Upkeep: :meth:`DeviceClasses.set` moves a runner between classes, O(log n).
-Runtime complexity per decision: O(groups * tiers) heap peeks plus O(p log n)
-for the p classes popped; O(N) Python to build.
+Upkeep: :meth:`DeviceClasses.set` moves a runner between classes, O(log n);
+the extended index re-reads the rows changed since the last device request
+(:meth:`DeviceClasses.touch`), from the backend's pending column writes where
+the class index keeps them back, so a device request never writes the columns.
+Runtime complexity per decision: O(groups * heaps searched) heap peeks plus
+O(p log n) for the p classes popped; O(N) to build (numpy gathers, then one
+Python pass over the rows).
 """
 
 from __future__ import annotations
