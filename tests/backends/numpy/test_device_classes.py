@@ -162,3 +162,19 @@ def test_float_near_ties_are_settled_like_python(strategy):
         assert left == fast.try_allocate(f"t{i}", request), i
     assert backend.extended_index.indexed() == [("gpu",)]
     backend.check()
+
+
+def test_too_many_shapes_fall_back_to_the_chunks(monkeypatch):
+    from runtime_alloc.backends.numpy import device_classes
+
+    monkeypatch.setattr(device_classes, "MAX_GROUPS", 2)
+    rng = random.Random(3)
+    fleet = gpu_fleet(rng, 3000)  # cpu 4 or 8, memory 8 or 16 GiB, 2 or 8 gpus, labels
+    ref = Allocator(fleet, strategy=MaxPackingStrategy(), backend="python")
+    fast, backend = allocator_with(numpy_with(), fleet, strategy=MaxPackingStrategy())
+    for i in range(200):
+        request = Resources(500, GI, 1, {"gpu": rng.choice((300, 1000, 2000))})
+        assert ref.try_allocate(f"t{i}", request) == fast.try_allocate(f"t{i}", request)
+    assert backend.extended_index._classes == {("gpu",): None}  # the chunks answered
+    assert backend.extended_index.indexed() == [("gpu",)]
+    backend.check()
