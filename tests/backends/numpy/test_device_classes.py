@@ -9,12 +9,8 @@ import pytest
 np = pytest.importorskip("numpy")
 
 from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy, Resources, Runner  # noqa: E402
-from runtime_alloc.backends.numpy.device_classes import (  # noqa: E402
-    NTIERS,
-    DeviceClasses,
-    _first_tier,
-    device_tier,
-)
+from runtime_alloc.backends.numpy.device_classes import DeviceClasses  # noqa: E402
+from runtime_alloc.backends.numpy.device_groups import NTIERS, device_tier, first_tier  # noqa: E402
 from tests.backends.probe import allocator_with, numpy_with  # noqa: E402
 
 GI = 1 << 30
@@ -31,7 +27,7 @@ def test_a_runner_that_fits_is_never_in_a_skipped_tier():
             for milli in requests:
                 fits = share >= milli if milli <= 1000 else whole >= milli // 1000
                 if fits:
-                    assert tier >= _first_tier(milli), (share, whole, milli)
+                    assert tier >= first_tier(milli), (share, whole, milli)
 
 
 def gpu_fleet(rng: random.Random, n: int) -> list[Runner]:

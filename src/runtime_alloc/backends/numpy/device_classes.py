@@ -32,7 +32,7 @@ free pooled milli as devices. A share ``q`` skips the tiers below ``q // 100``,
 ``k`` whole devices those below ``10 + k``, so the full runners that
 MaxPacking prefers and that cannot take the request are never popped. When the
 highest score wins, each device tier is split again by free cpu into
-:data:`CPU_TIERS` heaps (as the class index does), and a request skips those
+:data:`.device_groups.CPU_TIERS` heaps (as the class index does), and a request skips those
 with too little free cpu.
 
 A decision takes, per group, every feasible class whose key lies within the
@@ -61,7 +61,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from runtime_alloc.backends.numpy.shape_groups import DOWN, INF, MASK, REL, SHIFT, UP
+from runtime_alloc.backends.numpy.device_groups import (
+    CPU_TIERS,
+    DeviceGroup,
+    first_tier,
+)
+from runtime_alloc.backends.numpy.shape_groups import DOWN, INF, MASK, SHIFT, UP
 from runtime_alloc.devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
@@ -70,14 +75,8 @@ if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
     from runtime_alloc.resources import Resources
 
-__all__ = ["MAX_GROUPS", "DeviceClasses", "device_tier"]
+__all__ = ["MAX_GROUPS", "DeviceClasses"]
 
-#: Tiers 0-9: no wholly free device, by largest free share // 100; 10 + k: k wholly free.
-NTIERS = 27
-_WHOLE = 10
-#: Free-cpu tiers per device tier when the highest score wins (the fullest runners, which
-#: often lack the cpu, are then skipped as whole heaps; one tier otherwise).
-CPU_TIERS = 16
 #: The most shapes a fast index holds (beyond, the chunks of :mod:`.extended_chunks` answer).
 #: Measured (40,000 runners, a quarter with GPUs, CPU time per device allocate): with 10,
 #: 100, 200 and 400 GPU shapes the heaps took 48-58, 100-119, 169 and 334-392 µs, the
@@ -87,150 +86,6 @@ MAX_GROUPS = 256
 _MAX_TAILS = 4096
 #: Stands for "no bound" in a feasibility limit.
 _NO_LIMIT = 1 << 62
-
-
-def device_tier(share: int, whole: int) -> int:
-    """The tier of a runner whose largest free share is ``share``, with ``whole`` wholly free."""
-    if whole > 0:
-        return _WHOLE + min(whole, NTIERS - 1 - _WHOLE)
-    return share // 100
-
-
-def _first_tier(milli: int) -> int:
-    """The lowest tier that may hold a request of ``milli`` (a share or whole devices)."""
-    if milli < DEVICE_MILLI:
-        return milli // 100
-    return _WHOLE + min(milli // DEVICE_MILLI, NTIERS - 1 - _WHOLE)
-
-
-class _Group:
-    """Runners of one shape: their scored dimensions and r-classes in tier heaps."""
-
-    __slots__ = (
-        "caps",
-        "coef",
-        "count",
-        "delta",
-        "devices",
-        "empty",
-        "heaps",
-        "inheap",
-        "labels",
-        "members",
-        "nc",
-        "scored",
-        "shape",
-        "step",
-        "tails",
-        "tier_at",
-        "visits",
-        "wsum",
-        "wsumf",
-    )
-
-    def __init__(  # noqa: PLR0917 (one private call site)
-        self,
-        shape: tuple[Any, ...],
-        nn: int,
-        labels: frozenset[str],
-        weights: list[int],
-        tier_at: tuple[int, int, int],
-        nc: int,
-    ) -> None:
-        #: (cap cpu, memory, slots, cap of each name, devices of each name)
-        self.shape = shape
-        self.labels = labels
-        self.caps = caps = shape[: 3 + nn]
-        self.devices = shape[3 + nn :]
-        #: the device part of the feasibility limits, per requested amounts
-        self.tails: dict[tuple[int, ...], tuple[int, ...]] = {}
-        self.scored = tuple(
-            (d, w, float(c)) for d, (w, c) in enumerate(zip(weights, caps, strict=True)) if c and w
-        )
-        self.wsum = sum(w for _d, w, _c in self.scored)
-        self.wsumf = float(self.wsum) or 1.0  # (no scored dimension: every score is 0.0)
-        self.delta = REL * (1.0 + 2.0 * self.wsum)
-        #: ``w_d / c_d`` per dimension (0.0 where not scored): ``B(q) = sum_d q_d * coef_d``
-        coef = [0.0] * (3 + nn)
-        for d, w, cf in self.scored:
-            coef[d] = w / cf
-        self.coef = tuple(coef)
-        #: where the tier's values sit: (share index, whole index) on devices, or
-        #: (amount index, capacity) for a pooled amount
-        self.tier_at = tier_at
-        #: the class of an empty runner (for the whole-group feasibility test)
-        self.empty = (0,) * (3 + nn) + tuple(
-            x for n in self.devices for x in ((-DEVICE_MILLI, -n) if n else (0, 0))
-        )
-        #: cpu tiers (by free cpu) when the highest score wins, as in :mod:`.shape_classes`
-        self.nc = nc
-        self.step = max(1, -(-(shape[0] + 1) // nc))
-        #: heap id (device tier * nc + cpu tier) -> heap of (sort key, class); made on first use
-        self.heaps: dict[int, list[tuple[float, tuple[int, ...]]]] = {}
-        #: (first device tier, first cpu tier) -> the heaps a request searches, in order
-        self.visits: dict[tuple[int, int], list[list[tuple[float, tuple[int, ...]]]]] = {}
-        self.count: dict[tuple[int, ...], int] = {}
-        self.members: dict[tuple[int, ...], Any] = {}
-        self.inheap: set[tuple[int, ...]] = set()
-
-    def key(self, r: tuple[int, ...]) -> float:
-        """``sum_d w_d*r_d/c_d`` in float, over the scored dimensions in order."""
-        total = 0.0
-        for d, w, cf in self.scored:
-            total += float(w * r[d]) / cf
-        return total
-
-    def score(self, r: tuple[int, ...], q: tuple[int, ...]) -> float:
-        """The float score of class ``r`` for amounts ``q``, exactly as the python scan's.
-
-        :func:`runtime_alloc.strategies.utilization_score`: the same float
-        operations in the same order (lemma 1). O(dimensions).
-        """
-        total = 0.0
-        for d, w, cf in self.scored:
-            total += float(w * (r[d] + q[d])) / cf
-        return total / self.wsumf if self.wsum else 0.0
-
-    def heap_id(self, r: tuple[int, ...]) -> int:
-        """The heap of class ``r``: device tier * cpu tiers + cpu tier.
-
-        On a pooled amount the device tier is that of its free milli as devices.
-        """
-        at = self.tier_at
-        if at[2]:  # devices: minus the largest free share, minus the wholly free
-            tier = device_tier(-r[at[0]], -r[at[1]])
-        else:
-            free = at[1] - r[at[0]]
-            tier = device_tier(min(free, DEVICE_MILLI), free // DEVICE_MILLI)
-        cpu: int = min((self.shape[0] - r[0]) // self.step, self.nc - 1)
-        return tier * self.nc + cpu
-
-    def heap(self, r: tuple[int, ...]) -> list[tuple[float, tuple[int, ...]]]:
-        """The heap of class ``r``, made (and the visit orders dropped) when new."""
-        i = self.heap_id(r)
-        h = self.heaps.get(i)
-        if h is None:
-            h = self.heaps[i] = []
-            self.visits.clear()
-        return h
-
-    def visit(self, t0: int, q0: int) -> list[list[tuple[float, tuple[int, ...]]]]:
-        """The heaps that may hold a request in device tier ``t0`` or above with ``q0`` cpu.
-
-        Those that hold only fitting device states and free cpu come first, the
-        fullest first when the highest score wins and the emptiest first
-        otherwise; the two tiers that may also hold runners that cannot take the
-        request come last, so the window found in the others stops their popping.
-        The order does not change the result: every candidate is scored exactly.
-        """
-        nc = self.nc
-        c0 = min(q0 // self.step, nc - 1)
-        found = self.visits.get((t0, c0))
-        if found is None:
-            ids = [i for i in self.heaps if i // nc >= t0 and i % nc >= c0]
-            ids.sort(key=lambda i: (i // nc == t0 or i % nc == c0, i if nc > 1 else -i))
-            found = self.visits[t0, c0] = [self.heaps[i] for i in ids]
-        return found
 
 
 class DeviceClasses:
@@ -253,11 +108,11 @@ class DeviceClasses:
         self.device_names = [i for i, x in enumerate(names) if x in t.devices.share]
         self.kind = self.device_names[0]
         self.weights = [*backend.weights, *(backend.spec.weight(x) for x in names)]
-        self.groups: dict[tuple[Any, ...], _Group] = {}
-        self.group_of: dict[int, _Group] = {}
+        self.groups: dict[tuple[Any, ...], DeviceGroup] = {}
+        self.group_of: dict[int, DeviceGroup] = {}
         self.rclass_of: dict[int, tuple[int, ...] | None] = {}
         self.member_of: dict[int, int] = {}
-        self._by_require: dict[frozenset[str], list[_Group]] = {}
+        self._by_require: dict[frozenset[str], list[DeviceGroup]] = {}
         self.too_many = False
         backend.sync()  # the columns are read whole here
         self._build(np.flatnonzero(t.extended[names[0]][0][: t.nrows] > 0))
@@ -299,7 +154,7 @@ class DeviceClasses:
         draining = t.draining[rows].tolist()
         groups = self.groups
         group_of, rclass_of, member_of = self.group_of, self.rclass_of, self.member_of
-        buckets: dict[tuple[int, tuple[int, ...]], tuple[_Group, list[int]]] = {}
+        buckets: dict[tuple[int, tuple[int, ...]], tuple[DeviceGroup, list[int]]] = {}
         for row, seq, key, r, drain in zip(row_list, seqs, shapes, classes, draining, strict=True):
             g = groups.get(key)
             if g is None:
@@ -314,7 +169,7 @@ class DeviceClasses:
                     if shape[3 + nn + k]
                     else (3 + k, shape[3 + k], 0)
                 )
-                g = groups[key] = _Group(
+                g = groups[key] = DeviceGroup(
                     shape, nn, runner.labels, self.weights, at, CPU_TIERS if self.maximize else 1
                 )
             group_of[row] = g
@@ -423,7 +278,7 @@ class DeviceClasses:
         rclass_of[row] = r
 
     @staticmethod
-    def _compact(g: _Group) -> None:
+    def _compact(g: DeviceGroup) -> None:
         count = g.count
         for tier in g.heaps.values():
             tier[:] = [e for e in tier if e[1] in count]
@@ -432,7 +287,7 @@ class DeviceClasses:
 
     # ------------------------------------------------------------------ search
 
-    def _groups_for(self, require: frozenset[str]) -> list[_Group]:
+    def _groups_for(self, require: frozenset[str]) -> list[DeviceGroup]:
         groups = self._by_require.get(require)
         if groups is None:
             any_of = getattr(require, "any_of", None)
@@ -444,7 +299,7 @@ class DeviceClasses:
             self._by_require[require] = groups
         return groups
 
-    def _limits(self, g: _Group, q: tuple[int, ...]) -> tuple[int, ...]:
+    def _limits(self, g: DeviceGroup, q: tuple[int, ...]) -> tuple[int, ...]:
         """The bound of each class entry under which ``q`` fits (see the module docstring)."""
         amounts = tuple(map(sub, g.caps, q))
         tail = g.tails.get(q[3:])
@@ -476,12 +331,12 @@ class DeviceClasses:
             milli = q[3 + j]
             if milli > DEVICE_MILLI and milli % DEVICE_MILLI:
                 return None
-        t0 = _first_tier(q[3 + self.kind])
+        t0 = first_tier(q[3 + self.kind])
         maximize = self.maximize
         rclass_of = self.rclass_of
         best_f = 0.0
         best = -1
-        order: list[tuple[float, int, _Group, list[Any]]] = []
+        order: list[tuple[float, int, DeviceGroup, list[Any]]] = []
         q0 = q[0]
         for g in self._groups_for(require):
             nc = g.nc
