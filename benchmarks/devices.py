@@ -10,8 +10,11 @@ Workloads (seeded, alternating allocate and release of a random held task):
 * ``pooled30``: as ``gpu30`` but on a fleet whose GPUs are a pooled ``gpu=8000`` capacity
   (the behaviour before devices, for the cost of the device test itself).
 
-Every round runs the three in turn (interleaved) for ``--decisions`` allocate calls each;
-the report gives the median decisions/s over the rounds and the ratios to ``cpu``.
+Every round runs the three in turn (interleaved, in slices of ``--slice`` decisions, so a
+burst of load from other jobs hits all three alike) for ``--decisions`` allocate calls each;
+the report gives the median decisions/s over the rounds and the ratios to ``cpu``, by wall
+time and by this process's CPU time (the latter less sensitive to other jobs on a shared
+machine).
 
 Run: ``python benchmarks/devices.py --runners 100000 --rounds 5 --decisions 400``.
 """
@@ -19,6 +22,7 @@ Run: ``python benchmarks/devices.py --runners 100000 --rounds 5 --decisions 400`
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -72,6 +76,7 @@ class Run:
         self.gpu_share = gpu_share
         self.held: list[str] = []
         self.next = 0
+        self.cpu_seconds = 0.0  # CPU time of the last step
         warm = [(f"w{i}", Resources(1000, GI, 1)) for i in range(n)]
         self.held.extend(r.task_id for r in self.alloc.allocate_many(warm) if hasattr(r, "task_id"))
 
@@ -81,6 +86,7 @@ class Run:
         requests = [request(rng, self.gpu_share) for _ in range(count)]
         picks = [rng.random() for _ in range(count)]
         started = time.perf_counter()
+        cpu_started = time.process_time()
         for req, pick in zip(requests, picks, strict=True):
             task = f"t{self.next}"
             self.next += 1
@@ -89,7 +95,9 @@ class Run:
             i = int(pick * len(held))
             held[i], held[-1] = held[-1], held[i]
             alloc.release(held.pop())
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.cpu_seconds = time.process_time() - cpu_started
+        return elapsed
 
 
 def main() -> None:
@@ -98,7 +106,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--decisions", type=int, default=400)
     parser.add_argument("--strategy", choices=("even", "packing"), default="even")
+    parser.add_argument("--slice", type=int, default=50, help="decisions per interleaved slice")
     args = parser.parse_args()
+    if not 0 < args.slice <= args.decisions:
+        parser.error(f"--slice must be from 1 to --decisions, got {args.slice}")
     strategy = EvenSpreadStrategy() if args.strategy == "even" else MaxPackingStrategy()
     runs = {
         "cpu": Run(args.runners, devices=True, gpu_share=0.0, strategy=strategy),
@@ -108,9 +119,20 @@ def main() -> None:
     for run in runs.values():
         run.step(20)  # warm-up
     rates: dict[str, list[float]] = {name: [] for name in runs}
+    cpu_rates: dict[str, list[float]] = {name: [] for name in runs}
+    slices = [args.slice] * (args.decisions // args.slice)
+    if args.decisions % args.slice:
+        slices.append(args.decisions % args.slice)
     for _ in range(args.rounds):
-        for name, run in runs.items():
-            rates[name].append(args.decisions / run.step(args.decisions))
+        wall = dict.fromkeys(runs, 0.0)
+        cpu = dict.fromkeys(runs, 0.0)
+        for count in slices:
+            for name, run in runs.items():
+                wall[name] += run.step(count)
+                cpu[name] += run.cpu_seconds
+        for name in runs:
+            rates[name].append(args.decisions / wall[name])
+            cpu_rates[name].append(args.decisions / max(cpu[name], 1e-9))
     print(
         f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}, numpy {np.__version__}, runtime_alloc "
@@ -118,12 +140,19 @@ def main() -> None:
         f"{type(strategy).__name__}[numpy], {args.rounds} interleaved rounds x {args.decisions}"
     )
     base = statistics.median(rates["cpu"])
-    print(f"{'workload':<10} {'decisions/s (median)':>22} {'min':>9} {'max':>9} {'vs cpu':>7}")
+    cpu_base = statistics.median(cpu_rates["cpu"])
+    print(
+        f"{'workload':<10} {'decisions/s (median)':>22} {'min':>9} {'max':>9} {'vs cpu':>7}"
+        f" {'per CPU s':>10} {'vs cpu':>7}"
+    )
     for name, values in rates.items():
         med = statistics.median(values)
+        cpu_med = statistics.median(cpu_rates[name])
         print(
             f"{name:<10} {med:>22,.0f} {min(values):>9,.0f} {max(values):>9,.0f} {med / base:>7.2f}"
+            f" {cpu_med:>10,.0f} {cpu_med / cpu_base:>7.2f}"
         )
+    print(f"# load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ def pick_for(devices: Mapping[str, tuple[int, ...]], request: Resources) -> Devi
     one of them does not fit. O(devices of the requested kinds).
     """
     picks = {}
-    for kind, milli in request.extended.items():
+    for kind, milli in request.extended._data.items():  # noqa: SLF001 (no Mapping view: hot path)
         used = devices.get(kind)
         if used is None:
             continue
@@ -212,8 +212,8 @@ def apply(
     """Device use after adding (sign 1) or giving back (sign -1) ``picks``. O(devices touched)."""
     if not picks:
         return devices
-    out = dict(devices)
-    for kind, chosen in picks.items():
+    out = dict(devices._data if isinstance(devices, FrozenMap) else devices)  # noqa: SLF001 (hot path)
+    for kind, chosen in (picks._data if isinstance(picks, FrozenMap) else picks).items():  # noqa: SLF001
         used = list(out[kind])
         for index, milli in chosen:
             used[index] += sign * milli

@@ -69,6 +69,7 @@ def outcome(call):
     seed=st.integers(0, 2**32 - 1),
     chunk=st.sampled_from((1, 2, 4, 64)),
     index=st.sampled_from(("auto", "blocks", "classes", "scan")),
+    classes=st.booleans(),
     ops=st.lists(
         st.tuples(
             st.sampled_from(OPS),
@@ -77,22 +78,37 @@ def outcome(call):
         max_size=40,
     ),
 )
-def test_numpy_equals_python_on_extended_requests(maximize, weights, size, seed, chunk, index, ops):  # noqa: PLR0917
+def test_numpy_equals_python_on_extended_requests(  # noqa: PLR0917
+    maximize, weights, size, seed, chunk, index, classes, ops
+):
+    """Device requests through the class heaps (classes) or the chunks, the rest through chunks."""
     import runtime_alloc.backends.numpy.backend as numpy_backend
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(numpy_backend, "SCAN_ROWS", 0)  # "auto": an index from the first runner on
-        run_parity(maximize, weights, size, seed, chunk, index, ops)
+        run_parity(maximize, weights, size, seed, chunk, index, ops, classes=classes)
 
 
-def run_parity(maximize, weights, size, seed, chunk, index, ops):  # noqa: PLR0917
+def numpy_chunks_only(**options):
+    """A numpy backend factory whose extended index answers device requests from chunks too."""
+    from runtime_alloc.backends.numpy import NumpyBackend
+    from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
+
+    def make(states, strategy):
+        backend = NumpyBackend(states, strategy, **options)
+        backend.extended_index = ExtendedIndex(backend, options.get("block_size"), classes=False)
+        return backend
+
+    return make
+
+
+def run_parity(maximize, weights, size, seed, chunk, index, ops, *, classes=True):  # noqa: PLR0917
     strategy = MaxPackingStrategy(weights) if maximize else EvenSpreadStrategy(weights)
     rng = random.Random(seed)
     fleet = [make_runner(rng, f"r{i}") for i in range(size)]
     ref = Allocator(fleet, strategy=strategy, backend="python")
-    fast, backend = allocator_with(
-        numpy_with(block_size=chunk, index=index), fleet, strategy=strategy
-    )
+    factory = numpy_with if classes else numpy_chunks_only
+    fast, backend = allocator_with(factory(block_size=chunk, index=index), fleet, strategy=strategy)
     for i in range(2 * size):  # a warm start: devices and pools fill unevenly
         request = make_request(rng)
         left = outcome(lambda: ref.try_allocate(f"w{i}", request))

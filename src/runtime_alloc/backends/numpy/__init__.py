@@ -7,7 +7,8 @@ grouped in *blocks*), :mod:`.block_bounds` (the per-block summaries and their
 upkeep), :mod:`.blocks` (the block search), :mod:`.shape_classes` and
 :mod:`.shape_groups` (the per-shape r-class heaps), :mod:`.batch` (placing a run
 of identical requests at once), :mod:`.extended_index` (requests for extended
-resources and devices) and :mod:`.extended_chunks` (its chunks of the rows
+resources and devices), :mod:`.device_classes` and :mod:`.device_groups` (its
+per-shape class heaps for device requests) and :mod:`.extended_chunks` (its chunks of the rows
 declaring them), :mod:`.feasibility`
 (the feasibility test, one kernel per data representation), :mod:`.checks`
 (consistency checks for tests) and
@@ -45,7 +46,9 @@ them as "(lemma N)".
    the order of runners inside a shape does not depend on the request, and a
    key window of ``1e-10 * (1 + 2W)`` around the best feasible key contains
    every runner that can win (the argument is written out in
-   :mod:`.shape_classes`).
+   :mod:`.shape_classes`; it holds as well for the device classes of
+   :mod:`.device_classes`, whose shapes also fix the capacity of each
+   requested extended resource).
 6. **Bounds from extrema.** For a set of rows with scores
    ``fl(fl(sum_d fl(w_d*(r_d+q_d)) / c_d) / W)`` (lemma 1), take per dimension
    the least ``r_d`` and the largest ``c_d``, and the largest ``W``: by lemma 3

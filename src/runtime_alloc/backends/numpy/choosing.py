@@ -142,15 +142,16 @@ class Choosing:
             state = _placement.choose(self._scan_states.values(), self._strategy, request, require)
             return None if state is None else state.name
         if request.extended._data or getattr(require, "any_of", None):  # noqa: SLF001
-            self.sync()  # extended resources and devices: their chunks; label ORs: the scan
-            found = (
+            found = (  # extended resources and devices: their index (it syncs what it reads)
                 self.extended_index.choose(request, require)
                 if request.extended and not self.scanning
                 else None
             )
-            row = (
-                self._scan(self._candidates(request), request, require) if found is None else found
-            )
+            if found is None:
+                self.sync()  # label ORs, small fleets: the scan
+                row = self._scan(self._candidates(request), request, require)
+            else:
+                row = found
         elif self.scanning:
             arrays = self._arrays
             if arrays is None:

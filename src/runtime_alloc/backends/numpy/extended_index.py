@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.device_classes import DeviceClasses
 from runtime_alloc.backends.numpy.extended_chunks import Chunks
+from runtime_alloc.devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
@@ -55,43 +57,68 @@ _I64 = np.int64
 MAX_KEYS = 16
 #: Relative slack for pruning on real-valued bounds (lemma 4).
 _TOL = 1e-9
-#: The most touched rows remembered; beyond, every index is dropped and rebuilt.
+#: The most touched rows remembered for the chunks; beyond, they are dropped and rebuilt.
 MAX_TOUCHED = 4096
 
 
 class ExtendedIndex:
     """Per tuple of requested extended names, the :class:`Chunks` of the rows that declare them.
 
+    Requests that ask a device kind (a share of one device or whole devices)
+    are answered by the per-shape class heaps of :mod:`.device_classes` instead
+    (pure Python, O(log n) upkeep per change), unless ``classes`` is False or the
+    rows have more than :data:`.device_classes.MAX_GROUPS` shapes.
+
     Args:
         backend: the numpy backend whose table the chunks summarize.
         size: rows per chunk; None picks about the square root of the rows indexed.
+        classes: answer device requests from :class:`.DeviceClasses` (tests turn
+            it off to exercise the chunks on the same requests).
     """
 
-    def __init__(self, backend: NumpyBackend, size: int | None = None) -> None:
+    def __init__(
+        self, backend: NumpyBackend, size: int | None = None, *, classes: bool = True
+    ) -> None:
         self._backend = backend
         self._size = size
         self._chunks: dict[tuple[str, ...], Chunks] = {}
+        self._classes: dict[tuple[str, ...], DeviceClasses | None] = {}
+        self._use_classes = classes
         self._touched: set[int] = set()
 
     def clear(self) -> None:
         """Drop every index (runners were added or removed, or the table was rebuilt). O(1)."""
         self._chunks.clear()
+        self._classes.clear()
         self._touched.clear()
 
     def touch(self, row: int) -> None:
-        """Note that row ``row`` changed; its chunks are summarized again before the next read."""
-        if self._chunks:
-            self._touched.add(row)
-            if len(self._touched) > MAX_TOUCHED:
-                self.clear()
+        """Note that row ``row`` changed; it is read again before the next decision. O(1).
+
+        Beyond :data:`MAX_TOUCHED` rows the chunks are dropped (rebuilt, O(N log N)
+        numpy, when next asked); the class heaps keep the rows (at most one entry per
+        row), since reading them again costs less than a rebuild in Python.
+        """
+        touched = self._touched
+        if self._chunks or self._classes:
+            touched.add(row)
+            if len(touched) > MAX_TOUCHED and self._chunks:
+                self._chunks.clear()
+                if not self._classes:
+                    touched.clear()
 
     def _apply_touched(self) -> None:
         touched = self._touched
         if touched:
-            rows = np.fromiter(touched, _I64, len(touched))
+            for classes in self._classes.values():
+                if classes is not None:
+                    classes.touch(touched)
+            if self._chunks:
+                self._backend.sync()  # the chunks read the columns
+                rows = np.fromiter(touched, _I64, len(touched))
+                for chunks in self._chunks.values():
+                    chunks.update(rows)
             touched.clear()
-            for chunks in self._chunks.values():
-                chunks.update(rows)
 
     def _fresh(self, names: tuple[str, ...]) -> Chunks | None:
         self._apply_touched()
@@ -104,12 +131,32 @@ class ExtendedIndex:
 
     def indexed(self) -> list[tuple[str, ...]]:
         """The tuples of names indexed now (for tests and diagnostics). O(1)."""
-        return list(self._chunks)
+        return [*self._chunks, *(k for k, v in self._classes.items() if v is not None)]
+
+    def _device_classes(self, request: Resources) -> DeviceClasses | None:
+        """The class heaps that answer ``request``, built on first use; None: the chunks answer."""
+        if not self._use_classes:
+            return None
+        names = tuple(request.extended)
+        share = self._backend.table.devices.share
+        if not any(x in share for x in names):
+            return None  # no device kind asked: the chunks answer
+        for x, milli in request.extended.items():
+            if x in share and milli > DEVICE_MILLI and milli % DEVICE_MILLI:
+                return None  # not a device request (the ledger refuses it first)
+        if names in self._classes:
+            return self._classes[names]
+        if len(self._classes) >= MAX_KEYS:
+            return None
+        classes = DeviceClasses(self._backend, names)
+        self._classes[names] = None if classes.too_many else classes
+        return self._classes[names]
 
     def choose(self, request: Resources, require: frozenset[str]) -> int | None:
         """Return the row the python scan picks for ``request`` (-1 for none); None: not indexed.
 
-        The backend's table must be in sync (its columns written). Chunks are
+        The backend's lazy column writes are made here when chunks answer (the
+        class heaps of :mod:`.device_classes` read the pending changes). Chunks are
         evaluated best real-valued bound first (lemma 4) until the next bound
         cannot reach the best score found; a near tie is settled by the chunk's
         exact float bound (lemmas 3 and 6) and the registration sequence (lemma 2).
@@ -117,10 +164,23 @@ class ExtendedIndex:
         Runtime complexity: O(chunks + touched rows) numpy work, plus O(chunk)
         per chunk evaluated (best bound first; usually one or two).
         """
-        t = self._backend.table
         names = tuple(request.extended)
+        classes = self._classes.get(names)
+        if classes is not None:  # the usual case: a device request on class heaps built
+            self._apply_touched()
+            found = classes.choose(request, require)
+            if found is not None:
+                return found
+        t = self._backend.table
         if any(x not in t.extended for x in names):
             return -1  # no runner declares it
+        self._apply_touched()
+        classes = self._device_classes(request)
+        if classes is not None:
+            found = classes.choose(request, require)
+            if found is not None:
+                return found
+        self._backend.sync()  # the chunks read the columns
         chunks = self._fresh(names)
         if chunks is None:
             return None
@@ -186,6 +246,9 @@ class ExtendedIndex:
     def check(self) -> None:
         """Assert that every index equals one built afresh from the columns (for tests). O(N)."""
         self._apply_touched()
+        for classes in self._classes.values():
+            if classes is not None:
+                classes.check()
         for chunks in self._chunks.values():
             fresh = Chunks(self._backend, chunks.names, self._size)
             for field in ("rows", "starts", "first_sequence", "usable", "iv", "fv"):
