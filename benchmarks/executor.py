@@ -12,21 +12,26 @@ Usage (from the repository root)::
    completion places the next (the path of an end-to-end run), against the bare allocator's
    allocate + release on 2 runners with room for all.
 2. End to end, per engine, with trivial tasks: tasks/s through the executor, against the engine's
-   own pinned submit of the same tasks on the same workers, measured in the same run. Each round
-   runs the executor first, then the reference with *the same pinning* (task i goes to the runner
-   the executor placed it on in that round): ``ProcessPoolExecutor.submit`` to that runner's pool
-   (local; the same forkserver start method and processes per runner as ``LocalEngine``), raw
-   ``apply_async(task_id=..., queue=runner)`` (celery; completions counted from the same event
-   stream the engine reads), ``client.submit(workers=[address], allow_other_workers=False)``
-   (dask). Both sides start timing after a warm-up with the workers up, send every task, and stop
-   when all of them have completed (the reference fails if any did not). Printed: the medians of
-   each side, the median (min-max) of the per-round ratios executor/reference, and the CPU time
-   of the benchmark's process per task on each side (all its threads: the part of the cost that
-   the executor and its engine add, and the one figure that the machine's load hardly moves).
-   The executor never runs more tasks at once than the runners have slots, while the reference
-   sends everything at once; with slots = worker threads a completion must come back before the
-   next task starts, so those rows measure that round trip; the wide rows (more slots than
-   threads, the tasks wait in the engine's queue as in the reference) measure the executor's cost.
+   own pinned submit of the same tasks (same task function, same workers) on the same runners
+   as the executor placed them in that round, measured in the same run. Rounds interleave: on
+   even rounds the executor runs first, on odd rounds the references run first (with the
+   previous round's pinning). Two references: "all sent at once" (every task handed to the
+   engine at once, which queues them: ``ProcessPoolExecutor.submit`` to the runner's pool
+   with the same forkserver start method and processes per runner as ``LocalEngine``; raw
+   ``apply_async(task_id=..., queue=runner)`` with the completions counted from the same event
+   stream the engine reads; ``client.submit(workers=[address], allow_other_workers=False)``
+   then one ``gather``), and "N in flight/runner" (the same calls, but at most the runner's
+   slots in flight per runner, the next sent from the completion of one: the executor's own
+   concurrency, so the like-for-like reference when slots are few). Both sides start timing
+   after a warm-up with the workers up, send every task, and stop when all of them have
+   completed (the reference fails if any did not). Printed: the medians of each side, the
+   median (min-max) of the per-round ratios executor/reference, and the CPU time of the
+   benchmark's process per task (all its threads: the part of the cost that the executor and
+   its engine add, and the one figure that the machine's load hardly moves). With slots =
+   worker threads a completion must come back before the next task starts, so against the
+   all-at-once reference those rows measure that round trip; the wide rows (more slots than
+   threads, the tasks wait in the engine's queue as in the reference) measure the executor's
+   cost.
 """
 
 # ruff: noqa: E402, PLC0415 (the repository root goes on sys.path first; engines import lazily)
