@@ -269,7 +269,7 @@ class PendingQueue:
         self._misfits = failed
         if gone:
             keys[:index] = kept  # one move of the tail, no copy of the queue
-        if gone or reached:
+        if reached or (gone and self._holders):
             holders = [key for key in self._holders if key not in gone]
             self._holders = sorted(holders + reached)
         return placed
