@@ -12,21 +12,26 @@ Usage (from the repository root)::
    completion places the next (the path of an end-to-end run), against the bare allocator's
    allocate + release on 2 runners with room for all.
 2. End to end, per engine, with trivial tasks: tasks/s through the executor, against the engine's
-   own pinned submit of the same tasks on the same workers, measured in the same run. Each round
-   runs the executor first, then the reference with *the same pinning* (task i goes to the runner
-   the executor placed it on in that round): ``ProcessPoolExecutor.submit`` to that runner's pool
-   (local; the same forkserver start method and processes per runner as ``LocalEngine``), raw
-   ``apply_async(task_id=..., queue=runner)`` (celery; completions counted from the same event
-   stream the engine reads), ``client.submit(workers=[address], allow_other_workers=False)``
-   (dask). Both sides start timing after a warm-up with the workers up, send every task, and stop
-   when all of them have completed (the reference fails if any did not). Printed: the medians of
-   each side, the median (min-max) of the per-round ratios executor/reference, and the CPU time
-   of the benchmark's process per task on each side (all its threads: the part of the cost that
-   the executor and its engine add, and the one figure that the machine's load hardly moves).
-   The executor never runs more tasks at once than the runners have slots, while the reference
-   sends everything at once; with slots = worker threads a completion must come back before the
-   next task starts, so those rows measure that round trip; the wide rows (more slots than
-   threads, the tasks wait in the engine's queue as in the reference) measure the executor's cost.
+   own pinned submit of the same tasks (same task function, same workers) on the same runners
+   as the executor placed them in that round, measured in the same run. Rounds interleave: on
+   even rounds the executor runs first, on odd rounds the references run first (with the
+   previous round's pinning). Two references: "all sent at once" (every task handed to the
+   engine at once, which queues them: ``ProcessPoolExecutor.submit`` to the runner's pool
+   with the same forkserver start method and processes per runner as ``LocalEngine``; raw
+   ``apply_async(task_id=..., queue=runner)`` with the completions counted from the same event
+   stream the engine reads; ``client.submit(workers=[address], allow_other_workers=False)``
+   then one ``gather``), and "N in flight/runner" (the same calls, but at most the runner's
+   slots in flight per runner, the next sent from the completion of one: the executor's own
+   concurrency, so the like-for-like reference when slots are few). Both sides start timing
+   after a warm-up with the workers up, send every task, and stop when all of them have
+   completed (the reference fails if any did not). Printed: the medians of each side, the
+   median (min-max) of the per-round ratios executor/reference, and the CPU time of the
+   benchmark's process per task (all its threads: the part of the cost that the executor and
+   its engine add, and the one figure that the machine's load hardly moves). With slots =
+   worker threads a completion must come back before the next task starts, so against the
+   all-at-once reference those rows measure that round trip; the wide rows (more slots than
+   threads, the tasks wait in the engine's queue as in the reference) measure the executor's
+   cost.
 """
 
 # ruff: noqa: E402, PLC0415 (the repository root goes on sys.path first; engines import lazily)
@@ -192,20 +197,49 @@ def through_executor(
         ex.close()
 
 
-def local_reference(runners: list[Runner], pinning: list[str], processes: int) -> Timing:
-    """ProcessPoolExecutor.submit of the same tasks to the pools the executor chose."""
+def local_reference(
+    runners: list[Runner], pinning: list[str], processes: int, slots: int | None = None
+) -> Timing:
+    """ProcessPoolExecutor.submit of the same tasks to the pools the executor chose.
+
+    With ``slots``, at most that many per runner are in the pool at once (a done callback
+    submits the runner's next task), as the executor keeps them; else all are sent at once.
+    """
     context = multiprocessing.get_context("forkserver")
     pools = {r.name: ProcessPoolExecutor(processes, mp_context=context) for r in runners}
     try:
-        for (
-            pool
-        ) in pools.values():  # start the processes outside the timing, as the executor's warm-up
+        for pool in pools.values():  # start the processes outside the timing, as the warm-up
             wait([pool.submit(TRIVIAL) for _ in range(processes * 10)])
+        futures: list[Any] = [None] * len(pinning)
+        finished = threading.Event()
+        left = [len(pinning)]
+        count_lock = threading.Lock()
+
+        def send(index: int, runner: str) -> None:
+            future = pools[runner].submit(TRIVIAL)
+            futures[index] = future
+            if slots is not None:
+                future.add_done_callback(lambda _, runner=runner: on_done(runner))
+
+        def on_done(runner: str) -> None:
+            with count_lock:
+                left[0] -= 1
+                if not left[0]:
+                    finished.set()
+            refill(runner)
+
+        begin, refill = bounded(pinning, slots or len(pinning), send)
         cpu, start = time.process_time(), time.perf_counter()
-        futures = [pools[runner].submit(TRIVIAL) for runner in pinning]
-        done, not_done = wait(futures, timeout=300)
+        if slots is None:
+            for index, runner in enumerate(pinning):
+                send(index, runner)
+            done, not_done = wait(futures, timeout=300)
+        else:
+            begin()
+            finished.wait(300)
+            done, not_done = wait(futures, timeout=1)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-        if not_done or any(f.result() != 2 for f in done):
+        if not_done or any(f.result() != 2 for f in done) or len(done) != len(pinning):
             raise RuntimeError("reference tasks did not all finish")
         return elapsed, cpu
     finally:
@@ -216,35 +250,91 @@ def local_reference(runners: list[Runner], pinning: list[str], processes: int) -
 def end_to_end(
     name: str,
     executor: Callable[[], Round],
-    reference: Callable[[list[str]], Timing],
+    references: dict[str, Callable[[list[str]], Timing]],
     rounds: int,
     tasks: int,
 ) -> None:
-    ref, exe, ratios, ref_cpu, exe_cpu = [], [], [], [], []
-    for _ in range(rounds):
+    """Interleaved rounds: executor then references on even rounds, references first on odd ones.
+
+    An odd round's references use the previous round's pinning (the executor's order of
+    placement is the same from round to round, up to the order completions arrive in).
+    """
+    exe: list[float] = []
+    exe_cpu: list[float] = []
+    ref: dict[str, list[float]] = {label: [] for label in references}
+    ref_cpu: dict[str, list[float]] = {label: [] for label in references}
+    ratios: dict[str, list[float]] = {label: [] for label in references}
+    pinning: list[str] = []
+
+    def run_references() -> dict[str, float]:
+        seconds = {}
+        for label, reference in references.items():
+            ref_seconds, ref_cpu_seconds = reference(pinning)
+            seconds[label] = ref_seconds
+            ref[label].append(tasks / ref_seconds)
+            ref_cpu[label].append(ref_cpu_seconds / tasks * 1e6)
+        return seconds
+
+    for index in range(rounds):
+        first = run_references() if index % 2 and pinning else None
         seconds, cpu, pinning = executor()
-        ref_seconds, ref_cpu_seconds = reference(pinning)
         exe.append(tasks / seconds)
-        ref.append(tasks / ref_seconds)
-        ratios.append(ref_seconds / seconds)
         exe_cpu.append(cpu / tasks * 1e6)
-        ref_cpu.append(ref_cpu_seconds / tasks * 1e6)
-    r, e = statistics.median(ref), statistics.median(exe)
-    print(f"{name}: {tasks} trivial tasks per round, {rounds} rounds (executor, then reference)")
+        for label, ref_seconds in (first or run_references()).items():
+            ratios[label].append(ref_seconds / seconds)
     print(
-        f"  engine's own pinned submit  {r:9.0f} tasks/s (median; rounds {', '.join(f'{x:.0f}' for x in ref)})"
+        f"{name}: {tasks} trivial tasks per round, {rounds} interleaved rounds "
+        "(executor first on even rounds, the references first on odd rounds)"
     )
     print(
-        f"  through the executor        {e:9.0f} tasks/s (median; rounds {', '.join(f'{x:.0f}' for x in exe)})"
+        f"  through the executor              {statistics.median(exe):9.0f} tasks/s "
+        f"(median; rounds {', '.join(f'{x:.0f}' for x in exe)}); "
+        f"CPU of this process {statistics.median(exe_cpu):.0f} us/task"
     )
-    print(
-        f"  ratio executor/engine: median {statistics.median(ratios):.2f} "
-        f"(rounds {min(ratios):.2f}-{max(ratios):.2f}); target >= 0.8"
-    )
-    print(
-        f"  CPU of this process per task (median): reference {statistics.median(ref_cpu):.0f} us, "
-        f"executor {statistics.median(exe_cpu):.0f} us"
-    )
+    for label in references:
+        print(
+            f"  reference: {label:22s} {statistics.median(ref[label]):9.0f} tasks/s "
+            f"(median; rounds {', '.join(f'{x:.0f}' for x in ref[label])}); "
+            f"CPU {statistics.median(ref_cpu[label]):.0f} us/task"
+        )
+        print(
+            f"    ratio executor/reference: median {statistics.median(ratios[label]):.2f} "
+            f"(rounds {min(ratios[label]):.2f}-{max(ratios[label]):.2f}); target >= 0.8"
+        )
+
+
+def bounded(
+    pinning: list[str], slots: int, send: Callable[[int, str], Any]
+) -> tuple[Callable[[], None], Callable[[str], None]]:
+    """Refill logic of a reference that keeps at most ``slots`` tasks in flight per runner.
+
+    ``send(i, runner)`` sends task i. Returns ``start()`` (sends the first ``slots`` of each
+    runner) and ``done(runner)`` (a task of that runner completed: send its next one).
+    """
+    queues: dict[str, list[int]] = {}
+    for index, runner in enumerate(pinning):
+        queues.setdefault(runner, []).append(index)
+    for waiting in queues.values():
+        waiting.reverse()  # pop() from the end gives submit order
+    lock = threading.Lock()
+
+    def start() -> None:
+        for runner, waiting in queues.items():
+            for _ in range(slots):
+                with lock:  # a completion may already be refilling from another thread
+                    index = waiting.pop() if waiting else None
+                if index is None:
+                    break
+                send(index, runner)
+
+    def done(runner: str) -> None:
+        with lock:
+            waiting = queues[runner]
+            index = waiting.pop() if waiting else None
+        if index is not None:
+            send(index, runner)
+
+    return start, done
 
 
 def local_bench(rounds: int, tasks: int) -> None:
@@ -255,7 +345,14 @@ def local_bench(rounds: int, tasks: int) -> None:
             lambda runners=runners: through_executor(
                 LocalEngine(runners, processes=2), tasks, lambda _: TRIVIAL
             ),
-            lambda pinning, runners=runners: local_reference(runners, pinning, 2),
+            {
+                "all sent at once": lambda pinning, runners=runners: local_reference(
+                    runners, pinning, 2
+                ),
+                f"{slots} in flight/runner": lambda pinning, runners=runners, slots=slots: (
+                    local_reference(runners, pinning, 2, slots)
+                ),
+            },
             rounds,
             tasks,
         )
@@ -269,6 +366,7 @@ class CeleryCompletions:
         self.seen = 0
         self.done, ready = threading.Event(), threading.Event()
         self.receiver: Any = None
+        self.on_done: Callable[[str], None] | None = None  # called with each expected id seen
         counter = self
 
         class Receiver(app.events.Receiver):  # type: ignore[misc,name-defined]
@@ -279,6 +377,8 @@ class CeleryCompletions:
         def on_event(event: dict[str, Any]) -> None:
             if event.get("type") == "task-succeeded" and event.get("uuid") in counter.ids:
                 counter.seen += 1
+                if counter.on_done is not None:
+                    counter.on_done(event["uuid"])
                 if counter.seen == len(counter.ids):
                     counter.done.set()
 
@@ -315,7 +415,8 @@ def celery_bench(rounds: int, tasks: int) -> None:
     workers = [CeleryWorker(redis.url, f"r{i}", 4, tmp) for i in range(2)]
     counter = [0]
 
-    def reference(pinning: list[str]) -> Timing:
+    def reference(pinning: list[str], slots: int | None = None) -> Timing:
+        """Raw apply_async of the same tasks; with ``slots``, at most that many per runner at once."""
         counter[0] += 1
         ids = [f"ref-{counter[0]}-{i}" for i in range(len(pinning))]
         completions = CeleryCompletions(app)
@@ -329,9 +430,20 @@ def celery_bench(rounds: int, tasks: int) -> None:
             else:
                 raise RuntimeError("the event stream delivered no completion")
             completions.expect(set(ids))
+
+            def send(index: int, runner: str) -> None:
+                signature.apply_async(task_id=ids[index], queue=runner)
+
             cpu, start = time.process_time(), time.perf_counter()
-            for task_id, runner in zip(ids, pinning, strict=True):
-                signature.apply_async(task_id=task_id, queue=runner)
+            if slots is None:
+                for index, runner in enumerate(pinning):
+                    send(index, runner)
+            else:
+                begin, refill = bounded(pinning, slots, send)
+                completions.on_done = lambda task_id: refill(
+                    pinning[int(task_id.rsplit("-", 1)[1])]
+                )
+                begin()
             if not completions.done.wait(300):
                 raise RuntimeError("reference tasks did not all finish")
             return time.perf_counter() - start, time.process_time() - cpu
@@ -346,7 +458,10 @@ def celery_bench(rounds: int, tasks: int) -> None:
                 lambda runners=runners: through_executor(
                     CeleryEngine(app, runners), tasks, lambda _: celery_app.pid_after.s()
                 ),
-                reference,
+                {
+                    "all sent at once": reference,
+                    f"{slots} in flight/runner": functools.partial(reference, slots=slots),
+                },
                 rounds,
                 tasks,
             )
@@ -373,19 +488,46 @@ def dask_bench(rounds: int, tasks: int) -> None:
         }
         counter = [0]
 
-        def reference(pinning: list[str]) -> Timing:
+        def reference(pinning: list[str], slots: int | None = None) -> Timing:
+            """client.submit pinned as the executor did, then one gather of every result.
+
+            With ``slots``, at most that many per runner at once (a done callback submits
+            the runner's next task); else all are submitted at once.
+            """
             counter[0] += 1
-            cpu, start = time.process_time(), time.perf_counter()
-            futures = [
-                client.submit(
+            futures: list[Any] = [None] * len(pinning)
+            finished = threading.Event()
+            left = [len(pinning)]
+            count_lock = threading.Lock()
+
+            def send(index: int, runner: str) -> None:
+                future = client.submit(
                     TRIVIAL,
-                    key=f"ref-{counter[0]}-{i}",
+                    key=f"ref-{counter[0]}-{index}",
                     workers=[address[runner]],
                     allow_other_workers=False,
                     pure=False,
                 )
-                for i, runner in enumerate(pinning)
-            ]
+                futures[index] = future
+                if slots is not None:
+                    future.add_done_callback(lambda _, runner=runner: on_done(runner))
+
+            def on_done(runner: str) -> None:
+                with count_lock:
+                    left[0] -= 1
+                    if not left[0]:
+                        finished.set()
+                refill(runner)
+
+            begin, refill = bounded(pinning, slots or len(pinning), send)
+            cpu, start = time.process_time(), time.perf_counter()
+            if slots is None:
+                for index, runner in enumerate(pinning):
+                    send(index, runner)
+            else:
+                begin()
+                if not finished.wait(300):
+                    raise RuntimeError("reference tasks did not all finish")
             results = client.gather(futures)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             if results != [2] * len(pinning):
@@ -401,7 +543,11 @@ def dask_bench(rounds: int, tasks: int) -> None:
                     return through_executor(engine, tasks, lambda _: TRIVIAL)
 
                 name = f"dask (2 runners of {slots} slots, workers of 4 threads, report_starts={starts})"
-                end_to_end(name, executor, reference, rounds, tasks)
+                references = {
+                    "all sent at once": reference,
+                    f"{slots} in flight/runner": functools.partial(reference, slots=slots),
+                }
+                end_to_end(name, executor, references, rounds, tasks)
     finally:
         client.close()
         for worker in workers:

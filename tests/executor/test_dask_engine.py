@@ -60,6 +60,43 @@ def runners_of(ex: Executor) -> list[str]:
     return sorted(s.name for s in ex.allocator.snapshot().runners)
 
 
+@pytest.mark.parametrize("report_starts", [True, False])
+def test_results_keep_their_value_and_type_whether_relayed_or_fetched(
+    cluster, report_starts: bool
+) -> None:
+    # small scalars come with the worker's relayed completion; anything else is gathered
+    values = {
+        "int": 7,
+        "big-int": 2**70,
+        "float": 1.5,
+        "none": None,
+        "bool": True,
+        "str": "x" * 10,
+        "long-str": "y" * 5000,
+        "bytes": b"ab",
+        "tuple": (1, "a"),
+        "dict": {"a": [1, 2]},
+        "set": {3},
+    }
+    cluster.start("d1")
+    ex = open_executor(cluster, report_starts=report_starts)
+    try:
+        wait_until(lambda: runners_of(ex) == ["d1"], 60, "the worker joined")
+        handles = {
+            name: ex.submit(name, functools.partial(payloads.value, result), "cpu=1")
+            for name, result in values.items()
+        }
+        assert ex.wait(60)
+        for name, result in values.items():
+            assert handles[name].state is TaskState.SUCCESS, name
+            assert handles[name].result == result, name
+            assert type(handles[name].result) is type(result), name
+        assert ex.allocator.metrics().releases == {"success": len(values)}
+        ex._check()
+    finally:
+        ex.close()
+
+
 def test_placement_matches_the_allocator_and_completions_are_released_once(cluster) -> None:
     cluster.start("d1")
     cluster.start("d2")

@@ -51,8 +51,30 @@ def _key(task: TaskHandle) -> tuple[int, int]:
     return (-task.priority, task.seq)
 
 
-Shape = tuple[object, frozenset[str]]
-"""What decides whether a task fits: its request and its required labels."""
+class Shape:
+    """What decides whether a task fits: its request and its required labels.
+
+    Interned by the queue (equal pairs are one object while the intern table
+    holds them), so the sets and counters of a scan hash it by identity
+    instead of hashing the request's fields at every look-up.
+    """
+
+    __slots__ = ("request", "require")
+
+    def __init__(self, request: object, require: frozenset[str]) -> None:
+        self.request = request
+        self.require = require
+
+    def __repr__(self) -> str:
+        return f"Shape({self.request!r}, {sorted(self.require)!r})"
+
+
+INTERNED = 65_536
+"""The most distinct shapes interned at once; the table starts afresh past it.
+
+A task keeps its shape object, so after a fresh start two objects may stand
+for one pair: the queue then tries that pair once more than needed, never less.
+"""
 
 
 class PendingQueue:
@@ -77,6 +99,27 @@ class PendingQueue:
         self._holders: list[tuple[int, int]] = []  # keys of tasks with overtakes >= max_overtakes
         self._shapes: dict[Shape, int] = {}  # queued tasks per shape
         self._misfits: set[Shape] = set()  # shapes that did not fit since the last scan
+        self._interned: dict[tuple[object, frozenset[str]], Shape] = {}
+        self._last: Shape | None = None  # the shape interned last
+
+    def shape(self, task: TaskHandle) -> Shape:
+        """The task's interned :class:`Shape` (made on first use, then kept on the task). O(1)."""
+        shape: Shape | None = task._shape  # noqa: SLF001
+        if shape is None:
+            request, require = task.request, task.require
+            last = self._last  # tasks of one request text share one parsed object: no hashing
+            if last is not None and last.request is request and last.require is require:
+                shape = last
+            else:
+                pair = (request, require)
+                shape = self._interned.get(pair)
+                if shape is None:
+                    if len(self._interned) >= INTERNED:
+                        self._interned.clear()
+                    shape = self._interned[pair] = Shape(request, require)
+                self._last = shape
+            task._shape = shape  # noqa: SLF001
+        return shape
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -93,7 +136,7 @@ class PendingQueue:
         key = _key(task)
         bisect.insort(self._keys, key)
         self._tasks[key] = task
-        shape = (task.request, task.require)
+        shape = self.shape(task)
         self._shapes[shape] = self._shapes.get(shape, 0) + 1
         if task.overtakes >= self.max_overtakes:
             bisect.insort(self._holders, key)
@@ -108,7 +151,7 @@ class PendingQueue:
 
     def _forget(self, key: tuple[int, int], task: TaskHandle) -> None:
         del self._tasks[key]
-        shape = (task.request, task.require)
+        shape = self.shape(task)
         left = self._shapes[shape] - 1
         if left:
             self._shapes[shape] = left
@@ -126,7 +169,7 @@ class PendingQueue:
         task ahead of it; O(Q) when it is queued or overtakes.
         """
         key = _key(task)
-        shape = (task.request, task.require)
+        shape = self.shape(task)
         if (self._holders and self._holders[0] < key) or shape in self._misfits:
             self.push(task)
             return Outcome.BLOCKED
@@ -181,7 +224,7 @@ class PendingQueue:
                 released[request] = released.get(request, 0) + 1
             for shape in old:
                 if shape in shapes:
-                    times = released.get(shape[0], 0)
+                    times = released.get(shape.request, 0)
                     if times:
                         budget[shape] = times
                     elif not freed:
@@ -198,7 +241,7 @@ class PendingQueue:
             key = keys[index]
             index += 1
             task = self._tasks[key]
-            shape = (task.request, task.require)
+            shape = task._shape or self.shape(task)  # noqa: SLF001 (queued: set by push)
             outcome = Outcome.BLOCKED if shape in failed else attempt(task)
             if outcome is Outcome.BLOCKED:
                 failed.add(shape)
@@ -226,7 +269,7 @@ class PendingQueue:
         self._misfits = failed
         if gone:
             keys[:index] = kept  # one move of the tail, no copy of the queue
-        if gone or reached:
+        if reached or (gone and self._holders):
             holders = [key for key in self._holders if key not in gone]
             self._holders = sorted(holders + reached)
         return placed

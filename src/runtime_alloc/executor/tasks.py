@@ -112,6 +112,7 @@ class TaskHandle(Submission):
     result: Any = None
     history: tuple[Transition, ...] = ()
     _finished: threading.Event | None = attrs.field(default=None, repr=False)
+    _shape: Any = attrs.field(default=None, init=False, repr=False)  # the queue's Shape
 
     def done(self) -> bool:
         """Whether the task reached a terminal state. O(1)."""
@@ -140,6 +141,8 @@ class TaskHandle(Submission):
         self.state = state
         self.history = (*self.history, Transition(state, at, runner, self.attempt))
         if state in TERMINAL_STATES:
-            with _WAITERS:
-                if self._finished is not None:
-                    self._finished.set()
+            # No lock: wait() sets _finished before it reads state, this sets state before it
+            # reads _finished, so at least one of the two sees the other's write.
+            finished = self._finished
+            if finished is not None:
+                finished.set()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -45,6 +46,48 @@ __all__ = ["KEY_PREFIX", "DaskEngine", "MembershipRelay"]
 
 KEY_PREFIX = "runtime-alloc~"
 """Every key the engine submits starts with this."""
+
+RELAYED_TEXT = 4096
+"""The longest str or bytes result relayed with the completion (longer ones are fetched)."""
+
+SWEEP = 0.2
+"""Seconds between two looks at the open futures for an end that no relay reported."""
+
+
+def relaying(topic: str) -> Callable[[Callable[[], Any]], Any]:
+    """The function the engine submits: runs a payload on the worker, then relays its end.
+
+    It logs ``{"op": "done", "key": ..., "result": ...}`` to ``topic`` before returning
+    (``"failed"`` with the error's repr before re-raising), so the client learns of the
+    end, and of a small scalar result, by the worker -> scheduler -> client path that
+    reports the task finished, without a ``gather`` round trip. Any other result is
+    marked ``"fetch"`` and gathered. Made in a closure so that cloudpickle sends it by
+    value: the workers need not import runtime_alloc.
+    """
+
+    def run(payload: Callable[[], Any]) -> Any:  # noqa: ANN401
+        from distributed import get_worker  # noqa: PLC0415 (runs on the worker)
+
+        worker = get_worker()
+        key = worker.get_current_task()
+        try:
+            result = payload()
+        except Exception as error:
+            worker.log_event(topic, {"op": "failed", "key": key, "error": repr(error)})
+            raise
+        kind = type(result)
+        small = (
+            result is None
+            or kind is bool
+            or kind is float
+            or (kind is int and -(2**63) <= result < 2**64)
+            or (kind in (str, bytes) and len(result) <= RELAYED_TEXT)
+        )
+        message = {"op": "done", "result": result} if small else {"op": "fetch"}
+        worker.log_event(topic, message | {"key": key})
+        return result
+
+    return run
 
 
 class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
@@ -126,9 +169,11 @@ class DaskEngine:
         self._keys: dict[tuple[str, int], str] = {}
         self._attempts: dict[str, tuple[str, int]] = {}
         self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        # results to gather (relayed "fetch"); None stops the thread
         self._done: queue.SimpleQueue[tuple[Future, tuple[str, int]] | None] = queue.SimpleQueue()
         self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
+        self._run = relaying(self._topic)
 
     # ------------------------------------------------------------------ Engine
 
@@ -164,11 +209,10 @@ class DaskEngine:
             self._keys[(task_id, attempt)] = key
             self._attempts[key] = (task_id, attempt)
         future = client.submit(
-            payload, key=key, workers=[address], allow_other_workers=False, pure=False
+            self._run, payload, key=key, workers=[address], allow_other_workers=False, pure=False
         )
         with self._lock:
-            self._futures[key] = future
-        future.add_done_callback(self._on_done)
+            self._futures[key] = future  # its end comes by the relay (or the sweep)
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:  # noqa: ARG002
         """Cancel the attempt's future (a pinned task of a dead worker would wait forever). O(1)."""
@@ -215,6 +259,21 @@ class DaskEngine:
                 attempt = self._attempts.get(str(message["key"]))
             if attempt is not None:
                 self._events.put(TaskStarted(*attempt))
+        elif op in ("done", "failed", "fetch"):  # relayed by the worker as the task ended
+            key = str(message["key"])
+            with self._lock:
+                attempt = self._attempts.pop(key, None)
+                future = self._futures.pop(key, None)
+                if attempt is not None:
+                    self._keys.pop(attempt, None)
+            if attempt is None or future is None:
+                return  # cancelled, or the sweep reported it
+            if op == "done":  # the future is dropped: the worker releases the result
+                self._events.put(TaskFinished(*attempt, "success", result=message.get("result")))
+            elif op == "failed":
+                self._events.put(TaskFinished(*attempt, "failed", error=str(message["error"])))
+            else:
+                self._done.put((future, attempt))
 
     def _on_member(self, name: str, address: str) -> None:
         runner = self._catalogue(name)
@@ -226,52 +285,70 @@ class DaskEngine:
         if new:
             self._events.put(RunnerJoined(runner))
 
-    def _on_done(self, future: Future) -> None:
-        key = str(future.key)
+    def _sweep(self) -> list[tuple[Future, tuple[str, int]]]:
+        """Take the open futures that ended without a relay. O(open futures).
+
+        An error before the payload ran ends a future without a relay; a relay still on
+        its way finds the attempt taken and reports nothing.
+        """
+        ended = []
         with self._lock:
-            attempt = self._attempts.pop(key, None)
-            self._futures.pop(key, None)
-            if attempt is not None:
-                self._keys.pop(attempt, None)
-        if attempt is not None and future.status != "cancelled":
-            self._done.put((future, attempt))
+            for key, future in list(self._futures.items()):
+                if future.status in ("finished", "error"):
+                    attempt = self._attempts.pop(key, None)
+                    del self._futures[key]
+                    if attempt is not None:
+                        self._keys.pop(attempt, None)
+                        ended.append((future, attempt))
+        return ended
 
     def _fetch(self) -> None:
-        """Fetch results in batches: one gather per batch instead of a round trip per task."""
+        """Gather the results not relayed, in batches (one gather per batch), and sweep."""
+        swept = time.monotonic()
         while True:
-            item = self._done.get()
-            if item is None:
-                return
-            batch = [item]
-            while len(batch) < 1024:
-                try:
-                    more = self._done.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    return
-                batch.append(more)
-            finished = [(f, a) for f, a in batch if f.status == "finished"]
+            batch: list[tuple[Future, tuple[str, int]]] = []
             try:
-                results = self.client.gather([f for f, _ in finished]) if finished else []  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 (a result lost with its worker: fetch one by one)
-                results = None
-            for index, (future, attempt) in enumerate(finished):
-                if results is not None:
-                    self._events.put(TaskFinished(*attempt, "success", result=results[index]))
-                    continue
-                try:
-                    value = future.result()
-                except Exception:  # noqa: BLE001, S112 (its worker died: RunnerLeft resubmits it)
-                    continue
-                self._events.put(TaskFinished(*attempt, "success", result=value))
-            for future, attempt in batch:
-                if future.status != "error":
-                    continue
-                error = future.exception()
-                if type(error).__name__ == "KilledWorker":
-                    continue  # the worker died: its RunnerLeft resubmits the task
-                self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
+                item = self._done.get(timeout=SWEEP)
+                while item is not None:
+                    batch.append(item)
+                    if len(batch) >= 1024:
+                        break
+                    item = self._done.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                if item is None:
+                    return
+            if time.monotonic() - swept >= SWEEP:
+                swept = time.monotonic()
+                batch.extend(self._sweep())
+            if batch:
+                self._report(batch)
+
+    def _report(self, batch: list[tuple[Future, tuple[str, int]]]) -> None:
+        """Turn ended futures into events: gather the finished ones' results at once."""
+        # a relayed "fetch" may come before its future learns it finished: gather waits
+        finished = [(f, a) for f, a in batch if f.status != "error"]
+        try:
+            results = self.client.gather([f for f, _ in finished]) if finished else []  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 (a result lost with its worker: fetch one by one)
+            results = None
+        for index, (future, attempt) in enumerate(finished):
+            if results is not None:
+                self._events.put(TaskFinished(*attempt, "success", result=results[index]))
+                continue
+            try:
+                value = future.result()
+            except Exception:  # noqa: BLE001, S112 (its worker died: RunnerLeft resubmits it)
+                continue
+            self._events.put(TaskFinished(*attempt, "success", result=value))
+        for future, attempt in batch:
+            if future.status != "error":
+                continue
+            error = future.exception()
+            if type(error).__name__ == "KilledWorker":
+                continue  # the worker died: its RunnerLeft resubmits the task
+            self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
 
     def _dispatch(self) -> None:
         dispatch(self._events, lambda: self._sink)
