@@ -171,6 +171,25 @@ def test_the_queue_decides_exactly_as_the_naive_rule(
         naive._check()
 
 
+@pytest.mark.parametrize("max_overtakes", [0, 1, 3])
+def test_a_larger_release_frees_room_for_more_than_one_misfit(max_overtakes: int) -> None:
+    """Two queued cpu=1 misfits after a cpu=1 and a cpu=2 release: both are placed.
+
+    The queue once bounded a misfit by the releases of its own request (one
+    here) and left the second task pending although the cpu=2 release had made
+    room for it, until the next event.
+    """
+    (fast, naive), (fast_engine, naive_engine) = _pair(max_overtakes, [2, 2])
+    for i, cpu in enumerate([1, 2, 1, 1, 1]):
+        for executor in (fast, naive):
+            executor.submit(f"t{i}", None, f"cpu={cpu}")
+    assert [t.state for t in fast.tasks()][3:] == [TaskState.PENDING] * 2
+    for executor in (fast, naive):
+        executor.deliver([TaskFinished("t0", 1, "success"), TaskFinished("t1", 1, "success")])
+    assert fast_engine.started == naive_engine.started
+    assert [t.state for t in fast.tasks()][3:] == [TaskState.PLACED] * 2
+
+
 def test_a_batch_of_completions_is_one_scan() -> None:
     engine = Recorder()
     executor = Executor(engine, Allocator([Runner.parse("r", "cpu=2")])).open()

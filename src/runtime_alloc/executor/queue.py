@@ -201,10 +201,12 @@ class PendingQueue:
                 runner joined, left, was drained or undrained: every misfit is
                 tried again, also for a verdict of unschedulable), else the
                 requests of the tasks released since (empty when nothing grew).
-                A misfit whose request was released k times is a misfit again
-                once placed k times: it did not fit anywhere before, the releases
-                added capacity only where they happened, and k placements of
-                the same request take it all back.
+                When every one of the k releases was of a misfit's own request,
+                the misfit is a misfit again once placed k times: it did not fit
+                anywhere before, the releases added capacity only where they
+                happened, and k placements of the same request take it all back.
+                Any other release (a larger request frees room for a smaller one)
+                lifts that bound: the misfit is tried until it is blocked.
 
         Runtime complexity: O(tasks scanned + distinct requests tried x one decision +
         placed x blocked); the scan stops at a holder or once every shape still
@@ -224,11 +226,10 @@ class PendingQueue:
                 released[request] = released.get(request, 0) + 1
             for shape in old:
                 if shape in shapes:
-                    times = released.get(shape.request, 0)
-                    if times:
-                        budget[shape] = times
-                    elif not freed:
+                    if not freed:
                         failed.add(shape)  # nothing grew: it still does not fit
+                    elif released.get(shape.request, 0) == len(freed):
+                        budget[shape] = len(freed)  # only its own request was released
         shapes = self._shapes
         blocked: list[tuple[tuple[int, int], TaskHandle]] = []
         kept: list[tuple[int, int]] = []
