@@ -62,7 +62,7 @@ def worked_example() -> Allocator:
         Runner.parse("B", "cpu=8", devices={"gpu": 1}),
         Runner.parse("A", "cpu=8", devices={"gpu": 2}),
     ]
-    strategy = FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1})
+    strategy = FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1}, method="fgd")
     return Allocator(fleet, strategy=strategy, backend="python")
 
 
@@ -83,7 +83,7 @@ def test_cpu_only_request_goes_where_it_strands_nothing():
         Runner.parse("g", "cpu=2", devices={"gpu": 1}),
         Runner.parse("c", "cpu=2"),
     ]
-    strategy = FragmentationStrategy({"cpu=2,gpu=1": 1})
+    strategy = FragmentationStrategy({"cpu=2,gpu=1": 1}, method="fgd")
     alloc = Allocator(fleet, strategy=strategy, backend="python")
     # on g: 2 cores -> 0 free, the 2-core GPU shape no longer fits: F 0 -> 1000; on c: 0
     assert alloc.allocate("t", "cpu=2").runner == "c"
@@ -93,7 +93,7 @@ def test_uses_the_allocators_device_pick():
     # used [0, 700, 400]: best fit of 500m is device 2 (free 600 leaves 100)
     alloc = Allocator(
         [Runner.parse("n", "cpu=8", devices={"gpu": 3})],
-        strategy=FragmentationStrategy({"gpu=500m": 1}),
+        strategy=FragmentationStrategy({"gpu=500m": 1}, method="fgd"),
         backend="python",
     )
     alloc.allocate("a", "gpu=700m")  # -> device 0 (all free, lowest index)
@@ -304,3 +304,29 @@ def test_decisions_equal_fill_experiments_fgd():
             fgd.placed(state, node)
             placed += 1
     assert placed > 1000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shapes=st.lists(
+        st.tuples(
+            st.integers(0, 8),
+            st.integers(0, 4),
+            st.sampled_from((0, 100, 300, 500, 1000)),
+            st.integers(1, 3),
+            st.integers(1, 50),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    cpu=st.integers(-2, 10),
+    memory=st.integers(-2, 6),
+    used=st.lists(st.sampled_from((0, 100, 250, 500, 700, 1000)), min_size=1, max_size=8),
+)
+def test_shape_table_equals_the_reference_sum(shapes, cpu, memory, used):
+    from runtime_alloc.strategies.fragmentation_formula import ShapeTable
+
+    shapes = [(c, b, m, n if m == 1000 else min(n, 1), w) for c, b, m, n, w in shapes]
+    table = ShapeTable(shapes)
+    for _ in range(2):  # the second call reads the memo
+        assert table(cpu, memory, tuple(used)) == fragmentation(cpu, memory, tuple(used), shapes)
