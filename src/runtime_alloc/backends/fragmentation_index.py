@@ -17,7 +17,7 @@ between two classes: O(log N) plus the sorted-list upkeep below.
 scan's answer (lowest key, ties to the runner registered first). Two families of classes:
 
 * *plain* classes (no devices of the strategy's kind): the key is
-  ``plus_key(0, tight, 0, 0, cpu left, ...)`` (gain 0, no device, capability 0), a
+  ``plus_key(50, tight, 0, 0, cpu left, ...)`` (R = 50, no device, capability 0), a
   non-decreasing function of the free cpu (:mod:`.strategies.fragmentation_formula`).
   For a request without extended resources they are scanned in free-cpu order from the
   request's cpu (a sorted list): the first feasible one gives the least key, and the scan
@@ -41,7 +41,12 @@ scan's answer (lowest key, ties to the runner registered first). Two families of
   first sequence). With the cap from ``asked`` the R part of the bound, max(100 - Rub,
   100 - rounded_score(-asked)), still does not decrease along the first list: the scan
   stops once it exceeds the best key's R part and skips the classes whose whole bound
-  exceeds the best key.
+  exceeds the best key. A class whose coarse bound passes is then held to a tighter
+  one, kept per class and per device milli asked: F after placing the devices alone is
+  at most F after the whole request (taking cpu or memory too only makes shapes
+  unhostable; float sums are monotone in each term), so the R part of the strategy's own
+  key for a request of ``asked`` milli alone bounds the R part of every request asking
+  ``asked``. Only classes that pass both are tested for feasibility and scored.
 
 Both lists depend on the shapes: when the strategy relearns (its ``generation`` changes)
 they are rebuilt, O(C log C) for C classes, every K/10 decisions at most.
@@ -72,12 +77,17 @@ from typing import TYPE_CHECKING, Any
 
 from runtime_alloc import _placement
 from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc.devices import pick
+from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
-from runtime_alloc.strategies.fragmentation_formula import DEVICE_MILLI, rounded_score
+from runtime_alloc.strategies.fragmentation_formula import (
+    DEVICE_MILLI,
+    plus_key,
+    top_of,
+)
 
 if TYPE_CHECKING:
     from runtime_alloc.errors import AllocationError
-    from runtime_alloc.resources import Resources
     from runtime_alloc.strategies.fragmentation import FragmentationStrategy
 
 __all__ = ["FragmentationIndex"]
@@ -88,7 +98,17 @@ _G_CAP = (1 << 17) - 1
 class _Class:
     """Runners with one state (but the name): their sequence heap and sort keys."""
 
-    __slots__ = ("cid", "device", "entries", "free_cpu", "heap", "key", "members", "rep")
+    __slots__ = (
+        "bounds",
+        "cid",
+        "device",
+        "entries",
+        "free_cpu",
+        "heap",
+        "key",
+        "members",
+        "rep",
+    )
 
     def __init__(self, cid: int, key: tuple[Any, ...], rep: RunnerState, device: bool) -> None:
         self.cid = cid
@@ -101,6 +121,8 @@ class _Class:
         self.free_cpu = cap.millicpu - res.millicpu
         #: the entries of this class in the device lists (None when not listed)
         self.entries: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        #: device milli asked -> a lower bound of 100 - R of requests asking it (this generation)
+        self.bounds: dict[int, int] = {}
 
     def first(self) -> int:
         """The least member sequence. O(log N) amortised."""
@@ -185,6 +207,8 @@ class FragmentationIndex:
         #: states, at the last decision that started a learned decision, of runners changed since
         self.old: dict[str, RunnerState | None] = {}
         self.stamp = 0
+        #: device milli -> a request for that alone (the class bounds)
+        self._alone: dict[int, Resources] = {}
         for state in states:
             self.add(state)
 
@@ -232,7 +256,7 @@ class FragmentationIndex:
         rep = cls.rep
         total = strategy._total  # noqa: SLF001 (the strategy's weight sum)
         f_b = strategy.f_of(rep)
-        top = 100 - int(rounded_score(-f_b / total)) if total else 50
+        top = top_of(-f_b / total) if total else 50
         used = rep.devices[self.kind]
         g_b = len(used) * DEVICE_MILLI - sum(used)
         k = strategy.capable(rep)
@@ -249,6 +273,7 @@ class FragmentationIndex:
         bound, free = [], []
         for cls in self.classes.values():
             if cls.device:
+                cls.bounds.clear()
                 cls.entries = self._entries(cls)
                 bound.append(cls.entries[0])
                 free.append(cls.entries[1])
@@ -365,15 +390,25 @@ class FragmentationIndex:
         by_cid = self._by_cid
         if asked:
             # no shape's frag falls by more than the milli placed: gain <= asked too
-            floor = 100 - int(rounded_score(-asked - 0.001))  # (slack for float weights)
+            floor = top_of(-asked - 0.001)  # (slack for float weights)
+            size = 0
             for top, g_b, k, cid in self.by_bound:
+                cls = by_cid[cid]
                 if best is not None:
                     least = max(floor, top)
                     if least > int(best[0]) >> 46:
                         break  # every later class has a top bound at least as large
-                    if _bound(least, g_b - asked, k, tight) > best[0]:
+                    rep = cls.rep
+                    size = len(rep.devices[self.kind]) * DEVICE_MILLI
+                    cap = rep.runner.capacity.millicpu
+                    left = cls.free_cpu - request.millicpu
+                    if plus_key(least, tight, g_b - asked, size, left, cap, k) > best[0]:
                         continue
-                cls = by_cid[cid]
+                    bound = cls.bounds.get(asked)
+                    if bound is None:
+                        bound = cls.bounds[asked] = self._top_of(cls, asked)
+                    if plus_key(bound, tight, g_b - asked, size, left, cap, k) > best[0]:
+                        continue
                 if feasible(cls.rep, request, require):
                     found = (key_of(cls.rep, request), cls.first(), cid)
                     if best is None or found < best:
@@ -388,6 +423,20 @@ class FragmentationIndex:
                 if best is None or found < best:
                     best = found
         return best
+
+    def _top_of(self, cls: _Class, asked: int) -> int:
+        """A lower bound of 100 - R for every request asking ``asked`` milli of the kind.
+
+        F after placing the devices alone is at most F after the request (cpu and memory
+        taken too), so the R part of the strategy's key for ``asked`` milli and no cpu or
+        memory bounds every such request's. O(|shapes| · devices).
+        """
+        if pick(cls.rep.devices[self.kind], asked) is None:
+            return 101  # no request asking this fits the class
+        alone = self._alone.get(asked)
+        if alone is None:
+            alone = self._alone[asked] = Resources(extended={self.kind: asked})
+        return int(self.strategy.key(cls.rep, alone)) >> 46
 
     def diagnose(
         self, task_id: str, request: Resources, require: frozenset[str]

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from runtime_alloc.simulation.fill import FillState
+    from runtime_alloc.simulation.fill_base import Choice, Nodes, Pod
     from runtime_alloc.simulation.typical_pods import TypicalPods
 
 __all__ = ["Fragmentation", "LibraryFragmentation", "TightFragmentation"]
@@ -136,12 +137,7 @@ class Fragmentation(FillStrategy):
         """
         return (cpu_left, total)
 
-    def choose(
-        self,
-        state: FillState,
-        nodes: npt.NDArray[np.int64],
-        pod: tuple[int, int, int, int],
-    ) -> tuple[int, list[int]]:
+    def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:
         """The node of best FGD score (ties as :meth:`tight` says) and its devices. O(N * D * T)."""
         import numpy as np  # noqa: PLC0415
 
@@ -245,12 +241,7 @@ class LibraryFragmentation(FillStrategy):
         self.row = {name: i for i, name in enumerate(fleet.names)}
         self.tasks = 0
 
-    def choose(
-        self,
-        state: FillState,
-        nodes: npt.NDArray[np.int64],  # noqa: ARG002 (the allocator tests feasibility)
-        pod: tuple[int, int, int, int],
-    ) -> tuple[int, list[int]]:
+    def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:  # noqa: ARG002
         """The allocator's runner and devices for ``pod``. As the allocator's decision."""
         from runtime_alloc import Resources  # noqa: PLC0415
 
@@ -260,7 +251,7 @@ class LibraryFragmentation(FillStrategy):
         self.tasks += 1
         reservation = self.alloc.try_allocate(f"p{self.tasks}", request, require_any=spec)
         if reservation is None:  # the fill found a node: the two feasibility tests disagree
-            msg = f"the allocator found no runner for {pod} where the fill found one"
+            msg = f"the allocator found no runner for {request} where the fill found one"
             raise AssertionError(msg)
         devices = [index for index, _ in reservation.devices.get("gpu", ())]
         return self.row[reservation.runner], devices

@@ -91,6 +91,7 @@ from runtime_alloc.strategies.fragmentation_formula import (
     plus_key,
     rounded_score,
     take_typical,
+    top_of,
 )
 
 if TYPE_CHECKING:
@@ -397,7 +398,7 @@ class FragmentationStrategy:
         if used is None or not self._total:
             if self.plus:
                 left = cpu_free - request.millicpu
-                return plus_key(0.0, asked < DEVICE_MILLI, 0, 0, left, cap.millicpu, 0)
+                return plus_key(50, asked < DEVICE_MILLI, 0, 0, left, cap.millicpu, 0)
             return 50.0 if self.rounded else 0.0
         memory_free = cap.memory_bytes - res.memory_bytes
         before = self._f(cpu_free, memory_free, used)
@@ -413,7 +414,7 @@ class FragmentationStrategy:
         if self.plus:
             size = len(used) * DEVICE_MILLI
             return plus_key(
-                delta,
+                top_of(delta),
                 asked < DEVICE_MILLI,
                 size - sum(after_used),
                 size,

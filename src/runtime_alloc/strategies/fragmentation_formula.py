@@ -18,7 +18,8 @@ f_d per device d::
 key first), ten at a time, until they cover ``popularity`` of the requests (FGD's rule);
 with ``multi_gpu``, every shape asking two devices or more is added whatever its count.
 
-**The plus key** (:func:`plus_key`, lowest wins), for a request on a runner:
+**The plus key** (:func:`plus_key`, lowest wins; :func:`top_of` gives its R part), for a
+request on a runner:
 
 * R = ``floor(100 · sigmoid(gain / 1000))``, gain = (F before - F after) / W: FGD's
   rounded score (0..100, highest best);
@@ -52,6 +53,7 @@ __all__ = [
     "plus_key",
     "rounded_score",
     "take_typical",
+    "top_of",
 ]
 
 DEVICE_MILLI = 1000
@@ -228,8 +230,17 @@ def rounded_score(delta: float) -> float:
     return 0.0 if x > 700.0 else float(math.floor(100.0 / (1.0 + math.exp(x))))
 
 
+def top_of(delta: float) -> int:
+    """The plus key's R part, 100 - R, for delta = (F after - F before) / W. O(1).
+
+    >>> top_of(0.0), top_of(-300.0)
+    (50, 43)
+    """
+    return 100 - int(rounded_score(delta))
+
+
 def plus_key(  # noqa: PLR0917 (the quantities of one decision)
-    delta: float,
+    top: int,
     tight: bool,
     free_after: int,
     device_milli: int,
@@ -239,19 +250,21 @@ def plus_key(  # noqa: PLR0917 (the quantities of one decision)
 ) -> float:
     """The plus key (lowest wins) of a placement, see the module docstring. O(1).
 
+    Every part but ``top`` is known without F, so a bound on R gives a bound on the key
+    (the class index's pruning).
+
     Args:
-        delta: (F after - F before) / W.
+        top: 100 - R (:func:`top_of`).
         tight: the request asks a share of one device or no device.
         free_after: the runner's free device milli after placement (0 without devices).
         device_milli: the runner's device milli (0 without devices).
         cpu_left: the runner's free millicpu after placement.
         cpu_capacity: the runner's millicpu.
-        capable: the capability k, 0 to 100.
+        capable: the capability k, 0 to 127.
 
-    >>> plus_key(0.0, False, 0, 0, 0, 0, 0) == 50 * 2**46
+    >>> plus_key(50, False, 0, 0, 0, 0, 0) == 50 * 2**46
     True
     """
-    top = 100 - int(rounded_score(delta))
     if not tight:
         return float(top << 46)
     g = min(_G_CAP, free_after)
