@@ -62,6 +62,7 @@ STEP = 10
 _G_CAP = (1 << 17) - 1
 _CPU_SCALE = 1 << 17
 _K_CAP = 127
+_MEMO_LIMIT = 1 << 16
 
 #: ``(millicpu, memory, milli per device, device count, weight)``.
 Shape = tuple[int, int, int, int, Any]
@@ -140,8 +141,10 @@ class ShapeTable:
     a prefix sum over i of the row of j, built on first use. Integer arithmetic
     throughout, hence the very value of :func:`fragmentation`.
 
-    Runtime complexity: O(distinct milli · devices + groups · log |shapes|) per call,
-    plus O(|group|) the first time a memory rank is met.
+    The device part (T, and T - small_g for the groups whose count fits) is memoised per
+    device use. Runtime complexity: O(groups · log |shapes|) per call, plus O(distinct milli
+    · devices) the first time a device use is met and O(|group|) the first time a memory
+    rank is.
 
     >>> shapes = ((0, 0, 500, 1, 1), (0, 0, 1000, 1, 1))
     >>> ShapeTable(shapes)(0, 0, (300, 0)) == fragmentation(0, 0, (300, 0), shapes) == 700
@@ -163,6 +166,8 @@ class ShapeTable:
             self.groups.append((milli, count, cpus, mems, ranked))
         #: (group, memory rank) -> prefix sums of the weights over cpu ranks
         self.rows: dict[tuple[int, int], list[int]] = {}
+        #: device use -> (free milli T, (group, T - small_g) for the groups it can host)
+        self.by_use: dict[tuple[int, ...], tuple[int, list[tuple[int, int]]]] = {}
 
     def _row(self, gid: int, j: int) -> list[int]:
         _, _, cpus, _, ranked = self.groups[gid]
@@ -175,8 +180,8 @@ class ShapeTable:
         self.rows[gid, j] = acc
         return acc
 
-    def __call__(self, cpu_free: int, memory_free: int, used: Sequence[int]) -> int:
-        """F of a runner (see the class docstring)."""
+    def _devices(self, used: tuple[int, ...]) -> tuple[int, list[tuple[int, int]]]:
+        """T and (group, T - small_g) of the groups whose count fits ``used``. O(groups · D)."""
         free = [DEVICE_MILLI - u for u in used]
         total = sum(free)
         stats = {}
@@ -188,19 +193,29 @@ class ShapeTable:
                 else:
                     small += f
             stats[milli] = (big, small)
-        out: int = self.weight * total
-        rows = self.rows
-        for gid, (milli, count, cpus, mems, _) in enumerate(self.groups):
+        active = []
+        for gid, (milli, count, _, _, _) in enumerate(self.groups):
             big, small = stats[milli]
-            if big < count:
-                continue
+            if big >= count and total > small:
+                active.append((gid, total - small))
+        if len(self.by_use) >= _MEMO_LIMIT:
+            self.by_use.clear()
+        entry = self.by_use[used] = (total, active)
+        return entry
+
+    def __call__(self, cpu_free: int, memory_free: int, used: tuple[int, ...]) -> int:
+        """F of a runner (see the class docstring)."""
+        entry = self.by_use.get(used)
+        total, active = entry if entry is not None else self._devices(used)
+        out: int = self.weight * total
+        rows, groups = self.rows, self.groups
+        for gid, rest in active:
+            _, _, cpus, mems, _ = groups[gid]
             j = bisect_right(mems, memory_free)
             row = rows.get((gid, j))
             if row is None:
                 row = self._row(gid, j)
-            hosted = row[bisect_right(cpus, cpu_free)]
-            if hosted:
-                out -= hosted * (total - small)
+            out -= row[bisect_right(cpus, cpu_free)] * rest
         return out
 
 
