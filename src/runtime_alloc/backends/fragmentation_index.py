@@ -77,6 +77,12 @@ from typing import TYPE_CHECKING, Any
 
 from runtime_alloc import _placement
 from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc.backends.fragmentation_classes import (
+    FeasibleAt,
+    StateClass,
+    class_key,
+    least_key,
+)
 from runtime_alloc.devices import pick
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
@@ -91,82 +97,6 @@ if TYPE_CHECKING:
     from runtime_alloc.strategies.fragmentation import FragmentationStrategy
 
 __all__ = ["FragmentationIndex"]
-
-_G_CAP = (1 << 17) - 1
-
-
-class _Class:
-    """Runners with one state (but the name): their sequence heap and sort keys."""
-
-    __slots__ = (
-        "bounds",
-        "cid",
-        "device",
-        "entries",
-        "free_cpu",
-        "heap",
-        "key",
-        "members",
-        "rep",
-    )
-
-    def __init__(self, cid: int, key: tuple[Any, ...], rep: RunnerState, device: bool) -> None:
-        self.cid = cid
-        self.key = key
-        self.rep = rep
-        self.device = device
-        self.heap: list[int] = []
-        self.members: dict[int, str] = {}
-        cap, res = rep.runner.capacity, rep.reserved
-        self.free_cpu = cap.millicpu - res.millicpu
-        #: the entries of this class in the device lists (None when not listed)
-        self.entries: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-        #: device milli asked -> a lower bound of 100 - R of requests asking it (this generation)
-        self.bounds: dict[int, int] = {}
-
-    def first(self) -> int:
-        """The least member sequence. O(log N) amortised."""
-        heap, members = self.heap, self.members
-        while heap[0] not in members:
-            heapq.heappop(heap)
-        return heap[0]
-
-
-class _FeasibleAt:
-    """The runners that were feasible at one decision (the strategy's ``visited``)."""
-
-    def __init__(
-        self, index: FragmentationIndex, request: Resources, require: frozenset[str]
-    ) -> None:
-        self.index = index
-        self.stamp = index.stamp
-        self.request = request
-        self.require = require
-        self.added: set[str] = set()
-
-    def add(self, name: str) -> None:
-        self.added.add(name)
-
-    def __contains__(self, name: object) -> bool:
-        if name in self.added:
-            return True
-        index = self.index
-        if index.stamp != self.stamp:  # a later decision of the index replaced this one
-            return False
-        state = index.old[name] if name in index.old else index.states.get(name)  # type: ignore[call-overload]
-        return state is not None and _placement.is_feasible(state, self.request, self.require)
-
-
-def _class_key(state: RunnerState) -> tuple[Any, ...]:
-    runner = state.runner
-    return (
-        runner.capacity,
-        runner.labels,
-        runner.devices,
-        state.reserved,
-        state.draining,
-        state.devices,
-    )
 
 
 class FragmentationIndex:
@@ -193,13 +123,13 @@ class FragmentationIndex:
         self.states: dict[str, RunnerState] = {}
         self.seq: dict[str, int] = {}
         self._next = 0
-        self.classes: dict[tuple[Any, ...], _Class] = {}
-        self._of: dict[str, _Class] = {}
+        self.classes: dict[tuple[Any, ...], StateClass] = {}
+        self._of: dict[str, StateClass] = {}
         self._cid = 0
         #: plain classes by (free cpu, cid); plain classes with extended capacity
         self.plain: list[tuple[int, int]] = []
-        self.plain_ext: dict[int, _Class] = {}
-        self._by_cid: dict[int, _Class] = {}
+        self.plain_ext: dict[int, StateClass] = {}
+        self._by_cid: dict[int, StateClass] = {}
         #: device classes by (100 - Rub, g_b, k, cid) and by (g_b, k, cid)
         self.by_bound: list[tuple[int, ...]] = []
         self.by_free: list[tuple[int, ...]] = []
@@ -215,12 +145,12 @@ class FragmentationIndex:
     # ------------------------------------------------------------------ upkeep
 
     def _enter(self, name: str, state: RunnerState) -> None:
-        key = _class_key(state)
+        key = class_key(state)
         cls = self.classes.get(key)
         if cls is None:
             self._cid += 1
             device = self.kind in state.devices
-            cls = self.classes[key] = _Class(self._cid, key, state, device)
+            cls = self.classes[key] = StateClass(self._cid, key, state, device)
             self._by_cid[cls.cid] = cls
             if not device:
                 insort(self.plain, (cls.free_cpu, cls.cid))
@@ -251,7 +181,7 @@ class FragmentationIndex:
             self.by_bound.pop(bisect_left(self.by_bound, bound))
             self.by_free.pop(bisect_left(self.by_free, free))
 
-    def _entries(self, cls: _Class) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _entries(self, cls: StateClass) -> tuple[tuple[int, ...], tuple[int, ...]]:
         strategy = self.strategy
         rep = cls.rep
         total = strategy._total  # noqa: SLF001 (the strategy's weight sum)
@@ -262,7 +192,7 @@ class FragmentationIndex:
         k = strategy.capable(rep)
         return (top, g_b, k, cls.cid), (g_b, k, cls.cid)
 
-    def _list(self, cls: _Class) -> None:
+    def _list(self, cls: StateClass) -> None:
         cls.entries = self._entries(cls)
         insort(self.by_bound, cls.entries[0])
         insort(self.by_free, cls.entries[1])
@@ -333,7 +263,7 @@ class FragmentationIndex:
             if best is None and not self._any_device(request, require):
                 return None
             self.stamp += 1
-            strategy.begin(request, _FeasibleAt(self, request, require))
+            strategy.begin(request, FeasibleAt(self, request, require))
             self.old = {}
         if self._generation != strategy.generation:
             self._relist()
@@ -415,7 +345,7 @@ class FragmentationIndex:
                         best = found
             return best
         for g_b, k, cid in self.by_free:
-            if best is not None and _bound(50, g_b, k, tight=True) > best[0]:
+            if best is not None and least_key(50, g_b, k, tight=True) > best[0]:
                 break
             cls = by_cid[cid]
             if feasible(cls.rep, request, require):
@@ -424,7 +354,7 @@ class FragmentationIndex:
                     best = found
         return best
 
-    def _top_of(self, cls: _Class, asked: int) -> int:
+    def _top_of(self, cls: StateClass, asked: int) -> int:
         """A lower bound of 100 - R for every request asking ``asked`` milli of the kind.
 
         F after placing the devices alone is at most F after the request (cpu and memory
@@ -447,11 +377,3 @@ class FragmentationIndex:
     def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
         """None: one request at a time. O(1)."""
         return None
-
-
-def _bound(top: int, g: int, k: int, tight: bool) -> float:
-    """The least plus key with these R, free milli after and capability. O(1)."""
-    if not tight:
-        return float(top << 46)
-    g = max(0, min(_G_CAP, g))
-    return float((((top << 17) + g) << 7) + k << 22)

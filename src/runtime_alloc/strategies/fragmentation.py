@@ -1,76 +1,82 @@
-"""FragmentationStrategy: place each task where the GPU fragmentation grows least (FGD).
+"""FragmentationStrategy: place each task where the GPU fragmentation grows least (FGD, plus).
 
-After "Beware of Fragmentation" (Weng et al., USENIX ATC'23, FGD), on the
-library's devices (:mod:`runtime_alloc.devices`). A *target workload* is a set of
-pod shapes m (millicpu, memory, device milli) with popularity weights w_m
-(p_m = w_m / W, W = Σ w_m). A shape asks a share of one device (count 1, milli
-< 1000), k whole devices (count k, milli 1000) or no device (cpu-only).
-
-For a runner n with free cpu c, free memory b and free milli f_d per device d::
+After "Beware of Fragmentation" (Weng et al., USENIX ATC'23, FGD), on the library's devices
+(:mod:`runtime_alloc.devices`). A *target workload* is a set of pod shapes m (millicpu,
+memory, device milli) with popularity weights w_m (p_m = w_m / W, W = Σ w_m). A shape asks a
+share of one device (count 1, milli < 1000), k whole devices (count k, milli 1000) or no
+device (cpu-only). The formula is in :mod:`.fragmentation_formula` (shared with the fill
+experiment); in short, for a runner with free cpu c, free memory b and free milli f_d::
 
     frag_m(n) = Σ f_d over devices with f_d < milli_m    if n can host m
               = Σ f_d over all devices                    otherwise (and for cpu-only m)
     F(n)      = Σ_m p_m · frag_m(n)
-    score     = F(n after placement) - F(n before)        (lowest wins)
+    ΔF        = F(n after placement) - F(n before)
 
-where "n can host m" means c >= cpu_m, b >= memory_m and at least count_m devices
-have f_d >= milli_m (FGD checks cpu only: give shapes memory 0 for its measure).
-The placement is the device pick the allocator makes (:func:`runtime_alloc.devices.pick`,
-best fit), so the score is that of the move that will happen. Ties go to the runner
-registered first (the allocator's rule; FGD's "first node in name order").
-A runner without devices of ``kind`` scores 0.0: a cpu-only request that lands on
-a GPU runner scores how many GPUs it strands there (FGD scores those too), so it
-goes to a runner without GPUs or to a GPU runner it does not harm, the first such.
+where "n can host m" means c >= cpu_m, b >= memory_m and at least count_m devices have
+f_d >= milli_m. The placement is the device pick the allocator makes
+(:func:`runtime_alloc.devices.pick`, best fit), so the score is that of the move that will
+happen. Three methods:
 
-With integer weights (pod counts, as learned) the score is
-``(Σ_m w_m·frag_m(after) - Σ_m w_m·frag_m(before)) / W`` in exact integer
-arithmetic then one division, so equal increases tie exactly.
+* ``"plus"`` (the default): R = ``floor(100 · sigmoid(-ΔF / 1000))`` (FGD's rounded score),
+  the highest R winning; ties of a share or a cpu-only request go to the runner left with the
+  least free device milli, then the least capable, the least stranded and the least free cpu,
+  ties of whole devices to the runner registered first. The score is the plus key
+  (:func:`.fragmentation_formula.plus_key`), one integer below 2**53, lowest wins. A runner
+  without devices of ``kind`` has R = 50 (nothing to fragment), so a cpu-only request goes
+  to the runner without devices left with the least free cpu.
+* ``"fgd"``: the score is ΔF, lowest wins (0.0 without devices of ``kind``).
+* ``"fgd-rounded"`` (``rounded=True``): FGD's artifact, R itself, highest wins (50.0 without
+  devices), ties to the first runner: the fill experiment's ``fgd``
+  (:mod:`runtime_alloc.simulation.fill_fragmentation`), a second implementation of FGD;
+  tests/strategies/test_fragmentation.py holds their decisions equal.
 
-``rounded=True`` scores as FGD's artifact does, ``floor(100 · sigmoid(-score/1000))``,
-highest wins (many ties, to the first runner): the fill experiment's ``fgd``
-(:mod:`runtime_alloc.simulation.fill_strategies`). That is a second implementation of
-the same formula; tests/strategies/test_fragmentation.py holds their decisions equal.
+**Learned workload** (``shapes=None``): the requests of the last ``window`` decisions
+(default K = 1000), by count; the shapes covering ``popularity`` (95 %) of them, ten at a
+time by decreasing count, as FGD takes its typical pods. With ``plus`` the requests are
+grouped by (cpu, device milli, count), each group with the lower median of its memory, and
+every group asking two devices or more is kept too. A decision is recognised as a run of
+``score`` calls with one request object that visits each runner at most once, so
+``explain`` counts as a decision. The shape table is rebuilt every ``max(1, K // 10)``
+requests: O(K log K) each time, O(K) memory.
 
-**Learned workload** (``shapes=None``): the shapes of the last ``window`` requests
-the strategy scored (default K = 1000), by count; the shapes covering ``popularity``
-(95 %) of them, ten at a time by decreasing count, as FGD takes its typical pods. A
-decision is recognised as a run of ``score`` calls with one request object that
-visits each runner at most once, so ``explain`` counts as a decision. The shape table
-is rebuilt every ``max(1, K // 10)`` requests: O(K) each time, O(10) per decision
-amortised, O(K) memory.
-
-Worked example: shapes {500m: 1, 1 whole GPU: 1} (p = 0.5 each, cpu and memory 0), a
-request of 300m on runner A with 2 GPUs used [0, 0] or runner B with 1 GPU used [600]:
+Worked example (method ``fgd``): shapes {500m: 1, 1 whole GPU: 1} (p = 0.5 each, cpu and
+memory 0), a request of 300m on runner A with 2 GPUs used [0, 0] or runner B with 1 GPU used
+[600]:
 
 * A before: free [1000, 1000]: both shapes fit with no small device, F = 0. Best fit
   puts 300m on device 0 -> free [700, 1000]: 500m fits (0 stranded), one GPU fits
-  (700 stranded), F = 0.5·0 + 0.5·700 = 350; score 350.
+  (700 stranded), F = 0.5·0 + 0.5·700 = 350; ΔF = 350.
 * B before: free [400]: 500m cannot be hosted (400), one GPU neither (400),
-  F = 400. After: free [100], F = 100; score 100 - 400 = -300. B wins.
+  F = 400. After: free [100], F = 100; ΔF = 100 - 400 = -300. B wins.
 
-(The 600m got to B by a tie: on A it leaves [400, 1000], F = 0.5·400 + 0.5·400 = 400,
-on B [400], F = 400: both +400, and B is registered first.)
+With ``plus`` the same: R = floor(100 · sigmoid(-0.35)) = 41 on A, floor(100 · sigmoid(0.3))
+= 57 on B.
 
 ```pycon
 >>> from runtime_alloc import Allocator, Runner
 >>> fleet = [Runner.parse("B", "cpu=8", devices={"gpu": 1}),
 ...          Runner.parse("A", "cpu=8", devices={"gpu": 2})]
->>> alloc = Allocator(fleet, strategy=FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1}))
->>> alloc.allocate("t0", "gpu=600m").runner, alloc.allocate("t1", "gpu=300m").runner
-('B', 'B')
->>> small = Resources.parse("gpu=100m", device_kinds={"gpu"})
+>>> fgd = FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1}, method="fgd")
+>>> alloc = Allocator(fleet, strategy=fgd, backend="python")
+>>> alloc.allocate("t0", "gpu=600m").runner
+'B'
+>>> small = Resources.parse("gpu=300m", device_kinds={"gpu"})
 >>> [alloc.strategy.score(s, small) for s in alloc.snapshot().runners]
-[-100.0, 450.0]
+[-300.0, 350.0]
+>>> plus = FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1})
+>>> [100 - (int(plus.score(s, small)) >> 46) for s in alloc.snapshot().runners]
+[57, 41]
 
 ```
 
-(B, used [900]: F = 100 before, 0 after; A: [0, 0] -> free [900, 1000], F = 0.5·0 +
-0.5·900 = 450.)
-
 Runtime complexity: per runner scored O(devices + |shapes| · devices) on a cache miss,
-O(devices) on a hit (F is memoised by (free cpu, free memory, device use), bounded
-at 2**16 entries); a decision scans every feasible runner (the python scan on every
-backend, as for any strategy without a LinearScore): O(N · |shapes| · devices).
+O(devices) on a hit (F is memoised by (free cpu, free memory, device use), bounded at 2**16
+entries; with integer weights F is computed by thresholds,
+:class:`.fragmentation_formula.ShapeTable`). On the python backend a decision scans every
+feasible runner, O(N · |shapes| · devices); with ``plus``, the ``numpy`` and ``auto``
+backends use the strategy's class index (:meth:`FragmentationStrategy.class_index`,
+:mod:`runtime_alloc.backends.fragmentation_index`), which scores each class of equal runner
+states once and only the classes whose bound can still win.
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ from runtime_alloc.strategies.fragmentation_formula import (
     capability,
     fragmentation,
     plus_key,
+    plus_shapes,
     rounded_score,
     take_typical,
     top_of,
@@ -130,29 +137,6 @@ def _check_weight(key: object, weight: object) -> int | float:
         )
         raise InvalidArgumentError(msg)
     return weight  # type: ignore[return-value]
-
-
-def _plus_shapes(counts: Mapping[tuple[int, int, int, int], int], popularity: float) -> list[Any]:
-    """The plus method's learned shapes: (cpu, milli, count) groups, memory their lower median.
-
-    Runtime complexity: O(K log K) for K remembered requests.
-    """
-    groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
-    for (cpu, memory, milli, count), n in counts.items():
-        groups.setdefault((cpu, milli, count), []).append((memory, n))
-    sized = [(key, sum(n for _, n in group)) for key, group in groups.items()]
-    ranked = sorted(sized, key=lambda item: (item[1], item[0]), reverse=True)
-    out = []
-    for (cpu, milli, count), n in take_typical(ranked, popularity, lambda k: k[2] >= 2):
-        memories = sorted(groups[cpu, milli, count])
-        seen = median = 0
-        for memory, m in memories:  # the lower median: the ((n - 1) // 2)-th memory
-            seen += m
-            if seen > (n - 1) // 2:
-                median = memory
-                break
-        out.append((cpu, median, milli, count, n))
-    return out
 
 
 class FragmentationStrategy:
@@ -323,7 +307,7 @@ class FragmentationStrategy:
     def _relearn(self) -> None:
         """Rebuild the shape table from the remembered requests. O(K log K)."""
         if self.plus:
-            self._set_shapes(tuple(_plus_shapes(self._counts, self.popularity)))
+            self._set_shapes(tuple(plus_shapes(self._counts, self.popularity)))
         else:
             ranked = sorted(self._counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
             taken = take_typical(ranked, self.popularity)

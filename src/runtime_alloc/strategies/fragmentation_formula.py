@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "capability",
     "fragmentation",
     "plus_key",
+    "plus_shapes",
     "rounded_score",
     "take_typical",
     "top_of",
@@ -93,6 +94,34 @@ def take_typical(
     if multi_gpu is not None:
         chosen += [(shape, n) for shape, n in ranked[taken:] if multi_gpu(shape)]
     return chosen
+
+
+def plus_shapes(counts: Mapping[tuple[int, int, int, int], int], popularity: float) -> list[Any]:
+    """The plus method's learned shapes from request counts by (cpu, memory, milli, count).
+
+    Groups by (cpu, milli, count), each with the lower median of its memory, ranked by
+    count (ties: the larger key first); :func:`take_typical` with every group asking two
+    devices or more. Runtime complexity: O(K log K) for K remembered requests.
+
+    >>> plus_shapes({(1000, 5, 500, 1): 3, (1000, 9, 500, 1): 2, (8000, 0, 1000, 8): 1}, 0.5)
+    [(1000, 5, 500, 1, 5), (8000, 0, 1000, 8, 1)]
+    """
+    groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    for (cpu, memory, milli, count), n in counts.items():
+        groups.setdefault((cpu, milli, count), []).append((memory, n))
+    sized = [(key, sum(n for _, n in group)) for key, group in groups.items()]
+    ranked = sorted(sized, key=lambda item: (item[1], item[0]), reverse=True)
+    out = []
+    for (cpu, milli, count), n in take_typical(ranked, popularity, lambda k: k[2] >= 2):
+        memories = sorted(groups[cpu, milli, count])
+        seen = median = 0
+        for memory, m in memories:  # the lower median: the ((n - 1) // 2)-th memory
+            seen += m
+            if seen > (n - 1) // 2:
+                median = memory
+                break
+        out.append((cpu, median, milli, count, n))
+    return out
 
 
 def fragmentation(
