@@ -330,3 +330,56 @@ def test_shape_table_equals_the_reference_sum(shapes, cpu, memory, used):
     table = ShapeTable(shapes)
     for _ in range(2):  # the second call reads the memo
         assert table(cpu, memory, tuple(used)) == fragmentation(cpu, memory, tuple(used), shapes)
+
+
+def test_plus_ties_by_request_kind():
+    # two empty 2-GPU runners, big (16 cores) registered first, and a 4-GPU runner
+    fleet = [
+        Runner.parse("big", "cpu=16", devices={"gpu": 2}),
+        Runner.parse("small", "cpu=4", devices={"gpu": 2}),
+        Runner.parse("four", "cpu=16", devices={"gpu": 4}),
+    ]
+    strategy = FragmentationStrategy({"cpu=1,gpu=1": 1})
+    alloc = Allocator(fleet, strategy=strategy, backend="python")
+    assert (strategy.plus, strategy.maximize) == (True, False)
+    # one whole GPU changes no F anywhere (the shape fits on a free device after): R = 50
+    # on all three; whole devices tie to the first runner
+    assert alloc.allocate("w", "cpu=1,gpu=1").runner == "big"
+    # a 500m share: big, used [1000, 0], goes to [1000, 500]: no whole device is left, the
+    # shape cannot be hosted, F 0 -> 500, R = floor(100 * sigmoid(-0.5)) = 37; small and
+    # four, empty, keep a whole device with 500 stranded beside it: F 0 -> 500, R 37 too.
+    # Ties of a share: the least free device milli after: big (500, against 1,500 and 3,500)
+    assert alloc.allocate("s", "cpu=1,gpu=500m").runner == "big"
+    # a cpu-only request changes no F anywhere (R 50); the least free device milli: big
+    assert alloc.allocate("c", "cpu=1").runner == "big"
+
+
+def test_method_is_checked_and_rounded_is_fgd_rounded():
+    with pytest.raises(InvalidArgumentError, match="method must be one of plus, fgd, fgd-rounded"):
+        FragmentationStrategy(method="best")
+    assert FragmentationStrategy(rounded=True).method == "fgd-rounded"
+    assert FragmentationStrategy(method="fgd").class_index([]) is None
+
+
+def test_plus_learns_groups_with_lower_median_memory_and_multi_gpu_shapes():
+    from runtime_alloc.strategies.fragmentation_formula import plus_shapes
+
+    strategy = FragmentationStrategy(window=100)
+    fleet = [Runner.parse("n", "cpu=64,memory=64Gi", devices={"gpu": 8})]
+    alloc = Allocator(fleet, strategy=strategy, backend="python")
+    for i, memory in enumerate((1, 3, 2, 9)):  # one group (1 core, 500m), memory 1-9 GiB
+        alloc.try_allocate(f"a{i}", f"cpu=1,memory={memory}Gi,gpu=500m")
+        alloc.release(f"a{i}")
+    strategy._relearn()
+    assert strategy.shapes == ((1000, 2 * GI, 500, 1, 4),)  # lower median of 1, 2, 3, 9
+    # 20 requests of one group, nine more groups of one, then a tenth and an 8-GPU group
+    # ranked last: FGD's first block of ten covers 29 of 31 (> 95 %? no: 93.5 % < 95 %,
+    # so a second block takes the rest); with popularity 0.9 the first block is enough
+    # and the 8-GPU group is kept only by the multi-device rule
+    counts = {(1000, 0, 500, 1): 20}
+    counts.update({(2000 + 1000 * i, 0, 100, 1): 1 for i in range(10)})
+    counts[1000, 0, 1000, 8] = 1
+    taken = plus_shapes(counts, 0.9)
+    assert len(taken) == 11
+    assert (1000, 0, 1000, 8, 1) in taken
+    assert (2000, 0, 100, 1, 1) not in taken  # the tenth one-request group (smallest key)
