@@ -46,7 +46,11 @@ scan's answer (lowest key, ties to the runner registered first). Two families of
   at most F after the whole request (taking cpu or memory too only makes shapes
   unhostable; float sums are monotone in each term), so the R part of the strategy's own
   key for a request of ``asked`` milli alone bounds the R part of every request asking
-  ``asked``. Only classes that pass both are tested for feasibility and scored.
+  ``asked``. The classes that pass the first bound are grouped by this R part (tiers,
+  taken in increasing order while a tier's R part does not exceed the best key's) and,
+  inside a tier, scored by increasing (bound, first sequence) until that pair exceeds
+  (best key, its first sequence): a class whose bound equals the best key can only tie,
+  and a tie goes to the runner registered first.
 
 Both lists depend on the shapes: when the strategy relearns (its ``generation`` changes)
 they are rebuilt, O(C log C) for C classes, every K/10 decisions at most.
@@ -321,33 +325,48 @@ class FragmentationIndex:
         if asked:
             # no shape's frag falls by more than the milli placed: gain <= asked too
             floor = top_of(-asked - 0.001)  # (slack for float weights)
-            size = 0
+            limit = int(best[0]) >> 46 if best is not None else 101
+            tiers: dict[int, list[tuple[StateClass, int, int]]] = {}
             for top, g_b, k, cid in self.by_bound:
+                if max(floor, top) > limit:
+                    break  # every later class has a top bound at least as large
                 cls = by_cid[cid]
-                if best is not None:
-                    least = max(floor, top)
-                    if least > int(best[0]) >> 46:
-                        break  # every later class has a top bound at least as large
+                top_bound = cls.bounds.get(asked)
+                if top_bound is None:
+                    top_bound = cls.bounds[asked] = self._top_of(cls, asked)
+                if top_bound <= limit:
+                    tiers.setdefault(top_bound, []).append((cls, g_b, k))
+            # tier by tier (the R part of the bound), each scored by increasing bound: a class
+            # wins only below the best key, or equal to it and registered first
+            for tier in sorted(tiers):
+                if best is not None and tier > int(best[0]) >> 46:
+                    break
+                candidates = []
+                for cls, g_b, k in tiers[tier]:
                     rep = cls.rep
                     size = len(rep.devices[self.kind]) * DEVICE_MILLI
-                    cap = rep.runner.capacity.millicpu
                     left = cls.free_cpu - request.millicpu
-                    if plus_key(least, tight, g_b - asked, size, left, cap, k) > best[0]:
-                        continue
-                    bound = cls.bounds.get(asked)
-                    if bound is None:
-                        bound = cls.bounds[asked] = self._top_of(cls, asked)
-                    if plus_key(bound, tight, g_b - asked, size, left, cap, k) > best[0]:
-                        continue
-                if feasible(cls.rep, request, require):
-                    found = (key_of(cls.rep, request), cls.first(), cid)
-                    if best is None or found < best:
-                        best = found
+                    cap = rep.runner.capacity.millicpu
+                    lower = plus_key(tier, tight, g_b - asked, size, left, cap, k)
+                    candidates.append((lower, cls.first(), cls.cid))
+                candidates.sort()
+                for lower, first, cid in candidates:
+                    if best is not None and (lower, first) > best[:2]:
+                        break
+                    cls = by_cid[cid]
+                    if feasible(cls.rep, request, require):
+                        found = (key_of(cls.rep, request), first, cid)
+                        if best is None or found < best:
+                            best = found
             return best
         for g_b, k, cid in self.by_free:
-            if best is not None and least_key(50, g_b, k, tight=True) > best[0]:
-                break
             cls = by_cid[cid]
+            if best is not None:
+                lower = least_key(50, g_b, k, tight=True)
+                if lower > best[0]:
+                    break
+                if (lower, cls.first()) > best[:2]:
+                    continue
             if feasible(cls.rep, request, require):
                 found = (key_of(cls.rep, request), cls.first(), cid)
                 if best is None or found < best:
