@@ -14,7 +14,8 @@ alternate). Every round runs, in turn (interleaved, one process):
   scored runner by runner.
 
 ``even`` and ``fragmentation`` make 20 times ``--decisions`` per round, the scans
-``--decisions``. At the end the class index's number of classes is printed.
+``--decisions``; ``--warm N`` has them make N decisions first (a class index with more
+classes). At the end the class index's number of classes is printed.
 
 The warm start is made once with EvenSpread and restored into each allocator
 (``Allocator.from_snapshot``): a warm start through the python scan would be O(N^2).
@@ -72,6 +73,12 @@ def main() -> None:
     parser.add_argument("--runners", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--decisions", type=int, default=10)
+    parser.add_argument(
+        "--warm",
+        type=int,
+        default=0,
+        help="decisions made by even and fragmentation before the rounds (more classes)",
+    )
     args = parser.parse_args()
     warm = Allocator(fleet(args.runners, devices=True), strategy=EvenSpreadStrategy())
     warm.allocate_many([(f"w{i}", Resources(1000, GI, 1)) for i in range(args.runners)])
@@ -85,6 +92,8 @@ def main() -> None:
     assert runs["fragmentation"].alloc.backend == "fragmentation-index"
     for run in runs.values():
         run.step(2)  # warm-up
+    for name in ("even", "fragmentation"):
+        runs[name].step(args.warm)
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, run in runs.items():
@@ -95,7 +104,8 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
         f"numpy {np.__version__}, runtime_alloc {runtime_alloc.__version__}; {args.runners} "
         f"runners (1/4 with 8 gpus), 30 % gpu requests, backend numpy, {args.rounds} "
-        f"interleaved rounds x {args.decisions} decisions (x20 for even and fragmentation)"
+        f"interleaved rounds x {args.decisions} decisions (x20 for even and fragmentation), "
+        f"{args.warm} decisions before"
     )
     base = statistics.median(rates["even"])
     print(f"{'strategy':<14} {'decisions/s (median)':>22} {'min':>9} {'max':>9} {'vs even':>8}")

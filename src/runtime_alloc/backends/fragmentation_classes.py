@@ -29,6 +29,7 @@ class StateClass:
         "cid",
         "device",
         "entries",
+        "fb",
         "free_cpu",
         "heap",
         "key",
@@ -47,6 +48,8 @@ class StateClass:
         self.free_cpu = cap.millicpu - res.millicpu
         #: the entries of this class in the device lists (None when not listed)
         self.entries: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        #: F before placement (device classes, this generation)
+        self.fb: Any = 0
         #: device milli asked -> a lower bound of 100 - R of requests asking it (this generation)
         self.bounds: dict[int, int] = {}
 

@@ -46,11 +46,17 @@ scan's answer (lowest key, ties to the runner registered first). Two families of
   at most F after the whole request (taking cpu or memory too only makes shapes
   unhostable; float sums are monotone in each term), so the R part of the strategy's own
   key for a request of ``asked`` milli alone bounds the R part of every request asking
-  ``asked``. The classes that pass the first bound are grouped by this R part (tiers,
+  ``asked``. Cheaper, and computed for every class without F: a placement lowers frag_m
+  by at most ``asked`` and only for a shape the runner cannot host (whose weight W_nh is
+  at most F_b / T, T its free device milli, since each counts T in F_b) or whose milli
+  exceeds the free milli of the device the share goes on (W_>f; none for whole devices),
+  so gain <= asked · (F_b / T + W_>f) / W (with a relative slack of 1e-9 for float
+  weights). The classes that pass the first bound are grouped by this cheap R part (tiers,
   taken in increasing order while a tier's R part does not exceed the best key's) and,
-  inside a tier, scored by increasing (bound, first sequence) until that pair exceeds
+  inside a tier, taken by increasing (bound, first sequence) until that pair exceeds
   (best key, its first sequence): a class whose bound equals the best key can only tie,
-  and a tie goes to the runner registered first.
+  and a tie goes to the runner registered first; a class still in is held to the F-based
+  bound above (cached per class and ``asked``), then scored.
 
 Both lists depend on the shapes: when the strategy relearns (its ``generation`` changes)
 they are rebuilt, O(C log C) for C classes, every K/10 decisions at most.
@@ -75,7 +81,7 @@ The failure diagnosis is the python scan's, O(N).
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +144,7 @@ class FragmentationIndex:
         self.by_bound: list[tuple[int, ...]] = []
         self.by_free: list[tuple[int, ...]] = []
         self._generation = -1
+        self._above: tuple[list[int], list[Any], Any] = ([], [0], 1)
         #: states, at the last decision that started a learned decision, of runners changed since
         self.old: dict[str, RunnerState | None] = {}
         self.stamp = 0
@@ -189,7 +196,7 @@ class FragmentationIndex:
         strategy = self.strategy
         rep = cls.rep
         total = strategy._total  # noqa: SLF001 (the strategy's weight sum)
-        f_b = strategy.f_of(rep)
+        f_b = cls.fb = strategy.f_of(rep)
         top = top_of(-f_b / total) if total else 50
         used = rep.devices[self.kind]
         g_b = len(used) * DEVICE_MILLI - sum(used)
@@ -204,6 +211,12 @@ class FragmentationIndex:
     def _relist(self) -> None:
         """Recompute every device class's bounds (the shapes changed). O(C log C)."""
         self._generation = self.strategy.generation
+        shapes = sorted((s[2], s[4]) for s in self.strategy.shapes if s[2])
+        suffix: list[Any] = [0] * (len(shapes) + 1)
+        for i in range(len(shapes) - 1, -1, -1):
+            suffix[i] = suffix[i + 1] + shapes[i][1]
+        #: device shapes' milli ascending; W of the shapes from each index on; W
+        self._above = ([m for m, _ in shapes], suffix, self.strategy._total or 1)  # noqa: SLF001
         bound, free = [], []
         for cls in self.classes.values():
             if cls.device:
@@ -326,16 +339,28 @@ class FragmentationIndex:
             # no shape's frag falls by more than the milli placed: gain <= asked too
             floor = top_of(-asked - 0.001)  # (slack for float weights)
             limit = int(best[0]) >> 46 if best is not None else 101
+            above, weights, total = self._above
             tiers: dict[int, list[tuple[StateClass, int, int]]] = {}
             for top, g_b, k, cid in self.by_bound:
-                if max(floor, top) > limit:
+                least = max(floor, top)
+                if least > limit:
                     break  # every later class has a top bound at least as large
                 cls = by_cid[cid]
-                top_bound = cls.bounds.get(asked)
-                if top_bound is None:
-                    top_bound = cls.bounds[asked] = self._top_of(cls, asked)
-                if top_bound <= limit:
-                    tiers.setdefault(top_bound, []).append((cls, g_b, k))
+                chosen = pick(cls.rep.devices[self.kind], asked)
+                if chosen is None:
+                    continue  # no request asking this fits the class
+                # gain * W <= asked * (W of shapes it cannot host + W of shapes whose milli
+                # exceeds the device's free milli); the first is at most F_b / T
+                hurt = 0
+                if tight:
+                    index = chosen[0][0]
+                    hurt = weights[
+                        bisect_right(above, DEVICE_MILLI - cls.rep.devices[self.kind][index])
+                    ]
+                gain = asked * (cls.fb / g_b + hurt) / total
+                cheap = max(least, top_of(-(gain * (1 + 1e-9) + 1e-6)))
+                if cheap <= limit:
+                    tiers.setdefault(cheap, []).append((cls, g_b, k))
             # tier by tier (the R part of the bound), each scored by increasing bound: a class
             # wins only below the best key, or equal to it and registered first
             for tier in sorted(tiers):
@@ -348,11 +373,21 @@ class FragmentationIndex:
                     left = cls.free_cpu - request.millicpu
                     cap = rep.runner.capacity.millicpu
                     lower = plus_key(tier, tight, g_b - asked, size, left, cap, k)
-                    candidates.append((lower, cls.first(), cls.cid))
+                    candidates.append((lower, cls.first(), cls.cid, g_b, k, size, left, cap))
                 candidates.sort()
-                for lower, first, cid in candidates:
-                    if best is not None and (lower, first) > best[:2]:
-                        break
+                for lower, first, cid, g_b, k, size, left, cap in candidates:
+                    if best is not None:
+                        if (lower, first) > best[:2]:
+                            break
+                        cls = by_cid[cid]
+                        top_bound = cls.bounds.get(asked)
+                        if top_bound is None:
+                            top_bound = cls.bounds[asked] = self._top_of(cls, asked)
+                        finer = plus_key(
+                            max(tier, top_bound), tight, g_b - asked, size, left, cap, k
+                        )
+                        if (finer, first) > best[:2]:
+                            continue
                     cls = by_cid[cid]
                     if feasible(cls.rep, request, require):
                         found = (key_of(cls.rep, request), first, cid)
