@@ -62,7 +62,9 @@ def make_backend(name: str, states: Iterable[RunnerState], strategy: Strategy) -
     ``"python"`` is the scan; ``"numpy"`` the numpy index (an error without
     numpy); ``"auto"`` the scan that moves to the numpy index once the fleet is
     large, or the scan for good without numpy; other names their registered
-    factory. The numpy backend itself answers a strategy without a
+    factory. A strategy with a ``class_index(states)`` method that returns a backend
+    (:class:`~runtime_alloc.strategies.FragmentationStrategy`) gets that one for
+    ``"numpy"`` and ``"auto"``. The numpy backend itself answers a strategy without a
     :class:`~runtime_alloc.strategies.LinearScore` with the python scan.
 
     Raises:
@@ -80,13 +82,17 @@ def make_backend(name: str, states: Iterable[RunnerState], strategy: Strategy) -
         raise InvalidArgumentError(msg)
     if name == "python":
         return PythonBackend(states, strategy)
+    if name == "numpy" and not numpy_available():
+        msg = (
+            "backend 'numpy' needs numpy: pip install 'runtime_alloc[numpy]', "
+            "or use backend='python' or 'auto'"
+        )
+        raise InvalidArgumentError(msg)
+    index = getattr(strategy, "class_index", None)  # a strategy's own index (pure Python)
+    backend = index(states) if callable(index) else None
+    if backend is not None:
+        return backend  # type: ignore[no-any-return]
     if not numpy_available():
-        if name == "numpy":
-            msg = (
-                "backend 'numpy' needs numpy: pip install 'runtime_alloc[numpy]', "
-                "or use backend='python' or 'auto'"
-            )
-            raise InvalidArgumentError(msg)
         return PythonBackend(states, strategy)
     if name == "numpy":
         from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415 (numpy is optional)

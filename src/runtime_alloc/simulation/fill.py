@@ -113,6 +113,8 @@ class FillState:
         self.dev = np.where(present, DEVICE_MILLI, -1).astype(np.int64)
         self.model = fleet.model
         self._access: dict[str, npt.NDArray[np.bool_]] = {}
+        #: the ``gpu_spec`` of the pod last tested (the one being placed)
+        self.spec = ""
 
     def access(self, spec: str) -> npt.NDArray[np.bool_]:
         """Nodes whose GPU model is in ``spec`` (``a|b``; empty = every node). O(N), cached."""
@@ -131,7 +133,8 @@ class FillState:
     def feasible(
         self, cpu: int, memory: int, count: int, milli: int, spec: str
     ) -> npt.NDArray[np.bool_]:
-        """Which nodes can hold the pod, per device. O(N * D)."""
+        """Which nodes can hold the pod, per device (``spec`` is kept in :attr:`spec`). O(N * D)."""
+        self.spec = spec
         ok: npt.NDArray[np.bool_] = (self.cpu >= cpu) & (self.memory >= memory) & (self.slots > 0)
         if count:
             ok &= self.access(spec)

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
     from runtime_alloc.simulation.fill import FillState
 
+    #: the feasible node indexes; a pod (cpu, memory, count, milli); a node and its devices
+    Nodes = npt.NDArray[np.int64]
+    Pod = tuple[int, int, int, int]
+    Choice = tuple[int, list[int]]
+
 __all__ = ["FillStrategy"]
 
 
@@ -55,21 +60,14 @@ class FillStrategy:
         """Scores of ``nodes`` for ``ask`` = (cpu, memory, gpu milli); lower is better. O(N)."""
         raise NotImplementedError
 
-    def choose(
-        self,
-        state: FillState,
-        nodes: npt.NDArray[np.int64],
-        pod: tuple[int, int, int, int],
-    ) -> tuple[int, list[int]]:
-        """The node (lowest score, first on ties) and its devices for ``pod``.
+    def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:
+        """The node (lowest :meth:`node_score`, first on ties) and :meth:`devices` there.
 
         ``pod`` is (cpu, memory, count, milli). O(N * D).
         """
         import numpy as np  # noqa: PLC0415
 
         cpu, memory, count, milli = pod
-
-        node = int(
-            nodes[int(np.argmin(self.node_score(state, nodes, (cpu, memory, count * milli))))]
-        )
+        best = int(np.argmin(self.node_score(state, nodes, (cpu, memory, count * milli))))
+        node = int(nodes[best])
         return node, self.devices(state, node, count, milli)

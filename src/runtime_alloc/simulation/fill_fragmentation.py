@@ -43,6 +43,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runtime_alloc.simulation.fill_base import FillStrategy
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
@@ -50,9 +51,10 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from runtime_alloc.simulation.fill import FillState
+    from runtime_alloc.simulation.fill_base import Choice, Nodes, Pod
     from runtime_alloc.simulation.typical_pods import TypicalPods
 
-__all__ = ["BalancedFragmentation", "Fragmentation", "TightFragmentation"]
+__all__ = ["Fragmentation", "LibraryFragmentation", "TightFragmentation"]
 
 
 class Fragmentation(FillStrategy):
@@ -135,12 +137,7 @@ class Fragmentation(FillStrategy):
         """
         return (cpu_left, total)
 
-    def choose(
-        self,
-        state: FillState,
-        nodes: npt.NDArray[np.int64],
-        pod: tuple[int, int, int, int],
-    ) -> tuple[int, list[int]]:
+    def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:
         """The node of best FGD score (ties as :meth:`tight` says) and its devices. O(N * D * T)."""
         import numpy as np  # noqa: PLC0415
 
@@ -201,38 +198,60 @@ class TightFragmentation(Fragmentation):
         return True
 
 
-class BalancedFragmentation(Fragmentation):
-    """``fgd-plus``: FGD over a memory- and multi-GPU-aware workload, ties by pod kind.
+class LibraryFragmentation(FillStrategy):
+    """``fgd-plus``: the library's :class:`~runtime_alloc.strategies.FragmentationStrategy`.
 
-    See the module docstring for the formula and a worked example.
+    The nodes become runners of an :class:`~runtime_alloc.Allocator` (labels: the GPU
+    model; devices: the GPUs), the typical pods its target workload, and each pod is
+    placed by the allocator (``require_any`` = the pod's ``gpu_spec``): the fill measures
+    the shipped strategy itself (its formula: :mod:`.strategies.fragmentation_formula`).
     """
 
     name = "fgd-plus"
 
+    def __init__(self, typical: TypicalPods, method: str = "plus", backend: str = "auto") -> None:
+        self.typical = typical
+        self.method = method
+        self.backend = backend
+
     def start(self, state: FillState) -> None:
-        """Also each node's capability: the p-weighted typical GPU shapes it holds when empty."""
+        """Register every node as a runner. O(N)."""
+        from runtime_alloc import Allocator, Resources, Runner  # noqa: PLC0415
+        from runtime_alloc.strategies import FragmentationStrategy  # noqa: PLC0415
+
         super().start(state)
         fleet = state.fleet
-        fits = self.access & (fleet.cpu[:, None] >= self.t_cpu[None, :])
-        fits &= fleet.memory[:, None] >= self.t_memory[None, :]
-        fits &= fleet.devices[:, None] >= self.t_count[None, :]
-        self.capability = fits @ self.t_p
+        runners = [
+            Runner(
+                name,
+                Resources(int(fleet.cpu[i]), int(fleet.memory[i]), KUBERNETES_MAX_PODS),
+                (fleet.models[fleet.model[i]],) if fleet.model[i] >= 0 else (),
+                {"gpu": int(fleet.devices[i])} if fleet.devices[i] else {},
+            )
+            for i, name in enumerate(fleet.names)
+        ]
+        t = self.typical
+        shapes: dict[str | Resources, float] = {}
+        rows = zip(t.cpu, t.memory, t.count, t.milli, t.p, strict=True)
+        for cpu, memory, count, milli, p in rows:
+            key = Resources(cpu, memory, 1, {"gpu": count * milli} if count else {})
+            shapes[key] = shapes.get(key, 0.0) + p
+        strategy = FragmentationStrategy(shapes, method=self.method)
+        self.alloc = Allocator(runners, strategy=strategy, backend=self.backend)
+        self.row = {name: i for i, name in enumerate(fleet.names)}
+        self.tasks = 0
 
-    def tight(self, count: int, milli: int) -> bool:
-        """Ties of a share or a cpu-only pod go to the tightest node, of whole GPUs to the first."""
-        return count == 0 or milli < DEVICE_MILLI
+    def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:  # noqa: ARG002
+        """The allocator's runner and devices for ``pod``. As the allocator's decision."""
+        from runtime_alloc import Resources  # noqa: PLC0415
 
-    def tie_keys(
-        self,
-        state: FillState,
-        cand: npt.NDArray[np.int64],
-        total: npt.NDArray[np.int64],
-        cpu_left: npt.NDArray[np.int64],
-    ) -> tuple[npt.NDArray[Any], ...]:
-        """Least free GPU, least capable, least stranded (to 1 %), least free cpu. O(N)."""
-        import numpy as np  # noqa: PLC0415
-
-        fleet = state.fleet
-        gpu = np.maximum(fleet.devices[cand] * DEVICE_MILLI, 1)
-        stranded = np.round(np.maximum(0.0, total / gpu - cpu_left / fleet.cpu[cand]), 2)
-        return (cpu_left, stranded, self.capability[cand], total)
+        cpu, memory, count, milli = pod
+        request = Resources(cpu, memory, 1, {"gpu": count * milli} if count else {})
+        spec = state.spec.split("|") if count and state.spec else ()
+        self.tasks += 1
+        reservation = self.alloc.try_allocate(f"p{self.tasks}", request, require_any=spec)
+        if reservation is None:  # the fill found a node: the two feasibility tests disagree
+            msg = f"the allocator found no runner for {request} where the fill found one"
+            raise AssertionError(msg)
+        devices = [index for index, _ in reservation.devices.get("gpu", ())]
+        return self.row[reservation.runner], devices

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from runtime_alloc.simulation.fill_base import FillStrategy
 from runtime_alloc.simulation.fill_fragmentation import (
-    BalancedFragmentation,
     Fragmentation,
+    LibraryFragmentation,
     TightFragmentation,
 )
 from runtime_alloc.simulation.fill_packing import BalancedPacking, BestFit, MaxPacking
@@ -27,11 +27,11 @@ from runtime_alloc.traces.openb_devices import DevicePods
 
 __all__ = [
     "FILL_STRATEGIES",
-    "BalancedFragmentation",
     "BalancedPacking",
     "BestFit",
     "FillStrategy",
     "Fragmentation",
+    "LibraryFragmentation",
     "MaxPacking",
     "TightFragmentation",
     "TypicalPods",
@@ -75,6 +75,6 @@ def fill_strategy(name: str, pods: DevicePods, popularity: float = POPULARITY) -
     if name == "fgd-tight":
         return TightFragmentation(typical_pods(pods, popularity))
     if name == "fgd-plus":
-        return BalancedFragmentation(typical_pods(pods, popularity, memory=True, multi_gpu=True))
+        return LibraryFragmentation(typical_pods(pods, popularity, memory=True, multi_gpu=True))
     msg = f"fill strategy must be one of {', '.join(FILL_STRATEGIES)}, got {name!r}"
     raise ValueError(msg)

@@ -22,15 +22,19 @@ from collections import Counter
 
 import attrs
 
+from runtime_alloc.strategies.fragmentation_formula import take_typical
 from runtime_alloc.traces.openb_devices import DevicePods
 
 __all__ = ["POPULARITY", "TypicalPods", "typical_pods"]
 
 #: FGD's default: shapes by popularity, in steps of ten, until they cover 95 % of pods.
 POPULARITY = 0.95
-_STEP = 10
 
 _Shape = tuple[int, int, int, str]  # (cpu, milli, count, spec)
+
+
+def _multi_gpu(shape: _Shape) -> bool:
+    return shape[2] >= 2
 
 
 @attrs.frozen
@@ -68,8 +72,10 @@ def typical_pods(
     """The most popular pod shapes (cpu, GPUs, milli, gpu_spec) covering ``popularity`` of pods.
 
     Shapes are taken by decreasing count (ties: the larger shape first, as the
-    artifact's reversed sort), ten at a time, until they cover the share; the
-    probabilities are renormalized over the shapes taken.
+    artifact's reversed sort), ten at a time, until they cover the share (the rule
+    of :func:`runtime_alloc.strategies.fragmentation_formula.take_typical`, which the
+    library's learned workload shares); the probabilities are renormalized over the
+    shapes taken.
 
     Args:
         pods: the pod list.
@@ -97,16 +103,7 @@ def typical_pods(
     )
     shapes = Counter(keys)
     ranked = sorted(shapes.items(), key=lambda item: (item[1], item[0]), reverse=True)
-    total = sum(shapes.values())
-    taken = 0
-    covered = 0
-    while covered < popularity * total and taken < len(ranked):
-        block = ranked[taken : taken + _STEP]
-        covered += sum(n for _, n in block)
-        taken += len(block)
-    chosen = ranked[:taken]
-    if multi_gpu:
-        chosen += [(shape, n) for shape, n in ranked[taken:] if shape[2] >= 2]
+    chosen = take_typical(ranked, popularity, _multi_gpu if multi_gpu else None)
     weight = sum(n for _, n in chosen)
     needs = (0,) * len(chosen)
     if memory:

@@ -1,141 +1,122 @@
-"""FragmentationStrategy: place each task where the GPU fragmentation grows least (FGD).
+"""FragmentationStrategy: place each task where the GPU fragmentation grows least (FGD, plus).
 
-After "Beware of Fragmentation" (Weng et al., USENIX ATC'23, FGD), on the
-library's devices (:mod:`runtime_alloc.devices`). A *target workload* is a set of
-pod shapes m (millicpu, memory, device milli) with popularity weights w_m
-(p_m = w_m / W, W = Σ w_m). A shape asks a share of one device (count 1, milli
-< 1000), k whole devices (count k, milli 1000) or no device (cpu-only).
-
-For a runner n with free cpu c, free memory b and free milli f_d per device d::
+After "Beware of Fragmentation" (Weng et al., USENIX ATC'23, FGD), on the library's devices
+(:mod:`runtime_alloc.devices`). A *target workload* is a set of pod shapes m (millicpu,
+memory, device milli) with popularity weights w_m (p_m = w_m / W, W = Σ w_m). A shape asks a
+share of one device (count 1, milli < 1000), k whole devices (count k, milli 1000) or no
+device (cpu-only). The formula is in :mod:`.fragmentation_formula` (shared with the fill
+experiment); in short, for a runner with free cpu c, free memory b and free milli f_d::
 
     frag_m(n) = Σ f_d over devices with f_d < milli_m    if n can host m
               = Σ f_d over all devices                    otherwise (and for cpu-only m)
     F(n)      = Σ_m p_m · frag_m(n)
-    score     = F(n after placement) - F(n before)        (lowest wins)
+    ΔF        = F(n after placement) - F(n before)
 
-where "n can host m" means c >= cpu_m, b >= memory_m and at least count_m devices
-have f_d >= milli_m (FGD checks cpu only: give shapes memory 0 for its measure).
-The placement is the device pick the allocator makes (:func:`runtime_alloc.devices.pick`,
-best fit), so the score is that of the move that will happen. Ties go to the runner
-registered first (the allocator's rule; FGD's "first node in name order").
-A runner without devices of ``kind`` scores 0.0: a cpu-only request that lands on
-a GPU runner scores how many GPUs it strands there (FGD scores those too), so it
-goes to a runner without GPUs or to a GPU runner it does not harm, the first such.
+where "n can host m" means c >= cpu_m, b >= memory_m and at least count_m devices have
+f_d >= milli_m. The placement is the device pick the allocator makes
+(:func:`runtime_alloc.devices.pick`, best fit), so the score is that of the move that will
+happen. Three methods:
 
-With integer weights (pod counts, as learned) the score is
-``(Σ_m w_m·frag_m(after) - Σ_m w_m·frag_m(before)) / W`` in exact integer
-arithmetic then one division, so equal increases tie exactly.
+* ``"plus"`` (the default): R = ``floor(100 · sigmoid(-ΔF / 1000))`` (FGD's rounded score),
+  the highest R winning; ties of a share or a cpu-only request go to the runner left with the
+  least free device milli, then the least capable, the least stranded and the least free cpu,
+  ties of whole devices to the runner registered first. The score is the plus key
+  (:func:`.fragmentation_formula.plus_key`), one integer below 2**53, lowest wins. A runner
+  without devices of ``kind`` has R = 50 (nothing to fragment), so a cpu-only request goes
+  to the runner without devices left with the least free cpu.
+* ``"fgd"``: the score is ΔF, lowest wins (0.0 without devices of ``kind``).
+* ``"fgd-rounded"`` (``rounded=True``): FGD's artifact, R itself, highest wins (50.0 without
+  devices), ties to the first runner: the fill experiment's ``fgd``
+  (:mod:`runtime_alloc.simulation.fill_fragmentation`), a second implementation of FGD;
+  tests/strategies/test_fragmentation.py holds their decisions equal.
 
-``rounded=True`` scores as FGD's artifact does, ``floor(100 · sigmoid(-score/1000))``,
-highest wins (many ties, to the first runner): the fill experiment's ``fgd``
-(:mod:`runtime_alloc.simulation.fill_strategies`). That is a second implementation of
-the same formula; tests/strategies/test_fragmentation.py holds their decisions equal.
+**Learned workload** (``shapes=None``): the requests of the last ``window`` decisions
+(default K = 1000), by count; the shapes covering ``popularity`` (95 %) of them, ten at a
+time by decreasing count, as FGD takes its typical pods. With ``plus`` the requests are
+grouped by (cpu, device milli, count), each group with the lower median of its memory, and
+every group asking two devices or more is kept too. A decision is recognised as a run of
+``score`` calls with one request object that visits each runner at most once, so
+``explain`` counts as a decision. The shape table is rebuilt every ``max(1, K // 10)``
+requests: O(K log K) each time, O(K) memory.
 
-**Learned workload** (``shapes=None``): the shapes of the last ``window`` requests
-the strategy scored (default K = 1000), by count; the shapes covering ``popularity``
-(95 %) of them, ten at a time by decreasing count, as FGD takes its typical pods. A
-decision is recognised as a run of ``score`` calls with one request object that
-visits each runner at most once, so ``explain`` counts as a decision. The shape table
-is rebuilt every ``max(1, K // 10)`` requests: O(K) each time, O(10) per decision
-amortised, O(K) memory.
-
-Worked example: shapes {500m: 1, 1 whole GPU: 1} (p = 0.5 each, cpu and memory 0), a
-request of 300m on runner A with 2 GPUs used [0, 0] or runner B with 1 GPU used [600]:
+Worked example (method ``fgd``): shapes {500m: 1, 1 whole GPU: 1} (p = 0.5 each, cpu and
+memory 0), a request of 300m on runner A with 2 GPUs used [0, 0] or runner B with 1 GPU used
+[600]:
 
 * A before: free [1000, 1000]: both shapes fit with no small device, F = 0. Best fit
   puts 300m on device 0 -> free [700, 1000]: 500m fits (0 stranded), one GPU fits
-  (700 stranded), F = 0.5·0 + 0.5·700 = 350; score 350.
+  (700 stranded), F = 0.5·0 + 0.5·700 = 350; ΔF = 350.
 * B before: free [400]: 500m cannot be hosted (400), one GPU neither (400),
-  F = 400. After: free [100], F = 100; score 100 - 400 = -300. B wins.
+  F = 400. After: free [100], F = 100; ΔF = 100 - 400 = -300. B wins.
 
-(The 600m got to B by a tie: on A it leaves [400, 1000], F = 0.5·400 + 0.5·400 = 400,
-on B [400], F = 400: both +400, and B is registered first.)
+With ``plus`` the same: R = floor(100 · sigmoid(-0.35)) = 41 on A, floor(100 · sigmoid(0.3))
+= 57 on B.
 
 ```pycon
 >>> from runtime_alloc import Allocator, Runner
 >>> fleet = [Runner.parse("B", "cpu=8", devices={"gpu": 1}),
 ...          Runner.parse("A", "cpu=8", devices={"gpu": 2})]
->>> alloc = Allocator(fleet, strategy=FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1}))
->>> alloc.allocate("t0", "gpu=600m").runner, alloc.allocate("t1", "gpu=300m").runner
-('B', 'B')
->>> small = Resources.parse("gpu=100m", device_kinds={"gpu"})
+>>> fgd = FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1}, method="fgd")
+>>> alloc = Allocator(fleet, strategy=fgd, backend="python")
+>>> alloc.allocate("t0", "gpu=600m").runner
+'B'
+>>> small = Resources.parse("gpu=300m", device_kinds={"gpu"})
 >>> [alloc.strategy.score(s, small) for s in alloc.snapshot().runners]
-[-100.0, 450.0]
+[-300.0, 350.0]
+>>> plus = FragmentationStrategy({"gpu=500m": 1, "gpu=1": 1})
+>>> [100 - (int(plus.score(s, small)) >> 46) for s in alloc.snapshot().runners]
+[57, 41]
 
 ```
 
-(B, used [900]: F = 100 before, 0 after; A: [0, 0] -> free [900, 1000], F = 0.5·0 +
-0.5·900 = 450.)
-
 Runtime complexity: per runner scored O(devices + |shapes| · devices) on a cache miss,
-O(devices) on a hit (F is memoised by (free cpu, free memory, device use), bounded
-at 2**16 entries); a decision scans every feasible runner (the python scan on every
-backend, as for any strategy without a LinearScore): O(N · |shapes| · devices).
+O(devices) on a hit (F is memoised by (free cpu, free memory, device use), bounded at 2**16
+entries; with integer weights F is computed by thresholds,
+:class:`.fragmentation_formula.ShapeTable`). On the python backend a decision scans every
+feasible runner, O(N · |shapes| · devices); with ``plus``, the ``numpy`` and ``auto``
+backends use the strategy's class index (:meth:`FragmentationStrategy.class_index`,
+:mod:`runtime_alloc.backends.fragmentation_index`), which scores each class of equal runner
+states once and only the classes whose bound can still win.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter, deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime_alloc._units import _show
 from runtime_alloc.devices import DEVICE_MILLI, check_device_request, pick
 from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
+from runtime_alloc.strategies.fragmentation_formula import (
+    ShapeTable,
+    capability,
+    fragmentation,
+    plus_key,
+    plus_shapes,
+    rounded_score,
+    take_typical,
+    top_of,
+)
 
-__all__ = ["FragmentationStrategy", "fragmentation"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["METHODS", "FragmentationStrategy", "fragmentation"]
 
 #: FGD's defaults: shapes covering 95 % of requests, taken ten at a time.
 POPULARITY = 0.95
-_STEP = 10
 #: The largest popularity weight a shape may have (keeps every sum a finite float).
 MAX_POPULARITY = 10**15
 #: Entries of the F memo before it is cleared.
 _MEMO_LIMIT = 1 << 16
+#: The scoring methods: ``plus`` (the default), FGD's ΔF and FGD's rounded score.
+METHODS = ("plus", "fgd", "fgd-rounded")
 
 # (millicpu, memory_bytes, milli per device, device count, weight)
 _Shape = tuple[int, int, int, int, float]
-
-
-def fragmentation(
-    cpu_free: int, memory_free: int, used: tuple[int, ...], shapes: tuple[_Shape, ...]
-) -> float:
-    """Σ_m w_m · frag_m of a runner (see the module docstring), unnormalised.
-
-    Args:
-        cpu_free: free millicpu.
-        memory_free: free memory bytes.
-        used: milli used per device.
-        shapes: ``(millicpu, memory_bytes, milli, count, weight)`` per shape.
-
-    Returns:
-        The weighted sum, an exact integer (as a float or int) when the weights are ints.
-
-    Runtime complexity: O(|shapes| · devices).
-
-    >>> fragmentation(0, 0, (300, 0), ((0, 0, 500, 1, 1), (0, 0, 1000, 1, 1)))
-    700
-    """
-    free = [DEVICE_MILLI - u for u in used]
-    total = sum(free)
-    out: Any = 0
-    for cpu, memory, milli, count, weight in shapes:
-        amount = total
-        if milli and cpu_free >= cpu and memory_free >= memory:
-            big = 0
-            small = 0
-            for f in free:
-                if f >= milli:
-                    big += 1
-                else:
-                    small += f
-            if big >= count:
-                amount = small
-        out += weight * amount
-    return out  # type: ignore[no-any-return]
 
 
 def _shape_of(request: Resources, kind: str) -> tuple[int, int, int, int]:
@@ -159,7 +140,7 @@ def _check_weight(key: object, weight: object) -> int | float:
 
 
 class FragmentationStrategy:
-    """Fragmentation-aware placement: the feasible runner whose F grows least wins.
+    """Fragmentation-aware placement: the feasible runner whose fragmentation grows least.
 
     See the module docstring for the formula, the worked example and the cost.
 
@@ -170,7 +151,10 @@ class FragmentationStrategy:
         kind: the device kind fragmentation is measured on.
         window: K, the requests remembered when learning (1 to 1,000,000).
         popularity: the share of remembered requests the learned shapes cover, in (0, 1].
-        rounded: score as FGD's artifact (``floor(100·sigmoid(-ΔF/1000))``, highest wins).
+        method: ``"plus"`` (FGD's rounded score with the tie rules of
+            :mod:`.fragmentation_formula`, the default), ``"fgd"`` (ΔF, lowest wins) or
+            ``"fgd-rounded"`` (FGD's artifact, ``floor(100·sigmoid(-ΔF/1000))``, highest wins).
+        rounded: True is ``method="fgd-rounded"`` (kept from earlier versions).
 
     Raises:
         InvalidArgumentError: naming the argument and its value.
@@ -184,6 +168,7 @@ class FragmentationStrategy:
         kind: str = "gpu",
         window: int = 1000,
         popularity: float = POPULARITY,
+        method: str = "plus",
         rounded: bool = False,
     ) -> None:
         if not isinstance(kind, str) or not kind:
@@ -199,24 +184,44 @@ class FragmentationStrategy:
         if not isinstance(rounded, bool):
             msg = f"rounded must be True or False, got {_show(rounded)}"
             raise InvalidArgumentError(msg)
+        if method not in METHODS:
+            msg = f"method must be one of {', '.join(METHODS)}, got {_show(method)}"
+            raise InvalidArgumentError(msg)
+        if rounded:
+            method = "fgd-rounded"
         self.kind = kind
         self.window = window
         self.popularity = float(popularity)
-        self.rounded = rounded
+        self.method = method
+        self.rounded = method == "fgd-rounded"
+        self.plus = method == "plus"
         self.name = "FragmentationStrategy"
-        self.maximize = rounded
+        self.maximize = self.rounded
+        #: bumped whenever the shapes change (cached scores are then stale)
+        self.generation = 0
         self._memo: dict[tuple[int, int, tuple[int, ...]], Any] = {}
+        self._capable: dict[tuple[int, int, int], int] = {}
         self._given = shapes is not None
         self._seen: deque[tuple[int, int, int, int]] = deque()
         self._counts: Counter[tuple[int, int, int, int]] = Counter()
         self._last: object = None
-        self._visited: set[str] = set()
+        self._visited: Any = set()
         self._since = 0
         self._shapes: tuple[_Shape, ...] = ()
         self._total: int | float = 0
+        self._table: ShapeTable | None = None
         if shapes is not None:
-            self._shapes = self._read_shapes(shapes)
-            self._total = sum(s[4] for s in self._shapes)
+            self._set_shapes(self._read_shapes(shapes))
+
+    def _set_shapes(self, shapes: tuple[_Shape, ...]) -> None:
+        """Take ``shapes`` as the workload (integer weights: F by thresholds). O(|shapes|)."""
+        self._shapes = shapes
+        self._total = sum(s[4] for s in shapes)
+        exact = all(isinstance(s[4], int) for s in shapes)
+        self._table = ShapeTable(shapes) if exact else None
+        self._memo.clear()
+        self._capable.clear()
+        self.generation += 1
 
     def _read_shapes(self, shapes: object) -> tuple[_Shape, ...]:
         if not isinstance(shapes, Mapping) or not shapes:
@@ -243,13 +248,33 @@ class FragmentationStrategy:
         """The target workload now: ``(millicpu, memory_bytes, milli, count, weight)`` each."""
         return self._shapes
 
+    @property
+    def learned(self) -> bool:
+        """True when the target workload is learned from the requests scored."""
+        return not self._given
+
     def __repr__(self) -> str:
         learned = "" if self._given else f"learned, window={self.window}, "
-        return f"FragmentationStrategy({learned}kind={self.kind!r}, shapes={len(self._shapes)})"
+        return (
+            f"FragmentationStrategy({learned}kind={self.kind!r}, method={self.method!r}, "
+            f"shapes={len(self._shapes)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return ``{"name": ..., "weights": {}}`` (the snapshot form of a strategy)."""
         return {"name": self.name, "weights": {}}
+
+    def class_index(self, states: Iterable[RunnerState]) -> Any:  # noqa: ANN401
+        """The backend that scores runners by class (the ``numpy`` and ``auto`` backends' pick).
+
+        None for the ``fgd`` methods (they take the python scan). See
+        :mod:`runtime_alloc.backends.fragmentation_index`. O(N log N).
+        """
+        if not self.plus:
+            return None
+        from runtime_alloc.backends.fragmentation_index import FragmentationIndex  # noqa: PLC0415
+
+        return FragmentationIndex(states, self)
 
     # ------------------------------------------------------------------ learning
 
@@ -258,8 +283,15 @@ class FragmentationStrategy:
         if request is self._last and runner not in self._visited:
             self._visited.add(runner)
             return
+        self.begin(request, {runner})
+
+    def begin(self, request: Resources, visited: Any) -> None:  # noqa: ANN401
+        """Start a decision for ``request``: count its shape, relearn when due. O(1) amortised.
+
+        ``visited`` stands for the runners scored in it (it must support ``in`` and ``add``).
+        """
         self._last = request
-        self._visited = {runner}
+        self._visited = visited
         shape = _shape_of(request, self.kind)
         self._seen.append(shape)
         self._counts[shape] += 1
@@ -274,16 +306,12 @@ class FragmentationStrategy:
 
     def _relearn(self) -> None:
         """Rebuild the shape table from the remembered requests. O(K log K)."""
-        ranked = sorted(self._counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
-        total = sum(self._counts.values())
-        taken = covered = 0
-        while covered < self.popularity * total and taken < len(ranked):
-            block = ranked[taken : taken + _STEP]
-            covered += sum(n for _, n in block)
-            taken += len(block)
-        self._shapes = tuple((*shape, n) for shape, n in ranked[:taken])
-        self._total = covered
-        self._memo.clear()
+        if self.plus:
+            self._set_shapes(tuple(plus_shapes(self._counts, self.popularity)))
+        else:
+            ranked = sorted(self._counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
+            taken = take_typical(ranked, self.popularity)
+            self._set_shapes(tuple((*shape, n) for shape, n in taken))
         self._since = 0
 
     # ------------------------------------------------------------------ scoring
@@ -295,12 +323,41 @@ class FragmentationStrategy:
         if value is None:
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
-            value = memo[key] = fragmentation(cpu_free, memory_free, used, self._shapes)
+            table = self._table
+            value = memo[key] = (
+                table(cpu_free, memory_free, used)
+                if table is not None
+                else fragmentation(cpu_free, memory_free, used, self._shapes)
+            )
+        return value
+
+    def f_of(self, state: RunnerState) -> Any:  # noqa: ANN401
+        """F of ``state`` now (unnormalised; 0 without devices of the kind). O(|shapes|·devices)."""
+        devices = state.devices._data  # noqa: SLF001
+        used = devices.get(self.kind) if devices else None
+        if used is None:
+            return 0
+        cap, res = state.runner.capacity, state.reserved
+        return self._f(cap.millicpu - res.millicpu, cap.memory_bytes - res.memory_bytes, used)
+
+    def capable(self, state: RunnerState) -> int:
+        """The plus key's capability k of ``state``'s runner (0 to 100). O(|shapes|), memoised."""
+        devices = state.runner.devices.get(self.kind, 0)
+        if not devices or not self._total:
+            return 0
+        cap = state.runner.capacity
+        key = (cap.millicpu, cap.memory_bytes, devices)
+        value = self._capable.get(key)
+        if value is None:
+            value = self._capable[key] = capability(
+                cap.millicpu, cap.memory_bytes, devices, self._shapes
+            )
         return value
 
     def score(self, state: RunnerState, request: Resources) -> float:
-        """ΔF of placing ``request`` on ``state`` with the allocator's device pick.
+        """The score of placing ``request`` on ``state`` with the allocator's device pick.
 
+        Counts the request when learning (see "Learned workload"), then :meth:`key`.
         Runtime complexity: O(|shapes| · devices), O(devices) when F is memoised.
         """
         if not self._given:
@@ -309,16 +366,27 @@ class FragmentationStrategy:
                 self._visited.add(name)  # the decision under way (the common case, inlined)
             else:
                 self._observe(request, name)
+        return self.key(state, request)
+
+    def key(self, state: RunnerState, request: Resources) -> float:
+        """:meth:`score` without counting the request (the class index calls it).
+
+        Runtime complexity: O(|shapes| · devices), O(devices) when F is memoised.
+        """
         devices = state.devices._data  # noqa: SLF001 (FrozenMap's dict: a cheaper get)
         used = devices.get(self.kind) if devices else None
-        if used is None or not self._total:
-            return 50.0 if self.rounded else 0.0
         cap = state.runner.capacity
         res = state.reserved
         cpu_free = cap.millicpu - res.millicpu
+        asked = request.extended.get(self.kind, 0)
+        if used is None or not self._total:
+            if self.plus:
+                left = cpu_free - request.millicpu
+                return plus_key(50, asked < DEVICE_MILLI, 0, 0, left, cap.millicpu, 0)
+            return 50.0 if self.rounded else 0.0
         memory_free = cap.memory_bytes - res.memory_bytes
         before = self._f(cpu_free, memory_free, used)
-        chosen = pick(used, request.extended.get(self.kind, 0))
+        chosen = pick(used, asked)
         after_used = used
         if chosen:
             changed = list(used)
@@ -327,7 +395,17 @@ class FragmentationStrategy:
             after_used = tuple(changed)
         after = self._f(cpu_free - request.millicpu, memory_free - request.memory_bytes, after_used)
         delta = (after - before) / self._total
+        if self.plus:
+            size = len(used) * DEVICE_MILLI
+            return plus_key(
+                top_of(delta),
+                asked < DEVICE_MILLI,
+                size - sum(after_used),
+                size,
+                cpu_free - request.millicpu,
+                cap.millicpu,
+                self.capable(state),
+            )
         if not self.rounded:
             return float(delta)
-        x = delta / 1000.0  # FGD: gain = F_before - F_after, score sigmoid(gain / 1000)
-        return 0.0 if x > 700.0 else float(math.floor(100.0 / (1.0 + math.exp(x))))
+        return rounded_score(delta)

@@ -1,0 +1,433 @@
+"""The class index of :class:`~runtime_alloc.strategies.FragmentationStrategy` (method ``plus``).
+
+``Allocator(strategy=FragmentationStrategy(), backend="numpy" or "auto")`` answers with
+this index (the strategy's ``class_index`` capability, read by
+:func:`runtime_alloc.backends.make_backend`); pure Python, no numpy needed.
+
+**Classes.** A runner's *class* is its state without its name: capacity, labels,
+declared devices, reserved amounts, draining flag and device use. Feasibility
+(:func:`runtime_alloc._placement.is_feasible`) and the strategy's key
+(:meth:`~runtime_alloc.strategies.FragmentationStrategy.key`) read nothing else, so every
+runner of a class is feasible alike and scores the same float for any request. A class
+keeps its members' registration sequence numbers in a heap (lazy deletion); its first
+member is the one the python scan would prefer among them. A change moves one runner
+between two classes: O(log N) plus the sorted-list upkeep below.
+
+**The decision** is the feasible class with the least (key, first sequence): the python
+scan's answer (lowest key, ties to the runner registered first). Two families of classes:
+
+* *plain* classes (no devices of the strategy's kind): the key is
+  ``plus_key(50, tight, 0, 0, cpu left, ...)`` (R = 50, no device, capability 0), a
+  non-decreasing function of the free cpu (:mod:`.strategies.fragmentation_formula`).
+  For a request without extended resources they are scanned in free-cpu order from the
+  request's cpu (a sorted list): the first feasible one gives the least key, and the scan
+  goes on while the key stays equal, for the least first sequence. Plain classes with an
+  extended capacity (pooled resources) are the only plain candidates of a request for
+  extended resources; they are scanned in full.
+* *device* classes: with F_b the class's F before placement (unnormalised) and W the
+  weight sum, F after >= 0 gives gain <= F_b / W, so R <= Rub = ``rounded_score(-F_b / W)``
+  (float rounding is monotone, so this holds for the floats as computed); a request
+  without the kind cannot lower F (taking cpu or memory only makes shapes unhostable),
+  so there R <= 50; and no shape's frag_m falls by more than the milli placed (a device
+  that is small for m before stays small or grows out of use; a shape that cannot be
+  hosted keeps counting every free milli), so gain <= asked as well. The free device milli
+  after placement is exactly g_b - asked, and the
+  capability k is the class's. Hence every key of the class is at least the bound
+  ``plus_key``-shaped integer with R = Rub, g = g_b - asked, k, stranded 0 and cpu part 0
+  (whole devices: ``(100 - Rub) << 46``). Device classes are kept in two sorted lists,
+  by (100 - Rub, g_b, k) for requests of the kind and by (g_b, k) for the others; along
+  either list the bound does not decrease, so the scan stops at the first class whose
+  bound exceeds the best key found (an equal bound goes on: it may tie with an earlier
+  first sequence). With the cap from ``asked`` the R part of the bound, max(100 - Rub,
+  100 - rounded_score(-asked)), still does not decrease along the first list: the scan
+  stops once it exceeds the best key's R part and skips the classes whose whole bound
+  exceeds the best key. A class whose coarse bound passes is then held to a tighter
+  one, kept per class and per device milli asked: F after placing the devices alone is
+  at most F after the whole request (taking cpu or memory too only makes shapes
+  unhostable; float sums are monotone in each term), so the R part of the strategy's own
+  key for a request of ``asked`` milli alone bounds the R part of every request asking
+  ``asked``. Cheaper, and computed for every class without F: a placement lowers frag_m
+  by at most ``asked`` and only for a shape the runner cannot host (whose weight W_nh is
+  at most F_b / T, T its free device milli, since each counts T in F_b) or whose milli
+  exceeds the free milli of the device the share goes on (W_>f; none for whole devices),
+  so gain <= asked · (F_b / T + W_>f) / W (with a relative slack of 1e-9 for float
+  weights). The classes that pass the first bound are grouped by this cheap R part (tiers,
+  taken in increasing order while a tier's R part does not exceed the best key's) and,
+  inside a tier, taken by increasing (bound, first sequence) until that pair exceeds
+  (best key, its first sequence): a class whose bound equals the best key can only tie,
+  and a tie goes to the runner registered first; a class still in is held to the F-based
+  bound above (cached per class and ``asked``), then scored.
+
+Both lists depend on the shapes: when the strategy relearns (its ``generation`` changes)
+they are rebuilt, O(C log C) for C classes, every K/10 decisions at most.
+
+**Learning.** A learned strategy counts one request per decision. The python scan
+recognises a decision as score calls with one request object that visit each runner
+at most once (:mod:`runtime_alloc.strategies.fragmentation`); here a decision that finds
+a feasible runner calls ``strategy.begin(request, visited)`` before scoring, where
+``visited`` answers "was this runner feasible at that decision" from the states kept
+for the runners changed since (so a later python-scan decision reads the same set). A
+request object that is the strategy's last one goes to the python scan itself (it may
+continue a decision, as the scan decides). So the strategy learns exactly the same
+sequence on every backend.
+
+Cost: a decision scans the plain classes from the request's cpu to the first feasible
+one (more when memory, slots, labels or draining rule classes out), then the device
+classes in bound order until the bound exceeds the best key: O(scanned classes ·
+|shapes| · devices), plus O(N) when the request object repeats (the python scan).
+The failure diagnosis is the python scan's, O(N).
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from runtime_alloc import _placement
+from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc.backends.fragmentation_classes import (
+    FeasibleAt,
+    StateClass,
+    class_key,
+    least_key,
+)
+from runtime_alloc.devices import pick
+from runtime_alloc.resources import Resources
+from runtime_alloc.runners import RunnerState
+from runtime_alloc.strategies.fragmentation_formula import (
+    DEVICE_MILLI,
+    plus_key,
+    top_of,
+)
+
+if TYPE_CHECKING:
+    from runtime_alloc.errors import AllocationError
+    from runtime_alloc.strategies.fragmentation import FragmentationStrategy
+
+__all__ = ["FragmentationIndex"]
+
+
+class FragmentationIndex:
+    """The class index (see the module docstring); the Backend protocol.
+
+    Args:
+        states: the runners so far, in registration order (or a name -> state mapping).
+        strategy: a FragmentationStrategy with ``method="plus"``.
+    """
+
+    name = "fragmentation-index"
+
+    def __init__(
+        self,
+        states: Iterable[RunnerState] | Mapping[str, RunnerState],
+        strategy: FragmentationStrategy,
+    ) -> None:
+        if isinstance(states, Mapping):
+            states = states.values()
+        self.strategy = strategy
+        self.kind = strategy.kind
+        self.learned = strategy.learned
+        #: name -> state, in registration order
+        self.states: dict[str, RunnerState] = {}
+        self.seq: dict[str, int] = {}
+        self._next = 0
+        self.classes: dict[tuple[Any, ...], StateClass] = {}
+        self._of: dict[str, StateClass] = {}
+        self._cid = 0
+        #: plain classes by (free cpu, cid); plain classes with extended capacity
+        self.plain: list[tuple[int, int]] = []
+        self.plain_ext: dict[int, StateClass] = {}
+        self._by_cid: dict[int, StateClass] = {}
+        #: device classes by (100 - Rub, g_b, k, cid) and by (g_b, k, cid)
+        self.by_bound: list[tuple[int, ...]] = []
+        self.by_free: list[tuple[int, ...]] = []
+        self._generation = -1
+        self._above: tuple[list[int], list[Any], Any] = ([], [0], 1)
+        #: states, at the last decision that started a learned decision, of runners changed since
+        self.old: dict[str, RunnerState | None] = {}
+        self.stamp = 0
+        #: device milli -> a request for that alone (the class bounds)
+        self._alone: dict[int, Resources] = {}
+        for state in states:
+            self.add(state)
+
+    # ------------------------------------------------------------------ upkeep
+
+    def _enter(self, name: str, state: RunnerState) -> None:
+        key = class_key(state)
+        cls = self.classes.get(key)
+        if cls is None:
+            self._cid += 1
+            device = self.kind in state.devices
+            cls = self.classes[key] = StateClass(self._cid, key, state, device)
+            self._by_cid[cls.cid] = cls
+            if not device:
+                insort(self.plain, (cls.free_cpu, cls.cid))
+                if state.runner.capacity.extended:
+                    self.plain_ext[cls.cid] = cls
+            elif self._generation == self.strategy.generation:
+                self._list(cls)
+        seq = self.seq[name]
+        cls.members[seq] = name
+        heap = cls.heap
+        if len(heap) > 2 * len(cls.members) + 16:  # bound the stale entries
+            heap[:] = sorted(cls.members)
+        heapq.heappush(heap, seq)
+        self._of[name] = cls
+
+    def _leave(self, name: str) -> None:
+        cls = self._of.pop(name)
+        del cls.members[self.seq[name]]
+        if cls.members:
+            return
+        del self.classes[cls.key]
+        del self._by_cid[cls.cid]
+        if not cls.device:
+            self.plain.pop(bisect_left(self.plain, (cls.free_cpu, cls.cid)))
+            self.plain_ext.pop(cls.cid, None)
+        elif cls.entries is not None:
+            bound, free = cls.entries
+            self.by_bound.pop(bisect_left(self.by_bound, bound))
+            self.by_free.pop(bisect_left(self.by_free, free))
+
+    def _entries(self, cls: StateClass) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        strategy = self.strategy
+        rep = cls.rep
+        total = strategy._total  # noqa: SLF001 (the strategy's weight sum)
+        f_b = cls.fb = strategy.f_of(rep)
+        top = top_of(-f_b / total) if total else 50
+        used = rep.devices[self.kind]
+        g_b = len(used) * DEVICE_MILLI - sum(used)
+        k = strategy.capable(rep)
+        return (top, g_b, k, cls.cid), (g_b, k, cls.cid)
+
+    def _list(self, cls: StateClass) -> None:
+        cls.entries = self._entries(cls)
+        insort(self.by_bound, cls.entries[0])
+        insort(self.by_free, cls.entries[1])
+
+    def _relist(self) -> None:
+        """Recompute every device class's bounds (the shapes changed). O(C log C)."""
+        self._generation = self.strategy.generation
+        shapes = sorted((s[2], s[4]) for s in self.strategy.shapes if s[2])
+        suffix: list[Any] = [0] * (len(shapes) + 1)
+        for i in range(len(shapes) - 1, -1, -1):
+            suffix[i] = suffix[i + 1] + shapes[i][1]
+        #: device shapes' milli ascending; W of the shapes from each index on; W
+        self._above = ([m for m, _ in shapes], suffix, self.strategy._total or 1)  # noqa: SLF001
+        bound, free = [], []
+        for cls in self.classes.values():
+            if cls.device:
+                cls.bounds.clear()
+                cls.entries = self._entries(cls)
+                bound.append(cls.entries[0])
+                free.append(cls.entries[1])
+        self.by_bound, self.by_free = sorted(bound), sorted(free)
+
+    def _changed(self, name: str) -> None:
+        old = self.old
+        if self.learned and name not in old:
+            old[name] = self.states.get(name)
+
+    def add(self, state: RunnerState) -> None:
+        """A new runner (the newest for ties). O(log N) plus the list upkeep."""
+        name = state.runner.name
+        self._changed(name)
+        self.states[name] = state
+        self.seq[name] = self._next
+        self._next += 1
+        self._enter(name, state)
+
+    def update(self, state: RunnerState) -> None:
+        """A runner's new reserved amounts, draining flag or device use. O(log N) + upkeep."""
+        name = state.runner.name
+        self._changed(name)
+        self._leave(name)
+        self.states[name] = state
+        self._enter(name, state)
+
+    def update_reserved(
+        self,
+        name: str,
+        reserved: tuple[int, int, int],
+        extended: Mapping[str, int] | None,
+        draining: bool,
+    ) -> None:
+        """The ledger's event for a runner without devices. As :meth:`update`."""
+        runner = self.states[name].runner
+        self.update(RunnerState(runner, reserved_of(*reserved, extended), draining))
+
+    def remove(self, name: str) -> None:
+        """A runner left. O(log N) + upkeep."""
+        self._changed(name)
+        self._leave(name)
+        del self.states[name]
+        del self.seq[name]
+
+    # ------------------------------------------------------------------ decisions
+
+    def choose(self, request: Resources, require: frozenset[str]) -> str | None:
+        """The python scan's pick (see the module docstring)."""
+        strategy = self.strategy
+        learned = strategy.learned
+        if learned and request is strategy._last:  # noqa: SLF001 (may continue a decision)
+            state = _placement.choose(self.states.values(), strategy, request, require)
+            return None if state is None else state.runner.name
+        best = self._best_plain(request, require)
+        if learned:
+            if best is None and not self._any_device(request, require):
+                return None
+            self.stamp += 1
+            strategy.begin(request, FeasibleAt(self, request, require))
+            self.old = {}
+        if self._generation != strategy.generation:
+            self._relist()
+        best = self._best_device(request, require, best)
+        if best is None:
+            return None
+        return self._by_cid[best[2]].members[best[1]]
+
+    def _best_plain(
+        self, request: Resources, require: frozenset[str]
+    ) -> tuple[float, int, int] | None:
+        """(key, first sequence, cid) of the best feasible plain class, or None."""
+        key_of = self.strategy.key
+        feasible = _placement.is_feasible
+        best: tuple[float, int, int] | None = None
+        if request.extended:
+            for cls in self.plain_ext.values():
+                if feasible(cls.rep, request, require):
+                    found = (key_of(cls.rep, request), cls.first(), cls.cid)
+                    if best is None or found < best:
+                        best = found
+            return best
+        plain, by_cid = self.plain, self._by_cid
+        for i in range(bisect_left(plain, (request.millicpu, -1)), len(plain)):
+            cls = by_cid[plain[i][1]]
+            if best is not None:
+                value = key_of(cls.rep, request)
+                if value > best[0]:
+                    break
+                if feasible(cls.rep, request, require):
+                    best = min(best, (value, cls.first(), cls.cid))
+            elif feasible(cls.rep, request, require):
+                best = (key_of(cls.rep, request), cls.first(), cls.cid)
+        return best
+
+    def _any_device(self, request: Resources, require: frozenset[str]) -> bool:
+        """True when a device class is feasible (before learning: any order). O(C)."""
+        feasible = _placement.is_feasible
+        return any(
+            cls.device and feasible(cls.rep, request, require) for cls in self.classes.values()
+        )
+
+    def _best_device(
+        self,
+        request: Resources,
+        require: frozenset[str],
+        best: tuple[float, int, int] | None,
+    ) -> tuple[float, int, int] | None:
+        """The best of ``best`` and the feasible device classes, scanned in bound order."""
+        asked = request.extended.get(self.kind, 0)
+        tight = asked < DEVICE_MILLI
+        key_of = self.strategy.key
+        feasible = _placement.is_feasible
+        by_cid = self._by_cid
+        if asked:
+            # no shape's frag falls by more than the milli placed: gain <= asked too
+            floor = top_of(-asked - 0.001)  # (slack for float weights)
+            limit = int(best[0]) >> 46 if best is not None else 101
+            above, weights, total = self._above
+            tiers: dict[int, list[tuple[StateClass, int, int]]] = {}
+            for top, g_b, k, cid in self.by_bound:
+                least = max(floor, top)
+                if least > limit:
+                    break  # every later class has a top bound at least as large
+                cls = by_cid[cid]
+                chosen = pick(cls.rep.devices[self.kind], asked)
+                if chosen is None:
+                    continue  # no request asking this fits the class
+                # gain * W <= asked * (W of shapes it cannot host + W of shapes whose milli
+                # exceeds the device's free milli); the first is at most F_b / T
+                hurt = 0
+                if tight:
+                    index = chosen[0][0]
+                    hurt = weights[
+                        bisect_right(above, DEVICE_MILLI - cls.rep.devices[self.kind][index])
+                    ]
+                gain = asked * (cls.fb / g_b + hurt) / total
+                cheap = max(least, top_of(-(gain * (1 + 1e-9) + 1e-6)))
+                if cheap <= limit:
+                    tiers.setdefault(cheap, []).append((cls, g_b, k))
+            # tier by tier (the R part of the bound), each scored by increasing bound: a class
+            # wins only below the best key, or equal to it and registered first
+            for tier in sorted(tiers):
+                if best is not None and tier > int(best[0]) >> 46:
+                    break
+                candidates = []
+                for cls, g_b, k in tiers[tier]:
+                    rep = cls.rep
+                    size = len(rep.devices[self.kind]) * DEVICE_MILLI
+                    left = cls.free_cpu - request.millicpu
+                    cap = rep.runner.capacity.millicpu
+                    lower = plus_key(tier, tight, g_b - asked, size, left, cap, k)
+                    candidates.append((lower, cls.first(), cls.cid, g_b, k, size, left, cap))
+                candidates.sort()
+                for lower, first, cid, g_b, k, size, left, cap in candidates:
+                    if best is not None:
+                        if (lower, first) > best[:2]:
+                            break
+                        cls = by_cid[cid]
+                        top_bound = cls.bounds.get(asked)
+                        if top_bound is None:
+                            top_bound = cls.bounds[asked] = self._top_of(cls, asked)
+                        finer = plus_key(
+                            max(tier, top_bound), tight, g_b - asked, size, left, cap, k
+                        )
+                        if (finer, first) > best[:2]:
+                            continue
+                    cls = by_cid[cid]
+                    if feasible(cls.rep, request, require):
+                        found = (key_of(cls.rep, request), first, cid)
+                        if best is None or found < best:
+                            best = found
+            return best
+        for g_b, k, cid in self.by_free:
+            cls = by_cid[cid]
+            if best is not None:
+                lower = least_key(50, g_b, k, tight=True)
+                if lower > best[0]:
+                    break
+                if (lower, cls.first()) > best[:2]:
+                    continue
+            if feasible(cls.rep, request, require):
+                found = (key_of(cls.rep, request), cls.first(), cid)
+                if best is None or found < best:
+                    best = found
+        return best
+
+    def _top_of(self, cls: StateClass, asked: int) -> int:
+        """A lower bound of 100 - R for every request asking ``asked`` milli of the kind.
+
+        F after placing the devices alone is at most F after the request (cpu and memory
+        taken too), so the R part of the strategy's key for ``asked`` milli and no cpu or
+        memory bounds every such request's. O(|shapes| · devices).
+        """
+        if pick(cls.rep.devices[self.kind], asked) is None:
+            return 101  # no request asking this fits the class
+        alone = self._alone.get(asked)
+        if alone is None:
+            alone = self._alone[asked] = Resources(extended={self.kind: asked})
+        return int(self.strategy.key(cls.rep, alone)) >> 46
+
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
+        """The python scan's diagnosis. O(N)."""
+        return _placement.diagnose(tuple(self.states.values()), task_id, request, require)
+
+    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
+        """None: one request at a time. O(1)."""
+        return None
