@@ -93,6 +93,7 @@ from runtime_alloc.backends.fragmentation_classes import (
     class_key,
     least_key,
 )
+from runtime_alloc.backends.python import ScanAnswers
 from runtime_alloc.devices import pick
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
@@ -103,13 +104,13 @@ from runtime_alloc.strategies.fragmentation_formula import (
 )
 
 if TYPE_CHECKING:
-    from runtime_alloc.errors import AllocationError
+    from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
     from runtime_alloc.strategies.fragmentation import FragmentationStrategy
 
 __all__ = ["FragmentationIndex"]
 
 
-class FragmentationIndex:
+class FragmentationIndex(ScanAnswers):
     """The class index (see the module docstring); the Backend protocol.
 
     Args:
@@ -249,11 +250,7 @@ class FragmentationIndex:
         self._enter(name, state)
 
     def update_reserved(
-        self,
-        name: str,
-        reserved: tuple[int, int, int],
-        extended: Mapping[str, int] | None,
-        draining: bool,
+        self, name: str, reserved: ReservedAmounts, extended: ExtendedAmounts, draining: bool
     ) -> None:
         """The ledger's event for a runner without devices. As :meth:`update`."""
         runner = self.states[name].runner
@@ -421,13 +418,3 @@ class FragmentationIndex:
         if alone is None:
             alone = self._alone[asked] = Resources(extended={self.kind: asked})
         return int(self.strategy.key(cls.rep, alone)) >> 46
-
-    def diagnose(
-        self, task_id: str, request: Resources, require: frozenset[str]
-    ) -> AllocationError:
-        """The python scan's diagnosis. O(N)."""
-        return _placement.diagnose(tuple(self.states.values()), task_id, request, require)
-
-    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
-        """None: one request at a time. O(1)."""
-        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from runtime_alloc.strategies import linear_score
 
@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from runtime_alloc.runners import RunnerState
     from runtime_alloc.strategies import Strategy
 
-__all__ = ["Backend", "is_vectorized", "numpy_available"]
+__all__ = ["Backend", "ExtendedAmounts", "ReservedAmounts", "is_vectorized", "numpy_available"]
+
+#: A runner's reserved millicpu, memory bytes and slots, in that order (``update_reserved``).
+ReservedAmounts: TypeAlias = "tuple[int, int, int]"
+
+#: A runner's reserved extended amounts: the non-zero ones, or None when it has none.
+ExtendedAmounts: TypeAlias = "Mapping[str, int] | None"
 
 
 @runtime_checkable
@@ -46,11 +52,7 @@ class Backend(Protocol):
         ...  # pragma: no cover
 
     def update_reserved(
-        self,
-        name: str,
-        reserved: tuple[int, int, int],
-        extended: Mapping[str, int] | None,
-        draining: bool,
+        self, name: str, reserved: ReservedAmounts, extended: ExtendedAmounts, draining: bool
     ) -> None:
         """A runner without devices has new reserved amounts or a new draining flag.
 

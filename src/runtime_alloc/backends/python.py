@@ -16,14 +16,31 @@ from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.runners import RunnerState
 
 if TYPE_CHECKING:
+    from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
     from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
     from runtime_alloc.strategies import Strategy
 
-__all__ = ["PythonBackend"]
+__all__ = ["PythonBackend", "ScanAnswers"]
 
 
-class PythonBackend:
+class ScanAnswers:
+    """``diagnose`` and ``plan`` of a backend that keeps every runner's state in ``states``."""
+
+    states: dict[str, RunnerState]
+
+    def diagnose(
+        self, task_id: str, request: Resources, require: frozenset[str]
+    ) -> AllocationError:
+        """See :func:`runtime_alloc._placement.diagnose`. O(N)."""
+        return _placement.diagnose(tuple(self.states.values()), task_id, request, require)
+
+    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
+        """None: the scan places a run one request at a time. O(1)."""
+        return None
+
+
+class PythonBackend(ScanAnswers):
     """The reference backend: a scan over the runner states in registration order.
 
     Args:
@@ -50,11 +67,7 @@ class PythonBackend:
         self.states[state.runner.name] = state
 
     def update_reserved(
-        self,
-        name: str,
-        reserved: tuple[int, int, int],
-        extended: Mapping[str, int] | None,
-        draining: bool,
+        self, name: str, reserved: ReservedAmounts, extended: ExtendedAmounts, draining: bool
     ) -> None:
         """Replace a runner's state from its reserved amounts (the ledger's event). O(1)."""
         runner = self.states[name].runner
@@ -68,13 +81,3 @@ class PythonBackend:
         """The strategy's pick, see :func:`runtime_alloc._placement.choose`. O(N)."""
         state = _placement.choose(self.states.values(), self.strategy, request, require)
         return None if state is None else state.name
-
-    def diagnose(
-        self, task_id: str, request: Resources, require: frozenset[str]
-    ) -> AllocationError:
-        """See :func:`runtime_alloc._placement.diagnose`. O(N)."""
-        return _placement.diagnose(tuple(self.states.values()), task_id, request, require)
-
-    def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:  # noqa: ARG002
-        """None: the scan places a run one request at a time. O(1)."""
-        return None

@@ -34,6 +34,7 @@ from runtime_alloc.backends.numpy.columns import Table, default_block_size
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
+from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
@@ -155,11 +156,7 @@ class NumpyBackend(Choosing):
                 self._scan_states[name] = state
 
     def update_reserved(
-        self,
-        name: str,
-        reserved: tuple[int, int, int],
-        extended: Mapping[str, int] | None,
-        draining: bool,
+        self, name: str, reserved: ReservedAmounts, extended: ExtendedAmounts, draining: bool
     ) -> None:
         """Store a runner's reserved amounts and draining flag (the ledger's event). O(log N).
 

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
+
 __all__ = ["BlockBounds", "grow"]
 
 _INF = math.inf
@@ -139,11 +141,7 @@ class BlockBounds:
             self.refresh_reserved(k)
 
     def set_row(
-        self,
-        i: int,
-        res: tuple[int, int, int],
-        extended: Mapping[str, int] | None,
-        draining: bool,
+        self, i: int, res: ReservedAmounts, extended: ExtendedAmounts, draining: bool
     ) -> None:
         """Store row ``i``'s reserved amounts and draining flag; widen its block's bounds. O(1)."""
         ext = extended or _NO_EXTENDED
