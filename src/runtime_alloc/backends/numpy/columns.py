@@ -103,8 +103,10 @@ class Table(BlockBounds):
         ]
         self.weight_sum = grow(g(self, "weight_sum", None), nrows, 0, _I64)
         self.weight_sum_float = grow(g(self, "weight_sum_float", None), nrows, 1.0, _F64)
-        self.base_score_low = grow(g(self, "base_score_low", None), nrows, _INF, _F64)
-        self.base_score_high = grow(g(self, "base_score_high", None), nrows, -_INF, _F64)
+        # the per-row score terms serve only the block summaries: empty without them
+        nscored = nrows if self.summaries else 0
+        self.base_score_low = grow(g(self, "base_score_low", None), nscored, _INF, _F64)
+        self.base_score_high = grow(g(self, "base_score_high", None), nscored, -_INF, _F64)
         self.sequence = grow(g(self, "sequence", None), nrows, np.iinfo(_I64).max, _I64)
         self.labelset = grow(g(self, "labelset", None), nrows, 0, np.int32)
         self.alive = grow(g(self, "alive", None), nrows, 0, np.bool_)
@@ -265,8 +267,9 @@ class Table(BlockBounds):
             self.free_usable[d][i] = -1
             self.capacity[d][i] = 0
             self.reserved[d][i] = 0
-        self.base_score_low[i] = _INF
-        self.base_score_high[i] = -_INF
+        if self.summaries:
+            self.base_score_low[i] = _INF
+            self.base_score_high[i] = -_INF
         for cols in self.extended.values():
             cols[0][i] = 0
             cols[1][i] = 0

@@ -128,25 +128,29 @@ class ClassIndex:
             else:
                 rclass_of[row] = None
         for (_, r), (g, new) in buckets.items():
+            members, count = g.members, g.count
+            old = members.get(r)
             k = len(new)
-            n = g.count.get(r, 0)
-            if n == 0:
-                g.count[r] = k
+            if old is None:
                 if k == 1:
-                    g.members[r] = new[0]
+                    members[r] = new[0]
                 else:
                     heapify(new)
-                    g.members[r] = new
+                    members[r] = new
+                    count[r] = k
                 if r not in g.inheap:
                     self._push(g, r)
             else:
-                g.count[r] = n + k
-                old = g.members[r]
-                merged = [old, *new] if type(old) is int else [*old, *new]
+                if type(old) is int:
+                    count[r] = 1 + k
+                    merged = [old, *new]
+                else:
+                    count[r] += k
+                    merged = [*old, *new]
                 heapify(merged)
-                g.members[r] = merged
+                members[r] = merged
         for g in groups.values():
-            if len(g.inheap) > 2 * len(g.count) + 64:
+            if len(g.inheap) > 2 * len(g.members) + 64:
                 self._compact(g)
 
     def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
@@ -174,47 +178,51 @@ class ClassIndex:
         old = rclass_of[row]
         g = self.group_of[row]
         assert g is not None  # noqa: S101
-        count = g.count
+        members = g.members
         if old is not None:
             if usable and old == r:
                 return
-            n = count[old] - 1
-            if n:
-                count[old] = n
+            m = members[old]
+            if type(m) is int:
+                del members[old]  # its heap entry dies lazily
             else:
-                del count[old]  # its heap entry dies lazily
-                del g.members[old]
+                count = g.count
+                n = count[old] - 1
+                if n:
+                    count[old] = n
+                else:
+                    del count[old], members[old]
         if not usable:
             rclass_of[row] = None
             return
         member = self.member_of[row]
-        n = count.get(r, 0)
-        if n == 0:
-            count[r] = 1
-            g.members[r] = member
+        m = members.get(r)
+        if m is None:
+            members[r] = member
             if r not in g.inheap:
                 self._push(g, r)
-                if len(g.inheap) > 2 * len(count) + 64:
+                if len(g.inheap) > 2 * len(members) + 64:
                     self._compact(g)
+        elif type(m) is int:
+            members[r] = [m, member] if m < member else [member, m]
+            g.count[r] = 2
         else:
+            count = g.count
+            n = count[r]
             count[r] = n + 1
-            m = g.members[r]
-            if type(m) is int:
-                g.members[r] = [m, member] if m < member else [member, m]
-            else:
-                heappush(m, member)
-                if len(m) > 2 * n + 10:
-                    rclass_of[row] = r  # the joining runner counts as a member already
-                    m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+            heappush(m, member)
+            if len(m) > 2 * n + 10:
+                rclass_of[row] = r  # the joining runner counts as a member already
+                m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
         rclass_of[row] = r
 
     @staticmethod
     def _compact(g: ShapeGroup) -> None:
-        count = g.count
+        members = g.members
         for tier in g.tiers:
-            tier[:] = [e for e in tier if e[1] in count]
+            tier[:] = [e for e in tier if e[1] in members]
             heapify(tier)
-        g.inheap = set(count)
+        g.inheap = set(members)
         for c in range(len(g.cmin)):
             roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
             g.cmin[c] = min(roots, default=INF)
@@ -299,7 +307,7 @@ class ClassIndex:
             tiers = g.tiers
             cmin = g.cmin
             delta = g.delta
-            count = g.count
+            members = g.members
             cap = g.cap
             # feasible: reserved_within(r, u0, u1, u2) of .feasibility, unrolled below (a
             # call costs on this hot loop); the test of test_feasibility.py ties the copies
@@ -323,7 +331,7 @@ class ClassIndex:
                 for h in walk:
                     if not h:
                         continue
-                    while h[0][1] not in count:
+                    while h[0][1] not in members:
                         g.inheap.discard(heappop(h)[1])
                         if not h:
                             break
@@ -350,7 +358,7 @@ class ClassIndex:
                                 if i < n and h[i][0] <= limit:
                                     r = h[i][1]
                                     # a live r-class that passes the unrolled reserved_within
-                                    if r in count and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                                    if r in members and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
                                         cands.append(r)
                                     stack.append(2 * i + 1)
                                     stack.append(2 * i + 2)
@@ -359,7 +367,7 @@ class ClassIndex:
                             while h:
                                 e = h[0]
                                 r = e[1]
-                                if r not in count:
+                                if r not in members:
                                     g.inheap.discard(heappop(h)[1])
                                     continue
                                 if e[0] > limit:
@@ -374,7 +382,6 @@ class ClassIndex:
                             low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
-            members = g.members
             score = g.score
             for r in cands:
                 f = score(r, q)

@@ -30,9 +30,12 @@ CHUNK = 1 << CHUNK_BITS
 class ShapeGroup:
     """Runners of one shape (capacity and labels) and their r-classes.
 
-    An r-class is named by its reserved tuple ``r``; it lives in ``count``
-    (members, > 0) and ``members`` (the one packed member ``seq << SHIFT |
-    row``, or a heap of them with stale entries dropped lazily). Its tier
+    An r-class is named by its reserved tuple ``r``; it is live while it has
+    an entry in ``members``: the one packed member ``seq << SHIFT | row`` of a
+    single-runner class (no count kept: one), or a heap of them with stale
+    entries dropped lazily, whose number of live members is ``count[r]``
+    (> 0; only heap classes have a count, which saves a dict entry per class
+    in fleets where most runners hold amounts of their own). Its tier
     heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
     entry (live or dead), so a class that comes back reuses its old entry
     (same key, same tier). Only ints, floats and tuples of them are stored
@@ -85,8 +88,9 @@ class ShapeGroup:
         self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
         #: per chunk of 2**CHUNK_BITS tiers, a lower bound of the keys in its heaps
         self.cmin = [INF] * -(-ntiers >> CHUNK_BITS)
-        self.count: dict[tuple[int, int, int], int] = {}
         self.members: dict[tuple[int, int, int], Any] = {}
+        #: live members of each class whose ``members`` entry is a heap
+        self.count: dict[tuple[int, int, int], int] = {}
         self.inheap: set[tuple[int, int, int]] = set()
 
     def score(self, r: tuple[int, int, int], q: tuple[int, int, int]) -> float:
