@@ -138,8 +138,7 @@ class ClassIndex:
                     heapify(new)
                     members[r] = new
                     count[r] = k
-                if r not in g.inheap:
-                    self._push(g, r)
+                self._push(g, r)
             else:
                 if type(old) is int:
                     count[r] = 1 + k
@@ -150,7 +149,7 @@ class ClassIndex:
                 heapify(merged)
                 members[r] = merged
         for g in groups.values():
-            if len(g.inheap) > 2 * len(g.members) + 64:
+            if g.entries > 2 * len(g.members) + 64:
                 self._compact(g)
 
     def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
@@ -161,7 +160,7 @@ class ClassIndex:
             tier = self._ntiers - 1
         sk = -key if self.maximize else key
         heappush(g.tiers[tier], (sk, r))
-        g.inheap.add(r)
+        g.entries += 1
         cmin = g.cmin
         c = tier >> CHUNK_BITS
         if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
@@ -199,10 +198,9 @@ class ClassIndex:
         m = members.get(r)
         if m is None:
             members[r] = member
-            if r not in g.inheap:
-                self._push(g, r)
-                if len(g.inheap) > 2 * len(members) + 64:
-                    self._compact(g)
+            self._push(g, r)
+            if g.entries > 2 * len(members) + 64:
+                self._compact(g)
         elif type(m) is int:
             members[r] = [m, member] if m < member else [member, m]
             g.count[r] = 2
@@ -219,10 +217,17 @@ class ClassIndex:
     @staticmethod
     def _compact(g: ShapeGroup) -> None:
         members = g.members
+        kept: set[tuple[int, int, int]] = set()  # one entry per live class
         for tier in g.tiers:
-            tier[:] = [e for e in tier if e[1] in members]
-            heapify(tier)
-        g.inheap = set(members)
+            entries = []
+            for e in tier:
+                r = e[1]
+                if r in members and r not in kept:
+                    kept.add(r)
+                    entries.append(e)
+            heapify(entries)
+            tier[:] = entries
+        g.entries = len(kept)
         for c in range(len(g.cmin)):
             roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
             g.cmin[c] = min(roots, default=INF)
@@ -332,7 +337,8 @@ class ClassIndex:
                     if not h:
                         continue
                     while h[0][1] not in members:
-                        g.inheap.discard(heappop(h)[1])
+                        heappop(h)
+                        g.entries -= 1
                         if not h:
                             break
                     else:
@@ -368,7 +374,8 @@ class ClassIndex:
                                 e = h[0]
                                 r = e[1]
                                 if r not in members:
-                                    g.inheap.discard(heappop(h)[1])
+                                    heappop(h)
+                                    g.entries -= 1
                                     continue
                                 if e[0] > limit:
                                     break

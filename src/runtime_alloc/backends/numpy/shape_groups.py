@@ -36,10 +36,14 @@ class ShapeGroup:
     entries dropped lazily, whose number of live members is ``count[r]``
     (> 0; only heap classes have a count, which saves a dict entry per class
     in fleets where most runners hold amounts of their own). Its tier
-    heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
-    entry (live or dead), so a class that comes back reuses its old entry
-    (same key, same tier). Only ints, floats and tuples of them are stored
-    per class, which the garbage collector does not track.
+    heap entry is ``(sort key, r)``, pushed whenever the class is created;
+    entries of dead classes are dropped when they reach a heap's root, and
+    all at once (with the duplicates a class that came back left) when
+    ``entries``, their number, exceeds twice the live classes (no set of
+    classes with an entry is kept: it cost 30 bytes per class). A duplicate
+    of a live class is harmless: both name the same class, scored alike.
+    Only ints, floats and tuples of them are stored per class, which the
+    garbage collector does not track.
     """
 
     __slots__ = (
@@ -49,8 +53,8 @@ class ShapeGroup:
         "coef",
         "count",
         "delta",
+        "entries",
         "full",
-        "inheap",
         "labels",
         "members",
         "scored",
@@ -91,7 +95,8 @@ class ShapeGroup:
         self.members: dict[tuple[int, int, int], Any] = {}
         #: live members of each class whose ``members`` entry is a heap
         self.count: dict[tuple[int, int, int], int] = {}
-        self.inheap: set[tuple[int, int, int]] = set()
+        #: tier heap entries, live or dead (see the class docstring)
+        self.entries = 0
 
     def score(self, r: tuple[int, int, int], q: tuple[int, int, int]) -> float:
         """The float score of r-class ``r`` for request ``q``, exactly as the python scan's.
