@@ -17,7 +17,7 @@ block) are :mod:`.block_bounds`'s.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
 from runtime_alloc.backends.numpy.devices import DeviceColumns
+from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
 from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
@@ -51,6 +52,24 @@ def _bucket(value: int) -> int:
     return int(value).bit_length()
 
 
+class RowOf(Mapping[str, int]):
+    """Runner name -> row, read from a table's ``key_of`` (a view; each read O(1))."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: dict[str, int]) -> None:
+        self._keys = keys
+
+    def __getitem__(self, name: str) -> int:
+        return self._keys[name] & MASK
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class Table(BlockBounds):
     """Column storage of runner states for one strategy's weights.
 
@@ -75,7 +94,10 @@ class Table(BlockBounds):
         #: True: rows follow registration order (one group for every capacity), so
         #: the lowest row among equal scores is the runner registered first.
         self.ordered = ordered
-        self.row_of: dict[str, int] = {}
+        #: runner name -> ``sequence << SHIFT | row``: one int per runner that is also
+        #: the class index's member (registration order, then row), so no second
+        #: int per runner is kept for the row
+        self.key_of: dict[str, int] = {}
         self.names: list[str | None] = []
         #: row -> the Runner (None for an empty row)
         self.runners: list[Runner | None] = []
@@ -88,6 +110,11 @@ class Table(BlockBounds):
         self.fill: list[int] = []
         self.devices = DeviceColumns()
         self._allocate_rows(0, 0)
+
+    @property
+    def row_of(self) -> RowOf:
+        """Runner name -> row (a view of :attr:`key_of`). O(1)."""
+        return RowOf(self.key_of)
 
     # ------------------------------------------------------------------ storage
 
@@ -185,7 +212,7 @@ class Table(BlockBounds):
         draining: list[bool] = []
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
-        groups, fill, names, slot_of = self._groups, self.fill, self.names, self.row_of
+        groups, fill, names, key_of = self._groups, self.fill, self.names, self.key_of
         labelsets = self.labelsets
         same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         for state in states:
@@ -209,7 +236,7 @@ class Table(BlockBounds):
                 self.runners.extend([None] * (i + 1 - len(self.runners)))
             names[i] = runner.name
             self.runners[i] = runner
-            slot_of[runner.name] = i
+            key_of[runner.name] = (self.nextseq + len(rows)) << SHIFT | i  # see sequence below
             rows.append(i)
             caps.append(cap)
             r = state.reserved
@@ -256,7 +283,7 @@ class Table(BlockBounds):
 
     def remove(self, name: str) -> None:
         """Forget a runner; its row stays empty until the next rebuild. O(1)."""
-        i = self.row_of.pop(name)
+        i = self.key_of.pop(name) & MASK
         self.devices.runners_changed()
         self.names[i] = None
         self.runners[i] = None
@@ -278,7 +305,7 @@ class Table(BlockBounds):
     def update(self, state: RunnerState, i: int | None = None) -> None:
         """Store a runner's reserved amounts and draining flag; widen its block's bounds. O(1)."""
         if i is None:
-            i = self.row_of[state.runner.name]
+            i = self.key_of[state.runner.name] & MASK
         r = state.reserved
         self.set_row(i, (r.millicpu, r.memory_bytes, r.slots), r.extended, state.draining)
 

@@ -49,7 +49,6 @@ from runtime_alloc.backends.numpy.shape_groups import (
     DOWN,
     INF,
     MASK,
-    SHIFT,
     TIERS,
     UP,
     ShapeGroup,
@@ -76,7 +75,6 @@ class ClassIndex:
         self.group_of: list[ShapeGroup | None] = []
         #: the reserved tuple (r-class) of each row's runner; None when not usable
         self.rclass_of: list[tuple[int, int, int] | None] = []
-        self.member_of: list[int] = []
         self._by_require: dict[frozenset[str], list[ShapeGroup]] = {}
 
     # ------------------------------------------------------------------ upkeep
@@ -88,36 +86,35 @@ class ClassIndex:
 
     def add_many(
         self,
-        rows: list[int],
-        seqs: list[int],
+        keys: list[int],
         shapes: list[tuple[tuple[int, int, int], frozenset[str]]],
         reserved: list[tuple[int, int, int]],
         usable: list[bool],
     ) -> None:
-        """Index new runners in ``rows`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
-        if not rows:
+        """Index new runners (shapes must fit, see :meth:`can_add`). O(n log n).
+
+        Args:
+            keys: each runner's member ``seq << SHIFT | row`` (the table's ``key_of``).
+            shapes: each runner's (capacity, labels).
+            reserved: each runner's reserved (cpu, memory, slots).
+            usable: False for a draining runner.
+        """
+        if not keys:
             return
-        grow = max(rows) + 1 - len(self.group_of)
+        grow = max(k & MASK for k in keys) + 1 - len(self.group_of)
         if grow > 0:
             self.group_of.extend([None] * grow)
             self.rclass_of.extend([None] * grow)
-            self.member_of.extend([0] * grow)
         buckets: dict[tuple[int, tuple[int, int, int]], tuple[ShapeGroup, list[int]]] = {}
-        groups, group_of, rclass_of, member_of = (
-            self.groups,
-            self.group_of,
-            self.rclass_of,
-            self.member_of,
-        )
-        for row, seq, shape, r, ok in zip(rows, seqs, shapes, reserved, usable, strict=True):
+        groups, group_of, rclass_of = self.groups, self.group_of, self.rclass_of
+        for member, shape, r, ok in zip(keys, shapes, reserved, usable, strict=True):
+            row = member & MASK
             g = groups.get(shape)
             if g is None:
                 g = ShapeGroup(shape[0], shape[1], self.w, self._ntiers)
                 groups[shape] = g
                 self._by_require.clear()
             group_of[row] = g
-            member = seq << SHIFT | row
-            member_of[row] = member
             if ok:
                 rclass_of[row] = r
                 bucket = buckets.get((id(g), r))
@@ -166,13 +163,17 @@ class ClassIndex:
         if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
             cmin[c] = sk
 
-    def remove(self, row: int) -> None:
-        """Forget the runner in ``row``. O(1)."""
-        self.set(row, (0, 0, 0), False)  # noqa: FBT003
-        self.group_of[row] = None
+    def remove(self, member: int) -> None:
+        """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(1)."""
+        self.set(member, (0, 0, 0), False)  # noqa: FBT003
+        self.group_of[member & MASK] = None
 
-    def set(self, row: int, r: tuple[int, int, int], usable: bool) -> None:
-        """Move the runner in ``row`` to the r-class of ``r`` (none when not usable). O(log n)."""
+    def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
+        """Move runner ``member`` (``seq << SHIFT | row``) to the r-class of ``r``. O(log n).
+
+        A runner that is not ``usable`` (draining) leaves every r-class.
+        """
+        row = member & MASK
         rclass_of = self.rclass_of
         old = rclass_of[row]
         g = self.group_of[row]
@@ -194,7 +195,6 @@ class ClassIndex:
         if not usable:
             rclass_of[row] = None
             return
-        member = self.member_of[row]
         m = members.get(r)
         if m is None:
             members[r] = member
