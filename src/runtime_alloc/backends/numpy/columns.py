@@ -52,6 +52,22 @@ def _bucket(value: int) -> int:
     return int(value).bit_length()
 
 
+class Names:
+    """Row -> runner name (None for an empty row), read from a table's runners (a view)."""
+
+    __slots__ = ("_runners",)
+
+    def __init__(self, runners: list[Runner | None]) -> None:
+        self._runners = runners
+
+    def __getitem__(self, i: int) -> str | None:
+        runner = self._runners[i]
+        return None if runner is None else runner.name
+
+    def __len__(self) -> int:
+        return len(self._runners)
+
+
 class RowOf(Mapping[str, int]):
     """Runner name -> row, read from a table's ``key_of`` (a view; each read O(1))."""
 
@@ -98,7 +114,6 @@ class Table(BlockBounds):
         #: the class index's member (registration order, then row), so no second
         #: int per runner is kept for the row
         self.key_of: dict[str, int] = {}
-        self.names: list[str | None] = []
         #: row -> the Runner (None for an empty row)
         self.runners: list[Runner | None] = []
         self.nlive = 0
@@ -110,6 +125,11 @@ class Table(BlockBounds):
         self.fill: list[int] = []
         self.devices = DeviceColumns()
         self._allocate_rows(0, 0)
+
+    @property
+    def names(self) -> Names:
+        """Row -> runner name, None for an empty row (a view of :attr:`runners`). O(1)."""
+        return Names(self.runners)
 
     @property
     def row_of(self) -> RowOf:
@@ -205,14 +225,14 @@ class Table(BlockBounds):
         """
         bs = self.block_size
         self.devices.runners_changed()
-        rows: list[int] = []
+        keys: list[int] = []  # key_of of each new runner (its row in the low bits)
         caps: list[tuple[int, int, int]] = []
         reserved: list[tuple[int, int, int]] = []
         lsets: list[int] = []
         draining: list[bool] = []
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
-        groups, fill, names, key_of = self._groups, self.fill, self.names, self.key_of
+        groups, fill, runners, key_of = self._groups, self.fill, self.runners, self.key_of
         labelsets = self.labelsets
         same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         for state in states:
@@ -228,16 +248,15 @@ class Table(BlockBounds):
             k = blocks[-1]
             i = k * bs + fill[k]
             if fill[k] == 0:
-                self.block_first_sequence[k] = self.nextseq + len(rows)
+                self.block_first_sequence[k] = self.nextseq + len(keys)
             fill[k] += 1
             touched.add(k)
-            if len(names) <= i:
-                names.extend([None] * (i + 1 - len(names)))
-                self.runners.extend([None] * (i + 1 - len(self.runners)))
-            names[i] = runner.name
-            self.runners[i] = runner
-            key_of[runner.name] = (self.nextseq + len(rows)) << SHIFT | i  # see sequence below
-            rows.append(i)
+            if len(runners) <= i:
+                runners.extend([None] * (i + 1 - len(runners)))
+            runners[i] = runner
+            key = (self.nextseq + len(keys)) << SHIFT | i  # see sequence below
+            key_of[runner.name] = key
+            keys.append(key)  # (not i: no int per row to free after the build)
             caps.append(cap)
             r = state.reserved
             amounts = (r.millicpu, r.memory_bytes, r.slots)
@@ -248,10 +267,10 @@ class Table(BlockBounds):
             draining.append(state.draining)
             if c.extended or r.extended:
                 with_ext.append((i, state))
-        if not rows:
+        if not keys:
             return
-        n = len(rows)
-        idx = np.array(rows, dtype=_I64)
+        n = len(keys)
+        idx = np.array(keys, dtype=_I64) & MASK
         cap_a = np.array(caps, dtype=_I64).reshape(n, 3)
         res_a = np.array(reserved, dtype=_I64).reshape(n, 3)
         drain_a = np.array(draining, dtype=np.bool_)
@@ -285,7 +304,6 @@ class Table(BlockBounds):
         """Forget a runner; its row stays empty until the next rebuild. O(1)."""
         i = self.key_of.pop(name) & MASK
         self.devices.runners_changed()
-        self.names[i] = None
         self.runners[i] = None
         self.nlive -= 1
         self.alive[i] = False
