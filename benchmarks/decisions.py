@@ -127,8 +127,8 @@ def memory(n: int) -> None:
         ).stdout
         peak, now, per_peak, per_now = out.split()
         print(
-            f"RSS with {n:,} runners (numpy backend, {label}): peak {int(peak) / 2**30:.2f} GiB, "
-            f"after {int(now) / 2**30:.2f} GiB; {float(per_peak):.0f} / {float(per_now):.0f} "
+            f"RSS with {n:,} runners (numpy backend, {label}): peak {int(peak) / 2**30:.3f} GiB, "
+            f"after {int(now) / 2**30:.3f} GiB; {float(per_peak):.0f} / {float(per_now):.0f} "
             "bytes per runner above the interpreter baseline (peak / after)"
         )
 

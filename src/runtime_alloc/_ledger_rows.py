@@ -151,13 +151,22 @@ class LedgerRows:
         """Tell the backend a row's reserved amounts or draining flag changed. O(dimensions)."""
         if row in self.dev:  # device use travels in the RunnerState
             self.backend.update(self.state_at(row))
+            return
+        held = self.held[row]
+        if type(held) is Reservation:
+            # one reservation: the row holds its amounts; sending the request's own
+            # ints (not new ones read from the columns) lets a backend that keeps
+            # them (the numpy class index) share them: 60 bytes less per runner
+            r = held.resources
+            reserved = (r.millicpu, r.memory_bytes, r.slots)
         else:
-            self.backend.update_reserved(
-                self.runners[row].name,  # type: ignore[union-attr]
-                (self.cpu[row], self.memory[row], self.slots[row]),
-                self.extended.get(row),
-                bool(self.drain[row]),
-            )
+            reserved = (self.cpu[row], self.memory[row], self.slots[row])
+        self.backend.update_reserved(
+            self.runners[row].name,  # type: ignore[union-attr]
+            reserved,
+            self.extended.get(row),
+            bool(self.drain[row]),
+        )
 
     def compact(self) -> None:
         """Close the holes left by removed runners (rows renumbered in order). O(N) when any."""

@@ -34,6 +34,7 @@ from runtime_alloc.backends.numpy.columns import Table, default_block_size
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
+from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
@@ -133,7 +134,7 @@ class NumpyBackend(Choosing):
             return self._scan_states
         self.sync()
         t = self.table
-        return {name: t.state_at(i) for name, i in t.row_of.items()}
+        return {name: t.state_at(k & MASK) for name, k in t.key_of.items()}
 
     # ------------------------------------------------------------------ index upkeep
 
@@ -151,7 +152,7 @@ class NumpyBackend(Choosing):
             name, (r.millicpu, r.memory_bytes, r.slots), r.extended, state.draining
         )
         if state.devices:  # the ledger sends device runners' changes as states (.devices)
-            self.table.devices.set(self.table.row_of[name], state.devices)
+            self.table.devices.set(self.table.key_of[name] & MASK, state.devices)
             if self._scan_states is not None:
                 self._scan_states[name] = state
 
@@ -168,7 +169,8 @@ class NumpyBackend(Choosing):
             scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)
         if self._pending:
             self.flush()
-        i = self.table.row_of[name]
+        key = self.table.key_of[name]
+        i = key & MASK
         self.extended_index.touch(i)
         classes = self.classes
         if classes is None and not self.scanning:
@@ -179,7 +181,7 @@ class NumpyBackend(Choosing):
         if len(dirty) > _MAX_DIRTY:
             self._write_dirty()  # bounds the memory of the changes kept back
         if classes is not None:
-            classes.set(i, reserved, not draining)
+            classes.set(key, reserved, not draining)
         elif self._arrays is not None:
             self._arrays.set(self.table, i, reserved, draining)
 
@@ -223,7 +225,7 @@ class NumpyBackend(Choosing):
         self._arrays = None
         self.extended_index.clear()
         if self.classes is not None:
-            self.classes.remove(self.table.row_of[name])
+            self.classes.remove(self.table.key_of[name])
         self.table.remove(name)
         t = self.table
         if t.nrows - t.nlive > max(t.nlive, 4 * t.block_size):
@@ -249,7 +251,7 @@ class NumpyBackend(Choosing):
         if states is None:
             self._write_dirty()
             t: Table = self.table
-            states = [t.state_at(i) for i in t.row_of.values()] + self._pending
+            states = [t.state_at(k & MASK) for k in t.key_of.values()] + self._pending
         self._pending = []
         self._dirty.clear()
         self.scanning = self.vectorized and (
@@ -297,7 +299,7 @@ class NumpyBackend(Choosing):
             return
         if shapes is None:
             shapes = _shapes(states)
-        rows = [t.row_of[s.runner.name] for s in states]
+        key_of = t.key_of
         same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         reserved = [
             same.setdefault(r, r)
@@ -306,8 +308,7 @@ class NumpyBackend(Choosing):
             )
         ]
         classes.add_many(
-            rows,
-            t.sequence[rows].tolist(),
+            [key_of[s.runner.name] for s in states],
             shapes,
             reserved,
             [not s.draining for s in states],

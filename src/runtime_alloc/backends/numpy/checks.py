@@ -71,11 +71,12 @@ def check_classes(index: ClassIndex, rows: dict[int, Any]) -> None:
         counts[key] = counts.get(key, 0) + 1
     for g in index.groups.values():
         entries = {e[1] for tier in g.tiers for e in tier}
-        assert entries == g.inheap, "heap entries and inheap differ"  # noqa: S101
-        for r, n in g.count.items():
+        assert sum(map(len, g.tiers)) == g.entries, "heap entries miscounted"  # noqa: S101
+        assert set(g.count) <= set(g.members), "counts of dead classes"  # noqa: S101
+        for r, m in g.members.items():
+            n = 1 if type(m) is int else g.count[r]
             assert counts.get((id(g), r)) == n > 0, r  # noqa: S101
             assert r in entries, r  # noqa: S101
-            m = g.members[r]
             listed = {m} if type(m) is int else set(m)
             valid = {x for x in listed if index.rclass_of[x & MASK] == r}
             assert len(valid) == n, r  # every member is listed once, stale ones aside  # noqa: S101

@@ -164,7 +164,7 @@ class Choosing:
             )
         else:
             row = blocks.search(self, request, require)  # type: ignore[arg-type]
-        return None if row < 0 else self.table.names[row]
+        return None if row < 0 else self.table.runners[row].name  # type: ignore[union-attr]
 
     def _candidates(self, request: Resources) -> Any:  # noqa: ANN401
         """Rows that may take ``request``: those declaring its first extended resource, or all.
@@ -211,8 +211,8 @@ class Choosing:
         rows = batch.plan(self, request, require, count)  # type: ignore[arg-type]
         if rows is None:
             return None
-        names = self.table.names
-        return [names[i] for i in rows.tolist()]
+        runners = self.table.runners
+        return [runners[i].name for i in rows.tolist()]
 
     def diagnose(
         self, task_id: str, request: Resources, require: frozenset[str]

@@ -17,7 +17,7 @@ block) are :mod:`.block_bounds`'s.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
 from runtime_alloc.backends.numpy.devices import DeviceColumns
+from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
 from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
@@ -51,6 +52,40 @@ def _bucket(value: int) -> int:
     return int(value).bit_length()
 
 
+class Names:
+    """Row -> runner name (None for an empty row), read from a table's runners (a view)."""
+
+    __slots__ = ("_runners",)
+
+    def __init__(self, runners: list[Runner | None]) -> None:
+        self._runners = runners
+
+    def __getitem__(self, i: int) -> str | None:
+        runner = self._runners[i]
+        return None if runner is None else runner.name
+
+    def __len__(self) -> int:
+        return len(self._runners)
+
+
+class RowOf(Mapping[str, int]):
+    """Runner name -> row, read from a table's ``key_of`` (a view; each read O(1))."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: dict[str, int]) -> None:
+        self._keys = keys
+
+    def __getitem__(self, name: str) -> int:
+        return self._keys[name] & MASK
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class Table(BlockBounds):
     """Column storage of runner states for one strategy's weights.
 
@@ -75,8 +110,10 @@ class Table(BlockBounds):
         #: True: rows follow registration order (one group for every capacity), so
         #: the lowest row among equal scores is the runner registered first.
         self.ordered = ordered
-        self.row_of: dict[str, int] = {}
-        self.names: list[str | None] = []
+        #: runner name -> ``sequence << SHIFT | row``: one int per runner that is also
+        #: the class index's member (registration order, then row), so no second
+        #: int per runner is kept for the row
+        self.key_of: dict[str, int] = {}
         #: row -> the Runner (None for an empty row)
         self.runners: list[Runner | None] = []
         self.nlive = 0
@@ -87,11 +124,30 @@ class Table(BlockBounds):
         self.nblocks = 0
         self.fill: list[int] = []
         self.devices = DeviceColumns()
-        self._allocate_rows(0, 0)
+        self._allocate_rows(0)
+        self._allocate_blocks(0)
+        self.block_capacity = 0
+
+    @property
+    def names(self) -> Names:
+        """Row -> runner name, None for an empty row (a view of :attr:`runners`). O(1)."""
+        return Names(self.runners)
+
+    @property
+    def row_of(self) -> RowOf:
+        """Runner name -> row (a view of :attr:`key_of`). O(1)."""
+        return RowOf(self.key_of)
 
     # ------------------------------------------------------------------ storage
 
-    def _allocate_rows(self, nrows: int, nblocks: int) -> None:
+    def _allocate_rows(self, nrows: int) -> None:
+        """Grow every row column to ``nrows`` rows. O(nrows).
+
+        :meth:`add_many` calls this once per call, after assigning its rows, not
+        once per doubling of the blocks: the columns of the sizes in between
+        would stay behind as free but resident heap (about 60 bytes per runner
+        at a 1M-runner build).
+        """
         g = getattr
         self.capacity = [grow(g(self, "capacity", [None] * 3)[d], nrows, 0, _I64) for d in range(3)]
         self.reserved = [grow(g(self, "reserved", [None] * 3)[d], nrows, 0, _I64) for d in range(3)]
@@ -103,8 +159,10 @@ class Table(BlockBounds):
         ]
         self.weight_sum = grow(g(self, "weight_sum", None), nrows, 0, _I64)
         self.weight_sum_float = grow(g(self, "weight_sum_float", None), nrows, 1.0, _F64)
-        self.base_score_low = grow(g(self, "base_score_low", None), nrows, _INF, _F64)
-        self.base_score_high = grow(g(self, "base_score_high", None), nrows, -_INF, _F64)
+        # the per-row score terms serve only the block summaries: empty without them
+        nscored = nrows if self.summaries else 0
+        self.base_score_low = grow(g(self, "base_score_low", None), nscored, _INF, _F64)
+        self.base_score_high = grow(g(self, "base_score_high", None), nscored, -_INF, _F64)
         self.sequence = grow(g(self, "sequence", None), nrows, np.iinfo(_I64).max, _I64)
         self.labelset = grow(g(self, "labelset", None), nrows, 0, np.int32)
         self.alive = grow(g(self, "alive", None), nrows, 0, np.bool_)
@@ -114,17 +172,17 @@ class Table(BlockBounds):
         self.extended = {
             k: [grow(v[0], nrows, 0, _I64), grow(v[1], nrows, 0, _I64)] for k, v in ext.items()
         }
-        self._allocate_blocks(nblocks)
         self.row_capacity = nrows
-        self.block_capacity = nblocks
 
     def _new_block(self) -> int:
+        """Open a block (its rows get columns at the end of :meth:`add_many`). O(1) amortized."""
         if self.nblocks == self.block_capacity:
             nb = max(4, self.block_capacity * 2)
             # gmin/gmax are 2-D: grow flat copies
             self.block_slope_min = self.block_slope_min.ravel()
             self.block_slope_max = self.block_slope_max.ravel()
-            self._allocate_rows(nb * self.block_size, nb)
+            self._allocate_blocks(nb)
+            self.block_capacity = nb
         k = self.nblocks
         self.nblocks += 1
         self.fill.append(0)
@@ -176,14 +234,14 @@ class Table(BlockBounds):
         """
         bs = self.block_size
         self.devices.runners_changed()
-        rows: list[int] = []
+        keys: list[int] = []  # key_of of each new runner (its row in the low bits)
         caps: list[tuple[int, int, int]] = []
         reserved: list[tuple[int, int, int]] = []
         lsets: list[int] = []
         draining: list[bool] = []
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
-        groups, fill, names, slot_of = self._groups, self.fill, self.names, self.row_of
+        groups, fill, runners, key_of = self._groups, self.fill, self.runners, self.key_of
         labelsets = self.labelsets
         same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
         for state in states:
@@ -199,16 +257,15 @@ class Table(BlockBounds):
             k = blocks[-1]
             i = k * bs + fill[k]
             if fill[k] == 0:
-                self.block_first_sequence[k] = self.nextseq + len(rows)
+                self.block_first_sequence[k] = self.nextseq + len(keys)
             fill[k] += 1
             touched.add(k)
-            if len(names) <= i:
-                names.extend([None] * (i + 1 - len(names)))
-                self.runners.extend([None] * (i + 1 - len(self.runners)))
-            names[i] = runner.name
-            self.runners[i] = runner
-            slot_of[runner.name] = i
-            rows.append(i)
+            if len(runners) <= i:
+                runners.extend([None] * (i + 1 - len(runners)))
+            runners[i] = runner
+            key = (self.nextseq + len(keys)) << SHIFT | i  # see sequence below
+            key_of[runner.name] = key
+            keys.append(key)  # (not i: no int per row to free after the build)
             caps.append(cap)
             r = state.reserved
             amounts = (r.millicpu, r.memory_bytes, r.slots)
@@ -219,10 +276,12 @@ class Table(BlockBounds):
             draining.append(state.draining)
             if c.extended or r.extended:
                 with_ext.append((i, state))
-        if not rows:
+        if not keys:
             return
-        n = len(rows)
-        idx = np.array(rows, dtype=_I64)
+        if self.row_capacity < self.block_capacity * bs:
+            self._allocate_rows(self.block_capacity * bs)
+        n = len(keys)
+        idx = np.array(keys, dtype=_I64) & MASK
         cap_a = np.array(caps, dtype=_I64).reshape(n, 3)
         res_a = np.array(reserved, dtype=_I64).reshape(n, 3)
         drain_a = np.array(draining, dtype=np.bool_)
@@ -254,9 +313,8 @@ class Table(BlockBounds):
 
     def remove(self, name: str) -> None:
         """Forget a runner; its row stays empty until the next rebuild. O(1)."""
-        i = self.row_of.pop(name)
+        i = self.key_of.pop(name) & MASK
         self.devices.runners_changed()
-        self.names[i] = None
         self.runners[i] = None
         self.nlive -= 1
         self.alive[i] = False
@@ -265,8 +323,9 @@ class Table(BlockBounds):
             self.free_usable[d][i] = -1
             self.capacity[d][i] = 0
             self.reserved[d][i] = 0
-        self.base_score_low[i] = _INF
-        self.base_score_high[i] = -_INF
+        if self.summaries:
+            self.base_score_low[i] = _INF
+            self.base_score_high[i] = -_INF
         for cols in self.extended.values():
             cols[0][i] = 0
             cols[1][i] = 0
@@ -275,7 +334,7 @@ class Table(BlockBounds):
     def update(self, state: RunnerState, i: int | None = None) -> None:
         """Store a runner's reserved amounts and draining flag; widen its block's bounds. O(1)."""
         if i is None:
-            i = self.row_of[state.runner.name]
+            i = self.key_of[state.runner.name] & MASK
         r = state.reserved
         self.set_row(i, (r.millicpu, r.memory_bytes, r.slots), r.extended, state.draining)
 

@@ -49,7 +49,6 @@ from runtime_alloc.backends.numpy.shape_groups import (
     DOWN,
     INF,
     MASK,
-    SHIFT,
     TIERS,
     UP,
     ShapeGroup,
@@ -76,7 +75,6 @@ class ClassIndex:
         self.group_of: list[ShapeGroup | None] = []
         #: the reserved tuple (r-class) of each row's runner; None when not usable
         self.rclass_of: list[tuple[int, int, int] | None] = []
-        self.member_of: list[int] = []
         self._by_require: dict[frozenset[str], list[ShapeGroup]] = {}
 
     # ------------------------------------------------------------------ upkeep
@@ -88,36 +86,35 @@ class ClassIndex:
 
     def add_many(
         self,
-        rows: list[int],
-        seqs: list[int],
+        keys: list[int],
         shapes: list[tuple[tuple[int, int, int], frozenset[str]]],
         reserved: list[tuple[int, int, int]],
         usable: list[bool],
     ) -> None:
-        """Index new runners in ``rows`` (shapes must fit, see :meth:`can_add`). O(n log n)."""
-        if not rows:
+        """Index new runners (shapes must fit, see :meth:`can_add`). O(n log n).
+
+        Args:
+            keys: each runner's member ``seq << SHIFT | row`` (the table's ``key_of``).
+            shapes: each runner's (capacity, labels).
+            reserved: each runner's reserved (cpu, memory, slots).
+            usable: False for a draining runner.
+        """
+        if not keys:
             return
-        grow = max(rows) + 1 - len(self.group_of)
+        grow = max(k & MASK for k in keys) + 1 - len(self.group_of)
         if grow > 0:
             self.group_of.extend([None] * grow)
             self.rclass_of.extend([None] * grow)
-            self.member_of.extend([0] * grow)
         buckets: dict[tuple[int, tuple[int, int, int]], tuple[ShapeGroup, list[int]]] = {}
-        groups, group_of, rclass_of, member_of = (
-            self.groups,
-            self.group_of,
-            self.rclass_of,
-            self.member_of,
-        )
-        for row, seq, shape, r, ok in zip(rows, seqs, shapes, reserved, usable, strict=True):
+        groups, group_of, rclass_of = self.groups, self.group_of, self.rclass_of
+        for member, shape, r, ok in zip(keys, shapes, reserved, usable, strict=True):
+            row = member & MASK
             g = groups.get(shape)
             if g is None:
                 g = ShapeGroup(shape[0], shape[1], self.w, self._ntiers)
                 groups[shape] = g
                 self._by_require.clear()
             group_of[row] = g
-            member = seq << SHIFT | row
-            member_of[row] = member
             if ok:
                 rclass_of[row] = r
                 bucket = buckets.get((id(g), r))
@@ -128,25 +125,28 @@ class ClassIndex:
             else:
                 rclass_of[row] = None
         for (_, r), (g, new) in buckets.items():
+            members, count = g.members, g.count
+            old = members.get(r)
             k = len(new)
-            n = g.count.get(r, 0)
-            if n == 0:
-                g.count[r] = k
+            if old is None:
                 if k == 1:
-                    g.members[r] = new[0]
+                    members[r] = new[0]
                 else:
                     heapify(new)
-                    g.members[r] = new
-                if r not in g.inheap:
-                    self._push(g, r)
+                    members[r] = new
+                    count[r] = k
+                self._push(g, r)
             else:
-                g.count[r] = n + k
-                old = g.members[r]
-                merged = [old, *new] if type(old) is int else [*old, *new]
+                if type(old) is int:
+                    count[r] = 1 + k
+                    merged = [old, *new]
+                else:
+                    count[r] += k
+                    merged = [*old, *new]
                 heapify(merged)
-                g.members[r] = merged
+                members[r] = merged
         for g in groups.values():
-            if len(g.inheap) > 2 * len(g.count) + 64:
+            if g.entries > 2 * len(g.members) + 64:
                 self._compact(g)
 
     def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
@@ -157,64 +157,77 @@ class ClassIndex:
             tier = self._ntiers - 1
         sk = -key if self.maximize else key
         heappush(g.tiers[tier], (sk, r))
-        g.inheap.add(r)
+        g.entries += 1
         cmin = g.cmin
         c = tier >> CHUNK_BITS
         if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
             cmin[c] = sk
 
-    def remove(self, row: int) -> None:
-        """Forget the runner in ``row``. O(1)."""
-        self.set(row, (0, 0, 0), False)  # noqa: FBT003
-        self.group_of[row] = None
+    def remove(self, member: int) -> None:
+        """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(1)."""
+        self.set(member, (0, 0, 0), False)  # noqa: FBT003
+        self.group_of[member & MASK] = None
 
-    def set(self, row: int, r: tuple[int, int, int], usable: bool) -> None:
-        """Move the runner in ``row`` to the r-class of ``r`` (none when not usable). O(log n)."""
+    def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
+        """Move runner ``member`` (``seq << SHIFT | row``) to the r-class of ``r``. O(log n).
+
+        A runner that is not ``usable`` (draining) leaves every r-class.
+        """
+        row = member & MASK
         rclass_of = self.rclass_of
         old = rclass_of[row]
         g = self.group_of[row]
         assert g is not None  # noqa: S101
-        count = g.count
+        members = g.members
         if old is not None:
             if usable and old == r:
                 return
-            n = count[old] - 1
-            if n:
-                count[old] = n
+            m = members[old]
+            if type(m) is int:
+                del members[old]  # its heap entry dies lazily
             else:
-                del count[old]  # its heap entry dies lazily
-                del g.members[old]
+                count = g.count
+                n = count[old] - 1
+                if n:
+                    count[old] = n
+                else:
+                    del count[old], members[old]
         if not usable:
             rclass_of[row] = None
             return
-        member = self.member_of[row]
-        n = count.get(r, 0)
-        if n == 0:
-            count[r] = 1
-            g.members[r] = member
-            if r not in g.inheap:
-                self._push(g, r)
-                if len(g.inheap) > 2 * len(count) + 64:
-                    self._compact(g)
+        m = members.get(r)
+        if m is None:
+            members[r] = member
+            self._push(g, r)
+            if g.entries > 2 * len(members) + 64:
+                self._compact(g)
+        elif type(m) is int:
+            members[r] = [m, member] if m < member else [member, m]
+            g.count[r] = 2
         else:
+            count = g.count
+            n = count[r]
             count[r] = n + 1
-            m = g.members[r]
-            if type(m) is int:
-                g.members[r] = [m, member] if m < member else [member, m]
-            else:
-                heappush(m, member)
-                if len(m) > 2 * n + 10:
-                    rclass_of[row] = r  # the joining runner counts as a member already
-                    m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+            heappush(m, member)
+            if len(m) > 2 * n + 10:
+                rclass_of[row] = r  # the joining runner counts as a member already
+                m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
         rclass_of[row] = r
 
     @staticmethod
     def _compact(g: ShapeGroup) -> None:
-        count = g.count
+        members = g.members
+        kept: set[tuple[int, int, int]] = set()  # one entry per live class
         for tier in g.tiers:
-            tier[:] = [e for e in tier if e[1] in count]
-            heapify(tier)
-        g.inheap = set(count)
+            entries = []
+            for e in tier:
+                r = e[1]
+                if r in members and r not in kept:
+                    kept.add(r)
+                    entries.append(e)
+            heapify(entries)
+            tier[:] = entries
+        g.entries = len(kept)
         for c in range(len(g.cmin)):
             roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
             g.cmin[c] = min(roots, default=INF)
@@ -299,7 +312,7 @@ class ClassIndex:
             tiers = g.tiers
             cmin = g.cmin
             delta = g.delta
-            count = g.count
+            members = g.members
             cap = g.cap
             # feasible: reserved_within(r, u0, u1, u2) of .feasibility, unrolled below (a
             # call costs on this hot loop); the test of test_feasibility.py ties the copies
@@ -323,8 +336,9 @@ class ClassIndex:
                 for h in walk:
                     if not h:
                         continue
-                    while h[0][1] not in count:
-                        g.inheap.discard(heappop(h)[1])
+                    while h[0][1] not in members:
+                        heappop(h)
+                        g.entries -= 1
                         if not h:
                             break
                     else:
@@ -350,7 +364,7 @@ class ClassIndex:
                                 if i < n and h[i][0] <= limit:
                                     r = h[i][1]
                                     # a live r-class that passes the unrolled reserved_within
-                                    if r in count and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
+                                    if r in members and r[0] <= u0 and r[1] <= u1 and r[2] <= u2:
                                         cands.append(r)
                                     stack.append(2 * i + 1)
                                     stack.append(2 * i + 2)
@@ -359,8 +373,9 @@ class ClassIndex:
                             while h:
                                 e = h[0]
                                 r = e[1]
-                                if r not in count:
-                                    g.inheap.discard(heappop(h)[1])
+                                if r not in members:
+                                    heappop(h)
+                                    g.entries -= 1
                                     continue
                                 if e[0] > limit:
                                     break
@@ -374,7 +389,6 @@ class ClassIndex:
                             low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
-            members = g.members
             score = g.score
             for r in cands:
                 f = score(r, q)

@@ -30,13 +30,20 @@ CHUNK = 1 << CHUNK_BITS
 class ShapeGroup:
     """Runners of one shape (capacity and labels) and their r-classes.
 
-    An r-class is named by its reserved tuple ``r``; it lives in ``count``
-    (members, > 0) and ``members`` (the one packed member ``seq << SHIFT |
-    row``, or a heap of them with stale entries dropped lazily). Its tier
-    heap entry is ``(sort key, r)``; ``inheap`` holds every ``r`` with an
-    entry (live or dead), so a class that comes back reuses its old entry
-    (same key, same tier). Only ints, floats and tuples of them are stored
-    per class, which the garbage collector does not track.
+    An r-class is named by its reserved tuple ``r``; it is live while it has
+    an entry in ``members``: the one packed member ``seq << SHIFT | row`` of a
+    single-runner class (no count kept: one), or a heap of them with stale
+    entries dropped lazily, whose number of live members is ``count[r]``
+    (> 0; only heap classes have a count, which saves a dict entry per class
+    in fleets where most runners hold amounts of their own). Its tier
+    heap entry is ``(sort key, r)``, pushed whenever the class is created;
+    entries of dead classes are dropped when they reach a heap's root, and
+    all at once (with the duplicates a class that came back left) when
+    ``entries``, their number, exceeds twice the live classes (no set of
+    classes with an entry is kept: it cost 30 bytes per class). A duplicate
+    of a live class is harmless: both name the same class, scored alike.
+    Only ints, floats and tuples of them are stored per class, which the
+    garbage collector does not track.
     """
 
     __slots__ = (
@@ -46,8 +53,8 @@ class ShapeGroup:
         "coef",
         "count",
         "delta",
+        "entries",
         "full",
-        "inheap",
         "labels",
         "members",
         "scored",
@@ -85,9 +92,11 @@ class ShapeGroup:
         self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
         #: per chunk of 2**CHUNK_BITS tiers, a lower bound of the keys in its heaps
         self.cmin = [INF] * -(-ntiers >> CHUNK_BITS)
-        self.count: dict[tuple[int, int, int], int] = {}
         self.members: dict[tuple[int, int, int], Any] = {}
-        self.inheap: set[tuple[int, int, int]] = set()
+        #: live members of each class whose ``members`` entry is a heap
+        self.count: dict[tuple[int, int, int], int] = {}
+        #: tier heap entries, live or dead (see the class docstring)
+        self.entries = 0
 
     def score(self, r: tuple[int, int, int], q: tuple[int, int, int]) -> float:
         """The float score of r-class ``r`` for request ``q``, exactly as the python scan's.
