@@ -66,7 +66,15 @@ from runtime_alloc.backends.numpy.device_groups import (
     DeviceGroup,
     first_tier,
 )
-from runtime_alloc.backends.numpy.shape_groups import DOWN, INF, MASK, SHIFT, UP
+from runtime_alloc.backends.numpy.shape_groups import (
+    DOWN,
+    INF,
+    MASK,
+    SHIFT,
+    UP,
+    best_member,
+    join_members,
+)
 from runtime_alloc.devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
@@ -271,10 +279,7 @@ class DeviceClasses:
             if type(m) is int:
                 g.members[r] = [m, member] if m < member else [member, m]
             else:
-                heappush(m, member)
-                if len(m) > 2 * n + 10:
-                    rclass_of[row] = r  # the joining runner counts as a member already
-                    m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+                join_members(m, member, n, r, row, rclass_of)
         rclass_of[row] = r
 
     @staticmethod
@@ -406,20 +411,9 @@ class DeviceClasses:
                                     limit = e[0] + delta
                         for e in popped:
                             heappush(h, e)
-            members = g.members
-            for r in cands:
-                f = g.score(r, q)
-                m = members[r]
-                if type(m) is not int:
-                    while rclass_of[m[0] & MASK] != r:
-                        heappop(m)
-                    m = m[0]
-                if (
-                    best < 0
-                    or (f > best_f if maximize else f < best_f)
-                    or (f == best_f and m < best)
-                ):
-                    best_f, best = f, m
+            best_f, best = best_member(
+                cands, g.score, q, g.members, rclass_of, maximize, best_f, best
+            )
         return -1 if best < 0 else best & MASK
 
     def check(self) -> None:

@@ -52,6 +52,8 @@ from runtime_alloc.backends.numpy.shape_groups import (
     TIERS,
     UP,
     ShapeGroup,
+    best_member,
+    join_members,
 )
 
 __all__ = ["ClassIndex"]
@@ -208,10 +210,7 @@ class ClassIndex:
             count = g.count
             n = count[r]
             count[r] = n + 1
-            heappush(m, member)
-            if len(m) > 2 * n + 10:
-                rclass_of[row] = r  # the joining runner counts as a member already
-                m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+            join_members(m, member, n, r, row, rclass_of)
         rclass_of[row] = r
 
     @staticmethod
@@ -389,18 +388,7 @@ class ClassIndex:
                             low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
-            score = g.score
-            for r in cands:
-                f = score(r, q)
-                m = members[r]
-                if type(m) is not int:
-                    while rclass_of[m[0] & MASK] != r:
-                        heappop(m)
-                    m = m[0]
-                if (
-                    best < 0
-                    or (f > best_f if maximize else f < best_f)
-                    or (f == best_f and m < best)
-                ):
-                    best_f, best = f, m
+            best_f, best = best_member(
+                cands, g.score, q, members, rclass_of, maximize, best_f, best
+            )
         return -1 if best < 0 else best & MASK

@@ -5,9 +5,22 @@ See :mod:`.shape_classes` for the search over groups and the exactness argument.
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from typing import Any
 
-__all__ = ["CHUNK", "CHUNK_BITS", "DOWN", "INF", "MASK", "SHIFT", "TIERS", "UP", "ShapeGroup"]
+__all__ = [
+    "CHUNK",
+    "CHUNK_BITS",
+    "DOWN",
+    "INF",
+    "MASK",
+    "SHIFT",
+    "TIERS",
+    "UP",
+    "ShapeGroup",
+    "best_member",
+    "join_members",
+]
 
 #: Rows are packed with the registration sequence into one int: seq << SHIFT | row.
 SHIFT = 32
@@ -128,3 +141,52 @@ class ShapeGroup:
         for d, w, cf in self.scored:
             total += float(w * r[d]) / cf
         return total
+
+
+def best_member(  # noqa: PLR0917 (the hot loop's state, passed once per group)
+    cands: Any,  # noqa: ANN401
+    score: Any,  # noqa: ANN401
+    q: Any,  # noqa: ANN401
+    members: dict[Any, Any],
+    rclass_of: Any,  # noqa: ANN401 (a list or a dict by row)
+    maximize: bool,
+    best_f: float,
+    best: int,
+) -> tuple[float, int]:
+    """The best of ``(best_f, best)`` and the r-classes ``cands`` of one group.
+
+    Each class ``r`` scores ``score(r, q)`` and is represented by its live member
+    registered first: ``members[r]`` is that packed member (``seq << SHIFT | row``)
+    or a heap of them whose stale entries (runners that moved to another class,
+    ``rclass_of[row] != r``) are popped here. Higher score wins when ``maximize``,
+    lower otherwise; equal scores go to the lower member (the first registered
+    runner). ``best`` < 0 means none yet. Shared by the class index of plain
+    requests (:mod:`.shape_classes`) and of device requests (:mod:`.device_classes`).
+
+    Runtime complexity: O(len(cands) + stale entries popped, amortised O(1) each).
+    """
+    for r in cands:
+        f = score(r, q)
+        m = members[r]
+        if type(m) is not int:
+            while rclass_of[m[0] & MASK] != r:
+                heappop(m)
+            m = m[0]
+        if best < 0 or (f > best_f if maximize else f < best_f) or (f == best_f and m < best):
+            best_f, best = f, m
+    return best_f, best
+
+
+def join_members(m: list[int], member: int, n: int, r: Any, row: int, rclass_of: Any) -> None:  # noqa: ANN401, PLR0917
+    """Add ``member`` (in ``row``) to the member heap ``m`` of r-class ``r``, which had ``n``.
+
+    Stale entries (runners that moved on) are dropped lazily by :func:`best_member`;
+    when they outnumber the live ones the heap is rebuilt from the live members,
+    so it stays within 2n + 10 entries. Shared by both class indexes.
+
+    Runtime complexity: O(log n), amortised.
+    """
+    heappush(m, member)
+    if len(m) > 2 * n + 10:
+        rclass_of[row] = r  # the joining runner counts as a member already
+        m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
