@@ -33,7 +33,9 @@ class StateClass:
         "free_cpu",
         "heap",
         "key",
+        "listed",
         "members",
+        "picks",
         "rep",
     )
 
@@ -46,12 +48,18 @@ class StateClass:
         self.members: dict[int, str] = {}
         cap, res = rep.runner.capacity, rep.reserved
         self.free_cpu = cap.millicpu - res.millicpu
-        #: the entries of this class in the device lists (None when not listed)
-        self.entries: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-        #: F before placement (device classes, this generation)
-        self.fb: Any = 0
+        #: the entry (g_b, k, cid) of this class in the device list (None when not listed)
+        self.entries: tuple[int, int, int] | None = None
+        #: F before placement (device classes, this generation; None until computed)
+        self.fb: Any = None
         #: device milli asked -> a lower bound of 100 - R of requests asking it (this generation)
         self.bounds: dict[int, int] = {}
+        #: device milli asked -> (lower key, 100 - R bound) of this class's entry in the
+        #: index's list for that milli (this generation)
+        self.listed: dict[int, tuple[float, int]] = {}
+        #: device milli asked -> free milli of the device a share goes on (0 for whole
+        #: devices), or -1 when no request asking it fits; the class's state never changes
+        self.picks: dict[int, int] = {}
 
     def first(self) -> int:
         """The least member sequence. O(log N) amortised."""

@@ -109,6 +109,18 @@ if TYPE_CHECKING:
 
 __all__ = ["FragmentationIndex"]
 
+#: the most per-milli lists kept at once
+_LISTS = 32
+#: above every class id
+_AFTER = float("inf")
+
+
+def _first_two(item: tuple[float, int, StateClass]) -> tuple[float, int]:
+    return item[0], item[1]
+
+
+_FIRST_TWO = _first_two
+
 
 class FragmentationIndex(ScanAnswers):
     """The class index (see the module docstring); the Backend protocol.
@@ -141,9 +153,10 @@ class FragmentationIndex(ScanAnswers):
         self.plain: list[tuple[int, int]] = []
         self.plain_ext: dict[int, StateClass] = {}
         self._by_cid: dict[int, StateClass] = {}
-        #: device classes by (100 - Rub, g_b, k, cid) and by (g_b, k, cid)
-        self.by_bound: list[tuple[int, ...]] = []
-        self.by_free: list[tuple[int, ...]] = []
+        #: device classes by (g_b, k, cid); per device milli asked, the classes a request
+        #: asking it fits, by (lower key, cid) (this generation, built on first use)
+        self.by_free: list[tuple[int, int, int]] = []
+        self.lists: dict[int, list[tuple[float, int]]] = {}
         self._generation = -1
         self._above: tuple[list[int], list[Any], Any] = ([], [0], 1)
         #: states, at the last decision that started a learned decision, of runners changed since
@@ -189,28 +202,31 @@ class FragmentationIndex(ScanAnswers):
             self.plain.pop(bisect_left(self.plain, (cls.free_cpu, cls.cid)))
             self.plain_ext.pop(cls.cid, None)
         elif cls.entries is not None:
-            bound, free = cls.entries
-            self.by_bound.pop(bisect_left(self.by_bound, bound))
-            self.by_free.pop(bisect_left(self.by_free, free))
+            self.by_free.pop(bisect_left(self.by_free, cls.entries))
+            lists = self.lists
+            for asked, (lower, _) in cls.listed.items():
+                entries = lists[asked]
+                entries.pop(bisect_left(entries, (lower, cls.cid)))
 
-    def _entries(self, cls: StateClass) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        strategy = self.strategy
+    def _entries(self, cls: StateClass) -> tuple[int, int, int]:
         rep = cls.rep
-        total = strategy._total  # noqa: SLF001 (the strategy's weight sum)
-        f_b = cls.fb = strategy.f_of(rep)
-        top = top_of(-f_b / total) if total else 50
         used = rep.devices[self.kind]
         g_b = len(used) * DEVICE_MILLI - sum(used)
-        k = strategy.capable(rep)
-        return (top, g_b, k, cls.cid), (g_b, k, cls.cid)
+        return (g_b, self.strategy.capable(rep), cls.cid)
 
     def _list(self, cls: StateClass) -> None:
         cls.entries = self._entries(cls)
-        insort(self.by_bound, cls.entries[0])
-        insort(self.by_free, cls.entries[1])
+        insort(self.by_free, cls.entries)
+        for asked, entries in self.lists.items():
+            lower = self._lower(cls, asked)
+            if lower is not None:
+                insort(entries, (lower, cls.cid))
 
     def _relist(self) -> None:
-        """Recompute every device class's bounds (the shapes changed). O(C log C)."""
+        """Recompute every device class's entry (the shapes changed). O(C log C).
+
+        The per-milli lists are dropped and rebuilt on first use (:meth:`_build`).
+        """
         self._generation = self.strategy.generation
         shapes = sorted((s[2], s[4]) for s in self.strategy.shapes if s[2])
         suffix: list[Any] = [0] * (len(shapes) + 1)
@@ -218,14 +234,80 @@ class FragmentationIndex(ScanAnswers):
             suffix[i] = suffix[i + 1] + shapes[i][1]
         #: device shapes' milli ascending; W of the shapes from each index on; W
         self._above = ([m for m, _ in shapes], suffix, self.strategy._total or 1)  # noqa: SLF001
-        bound, free = [], []
+        free = []
         for cls in self.classes.values():
             if cls.device:
                 cls.bounds.clear()
+                cls.listed.clear()
+                cls.fb = None
                 cls.entries = self._entries(cls)
-                bound.append(cls.entries[0])
-                free.append(cls.entries[1])
-        self.by_bound, self.by_free = sorted(bound), sorted(free)
+                free.append(cls.entries)
+        self.by_free = sorted(free)
+        self.lists = {}
+
+    def _lower(self, cls: StateClass, asked: int) -> float | None:
+        """A lower bound of the key of every request asking ``asked`` milli on ``cls``.
+
+        None when no such request fits the class. Also kept in ``cls.listed``. R <= what F
+        before allows (F after >= 0), R <= what ``asked`` allows (no frag_m falls by more
+        than the milli placed), and the cheap bound of the module docstring (gain * W <=
+        asked * (F_b / T + W of the shapes whose milli exceeds the chosen device's free
+        milli)); the free milli after placement and k are exact. O(devices) the first
+        time a milli is met for the class, O(|shapes| · devices) for F once a generation,
+        else O(log |shapes|).
+        """
+        rep = cls.rep
+        picks = cls.picks
+        free = picks.get(asked)
+        if free is None:
+            used = rep.devices[self.kind]
+            chosen = pick(used, asked)
+            if chosen is None:
+                free = -1
+            elif asked < DEVICE_MILLI:
+                free = DEVICE_MILLI - used[chosen[0][0]]
+            else:
+                free = 0
+            picks[asked] = free
+        if free < 0:
+            return None
+        strategy = self.strategy
+        f_b = cls.fb
+        if f_b is None:
+            f_b = cls.fb = strategy.f_of(rep)
+        weight_sum = strategy._total  # noqa: SLF001 (the strategy's weight sum)
+        top = top_of(-f_b / weight_sum) if weight_sum else 50
+        # no shape's frag falls by more than the milli placed: gain <= asked too
+        top = max(top, top_of(-asked - 0.001))  # (slack for float weights)
+        above, weights, total = self._above
+        g_b, k, _ = cls.entries  # type: ignore[misc]
+        tight = asked < DEVICE_MILLI
+        # gain * W <= asked * (W of shapes it cannot host + W of shapes whose milli
+        # exceeds the device's free milli); the first is at most F_b / T
+        hurt = weights[bisect_right(above, free)] if tight else 0
+        gain = asked * (f_b / g_b + hurt) / total
+        top = max(top, top_of(-(gain * (1 + 1e-9) + 1e-6)))
+        lower = least_key(top, g_b - asked, k, tight)
+        cls.listed[asked] = (lower, top)
+        return lower
+
+    def _build(self, asked: int) -> list[tuple[float, int]]:
+        """The list of the device classes a request asking ``asked`` fits. O(C log C)."""
+        lists = self.lists
+        if len(lists) >= _LISTS:  # many distinct milli: start over, O(C)
+            for cls in self._by_cid.values():
+                cls.listed.clear()
+            lists.clear()
+        entries = []
+        for g_b, _, cid in self.by_free:
+            cls = self._by_cid[cid]
+            if g_b >= asked:
+                lower = self._lower(cls, asked)
+                if lower is not None:
+                    entries.append((lower, cid))
+        entries.sort()
+        lists[asked] = entries
+        return entries
 
     def _changed(self, name: str) -> None:
         old = self.old
@@ -333,61 +415,52 @@ class FragmentationIndex(ScanAnswers):
         feasible = _placement.is_feasible
         by_cid = self._by_cid
         if asked:
-            # no shape's frag falls by more than the milli placed: gain <= asked too
-            floor = top_of(-asked - 0.001)  # (slack for float weights)
-            limit = int(best[0]) >> 46 if best is not None else 101
-            above, weights, total = self._above
-            tiers: dict[int, list[tuple[StateClass, int, int]]] = {}
-            for top, g_b, k, cid in self.by_bound:
-                least = max(floor, top)
-                if least > limit:
-                    break  # every later class has a top bound at least as large
-                cls = by_cid[cid]
-                chosen = pick(cls.rep.devices[self.kind], asked)
-                if chosen is None:
-                    continue  # no request asking this fits the class
-                # gain * W <= asked * (W of shapes it cannot host + W of shapes whose milli
-                # exceeds the device's free milli); the first is at most F_b / T
-                hurt = 0
-                if tight:
-                    index = chosen[0][0]
-                    hurt = weights[
-                        bisect_right(above, DEVICE_MILLI - cls.rep.devices[self.kind][index])
-                    ]
-                gain = asked * (cls.fb / g_b + hurt) / total
-                cheap = max(least, top_of(-(gain * (1 + 1e-9) + 1e-6)))
-                if cheap <= limit:
-                    tiers.setdefault(cheap, []).append((cls, g_b, k))
-            # tier by tier (the R part of the bound), each scored by increasing bound: a class
-            # wins only below the best key, or equal to it and registered first
-            for tier in sorted(tiers):
-                if best is not None and tier > int(best[0]) >> 46:
-                    break
-                candidates = []
-                for cls, g_b, k in tiers[tier]:
+            entries = self.lists.get(asked)
+            if entries is None:
+                entries = self._build(asked)
+            millicpu, kind = request.millicpu, self.kind
+            # by increasing lower bound, a run of equal bounds at a time, ordered by the
+            # request's bound and first sequence: a class wins only below the best key, or
+            # equal to it and registered first
+            at, end = 0, len(entries)
+            while at < end:
+                lower = entries[at][0]
+                if best is not None and lower > best[0]:
+                    break  # every later class's bound is at least as large
+                stop = bisect_right(entries, (lower, _AFTER), at)
+                run = []
+                for _, cid in entries[at:stop]:
+                    cls = by_cid[cid]
+                    bound = lower
+                    if tight:
+                        rep = cls.rep
+                        g_b, k, _ = cls.entries  # type: ignore[misc]
+                        size = len(rep.devices[kind]) * DEVICE_MILLI
+                        cap = rep.runner.capacity.millicpu
+                        top = cls.listed[asked][1]
+                        left = cls.free_cpu - millicpu
+                        bound = plus_key(top, tight, g_b - asked, size, left, cap, k)
+                    run.append((bound, cls.first(), cls))
+                at = stop
+                run.sort(key=_FIRST_TWO)
+                for bound, first, cls in run:
                     rep = cls.rep
-                    size = len(rep.devices[self.kind]) * DEVICE_MILLI
-                    left = cls.free_cpu - request.millicpu
-                    cap = rep.runner.capacity.millicpu
-                    lower = plus_key(tier, tight, g_b - asked, size, left, cap, k)
-                    candidates.append((lower, cls.first(), cls.cid, g_b, k, size, left, cap))
-                candidates.sort()
-                for lower, first, cid, g_b, k, size, left, cap in candidates:
                     if best is not None:
-                        if (lower, first) > best[:2]:
+                        if (bound, first) > best[:2]:
                             break
-                        cls = by_cid[cid]
                         top_bound = cls.bounds.get(asked)
                         if top_bound is None:
                             top_bound = cls.bounds[asked] = self._top_of(cls, asked)
-                        finer = plus_key(
-                            max(tier, top_bound), tight, g_b - asked, size, left, cap, k
-                        )
-                        if (finer, first) > best[:2]:
-                            continue
-                    cls = by_cid[cid]
-                    if feasible(cls.rep, request, require):
-                        found = (key_of(cls.rep, request), first, cid)
+                        if top_bound > cls.listed[asked][1]:
+                            g_b, k, _ = cls.entries  # type: ignore[misc]
+                            size = len(rep.devices[kind]) * DEVICE_MILLI
+                            cap = rep.runner.capacity.millicpu
+                            left = cls.free_cpu - millicpu
+                            finer = plus_key(top_bound, tight, g_b - asked, size, left, cap, k)
+                            if (finer, first) > best[:2]:
+                                continue
+                    if feasible(rep, request, require):
+                        found = (key_of(rep, request), first, cls.cid)
                         if best is None or found < best:
                             best = found
             return best
