@@ -445,9 +445,11 @@ class FragmentationIndex(ScanAnswers):
                 run.sort(key=_FIRST_TWO)
                 for bound, first, cls in run:
                     rep = cls.rep
+                    if best is not None and (bound, first) > best[:2]:
+                        break
+                    if not feasible(rep, request, require):
+                        continue
                     if best is not None:
-                        if (bound, first) > best[:2]:
-                            break
                         top_bound = cls.bounds.get(asked)
                         if top_bound is None:
                             top_bound = cls.bounds[asked] = self._top_of(cls, asked)
@@ -459,10 +461,9 @@ class FragmentationIndex(ScanAnswers):
                             finer = plus_key(top_bound, tight, g_b - asked, size, left, cap, k)
                             if (finer, first) > best[:2]:
                                 continue
-                    if feasible(rep, request, require):
-                        found = (key_of(rep, request), first, cls.cid)
-                        if best is None or found < best:
-                            best = found
+                    found = (key_of(rep, request), first, cls.cid)
+                    if best is None or found < best:
+                        best = found
             return best
         for g_b, k, cid in self.by_free:
             cls = by_cid[cid]
