@@ -423,6 +423,7 @@ class FragmentationIndex(ScanAnswers):
             # request's bound and first sequence: a class wins only below the best key, or
             # equal to it and registered first
             at, end = 0, len(entries)
+            moved: list[StateClass] = []
             while at < end:
                 lower = entries[at][0]
                 if best is not None and lower > best[0]:
@@ -454,6 +455,7 @@ class FragmentationIndex(ScanAnswers):
                         if top_bound is None:
                             top_bound = cls.bounds[asked] = self._top_of(cls, asked)
                         if top_bound > cls.listed[asked][1]:
+                            moved.append(cls)  # its finer bound, in the list from now on
                             g_b, k, _ = cls.entries  # type: ignore[misc]
                             size = len(rep.devices[kind]) * DEVICE_MILLI
                             cap = rep.runner.capacity.millicpu
@@ -464,6 +466,14 @@ class FragmentationIndex(ScanAnswers):
                     found = (key_of(rep, request), first, cls.cid)
                     if best is None or found < best:
                         best = found
+            for cls in moved:
+                top_bound = cls.bounds[asked]
+                lower = cls.listed[asked][0]
+                entries.pop(bisect_left(entries, (lower, cls.cid)))
+                g_b, k, _ = cls.entries  # type: ignore[misc]
+                lower = least_key(top_bound, g_b - asked, k, tight)
+                insort(entries, (lower, cls.cid))
+                cls.listed[asked] = (lower, top_bound)
             return best
         for g_b, k, cid in self.by_free:
             cls = by_cid[cid]
