@@ -25,12 +25,14 @@ class StateClass:
     """Runners with one state (but the name): their sequence heap and sort keys."""
 
     __slots__ = (
+        "afters",
         "bounds",
         "cid",
         "device",
         "entries",
         "fb",
         "free_cpu",
+        "free_memory",
         "heap",
         "key",
         "listed",
@@ -48,6 +50,7 @@ class StateClass:
         self.members: dict[int, str] = {}
         cap, res = rep.runner.capacity, rep.reserved
         self.free_cpu = cap.millicpu - res.millicpu
+        self.free_memory = cap.memory_bytes - res.memory_bytes
         #: the entry (g_b, k, cid) of this class in the device list (None when not listed)
         self.entries: tuple[int, int, int] | None = None
         #: F before placement (device classes, this generation; None until computed)
@@ -60,6 +63,8 @@ class StateClass:
         #: device milli asked -> free milli of the device a share goes on (0 for whole
         #: devices), or -1 when no request asking it fits; the class's state never changes
         self.picks: dict[int, int] = {}
+        #: device milli asked -> the device use after the allocator's pick (when it fits)
+        self.afters: dict[int, tuple[int, ...]] = {}
 
     def first(self) -> int:
         """The least member sequence. O(log N) amortised."""

@@ -264,10 +264,12 @@ class FragmentationIndex(ScanAnswers):
             chosen = pick(used, asked)
             if chosen is None:
                 free = -1
-            elif asked < DEVICE_MILLI:
-                free = DEVICE_MILLI - used[chosen[0][0]]
             else:
-                free = 0
+                free = DEVICE_MILLI - used[chosen[0][0]] if asked < DEVICE_MILLI else 0
+                after = list(used)
+                for index, milli in chosen:
+                    after[index] += milli
+                cls.afters[asked] = tuple(after)
             picks[asked] = free
         if free < 0:
             return None
@@ -463,7 +465,7 @@ class FragmentationIndex(ScanAnswers):
                             finer = plus_key(top_bound, tight, g_b - asked, size, left, cap, k)
                             if (finer, first) > best[:2]:
                                 continue
-                    found = (key_of(rep, request), first, cls.cid)
+                    found = (self._score(cls, request, asked), first, cls.cid)
                     if best is None or found < best:
                         best = found
             for cls in moved:
@@ -489,16 +491,42 @@ class FragmentationIndex(ScanAnswers):
                     best = found
         return best
 
+    def _score(self, cls: StateClass, request: Resources, asked: int) -> float:
+        """The strategy's key of ``request`` (asking ``asked`` > 0) on a listed class.
+
+        The very operations of :meth:`FragmentationStrategy.key` with what the class keeps
+        (F before, the device use after the pick, g_b and k of this generation), so the
+        same float. O(groups · log |shapes|) for F after (memoised by the strategy).
+        """
+        strategy = self.strategy
+        rep = cls.rep
+        weight_sum = strategy._total  # noqa: SLF001 (the strategy's weight sum)
+        if not weight_sum:
+            return strategy.key(rep, request)
+        millicpu = request.millicpu
+        after = strategy._f(  # noqa: SLF001 (its memoised F)
+            cls.free_cpu - millicpu, cls.free_memory - request.memory_bytes, cls.afters[asked]
+        )
+        g_b, k, _ = cls.entries  # type: ignore[misc]
+        return plus_key(
+            top_of((after - cls.fb) / weight_sum),
+            asked < DEVICE_MILLI,
+            g_b - asked,
+            len(cls.afters[asked]) * DEVICE_MILLI,
+            cls.free_cpu - millicpu,
+            rep.runner.capacity.millicpu,
+            k,
+        )
+
     def _top_of(self, cls: StateClass, asked: int) -> int:
         """A lower bound of 100 - R for every request asking ``asked`` milli of the kind.
 
         F after placing the devices alone is at most F after the request (cpu and memory
         taken too), so the R part of the strategy's key for ``asked`` milli and no cpu or
-        memory bounds every such request's. O(|shapes| · devices).
+        memory bounds every such request's. Only for a listed class (a request asking
+        ``asked`` fits it). O(groups · log |shapes|), F memoised.
         """
-        if pick(cls.rep.devices[self.kind], asked) is None:
-            return 101  # no request asking this fits the class
         alone = self._alone.get(asked)
         if alone is None:
             alone = self._alone[asked] = Resources(extended={self.kind: asked})
-        return int(self.strategy.key(cls.rep, alone)) >> 46
+        return int(self._score(cls, alone, asked)) >> 46
