@@ -31,8 +31,10 @@ class StateClass:
         "device",
         "entries",
         "fb",
+        "fb_top",
         "free_cpu",
         "free_memory",
+        "free_milli",
         "heap",
         "key",
         "listed",
@@ -55,6 +57,10 @@ class StateClass:
         self.entries: tuple[int, int, int] | None = None
         #: F before placement (device classes, this generation; None until computed)
         self.fb: Any = None
+        #: 100 - R when F after is 0 (R's bound from F before; with ``fb``)
+        self.fb_top = 0
+        #: free device milli of the index's kind (-1 until computed)
+        self.free_milli = -1
         #: device milli asked -> a lower bound of 100 - R of requests asking it (this generation)
         self.bounds: dict[int, int] = {}
         #: device milli asked -> (lower key, 100 - R bound) of this class's entry in the

@@ -164,6 +164,8 @@ class FragmentationIndex(ScanAnswers):
         self.stamp = 0
         #: device milli -> a request for that alone (the class bounds)
         self._alone: dict[int, Resources] = {}
+        #: device milli -> 100 - R when gain = the milli (R's bound from the milli alone)
+        self._floors: dict[int, int] = {}
         for state in states:
             self.add(state)
 
@@ -209,10 +211,11 @@ class FragmentationIndex(ScanAnswers):
                 entries.pop(bisect_left(entries, (lower, cls.cid)))
 
     def _entries(self, cls: StateClass) -> tuple[int, int, int]:
-        rep = cls.rep
-        used = rep.devices[self.kind]
-        g_b = len(used) * DEVICE_MILLI - sum(used)
-        return (g_b, self.strategy.capable(rep), cls.cid)
+        g_b = cls.free_milli
+        if g_b < 0:
+            used = cls.rep.devices[self.kind]
+            g_b = cls.free_milli = len(used) * DEVICE_MILLI - sum(used)
+        return (g_b, self.strategy.capable(cls.rep), cls.cid)
 
     def _list(self, cls: StateClass) -> None:
         cls.entries = self._entries(cls)
@@ -273,14 +276,17 @@ class FragmentationIndex(ScanAnswers):
             picks[asked] = free
         if free < 0:
             return None
-        strategy = self.strategy
         f_b = cls.fb
         if f_b is None:
+            strategy = self.strategy
             f_b = cls.fb = strategy.f_of(rep)
-        weight_sum = strategy._total  # noqa: SLF001 (the strategy's weight sum)
-        top = top_of(-f_b / weight_sum) if weight_sum else 50
+            weight_sum = strategy._total  # noqa: SLF001 (the strategy's weight sum)
+            cls.fb_top = top_of(-f_b / weight_sum) if weight_sum else 50
         # no shape's frag falls by more than the milli placed: gain <= asked too
-        top = max(top, top_of(-asked - 0.001))  # (slack for float weights)
+        top = self._floors.get(asked)
+        if top is None:
+            top = self._floors[asked] = top_of(-asked - 0.001)  # (slack for float weights)
+        top = max(top, cls.fb_top)
         above, weights, total = self._above
         g_b, k, _ = cls.entries  # type: ignore[misc]
         tight = asked < DEVICE_MILLI
