@@ -426,7 +426,7 @@ class FragmentationIndex(ScanAnswers):
             entries = self.lists.get(asked)
             if entries is None:
                 entries = self._build(asked)
-            millicpu, kind = request.millicpu, self.kind
+            millicpu, memory, kind = request.millicpu, request.memory_bytes, self.kind
             # by increasing lower bound, a run of equal bounds at a time, ordered by the
             # request's bound and first sequence: a class wins only below the best key, or
             # equal to it and registered first
@@ -440,6 +440,8 @@ class FragmentationIndex(ScanAnswers):
                 run = []
                 for _, cid in entries[at:stop]:
                     cls = by_cid[cid]
+                    if cls.free_cpu < millicpu or cls.free_memory < memory:
+                        continue  # not feasible (the first tests of is_feasible)
                     bound = lower
                     if tight:
                         rep = cls.rep
