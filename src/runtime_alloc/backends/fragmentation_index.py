@@ -30,36 +30,39 @@ scan's answer (lowest key, ties to the runner registered first). Two families of
   without the kind cannot lower F (taking cpu or memory only makes shapes unhostable),
   so there R <= 50; and no shape's frag_m falls by more than the milli placed (a device
   that is small for m before stays small or grows out of use; a shape that cannot be
-  hosted keeps counting every free milli), so gain <= asked as well. The free device milli
-  after placement is exactly g_b - asked, and the
-  capability k is the class's. Hence every key of the class is at least the bound
-  ``plus_key``-shaped integer with R = Rub, g = g_b - asked, k, stranded 0 and cpu part 0
-  (whole devices: ``(100 - Rub) << 46``). Device classes are kept in two sorted lists,
-  by (100 - Rub, g_b, k) for requests of the kind and by (g_b, k) for the others; along
-  either list the bound does not decrease, so the scan stops at the first class whose
-  bound exceeds the best key found (an equal bound goes on: it may tie with an earlier
-  first sequence). With the cap from ``asked`` the R part of the bound, max(100 - Rub,
-  100 - rounded_score(-asked)), still does not decrease along the first list: the scan
-  stops once it exceeds the best key's R part and skips the classes whose whole bound
-  exceeds the best key. A class whose coarse bound passes is then held to a tighter
-  one, kept per class and per device milli asked: F after placing the devices alone is
-  at most F after the whole request (taking cpu or memory too only makes shapes
-  unhostable; float sums are monotone in each term), so the R part of the strategy's own
-  key for a request of ``asked`` milli alone bounds the R part of every request asking
-  ``asked``. Cheaper, and computed for every class without F: a placement lowers frag_m
-  by at most ``asked`` and only for a shape the runner cannot host (whose weight W_nh is
-  at most F_b / T, T its free device milli, since each counts T in F_b) or whose milli
-  exceeds the free milli of the device the share goes on (W_>f; none for whole devices),
-  so gain <= asked · (F_b / T + W_>f) / W (with a relative slack of 1e-9 for float
-  weights). The classes that pass the first bound are grouped by this cheap R part (tiers,
-  taken in increasing order while a tier's R part does not exceed the best key's) and,
-  inside a tier, taken by increasing (bound, first sequence) until that pair exceeds
-  (best key, its first sequence): a class whose bound equals the best key can only tie,
-  and a tie goes to the runner registered first; a class still in is held to the F-based
-  bound above (cached per class and ``asked``), then scored.
+  hosted keeps counting every free milli), so gain <= asked as well. Cheaper still: a
+  placement lowers frag_m by at most ``asked`` and only for a shape the runner cannot
+  host (whose weight W_nh is at most F_b / T, T its free device milli, since each counts
+  T in F_b) or whose milli exceeds the free milli of the device the share goes on (W_>f;
+  none for whole devices), so gain <= asked · (F_b / T + W_>f) / W (with a relative slack
+  of 1e-9 for float weights). The free device milli after placement is exactly
+  g_b - asked, and the capability k is the class's. Hence every key of a request asking
+  ``asked`` on the class is at least the *list bound*: the ``plus_key``-shaped integer
+  with the largest of these R parts, g = g_b - asked, k, stranded 0 and cpu part 0 (whole
+  devices: ``(100 - R bound) << 46``). For each device milli asked the index keeps the
+  *list* of the classes such a request fits (the allocator's pick is kept per class and
+  milli: a class's state never changes), sorted by (list bound, cid): built on the first
+  request asking that milli in a generation (O(C log C), F before once per class and
+  generation), then kept while the shapes stay, a new class inserted and a gone one
+  removed (O(C) memmove each, at most 32 lists). A decision walks its list a run of
+  equal list bounds at a time, each run ordered by the request's own bound (the list
+  bound with the stranded and cpu parts of this request) and first sequence, and stops
+  at the first run whose bound exceeds the best key found: a class wins only below the
+  best key, or equal to it and registered first (a tie goes to the runner registered
+  first). A class still in is tested for feasibility, then held to a finer bound, kept
+  per class and ``asked``: F after placing the devices alone is at most F after the whole
+  request (taking cpu or memory too only makes shapes unhostable; float sums are
+  monotone in each term), so the R part of the key of a request of ``asked`` milli alone
+  bounds the R part of every request asking ``asked``; a class whose finer bound exceeds
+  its list bound moves to it in the list (for the rest of the generation). A class that
+  passes is scored with the strategy's very operations (:meth:`FragmentationIndex._score`).
+  For a request without the kind, device classes are kept by (g_b, k, cid), along which
+  the bound with R = 50 does not decrease: the scan stops at the first class whose
+  bound exceeds the best key.
 
-Both lists depend on the shapes: when the strategy relearns (its ``generation`` changes)
-they are rebuilt, O(C log C) for C classes, every K/10 decisions at most.
+The lists and the bounds depend on the shapes: when the strategy relearns (its
+``generation`` changes) the (g_b, k) list is rebuilt, O(C log C), and the per-milli lists
+and bounds dropped, every K/10 decisions at most.
 
 **Learning.** A learned strategy counts one request per decision. The python scan
 recognises a decision as score calls with one request object that visit each runner
@@ -73,8 +76,9 @@ sequence on every backend.
 
 Cost: a decision scans the plain classes from the request's cpu to the first feasible
 one (more when memory, slots, labels or draining rule classes out), then the device
-classes in bound order until the bound exceeds the best key: O(scanned classes ·
-|shapes| · devices), plus O(N) when the request object repeats (the python scan).
+classes of its list in bound order until the bound exceeds the best key: O(scanned
+classes · groups · log |shapes|) with F memoised, plus O(C log C) for the first request
+of a milli in a generation and O(N) when the request object repeats (the python scan).
 The failure diagnosis is the python scan's, O(N).
 """
 
