@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime_alloc import Allocator, Reservation, Resources, Runner
+from runtime_alloc.backends import fragmentation_index
 from runtime_alloc.backends.fragmentation_index import FragmentationIndex
 from runtime_alloc.strategies import FragmentationStrategy
 
@@ -43,6 +44,8 @@ def make_request(rng: random.Random) -> Resources:
 def fresh(kind: int) -> FragmentationStrategy:
     if kind == 0:
         return FragmentationStrategy(window=rngless_window())
+    if kind == 2:  # relearns every 10 decisions: the index's lists live across decisions
+        return FragmentationStrategy(window=100)
     return FragmentationStrategy(
         {"cpu=1,gpu=500m": 3, "cpu=4,memory=1Gi,gpu=1": 2, "cpu=1": 2, "gpu=2": 1, "gpu=8": 1}
     )
@@ -61,12 +64,28 @@ def outcome(call):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    kind=st.integers(0, 1),
+    kind=st.integers(0, 2),
     size=st.integers(1, 14),
     seed=st.integers(0, 2**32 - 1),
     steps=st.integers(0, 120),
 )
 def test_index_decides_as_the_python_scan(kind, size, seed, steps):
+    decide_alike(kind, size, seed, steps)
+
+
+@settings(max_examples=20, deadline=None)
+@given(kind=st.integers(0, 2), seed=st.integers(0, 2**32 - 1))
+def test_index_decides_as_the_python_scan_when_its_lists_are_dropped(kind, seed):
+    # at most 2 lists (one per device milli asked): most decisions drop them all
+    kept = fragmentation_index._LISTS
+    fragmentation_index._LISTS = 2
+    try:
+        decide_alike(kind, 10, seed, 100)
+    finally:
+        fragmentation_index._LISTS = kept
+
+
+def decide_alike(kind: int, size: int, seed: int, steps: int) -> None:
     rng = random.Random(seed)
     fleet = [make_runner(rng, f"r{i}") for i in range(size)]
     python = Allocator(fleet, strategy=fresh(kind), backend="python")
@@ -167,3 +186,27 @@ def test_the_python_scan_and_the_index_learn_alike_with_a_reused_request(learned
         if i % 3 == 2:
             assert allocs[0].release(f"t{i - 1}") == allocs[1].release(f"t{i - 1}")
     assert allocs[0].strategy._seen == allocs[1].strategy._seen
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.integers(0, 2), seed=st.integers(0, 2**32 - 1))
+def test_the_index_scores_a_listed_class_as_the_strategy(kind, seed):
+    # the index's own scoring (F before, the pick and k kept per class) is the strategy's key
+    rng = random.Random(seed)
+    fleet = [make_runner(rng, f"r{i}") for i in range(12)]
+    alloc = Allocator(fleet, strategy=fresh(kind), backend="numpy")
+    index = alloc._backend
+    for step in range(40):
+        alloc.try_allocate(f"t{step}", make_request(rng))
+        request = make_request(rng)
+        asked = request.extended.get("gpu", 0)
+        if not asked or index._generation != alloc.strategy.generation:
+            continue
+        entries = index.lists.get(asked) or index._build(asked)
+        assert entries == sorted(entries)
+        for lower, cid in entries:
+            cls = index._by_cid[cid]
+            key = alloc.strategy.key(cls.rep, request)
+            assert index._score(cls, request, asked) == key
+            assert lower <= key  # the list's bound is a bound
+            assert index._top_of(cls, asked) <= int(key) >> 46

@@ -25,15 +25,21 @@ class StateClass:
     """Runners with one state (but the name): their sequence heap and sort keys."""
 
     __slots__ = (
+        "afters",
         "bounds",
         "cid",
         "device",
         "entries",
         "fb",
+        "fb_top",
         "free_cpu",
+        "free_memory",
+        "free_milli",
         "heap",
         "key",
+        "listed",
         "members",
+        "picks",
         "rep",
     )
 
@@ -46,12 +52,25 @@ class StateClass:
         self.members: dict[int, str] = {}
         cap, res = rep.runner.capacity, rep.reserved
         self.free_cpu = cap.millicpu - res.millicpu
-        #: the entries of this class in the device lists (None when not listed)
-        self.entries: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-        #: F before placement (device classes, this generation)
-        self.fb: Any = 0
+        self.free_memory = cap.memory_bytes - res.memory_bytes
+        #: the entry (g_b, k, cid) of this class in the device list (None when not listed)
+        self.entries: tuple[int, int, int] | None = None
+        #: F before placement (device classes, this generation; None until computed)
+        self.fb: Any = None
+        #: 100 - R when F after is 0 (R's bound from F before; with ``fb``)
+        self.fb_top = 0
+        #: free device milli of the index's kind (-1 until computed)
+        self.free_milli = -1
         #: device milli asked -> a lower bound of 100 - R of requests asking it (this generation)
         self.bounds: dict[int, int] = {}
+        #: device milli asked -> (lower key, 100 - R bound) of this class's entry in the
+        #: index's list for that milli (this generation)
+        self.listed: dict[int, tuple[float, int]] = {}
+        #: device milli asked -> free milli of the device a share goes on (0 for whole
+        #: devices), or -1 when no request asking it fits; the class's state never changes
+        self.picks: dict[int, int] = {}
+        #: device milli asked -> the device use after the allocator's pick (when it fits)
+        self.afters: dict[int, tuple[int, ...]] = {}
 
     def first(self) -> int:
         """The least member sequence. O(log N) amortised."""

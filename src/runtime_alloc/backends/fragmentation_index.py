@@ -30,36 +30,39 @@ scan's answer (lowest key, ties to the runner registered first). Two families of
   without the kind cannot lower F (taking cpu or memory only makes shapes unhostable),
   so there R <= 50; and no shape's frag_m falls by more than the milli placed (a device
   that is small for m before stays small or grows out of use; a shape that cannot be
-  hosted keeps counting every free milli), so gain <= asked as well. The free device milli
-  after placement is exactly g_b - asked, and the
-  capability k is the class's. Hence every key of the class is at least the bound
-  ``plus_key``-shaped integer with R = Rub, g = g_b - asked, k, stranded 0 and cpu part 0
-  (whole devices: ``(100 - Rub) << 46``). Device classes are kept in two sorted lists,
-  by (100 - Rub, g_b, k) for requests of the kind and by (g_b, k) for the others; along
-  either list the bound does not decrease, so the scan stops at the first class whose
-  bound exceeds the best key found (an equal bound goes on: it may tie with an earlier
-  first sequence). With the cap from ``asked`` the R part of the bound, max(100 - Rub,
-  100 - rounded_score(-asked)), still does not decrease along the first list: the scan
-  stops once it exceeds the best key's R part and skips the classes whose whole bound
-  exceeds the best key. A class whose coarse bound passes is then held to a tighter
-  one, kept per class and per device milli asked: F after placing the devices alone is
-  at most F after the whole request (taking cpu or memory too only makes shapes
-  unhostable; float sums are monotone in each term), so the R part of the strategy's own
-  key for a request of ``asked`` milli alone bounds the R part of every request asking
-  ``asked``. Cheaper, and computed for every class without F: a placement lowers frag_m
-  by at most ``asked`` and only for a shape the runner cannot host (whose weight W_nh is
-  at most F_b / T, T its free device milli, since each counts T in F_b) or whose milli
-  exceeds the free milli of the device the share goes on (W_>f; none for whole devices),
-  so gain <= asked · (F_b / T + W_>f) / W (with a relative slack of 1e-9 for float
-  weights). The classes that pass the first bound are grouped by this cheap R part (tiers,
-  taken in increasing order while a tier's R part does not exceed the best key's) and,
-  inside a tier, taken by increasing (bound, first sequence) until that pair exceeds
-  (best key, its first sequence): a class whose bound equals the best key can only tie,
-  and a tie goes to the runner registered first; a class still in is held to the F-based
-  bound above (cached per class and ``asked``), then scored.
+  hosted keeps counting every free milli), so gain <= asked as well. Cheaper still: a
+  placement lowers frag_m by at most ``asked`` and only for a shape the runner cannot
+  host (whose weight W_nh is at most F_b / T, T its free device milli, since each counts
+  T in F_b) or whose milli exceeds the free milli of the device the share goes on (W_>f;
+  none for whole devices), so gain <= asked · (F_b / T + W_>f) / W (with a relative slack
+  of 1e-9 for float weights). The free device milli after placement is exactly
+  g_b - asked, and the capability k is the class's. Hence every key of a request asking
+  ``asked`` on the class is at least the *list bound*: the ``plus_key``-shaped integer
+  with the largest of these R parts, g = g_b - asked, k, stranded 0 and cpu part 0 (whole
+  devices: ``(100 - R bound) << 46``). For each device milli asked the index keeps the
+  *list* of the classes such a request fits (the allocator's pick is kept per class and
+  milli: a class's state never changes), sorted by (list bound, cid): built on the first
+  request asking that milli in a generation (O(C log C), F before once per class and
+  generation), then kept while the shapes stay, a new class inserted and a gone one
+  removed (O(C) memmove each, at most 32 lists). A decision walks its list a run of
+  equal list bounds at a time, each run ordered by the request's own bound (the list
+  bound with the stranded and cpu parts of this request) and first sequence, and stops
+  at the first run whose bound exceeds the best key found: a class wins only below the
+  best key, or equal to it and registered first (a tie goes to the runner registered
+  first). A class still in is tested for feasibility, then held to a finer bound, kept
+  per class and ``asked``: F after placing the devices alone is at most F after the whole
+  request (taking cpu or memory too only makes shapes unhostable; float sums are
+  monotone in each term), so the R part of the key of a request of ``asked`` milli alone
+  bounds the R part of every request asking ``asked``; a class whose finer bound exceeds
+  its list bound moves to it in the list (for the rest of the generation). A class that
+  passes is scored with the strategy's very operations (:meth:`FragmentationIndex._score`).
+  For a request without the kind, device classes are kept by (g_b, k, cid), along which
+  the bound with R = 50 does not decrease: the scan stops at the first class whose
+  bound exceeds the best key.
 
-Both lists depend on the shapes: when the strategy relearns (its ``generation`` changes)
-they are rebuilt, O(C log C) for C classes, every K/10 decisions at most.
+The lists and the bounds depend on the shapes: when the strategy relearns (its
+``generation`` changes) the (g_b, k) list is rebuilt, O(C log C), and the per-milli lists
+and bounds dropped, every K/10 decisions at most.
 
 **Learning.** A learned strategy counts one request per decision. The python scan
 recognises a decision as score calls with one request object that visit each runner
@@ -73,8 +76,9 @@ sequence on every backend.
 
 Cost: a decision scans the plain classes from the request's cpu to the first feasible
 one (more when memory, slots, labels or draining rule classes out), then the device
-classes in bound order until the bound exceeds the best key: O(scanned classes ·
-|shapes| · devices), plus O(N) when the request object repeats (the python scan).
+classes of its list in bound order until the bound exceeds the best key: O(scanned
+classes · groups · log |shapes|) with F memoised, plus O(C log C) for the first request
+of a milli in a generation and O(N) when the request object repeats (the python scan).
 The failure diagnosis is the python scan's, O(N).
 """
 
@@ -109,6 +113,18 @@ if TYPE_CHECKING:
 
 __all__ = ["FragmentationIndex"]
 
+#: the most per-milli lists kept at once
+_LISTS = 32
+#: above every class id
+_AFTER = float("inf")
+
+
+def _first_two(item: tuple[float, int, StateClass]) -> tuple[float, int]:
+    return item[0], item[1]
+
+
+_FIRST_TWO = _first_two
+
 
 class FragmentationIndex(ScanAnswers):
     """The class index (see the module docstring); the Backend protocol.
@@ -141,9 +157,10 @@ class FragmentationIndex(ScanAnswers):
         self.plain: list[tuple[int, int]] = []
         self.plain_ext: dict[int, StateClass] = {}
         self._by_cid: dict[int, StateClass] = {}
-        #: device classes by (100 - Rub, g_b, k, cid) and by (g_b, k, cid)
-        self.by_bound: list[tuple[int, ...]] = []
-        self.by_free: list[tuple[int, ...]] = []
+        #: device classes by (g_b, k, cid); per device milli asked, the classes a request
+        #: asking it fits, by (lower key, cid) (this generation, built on first use)
+        self.by_free: list[tuple[int, int, int]] = []
+        self.lists: dict[int, list[tuple[float, int]]] = {}
         self._generation = -1
         self._above: tuple[list[int], list[Any], Any] = ([], [0], 1)
         #: states, at the last decision that started a learned decision, of runners changed since
@@ -151,6 +168,8 @@ class FragmentationIndex(ScanAnswers):
         self.stamp = 0
         #: device milli -> a request for that alone (the class bounds)
         self._alone: dict[int, Resources] = {}
+        #: device milli -> 100 - R when gain = the milli (R's bound from the milli alone)
+        self._floors: dict[int, int] = {}
         for state in states:
             self.add(state)
 
@@ -189,28 +208,32 @@ class FragmentationIndex(ScanAnswers):
             self.plain.pop(bisect_left(self.plain, (cls.free_cpu, cls.cid)))
             self.plain_ext.pop(cls.cid, None)
         elif cls.entries is not None:
-            bound, free = cls.entries
-            self.by_bound.pop(bisect_left(self.by_bound, bound))
-            self.by_free.pop(bisect_left(self.by_free, free))
+            self.by_free.pop(bisect_left(self.by_free, cls.entries))
+            lists = self.lists
+            for asked, (lower, _) in cls.listed.items():
+                entries = lists[asked]
+                entries.pop(bisect_left(entries, (lower, cls.cid)))
 
-    def _entries(self, cls: StateClass) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        strategy = self.strategy
-        rep = cls.rep
-        total = strategy._total  # noqa: SLF001 (the strategy's weight sum)
-        f_b = cls.fb = strategy.f_of(rep)
-        top = top_of(-f_b / total) if total else 50
-        used = rep.devices[self.kind]
-        g_b = len(used) * DEVICE_MILLI - sum(used)
-        k = strategy.capable(rep)
-        return (top, g_b, k, cls.cid), (g_b, k, cls.cid)
+    def _entries(self, cls: StateClass) -> tuple[int, int, int]:
+        g_b = cls.free_milli
+        if g_b < 0:
+            used = cls.rep.devices[self.kind]
+            g_b = cls.free_milli = len(used) * DEVICE_MILLI - sum(used)
+        return (g_b, self.strategy.capable(cls.rep), cls.cid)
 
     def _list(self, cls: StateClass) -> None:
         cls.entries = self._entries(cls)
-        insort(self.by_bound, cls.entries[0])
-        insort(self.by_free, cls.entries[1])
+        insort(self.by_free, cls.entries)
+        for asked, entries in self.lists.items():
+            lower = self._lower(cls, asked)
+            if lower is not None:
+                insort(entries, (lower, cls.cid))
 
     def _relist(self) -> None:
-        """Recompute every device class's bounds (the shapes changed). O(C log C)."""
+        """Recompute every device class's entry (the shapes changed). O(C log C).
+
+        The per-milli lists are dropped and rebuilt on first use (:meth:`_build`).
+        """
         self._generation = self.strategy.generation
         shapes = sorted((s[2], s[4]) for s in self.strategy.shapes if s[2])
         suffix: list[Any] = [0] * (len(shapes) + 1)
@@ -218,14 +241,85 @@ class FragmentationIndex(ScanAnswers):
             suffix[i] = suffix[i + 1] + shapes[i][1]
         #: device shapes' milli ascending; W of the shapes from each index on; W
         self._above = ([m for m, _ in shapes], suffix, self.strategy._total or 1)  # noqa: SLF001
-        bound, free = [], []
+        free = []
         for cls in self.classes.values():
             if cls.device:
                 cls.bounds.clear()
+                cls.listed.clear()
+                cls.fb = None
                 cls.entries = self._entries(cls)
-                bound.append(cls.entries[0])
-                free.append(cls.entries[1])
-        self.by_bound, self.by_free = sorted(bound), sorted(free)
+                free.append(cls.entries)
+        self.by_free = sorted(free)
+        self.lists = {}
+
+    def _lower(self, cls: StateClass, asked: int) -> float | None:
+        """A lower bound of the key of every request asking ``asked`` milli on ``cls``.
+
+        None when no such request fits the class. Also kept in ``cls.listed``. R <= what F
+        before allows (F after >= 0), R <= what ``asked`` allows (no frag_m falls by more
+        than the milli placed), and the cheap bound of the module docstring (gain * W <=
+        asked * (F_b / T + W of the shapes whose milli exceeds the chosen device's free
+        milli)); the free milli after placement and k are exact. O(devices) the first
+        time a milli is met for the class, O(|shapes| · devices) for F once a generation,
+        else O(log |shapes|).
+        """
+        rep = cls.rep
+        picks = cls.picks
+        free = picks.get(asked)
+        if free is None:
+            used = rep.devices[self.kind]
+            chosen = pick(used, asked)
+            if chosen is None:
+                free = -1
+            else:
+                free = DEVICE_MILLI - used[chosen[0][0]] if asked < DEVICE_MILLI else 0
+                after = list(used)
+                for index, milli in chosen:
+                    after[index] += milli
+                cls.afters[asked] = tuple(after)
+            picks[asked] = free
+        if free < 0:
+            return None
+        f_b = cls.fb
+        if f_b is None:
+            strategy = self.strategy
+            f_b = cls.fb = strategy.f_of(rep)
+            weight_sum = strategy._total  # noqa: SLF001 (the strategy's weight sum)
+            cls.fb_top = top_of(-f_b / weight_sum) if weight_sum else 50
+        # no shape's frag falls by more than the milli placed: gain <= asked too
+        top = self._floors.get(asked)
+        if top is None:
+            top = self._floors[asked] = top_of(-asked - 0.001)  # (slack for float weights)
+        top = max(top, cls.fb_top)
+        above, weights, total = self._above
+        g_b, k, _ = cls.entries  # type: ignore[misc]
+        tight = asked < DEVICE_MILLI
+        # gain * W <= asked * (W of shapes it cannot host + W of shapes whose milli
+        # exceeds the device's free milli); the first is at most F_b / T
+        hurt = weights[bisect_right(above, free)] if tight else 0
+        gain = asked * (f_b / g_b + hurt) / total
+        top = max(top, top_of(-(gain * (1 + 1e-9) + 1e-6)))
+        lower = least_key(top, g_b - asked, k, tight)
+        cls.listed[asked] = (lower, top)
+        return lower
+
+    def _build(self, asked: int) -> list[tuple[float, int]]:
+        """The list of the device classes a request asking ``asked`` fits. O(C log C)."""
+        lists = self.lists
+        if len(lists) >= _LISTS:  # many distinct milli: start over, O(C)
+            for cls in self._by_cid.values():
+                cls.listed.clear()
+            lists.clear()
+        entries = []
+        for g_b, _, cid in self.by_free:
+            cls = self._by_cid[cid]
+            if g_b >= asked:
+                lower = self._lower(cls, asked)
+                if lower is not None:
+                    entries.append((lower, cid))
+        entries.sort()
+        lists[asked] = entries
+        return entries
 
     def _changed(self, name: str) -> None:
         old = self.old
@@ -333,63 +427,67 @@ class FragmentationIndex(ScanAnswers):
         feasible = _placement.is_feasible
         by_cid = self._by_cid
         if asked:
-            # no shape's frag falls by more than the milli placed: gain <= asked too
-            floor = top_of(-asked - 0.001)  # (slack for float weights)
-            limit = int(best[0]) >> 46 if best is not None else 101
-            above, weights, total = self._above
-            tiers: dict[int, list[tuple[StateClass, int, int]]] = {}
-            for top, g_b, k, cid in self.by_bound:
-                least = max(floor, top)
-                if least > limit:
-                    break  # every later class has a top bound at least as large
-                cls = by_cid[cid]
-                chosen = pick(cls.rep.devices[self.kind], asked)
-                if chosen is None:
-                    continue  # no request asking this fits the class
-                # gain * W <= asked * (W of shapes it cannot host + W of shapes whose milli
-                # exceeds the device's free milli); the first is at most F_b / T
-                hurt = 0
-                if tight:
-                    index = chosen[0][0]
-                    hurt = weights[
-                        bisect_right(above, DEVICE_MILLI - cls.rep.devices[self.kind][index])
-                    ]
-                gain = asked * (cls.fb / g_b + hurt) / total
-                cheap = max(least, top_of(-(gain * (1 + 1e-9) + 1e-6)))
-                if cheap <= limit:
-                    tiers.setdefault(cheap, []).append((cls, g_b, k))
-            # tier by tier (the R part of the bound), each scored by increasing bound: a class
-            # wins only below the best key, or equal to it and registered first
-            for tier in sorted(tiers):
-                if best is not None and tier > int(best[0]) >> 46:
-                    break
-                candidates = []
-                for cls, g_b, k in tiers[tier]:
+            entries = self.lists.get(asked)
+            if entries is None:
+                entries = self._build(asked)
+            millicpu, memory, kind = request.millicpu, request.memory_bytes, self.kind
+            # by increasing lower bound, a run of equal bounds at a time, ordered by the
+            # request's bound and first sequence: a class wins only below the best key, or
+            # equal to it and registered first
+            at, end = 0, len(entries)
+            moved: list[StateClass] = []
+            while at < end:
+                lower = entries[at][0]
+                if best is not None and lower > best[0]:
+                    break  # every later class's bound is at least as large
+                stop = bisect_right(entries, (lower, _AFTER), at)
+                run = []
+                for _, cid in entries[at:stop]:
+                    cls = by_cid[cid]
+                    if cls.free_cpu < millicpu or cls.free_memory < memory:
+                        continue  # not feasible (the first tests of is_feasible)
+                    bound = lower
+                    if tight:
+                        rep = cls.rep
+                        g_b, k, _ = cls.entries  # type: ignore[misc]
+                        size = len(rep.devices[kind]) * DEVICE_MILLI
+                        cap = rep.runner.capacity.millicpu
+                        top = cls.listed[asked][1]
+                        left = cls.free_cpu - millicpu
+                        bound = plus_key(top, tight, g_b - asked, size, left, cap, k)
+                    run.append((bound, cls.first(), cls))
+                at = stop
+                run.sort(key=_FIRST_TWO)
+                for bound, first, cls in run:
                     rep = cls.rep
-                    size = len(rep.devices[self.kind]) * DEVICE_MILLI
-                    left = cls.free_cpu - request.millicpu
-                    cap = rep.runner.capacity.millicpu
-                    lower = plus_key(tier, tight, g_b - asked, size, left, cap, k)
-                    candidates.append((lower, cls.first(), cls.cid, g_b, k, size, left, cap))
-                candidates.sort()
-                for lower, first, cid, g_b, k, size, left, cap in candidates:
+                    if best is not None and (bound, first) > best[:2]:
+                        break
+                    if not feasible(rep, request, require):
+                        continue
                     if best is not None:
-                        if (lower, first) > best[:2]:
-                            break
-                        cls = by_cid[cid]
                         top_bound = cls.bounds.get(asked)
                         if top_bound is None:
                             top_bound = cls.bounds[asked] = self._top_of(cls, asked)
-                        finer = plus_key(
-                            max(tier, top_bound), tight, g_b - asked, size, left, cap, k
-                        )
-                        if (finer, first) > best[:2]:
-                            continue
-                    cls = by_cid[cid]
-                    if feasible(cls.rep, request, require):
-                        found = (key_of(cls.rep, request), first, cid)
-                        if best is None or found < best:
-                            best = found
+                        if top_bound > cls.listed[asked][1]:
+                            moved.append(cls)  # its finer bound, in the list from now on
+                            g_b, k, _ = cls.entries  # type: ignore[misc]
+                            size = len(rep.devices[kind]) * DEVICE_MILLI
+                            cap = rep.runner.capacity.millicpu
+                            left = cls.free_cpu - millicpu
+                            finer = plus_key(top_bound, tight, g_b - asked, size, left, cap, k)
+                            if (finer, first) > best[:2]:
+                                continue
+                    found = (self._score(cls, request, asked), first, cls.cid)
+                    if best is None or found < best:
+                        best = found
+            for cls in moved:
+                top_bound = cls.bounds[asked]
+                lower = cls.listed[asked][0]
+                entries.pop(bisect_left(entries, (lower, cls.cid)))
+                g_b, k, _ = cls.entries  # type: ignore[misc]
+                lower = least_key(top_bound, g_b - asked, k, tight)
+                insort(entries, (lower, cls.cid))
+                cls.listed[asked] = (lower, top_bound)
             return best
         for g_b, k, cid in self.by_free:
             cls = by_cid[cid]
@@ -405,16 +503,42 @@ class FragmentationIndex(ScanAnswers):
                     best = found
         return best
 
+    def _score(self, cls: StateClass, request: Resources, asked: int) -> float:
+        """The strategy's key of ``request`` (asking ``asked`` > 0) on a listed class.
+
+        The very operations of :meth:`FragmentationStrategy.key` with what the class keeps
+        (F before, the device use after the pick, g_b and k of this generation), so the
+        same float. O(groups · log |shapes|) for F after (memoised by the strategy).
+        """
+        strategy = self.strategy
+        rep = cls.rep
+        weight_sum = strategy._total  # noqa: SLF001 (the strategy's weight sum)
+        if not weight_sum:
+            return strategy.key(rep, request)
+        millicpu = request.millicpu
+        after = strategy._f(  # noqa: SLF001 (its memoised F)
+            cls.free_cpu - millicpu, cls.free_memory - request.memory_bytes, cls.afters[asked]
+        )
+        g_b, k, _ = cls.entries  # type: ignore[misc]
+        return plus_key(
+            top_of((after - cls.fb) / weight_sum),
+            asked < DEVICE_MILLI,
+            g_b - asked,
+            len(cls.afters[asked]) * DEVICE_MILLI,
+            cls.free_cpu - millicpu,
+            rep.runner.capacity.millicpu,
+            k,
+        )
+
     def _top_of(self, cls: StateClass, asked: int) -> int:
         """A lower bound of 100 - R for every request asking ``asked`` milli of the kind.
 
         F after placing the devices alone is at most F after the request (cpu and memory
         taken too), so the R part of the strategy's key for ``asked`` milli and no cpu or
-        memory bounds every such request's. O(|shapes| · devices).
+        memory bounds every such request's. Only for a listed class (a request asking
+        ``asked`` fits it). O(groups · log |shapes|), F memoised.
         """
-        if pick(cls.rep.devices[self.kind], asked) is None:
-            return 101  # no request asking this fits the class
         alone = self._alone.get(asked)
         if alone is None:
             alone = self._alone[asked] = Resources(extended={self.kind: asked})
-        return int(self.strategy.key(cls.rep, alone)) >> 46
+        return int(self._score(cls, alone, asked)) >> 46

@@ -65,6 +65,10 @@ _CPU_SCALE = 1 << 17
 _K_CAP = 127
 _MEMO_LIMIT = 1 << 16
 
+#: Device-use memos of :class:`ShapeTable` kept, one per group signature.
+_SIGNATURES = 16
+_BY_USE: dict[tuple[tuple[int, int], ...], dict[tuple[int, ...], Any]] = {}
+
 #: ``(millicpu, memory, milli per device, device count, weight)``.
 Shape = tuple[int, int, int, int, Any]
 K = TypeVar("K")
@@ -171,9 +175,9 @@ class ShapeTable:
     throughout, hence the very value of :func:`fragmentation`.
 
     The device part (T, and T - small_g for the groups whose count fits) is memoised per
-    device use. Runtime complexity: O(groups · log |shapes|) per call, plus O(distinct milli
-    · devices) the first time a device use is met and O(|group|) the first time a memory
-    rank is.
+    device use, shared by the tables with the same groups. Runtime complexity: O(groups ·
+    log |shapes|) per call, plus O(distinct milli · devices) the first time a device use
+    is met and O(|group|) the first time a memory rank is.
 
     >>> shapes = ((0, 0, 500, 1, 1), (0, 0, 1000, 1, 1))
     >>> ShapeTable(shapes)(0, 0, (300, 0)) == fragmentation(0, 0, (300, 0), shapes) == 700
@@ -195,8 +199,15 @@ class ShapeTable:
             self.groups.append((milli, count, cpus, mems, ranked))
         #: (group, memory rank) -> prefix sums of the weights over cpu ranks
         self.rows: dict[tuple[int, int], list[int]] = {}
-        #: device use -> (free milli T, (group, T - small_g) for the groups it can host)
-        self.by_use: dict[tuple[int, ...], tuple[int, list[tuple[int, int]]]] = {}
+        #: device use -> (free milli T, (group, T - small_g) for the groups it can host);
+        #: a function of the groups' (milli, count) alone, so shared by the tables that
+        #: have the same (a learned workload's tables, whose weights change, mostly do)
+        signature = tuple((milli, count) for milli, count, _, _, _ in self.groups)
+        if signature not in _BY_USE and len(_BY_USE) >= _SIGNATURES:
+            _BY_USE.clear()
+        self.by_use: dict[tuple[int, ...], tuple[int, list[tuple[int, int]]]] = _BY_USE.setdefault(
+            signature, {}
+        )
 
     def _row(self, gid: int, j: int) -> list[int]:
         _, _, cpus, _, ranked = self.groups[gid]
