@@ -52,52 +52,6 @@ def _bucket(value: int) -> int:
     return int(value).bit_length()
 
 
-class ScoredCapacity:
-    """``capacity_float[d]``: capacity as float64, ``inf`` where ``d`` is not scored (a view).
-
-    Computed from the ``capacity[d]`` column at each read instead of stored: a
-    row's value is ``float(capacity)`` when the dimension has a positive weight
-    and the row a positive capacity, else ``inf`` (an empty row reads ``inf``).
-    Saves a float64 column per dimension (24 bytes per runner).
-
-    Runtime complexity: O(rows read) per read.
-    """
-
-    __slots__ = ("_d", "_table")
-
-    def __init__(self, table: Table, d: int) -> None:
-        self._table = table
-        self._d = d
-
-    def __getitem__(self, idx: Any) -> Any:  # noqa: ANN401
-        cap = self._table.capacity[self._d][idx]
-        if self._table.weights[self._d] <= 0:
-            return np.full(np.shape(cap), _INF)
-        return np.where(cap > 0, cap.astype(_F64), _INF)
-
-
-class WeightSumFloat:
-    """``weight_sum_float``: ``weight_sum`` as float64, 1.0 where it is 0 (a view).
-
-    Computed from the ``weight_sum`` column at each read instead of stored (8
-    bytes per runner). Runtime complexity: O(rows read) per read.
-    """
-
-    __slots__ = ("_table",)
-
-    def __init__(self, table: Table) -> None:
-        self._table = table
-
-    def __getitem__(self, idx: Any) -> Any:  # noqa: ANN401
-        wsum = self._table.weight_sum[idx]
-        return np.where(wsum > 0, wsum.astype(_F64), 1.0)
-
-    def item(self, i: int) -> float:
-        """Row ``i``'s value as a Python float. O(1)."""
-        wsum = self._table.weight_sum.item(i)
-        return float(wsum) if wsum > 0 else 1.0
-
-
 class Names:
     """Row -> runner name (None for an empty row), read from a table's runners (a view)."""
 
@@ -170,12 +124,39 @@ class Table(BlockBounds):
         self.nblocks = 0
         self.fill: list[int] = []
         self.devices = DeviceColumns()
-        #: derived from ``capacity`` and ``weight_sum`` at each read (not stored)
-        self.capacity_float = [ScoredCapacity(self, d) for d in range(3)]
-        self.weight_sum_float = WeightSumFloat(self)
+        #: the float columns of the scoring, made at their first read (see capacity_float)
+        self._floats: tuple[list[Any], Any] | None = None
         self._allocate_rows(0)
         self._allocate_blocks(0)
         self.block_capacity = 0
+
+    @property
+    def capacity_float(self) -> list[Any]:
+        """Per dimension, float64 capacities, ``inf`` where not scored or 0. O(rows) at first read.
+
+        With :attr:`weight_sum_float`, made from ``capacity`` and
+        ``weight_sum`` at the first read and kept in step from then on: the
+        class index never reads them, so a fleet it serves holds no float
+        columns (32 bytes per runner).
+        """
+        return self._float_columns()[0]
+
+    @property
+    def weight_sum_float(self) -> Any:  # noqa: ANN401
+        """Float64 weight sums, 1.0 where 0 (see :attr:`capacity_float`). O(rows) at first read."""
+        return self._float_columns()[1]
+
+    def _float_columns(self) -> tuple[list[Any], Any]:
+        floats = self._floats
+        if floats is None:
+            cf = []
+            for d in range(3):
+                cap = self.capacity[d]
+                scored = cap > 0 if self.weights[d] > 0 else np.zeros(cap.shape, np.bool_)
+                cf.append(np.where(scored, cap.astype(_F64), _INF))
+            wsum = self.weight_sum
+            floats = self._floats = (cf, np.where(wsum > 0, wsum.astype(_F64), 1.0))
+        return floats
 
     @property
     def names(self) -> Names:
@@ -204,6 +185,12 @@ class Table(BlockBounds):
             grow(g(self, "free_usable", [None] * 3)[d], nrows, -1, _I64) for d in range(3)
         ]
         self.weight_sum = grow(g(self, "weight_sum", None), nrows, 0, _I64)
+        floats = g(self, "_floats", None)
+        if floats is not None:
+            self._floats = (
+                [grow(floats[0][d], nrows, _INF, _F64) for d in range(3)],
+                grow(floats[1], nrows, 1.0, _F64),
+            )
         # the per-row score terms serve only the block summaries: empty without them
         nscored = nrows if self.summaries else 0
         self.base_score_low = grow(g(self, "base_score_low", None), nscored, _INF, _F64)
@@ -342,9 +329,14 @@ class Table(BlockBounds):
             self.reserved[d][idx] = res_a[:, d]
             self.free_usable[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
             if self.weights[d] > 0:
-                wsum += np.where(cap_a[:, d] > 0, self.weights[d], 0)
+                scored = cap_a[:, d] > 0
+                if self._floats is not None:
+                    self._floats[0][d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
+                wsum += np.where(scored, self.weights[d], 0)
         self.weight_sum[idx] = wsum
         wsumf = np.where(wsum > 0, wsum.astype(_F64), 1.0)
+        if self._floats is not None:
+            self._floats[1][idx] = wsumf
         for i, state in with_ext:
             for name, count in state.runner.capacity.extended.items():
                 self.extended_columns(name)[0][i] = count
