@@ -57,8 +57,15 @@ class BlockBounds:
         capacity: list[Any]
         reserved: list[Any]
         free_usable: list[Any]
-        capacity_float: list[Any]
-        weight_sum_float: Any
+
+        @property
+        def capacity_float(self) -> list[Any]:
+            """The table's float capacities (made at the first read)."""
+
+        @property
+        def weight_sum_float(self) -> Any:  # noqa: ANN401
+            """The table's float weight sums (made at the first read)."""
+
         base_score_low: Any
         base_score_high: Any
         draining: Any
@@ -117,7 +124,11 @@ class BlockBounds:
         bs = self.block_size
         # static per-block capacity terms (blocks hold one capacity group)
         for d in range(3):
-            cf = self.capacity_float[d][idx]
+            # the rows' capacity_float, from the added capacities (the table's float
+            # columns are made only when a search reads them)
+            cap = cap_a[:, d]
+            scored = cap > 0 if self.weights[d] > 0 else np.zeros(n, np.bool_)
+            cf = np.where(scored, cap.astype(_F64), _INF)
             g = np.where(cf != _INF, self.weights[d] / cf / wsumf, 0.0)
             blk = idx // bs
             np.minimum.at(self.block_slope_min[:, d], blk, g)

@@ -124,9 +124,39 @@ class Table(BlockBounds):
         self.nblocks = 0
         self.fill: list[int] = []
         self.devices = DeviceColumns()
+        #: the float columns of the scoring, made at their first read (see capacity_float)
+        self._floats: tuple[list[Any], Any] | None = None
         self._allocate_rows(0)
         self._allocate_blocks(0)
         self.block_capacity = 0
+
+    @property
+    def capacity_float(self) -> list[Any]:
+        """Per dimension, float64 capacities, ``inf`` where not scored or 0. O(rows) at first read.
+
+        With :attr:`weight_sum_float`, made from ``capacity`` and
+        ``weight_sum`` at the first read and kept in step from then on: the
+        class index never reads them, so a fleet it serves holds no float
+        columns (32 bytes per runner).
+        """
+        return self._float_columns()[0]
+
+    @property
+    def weight_sum_float(self) -> Any:  # noqa: ANN401
+        """Float64 weight sums, 1.0 where 0 (see :attr:`capacity_float`). O(rows) at first read."""
+        return self._float_columns()[1]
+
+    def _float_columns(self) -> tuple[list[Any], Any]:
+        floats = self._floats
+        if floats is None:
+            cf = []
+            for d in range(3):
+                cap = self.capacity[d]
+                scored = cap > 0 if self.weights[d] > 0 else np.zeros(cap.shape, np.bool_)
+                cf.append(np.where(scored, cap.astype(_F64), _INF))
+            wsum = self.weight_sum
+            floats = self._floats = (cf, np.where(wsum > 0, wsum.astype(_F64), 1.0))
+        return floats
 
     @property
     def names(self) -> Names:
@@ -154,11 +184,13 @@ class Table(BlockBounds):
         self.free_usable = [
             grow(g(self, "free_usable", [None] * 3)[d], nrows, -1, _I64) for d in range(3)
         ]
-        self.capacity_float = [
-            grow(g(self, "capacity_float", [None] * 3)[d], nrows, _INF, _F64) for d in range(3)
-        ]
         self.weight_sum = grow(g(self, "weight_sum", None), nrows, 0, _I64)
-        self.weight_sum_float = grow(g(self, "weight_sum_float", None), nrows, 1.0, _F64)
+        floats = g(self, "_floats", None)
+        if floats is not None:
+            self._floats = (
+                [grow(floats[0][d], nrows, _INF, _F64) for d in range(3)],
+                grow(floats[1], nrows, 1.0, _F64),
+            )
         # the per-row score terms serve only the block summaries: empty without them
         nscored = nrows if self.summaries else 0
         self.base_score_low = grow(g(self, "base_score_low", None), nscored, _INF, _F64)
@@ -298,11 +330,13 @@ class Table(BlockBounds):
             self.free_usable[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
             if self.weights[d] > 0:
                 scored = cap_a[:, d] > 0
-                self.capacity_float[d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
+                if self._floats is not None:
+                    self._floats[0][d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
                 wsum += np.where(scored, self.weights[d], 0)
         self.weight_sum[idx] = wsum
         wsumf = np.where(wsum > 0, wsum.astype(_F64), 1.0)
-        self.weight_sum_float[idx] = wsumf
+        if self._floats is not None:
+            self._floats[1][idx] = wsumf
         for i, state in with_ext:
             for name, count in state.runner.capacity.extended.items():
                 self.extended_columns(name)[0][i] = count
