@@ -32,6 +32,7 @@ from runtime_alloc.runners import DEFAULT_RUNNER_SLOTS, Runner, RunnerState
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import (
     STRATEGIES,
+    BalancedPackingStrategy,
     EvenSpreadStrategy,
     FragmentationStrategy,
     MaxPackingStrategy,
@@ -50,6 +51,7 @@ __all__ = [
     "STRATEGIES",
     "AllocationError",
     "Allocator",
+    "BalancedPackingStrategy",
     "DimensionUsage",
     "DuplicateRunnerError",
     "DuplicateTaskError",

@@ -9,7 +9,9 @@ import pytest
 
 np = pytest.importorskip("numpy")
 
+from runtime_alloc import BalancedPackingStrategy, Resources  # noqa: E402
 from runtime_alloc.simulation.fill import MAX_COPIES, FillState, fill_order, run_fill  # noqa: E402
+from runtime_alloc.simulation.fill_base import LibraryStrategy  # noqa: E402
 from runtime_alloc.simulation.fill_strategies import (  # noqa: E402
     Fragmentation,
     LibraryFragmentation,
@@ -243,11 +245,14 @@ def test_balanced_packing_by_hand(balance):
         [-0.26894, -0.18977], abs=1e-5
     )
     assert plain.choose(balance, np.arange(2), (1000, 200, 1, 300)) == (0, [0])
+    # maxpacking-balanced runs the library's BalancedPackingStrategy through an Allocator
     balanced = fill_strategy("maxpacking-balanced", _NO_PODS)
+    assert isinstance(balanced, LibraryStrategy)
     balanced.start(balance)
-    assert balanced.node_score(balance, np.arange(2), ask).tolist() == pytest.approx(
-        [0.013182, -0.211818], abs=1e-5
-    )
+    assert isinstance(balanced.alloc.strategy, BalancedPackingStrategy)
+    request = Resources(1000, 200, 1, {"gpu": 300})
+    scores = [balanced.alloc.strategy.score(s, request) for s in balanced.alloc.snapshot().runners]
+    assert scores == pytest.approx([0.013182, -0.211818], abs=1e-5)
     assert balanced.choose(balance, np.arange(2), (1000, 200, 1, 300)) == (1, [0])
 
 

@@ -9,11 +9,13 @@ from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from runtime_alloc.simulation.fill import fill_order, run_fill  # noqa: E402
+from runtime_alloc.simulation.fill_base import FillStrategy  # noqa: E402
 from runtime_alloc.simulation.fill_strategies import (  # noqa: E402
     FILL_STRATEGIES,
     fill_strategy,
 )
-from runtime_alloc.traces.openb_devices import DeviceFleet, DevicePods  # noqa: E402
+from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS  # noqa: E402
+from runtime_alloc.traces.openb_devices import DEVICE_MILLI, DeviceFleet, DevicePods  # noqa: E402
 
 MODELS = ("A", "B")
 node = st.tuples(
@@ -75,3 +77,51 @@ def test_every_placement_fits_its_devices(nodes, rows, name, seed):
     used = int((1000 - state.dev[present]).sum())
     assert used == (int(result.allocated[-1]) if len(order) else 0)
     assert 0.0 <= result.first_failure_share <= result.end_share <= 100.0
+
+
+class _FormerBalancedPacking(FillStrategy):
+    """The fill's former numpy ``maxpacking-balanced`` (before it ran the library strategy).
+
+    Kept here as a second implementation: the library's BalancedPackingStrategy, run
+    through an Allocator, must make the same decisions (the published figures rest on it).
+    """
+
+    def node_score(self, state, nodes, ask):
+        cpu, memory, gpu = ask
+        fleet = state.fleet
+        cap_cpu = fleet.cpu[nodes].astype(np.float64)
+        cap_mem = fleet.memory[nodes].astype(np.float64)
+        cap_gpu = (fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
+        has_gpu = cap_gpu > 0
+        cap_gpu[~has_gpu] = 1.0
+        free_cpu, free_mem = state.cpu[nodes] / cap_cpu, state.memory[nodes] / cap_mem
+        free_gpu = np.maximum(state.dev[nodes], 0).sum(axis=1) / cap_gpu
+        cpu_left, mem_left = free_cpu - cpu / cap_cpu, free_mem - memory / cap_mem
+        gpu_left = free_gpu - gpu / cap_gpu
+        weight = np.where(has_gpu, 2.0, 0.0)
+        slots = (KUBERNETES_MAX_PODS + 1 - state.slots[nodes]) / float(KUBERNETES_MAX_PODS)
+        used = (1 - cpu_left) + (1 - mem_left) + slots
+        packing = (used + weight * (1 - gpu_left)) / (3.0 + weight)
+        before = np.maximum(0.0, free_gpu - np.minimum(free_cpu, free_mem))
+        after = np.maximum(0.0, gpu_left - np.minimum(cpu_left, mem_left))
+        return -packing + 0.5 * (after - before)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(node, min_size=1, max_size=8).filter(lambda ns: any(n[2] for n in ns)),
+    st.lists(pod, min_size=1, max_size=40),
+    st.integers(0, 3),
+)
+def test_balanced_packing_library_equals_the_former_fill_formula(nodes, rows, seed):
+    fleet, pods = _fleet(nodes), _pods(rows)
+    assume(pods.gpu_milli.any())
+    order = fill_order(pods, fleet.gpu_milli, 1.5, seed)
+    strategy, reference = fill_strategy("maxpacking-balanced", pods), _FormerBalancedPacking()
+    library = run_fill(fleet, pods, order, strategy)
+    former = run_fill(fleet, pods, order, reference)
+    assert library.allocated.tolist() == former.allocated.tolist()
+    assert (library.first_failure, library.failed) == (former.first_failure, former.failed)
+    # the same pods on the same nodes and devices: every node ends in the same state
+    for column in ("dev", "cpu", "memory", "slots"):
+        assert getattr(strategy.state, column).tolist() == getattr(reference.state, column).tolist()

@@ -42,14 +42,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime_alloc.simulation.fill_base import FillStrategy
-from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
+from runtime_alloc.simulation.fill_base import FillStrategy, LibraryStrategy
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from runtime_alloc import Strategy
     from runtime_alloc.simulation.fill import FillState
     from runtime_alloc.simulation.fill_base import Choice, Nodes, Pod
     from runtime_alloc.simulation.typical_pods import TypicalPods
@@ -198,7 +198,7 @@ class TightFragmentation(Fragmentation):
         return True
 
 
-class LibraryFragmentation(FillStrategy):
+class LibraryFragmentation(LibraryStrategy):
     """``fgd-plus``: the library's :class:`~runtime_alloc.strategies.FragmentationStrategy`.
 
     The nodes become runners of an :class:`~runtime_alloc.Allocator` (labels: the GPU
@@ -210,48 +210,19 @@ class LibraryFragmentation(FillStrategy):
     name = "fgd-plus"
 
     def __init__(self, typical: TypicalPods, method: str = "plus", backend: str = "auto") -> None:
+        super().__init__(backend)
         self.typical = typical
         self.method = method
-        self.backend = backend
 
-    def start(self, state: FillState) -> None:
-        """Register every node as a runner. O(N)."""
-        from runtime_alloc import Allocator, Resources, Runner  # noqa: PLC0415
+    def library_strategy(self) -> Strategy:
+        """The FragmentationStrategy with the typical pods as its target workload. O(T)."""
+        from runtime_alloc import Resources  # noqa: PLC0415
         from runtime_alloc.strategies import FragmentationStrategy  # noqa: PLC0415
 
-        super().start(state)
-        fleet = state.fleet
-        runners = [
-            Runner(
-                name,
-                Resources(int(fleet.cpu[i]), int(fleet.memory[i]), KUBERNETES_MAX_PODS),
-                (fleet.models[fleet.model[i]],) if fleet.model[i] >= 0 else (),
-                {"gpu": int(fleet.devices[i])} if fleet.devices[i] else {},
-            )
-            for i, name in enumerate(fleet.names)
-        ]
         t = self.typical
         shapes: dict[str | Resources, float] = {}
         rows = zip(t.cpu, t.memory, t.count, t.milli, t.p, strict=True)
         for cpu, memory, count, milli, p in rows:
             key = Resources(cpu, memory, 1, {"gpu": count * milli} if count else {})
             shapes[key] = shapes.get(key, 0.0) + p
-        strategy = FragmentationStrategy(shapes, method=self.method)
-        self.alloc = Allocator(runners, strategy=strategy, backend=self.backend)
-        self.row = {name: i for i, name in enumerate(fleet.names)}
-        self.tasks = 0
-
-    def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:  # noqa: ARG002
-        """The allocator's runner and devices for ``pod``. As the allocator's decision."""
-        from runtime_alloc import Resources  # noqa: PLC0415
-
-        cpu, memory, count, milli = pod
-        request = Resources(cpu, memory, 1, {"gpu": count * milli} if count else {})
-        spec = state.spec.split("|") if count and state.spec else ()
-        self.tasks += 1
-        reservation = self.alloc.try_allocate(f"p{self.tasks}", request, require_any=spec)
-        if reservation is None:  # the fill found a node: the two feasibility tests disagree
-            msg = f"the allocator found no runner for {request} where the fill found one"
-            raise AssertionError(msg)
-        devices = [index for index, _ in reservation.devices.get("gpu", ())]
-        return self.row[reservation.runner], devices
+        return FragmentationStrategy(shapes, method=self.method)

@@ -7,24 +7,24 @@
 * ``maxpacking`` — runtime_alloc's MaxPacking score (mean utilization after placement
   over cpu, memory, slots and, for a GPU pod, the node's GPU pool) restricted to nodes
   where a device can hold the pod; device choice as ``bestfit``.
-* ``maxpacking-balanced`` — MaxPacking made aware of stranding, two changes only: the
-  node's GPU pool always counts among the utilizations, with weight 2 (plain MaxPacking
-  counts it, with weight 1, only for GPU pods, so nothing keeps cpu-only pods off
-  nodes whose GPUs are free), and the score subtracts half the increase of the node's stranding
-  S = max(0, g - min(c, m)), the share of its GPU left free beyond its free share of cpu
-  or memory. Lower is better::
+* ``maxpacking-balanced`` — the library's
+  :class:`~runtime_alloc.strategies.BalancedPackingStrategy` run through an
+  :class:`~runtime_alloc.Allocator` (:class:`.fill_base.LibraryStrategy`): MaxPacking
+  made aware of stranding (the GPU pool always counts, with weight 2, and the score adds
+  half the increase of the node's stranding S = max(0, g - min(c, m)), the share of its
+  GPU left free beyond its free share of cpu or memory). Lower is better::
 
       score = -(u_cpu + u_mem + u_slots + 2 · u_gpu) / 5 + 0.5 · (S_after - S_before)
 
-  with u the utilizations and g, c, m the free shares after (or before) placement; ties
-  go to the first node. Worked example in tests/simulation/test_fill.py.
+  The formula and a worked example are in :mod:`runtime_alloc.strategies.balanced_packing`
+  only; device choice and feasibility are the allocator's; ties go to the first node.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
-from runtime_alloc.simulation.fill_base import FillStrategy
+from runtime_alloc.simulation.fill_base import FillStrategy, LibraryStrategy
 from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.traces.openb_devices import DEVICE_MILLI
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from runtime_alloc import Strategy
     from runtime_alloc.simulation.fill import FillState
 
 __all__ = ["BalancedPacking", "BestFit", "MaxPacking"]
@@ -99,39 +100,16 @@ class MaxPacking(FillStrategy):
         return -(score / dims)  # type: ignore[no-any-return]
 
 
-class BalancedPacking(FillStrategy):
-    """``maxpacking-balanced``: MaxPacking that counts the GPU pool and penalizes stranding.
+class BalancedPacking(LibraryStrategy):
+    """``maxpacking-balanced``: the library's BalancedPackingStrategy through an Allocator.
 
-    See the module docstring for the formula.
+    See the module docstring; the formula is :func:`.strategies.balanced_packing_score`.
     """
 
     name = "maxpacking-balanced"
-    #: Weight of the GPU pool among the utilizations (cpu, memory and slots weigh 1).
-    gpu_weight: ClassVar[float] = 2.0
-    #: Weight of the increase of stranding.
-    strand_weight: ClassVar[float] = 0.5
 
-    def node_score(
-        self, state: FillState, nodes: npt.NDArray[np.int64], ask: tuple[int, int, int]
-    ) -> npt.NDArray[np.float64]:
-        """Minus the weighted utilization, plus half the increase of stranding. O(N * D)."""
-        import numpy as np  # noqa: PLC0415
+    def library_strategy(self) -> Strategy:
+        """The library's BalancedPackingStrategy with its default weights. O(1)."""
+        from runtime_alloc.strategies import BalancedPackingStrategy  # noqa: PLC0415
 
-        cpu, memory, gpu = ask
-        cap_cpu, cap_mem = _capacities(state, nodes)
-        cap_gpu = (state.fleet.devices[nodes] * DEVICE_MILLI).astype(np.float64)
-        has_gpu = cap_gpu > 0
-        cap_gpu[~has_gpu] = 1.0
-        free_cpu, free_mem = state.cpu[nodes] / cap_cpu, state.memory[nodes] / cap_mem
-        free_gpu = _gpu_free(state, nodes) / cap_gpu
-        cpu_left, mem_left, gpu_left = (
-            free_cpu - cpu / cap_cpu,
-            free_mem - memory / cap_mem,
-            (free_gpu - gpu / cap_gpu),
-        )
-        weight = np.where(has_gpu, self.gpu_weight, 0.0)
-        used = (1 - cpu_left) + (1 - mem_left) + _slots_used_after(state, nodes)
-        packing = (used + weight * (1 - gpu_left)) / (3.0 + weight)
-        before = np.maximum(0.0, free_gpu - np.minimum(free_cpu, free_mem))
-        after = np.maximum(0.0, gpu_left - np.minimum(cpu_left, mem_left))
-        return -packing + self.strand_weight * (after - before)  # type: ignore[no-any-return]
+        return BalancedPackingStrategy()

@@ -3,8 +3,10 @@
 Each strategy picks, among the feasible nodes, one node and the devices on it
 (the base class, :class:`FillStrategy`, is in :mod:`.fill_base`):
 
-* ``bestfit``, ``maxpacking``, ``maxpacking-balanced`` — the packing family,
-  node scores in closed form (:mod:`.fill_packing`, formulas there);
+* ``bestfit``, ``maxpacking``, ``maxpacking-balanced`` — the packing family
+  (:mod:`.fill_packing`): node scores in closed form, except ``maxpacking-balanced``,
+  the library's BalancedPackingStrategy run through an Allocator
+  (:class:`.fill_base.LibraryStrategy`, as ``fgd-plus``);
 * ``fgd``, ``fgd-tight``, ``fgd-plus`` — the fragmentation family: FGD as
   published and our two variants (:mod:`.fill_fragmentation`, formulas and a
   worked example there).

@@ -38,6 +38,7 @@ from runtime_alloc.strategies._scoring import (
     linear_score,
     utilization_score,
 )
+from runtime_alloc.strategies.balanced_packing import BalancedPackingStrategy
 from runtime_alloc.strategies.even_spread import EvenSpreadStrategy
 from runtime_alloc.strategies.fragmentation import FragmentationStrategy
 from runtime_alloc.strategies.max_packing import MaxPackingStrategy
@@ -46,6 +47,7 @@ __all__ = [
     "ENV_VAR",
     "MAX_WEIGHT",
     "STRATEGIES",
+    "BalancedPackingStrategy",
     "EvenSpreadStrategy",
     "FragmentationStrategy",
     "LinearScore",
@@ -158,13 +160,23 @@ def _fragmentation(weights: Mapping[str, int] | None) -> FragmentationStrategy:
     return FragmentationStrategy()
 
 
+def _balanced_packing(weights: Mapping[str, int] | None) -> BalancedPackingStrategy:
+    """The registry's BalancedPackingStrategy: default weights, no weights mapping. O(1)."""
+    if weights:
+        msg = f"BalancedPackingStrategy takes no weights, got weights={dict(weights)!r}"
+        raise InvalidArgumentError(msg)
+    return BalancedPackingStrategy()
+
+
 for _name, _factory in (
     ("EvenSpreadStrategy", EvenSpreadStrategy),
     ("MaxPackingStrategy", MaxPackingStrategy),
     ("FragmentationStrategy", _fragmentation),
+    ("BalancedPackingStrategy", _balanced_packing),
     ("even-spread", EvenSpreadStrategy),
     ("max-packing", MaxPackingStrategy),
     ("fragmentation", _fragmentation),
+    ("balanced-packing", _balanced_packing),
 ):
     register_strategy(_name, _factory)
 
