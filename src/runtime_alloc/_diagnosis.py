@@ -45,6 +45,7 @@ from runtime_alloc.errors import (
     Shortfall,
     UnschedulableError,
 )
+from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from runtime_alloc.resources import Resources
@@ -156,7 +157,7 @@ def diagnose(
             entries.append((first, 0, "draining", count))
             rest = columns.but_not(rest, drain)
     groups: dict[str, list[int]] = {}
-    any_of: frozenset[str] = getattr(require, "any_of", frozenset())
+    any_of: frozenset[str] = any_labels(require)
     for labels, first, count in columns.label_sets(columns.but_not(rest, labels_ok)):
         missing = frozenset(require) - labels
         if missing:

@@ -10,6 +10,7 @@ import attrs
 from runtime_alloc._placement import is_feasible, shortfalls
 from runtime_alloc.devices import device_shortfalls, format_request, shortfall_text
 from runtime_alloc.errors import Shortfall
+from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from runtime_alloc.resources import Resources
@@ -91,7 +92,7 @@ class Explanation:
 
     def __str__(self) -> str:
         rule = "highest" if self.maximize else "lowest"
-        any_of: frozenset[str] = getattr(self.require, "any_of", frozenset())
+        any_of: frozenset[str] = any_labels(self.require)
         lines = [
             f"request {format_request(self.request, self.device_kinds)}"
             + (f" require {','.join(sorted(self.require))}" if len(self.require) else "")
@@ -110,7 +111,7 @@ class Explanation:
         return {
             "request": self.request.to_dict(),
             "require": sorted(self.require),
-            "require_any": sorted(getattr(self.require, "any_of", ())),
+            "require_any": sorted(any_labels(self.require)),
             "strategy": self.strategy,
             "maximize": self.maximize,
             "chosen": self.chosen,
@@ -138,7 +139,7 @@ def explain(
     require: frozenset[str],
 ) -> Explanation:
     """Score every runner for ``request`` without changing anything. O(N)."""
-    any_of: frozenset[str] = getattr(require, "any_of", _NONE)
+    any_of: frozenset[str] = any_labels(require)
     verdicts = []
     best: str | None = None
     best_score = 0.0

@@ -15,7 +15,15 @@ from typing import Any
 from runtime_alloc._units import _show
 from runtime_alloc.errors import InvalidArgumentError
 
-__all__ = ["MAX_NAME_LENGTH", "LabelRule", "check_name", "label_rule", "labels_allow", "to_labels"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "LabelRule",
+    "any_labels",
+    "check_name",
+    "label_rule",
+    "labels_allow",
+    "to_labels",
+]
 
 #: The longest runner name, task id or label (characters).
 MAX_NAME_LENGTH = 253
@@ -103,11 +111,19 @@ def label_rule(all_of: Iterable[str] = (), *, any_of: Iterable[str] = ()) -> fro
     return LabelRule(labels, extra)
 
 
+_NO_LABELS: frozenset[str] = frozenset()
+
+
+def any_labels(require: frozenset[str]) -> frozenset[str]:
+    """The "one of these" labels of ``require``: a LabelRule's ``any_of``, else empty. O(1)."""
+    return require.any_of if type(require) is LabelRule else _NO_LABELS
+
+
 def labels_allow(require: frozenset[str], labels: frozenset[str]) -> bool:
     """True when a runner with ``labels`` meets ``require`` (a set or a LabelRule). O(k)."""
     if not require <= labels:
         return False
-    any_of = getattr(require, "any_of", None)
+    any_of = any_labels(require)
     return not any_of or not any_of.isdisjoint(labels)
 
 

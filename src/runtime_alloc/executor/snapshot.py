@@ -10,6 +10,7 @@ import attrs
 from runtime_alloc._text import _show
 from runtime_alloc.errors import InvalidSnapshotError, RuntimeAllocError
 from runtime_alloc.executor.tasks import ACTIVE_STATES, Submission, TaskState
+from runtime_alloc.labels import any_labels
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import label_rule
 from runtime_alloc.snapshot import FleetSnapshot
@@ -41,7 +42,7 @@ class TaskRecord(Submission):
         data.update(
             request=self.request.to_dict(), require=sorted(self.require), state=self.state.value
         )
-        any_of = getattr(self.require, "any_of", None)
+        any_of = any_labels(self.require)
         if any_of:
             data["require_any"] = sorted(any_of)
         return data

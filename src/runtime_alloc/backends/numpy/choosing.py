@@ -20,6 +20,7 @@ from runtime_alloc import _placement
 from runtime_alloc.backends.numpy import batch, blocks, diagnose
 from runtime_alloc.backends.numpy.feasibility import free_at_least
 from runtime_alloc.backends.numpy.scan import ScanArrays
+from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.columns import Table
@@ -115,7 +116,7 @@ class Choosing:
         ok = free_at_least(free, amounts)
         if require:
             ok &= t.label_table(require)[t.labelset[idx]]
-            any_of = getattr(require, "any_of", None)  # a LabelRule: one of these labels too
+            any_of = any_labels(require)  # a LabelRule: one of these labels too
             if any_of:
                 ok &= t.any_label_table(any_of)[t.labelset[idx]]
         for name, count in request.extended.items():
@@ -141,7 +142,7 @@ class Choosing:
         if self._scan_states is not None:
             state = _placement.choose(self._scan_states.values(), self._strategy, request, require)
             return None if state is None else state.name
-        if request.extended._data or getattr(require, "any_of", None):  # noqa: SLF001
+        if request.extended._data or any_labels(require):  # noqa: SLF001
             found = (  # extended resources and devices: their index (it syncs what it reads)
                 self.extended_index.choose(request, require)
                 if request.extended and not self.scanning
@@ -205,7 +206,7 @@ class Choosing:
         if (
             not self.vectorized
             or self.table.devices.asks_devices(request.extended)
-            or getattr(require, "any_of", None)
+            or any_labels(require)
         ):
             return None  # devices (the pick changes per copy), label ORs: one at a time
         rows = batch.plan(self, request, require, count)  # type: ignore[arg-type]

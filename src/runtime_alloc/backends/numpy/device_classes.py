@@ -76,6 +76,7 @@ from runtime_alloc.backends.numpy.shape_groups import (
     join_members,
 )
 from runtime_alloc.devices import DEVICE_MILLI
+from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -295,7 +296,7 @@ class DeviceClasses:
     def _groups_for(self, require: frozenset[str]) -> list[DeviceGroup]:
         groups = self._by_require.get(require)
         if groups is None:
-            any_of = getattr(require, "any_of", None)
+            any_of = any_labels(require)
             groups = [
                 g
                 for g in self.groups.values()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from runtime_alloc import _diagnosis
+from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
@@ -49,7 +50,7 @@ class TableColumns:
         if not self.require:
             return self.everyone()
         ok = self.table.label_table(self.require)[self._labelsets]
-        any_of = getattr(self.require, "any_of", None)
+        any_of = any_labels(self.require)
         if any_of:
             ok &= self.table.any_label_table(any_of)[self._labelsets]
         return ok

@@ -17,6 +17,7 @@ import numpy as np
 
 from runtime_alloc.backends.numpy.feasibility import NO_LIMIT, rows_at_least
 from runtime_alloc.devices import DEVICE_MILLI
+from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
@@ -316,7 +317,7 @@ class Chunks:
             t = backend.table
             labelset = t.labelset[self.rows[span]]
             ok &= t.label_table(require)[labelset]
-            any_of = getattr(require, "any_of", None)  # a LabelRule: one of these labels too
+            any_of = any_labels(require)  # a LabelRule: one of these labels too
             if any_of:
                 ok &= t.any_label_table(any_of)[labelset]
         if not ok.any():
