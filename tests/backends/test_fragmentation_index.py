@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime_alloc import Allocator, Reservation, Resources, Runner
-from runtime_alloc.backends import fragmentation_index
+from runtime_alloc.backends import fragmentation_lists
 from runtime_alloc.backends.fragmentation_index import FragmentationIndex
 from runtime_alloc.strategies import FragmentationStrategy
 
@@ -77,12 +77,12 @@ def test_index_decides_as_the_python_scan(kind, size, seed, steps):
 @given(kind=st.integers(0, 2), seed=st.integers(0, 2**32 - 1))
 def test_index_decides_as_the_python_scan_when_its_lists_are_dropped(kind, seed):
     # at most 2 lists (one per device milli asked): most decisions drop them all
-    kept = fragmentation_index._LISTS
-    fragmentation_index._LISTS = 2
+    kept = fragmentation_lists._LISTS
+    fragmentation_lists._LISTS = 2
     try:
         decide_alike(kind, 10, seed, 100)
     finally:
-        fragmentation_index._LISTS = kept
+        fragmentation_lists._LISTS = kept
 
 
 def decide_alike(kind: int, size: int, seed: int, steps: int) -> None:

@@ -4,7 +4,8 @@ After "Beware of Fragmentation" (Weng et al., USENIX ATC'23, FGD), on the librar
 (:mod:`runtime_alloc.devices`). A *target workload* is a set of pod shapes m (millicpu,
 memory, device milli) with popularity weights w_m (p_m = w_m / W, W = Σ w_m). A shape asks a
 share of one device (count 1, milli < 1000), k whole devices (count k, milli 1000) or no
-device (cpu-only). The formula is in :mod:`.fragmentation_formula` (shared with the fill
+device (cpu-only); :mod:`.fragmentation_shapes` reads a request's shape and a given
+workload. The formula is in :mod:`.fragmentation_formula` (shared with the fill
 experiment); in short, for a runner with free cpu c, free memory b and free milli f_d::
 
     frag_m(n) = Σ f_d over devices with f_d < milli_m    if n can host m
@@ -86,8 +87,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from runtime_alloc._units import _show
-from runtime_alloc.devices import DEVICE_MILLI, check_device_request, pick
-from runtime_alloc.errors import InvalidArgumentError, InvalidResourcesError
+from runtime_alloc.devices import DEVICE_MILLI, pick
+from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.resources import Resources
 from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies.fragmentation_formula import (
@@ -100,6 +101,14 @@ from runtime_alloc.strategies.fragmentation_formula import (
     take_typical,
     top_of,
 )
+from runtime_alloc.strategies.fragmentation_shapes import (
+    MAX_POPULARITY as MAX_POPULARITY,  # noqa: PLC0414 (an explicit re-export)
+)
+from runtime_alloc.strategies.fragmentation_shapes import (
+    WorkloadShape,
+    read_shapes,
+    shape_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -108,35 +117,10 @@ __all__ = ["METHODS", "FragmentationStrategy", "fragmentation"]
 
 #: FGD's defaults: shapes covering 95 % of requests, taken ten at a time.
 POPULARITY = 0.95
-#: The largest popularity weight a shape may have (keeps every sum a finite float).
-MAX_POPULARITY = 10**15
 #: Entries of the F memo before it is cleared.
 _MEMO_LIMIT = 1 << 16
 #: The scoring methods: ``plus`` (the default), FGD's ΔF and FGD's rounded score.
 METHODS = ("plus", "fgd", "fgd-rounded")
-
-# (millicpu, memory_bytes, milli per device, device count, weight)
-_Shape = tuple[int, int, int, int, float]
-
-
-def _shape_of(request: Resources, kind: str) -> tuple[int, int, int, int]:
-    milli = request.extended.get(kind, 0)
-    if milli <= 0:
-        return (request.millicpu, request.memory_bytes, 0, 0)
-    if milli <= DEVICE_MILLI:
-        return (request.millicpu, request.memory_bytes, milli, 1)
-    return (request.millicpu, request.memory_bytes, DEVICE_MILLI, milli // DEVICE_MILLI)
-
-
-def _check_weight(key: object, weight: object) -> int | float:
-    number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
-    if not number or not 0 < weight <= MAX_POPULARITY:  # type: ignore[operator]
-        msg = (
-            f"shapes[{key!r}] must be a positive finite number up to {MAX_POPULARITY:g} "
-            f"(a popularity), got {_show(weight)}"
-        )
-        raise InvalidArgumentError(msg)
-    return weight  # type: ignore[return-value]
 
 
 class FragmentationStrategy:
@@ -207,13 +191,13 @@ class FragmentationStrategy:
         self._last: object = None
         self._visited: Any = set()
         self._since = 0
-        self._shapes: tuple[_Shape, ...] = ()
+        self._shapes: tuple[WorkloadShape, ...] = ()
         self._total: int | float = 0
         self._table: ShapeTable | None = None
         if shapes is not None:
-            self._set_shapes(self._read_shapes(shapes))
+            self._set_shapes(read_shapes(shapes, self.kind))
 
-    def _set_shapes(self, shapes: tuple[_Shape, ...]) -> None:
+    def _set_shapes(self, shapes: tuple[WorkloadShape, ...]) -> None:
         """Take ``shapes`` as the workload (integer weights: F by thresholds). O(|shapes|)."""
         self._shapes = shapes
         self._total = sum(s[4] for s in shapes)
@@ -222,26 +206,6 @@ class FragmentationStrategy:
         self._memo.clear()
         self._capable.clear()
         self.generation += 1
-
-    def _read_shapes(self, shapes: object) -> tuple[_Shape, ...]:
-        if not isinstance(shapes, Mapping) or not shapes:
-            msg = (
-                f"shapes must be a non-empty mapping of request to popularity, got {_show(shapes)}"
-            )
-            raise InvalidArgumentError(msg)
-        merged: dict[tuple[int, int, int, int], Any] = {}
-        for key, weight in shapes.items():
-            if isinstance(key, str):
-                request = Resources.parse(key, device_kinds={self.kind})
-            elif isinstance(key, Resources):
-                request = key
-            else:
-                msg = f"shapes keys must be request text or Resources, got {_show(key)}"
-                raise InvalidResourcesError(msg)
-            check_device_request(request.extended, {self.kind})
-            shape = _shape_of(request, self.kind)
-            merged[shape] = merged.get(shape, 0) + _check_weight(key, weight)
-        return tuple((*shape, weight) for shape, weight in merged.items())
 
     @property
     def shapes(self) -> tuple[tuple[int, int, int, int, float], ...]:
@@ -292,7 +256,7 @@ class FragmentationStrategy:
         """
         self._last = request
         self._visited = visited
-        shape = _shape_of(request, self.kind)
+        shape = shape_of(request, self.kind)
         self._seen.append(shape)
         self._counts[shape] += 1
         if len(self._seen) > self.window:

@@ -49,8 +49,8 @@ the extended index re-reads the rows changed since the last device request
 (:meth:`DeviceClasses.touch`), from the backend's pending column writes where
 the class index keeps them back, so a device request never writes the columns.
 Runtime complexity per decision: O(groups * heaps searched) heap peeks plus
-O(p log n) for the p classes popped; O(N) to build (numpy gathers, then one
-Python pass over the rows).
+O(p log n) for the p classes popped; O(N) to build (:mod:`.device_build`: numpy
+gathers, then one Python pass over the rows).
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.device_build import build_classes
 from runtime_alloc.backends.numpy.device_groups import (
-    CPU_TIERS,
     DeviceGroup,
     first_tier,
 )
@@ -70,7 +70,6 @@ from runtime_alloc.backends.numpy.shape_groups import (
     DOWN,
     INF,
     MASK,
-    SHIFT,
     UP,
     best_member,
     join_members,
@@ -124,86 +123,8 @@ class DeviceClasses:
         self._by_require: dict[frozenset[str], list[DeviceGroup]] = {}
         self.too_many = False
         backend.sync()  # the columns are read whole here
-        self._build(np.flatnonzero(t.extended[names[0]][0][: t.nrows] > 0))
-
-    def _build(self, rows: Any) -> None:  # noqa: ANN401
-        """Index ``rows`` (int64 array; those lacking a requested name are left out). O(n)."""
-        t = self.backend.table
-        names, nn, k = self.names, self.nn, self.kind
-        caps = [t.extended[x][0][rows] for x in names]
-        keep = np.logical_and.reduce([c > 0 for c in caps])  # a name lacking: never feasible
-        rows = rows[keep]
-        if not len(rows):
-            return
-        caps = [c[keep] for c in caps]
-        has = []  # per name: the runner has devices of it
-        devices = []  # per name: -largest free share, -wholly free (0, 0 without devices)
-        for x in names:
-            share = t.devices.share.get(x)
-            s = np.full(len(rows), -1, dtype=np.int64) if share is None else share[rows]
-            w = s if share is None else t.devices.whole[x][rows]
-            has.append(s >= 0)
-            devices += [np.where(s >= 0, -s, 0), np.where(s >= 0, -w, 0)]
-        shape_columns = [t.capacity[d][rows] for d in range(3)] + caps
-        shape_columns += [
-            np.where(h, cap // DEVICE_MILLI, 0) for h, cap in zip(has, caps, strict=True)
-        ]
-        shape_columns.append(t.labelset[rows].astype(np.int64))
-        class_columns = [t.reserved[d][rows] for d in range(3)]
-        class_columns += [t.extended[x][1][rows] for x in names]
-        class_columns += devices
-        shapes = list(
-            map(tuple, np.array(shape_columns, dtype=np.int64).reshape(-1, len(rows)).T.tolist())
-        )
-        classes = list(
-            map(tuple, np.array(class_columns, dtype=np.int64).reshape(-1, len(rows)).T.tolist())
-        )
-        row_list = rows.tolist()
-        seqs = t.sequence[rows].tolist()
-        draining = t.draining[rows].tolist()
-        groups = self.groups
-        group_of, rclass_of, member_of = self.group_of, self.rclass_of, self.member_of
-        buckets: dict[tuple[int, tuple[int, ...]], tuple[DeviceGroup, list[int]]] = {}
-        for row, seq, key, r, drain in zip(row_list, seqs, shapes, classes, draining, strict=True):
-            g = groups.get(key)
-            if g is None:
-                if len(groups) >= MAX_GROUPS:
-                    self.too_many = True
-                    return
-                runner = t.runners[row]
-                assert runner is not None  # noqa: S101
-                shape = key[:-1]
-                at = (
-                    (3 + nn + 2 * k, 4 + nn + 2 * k, 1)
-                    if shape[3 + nn + k]
-                    else (3 + k, shape[3 + k], 0)
-                )
-                g = groups[key] = DeviceGroup(
-                    shape, nn, runner.labels, self.weights, at, CPU_TIERS if self.maximize else 1
-                )
-            group_of[row] = g
-            member = seq << SHIFT | row
-            member_of[row] = member
-            if drain:
-                rclass_of[row] = None
-                continue
-            rclass_of[row] = r
-            bucket = buckets.get((id(g), r))
-            if bucket is None:
-                buckets[id(g), r] = (g, [member])
-            else:
-                bucket[1].append(member)
-        maximize = self.maximize
-        for (_, r), (g, members) in buckets.items():
-            g.count[r] = len(members)
-            if len(members) == 1:
-                g.members[r] = members[0]
-            else:
-                heapify(members)
-                g.members[r] = members
-            rk = g.key(r)
-            heappush(g.heap(r), (-rk if maximize else rk, r))
-            g.inheap.add(r)
+        rows = np.flatnonzero(t.extended[names[0]][0][: t.nrows] > 0)
+        build_classes(self, rows, MAX_GROUPS)  # MAX_GROUPS read at each build
 
     def read(self, row: int) -> tuple[int, ...] | None:
         """Row ``row``'s class (None when draining). O(names).

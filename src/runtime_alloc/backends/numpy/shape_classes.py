@@ -53,6 +53,7 @@ from runtime_alloc.backends.numpy.shape_groups import (
     UP,
     ShapeGroup,
     best_member,
+    bucket_member,
     join_members,
 )
 
@@ -119,11 +120,7 @@ class ClassIndex:
             group_of[row] = g
             if ok:
                 rclass_of[row] = r
-                bucket = buckets.get((id(g), r))
-                if bucket is None:
-                    buckets[id(g), r] = (g, [member])
-                else:
-                    bucket[1].append(member)
+                bucket_member(buckets, g, r, member)
             else:
                 rclass_of[row] = None
         for (_, r), (g, new) in buckets.items():

@@ -19,6 +19,7 @@ __all__ = [
     "UP",
     "ShapeGroup",
     "best_member",
+    "bucket_member",
     "join_members",
 ]
 
@@ -190,3 +191,15 @@ def join_members(m: list[int], member: int, n: int, r: Any, row: int, rclass_of:
     if len(m) > 2 * n + 10:
         rclass_of[row] = r  # the joining runner counts as a member already
         m[:] = sorted({x for x in m if rclass_of[x & MASK] == r})
+
+
+def bucket_member(buckets: dict[Any, Any], g: Any, r: Any, member: int) -> None:  # noqa: ANN401
+    """Add ``member`` to the bulk build's bucket of r-class ``r`` in group ``g``. O(1).
+
+    ``buckets`` maps ``(id(g), r)`` to ``(g, members)``. Shared by both class indexes.
+    """
+    bucket = buckets.get((id(g), r))
+    if bucket is None:
+        buckets[id(g), r] = (g, [member])
+    else:
+        bucket[1].append(member)
