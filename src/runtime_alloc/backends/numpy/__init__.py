@@ -1,19 +1,16 @@
 """``backend="numpy"``: the python scan's decisions, found without scanning every runner.
 
-Modules: :mod:`.backend` (the :class:`NumpyBackend` and its index upkeep),
-:mod:`.choosing` (scoring, and which index answers a request), :mod:`.columns`
-(the runner table: one numpy column per quantity, a *row* per runner, rows
-grouped in *blocks*), :mod:`.block_bounds` (the per-block summaries and their
-upkeep), :mod:`.blocks` (the block search), :mod:`.shape_classes` and
-:mod:`.shape_groups` (the per-shape r-class heaps), :mod:`.batch` (placing a run
-of identical requests at once), :mod:`.extended_index` (requests for extended
-resources and devices), :mod:`.device_classes`, :mod:`.device_groups` and
-:mod:`.device_build` (its per-shape class heaps for device requests, and their
-bulk build) and :mod:`.extended_chunks` (its chunks of the rows declaring them),
-:mod:`.feasibility`
-(the feasibility test, one kernel per data representation), :mod:`.checks`
-(consistency checks for tests) and
-:mod:`.diagnose` (the table's columns fed to the one failure diagnosis of
+Modules: :mod:`.backend` (the :class:`NumpyBackend` and its index upkeep), :mod:`.choosing`
+(scoring, and which index answers a request), :mod:`.columns` (the runner table: one numpy
+column per quantity, a *row* per runner, rows grouped in *blocks*; :mod:`.table_views`, its name
+views), :mod:`.block_bounds` (the per-block summaries and their upkeep), :mod:`.blocks` (the
+block search), :mod:`.shape_classes` and :mod:`.shape_groups` (the per-shape r-class heaps),
+:mod:`.batch` (placing a run of identical requests at once), :mod:`.extended_index` (requests
+for extended resources and devices), :mod:`.device_classes`, :mod:`.device_groups` and
+:mod:`.device_build` (its per-shape class heaps for device requests, and their bulk build) and
+:mod:`.extended_chunks` (its chunks of the rows declaring them), :mod:`.feasibility` (the
+feasibility test, one kernel per data representation), :mod:`.checks` (consistency checks for
+tests) and :mod:`.diagnose` (the table's columns fed to the one failure diagnosis of
 :mod:`runtime_alloc._diagnosis`).
 
 Why the answers are exact. Every index below rests on these lemmas; code cites

@@ -17,7 +17,7 @@ block) are :mod:`.block_bounds`'s.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
 from runtime_alloc.backends.numpy.devices import DeviceColumns
 from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
+from runtime_alloc.backends.numpy.table_views import Names, RowOf
 from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
@@ -50,40 +51,6 @@ def default_block_size(n: int) -> int:
 
 def _bucket(value: int) -> int:
     return int(value).bit_length()
-
-
-class Names:
-    """Row -> runner name (None for an empty row), read from a table's runners (a view)."""
-
-    __slots__ = ("_runners",)
-
-    def __init__(self, runners: list[Runner | None]) -> None:
-        self._runners = runners
-
-    def __getitem__(self, i: int) -> str | None:
-        runner = self._runners[i]
-        return None if runner is None else runner.name
-
-    def __len__(self) -> int:
-        return len(self._runners)
-
-
-class RowOf(Mapping[str, int]):
-    """Runner name -> row, read from a table's ``key_of`` (a view; each read O(1))."""
-
-    __slots__ = ("_keys",)
-
-    def __init__(self, keys: dict[str, int]) -> None:
-        self._keys = keys
-
-    def __getitem__(self, name: str) -> int:
-        return self._keys[name] & MASK
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
 
 
 class Table(BlockBounds):
