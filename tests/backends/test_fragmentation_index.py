@@ -13,6 +13,7 @@ from runtime_alloc import Allocator, Reservation, Resources, Runner
 from runtime_alloc.backends import fragmentation_lists
 from runtime_alloc.backends.fragmentation_index import FragmentationIndex
 from runtime_alloc.strategies import FragmentationStrategy
+from tests.devices.test_device_parity import outcome
 
 GI = 1 << 30
 LABELS = ("A", "B")
@@ -53,13 +54,6 @@ def fresh(kind: int) -> FragmentationStrategy:
 
 def rngless_window() -> int:
     return 20
-
-
-def outcome(call):
-    try:
-        return ("ok", call())
-    except Exception as exc:  # compare any error by type and text
-        return ("error", type(exc), str(exc))
 
 
 @settings(max_examples=60, deadline=None)
