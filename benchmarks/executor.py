@@ -210,34 +210,9 @@ def local_reference(
     try:
         for pool in pools.values():  # start the processes outside the timing, as the warm-up
             wait([pool.submit(TRIVIAL) for _ in range(processes * 10)])
-        futures: list[Any] = [None] * len(pinning)
-        finished = threading.Event()
-        left = [len(pinning)]
-        count_lock = threading.Lock()
-
-        def send(index: int, runner: str) -> None:
-            future = pools[runner].submit(TRIVIAL)
-            futures[index] = future
-            if slots is not None:
-                future.add_done_callback(lambda _, runner=runner: on_done(runner))
-
-        def on_done(runner: str) -> None:
-            with count_lock:
-                left[0] -= 1
-                if not left[0]:
-                    finished.set()
-            refill(runner)
-
-        begin, refill = bounded(pinning, slots or len(pinning), send)
         cpu, start = time.process_time(), time.perf_counter()
-        if slots is None:
-            for index, runner in enumerate(pinning):
-                send(index, runner)
-            done, not_done = wait(futures, timeout=300)
-        else:
-            begin()
-            finished.wait(300)
-            done, not_done = wait(futures, timeout=1)
+        futures = send_all(pinning, slots, lambda _, runner: pools[runner].submit(TRIVIAL))
+        done, not_done = wait(futures, timeout=300)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         if not_done or any(f.result() != 2 for f in done) or len(done) != len(pinning):
             raise RuntimeError("reference tasks did not all finish")
@@ -301,6 +276,44 @@ def end_to_end(
             f"    ratio executor/reference: median {statistics.median(ratios[label]):.2f} "
             f"(rounds {min(ratios[label]):.2f}-{max(ratios[label]):.2f}); target >= 0.8"
         )
+
+
+def send_all(
+    pinning: list[str], slots: int | None, submit: Callable[[int, str], Any], timeout: float = 300.0
+) -> list[Any]:
+    """Send every task of ``pinning`` with ``submit(index, runner) -> future``; the futures, in order.
+
+    Without ``slots`` all are sent at once and this returns at once. With ``slots`` at most
+    that many per runner are in flight (a done callback sends the runner's next one, see
+    :func:`bounded`) and this returns once every task has completed (RuntimeError after
+    ``timeout`` seconds).
+    """
+    futures: list[Any] = [None] * len(pinning)
+    if slots is None:
+        for index, runner in enumerate(pinning):
+            futures[index] = submit(index, runner)
+        return futures
+    finished = threading.Event()
+    left = [len(pinning)]
+    count_lock = threading.Lock()
+
+    def send(index: int, runner: str) -> None:
+        future = submit(index, runner)
+        futures[index] = future
+        future.add_done_callback(lambda _, runner=runner: on_done(runner))
+
+    def on_done(runner: str) -> None:
+        with count_lock:
+            left[0] -= 1
+            if not left[0]:
+                finished.set()
+        refill(runner)
+
+    begin, refill = bounded(pinning, slots, send)
+    begin()
+    if not finished.wait(timeout):
+        raise RuntimeError("reference tasks did not all finish")
+    return futures
 
 
 def bounded(
@@ -495,39 +508,18 @@ def dask_bench(rounds: int, tasks: int) -> None:
             the runner's next task); else all are submitted at once.
             """
             counter[0] += 1
-            futures: list[Any] = [None] * len(pinning)
-            finished = threading.Event()
-            left = [len(pinning)]
-            count_lock = threading.Lock()
 
-            def send(index: int, runner: str) -> None:
-                future = client.submit(
+            def submit(index: int, runner: str) -> Any:
+                return client.submit(
                     TRIVIAL,
                     key=f"ref-{counter[0]}-{index}",
                     workers=[address[runner]],
                     allow_other_workers=False,
                     pure=False,
                 )
-                futures[index] = future
-                if slots is not None:
-                    future.add_done_callback(lambda _, runner=runner: on_done(runner))
 
-            def on_done(runner: str) -> None:
-                with count_lock:
-                    left[0] -= 1
-                    if not left[0]:
-                        finished.set()
-                refill(runner)
-
-            begin, refill = bounded(pinning, slots or len(pinning), send)
             cpu, start = time.process_time(), time.perf_counter()
-            if slots is None:
-                for index, runner in enumerate(pinning):
-                    send(index, runner)
-            else:
-                begin()
-                if not finished.wait(300):
-                    raise RuntimeError("reference tasks did not all finish")
+            futures = send_all(pinning, slots, submit)
             results = client.gather(futures)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             if results != [2] * len(pinning):
