@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runtime_alloc import devices
-from runtime_alloc._requests import Request, identical_runs, prepare_batch, prepare_task
+from runtime_alloc._batch import batch_runs
+from runtime_alloc._requests import Request, prepare_task
 from runtime_alloc._units import _show
 from runtime_alloc.dimensions import check_known_resources
 from runtime_alloc.errors import AllocationError, UnknownTaskError
@@ -145,12 +146,15 @@ class AllocatorPlacement:
         O(N log N) (see docs/performance.md).
         """
         with self._lock:
-            prepared = prepare_batch(items, self._prepare, self._reservations)
+            task_ids, runs = batch_runs(items, self._prepare, self._reservations)
+            ledger = self._ledger
             results: list[Reservation | AllocationError] = []
-            for run in identical_runs(prepared):
-                placed = self._ledger.place_run(run) if len(run) >= _MIN_RUN else None
+            for start, stop, request, require in runs:
+                ids = task_ids if stop - start == len(task_ids) else task_ids[start:stop]
+                placed = ledger.place_run(ids, request, require) if len(ids) >= _MIN_RUN else None
                 if placed is None:
-                    placed = [self._ledger.place(*p) for p in run]
+                    place = ledger.place
+                    placed = [place(task_id, request, require) for task_id in ids]
                 results.extend(placed)
             return results
 

@@ -9,9 +9,10 @@ backend's choice.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
+from typing import Any
 
 from runtime_alloc import devices
 from runtime_alloc._ledger_rows import LedgerRows, add_counts
@@ -122,60 +123,72 @@ class LedgerReservations(LedgerRows):
     ) -> list[Reservation]:
         """Reserve ``request`` for ``task_ids[i]`` on ``names[i]``, one event per runner touched.
 
-        Runtime complexity: O(len(names) + runners touched * dimensions).
+        The same bookkeeping as :meth:`reserve` per task, done per runner: the
+        tasks are bucketed by runner with C-level calls (a dict per runner
+        filled in task order), then each runner's row is updated once.
+
+        Runtime complexity: O(len(names)) C-level steps plus O(runners touched
+        * dimensions) Python steps.
         """
         results = list(map(Reservation, task_ids, names, repeat(request, len(names))))
-        row_of, held = self.row_of, self.held
+        count = len(results)
         self.reservations.update(zip(task_ids, results, strict=False))  # in task order
+        buckets: dict[str, Any] = dict.fromkeys(names)  # runners in first-placement order
+        for name in buckets:
+            buckets[name] = {}
+        deque(map(dict.__setitem__, map(buckets.__getitem__, names), task_ids, results), 0)
+        row_of, held = self.row_of, self.held
+        cpu, memory, slots = request.millicpu, request.memory_bytes, request.slots
+        extended = bool(request.extended._data)  # noqa: SLF001
+        cpus, memories, slot_counts = self.cpu, self.memory, self.slots
         in_use = 0
-        for task_id, name, reservation in zip(task_ids, names, results, strict=False):
+        for name, bucket in buckets.items():
             row = row_of[name]
+            n = len(bucket)
             h = held[row]
             if h is None:
-                held[row] = reservation
+                held[row] = bucket if n > 1 else next(iter(bucket.values()))
                 in_use += 1
             elif type(h) is dict:
-                h[task_id] = reservation
+                h.update(bucket)
             else:
-                held[row] = {h.task_id: h, task_id: reservation}
-        self.in_use += in_use
-        counts = {row_of[name]: count for name, count in Counter(names).items()}
-        cpu, memory, slots = request.millicpu, request.memory_bytes, request.slots
-        for row, count in counts.items():
-            self.cpu[row] += count * cpu
-            self.memory[row] += count * memory
-            self.slots[row] += count * slots
-            for _ in range(count if request.extended._data else 0):  # noqa: SLF001
+                held[row] = {h.task_id: h, **bucket}
+            cpus[row] += n * cpu
+            memories[row] += n * memory
+            slot_counts[row] += n * slots
+            for _ in range(n if extended else 0):
                 self._add_extended(row, request, 1)
             self._send(row)
-        self.res_cpu += len(results) * cpu
-        self.res_memory += len(results) * memory
-        self.res_slots += len(results) * slots
-        self.allocations += len(results)
+        self.in_use += in_use
+        self.res_cpu += count * cpu
+        self.res_memory += count * memory
+        self.res_slots += count * slots
+        self.allocations += count
         return results
 
     def place_run(
-        self, run: Sequence[tuple[str, Resources, frozenset[str]]]
+        self, task_ids: Sequence[str], request: Resources, require: frozenset[str]
     ) -> list[Reservation | AllocationError] | None:
-        """Place a run of identical requests through the backend's ``plan``, or return None.
+        """Place ``request`` for each of ``task_ids`` through the backend's ``plan``, or None.
 
         The result equals placing them one by one: reservations in order, then
         one error per request left over when capacity ran out.
 
-        Runtime complexity: the backend's ``plan`` plus O(len(run)).
+        Runtime complexity: the backend's ``plan`` plus :meth:`reserve_run`.
         """
-        request, require = run[0][1], run[0][2]
         kinds = self.device_kinds
         if kinds and any(kind in kinds for kind in request.extended):
             return None  # device requests one at a time: each copy picks its devices
-        names = self.backend.plan(request, require, len(run))
+        names = self.backend.plan(request, require, len(task_ids))
         if names is None:
             return None
+        placed = len(names)
         results: list[Reservation | AllocationError] = []
-        results.extend(self.reserve_run([task_id for task_id, _, _ in run], names, request))
-        if len(names) < len(run):
-            first = self.backend.diagnose(run[len(names)][0], request, require)
-            for task_id, _, _ in run[len(names) :]:
+        done = task_ids if placed == len(task_ids) else task_ids[:placed]
+        results.extend(self.reserve_run(done, names, request))
+        if placed < len(task_ids):
+            first = self.backend.diagnose(task_ids[placed], request, require)
+            for task_id in task_ids[placed:]:
                 error = type(first)(
                     task_id, request, first.runners_total, first.reasons, first.shortfalls
                 )

@@ -1,0 +1,142 @@
+"""``allocate_many``'s items, checked in bulk and cut into runs of identical requests.
+
+A batch is usually many task ids with one request repeated. :func:`batch_runs`
+checks such a batch with a few passes of C-level calls over its columns (item
+shapes, task id types and lengths, duplicates with one set, held ids with one
+set intersection) and parses each distinct request once, so the Python work
+per item is a handful of C calls. Any batch it cannot take so (an item of
+another shape, a bad or duplicate task id, a request that fails to parse) goes
+the per-item way of :func:`~runtime_alloc._requests.prepare_batch`, which
+raises the error of the first bad item, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from runtime_alloc._requests import Cache, Request, identical_runs, prepare_batch
+from runtime_alloc.labels import MAX_NAME_LENGTH
+from runtime_alloc.reservations import Reservation
+from runtime_alloc.resources import Resources
+
+__all__ = ["Run", "batch_runs"]
+
+#: A run of equal requests: (start, stop, resources, labels) over the batch's task ids.
+Run = tuple[int, int, Resources, frozenset[str]]
+
+#: One prepared item, as ``prepare_one`` returns it.
+Prepared = tuple[str, Resources, frozenset[str]]
+
+#: Request and require types compared by value (equal values only within a type,
+#: and equal values parse alike); other requests are compared by identity.
+_BY_VALUE_REQUESTS = frozenset((str, Resources, type(None)))
+_BY_VALUE_REQUIRES = frozenset((tuple, frozenset, str))
+_ITEM_TYPES = frozenset((tuple, list))
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+_third = itemgetter(2)
+
+
+def batch_runs(
+    items: object,
+    prepare_one: Callable[[str, Request, Any, Cache], Prepared],
+    reservations: Mapping[str, Reservation],
+) -> tuple[list[str], list[Run]]:
+    """Check ``allocate_many``'s items; return the task ids and the runs of equal requests.
+
+    The runs cover the task ids in order; adjacent runs differ in resources or
+    labels. Each distinct request is prepared with ``prepare_one`` (which
+    validates and parses it) once per segment of equal consecutive items.
+
+    Raises:
+        InvalidArgumentError, InvalidResourcesError, DuplicateTaskError: as
+            :func:`~runtime_alloc._requests.prepare_batch`, for the first bad item.
+
+    Runtime complexity: O(len(items)) C-level steps plus one Python step per
+    segment of equal consecutive requests; a batch that fails the bulk checks
+    costs :func:`~runtime_alloc._requests.prepare_batch` as well.
+    """
+    if type(items) is not list and type(items) is not tuple:
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            prepare_batch(items, prepare_one, reservations)  # raises the type error
+        got: list[Any] = []
+        try:
+            got.extend(items)  # type: ignore[arg-type]
+        except BaseException:
+            prepare_batch(got, prepare_one, reservations)  # a bad item before the failure
+            raise
+        items = got
+    fast = _bulk(items, prepare_one, reservations)
+    if fast is not None:
+        return fast
+    prepared = prepare_batch(items, prepare_one, reservations)  # the per-item way
+    task_ids = [task_id for task_id, _, _ in prepared]
+    runs: list[Run] = []
+    start = 0
+    for run in identical_runs(prepared):
+        runs.append((start, start + len(run), run[0][1], run[0][2]))
+        start += len(run)
+    return task_ids, runs
+
+
+def _bulk(
+    items: list[Any] | tuple[Any, ...],
+    prepare_one: Callable[[str, Request, Any, Cache], Prepared],
+    reservations: Mapping[str, Reservation],
+) -> tuple[list[str], list[Run]] | None:
+    """:func:`batch_runs` by columns, or None for a batch that needs the per-item way."""
+    if not items:
+        return [], []
+    if not set(map(type, items)) <= _ITEM_TYPES:
+        return None
+    sizes = set(map(len, items))
+    if sizes not in ({2}, {3}):
+        return None
+    task_ids = list(map(_first, items))
+    if set(map(type, task_ids)) != {str}:
+        return None
+    if min(map(len, task_ids)) < 1 or max(map(len, task_ids)) > MAX_NAME_LENGTH:
+        return None  # check_name's rule
+    ids = set(task_ids)
+    if len(ids) != len(task_ids) or not reservations.keys().isdisjoint(ids):
+        return None  # a duplicate or held id: the per-item way names the first
+    requests = list(map(_second, items))
+    requires = list(map(_third, items)) if sizes == {3} else None
+    by_value = set(map(type, requests)) <= _BY_VALUE_REQUESTS and (
+        requires is None or set(map(type, requires)) <= _BY_VALUE_REQUIRES
+    )
+    if requires is None:
+        keys: Any = requests if by_value else map(id, requests)
+    else:
+        keys = (
+            zip(requests, requires, strict=True)
+            if by_value
+            else zip(map(id, requests), map(id, requires), strict=True)
+        )
+    runs: list[Run] = []
+    cache: Cache = {}
+    start = 0
+    try:
+        for _, segment in groupby(keys):
+            stop = start + len(list(segment))
+            _, resources, labels = prepare_one(
+                task_ids[start], requests[start], () if requires is None else requires[start], cache
+            )
+            if runs and _same(runs[-1], resources, labels):
+                runs[-1] = (runs[-1][0], stop, resources, labels)
+            else:
+                runs.append((start, stop, resources, labels))
+            start = stop
+    except Exception:  # noqa: BLE001 (the per-item way raises the first bad item's error)
+        return None
+    return task_ids, runs
+
+
+def _same(run: Run, resources: Resources, labels: frozenset[str]) -> bool:
+    """Whether ``run``'s request equals (resources, labels), as :func:`identical_runs` compares."""
+    _, _, other, require = run
+    return (other is resources or other == resources) and (labels is require or labels == require)
