@@ -182,9 +182,13 @@ def test_batch_runs_equals_the_per_item_preparation(items, unique_from):
     try:
         prepared = prepare_batch(items, alloc._prepare, alloc._reservations)
     except RuntimeAllocError as exc:
-        with pytest.raises(type(exc)) as caught:
+        error = exc
+    else:
+        error = None
+    if error is not None:
+        with pytest.raises(type(error)) as caught:
             batch_runs(items, alloc._prepare, alloc._reservations)
-        assert str(caught.value) == str(exc)
+        assert str(caught.value) == str(error)
         return
     task_ids, runs = batch_runs(items, alloc._prepare, alloc._reservations)
     assert task_ids == [p[0] for p in prepared]
