@@ -8,6 +8,7 @@ equal. A bad batch must raise the error the per-item check
 
 from __future__ import annotations
 
+import gc
 import random
 
 import pytest
@@ -21,9 +22,11 @@ from runtime_alloc import (
     Resources,
     Runner,
 )
-from runtime_alloc._batch import batch_runs
+from runtime_alloc._batch import GC_PAUSE_ITEMS, batch_runs, gc_paused
+from runtime_alloc._ledger_reservations import new_reservations
 from runtime_alloc._requests import identical_runs, prepare_batch
 from runtime_alloc.errors import RuntimeAllocError
+from runtime_alloc.reservations import Reservation
 
 STRATEGIES = (EvenSpreadStrategy, MaxPackingStrategy)
 BACKENDS = ("python", "numpy")
@@ -198,3 +201,33 @@ def test_batch_runs_equals_the_per_item_preparation(items, unique_from):
         expected.append((start, start + len(run), run[0][1], run[0][2]))
         start += len(run)
     assert runs == expected
+
+
+def test_new_reservations_equal_the_constructor():
+    request = Resources.parse("cpu=1,slots=2")
+    built = new_reservations(["a", "b"], ["r1", "r2"], request)
+    assert built == [Reservation("a", "r1", request), Reservation("b", "r2", request)]
+    assert [type(r) for r in built] == [Reservation, Reservation]
+    assert hash(built[0]) == hash(Reservation("a", "r1", request))
+    assert built[0].devices is Reservation("a", "r1", request).devices
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_large_batch_leaves_the_garbage_collector_as_it_found_it(enabled):
+    alloc = Allocator(fleet(10), backend="python")
+    items = [(f"t{i}", "slots=1") for i in range(GC_PAUSE_ITEMS)]
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        with gc_paused(GC_PAUSE_ITEMS):
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+        alloc.allocate_many(items)
+        assert gc.isenabled() is enabled
+        with pytest.raises(RuntimeAllocError):
+            alloc.allocate_many([*items, ("", "slots=1")])
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()

@@ -10,11 +10,11 @@ declares; every method takes the allocator's lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 from runtime_alloc import devices
-from runtime_alloc._batch import batch_runs
+from runtime_alloc._batch import GC_PAUSE_ITEMS, batch_runs, gc_paused
 from runtime_alloc._requests import Request, prepare_task
 from runtime_alloc._units import _show
 from runtime_alloc.dimensions import check_known_resources
@@ -145,7 +145,7 @@ class AllocatorPlacement:
         numpy backend a run of identical requests is placed at once in
         O(N log N) (see docs/performance.md).
         """
-        with self._lock:
+        with self._lock, gc_paused(len(items) if isinstance(items, Sized) else GC_PAUSE_ITEMS):
             task_ids, runs = batch_runs(items, self._prepare, self._reservations)
             ledger = self._ledger
             results: list[Reservation | AllocationError] = []

@@ -12,7 +12,9 @@ raises the error of the first bad item, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -22,7 +24,10 @@ from runtime_alloc.labels import MAX_NAME_LENGTH
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
 
-__all__ = ["Run", "batch_runs"]
+__all__ = ["GC_PAUSE_ITEMS", "Run", "batch_runs", "gc_paused"]
+
+#: From this many items on, allocate_many pauses the cyclic garbage collector.
+GC_PAUSE_ITEMS = 10_000
 
 #: A run of equal requests: (start, stop, resources, labels) over the batch's task ids.
 Run = tuple[int, int, Resources, frozenset[str]]
@@ -140,3 +145,25 @@ def _same(run: Run, resources: Resources, labels: frozenset[str]) -> bool:
     """Whether ``run``'s request equals (resources, labels), as :func:`identical_runs` compares."""
     _, _, other, require = run
     return (other is resources or other == resources) and (labels is require or labels == require)
+
+
+@contextmanager
+def gc_paused(size: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector for a batch of ``size`` >= :data:`GC_PAUSE_ITEMS` items.
+
+    A large batch creates one reservation per task; none is cyclic garbage,
+    but each ~700 new objects start a collection, and the growing count of
+    survivors a full one (a traversal of every object of the process): about
+    a third of the time of a 100,000-task batch. Paused, the new objects are
+    traversed once, by the first collection after the call. Python's
+    ``timeit`` pauses the collector the same way. The collector is enabled
+    again on exit only if it was enabled on entry. O(1).
+    """
+    if size < GC_PAUSE_ITEMS or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
