@@ -231,3 +231,38 @@ def test_a_large_batch_leaves_the_garbage_collector_as_it_found_it(enabled):
     finally:
         if was:
             gc.enable()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("load", ["empty", "random", "half full"])
+@pytest.mark.parametrize("count", [50, 400, 3_000])
+def test_a_run_on_a_loaded_fleet_equals_one_by_one(strategy, load, count, monkeypatch):
+    # EvenSpread scores each runner's share of the run first and checks it: an
+    # empty fleet passes the check; when half the runners hold most of their
+    # memory (high scores, free slots) the other half takes far more than its
+    # share, and the plan falls back to scoring every copy; both must be exact
+    pytest.importorskip("numpy")
+    from runtime_alloc.backends.numpy import batch
+
+    calls = []
+    lowest = batch._lowest
+    monkeypatch.setattr(batch, "_lowest", lambda *a: calls.append(a) or lowest(*a))
+    shapes = ("cpu=8,memory=16Gi,slots=16", "cpu=16,memory=32Gi,slots=32")
+    runners = [Runner.parse(f"r{i}", shapes[i % 3 == 0], labels=(f"n{i}",)) for i in range(120)]
+    rng = random.Random(count)
+    allocators = [Allocator(runners, strategy=strategy(), backend=b) for b in BACKENDS]
+    for i in range(len(runners)):
+        gib = {"empty": 0, "random": rng.randint(0, 12), "half full": 14 * (i % 2)}[load]
+        for alloc in allocators:
+            if gib:
+                alloc.allocate(f"w{i}", f"memory={gib}Gi", require=(f"n{i}",))
+    items = [(f"m{i}", "slots=1") for i in range(count)]
+    reference, fast = allocators
+    expected = one_by_one(reference, items)
+    results = fast.allocate_many(items)
+    assert [str(r) for r in results] == [str(r) for r in expected]
+    assert fast.snapshot() == reference.snapshot()
+    if strategy is EvenSpreadStrategy and count < 3_000:
+        assert calls  # the run was planned at once
+        if load != "random":
+            assert len(calls) == (2 if load == "half full" and count == 400 else 1)

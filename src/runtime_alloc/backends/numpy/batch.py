@@ -14,8 +14,9 @@ operation of the score rounds monotonically: lemma 3 of
   score only rises, the others stay put) until it is full, so runners are filled
   in descending ``(s_i(1), -seq_i)`` order.
 
-Runtime complexity: O(N + M log M) with M = sum of min(m_i, count) for
-EvenSpread, O(N log N) for MaxPacking.
+Runtime complexity: O(N + M log M) for EvenSpread, with M about 1.25 * count +
+2 N (each runner's share of ``count`` in proportion to its room, checked
+exact, else all M = sum of min(m_i, count) items), O(N log N) for MaxPacking.
 """
 
 from __future__ import annotations
@@ -67,11 +68,44 @@ def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], cou
             counts[-1] -= int(filled[last]) - count
         return np.repeat(rows[take], counts)
     total = int(room.sum())
+    by_seq = np.argsort(t.sequence[rows], kind="stable")  # sequences are distinct
+    rows, room = rows[by_seq], room[by_seq]
+    if count < total:
+        # score only each runner's first copies, about its share of the count (the
+        # water level): exact when the next copy of every runner cut short scores
+        # above the last one placed (scores never fall with k), else score them all
+        share = np.minimum(room, room * count // total * 5 // 4 + 2)
+        if count <= int(share.sum()) <= MAX_ITEMS:
+            placed, level = _lowest(backend, request, rows, share, count)
+            cut = share < room
+            if not cut.any() or backend.scores(rows[cut], request, share[cut] + 1).min() > level:
+                return placed
     if total > MAX_ITEMS:
         return None
-    rep = np.repeat(rows, room)
+    return _lowest(backend, request, rows, room, count)[0]
+
+
+def _lowest(
+    backend: NumpyBackend,
+    request: Resources,
+    rows: Any,  # noqa: ANN401
+    room: Any,  # noqa: ANN401
+    count: int,
+) -> tuple[Any, float]:
+    """The rows of the ``count`` lowest items ``(s_i(k), sequence_i, k)``, k <= room_i, in order.
+
+    ``rows`` are in sequence order. Also returns the last item's score.
+    Runtime complexity: O(M log M) for M = room.sum().
+    """
+    rep = np.repeat(rows, room)  # the items in (sequence, k) order
     starts = np.repeat(np.cumsum(room) - room, room)
-    times = np.arange(total, dtype=np.int64) - starts + 1
+    times = np.arange(rep.size, dtype=np.int64) - starts + 1
     score = backend.scores(rep, request, times)
-    order = np.lexsort((times, t.sequence[rep], score))[:count]
-    return rep[order]
+    if count < rep.size:  # only the items scoring at most the count-th lowest can be placed
+        kth = np.partition(score, count - 1)[count - 1]
+        keep = np.flatnonzero(score <= kth)  # still in (sequence, k) order
+        rep, score = rep[keep], score[keep]
+    # a stable sort by score keeps (sequence, k) order among equal scores: the
+    # lexicographic (score, sequence, k) order of sequential decisions
+    order = np.argsort(score, kind="stable")[:count]
+    return rep[order], float(score[order[-1]]) if order.size else -np.inf
