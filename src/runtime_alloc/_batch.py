@@ -104,11 +104,11 @@ def _bulk(
     task_ids = list(map(_first, items))
     if set(map(type, task_ids)) != {str}:
         return None
-    if min(map(len, task_ids)) < 1 or max(map(len, task_ids)) > MAX_NAME_LENGTH:
+    if max(map(len, task_ids)) > MAX_NAME_LENGTH:
         return None  # check_name's rule
     ids = set(task_ids)
-    if len(ids) != len(task_ids) or not reservations.keys().isdisjoint(ids):
-        return None  # a duplicate or held id: the per-item way names the first
+    if len(ids) != len(task_ids) or "" in ids or not reservations.keys().isdisjoint(ids):
+        return None  # an empty, duplicate or held id: the per-item way names the first
     requests = list(map(_second, items))
     requires = list(map(_third, items)) if sizes == {3} else None
     by_value = set(map(type, requests)) <= _BY_VALUE_REQUESTS and (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -185,6 +185,7 @@ class LedgerReservations(LedgerRows):
         cpu, memory, slots = request.millicpu, request.memory_bytes, request.slots
         extended = bool(request.extended._data)  # noqa: SLF001
         cpus, memories, slot_counts = self.cpu, self.memory, self.slots
+        send = self._send
         in_use = 0
         for name, bucket in buckets.items():
             row = row_of[name]
@@ -200,9 +201,10 @@ class LedgerReservations(LedgerRows):
             cpus[row] += n * cpu
             memories[row] += n * memory
             slot_counts[row] += n * slots
-            for _ in range(n if extended else 0):
-                self._add_extended(row, request, 1)
-            self._send(row)
+            if extended:
+                for _ in range(n):
+                    self._add_extended(row, request, 1)
+            send(row)
         self.in_use += in_use
         self.res_cpu += count * cpu
         self.res_memory += count * memory
@@ -227,9 +229,9 @@ class LedgerReservations(LedgerRows):
         if names is None:
             return None
         placed = len(names)
-        results: list[Reservation | AllocationError] = []
         done = task_ids if placed == len(task_ids) else task_ids[:placed]
-        results.extend(self.reserve_run(done, names, request))
+        reserved = self.reserve_run(done, names, request)  # appended to: no copy
+        results = cast("list[Reservation | AllocationError]", reserved)
         if placed < len(task_ids):
             first = self.backend.diagnose(task_ids[placed], request, require)
             for task_id in task_ids[placed:]:

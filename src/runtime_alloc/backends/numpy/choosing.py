@@ -12,6 +12,7 @@ of :mod:`.batch`, or the python scan for strategies without a LinearScore.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Choosing"]
 
 _INF = np.inf
+_NAME = attrgetter("name")
 
 
 class Choosing:
@@ -213,7 +215,7 @@ class Choosing:
         if rows is None:
             return None
         runners = self.table.runners
-        return [runners[i].name for i in rows.tolist()]
+        return list(map(_NAME, map(runners.__getitem__, rows.tolist())))
 
     def diagnose(
         self, task_id: str, request: Resources, require: frozenset[str]
