@@ -29,6 +29,14 @@ from runtime_alloc.errors import RuntimeAllocError
 from runtime_alloc.reservations import Reservation
 
 STRATEGIES = (EvenSpreadStrategy, MaxPackingStrategy)
+
+
+class Label(str):
+    """A str subclass: accepted as a task id (check_name takes any str)."""
+
+    __slots__ = ()
+
+
 BACKENDS = ("python", "numpy")
 
 
@@ -121,6 +129,9 @@ BAD_BATCHES = {
     "bad require": [(f"t{i}", "cpu=1", ("ok",)) for i in range(9)] + [("u", "cpu=1", (3,))],
     "bad item shape": [(f"t{i}", "cpu=1") for i in range(9)] + [("a", "cpu=1", (), "x")],
     "item a string": [(f"t{i}", "cpu=1") for i in range(9)] + ["abc"],
+    "list item, id not a string": [[f"t{i}", "cpu=1"] for i in range(5)] + [[7, "cpu=1"]],
+    "3-tuple, id not a string": [(f"t{i}", "cpu=1", ()) for i in range(5)] + [(b"x", "cpu=1", ())],
+    "id a string subclass, then a bad id": [(Label("s"), "cpu=1"), ("t", "cpu=1"), ("", "cpu=1")],
 }
 
 
