@@ -144,11 +144,11 @@ class AllocatorPlacement:
         A batch of 10,000 items or more pauses Python's cyclic garbage
         collector for the call (as ``timeit`` does; it is enabled again on
         exit if it was on entry): the reservations it creates are not
-        garbage, and are traversed once, by the first collection after.
+        garbage, and the first collection after the call looks at them.
 
         Runtime complexity: O(len(items) * N) on the python backend; on the
         numpy backend a run of identical requests is placed at once in
-        O(N log N) (see docs/performance.md), plus well under 1 µs of Python
+        O(N log N) (see docs/performance.md), plus about 0.5 µs of Python
         work per item.
         """
         with self._lock, gc_paused(len(items) if isinstance(items, Sized) else GC_PAUSE_ITEMS):

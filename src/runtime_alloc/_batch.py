@@ -191,7 +191,7 @@ def gc_paused(size: int) -> Iterator[None]:
     but each ~700 new objects start a collection, and the growing count of
     survivors a full one (a traversal of every object of the process): about
     a third of the time of a 100,000-task batch. Paused, the new objects are
-    traversed once, by the first collection after the call. Python's
+    first looked at by the next collection after the call. Python's
     ``timeit`` pauses the collector the same way. The collector is enabled
     again on exit only if it was enabled on entry. O(1).
     """
