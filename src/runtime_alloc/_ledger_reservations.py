@@ -31,6 +31,7 @@ def _slot_setters() -> tuple[Any, ...] | None:
     plain = (
         tuple(f.name for f in fields) == ("task_id", "runner", "resources", "devices")
         and all(f.validator is None and f.converter is None for f in fields)
+        and not isinstance(fields[-1].default, attrs.Factory)  # type: ignore[arg-type]
         and not hasattr(Reservation, "__attrs_post_init__")
         and Reservation.__new__ is object.__new__
         and "__slots__" in Reservation.__dict__
