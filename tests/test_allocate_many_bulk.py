@@ -23,10 +23,9 @@ from runtime_alloc import (
     Runner,
 )
 from runtime_alloc._batch import GC_PAUSE_ITEMS, batch_runs, gc_paused
-from runtime_alloc._ledger_reservations import new_reservations
 from runtime_alloc._requests import identical_runs, prepare_batch
 from runtime_alloc.errors import RuntimeAllocError
-from runtime_alloc.reservations import Reservation
+from runtime_alloc.reservations import Reservation, new_reservations
 
 STRATEGIES = (EvenSpreadStrategy, MaxPackingStrategy)
 

@@ -9,63 +9,16 @@ backend's choice.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
-from itertools import repeat
-from typing import Any, cast
-
-import attrs
+from typing import cast
 
 from runtime_alloc import devices
 from runtime_alloc._ledger_rows import LedgerRows, add_counts
 from runtime_alloc.errors import AllocationError
-from runtime_alloc.reservations import Reservation
+from runtime_alloc.reservations import Reservation, new_reservations
 from runtime_alloc.resources import Resources
 
 __all__ = ["LedgerReservations"]
-
-
-def _slot_setters() -> tuple[Any, ...] | None:
-    """The slot setters of Reservation's fields, when its ``__init__`` only stores them."""
-    fields = attrs.fields(Reservation)
-    plain = (
-        tuple(f.name for f in fields) == ("task_id", "runner", "resources", "devices")
-        and all(f.validator is None and f.converter is None for f in fields)
-        and not isinstance(fields[-1].default, attrs.Factory)  # type: ignore[arg-type]
-        and not hasattr(Reservation, "__attrs_post_init__")
-        and Reservation.__new__ is object.__new__
-        and "__slots__" in Reservation.__dict__
-    )
-    if not plain:
-        return None
-    return (*(Reservation.__dict__[f.name].__set__ for f in fields), fields[-1].default)
-
-
-#: (set task_id, set runner, set resources, set devices, the default devices) or None.
-_SETTERS = _slot_setters()
-
-
-def new_reservations(
-    task_ids: Sequence[str], names: Sequence[str], request: Resources
-) -> list[Reservation]:
-    """``[Reservation(task_ids[i], names[i], request) ...]``, built column by column.
-
-    Equal to calling the constructor per task (which only stores its
-    arguments: :func:`_slot_setters` checks so once, else the constructor is
-    called), but each field is stored with one C-level ``map`` over all the
-    reservations. Runtime complexity: O(len(names)), about a third of the
-    constructor's time.
-    """
-    count = len(names)
-    if _SETTERS is None:
-        return list(map(Reservation, task_ids, names, repeat(request, count)))
-    set_task, set_runner, set_resources, set_devices, no_devices = _SETTERS
-    out: list[Reservation] = list(map(object.__new__, repeat(Reservation, count)))
-    deque(map(set_task, out, task_ids), 0)
-    deque(map(set_runner, out, names), 0)
-    deque(map(set_resources, out, repeat(request, count)), 0)
-    deque(map(set_devices, out, repeat(no_devices, count)), 0)
-    return out
 
 
 class LedgerReservations(LedgerRows):
