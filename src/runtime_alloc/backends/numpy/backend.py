@@ -164,6 +164,19 @@ class NumpyBackend(Choosing):
         With the class index the numpy columns are written lazily: the change
         waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
         """
+        classes = self.classes
+        if classes is not None and not self._pending:  # the hot path: the class index
+            key = self.table.key_of[name]
+            i = key & MASK
+            ext = self.extended_index
+            if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
+                ext.touch(i)
+            dirty = self._dirty
+            dirty[i] = (reserved, extended, draining)
+            if len(dirty) > _MAX_DIRTY:
+                self._write_dirty()  # bounds the memory of the changes kept back
+            classes.set(key, reserved, not draining)
+            return
         scan = self._scan_states
         if scan is not None:
             scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)
