@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from heapq import heapify, heappop, heappush
+from typing import Any
 
 from runtime_alloc.backends.numpy.shape_groups import (
     CHUNK,
@@ -54,6 +55,7 @@ from runtime_alloc.backends.numpy.shape_groups import (
     ShapeGroup,
     best_member,
     bucket_member,
+    compact,
     join_members,
 )
 
@@ -78,7 +80,7 @@ class ClassIndex:
         self.group_of: list[ShapeGroup | None] = []
         #: the reserved tuple (r-class) of each row's runner; None when not usable
         self.rclass_of: list[tuple[int, int, int] | None] = []
-        self._by_require: dict[frozenset[str], list[ShapeGroup]] = {}
+        self._by_require: dict[frozenset[str], list[tuple[Any, ...]]] = {}
 
     # ------------------------------------------------------------------ upkeep
 
@@ -146,7 +148,7 @@ class ClassIndex:
                 members[r] = merged
         for g in groups.values():
             if g.entries > 2 * len(g.members) + 64:
-                self._compact(g)
+                compact(g)
 
     def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
         """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n)."""
@@ -195,11 +197,27 @@ class ClassIndex:
             rclass_of[row] = None
             return
         m = members.get(r)
-        if m is None:
+        if m is None:  # a new r-class: _push(g, r) inlined (a call costs on this hot path)
             members[r] = member
-            self._push(g, r)
-            if g.entries > 2 * len(members) + 64:
-                self._compact(g)
+            kw = g.kw
+            if kw is None:
+                key = g.key(r)
+            else:  # ShapeGroup.key unrolled: the same floats
+                w0, c0, w1, c1, w2, c2 = kw
+                key = float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
+            tier = (g.cap[0] - r[0]) // g.step
+            if tier >= self._ntiers:
+                tier = self._ntiers - 1
+            if self.maximize:
+                key = -key
+            heappush(g.tiers[tier], (key, r))
+            n = g.entries = g.entries + 1
+            cmin = g.cmin
+            c = tier >> CHUNK_BITS
+            if key < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
+                cmin[c] = key
+            if n > 2 * len(members) + 64:
+                compact(g)
         elif type(m) is int:
             members[r] = [m, member] if m < member else [member, m]
             g.count[r] = 2
@@ -210,30 +228,17 @@ class ClassIndex:
             join_members(m, member, n, r, row, rclass_of)
         rclass_of[row] = r
 
-    @staticmethod
-    def _compact(g: ShapeGroup) -> None:
-        members = g.members
-        kept: set[tuple[int, int, int]] = set()  # one entry per live class
-        for tier in g.tiers:
-            entries = []
-            for e in tier:
-                r = e[1]
-                if r in members and r not in kept:
-                    kept.add(r)
-                    entries.append(e)
-            heapify(entries)
-            tier[:] = entries
-        g.entries = len(kept)
-        for c in range(len(g.cmin)):
-            roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
-            g.cmin[c] = min(roots, default=INF)
-
     # ------------------------------------------------------------------ search
 
-    def _groups_for(self, require: frozenset[str]) -> list[ShapeGroup]:
+    def _groups_for(self, require: frozenset[str]) -> list[tuple[Any, ...]]:
+        """The groups whose labels hold ``require``, each as ``(*cap, step, *coef, W, group)``."""
         groups = self._by_require.get(require)
         if groups is None:
-            groups = [g for g in self.groups.values() if require <= g.labels]
+            groups = [
+                (*g.cap, g.step, *g.coef, g.wsumf, g)
+                for g in self.groups.values()
+                if require <= g.labels
+            ]
             self._by_require[require] = groups
         return groups
 
@@ -252,34 +257,36 @@ class ClassIndex:
         score by the relative margin ``1e-9`` holds no winner.
         """
         q0, q1, q2 = q
-        maximize = self.maximize
         groups = self._by_require.get(require)
         if groups is None:
             groups = self._groups_for(require)
         out: list[tuple[float, int, int, ShapeGroup]] = []
-        ntiers = self._ntiers
-        for g in groups:
-            cap = g.cap
-            if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
-                continue  # not even an empty runner of this shape holds q
-            if maximize:
-                t0 = q0 // g.step
-                if t0 >= ntiers:
-                    t0 = ntiers - 1
-                k = -min(g.cmin[t0 >> CHUNK_BITS :])
+        if self.maximize:
+            last = self._ntiers - 1
+            for c0, c1, c2, step, a0, a1, a2, wsumf, g in groups:
+                if q0 > c0 or q1 > c1 or q2 > c2:
+                    continue  # not even an empty runner of this shape holds q
+                t0 = q0 // step
+                if t0 > last:  # noqa: PLR1730 (min() costs a call on this hot path)
+                    t0 = last
+                k = -min(g.cmin[t0 >> CHUNK_BITS :]) if t0 >= CHUNK else -min(g.cmin)
                 if k == -INF:
                     continue  # no usable runner in the tiers that could fit
-            else:
-                t0 = 0
-                k = g.cmin[0]
-                if k == INF:
-                    continue  # no usable runner
-            a0, a1, a2 = g.coef
-            out.append(
-                (k / g.wsumf + q0 * a0 + q1 * a1 + q2 * a2 if g.wsum else 0.0, len(out), t0, g)
-            )
+                out.append(
+                    (k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, len(out), t0, g)
+                )
+            if len(out) > 1:
+                out.sort(reverse=True)  # (the unique second item keeps groups apart)
+            return out
+        for c0, c1, c2, _, a0, a1, a2, wsumf, g in groups:
+            if q0 > c0 or q1 > c1 or q2 > c2:
+                continue  # not even an empty runner of this shape holds q
+            k = g.cmin[0]
+            if k == INF:
+                continue  # no usable runner
+            out.append((k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, len(out), 0, g))
         if len(out) > 1:
-            out.sort(reverse=maximize)  # (the unique second item keeps groups apart)
+            out.sort()
         return out
 
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
