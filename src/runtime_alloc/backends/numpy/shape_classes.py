@@ -57,6 +57,7 @@ from runtime_alloc.backends.numpy.shape_groups import (
     bucket_member,
     compact,
     join_members,
+    push,
 )
 
 __all__ = ["ClassIndex"]
@@ -136,7 +137,7 @@ class ClassIndex:
                     heapify(new)
                     members[r] = new
                     count[r] = k
-                self._push(g, r)
+                push(g, r, self._ntiers, maximize=self.maximize)
             else:
                 if type(old) is int:
                     count[r] = 1 + k
@@ -149,20 +150,6 @@ class ClassIndex:
         for g in groups.values():
             if g.entries > 2 * len(g.members) + 64:
                 compact(g)
-
-    def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
-        """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n)."""
-        key = g.key(r)
-        tier = (g.cap[0] - r[0]) // g.step
-        if tier >= self._ntiers:
-            tier = self._ntiers - 1
-        sk = -key if self.maximize else key
-        heappush(g.tiers[tier], (sk, r))
-        g.entries += 1
-        cmin = g.cmin
-        c = tier >> CHUNK_BITS
-        if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
-            cmin[c] = sk
 
     def remove(self, member: int) -> None:
         """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(1)."""
@@ -199,18 +186,24 @@ class ClassIndex:
         m = members.get(r)
         if m is None:  # a new r-class: _push(g, r) inlined (a call costs on this hot path)
             members[r] = member
+            tier = (g.cap[0] - r[0]) // g.step
+            if tier >= self._ntiers:
+                tier = self._ntiers - 1
+            h = g.tiers[tier]
+            if h and h[0][1] == r:
+                # the class came back while its old entry is the root (a task placed and
+                # released again): that entry serves; a duplicate would sit in every window
+                rclass_of[row] = r
+                return
             kw = g.kw
             if kw is None:
                 key = g.key(r)
             else:  # ShapeGroup.key unrolled: the same floats
                 w0, c0, w1, c1, w2, c2 = kw
                 key = float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
-            tier = (g.cap[0] - r[0]) // g.step
-            if tier >= self._ntiers:
-                tier = self._ntiers - 1
             if self.maximize:
                 key = -key
-            heappush(g.tiers[tier], (key, r))
+            heappush(h, (key, r))
             n = g.entries = g.entries + 1
             cmin = g.cmin
             c = tier >> CHUNK_BITS

@@ -22,6 +22,7 @@ __all__ = [
     "bucket_member",
     "compact",
     "join_members",
+    "push",
 ]
 
 #: Rows are packed with the registration sequence into one int: seq << SHIFT | row.
@@ -228,3 +229,21 @@ def compact(g: ShapeGroup) -> None:
     for c in range(len(g.cmin)):
         roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
         g.cmin[c] = min(roots, default=INF)
+
+
+def push(g: ShapeGroup, r: tuple[int, int, int], ntiers: int, *, maximize: bool) -> None:
+    """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n).
+
+    :meth:`.shape_classes.ClassIndex.set` does the same inline.
+    """
+    key = g.key(r)
+    tier = (g.cap[0] - r[0]) // g.step
+    if tier >= ntiers:
+        tier = ntiers - 1
+    sk = -key if maximize else key
+    heappush(g.tiers[tier], (sk, r))
+    g.entries += 1
+    cmin = g.cmin
+    c = tier >> CHUNK_BITS
+    if sk < cmin[c]:  # noqa: PLR1730
+        cmin[c] = sk
