@@ -177,6 +177,18 @@ class NumpyBackend(Choosing):
                 self._write_dirty()  # bounds the memory of the changes kept back
             classes.set(key, reserved, not draining)
             return
+        arrays = self._arrays
+        if arrays is not None and not self._pending:  # the hot path of small fleets: the scan
+            i = self.table.key_of[name] & MASK
+            ext = self.extended_index
+            if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
+                ext.touch(i)
+            dirty = self._dirty
+            dirty[i] = (reserved, extended, draining)
+            if len(dirty) > _MAX_DIRTY:
+                self._write_dirty()
+            arrays.set(self.table, i, reserved, draining)
+            return
         scan = self._scan_states
         if scan is not None:
             scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)

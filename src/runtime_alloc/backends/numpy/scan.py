@@ -92,10 +92,12 @@ class ScanArrays:
         bad |= over[2]
         if require:
             bad |= ~table.label_table(require)[self.labelset]
-        used = amounts.astype(np.float64)
-        if self.w is not None:
+        if self.w is None:
+            terms = amounts / self.scored  # int64 / float64: converted, then divided, as below
+        else:
+            used = amounts.astype(np.float64)
             used *= self.w
-        terms = used / self.scored
+            terms = used / self.scored
         score = terms[0] + terms[1]
         score += terms[2]
         score /= self.wsum

@@ -320,7 +320,9 @@ class ClassIndex:
                     continue  # a lower bound of every key in the chunk's tiers
                 low = INF
                 first = c << CHUNK_BITS
-                if t0 >= first:
+                if len(tiers) == 1:
+                    walk = tiers  # one tier (the lowest score wins): nothing to reorder
+                elif t0 >= first:
                     # the tier of the request's own cpu amount holds runners with too
                     # little free cpu at the top: search it last, with the limit of
                     # the tiers above it in its chunk (the visiting order does not
@@ -385,7 +387,8 @@ class ClassIndex:
                             low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
-            best_f, best = best_member(
-                cands, g.score, q, members, rclass_of, maximize, best_f, best
-            )
+            if cands:
+                best_f, best = best_member(
+                    cands, g.score, q, members, rclass_of, maximize, best_f, best
+                )
         return -1 if best < 0 else best & MASK
