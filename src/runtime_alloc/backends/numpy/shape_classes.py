@@ -41,7 +41,7 @@ visited O(tiers) heap peeks plus O(p log n) for the p r-classes popped
 from __future__ import annotations
 
 from collections.abc import Iterable
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 from runtime_alloc.backends.numpy.shape_groups import (
@@ -159,7 +159,9 @@ class ClassIndex:
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
         """Move runner ``member`` (``seq << SHIFT | row``) to the r-class of ``r``. O(log n).
 
-        A runner that is not ``usable`` (draining) leaves every r-class.
+        A runner that is not ``usable`` (draining) leaves every r-class. A new class
+        reuses its own dead entry at its tier's root (a duplicate of the best class
+        would lie in every search window) or replaces the one of the class that died.
         """
         row = member & MASK
         rclass_of = self.rclass_of
@@ -167,12 +169,14 @@ class ClassIndex:
         g = self.group_of[row]
         assert g is not None  # noqa: S101
         members = g.members
+        gone = None  # the class that dies here, if any
         if old is not None:
             if usable and old == r:
                 return
             m = members[old]
             if type(m) is int:
                 del members[old]  # its heap entry dies lazily
+                gone = old
             else:
                 count = g.count
                 n = count[old] - 1
@@ -180,6 +184,7 @@ class ClassIndex:
                     count[old] = n
                 else:
                     del count[old], members[old]
+                    gone = old
         if not usable:
             rclass_of[row] = None
             return
@@ -190,10 +195,9 @@ class ClassIndex:
             if tier >= self._ntiers:
                 tier = self._ntiers - 1
             h = g.tiers[tier]
-            if h and h[0][1] == r:
-                # the class came back while its old entry is the root (a task placed and
-                # released again): that entry serves; a duplicate would sit in every window
-                rclass_of[row] = r
+            root = h[0][1] if h else None
+            if root == r:
+                rclass_of[row] = r  # back while its old entry is the root: that entry serves
                 return
             kw = g.kw
             if kw is None:
@@ -203,14 +207,17 @@ class ClassIndex:
                 key = float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
             if self.maximize:
                 key = -key
-            heappush(h, (key, r))
-            n = g.entries = g.entries + 1
             cmin = g.cmin
             c = tier >> CHUNK_BITS
             if key < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
                 cmin[c] = key
-            if n > 2 * len(members) + 64:
-                compact(g)
+            if root is not None and root == gone:
+                heapreplace(h, (key, r))  # the root died here: one sift, no later pop
+            else:
+                heappush(h, (key, r))
+                n = g.entries = g.entries + 1
+                if n > 2 * len(members) + 64:
+                    compact(g)
         elif type(m) is int:
             members[r] = [m, member] if m < member else [member, m]
             g.count[r] = 2
@@ -224,7 +231,7 @@ class ClassIndex:
     # ------------------------------------------------------------------ search
 
     def _groups_for(self, require: frozenset[str]) -> list[tuple[Any, ...]]:
-        """The groups whose labels hold ``require``, each as ``(*cap, step, *coef, W, group)``."""
+        # the groups whose labels hold require, each as (*cap, step, *coef, W, group)
         groups = self._by_require.get(require)
         if groups is None:
             groups = [
@@ -344,9 +351,8 @@ class ClassIndex:
                         if sk > limit:
                             pass
                         elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:  # reserved_within
-                            # the usual case: the tier's best is feasible; the
-                            # rest of its window is read in place (nothing
-                            # below the root can lower the limit)
+                            # the usual case: the tier's best is feasible; the rest of
+                            # its window is read in place (none below can lower the limit)
                             cands.append(r)
                             if sk + delta < limit:  # noqa: PLR1730 (no min() call: hot path)
                                 limit = sk + delta
