@@ -192,9 +192,8 @@ class AllocatorPlacement:
                 if reservation is None:
                     msg = f"no reservation is held for task {_show(task_id)}"
                     raise UnknownTaskError(msg)
-            ledger = self._ledger
-            ledger.unreserve(reservation)
-            ledger.count_release(state)
+            self._unreserve(reservation)
+            self._ledger.count_release(state)
             return reservation
 
     def _prepare(
