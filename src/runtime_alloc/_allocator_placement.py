@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from runtime_alloc import devices
 from runtime_alloc._batch import GC_PAUSE_ITEMS, batch_runs, gc_paused
-from runtime_alloc._requests import Request, prepare_task
+from runtime_alloc._requests import NO_LABELS, Request, prepare_task
 from runtime_alloc._units import _show
 from runtime_alloc.dimensions import check_known_resources
 from runtime_alloc.errors import AllocationError, UnknownTaskError
+from runtime_alloc.labels import MAX_NAME_LENGTH
 from runtime_alloc.release_states import check_release_state
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources, parse_device_request
@@ -181,12 +182,20 @@ class AllocatorPlacement:
         Runtime complexity: O(number of dimensions).
         """
         with self._lock:
-            check_name(task_id, field="task_id")
-            check_release_state(state, self._release_states)
-            reservation = self._reservations.get(task_id)
-            if reservation is None:
-                msg = f"no reservation is held for task {_show(task_id)}"
-                raise UnknownTaskError(msg)
+            # a held task's id was checked when it was placed: only an unknown id
+            # or a state outside the set is looked at closely (the same errors)
+            reservation = self._reservations.get(task_id) if type(task_id) is str else None
+            if (
+                reservation is None
+                or state.__class__ is not str
+                or state not in self._release_states
+            ):
+                check_name(task_id, field="task_id")
+                check_release_state(state, self._release_states)
+                reservation = self._reservations.get(task_id)
+                if reservation is None:
+                    msg = f"no reservation is held for task {_show(task_id)}"
+                    raise UnknownTaskError(msg)
             self._unreserve(reservation)
             self._ledger.count_release(state)
             return reservation
@@ -221,6 +230,18 @@ class AllocatorPlacement:
         require: Iterable[str],
         require_any: Iterable[str] = (),
     ) -> Reservation | AllocationError:
+        if (  # the hot path: a valid Resources without extended resources, no labels
+            type(request) is Resources
+            and not request.extended._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
+            and type(require) is tuple
+            and not require
+            and not require_any
+            and type(task_id) is str
+            and 1 <= request.slots <= self._max_task_slots
+            and 0 < len(task_id) <= MAX_NAME_LENGTH  # check_name's rule
+            and task_id not in self._reservations
+        ):
+            return self._ledger.place(task_id, request, NO_LABELS)
         return self._ledger.place(*self._prepare(task_id, request, require, None, require_any))
 
     def _reserve(self, reservation: Reservation) -> None:

@@ -164,8 +164,8 @@ class LedgerRows:
         self.backend.update_reserved(
             self.runners[row].name,  # type: ignore[union-attr]
             reserved,
-            self.extended.get(row),
-            bool(self.drain[row]),
+            self.extended.get(row) if self.extended else None,
+            self.drain[row] != 0,
         )
 
     def compact(self) -> None:

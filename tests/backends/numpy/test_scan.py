@@ -20,6 +20,33 @@ def test_small_fleets_are_scanned_and_large_ones_indexed():
     assert small._backend.classes is None
 
 
+def test_lowest_score_strategies_scan_only_small_fleets_or_many_shapes():
+    from runtime_alloc import EvenSpreadStrategy
+    from runtime_alloc.backends.numpy.backend import MAX_SHAPES, SCAN_ROWS_LOWEST
+
+    n = SCAN_ROWS_LOWEST + 100
+    few = [Runner.parse(f"r{i}", f"cpu={1 + i % 3}") for i in range(n)]
+    many = [Runner(f"r{i}", Resources(1000 + i, slots=4)) for i in range(MAX_SHAPES + 1)]
+    for fleet, strategy, scans in (
+        (few, EvenSpreadStrategy(), False),  # the class index
+        (few, MaxPackingStrategy(), True),  # up to SCAN_ROWS
+        (many, EvenSpreadStrategy(), True),  # too many shapes for the class index
+        (few[:SCAN_ROWS_LOWEST], EvenSpreadStrategy(), True),
+    ):
+        alloc = Allocator(fleet, strategy=strategy, backend="numpy")
+        ref = Allocator(fleet, strategy=strategy, backend="python")
+        for i in range(20):
+            assert alloc.allocate(f"t{i}", "cpu=500m") == ref.allocate(f"t{i}", "cpu=500m")
+        assert alloc._backend.scanning is scans
+        assert (alloc._backend.classes is None) is scans
+    grown = Allocator(few[:SCAN_ROWS_LOWEST], backend="numpy")  # EvenSpread
+    grown.allocate("t", "cpu=1")
+    assert grown._backend.scanning
+    grown.add_runner(Runner.parse("extra", "cpu=2"))
+    grown.allocate("u", "cpu=1")
+    assert not grown._backend.scanning  # crossed SCAN_ROWS_LOWEST: indexed
+
+
 def test_feasibility_is_exact_at_the_largest_quantity():
     # 2**53 - 1 + 2 rounds to 2**53 in float64: the scan must still see that it does not fit
     # (MaxPacking would prefer the fuller runner if it fitted)

@@ -5,8 +5,10 @@
 of :meth:`NumpyBackend.sync`, and re-indexing in :meth:`NumpyBackend.rebuild`);
 scoring and the choice of index per request are its mixin :class:`.choosing.Choosing`.
 
-Fleets of at most :data:`SCAN_ROWS` runners are answered by one vectorized
-scan of the columns per decision (cheaper there than any index upkeep). Above,
+Fleets of at most :data:`SCAN_ROWS` runners (:data:`SCAN_ROWS_LOWEST` when the
+lowest score wins and the class index can hold the fleet's shapes) are answered
+by one vectorized scan of the columns per decision (cheaper there than any
+index upkeep). Above,
 two indexes answer the built-in strategies (those with a
 :class:`~runtime_alloc.strategies.LinearScore`). While the fleet has at most
 :data:`MAX_SHAPES` runner shapes (capacity of cpu, memory and slots, and label
@@ -39,7 +41,7 @@ from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
-__all__ = ["MAX_SHAPES", "SCAN_ROWS", "NumpyBackend"]
+__all__ = ["MAX_SHAPES", "SCAN_ROWS", "SCAN_ROWS_LOWEST", "NumpyBackend"]
 
 #: The most runner shapes (capacity of cpu, memory and slots, and label set) that
 #: the ``"auto"`` index keeps in per-shape r-class heaps. Measured (see
@@ -52,6 +54,12 @@ MAX_SHAPES = 400
 #: class index's fixed cost at 1,000 runners. Larger fleets move to an index for good;
 #: 0 turns the scan off.
 SCAN_ROWS = 2048
+#: When the lowest score wins (EvenSpread), the class index (one tier per shape)
+#: beats the scan from about 512 runners (benchmarks, 2026-11-28: at 1,000 runners
+#: 10.8 against 13.5 us per decision, at 128 runners 9.6 against 9.4): ``"auto"``
+#: scans up to this many runners then, and up to :data:`SCAN_ROWS` only when the
+#: fleet has too many shapes for the class index.
+SCAN_ROWS_LOWEST = 256
 
 
 #: The most runner changes kept back from the columns before they are written.
@@ -85,7 +93,8 @@ class NumpyBackend(Choosing):
             :mod:`.shape_classes` (fleets of at most
             :data:`MAX_SHAPES` runner shapes), ``"blocks"`` the block summaries
             of :mod:`.blocks`, ``"scan"`` a vectorized scan of the columns per
-            decision; ``"auto"`` scans up to :data:`SCAN_ROWS` runners, then
+            decision; ``"auto"`` scans up to :data:`SCAN_ROWS` runners
+            (:data:`SCAN_ROWS_LOWEST`, see there), then
             takes classes while the fleet has few shapes and moves to blocks
             for good beyond.
     """
@@ -164,6 +173,31 @@ class NumpyBackend(Choosing):
         With the class index the numpy columns are written lazily: the change
         waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
         """
+        classes = self.classes
+        if classes is not None and not self._pending:  # the hot path: the class index
+            key = self.table.key_of[name]
+            i = key & MASK
+            ext = self.extended_index
+            if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
+                ext.touch(i)
+            dirty = self._dirty
+            dirty[i] = (reserved, extended, draining)
+            if len(dirty) > _MAX_DIRTY:
+                self._write_dirty()  # bounds the memory of the changes kept back
+            classes.set(key, reserved, not draining)
+            return
+        arrays = self._arrays
+        if arrays is not None and not self._pending:  # the hot path of small fleets: the scan
+            i = self.table.key_of[name] & MASK
+            ext = self.extended_index
+            if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
+                ext.touch(i)
+            dirty = self._dirty
+            dirty[i] = (reserved, extended, draining)
+            if len(dirty) > _MAX_DIRTY:
+                self._write_dirty()
+            arrays.set(self.table, i, reserved, draining)
+            return
         scan = self._scan_states
         if scan is not None:
             scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)
@@ -238,7 +272,11 @@ class NumpyBackend(Choosing):
         n = self.table.nlive + len(self._pending)
         if (
             (self._fixed_block is None and default_block_size(n) > self.table.block_size)
-            or (self.scanning and self._index == "auto" and n > SCAN_ROWS)
+            or (
+                self.scanning
+                and self._index == "auto"
+                and (n > SCAN_ROWS or self.table.nlive <= self._scan_rows() < n)
+            )
             or (self.classes is not None and not self.classes.can_add(map(_shape, self._pending)))
         ):
             self.rebuild()
@@ -254,11 +292,21 @@ class NumpyBackend(Choosing):
             states = [t.state_at(k & MASK) for k in t.key_of.values()] + self._pending
         self._pending = []
         self._dirty.clear()
+        n = len(states)
+        auto_scan = self._index == "auto" and SCAN_ROWS > 0 and n <= SCAN_ROWS
+        shapes = (
+            _shapes(states)
+            if self.vectorized
+            and self._index != "scan"
+            and not (auto_scan and n <= self._scan_rows())
+            else []
+        )
         self.scanning = self.vectorized and (
             self._index == "scan"
-            or (self._index == "auto" and SCAN_ROWS > 0 and len(states) <= SCAN_ROWS)
+            or (auto_scan and (n <= self._scan_rows() or len(set(shapes)) > MAX_SHAPES))
         )
-        shapes = _shapes(states) if self.vectorized and not self.scanning else []
+        if self.scanning:
+            shapes = []
         use_classes = (
             self.vectorized
             and not self.scanning
@@ -284,6 +332,10 @@ class NumpyBackend(Choosing):
             else None
         )
         self._add_states(states, shapes if use_classes else None)
+
+    def _scan_rows(self) -> int:
+        """The most runners ``"auto"`` scans with this strategy (see :data:`SCAN_ROWS_LOWEST`)."""
+        return SCAN_ROWS if self.maximize else min(SCAN_ROWS, SCAN_ROWS_LOWEST)
 
     def _add_states(
         self,

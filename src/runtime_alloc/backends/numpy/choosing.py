@@ -139,6 +139,21 @@ class Choosing:
         work in the common case (see :mod:`.extended_index`); the python
         scan's O(N) for custom strategies.
         """
+        if (  # the hot paths: a request without extended resources or label ORs
+            not self._pending
+            and not request.extended._data  # noqa: SLF001
+            and (not require or not any_labels(require))
+        ):
+            classes = self.classes
+            if classes is not None:
+                row = classes.choose(
+                    (request.millicpu, request.memory_bytes, request.slots), require
+                )
+                return None if row < 0 else self.table.runners[row].name  # type: ignore[union-attr]
+            arrays = self._arrays
+            if arrays is not None:  # small fleets: the scan, its arrays taken
+                row = arrays.choose(self.table, request, require)
+                return None if row < 0 else self.table.runners[row].name  # type: ignore[union-attr]
         if self._pending:
             self.flush()
         if self._scan_states is not None:

@@ -64,7 +64,10 @@ class ScanArrays:
         self.scored = np.array([table.capacity_float[d][:n] for d in range(3)])
         self.blocked = table.free_usable[2][:n] < 0  # removed or draining
         self.capacity[:, self.blocked] = -1  # a blocked row fits nothing
-        self.request = np.zeros((3, 1), dtype=np.int64)
+        #: the request's amounts, one row per dimension filled per decision: adding a
+        #: full (3, rows) array is 2-3x faster than broadcasting a (3, 1) one
+        q = np.zeros((3, n), dtype=np.int64)
+        self.request = (q, q[0], q[1], q[2])
         self.wsum = table.weight_sum_float[:n].copy()
         self.labelset = table.labelset[:n].copy()
         self.w = np.array(weights, dtype=np.float64).reshape(3, 1) if max(weights) > 1 else None
@@ -84,15 +87,17 @@ class ScanArrays:
         """The row the python scan picks for ``request`` (no extended resources), or -1. O(N)."""
         if not len(self.wsum):
             return -1
-        q = self.request
-        q[0, 0], q[1, 0], q[2, 0] = request.millicpu, request.memory_bytes, request.slots
+        q, q0, q1, q2 = self.request
+        q0.fill(request.millicpu)
+        q1.fill(request.memory_bytes)
+        q2.fill(request.slots)
         amounts: Any = self.reserved + q
         over = amounts > self.capacity
         bad = over[0] | over[1]
         bad |= over[2]
         if require:
             bad |= ~table.label_table(require)[self.labelset]
-        used = amounts.astype(np.float64)
+        used = amounts.astype(np.float64)  # (faster than dividing the int64 array itself)
         if self.w is not None:
             used *= self.w
         terms = used / self.scored

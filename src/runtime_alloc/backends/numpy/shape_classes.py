@@ -41,7 +41,8 @@ visited O(tiers) heap peeks plus O(p log n) for the p r-classes popped
 from __future__ import annotations
 
 from collections.abc import Iterable
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
+from typing import Any
 
 from runtime_alloc.backends.numpy.shape_groups import (
     CHUNK,
@@ -54,7 +55,9 @@ from runtime_alloc.backends.numpy.shape_groups import (
     ShapeGroup,
     best_member,
     bucket_member,
+    compact,
     join_members,
+    push,
 )
 
 __all__ = ["ClassIndex"]
@@ -78,7 +81,7 @@ class ClassIndex:
         self.group_of: list[ShapeGroup | None] = []
         #: the reserved tuple (r-class) of each row's runner; None when not usable
         self.rclass_of: list[tuple[int, int, int] | None] = []
-        self._by_require: dict[frozenset[str], list[ShapeGroup]] = {}
+        self._by_require: dict[frozenset[str], list[tuple[Any, ...]]] = {}
 
     # ------------------------------------------------------------------ upkeep
 
@@ -134,7 +137,7 @@ class ClassIndex:
                     heapify(new)
                     members[r] = new
                     count[r] = k
-                self._push(g, r)
+                push(g, r, self._ntiers, maximize=self.maximize)
             else:
                 if type(old) is int:
                     count[r] = 1 + k
@@ -146,21 +149,7 @@ class ClassIndex:
                 members[r] = merged
         for g in groups.values():
             if g.entries > 2 * len(g.members) + 64:
-                self._compact(g)
-
-    def _push(self, g: ShapeGroup, r: tuple[int, int, int]) -> None:
-        """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n)."""
-        key = g.key(r)
-        tier = (g.cap[0] - r[0]) // g.step
-        if tier >= self._ntiers:
-            tier = self._ntiers - 1
-        sk = -key if self.maximize else key
-        heappush(g.tiers[tier], (sk, r))
-        g.entries += 1
-        cmin = g.cmin
-        c = tier >> CHUNK_BITS
-        if sk < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
-            cmin[c] = sk
+                compact(g)
 
     def remove(self, member: int) -> None:
         """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(1)."""
@@ -170,7 +159,9 @@ class ClassIndex:
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
         """Move runner ``member`` (``seq << SHIFT | row``) to the r-class of ``r``. O(log n).
 
-        A runner that is not ``usable`` (draining) leaves every r-class.
+        A runner that is not ``usable`` (draining) leaves every r-class. A new class
+        reuses its own dead entry at its tier's root (a duplicate of the best class
+        would lie in every search window) or replaces the one of the class that died.
         """
         row = member & MASK
         rclass_of = self.rclass_of
@@ -178,12 +169,14 @@ class ClassIndex:
         g = self.group_of[row]
         assert g is not None  # noqa: S101
         members = g.members
+        gone = None  # the class that dies here, if any
         if old is not None:
             if usable and old == r:
                 return
             m = members[old]
             if type(m) is int:
                 del members[old]  # its heap entry dies lazily
+                gone = old
             else:
                 count = g.count
                 n = count[old] - 1
@@ -191,15 +184,40 @@ class ClassIndex:
                     count[old] = n
                 else:
                     del count[old], members[old]
+                    gone = old
         if not usable:
             rclass_of[row] = None
             return
         m = members.get(r)
-        if m is None:
+        if m is None:  # a new r-class: _push(g, r) inlined (a call costs on this hot path)
             members[r] = member
-            self._push(g, r)
-            if g.entries > 2 * len(members) + 64:
-                self._compact(g)
+            tier = (g.cap[0] - r[0]) // g.step
+            if tier >= self._ntiers:
+                tier = self._ntiers - 1
+            h = g.tiers[tier]
+            root = h[0][1] if h else None
+            if root == r:
+                rclass_of[row] = r  # back while its old entry is the root: that entry serves
+                return
+            kw = g.kw
+            if kw is None:
+                key = g.key(r)
+            else:  # ShapeGroup.key unrolled: the same floats
+                w0, c0, w1, c1, w2, c2 = kw
+                key = float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
+            if self.maximize:
+                key = -key
+            cmin = g.cmin
+            c = tier >> CHUNK_BITS
+            if key < cmin[c]:  # noqa: PLR1730 (min() costs a call on this hot path)
+                cmin[c] = key
+            if root is not None and root == gone:
+                heapreplace(h, (key, r))  # the root died here: one sift, no later pop
+            else:
+                heappush(h, (key, r))
+                n = g.entries = g.entries + 1
+                if n > 2 * len(members) + 64:
+                    compact(g)
         elif type(m) is int:
             members[r] = [m, member] if m < member else [member, m]
             g.count[r] = 2
@@ -210,30 +228,17 @@ class ClassIndex:
             join_members(m, member, n, r, row, rclass_of)
         rclass_of[row] = r
 
-    @staticmethod
-    def _compact(g: ShapeGroup) -> None:
-        members = g.members
-        kept: set[tuple[int, int, int]] = set()  # one entry per live class
-        for tier in g.tiers:
-            entries = []
-            for e in tier:
-                r = e[1]
-                if r in members and r not in kept:
-                    kept.add(r)
-                    entries.append(e)
-            heapify(entries)
-            tier[:] = entries
-        g.entries = len(kept)
-        for c in range(len(g.cmin)):
-            roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
-            g.cmin[c] = min(roots, default=INF)
-
     # ------------------------------------------------------------------ search
 
-    def _groups_for(self, require: frozenset[str]) -> list[ShapeGroup]:
+    def _groups_for(self, require: frozenset[str]) -> list[tuple[Any, ...]]:
+        # the groups whose labels hold require, each as (*cap, step, *coef, W, group)
         groups = self._by_require.get(require)
         if groups is None:
-            groups = [g for g in self.groups.values() if require <= g.labels]
+            groups = [
+                (*g.cap, g.step, *g.coef, g.wsumf, g)
+                for g in self.groups.values()
+                if require <= g.labels
+            ]
             self._by_require[require] = groups
         return groups
 
@@ -252,34 +257,36 @@ class ClassIndex:
         score by the relative margin ``1e-9`` holds no winner.
         """
         q0, q1, q2 = q
-        maximize = self.maximize
         groups = self._by_require.get(require)
         if groups is None:
             groups = self._groups_for(require)
         out: list[tuple[float, int, int, ShapeGroup]] = []
-        ntiers = self._ntiers
-        for g in groups:
-            cap = g.cap
-            if q0 > cap[0] or q1 > cap[1] or q2 > cap[2]:
-                continue  # not even an empty runner of this shape holds q
-            if maximize:
-                t0 = q0 // g.step
-                if t0 >= ntiers:
-                    t0 = ntiers - 1
-                k = -min(g.cmin[t0 >> CHUNK_BITS :])
+        if self.maximize:
+            last = self._ntiers - 1
+            for c0, c1, c2, step, a0, a1, a2, wsumf, g in groups:
+                if q0 > c0 or q1 > c1 or q2 > c2:
+                    continue  # not even an empty runner of this shape holds q
+                t0 = q0 // step
+                if t0 > last:  # noqa: PLR1730 (min() costs a call on this hot path)
+                    t0 = last
+                k = -min(g.cmin[t0 >> CHUNK_BITS :]) if t0 >= CHUNK else -min(g.cmin)
                 if k == -INF:
                     continue  # no usable runner in the tiers that could fit
-            else:
-                t0 = 0
-                k = g.cmin[0]
-                if k == INF:
-                    continue  # no usable runner
-            a0, a1, a2 = g.coef
-            out.append(
-                (k / g.wsumf + q0 * a0 + q1 * a1 + q2 * a2 if g.wsum else 0.0, len(out), t0, g)
-            )
+                out.append(
+                    (k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, len(out), t0, g)
+                )
+            if len(out) > 1:
+                out.sort(reverse=True)  # (the unique second item keeps groups apart)
+            return out
+        for c0, c1, c2, _, a0, a1, a2, wsumf, g in groups:
+            if q0 > c0 or q1 > c1 or q2 > c2:
+                continue  # not even an empty runner of this shape holds q
+            k = g.cmin[0]
+            if k == INF:
+                continue  # no usable runner
+            out.append((k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, len(out), 0, g))
         if len(out) > 1:
-            out.sort(reverse=maximize)  # (the unique second item keeps groups apart)
+            out.sort()
         return out
 
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
@@ -320,7 +327,9 @@ class ClassIndex:
                     continue  # a lower bound of every key in the chunk's tiers
                 low = INF
                 first = c << CHUNK_BITS
-                if t0 >= first:
+                if len(tiers) == 1:
+                    walk = tiers  # one tier (the lowest score wins): nothing to reorder
+                elif t0 >= first:
                     # the tier of the request's own cpu amount holds runners with too
                     # little free cpu at the top: search it last, with the limit of
                     # the tiers above it in its chunk (the visiting order does not
@@ -342,9 +351,8 @@ class ClassIndex:
                         if sk > limit:
                             pass
                         elif r[0] <= u0 and r[1] <= u1 and r[2] <= u2:  # reserved_within
-                            # the usual case: the tier's best is feasible; the
-                            # rest of its window is read in place (nothing
-                            # below the root can lower the limit)
+                            # the usual case: the tier's best is feasible; the rest of
+                            # its window is read in place (none below can lower the limit)
                             cands.append(r)
                             if sk + delta < limit:  # noqa: PLR1730 (no min() call: hot path)
                                 limit = sk + delta
@@ -385,7 +393,8 @@ class ClassIndex:
                             low = h[0][0]
                 if t0 <= first:
                     cmin[c] = low  # every tier of the chunk was looked at: exact again
-            best_f, best = best_member(
-                cands, g.score, q, members, rclass_of, maximize, best_f, best
-            )
+            if cands:
+                best_f, best = best_member(
+                    cands, g.score, q, members, rclass_of, maximize, best_f, best
+                )
         return -1 if best < 0 else best & MASK

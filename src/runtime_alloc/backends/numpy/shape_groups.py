@@ -5,7 +5,7 @@ See :mod:`.shape_classes` for the search over groups and the exactness argument.
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 __all__ = [
@@ -20,7 +20,9 @@ __all__ = [
     "ShapeGroup",
     "best_member",
     "bucket_member",
+    "compact",
     "join_members",
+    "push",
 ]
 
 #: Rows are packed with the registration sequence into one int: seq << SHIFT | row.
@@ -69,6 +71,7 @@ class ShapeGroup:
         "delta",
         "entries",
         "full",
+        "kw",
         "labels",
         "members",
         "scored",
@@ -92,6 +95,8 @@ class ShapeGroup:
         )
         #: all three dimensions scored: the score is computed unrolled
         self.full = len(self.scored) == 3
+        #: ``(w0, c0, w1, c1, w2, c2)`` of :attr:`scored` when ``full`` (for unrolled keys)
+        self.kw = tuple(x for _d, w, c in self.scored for x in (w, c)) if self.full else None
         self.capf = (float(cap[0]), float(cap[1]), float(cap[2]))
         self.wsum = sum(w for _d, w, _c in self.scored)
         self.wsumf = float(self.wsum)
@@ -121,8 +126,9 @@ class ShapeGroup:
         tests/backends/numpy/test_shape_classes.py holds the two equal bit for bit.
         O(1).
         """
-        if self.full:
-            (_, w0, c0), (_, w1, c1), (_, w2, c2) = self.scored
+        kw = self.kw
+        if kw is not None:
+            w0, c0, w1, c1, w2, c2 = kw
             return (
                 float(w0 * (r[0] + q[0])) / c0
                 + float(w1 * (r[1] + q[1])) / c1
@@ -135,8 +141,9 @@ class ShapeGroup:
 
     def key(self, r: tuple[int, int, int]) -> float:
         """``sum_d w_d*r_d/c_d`` in float, summed from cpu on (unrolled when all three count)."""
-        if self.full:
-            (_, w0, c0), (_, w1, c1), (_, w2, c2) = self.scored
+        kw = self.kw
+        if kw is not None:
+            w0, c0, w1, c1, w2, c2 = kw
             return float(w0 * r[0]) / c0 + float(w1 * r[1]) / c1 + float(w2 * r[2]) / c2
         total = 0.0
         for d, w, cf in self.scored:
@@ -203,3 +210,40 @@ def bucket_member(buckets: dict[Any, Any], g: Any, r: Any, member: int) -> None:
         buckets[id(g), r] = (g, [member])
     else:
         bucket[1].append(member)
+
+
+def compact(g: ShapeGroup) -> None:
+    """Drop the dead and duplicate tier heap entries of ``g`` (see ShapeGroup). O(entries)."""
+    members = g.members
+    kept: set[tuple[int, int, int]] = set()  # one entry per live class
+    for tier in g.tiers:
+        entries = []
+        for e in tier:
+            r = e[1]
+            if r in members and r not in kept:
+                kept.add(r)
+                entries.append(e)
+        heapify(entries)
+        tier[:] = entries
+    g.entries = len(kept)
+    for c in range(len(g.cmin)):
+        roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
+        g.cmin[c] = min(roots, default=INF)
+
+
+def push(g: ShapeGroup, r: tuple[int, int, int], ntiers: int, *, maximize: bool) -> None:
+    """Give the new r-class ``r`` of group ``g`` its tier heap entry. O(log n).
+
+    :meth:`.shape_classes.ClassIndex.set` does the same inline.
+    """
+    key = g.key(r)
+    tier = (g.cap[0] - r[0]) // g.step
+    if tier >= ntiers:
+        tier = ntiers - 1
+    sk = -key if maximize else key
+    heappush(g.tiers[tier], (sk, r))
+    g.entries += 1
+    cmin = g.cmin
+    c = tier >> CHUNK_BITS
+    if sk < cmin[c]:  # noqa: PLR1730
+        cmin[c] = sk
