@@ -60,6 +60,8 @@ _MAX_DIRTY = 4096
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
+_EMPTY = (0, 0, 0)  # the reserved amounts of an empty runner, shared
+
 
 def _shape(state: RunnerState) -> Shape:
     c = state.runner.capacity
@@ -300,13 +302,13 @@ class NumpyBackend(Choosing):
         if shapes is None:
             shapes = _shapes(states)
         key_of = t.key_of
-        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
+        # one tuple per runner holding something (the class index keeps it as the row's
+        # r-class); the empty ones share one
         reserved = [
-            same.setdefault(r, r)
-            for r in (
-                (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
-            )
-        ]
+            (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
+            else _EMPTY
+            for r in (s.reserved for s in states)
+        ]  # fmt: skip
         classes.add_many(
             [key_of[s.runner.name] for s in states],
             shapes,

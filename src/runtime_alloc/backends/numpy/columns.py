@@ -17,6 +17,7 @@ block) are :mod:`.block_bounds`'s.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -234,15 +235,16 @@ class Table(BlockBounds):
         bs = self.block_size
         self.devices.runners_changed()
         keys: list[int] = []  # key_of of each new runner (its row in the low bits)
-        caps: list[tuple[int, int, int]] = []
-        reserved: list[tuple[int, int, int]] = []
-        lsets: list[int] = []
-        draining: list[bool] = []
+        # the new rows' amounts gathered flat (8 bytes each, no tuple per runner)
+        caps = array("q")
+        reserved = array("q")
+        lsets = array("i")
+        draining = bytearray()
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
         groups, fill, runners, key_of = self._groups, self.fill, self.runners, self.key_of
         labelsets = self.labelsets
-        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
+        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per capacity
         for state in states:
             runner = state.runner
             c = runner.capacity
@@ -265,10 +267,9 @@ class Table(BlockBounds):
             key = (self.nextseq + len(keys)) << SHIFT | i  # see sequence below
             key_of[runner.name] = key
             keys.append(key)  # (not i: no int per row to free after the build)
-            caps.append(cap)
+            caps.extend(cap)
             r = state.reserved
-            amounts = (r.millicpu, r.memory_bytes, r.slots)
-            reserved.append(same.setdefault(amounts, amounts))
+            reserved.extend((r.millicpu, r.memory_bytes, r.slots))
             labels = runner.labels
             ident = labelsets.get(labels)
             lsets.append(self.labelset_id(labels) if ident is None else ident)
@@ -281,15 +282,16 @@ class Table(BlockBounds):
             self._allocate_rows(self.block_capacity * bs)
         n = len(keys)
         idx = np.array(keys, dtype=_I64) & MASK
-        cap_a = np.array(caps, dtype=_I64).reshape(n, 3)
-        res_a = np.array(reserved, dtype=_I64).reshape(n, 3)
-        drain_a = np.array(draining, dtype=np.bool_)
+        del keys
+        cap_a = np.frombuffer(caps, dtype=_I64).reshape(n, 3)
+        res_a = np.frombuffer(reserved, dtype=_I64).reshape(n, 3)
+        drain_a = np.frombuffer(draining, dtype=np.bool_)
         self.sequence[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
         self.nextseq += n
         self.nlive += n
         self.alive[idx] = True
         self.draining[idx] = drain_a
-        self.labelset[idx] = np.array(lsets, dtype=np.int32)
+        self.labelset[idx] = np.frombuffer(lsets, dtype=np.int32)
         wsum = np.zeros(n, dtype=_I64)
         for d in range(3):
             self.capacity[d][idx] = cap_a[:, d]
