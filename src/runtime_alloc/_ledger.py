@@ -12,7 +12,7 @@ The allocator holds the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 
 from runtime_alloc import _ledger_checks, devices
 from runtime_alloc._ledger_reservations import LedgerReservations
@@ -84,16 +84,27 @@ class Ledger(LedgerReservations):
             declared[dim] = declared.get(dim, 0) + 1
             totals[dim] = totals.get(dim, 0) + count
 
-    def load(self, states: Sequence[RunnerState], reservations: Iterable[Reservation]) -> None:
+    def load(
+        self,
+        states: Sequence[RunnerState],
+        reservations: Mapping[str, Reservation],
+    ) -> None:
         """Fill an empty ledger with a checked snapshot's runners, reservations and drains.
 
-        No backend event is sent: the caller then attaches a backend built from
-        the same ``states``. Runtime complexity: O(runners + reservations).
+        ``reservations``: the reservations by task id, in order.
+
+        No backend event is sent: the ledger's backend was built from the same
+        ``states``. Runtime complexity: O(runners + reservations).
         """
         for state in states:
             self._append(state.runner)
+        if not self.reservations and type(reservations) is dict:
+            # one copy of the whole table (an empty dict updated from a dict clones it)
+            # instead of one growing by doubling: each doubling leaves its old table freed
+            # but resident
+            self.reservations.update(reservations)
         hold = self._hold
-        for reservation in reservations:
+        for reservation in reservations.values():
             hold(reservation)
         row_of, drain = self.row_of, self.drain
         for state in states:

@@ -101,7 +101,7 @@ def load_state(ledger: Ledger, snapshot: FleetSnapshot, strategy: Strategy) -> N
 
     Runtime complexity: O(runners + reservations).
     """
-    ledger.load(snapshot.runners, snapshot.reservations.values())
+    ledger.load(snapshot.runners, snapshot.reservations._data)  # noqa: SLF001 (its dict)
     if snapshot.runners:
         warn_undeclared_weights(strategy, ledger.declared)
     if snapshot.counters is not None:
