@@ -98,6 +98,7 @@ class Ledger(LedgerReservations):
         """
         for state in states:
             self._append(state.runner)
+        self._share()  # the backend holds these runners: it can take the name map now
         if not self.reservations and type(reservations) is dict:
             # one copy of the whole table (an empty dict updated from a dict clones it)
             # instead of one growing by doubling: each doubling leaves its old table freed

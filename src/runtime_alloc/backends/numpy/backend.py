@@ -127,6 +127,8 @@ class NumpyBackend(Choosing):
         self._arrays: ScanArrays | None = None
         #: chunks of the rows declaring extended resources (requests for them, above the scan)
         self.extended_index = ExtendedIndex(self, block_size)
+        #: the ledger's name -> row dict, once it offered it (see share_rows)
+        self._rows: dict[str, int] | None = None
         self.rebuild(initial)
 
     @property
@@ -145,6 +147,17 @@ class NumpyBackend(Choosing):
         if self._scan_states is not None:
             self._scan_states[state.runner.name] = state
         self._pending.append(state)
+
+    def share_rows(self, rows: dict[str, int]) -> None:
+        """Take the ledger's name -> row dict as the table's name map (no second dict). O(N).
+
+        The ledger calls this when it attaches the backend and after it renumbers
+        its rows; the table's members are then kept in a flat column by ledger
+        row. Until the dict names every runner the table holds, the table keeps
+        its own map (tried again when queued runners are indexed).
+        """
+        self._rows = rows
+        self.table.share(rows)
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -247,6 +260,12 @@ class NumpyBackend(Choosing):
             return
         self._add_states(list(self._pending))
         self._pending.clear()
+        self._share()
+
+    def _share(self) -> None:
+        """Use the ledger's name -> row dict in the table, once it names every runner. O(N)."""
+        if self._rows is not None:
+            self.table.share(self._rows)
 
     def rebuild(self, states: list[RunnerState] | None = None) -> None:
         """Lay every runner out again (from the columns and the queue, or ``states``). O(N)."""
@@ -285,6 +304,9 @@ class NumpyBackend(Choosing):
             if use_classes
             else None
         )
+        rows = self._rows
+        if rows is not None and all(s.runner.name in rows for s in states):
+            self.table.share(rows)  # before the build: no own map made
         self._add_states(states, shapes if use_classes else None)
 
     def _add_states(

@@ -28,7 +28,7 @@ from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
 from runtime_alloc.backends.numpy.derived_columns import DerivedColumns
 from runtime_alloc.backends.numpy.devices import DeviceColumns
 from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
-from runtime_alloc.backends.numpy.table_views import Names, RowOf
+from runtime_alloc.backends.numpy.table_views import Names, RowOf, SharedKeys, share_keys
 from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
@@ -82,7 +82,7 @@ class Table(DerivedColumns, BlockBounds):
         #: runner name -> ``sequence << SHIFT | row``: one int per runner that is also
         #: the class index's member (registration order, then row), so no second
         #: int per runner is kept for the row
-        self.key_of: dict[str, int] = {}
+        self.key_of: dict[str, int] | SharedKeys = {}
         #: row -> the Runner (None for an empty row)
         self.runners: list[Runner | None] = []
         self.nlive = 0
@@ -116,6 +116,13 @@ class Table(DerivedColumns, BlockBounds):
     def row_of(self) -> RowOf:
         """Runner name -> row (a view of :attr:`key_of`). O(1)."""
         return RowOf(self.key_of)
+
+    def share(self, rows: dict[str, int]) -> None:
+        """Keep the name map through the ledger's ``rows`` (see :class:`.table_views.SharedKeys`).
+
+        Left as it is while ``rows`` lacks a runner the table holds. O(N).
+        """
+        self.key_of = share_keys(self.key_of, rows)
 
     # ------------------------------------------------------------------ storage
 

@@ -20,6 +20,7 @@ import numpy as np
 from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
 
 if TYPE_CHECKING:
+    from runtime_alloc.backends.numpy.table_views import SharedKeys
     from runtime_alloc.runners import Runner
 
 __all__ = ["DerivedColumns"]
@@ -36,7 +37,7 @@ class DerivedColumns:
         weights: tuple[int, int, int]
         row_capacity: int
         runners: list[Runner | None]
-        key_of: dict[str, int]
+        key_of: dict[str, int] | SharedKeys
         reserved: list[Any]
         draining: Any
         alive: Any
