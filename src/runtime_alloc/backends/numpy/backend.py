@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from runtime_alloc._frozen import FrozenMap
-from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc._ledger_views import NOTHING, reserved_of
 from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
@@ -36,7 +36,7 @@ from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
-from runtime_alloc.runners import RunnerState
+from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
 __all__ = ["MAX_SHAPES", "SCAN_ROWS", "NumpyBackend"]
@@ -63,12 +63,22 @@ Shape = tuple[tuple[int, int, int], frozenset[str]]
 _EMPTY = (0, 0, 0)  # the reserved amounts of an empty runner, shared
 
 
-def _shape(state: RunnerState) -> Shape:
-    c = state.runner.capacity
-    return (c.millicpu, c.memory_bytes, c.slots), state.runner.labels
+#: A queued runner: its state, or the bare :class:`Runner` of a new, empty one
+#: (see :meth:`NumpyBackend.add`).
+Queued = RunnerState | Runner
 
 
-def _shapes(states: Iterable[RunnerState]) -> list[Shape]:
+def _shape(state: Queued) -> Shape:
+    runner = state if type(state) is Runner else state.runner  # type: ignore[union-attr]
+    c = runner.capacity
+    return (c.millicpu, c.memory_bytes, c.slots), runner.labels
+
+
+def _name_of(state: Queued) -> str:
+    return state.name if type(state) is Runner else state.runner.name  # type: ignore[union-attr]
+
+
+def _shapes(states: Iterable[Queued]) -> list[Shape]:
     """The shape of each state, one tuple per distinct shape (the list holds no copies). O(n)."""
     same: dict[Shape, Shape] = {}
     return [same.setdefault(shape, shape) for shape in map(_shape, states)]
@@ -115,7 +125,7 @@ class NumpyBackend(Choosing):
         self.weights = spec.base_weights
         self._fixed_block = block_size
         self._index = index
-        self._pending: list[RunnerState] = []
+        self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
         self._dirty: dict[int, tuple[tuple[int, int, int], Mapping[str, int] | None, bool]] = {}
         #: name -> state, kept only for a strategy without a LinearScore (the python scan)
@@ -146,7 +156,18 @@ class NumpyBackend(Choosing):
         """Queue a new runner; queued runners are indexed in bulk before the next read. O(1)."""
         if self._scan_states is not None:
             self._scan_states[state.runner.name] = state
-        self._pending.append(state)
+        runner = state.runner
+        if (
+            state.reserved is NOTHING
+            and not state.draining
+            and not runner.capacity.extended
+            and type(runner) is Runner
+        ):
+            # a new, empty runner (the ledger's insert) waits as its Runner alone: no
+            # state object per queued runner (64 bytes each while a fleet is built)
+            self._pending.append(runner)
+        else:
+            self._pending.append(state)
 
     def share_rows(self, rows: dict[str, int]) -> None:
         """Take the ledger's name -> row dict as the table's name map (no second dict). O(N).
@@ -267,12 +288,13 @@ class NumpyBackend(Choosing):
         if self._rows is not None:
             self.table.share(self._rows)
 
-    def rebuild(self, states: list[RunnerState] | None = None) -> None:
+    def rebuild(self, states: list[Queued] | None = None) -> None:
         """Lay every runner out again (from the columns and the queue, or ``states``). O(N)."""
         if states is None:
             self._write_dirty()
             t: Table = self.table
-            states = [t.state_at(k & MASK) for k in t.key_of.values()] + self._pending
+            states = [t.state_at(k & MASK) for k in t.key_of.values()]
+            states += self._pending
         self._pending = []
         self._dirty.clear()
         self.scanning = self.vectorized and (
@@ -305,13 +327,13 @@ class NumpyBackend(Choosing):
             else None
         )
         rows = self._rows
-        if rows is not None and all(s.runner.name in rows for s in states):
+        if rows is not None and all(_name_of(s) in rows for s in states):
             self.table.share(rows)  # before the build: no own map made
         self._add_states(states, shapes if use_classes else None)
 
     def _add_states(
         self,
-        states: list[RunnerState],
+        states: list[Queued],
         shapes: list[Shape] | None = None,
     ) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
@@ -329,13 +351,13 @@ class NumpyBackend(Choosing):
         reserved = [
             (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
             else _EMPTY
-            for r in (s.reserved for s in states)
+            for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
         ]  # fmt: skip
         classes.add_many(
-            [key_of[s.runner.name] for s in states],
+            [key_of[_name_of(s)] for s in states],
             shapes,
             reserved,
-            [not s.draining for s in states],
+            [type(s) is Runner or not s.draining for s in states],  # type: ignore[union-attr]
         )
 
     def check(self, states: Mapping[str, RunnerState] | None = None) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime_alloc._ledger_views import NOTHING as _NOTHING
 from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
 from runtime_alloc.backends.numpy.derived_columns import DerivedColumns
@@ -219,7 +220,7 @@ class Table(DerivedColumns, BlockBounds):
             return cap
         return ("bucket", *(_bucket(c) for c in cap))
 
-    def add_many(self, states: Iterable[RunnerState]) -> None:
+    def add_many(self, states: Iterable[RunnerState | Runner]) -> None:
         """Append runners (newest last). Runtime complexity: O(len(states)) amortized.
 
         One Python pass assigns rows; the columns and the touched blocks'
@@ -239,7 +240,10 @@ class Table(DerivedColumns, BlockBounds):
         labelsets = self.labelsets
         same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per capacity
         for state in states:
-            runner = state.runner
+            if type(state) is Runner:  # a new, empty runner queued alone (NumpyBackend.add)
+                runner, r, drain = state, _NOTHING, False
+            else:
+                runner, r, drain = state.runner, state.reserved, state.draining  # type: ignore[union-attr]
             c = runner.capacity
             cap = (c.millicpu, c.memory_bytes, c.slots)
             cap = same.setdefault(cap, cap)
@@ -261,14 +265,13 @@ class Table(DerivedColumns, BlockBounds):
             key_of[runner.name] = key
             keys.append(key)  # (not i: no int per row to free after the build)
             caps.extend(cap)
-            r = state.reserved
             reserved.extend((r.millicpu, r.memory_bytes, r.slots))
             labels = runner.labels
             ident = labelsets.get(labels)
             lsets.append(self.labelset_id(labels) if ident is None else ident)
-            draining.append(state.draining)
+            draining.append(drain)
             if c.extended or r.extended:
-                with_ext.append((i, state))
+                with_ext.append((i, state))  # type: ignore[arg-type]  # never a bare Runner
         if not keys:
             return
         if self.row_capacity < self.block_capacity * bs:
