@@ -8,7 +8,13 @@ import pytest
 
 np = pytest.importorskip("numpy")
 
-from runtime_alloc import Allocator, EvenSpreadStrategy, MaxPackingStrategy  # noqa: E402
+from runtime_alloc import (  # noqa: E402
+    Allocator,
+    EvenSpreadStrategy,
+    MaxPackingStrategy,
+    Resources,
+    Runner,
+)
 from runtime_alloc.backends.numpy.table_views import SharedKeys  # noqa: E402
 from tests.backends.numpy.test_backend import mixed_fleet, random_request  # noqa: E402
 from tests.backends.probe import allocator_with, auto_backend, numpy_with  # noqa: E402
@@ -51,9 +57,15 @@ def test_the_table_keeps_its_members_through_the_ledgers_name_map(factory, strat
     inner.check(fast._ledger.states)
 
 
+def many_capacities(n):
+    """Runners of 100 capacities: beyond 64 the table puts them in mixed bucket groups."""
+    return [Runner(f"r{i}", Resources(4000 + 100 * (i % 100), 16 << 30, 16)) for i in range(n)]
+
+
+@pytest.mark.parametrize("fleet_of", [mixed_fleet, many_capacities])
 @pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
-def test_columns_made_at_their_first_read_equal_the_kept_ones(strategy):
-    fleet = mixed_fleet(3000, seed=2)
+def test_columns_made_at_their_first_read_equal_the_kept_ones(strategy, fleet_of):
+    fleet = fleet_of(3000)
     ref = Allocator(fleet, strategy=strategy, backend="python")
     fast, backend = allocator_with(numpy_with(index="classes"), fleet, strategy=strategy)
     rng = random.Random(7)

@@ -35,7 +35,9 @@ class DerivedColumns:
 
     if TYPE_CHECKING:
         weights: tuple[int, int, int]
+        block_size: int
         row_capacity: int
+        _groups: dict[Any, list[int]]
         runners: list[Runner | None]
         key_of: dict[str, int] | SharedKeys
         reserved: list[Any]
@@ -79,25 +81,34 @@ class DerivedColumns:
     def capacity(self) -> list[Any]:
         """Per dimension, each row's capacity (0 on an empty row). O(rows) at first read.
 
-        Made from the runners (:attr:`runners`) when first read in a lazy table.
+        Made in a lazy table from its blocks: every block of an exact capacity
+        group holds that capacity (numpy writes); the rows of the power-of-two
+        bucket groups, if any, are read from their runners.
         """
         caps = self._capacity
         if caps is None:
-            rows = [i for i, r in enumerate(self.runners) if r is not None]
+            n, bs = self.row_capacity, self.block_size
+            caps = [np.zeros(n, _I64) for _ in range(3)]
+            mixed: list[int] = []
+            within = np.arange(bs, dtype=_I64)
+            for key, blocks in self._groups.items():
+                if len(key) != 3:  # a ("bucket", ...) group: capacities differ
+                    mixed += blocks
+                    continue
+                rows = (np.asarray(blocks, dtype=_I64)[:, None] * bs + within).ravel()
+                for d in range(3):
+                    caps[d][rows] = key[d]
             runners = self.runners
-            amounts = np.fromiter(
-                (
-                    x
-                    for i in rows
-                    for c in (runners[i].capacity,)  # type: ignore[union-attr]
-                    for x in (c.millicpu, c.memory_bytes, c.slots)
-                ),
-                _I64,
-                3 * len(rows),
-            ).reshape(len(rows), 3)
-            caps = self._capacity = [np.zeros(self.row_capacity, _I64) for _ in range(3)]
+            for k in mixed:
+                for i in range(k * bs, min((k + 1) * bs, len(runners))):
+                    runner = runners[i]
+                    if runner is not None:
+                        c = runner.capacity
+                        caps[0][i], caps[1][i], caps[2][i] = c.millicpu, c.memory_bytes, c.slots
+            dead = ~self.alive
             for d in range(3):
-                caps[d][rows] = amounts[:, d]
+                caps[d][dead] = 0
+            self._capacity = caps
         return caps
 
     @property
@@ -117,7 +128,12 @@ class DerivedColumns:
         seq = self._sequence
         if seq is None:
             seq = self._sequence = np.full(self.row_capacity, np.iinfo(_I64).max, _I64)
-            keys = np.fromiter(self.key_of.values(), _I64, len(self.key_of))
+            key_of = self.key_of
+            if isinstance(key_of, dict):
+                keys = np.fromiter(key_of.values(), _I64, len(key_of))
+            else:  # the flat column of SharedKeys (-1: no runner)
+                keys = np.frombuffer(key_of.keys, _I64)
+                keys = keys[keys >= 0]
             seq[keys & MASK] = keys >> SHIFT
         return seq
 
