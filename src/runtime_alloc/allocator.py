@@ -26,6 +26,9 @@ from runtime_alloc.strategies import (
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
 
+#: ``from_snapshot`` -> ``__init__`` (per thread): the states the backend is built from
+_restoring = threading.local()
+
 #: The backend names ``Allocator`` accepts.
 BACKENDS = BUILTIN_BACKENDS
 
@@ -74,7 +77,10 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
         max_task_slots: int = 16,
         release_states: Iterable[str] = (),
     ) -> None:
-        ledger = self._setup((), strategy, backend, default_request, max_task_slots, release_states)
+        states, _restoring.states = getattr(_restoring, "states", ()), ()
+        ledger = self._setup(
+            states, strategy, backend, default_request, max_task_slots, release_states
+        )
         fleet = ledger.check_fleet(runners)
         for runner in fleet:
             ledger.insert(runner)
@@ -214,8 +220,11 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
             release_states=release_states,
         )
         # not cls(runners): the backend is built once, from the snapshot's own states
-        allocator = cls.__new__(cls)
-        ledger = allocator._setup(snapshot.runners, backend=backend, **settings)  # noqa: SLF001
-        with allocator._lock:  # noqa: SLF001
-            load_state(ledger, snapshot, allocator.strategy)
+        _restoring.states = snapshot.runners
+        try:
+            allocator = cls(backend=backend, **settings)
+        finally:
+            _restoring.states = ()
+        with allocator._lock:
+            load_state(allocator._ledger, snapshot, allocator.strategy)
         return allocator
