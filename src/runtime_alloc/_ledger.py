@@ -12,6 +12,8 @@ The allocator holds the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from runtime_alloc import _ledger_checks, devices
 from runtime_alloc._ledger_reservations import LedgerReservations
 from runtime_alloc._ledger_views import NOTHING, held_tuple
@@ -57,6 +59,10 @@ class Ledger(LedgerReservations):
         """Register a new, empty runner (the caller checked the name is free). O(1)."""
         self.backend.add(RunnerState(runner, NOTHING))  # type: ignore[arg-type]
         # after the backend: if it fails, the ledger is unchanged
+        self._append(runner)
+
+    def _append(self, runner: object) -> None:
+        """:meth:`insert` without the backend event. O(1)."""
         self.row_of[runner.name] = len(self.runners)  # type: ignore[attr-defined]
         self.runners.append(runner)  # type: ignore[arg-type]
         self.cpu.append(0)
@@ -77,6 +83,35 @@ class Ledger(LedgerReservations):
         for dim, count in cap.extended.items():
             declared[dim] = declared.get(dim, 0) + 1
             totals[dim] = totals.get(dim, 0) + count
+
+    def load(
+        self,
+        states: Sequence[RunnerState],
+        reservations: Mapping[str, Reservation],
+    ) -> None:
+        """Fill an empty ledger with a checked snapshot's runners, reservations and drains.
+
+        ``reservations``: the reservations by task id, in order.
+
+        No backend event is sent: the ledger's backend was built from the same
+        ``states``. Runtime complexity: O(runners + reservations).
+        """
+        for state in states:
+            self._append(state.runner)
+        self._share()  # the backend holds these runners: it can take the name map now
+        if not self.reservations and type(reservations) is dict:
+            # one copy of the whole table (an empty dict updated from a dict clones it)
+            # instead of one growing by doubling: each doubling leaves its old table freed
+            # but resident
+            self.reservations.update(reservations)
+        hold = self._hold
+        for reservation in reservations.values():
+            hold(reservation)
+        row_of, drain = self.row_of, self.drain
+        for state in states:
+            if state.draining:
+                drain[row_of[state.name]] = 1
+                self.draining += 1
 
     def remove(self, name: str) -> tuple[Reservation, ...]:
         """Unregister a runner and drop (evict) its reservations; return them, oldest first.

@@ -133,8 +133,18 @@ class LedgerRows:
         ``update_reserved(name, (cpu, memory, slots), extended, draining)`` (no
         :class:`RunnerState` is built); one of a runner with devices as
         ``update(state)``, whose state carries the device use.
+
+        A backend with a ``share_rows(row_of)`` method (the numpy backend) is
+        given the ledger's name -> row dict, here and whenever :meth:`compact`
+        renumbers the rows, so that it needs no name map of its own.
         """
         self.backend = backend
+        self._share()
+
+    def _share(self) -> None:
+        share = getattr(self.backend, "share_rows", None)
+        if share is not None:
+            share(self.row_of)
 
     # ------------------------------------------------------------------ rows
 
@@ -184,6 +194,7 @@ class LedgerRows:
         self.dev = {new_row[i]: use for i, use in self.dev.items()}
         self.row_of = {r.name: i for i, r in enumerate(self.runners)}  # type: ignore[union-attr]
         self.holes = 0
+        self._share()
 
     def rows(self) -> StateRows:
         """A frozen copy of every runner's state, in order, read lazily. O(N) copies."""

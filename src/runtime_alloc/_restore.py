@@ -15,6 +15,7 @@ from typing import Any
 
 from runtime_alloc._ledger import Ledger
 from runtime_alloc._requests import Request
+from runtime_alloc.dimensions import warn_undeclared_weights
 from runtime_alloc.errors import InvalidSnapshotError
 from runtime_alloc.release_states import RELEASE_STATES
 from runtime_alloc.resources import Resources
@@ -90,16 +91,19 @@ def resolve_settings(
     }  # fmt: skip
 
 
-def load_state(ledger: Ledger, snapshot: FleetSnapshot) -> None:
-    """Load a checked snapshot's reservations, drains and counters into a new allocator's ledger.
+def load_state(ledger: Ledger, snapshot: FleetSnapshot, strategy: Strategy) -> None:
+    """Load a checked snapshot into a new allocator's empty ledger.
+
+    The ledger's backend was built from the snapshot's own states
+    (``make_backend(backend, snapshot.runners, strategy)``), so it holds them
+    already: the ledger is filled without events (:meth:`Ledger.load`), and
+    restoring makes no per-runner state or event, and no copy of the states.
 
     Runtime complexity: O(runners + reservations).
     """
-    for reservation in snapshot.reservations.values():
-        ledger.reserve(reservation)
-    for state in snapshot.runners:
-        if state.draining:
-            ledger.set_draining(state.name, draining=True)
+    ledger.load(snapshot.runners, snapshot.reservations._data)  # noqa: SLF001 (its dict)
+    if snapshot.runners:
+        warn_undeclared_weights(strategy, ledger.declared)
     if snapshot.counters is not None:
         ledger.allocations = snapshot.counters["allocations"]
         ledger.failures = dict(snapshot.counters["failures"])

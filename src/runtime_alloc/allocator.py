@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runtime_alloc._allocator_fleet import AllocatorFleet
@@ -16,7 +16,7 @@ from runtime_alloc.backends import BUILTIN_BACKENDS, Backend, make_backend
 from runtime_alloc.dimensions import warn_undeclared_weights
 from runtime_alloc.release_states import release_states as _release_states
 from runtime_alloc.resources import Resources
-from runtime_alloc.runners import Runner
+from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.snapshot import FleetSnapshot
 from runtime_alloc.strategies import (
     Strategy,
@@ -25,6 +25,9 @@ from runtime_alloc.strategies import (
 )
 
 __all__ = ["BACKENDS", "Allocator", "Request"]
+
+#: ``from_snapshot`` -> ``__init__`` (per thread): the states the backend is built from
+_restoring = threading.local()
 
 #: The backend names ``Allocator`` accepts.
 BACKENDS = BUILTIN_BACKENDS
@@ -74,6 +77,26 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
         max_task_slots: int = 16,
         release_states: Iterable[str] = (),
     ) -> None:
+        states, _restoring.states = getattr(_restoring, "states", ()), ()
+        ledger = self._setup(
+            states, strategy, backend, default_request, max_task_slots, release_states
+        )
+        fleet = ledger.check_fleet(runners)
+        for runner in fleet:
+            ledger.insert(runner)
+        if fleet:
+            warn_undeclared_weights(self._strategy, ledger.declared)
+
+    def _setup(  # noqa: PLR0917
+        self,
+        states: Sequence[RunnerState],
+        strategy: Strategy | None,
+        backend: str,
+        default_request: Request,
+        max_task_slots: int,
+        release_states: Iterable[str],
+    ) -> Ledger:
+        """Check the settings; make the lock, the ledger and its backend built from ``states``."""
         self._release_states = _release_states(release_states)
         self._max_task_slots = check_max_task_slots(max_task_slots)
         self._strategy = check_strategy(strategy_from_env() if strategy is None else strategy)
@@ -83,16 +106,12 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
         self._lock = threading.RLock()
         #: request specs (text, plain dicts) parsed before, see _requests.normalize
         self._memo: dict[Any, Resources] = {}
-        ledger = self._ledger = Ledger(make_backend(backend, (), self._strategy))
+        ledger = self._ledger = Ledger(make_backend(backend, states, self._strategy))
         # the ledger's tables under their historical names (read-only use outside the ledger)
         self._states = ledger.states
         self._tasks = ledger.tasks
         self._reservations = ledger.reservations
-        fleet = ledger.check_fleet(runners)
-        for runner in fleet:
-            ledger.insert(runner)
-        if fleet:
-            warn_undeclared_weights(self._strategy, ledger.declared)
+        return ledger
 
     @property
     def _backend(self) -> Backend:
@@ -200,7 +219,12 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
             max_task_slots=max_task_slots,
             release_states=release_states,
         )
-        allocator = cls((s.runner for s in snapshot.runners), backend=backend, **settings)
+        # not cls(runners): the backend is built once, from the snapshot's own states
+        _restoring.states = snapshot.runners
+        try:
+            allocator = cls(backend=backend, **settings)
+        finally:
+            _restoring.states = ()
         with allocator._lock:
-            load_state(allocator._ledger, snapshot)
+            load_state(allocator._ledger, snapshot, allocator.strategy)
         return allocator

@@ -23,6 +23,8 @@ __all__ = ["SNAPSHOT_SCHEMA_VERSION", "FleetSnapshot"]
 #: Version 2 added ``config`` and ``counters``; version 1 (without them) is still read.
 SNAPSHOT_SCHEMA_VERSION = 2
 
+_NOTHING = Resources()
+
 
 def _to_states(value: Iterable[RunnerState]) -> tuple[RunnerState, ...]:
     if type(value) is tuple:
@@ -181,32 +183,40 @@ class FleetSnapshot:
 
         Runtime complexity: O(runners + reservations).
         """
-        sums: dict[str, Resources] = {}
-        held: dict[str, list[Reservation]] = {}
+        # name -> its state until a reservation names it, then the sum of its reservations
+        # (the one reservation's own Resources when it holds one): no new object per runner
+        sums: dict[str, RunnerState | Resources] = {}
         for i, state in enumerate(self.runners):
             _check_state(state, f"runners[{i}]")
             if state.name in sums:
                 msg = f"snapshot names runner {state.name!r} twice"
                 raise InvalidSnapshotError(msg)
-            sums[state.name] = Resources()
+            sums[state.name] = state
+        with_devices = {s.name for s in self.runners if s.runner.devices}
+        # the reservations device_problem reads: those of runners with devices, and those
+        # holding devices (on a runner without devices, the others cannot break it)
+        held: dict[str, list[Reservation]] = {}
         for task_id, reservation in self.reservations.items():
             _check_reservation(task_id, reservation)
             if task_id != reservation.task_id:
                 msg = f"snapshot files reservation of {reservation.task_id!r} under {task_id!r}"
                 raise InvalidSnapshotError(msg)
-            if reservation.runner not in sums:
-                msg = (
-                    f"snapshot reservation of task {task_id!r} names unknown runner "
-                    f"{reservation.runner!r}"
-                )
+            name = reservation.runner
+            total = sums.get(name)
+            if total is None:
+                msg = f"snapshot reservation of task {task_id!r} names unknown runner {name!r}"
                 raise InvalidSnapshotError(msg)
-            sums[reservation.runner] += reservation.resources
-            held.setdefault(reservation.runner, []).append(reservation)
+            resources = reservation.resources
+            sums[name] = resources if isinstance(total, RunnerState) else total + resources
+            if reservation.devices or name in with_devices:
+                held.setdefault(name, []).append(reservation)
         for state in self.runners:
-            if state.reserved != sums[state.name]:
+            total = sums[state.name]
+            reserved = _NOTHING if isinstance(total, RunnerState) else total
+            if state.reserved != reserved:
                 msg = (
                     f"snapshot runner {state.name!r} reserved {state.reserved} but its "
-                    f"reservations add up to {sums[state.name]}"
+                    f"reservations add up to {reserved}"
                 )
                 raise InvalidSnapshotError(msg)
             if not state.reserved.fits_within(state.runner.capacity):

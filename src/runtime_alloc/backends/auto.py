@@ -41,6 +41,7 @@ class AutoBackend:
         self, python: PythonBackend, strategy: Strategy, threshold: int = AUTO_MIN_RUNNERS
     ) -> None:
         self._python = python
+        self._rows: dict[str, int] | None = None
         self._strategy = strategy
         self._threshold = threshold
         self._use(python)
@@ -67,8 +68,17 @@ class AutoBackend:
         from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415 (numpy is optional)
 
         self._use(NumpyBackend(self._python.states, self._strategy))
+        if self._rows is not None:
+            self._inner.share_rows(self._rows)  # type: ignore[attr-defined]
         self._can_switch = False
         self._python.states = {}  # the numpy backend keeps its own copy from now on
+
+    def share_rows(self, rows: dict[str, int]) -> None:
+        """Pass the ledger's name -> row dict to the numpy backend (now or at the switch). O(N)."""
+        self._rows = rows
+        share = getattr(self._inner, "share_rows", None)
+        if share is not None:
+            share(rows)
 
     def add(self, state: RunnerState) -> None:
         """Index a new runner; may switch to numpy. O(1) amortized, O(N) once at the switch."""

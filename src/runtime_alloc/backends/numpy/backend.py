@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from runtime_alloc._frozen import FrozenMap
-from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc._ledger_views import NOTHING, reserved_of
 from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
@@ -38,7 +38,7 @@ from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
-from runtime_alloc.runners import RunnerState
+from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
 __all__ = ["MAX_SHAPES", "SCAN_ROWS", "SCAN_ROWS_LOWEST", "NumpyBackend"]
@@ -68,13 +68,25 @@ _MAX_DIRTY = 4096
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
-
-def _shape(state: RunnerState) -> Shape:
-    c = state.runner.capacity
-    return (c.millicpu, c.memory_bytes, c.slots), state.runner.labels
+_EMPTY = (0, 0, 0)  # the reserved amounts of an empty runner, shared
 
 
-def _shapes(states: Iterable[RunnerState]) -> list[Shape]:
+#: A queued runner: its state, or the bare :class:`Runner` of a new, empty one
+#: (see :meth:`NumpyBackend.add`).
+Queued = RunnerState | Runner
+
+
+def _shape(state: Queued) -> Shape:
+    runner = state if type(state) is Runner else state.runner  # type: ignore[union-attr]
+    c = runner.capacity
+    return (c.millicpu, c.memory_bytes, c.slots), runner.labels
+
+
+def _name_of(state: Queued) -> str:
+    return state.name if type(state) is Runner else state.runner.name  # type: ignore[union-attr]
+
+
+def _shapes(states: Iterable[Queued]) -> list[Shape]:
     """The shape of each state, one tuple per distinct shape (the list holds no copies). O(n)."""
     same: dict[Shape, Shape] = {}
     return [same.setdefault(shape, shape) for shape in map(_shape, states)]
@@ -122,7 +134,7 @@ class NumpyBackend(Choosing):
         self.weights = spec.base_weights
         self._fixed_block = block_size
         self._index = index
-        self._pending: list[RunnerState] = []
+        self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
         self._dirty: dict[int, tuple[tuple[int, int, int], Mapping[str, int] | None, bool]] = {}
         #: name -> state, kept only for a strategy without a LinearScore (the python scan)
@@ -134,6 +146,8 @@ class NumpyBackend(Choosing):
         self._arrays: ScanArrays | None = None
         #: chunks of the rows declaring extended resources (requests for them, above the scan)
         self.extended_index = ExtendedIndex(self, block_size)
+        #: the ledger's name -> row dict, once it offered it (see share_rows)
+        self._rows: dict[str, int] | None = None
         self.rebuild(initial)
 
     @property
@@ -151,7 +165,29 @@ class NumpyBackend(Choosing):
         """Queue a new runner; queued runners are indexed in bulk before the next read. O(1)."""
         if self._scan_states is not None:
             self._scan_states[state.runner.name] = state
-        self._pending.append(state)
+        runner = state.runner
+        if (
+            state.reserved is NOTHING
+            and not state.draining
+            and not runner.capacity.extended
+            and type(runner) is Runner
+        ):
+            # a new, empty runner (the ledger's insert) waits as its Runner alone: no
+            # state object per queued runner (64 bytes each while a fleet is built)
+            self._pending.append(runner)
+        else:
+            self._pending.append(state)
+
+    def share_rows(self, rows: dict[str, int]) -> None:
+        """Take the ledger's name -> row dict as the table's name map (no second dict). O(N).
+
+        The ledger calls this when it attaches the backend and after it renumbers
+        its rows; the table's members are then kept in a flat column by ledger
+        row. Until the dict names every runner the table holds, the table keeps
+        its own map (tried again when queued runners are indexed).
+        """
+        self._rows = rows
+        self.table.share(rows)
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -283,13 +319,20 @@ class NumpyBackend(Choosing):
             return
         self._add_states(list(self._pending))
         self._pending.clear()
+        self._share()
 
-    def rebuild(self, states: list[RunnerState] | None = None) -> None:
+    def _share(self) -> None:
+        """Use the ledger's name -> row dict in the table, once it names every runner. O(N)."""
+        if self._rows is not None:
+            self.table.share(self._rows)
+
+    def rebuild(self, states: list[Queued] | None = None) -> None:
         """Lay every runner out again (from the columns and the queue, or ``states``). O(N)."""
         if states is None:
             self._write_dirty()
             t: Table = self.table
-            states = [t.state_at(k & MASK) for k in t.key_of.values()] + self._pending
+            states = [t.state_at(k & MASK) for k in t.key_of.values()]
+            states += self._pending
         self._pending = []
         self._dirty.clear()
         n = len(states)
@@ -331,6 +374,9 @@ class NumpyBackend(Choosing):
             if use_classes
             else None
         )
+        rows = self._rows
+        if rows is not None and all(_name_of(s) in rows for s in states):
+            self.table.share(rows)  # before the build: no own map made
         self._add_states(states, shapes if use_classes else None)
 
     def _scan_rows(self) -> int:
@@ -339,7 +385,7 @@ class NumpyBackend(Choosing):
 
     def _add_states(
         self,
-        states: list[RunnerState],
+        states: list[Queued],
         shapes: list[Shape] | None = None,
     ) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
@@ -352,18 +398,18 @@ class NumpyBackend(Choosing):
         if shapes is None:
             shapes = _shapes(states)
         key_of = t.key_of
-        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
+        # one tuple per runner holding something (the class index keeps it as the row's
+        # r-class); the empty ones share one
         reserved = [
-            same.setdefault(r, r)
-            for r in (
-                (s.reserved.millicpu, s.reserved.memory_bytes, s.reserved.slots) for s in states
-            )
-        ]
+            (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
+            else _EMPTY
+            for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
+        ]  # fmt: skip
         classes.add_many(
-            [key_of[s.runner.name] for s in states],
+            [key_of[_name_of(s)] for s in states],
             shapes,
             reserved,
-            [not s.draining for s in states],
+            [type(s) is Runner or not s.draining for s in states],  # type: ignore[union-attr]
         )
 
     def check(self, states: Mapping[str, RunnerState] | None = None) -> None:

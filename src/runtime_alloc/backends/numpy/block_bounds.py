@@ -54,9 +54,16 @@ class BlockBounds:
         weights: tuple[int, int, int]
         block_size: int
         summaries: bool
-        capacity: list[Any]
         reserved: list[Any]
-        free_usable: list[Any]
+        _free: list[Any] | None
+
+        @property
+        def capacity(self) -> list[Any]:
+            """The table's capacities (made at the first read)."""
+
+        @property
+        def free_usable(self) -> list[Any]:
+            """The table's free amounts, -1 where not usable (made at the first read)."""
 
         @property
         def capacity_float(self) -> list[Any]:
@@ -156,17 +163,19 @@ class BlockBounds:
     ) -> None:
         """Store row ``i``'s reserved amounts and draining flag; widen its block's bounds. O(1)."""
         ext = extended or _NO_EXTENDED
-        c = (self.capacity[0].item(i), self.capacity[1].item(i), self.capacity[2].item(i))
         usable = not draining
         self.draining[i] = draining
-        free = (c[0] - res[0], c[1] - res[1], c[2] - res[2])
         if not self.summaries:
+            free_columns = self._free  # None until a vectorized read made them
             for d in range(3):
                 self.reserved[d][i] = res[d]
-                self.free_usable[d][i] = free[d] if usable else -1
+                if free_columns is not None:
+                    free_columns[d][i] = self.capacity[d].item(i) - res[d] if usable else -1
             if self.extended or ext:
                 self._update_ext(ext, i)
             return
+        c = (self.capacity[0].item(i), self.capacity[1].item(i), self.capacity[2].item(i))
+        free = (c[0] - res[0], c[1] - res[1], c[2] - res[2])
         k = i // self.block_size
         a = 0.0
         w = self.weights

@@ -55,7 +55,7 @@ class Choosing:
         classes: ClassIndex | None
         extended_index: ExtendedIndex
         _arrays: ScanArrays | None
-        _pending: list[RunnerState]
+        _pending: list[Any]  # RunnerState, or the Runner of a new empty one
         _scan_states: dict[str, RunnerState] | None
         _strategy: Strategy
 

@@ -17,16 +17,19 @@ block) are :mod:`.block_bounds`'s.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from runtime_alloc._ledger_views import NOTHING as _NOTHING
 from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
+from runtime_alloc.backends.numpy.derived_columns import DerivedColumns
 from runtime_alloc.backends.numpy.devices import DeviceColumns
 from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
-from runtime_alloc.backends.numpy.table_views import Names, RowOf
+from runtime_alloc.backends.numpy.table_views import Names, RowOf, SharedKeys, share_keys
 from runtime_alloc.runners import Runner, RunnerState
 
 __all__ = ["MAX_EXACT_GROUPS", "Table", "default_block_size"]
@@ -53,7 +56,7 @@ def _bucket(value: int) -> int:
     return int(value).bit_length()
 
 
-class Table(BlockBounds):
+class Table(DerivedColumns, BlockBounds):
     """Column storage of runner states for one strategy's weights.
 
     Args:
@@ -80,7 +83,7 @@ class Table(BlockBounds):
         #: runner name -> ``sequence << SHIFT | row``: one int per runner that is also
         #: the class index's member (registration order, then row), so no second
         #: int per runner is kept for the row
-        self.key_of: dict[str, int] = {}
+        self.key_of: dict[str, int] | SharedKeys = {}
         #: row -> the Runner (None for an empty row)
         self.runners: list[Runner | None] = []
         self.nlive = 0
@@ -93,37 +96,17 @@ class Table(BlockBounds):
         self.devices = DeviceColumns()
         #: the float columns of the scoring, made at their first read (see capacity_float)
         self._floats: tuple[list[Any], Any] | None = None
+        #: True while another index answers (the class index): the columns derived
+        #: from others (capacity, free_usable, sequence, weight_sum) are then made at
+        #: their first read, 64 bytes per row less for a fleet that never reads them
+        self.lazy = not summaries and not ordered
+        self._free: list[Any] | None = None
+        self._capacity: list[Any] | None = None
+        self._sequence: Any = None
+        self._weight_sum: Any = None
         self._allocate_rows(0)
         self._allocate_blocks(0)
         self.block_capacity = 0
-
-    @property
-    def capacity_float(self) -> list[Any]:
-        """Per dimension, float64 capacities, ``inf`` where not scored or 0. O(rows) at first read.
-
-        With :attr:`weight_sum_float`, made from ``capacity`` and
-        ``weight_sum`` at the first read and kept in step from then on: the
-        class index never reads them, so a fleet it serves holds no float
-        columns (32 bytes per runner).
-        """
-        return self._float_columns()[0]
-
-    @property
-    def weight_sum_float(self) -> Any:  # noqa: ANN401
-        """Float64 weight sums, 1.0 where 0 (see :attr:`capacity_float`). O(rows) at first read."""
-        return self._float_columns()[1]
-
-    def _float_columns(self) -> tuple[list[Any], Any]:
-        floats = self._floats
-        if floats is None:
-            cf = []
-            for d in range(3):
-                cap = self.capacity[d]
-                scored = cap > 0 if self.weights[d] > 0 else np.zeros(cap.shape, np.bool_)
-                cf.append(np.where(scored, cap.astype(_F64), _INF))
-            wsum = self.weight_sum
-            floats = self._floats = (cf, np.where(wsum > 0, wsum.astype(_F64), 1.0))
-        return floats
 
     @property
     def names(self) -> Names:
@@ -134,6 +117,13 @@ class Table(BlockBounds):
     def row_of(self) -> RowOf:
         """Runner name -> row (a view of :attr:`key_of`). O(1)."""
         return RowOf(self.key_of)
+
+    def share(self, rows: dict[str, int]) -> None:
+        """Keep the name map through the ledger's ``rows`` (see :class:`.table_views.SharedKeys`).
+
+        Left as it is while ``rows`` lacks a runner the table holds. O(N).
+        """
+        self.key_of = share_keys(self.key_of, rows)
 
     # ------------------------------------------------------------------ storage
 
@@ -146,12 +136,16 @@ class Table(BlockBounds):
         at a 1M-runner build).
         """
         g = getattr
-        self.capacity = [grow(g(self, "capacity", [None] * 3)[d], nrows, 0, _I64) for d in range(3)]
+        eager = not self.lazy
+        if eager or self._capacity is not None:
+            caps = self._capacity or [None] * 3
+            self._capacity = [grow(caps[d], nrows, 0, _I64) for d in range(3)]
         self.reserved = [grow(g(self, "reserved", [None] * 3)[d], nrows, 0, _I64) for d in range(3)]
-        self.free_usable = [
-            grow(g(self, "free_usable", [None] * 3)[d], nrows, -1, _I64) for d in range(3)
-        ]
-        self.weight_sum = grow(g(self, "weight_sum", None), nrows, 0, _I64)
+        if eager or self._free is not None:
+            free = self._free or [None] * 3
+            self._free = [grow(free[d], nrows, -1, _I64) for d in range(3)]
+        if eager or self._weight_sum is not None:
+            self._weight_sum = grow(self._weight_sum, nrows, 0, _I64)
         floats = g(self, "_floats", None)
         if floats is not None:
             self._floats = (
@@ -162,7 +156,8 @@ class Table(BlockBounds):
         nscored = nrows if self.summaries else 0
         self.base_score_low = grow(g(self, "base_score_low", None), nscored, _INF, _F64)
         self.base_score_high = grow(g(self, "base_score_high", None), nscored, -_INF, _F64)
-        self.sequence = grow(g(self, "sequence", None), nrows, np.iinfo(_I64).max, _I64)
+        if eager or self._sequence is not None:
+            self._sequence = grow(self._sequence, nrows, np.iinfo(_I64).max, _I64)
         self.labelset = grow(g(self, "labelset", None), nrows, 0, np.int32)
         self.alive = grow(g(self, "alive", None), nrows, 0, np.bool_)
         self.draining = grow(g(self, "draining", None), nrows, 0, np.bool_)
@@ -225,7 +220,7 @@ class Table(BlockBounds):
             return cap
         return ("bucket", *(_bucket(c) for c in cap))
 
-    def add_many(self, states: Iterable[RunnerState]) -> None:
+    def add_many(self, states: Iterable[RunnerState | Runner]) -> None:
         """Append runners (newest last). Runtime complexity: O(len(states)) amortized.
 
         One Python pass assigns rows; the columns and the touched blocks'
@@ -234,17 +229,21 @@ class Table(BlockBounds):
         bs = self.block_size
         self.devices.runners_changed()
         keys: list[int] = []  # key_of of each new runner (its row in the low bits)
-        caps: list[tuple[int, int, int]] = []
-        reserved: list[tuple[int, int, int]] = []
-        lsets: list[int] = []
-        draining: list[bool] = []
+        # the new rows' amounts gathered flat (8 bytes each, no tuple per runner)
+        caps = array("q")
+        reserved = array("q")
+        lsets = array("i")
+        draining = bytearray()
         with_ext: list[tuple[int, RunnerState]] = []
         touched: set[int] = set()
         groups, fill, runners, key_of = self._groups, self.fill, self.runners, self.key_of
         labelsets = self.labelsets
-        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per amount
+        same: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per capacity
         for state in states:
-            runner = state.runner
+            if type(state) is Runner:  # a new, empty runner queued alone (NumpyBackend.add)
+                runner, r, drain = state, _NOTHING, False
+            else:
+                runner, r, drain = state.runner, state.reserved, state.draining  # type: ignore[union-attr]
             c = runner.capacity
             cap = (c.millicpu, c.memory_bytes, c.slots)
             cap = same.setdefault(cap, cap)
@@ -265,42 +264,45 @@ class Table(BlockBounds):
             key = (self.nextseq + len(keys)) << SHIFT | i  # see sequence below
             key_of[runner.name] = key
             keys.append(key)  # (not i: no int per row to free after the build)
-            caps.append(cap)
-            r = state.reserved
-            amounts = (r.millicpu, r.memory_bytes, r.slots)
-            reserved.append(same.setdefault(amounts, amounts))
+            caps.extend(cap)
+            reserved.extend((r.millicpu, r.memory_bytes, r.slots))
             labels = runner.labels
             ident = labelsets.get(labels)
             lsets.append(self.labelset_id(labels) if ident is None else ident)
-            draining.append(state.draining)
+            draining.append(drain)
             if c.extended or r.extended:
-                with_ext.append((i, state))
+                with_ext.append((i, state))  # type: ignore[arg-type]  # never a bare Runner
         if not keys:
             return
         if self.row_capacity < self.block_capacity * bs:
             self._allocate_rows(self.block_capacity * bs)
         n = len(keys)
         idx = np.array(keys, dtype=_I64) & MASK
-        cap_a = np.array(caps, dtype=_I64).reshape(n, 3)
-        res_a = np.array(reserved, dtype=_I64).reshape(n, 3)
-        drain_a = np.array(draining, dtype=np.bool_)
-        self.sequence[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
+        del keys
+        cap_a = np.frombuffer(caps, dtype=_I64).reshape(n, 3)
+        res_a = np.frombuffer(reserved, dtype=_I64).reshape(n, 3)
+        drain_a = np.frombuffer(draining, dtype=np.bool_)
+        if self._sequence is not None:
+            self._sequence[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
         self.nextseq += n
         self.nlive += n
         self.alive[idx] = True
         self.draining[idx] = drain_a
-        self.labelset[idx] = np.array(lsets, dtype=np.int32)
+        self.labelset[idx] = np.frombuffer(lsets, dtype=np.int32)
         wsum = np.zeros(n, dtype=_I64)
         for d in range(3):
-            self.capacity[d][idx] = cap_a[:, d]
+            if self._capacity is not None:
+                self._capacity[d][idx] = cap_a[:, d]
             self.reserved[d][idx] = res_a[:, d]
-            self.free_usable[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
+            if self._free is not None:
+                self._free[d][idx] = np.where(drain_a, -1, cap_a[:, d] - res_a[:, d])
             if self.weights[d] > 0:
                 scored = cap_a[:, d] > 0
                 if self._floats is not None:
                     self._floats[0][d][idx] = np.where(scored, cap_a[:, d].astype(_F64), _INF)
                 wsum += np.where(scored, self.weights[d], 0)
-        self.weight_sum[idx] = wsum
+        if self._weight_sum is not None:
+            self._weight_sum[idx] = wsum
         wsumf = np.where(wsum > 0, wsum.astype(_F64), 1.0)
         if self._floats is not None:
             self._floats[1][idx] = wsumf
@@ -321,8 +323,10 @@ class Table(BlockBounds):
         self.alive[i] = False
         self.draining[i] = False
         for d in range(3):
-            self.free_usable[d][i] = -1
-            self.capacity[d][i] = 0
+            if self._free is not None:
+                self._free[d][i] = -1
+            if self._capacity is not None:
+                self._capacity[d][i] = 0
             self.reserved[d][i] = 0
         if self.summaries:
             self.base_score_low[i] = _INF
@@ -353,7 +357,8 @@ class Table(BlockBounds):
         for d in range(3):
             res = reserved[:, d]
             self.reserved[d][rows] = res
-            self.free_usable[d][rows] = np.where(draining, -1, self.capacity[d][rows] - res)
+            if self._free is not None:
+                self._free[d][rows] = np.where(draining, -1, self.capacity[d][rows] - res)
 
     def state_at(self, i: int) -> RunnerState:
         """Build the :class:`RunnerState` of row ``i`` from the columns. O(dimensions)."""

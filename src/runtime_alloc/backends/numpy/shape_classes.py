@@ -54,7 +54,6 @@ from runtime_alloc.backends.numpy.shape_groups import (
     UP,
     ShapeGroup,
     best_member,
-    bucket_member,
     compact,
     join_members,
     push,
@@ -111,7 +110,9 @@ class ClassIndex:
         if grow > 0:
             self.group_of.extend([None] * grow)
             self.rclass_of.extend([None] * grow)
-        buckets: dict[tuple[int, tuple[int, int, int]], tuple[ShapeGroup, list[int]]] = {}
+        # built in place, no list per r-class (a restored fleet has about one r-class
+        # per runner); the heaps of r-classes given members here are heapified once
+        heaps: dict[int, list[int]] = {}
         groups, group_of, rclass_of = self.groups, self.group_of, self.rclass_of
         for member, shape, r, ok in zip(keys, shapes, reserved, usable, strict=True):
             row = member & MASK
@@ -121,32 +122,25 @@ class ClassIndex:
                 groups[shape] = g
                 self._by_require.clear()
             group_of[row] = g
-            if ok:
-                rclass_of[row] = r
-                bucket_member(buckets, g, r, member)
-            else:
+            if not ok:
                 rclass_of[row] = None
-        for (_, r), (g, new) in buckets.items():
-            members, count = g.members, g.count
+                continue
+            rclass_of[row] = r
+            members = g.members
             old = members.get(r)
-            k = len(new)
             if old is None:
-                if k == 1:
-                    members[r] = new[0]
-                else:
-                    heapify(new)
-                    members[r] = new
-                    count[r] = k
+                members[r] = member
                 push(g, r, self._ntiers, maximize=self.maximize)
+            elif type(old) is int:
+                heap = members[r] = [old, member]
+                g.count[r] = 2
+                heaps[id(heap)] = heap
             else:
-                if type(old) is int:
-                    count[r] = 1 + k
-                    merged = [old, *new]
-                else:
-                    count[r] += k
-                    merged = [*old, *new]
-                heapify(merged)
-                members[r] = merged
+                old.append(member)
+                g.count[r] += 1
+                heaps[id(old)] = old
+        for heap in heaps.values():
+            heapify(heap)
         for g in groups.values():
             if g.entries > 2 * len(g.members) + 64:
                 compact(g)
