@@ -115,6 +115,9 @@ class ExecutorCore:
         self._freed: list[Resources] | None = None  # released since the last scan; None: unknown
         self._inbox: deque[object] = deque()
         self._tasks: dict[str, TaskHandle] = {}
+        self._live = 0  # tasks not yet terminal
+        self._idle = threading.Event()  # set while no task is live (what ``wait`` waits for)
+        self._idle.set()
         self._seq = 0
         self._waits = WaitTimes()
         self._retries = 0
@@ -217,7 +220,20 @@ class ExecutorCore:
 
     def _fail(self, task: TaskHandle, error: str, runner: str | None = None) -> None:
         task.error = error
-        task._move(TaskState.FAILED, self._clock(), runner)  # noqa: SLF001
+        self._end(task, TaskState.FAILED, self._clock(), runner)
+
+    def _begin(self) -> None:
+        """Count a new live task (submitted, or restored from a snapshot). O(1)."""
+        if not self._live:
+            self._idle.clear()
+        self._live += 1
+
+    def _end(self, task: TaskHandle, state: TaskState, at: float, runner: str | None) -> None:
+        """Move a live task to a terminal state; the last one sets ``_idle``. O(1)."""
+        task._move(state, at, runner)  # noqa: SLF001
+        self._live -= 1
+        if not self._live:
+            self._idle.set()
 
     def _engine_cancel(self, task: TaskHandle, runner: str) -> None:
         with contextlib.suppress(Exception):  # best effort: the runner may be gone
@@ -252,7 +268,7 @@ class ExecutorCore:
         self._released(task, event.state)
         if event.state == "success":
             task.result = event.result
-            task._move(SUCCESS, self._clock(), task.runner)  # noqa: SLF001
+            self._end(task, SUCCESS, self._clock(), task.runner)
         else:
             self._fail(task, event.error or "failed", task.runner)
         self._rescan = True
@@ -285,5 +301,5 @@ class ExecutorCore:
                     f"runner {event.name!r} {how}{reason}; "
                     f"the task was retried {task.retries} time(s) (max_retries={self.max_retries})"
                 )
-                task._move(TaskState.LOST, now, event.name)  # noqa: SLF001
+                self._end(task, TaskState.LOST, now, event.name)
         self._rescan = True

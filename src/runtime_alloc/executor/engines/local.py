@@ -20,8 +20,8 @@ the task's ``result`` and an exception fails it. A worker process that dies
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
-import queue
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -32,7 +32,6 @@ import attrs
 
 from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, UnknownRunnerError
 from runtime_alloc.executor.engine import EventSink
-from runtime_alloc.executor.engines._dispatch import dispatch
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
@@ -64,8 +63,14 @@ class LocalEngine:
             default where available, else ``"spawn"``); payloads must be
             importable by the worker processes.
 
-    Threading: events are delivered from one dispatcher thread of the engine,
-    in batches (a list of what piled up since the last delivery).
+    Threading: the engine has no thread of its own. A completion is delivered
+    from the pool's done callback (the pool's management thread for a process
+    pool, the worker thread for a thread pool), so the executor releases the
+    task and starts the next one there, without a hand-off to another thread.
+    ``TaskStarted`` is delivered from inside :meth:`start`, as the payload is
+    handed to the pool (the executor handles it right after the call);
+    membership events from the thread that calls :meth:`add_runner` /
+    :meth:`remove_runner`, or the pool's thread for a lost worker.
     """
 
     def __init__(
@@ -102,27 +107,21 @@ class LocalEngine:
         self._lock = threading.RLock()
         self._pools: dict[str, _Pool] = {}
         self._generation = 0
-        self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
         self._sink: EventSink | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ Engine
 
     def open(self, sink: EventSink) -> None:
-        """Start a pool per initial runner, report them joined at once. O(runners)."""
+        """Start a pool per initial runner, report every runner joined at once. O(runners)."""
         with self._lock:
             for runner in self._initial:
                 self._start_pool(runner)
-            for runner in self._initial:
-                sink(RunnerJoined(runner))
+            for pool in list(self._pools.values()):  # also runners added before open
+                sink(RunnerJoined(pool.runner))
             self._sink = sink
-            self._thread = threading.Thread(
-                target=self._dispatch, name="runtime-alloc-local-engine", daemon=True
-            )
-            self._thread.start()
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
-        """Submit ``payload`` to the runner's pool. O(1).
+        """Submit ``payload`` to the runner's pool and report it started. O(1).
 
         Raises:
             InvalidArgumentError: the payload is not callable.
@@ -140,8 +139,8 @@ class LocalEngine:
             return
         key = (task_id, attempt)
         pool.futures[key] = future  # before the callback, which pops it (at once if done)
-        self._events.put(TaskStarted(task_id, attempt))
-        future.add_done_callback(lambda f: self._done(pool, key, f))
+        self._deliver(TaskStarted(task_id, attempt))  # re-entrant: handled after this call
+        future.add_done_callback(functools.partial(self._done, pool, key))
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
         """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
@@ -151,14 +150,13 @@ class LocalEngine:
             future.cancel()
 
     def close(self) -> None:
-        """Stop every pool (waiting for running payloads) and the dispatcher. O(runners)."""
+        """Stop every pool (running payloads finish first); no event follows. O(runners)."""
         with self._lock:
             pools = list(self._pools.values())
             self._pools.clear()
             self._sink = None
         for pool in pools:
             pool.executor.shutdown(wait=True, cancel_futures=True)
-        self._events.put(None)  # the dispatcher ends (not joined: it may wait for the lock)
 
     # ------------------------------------------------------------------ membership
 
@@ -169,7 +167,7 @@ class LocalEngine:
             DuplicateRunnerError: a pool runs under this name.
         """
         self._start_pool(runner)
-        self._events.put(RunnerJoined(runner))
+        self._deliver(RunnerJoined(runner))
 
     def remove_runner(self, name: str) -> None:
         """Report the runner leaving, then stop its pool (running payloads finish first). O(1).
@@ -183,7 +181,7 @@ class LocalEngine:
                 msg = f"no runner {name!r} is running"
                 raise UnknownRunnerError(msg)
             pool.lost = True
-        self._events.put(RunnerLeft(name, lost=False, reason="removed"))
+        self._deliver(RunnerLeft(name, lost=False, reason="removed"))
         pool.executor.shutdown(wait=False, cancel_futures=True)
 
     def pids(self, name: str) -> tuple[int, ...]:
@@ -219,9 +217,9 @@ class LocalEngine:
         if isinstance(error, BrokenProcessPool):
             self._lose(pool, "a worker process died")
         elif error is not None:
-            self._events.put(TaskFinished(*key, "failed", error=repr(error)))
+            self._deliver(TaskFinished(*key, "failed", error=repr(error)))
         else:
-            self._events.put(TaskFinished(*key, "success", result=future.result()))
+            self._deliver(TaskFinished(*key, "success", result=future.result()))
 
     def _lose(self, pool: _Pool, reason: str) -> None:
         with self._lock:
@@ -230,10 +228,13 @@ class LocalEngine:
             pool.lost = True
             if self._pools.get(pool.runner.name) is pool:
                 del self._pools[pool.runner.name]
-        self._events.put(RunnerLeft(pool.runner.name, lost=True, reason=reason))
+        self._deliver(RunnerLeft(pool.runner.name, lost=True, reason=reason))
         pool.executor.shutdown(wait=False, cancel_futures=True)
         if self.restart_lost and self._sink is not None:
             self.add_runner(pool.runner)
 
-    def _dispatch(self) -> None:
-        dispatch(self._events, lambda: self._sink)
+    def _deliver(self, event: Event) -> None:
+        """Hand one event to the sink on this thread (never waits: see ``Executor.deliver``)."""
+        sink = self._sink
+        if sink is not None:  # None before open and after close: dropped
+            sink(event)
