@@ -36,7 +36,7 @@ from runtime_alloc.resources import Resources, as_task_request, parse_device_req
 __all__ = ["EVENTS", "ExecutorCore", "count"]
 
 EVENTS = (TaskStarted, TaskFinished, RunnerJoined, RunnerLeft)
-PLACED, SUCCESS = TaskState.PLACED, TaskState.SUCCESS
+PLACED, RUNNING, SUCCESS = TaskState.PLACED, TaskState.RUNNING, TaskState.SUCCESS
 
 
 @functools.lru_cache(maxsize=1024)
@@ -202,12 +202,16 @@ class ExecutorCore:
         task.attempt += 1
         runner = task.runner = reservation.runner
         task._move(PLACED, now, runner)  # noqa: SLF001
+        attempt = task.attempt
         try:
-            self._engine.start(task.task_id, task.attempt, runner, task.payload)
+            started = self._engine.start(task.task_id, attempt, runner, task.payload)
         except Exception as exc:  # noqa: BLE001 (any engine failure fails the attempt)
             if task.state in ACTIVE_STATES:
                 self._released(task, TaskState.FAILED.value)
                 self._fail(task, f"engine could not start the task: {exc!r}", runner)
+            return Outcome.PLACED
+        if started is True and task.state is PLACED and task.attempt == attempt:
+            task._move(RUNNING, now, runner)  # noqa: SLF001 (as a TaskStarted at once)
         return Outcome.PLACED
 
     def _not_placed(self, task: TaskHandle, error: object) -> Outcome:

@@ -32,7 +32,7 @@ import attrs
 
 from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, UnknownRunnerError
 from runtime_alloc.executor.engine import EventSink
-from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
+from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished
 from runtime_alloc.runners import Runner
 
 __all__ = ["LocalEngine"]
@@ -67,8 +67,8 @@ class LocalEngine:
     from the pool's done callback (the pool's management thread for a process
     pool, the worker thread for a thread pool), so the executor releases the
     task and starts the next one there, without a hand-off to another thread.
-    ``TaskStarted`` is delivered from inside :meth:`start`, as the payload is
-    handed to the pool (the executor handles it right after the call);
+    :meth:`start` returns True (the task is handed to the pool, so the
+    executor records it running at once) instead of delivering ``TaskStarted``;
     membership events from the thread that calls :meth:`add_runner` /
     :meth:`remove_runner`, or the pool's thread for a lost worker.
     """
@@ -120,8 +120,8 @@ class LocalEngine:
                 sink(RunnerJoined(pool.runner))
             self._sink = sink
 
-    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
-        """Submit ``payload`` to the runner's pool and report it started. O(1).
+    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> bool:  # noqa: ANN401
+        """Submit ``payload`` to the runner's pool; True: it is running (handed to the pool). O(1).
 
         Raises:
             InvalidArgumentError: the payload is not callable.
@@ -131,16 +131,16 @@ class LocalEngine:
             raise InvalidArgumentError(msg)
         pool = self._pools.get(runner)  # no engine lock: the pool's own submit is thread-safe
         if pool is None or pool.lost:
-            return  # the runner is going away; its RunnerLeft evicts the task
+            return False  # the runner is going away; its RunnerLeft evicts the task
         try:
             future = pool.executor.submit(payload)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by remove_runner
             self._lose(pool, "its process pool broke")
-            return
+            return False
         key = (task_id, attempt)
         pool.futures[key] = future  # before the callback, which pops it (at once if done)
-        self._deliver(TaskStarted(task_id, attempt))  # re-entrant: handled after this call
         future.add_done_callback(functools.partial(self._done, pool, key))
+        return True  # the executor records it running: no TaskStarted event to deliver
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
         """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
