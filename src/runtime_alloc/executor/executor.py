@@ -28,6 +28,8 @@ from runtime_alloc.snapshot import FleetSnapshot
 
 __all__ = ["Executor"]
 
+_NO_LABELS: frozenset[str] = frozenset()  # what label_rule((), any_of=()) gives
+
 
 class Executor(ExecutorCore):
     """Runs submitted tasks on an engine, placed by an allocator.
@@ -130,7 +132,10 @@ class Executor(ExecutorCore):
         check_name(task_id, field="task_id")
         count("priority", priority, minimum=-(2**62))
         resources = self._normalize(request)
-        labels = label_rule(require, any_of=require_any)
+        if require == () and require_any == ():  # the common case, without label_rule's checks
+            labels: frozenset[str] = _NO_LABELS
+        else:
+            labels = label_rule(require, any_of=require_any)
         with self._section:
             if task_id in self._tasks:
                 msg = f"task {task_id!r} was already submitted"
