@@ -24,7 +24,13 @@ import functools
 import multiprocessing
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    CancelledError,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -211,15 +217,16 @@ class LocalEngine:
 
     def _done(self, pool: _Pool, key: tuple[str, int], future: Future[Any]) -> None:
         pool.futures.pop(key, None)  # one dict operation: atomic, no lock needed
-        if future.cancelled():
+        try:
+            result = future.result()  # done: one look under the future's lock, no wait
+        except CancelledError:
             return
-        error = future.exception()
-        if isinstance(error, BrokenProcessPool):
+        except BrokenProcessPool:
             self._lose(pool, "a worker process died")
-        elif error is not None:
+        except BaseException as error:  # noqa: BLE001 (the payload's failure, reported)
             self._deliver(TaskFinished(*key, "failed", error=repr(error)))
         else:
-            self._deliver(TaskFinished(*key, "success", result=future.result()))
+            self._deliver(TaskFinished(*key, "success", result=result))
 
     def _lose(self, pool: _Pool, reason: str) -> None:
         with self._lock:
