@@ -12,7 +12,7 @@ import pytest
 
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
 from runtime_alloc.executor import Executor, TaskState
-from runtime_alloc.executor.engines import LocalEngine
+from runtime_alloc.executor.engines import LocalEngine, local
 from tests.executor import payloads
 
 pytestmark = pytest.mark.timeout(120)
@@ -125,3 +125,27 @@ def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
         engine.remove_runner("late")
         wait_until(lambda: ex.metrics().runners_left == 1)
         assert [s.name for s in ex.allocator.snapshot().runners] == ["a"]
+
+
+def test_a_completion_that_places_many_tasks_on_its_own_pool_relays_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The completion of "big" is delivered on its pool's management thread and frees room for
+    # all 8 queued tasks on the same runner: past SELF_SUBMITS they go through the relay thread.
+    monkeypatch.setattr(local, "SELF_SUBMITS", 2)
+    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=2)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        big = ex.submit("big", functools.partial(payloads.pid_after, 0.5), "cpu=8")
+        small = [
+            ex.submit(f"s{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(8)
+        ]
+        assert ex.metrics().queue_length == 8
+        assert ex.wait(60)
+        assert big.state is TaskState.SUCCESS
+        assert [(h.state, h.result, h.runner) for h in small] == [
+            (TaskState.SUCCESS, i, "a") for i in range(8)
+        ]
+        assert engine._relay is not None  # the relay thread was used
+        assert len(ex.allocator) == 0
+        ex._check()

@@ -43,6 +43,16 @@ from runtime_alloc.runners import Runner
 
 __all__ = ["LocalEngine"]
 
+SELF_SUBMITS = 4096
+"""Tasks a pool's own thread may submit into that pool while it delivers one completion.
+
+A process pool's submit writes a wake-up message (4 bytes) into a pipe that
+only the pool's management thread empties; a 64 KiB pipe holds 16,384. A
+completion is delivered on that thread, and the tasks the executor places in
+that delivery are submitted there, so past this many the rest are handed to
+a relay thread (rare: it takes a completion that frees room for thousands).
+"""
+
 
 @attrs.define(eq=False)
 class _Pool:
@@ -114,6 +124,10 @@ class LocalEngine:
         self._pools: dict[str, _Pool] = {}
         self._generation = 0
         self._sink: EventSink | None = None
+        self._local = (
+            threading.local()
+        )  # .pool, .sent: the pool whose completion this thread delivers
+        self._relay: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ Engine
 
@@ -138,15 +152,32 @@ class LocalEngine:
         pool = self._pools.get(runner)  # no engine lock: the pool's own submit is thread-safe
         if pool is None or pool.lost:
             return False  # the runner is going away; its RunnerLeft evicts the task
+        local = self._local
+        delivering: _Pool | None = getattr(local, "pool", None)
+        if delivering is pool:  # on the pool's own thread, in its callback
+            local.sent += 1
+            if local.sent > SELF_SUBMITS:
+                self._relayed(pool, task_id, attempt, payload)
+                return True
+        self._submit(pool, task_id, attempt, payload)
+        return True  # the executor records it running: no TaskStarted event to deliver
+
+    def _submit(self, pool: _Pool, task_id: str, attempt: int, payload: Any) -> None:  # noqa: ANN401
         try:
             future = pool.executor.submit(payload)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by remove_runner
             self._lose(pool, "its process pool broke")
-            return False
+            return
         key = (task_id, attempt)
         pool.futures[key] = future  # before the callback, which pops it (at once if done)
         future.add_done_callback(functools.partial(self._done, pool, key))
-        return True  # the executor records it running: no TaskStarted event to deliver
+
+    def _relayed(self, pool: _Pool, task_id: str, attempt: int, payload: Any) -> None:  # noqa: ANN401
+        with self._lock:
+            if self._relay is None:
+                self._relay = ThreadPoolExecutor(1, thread_name_prefix="runtime-alloc-local-relay")
+            relay = self._relay
+        relay.submit(self._submit, pool, task_id, attempt, payload)
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
         """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
@@ -161,6 +192,8 @@ class LocalEngine:
             pools = list(self._pools.values())
             self._pools.clear()
             self._sink = None
+        if self._relay is not None:
+            self._relay.shutdown(wait=True)  # its submits first, then the pools' shutdown
         for pool in pools:
             pool.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -223,10 +256,18 @@ class LocalEngine:
             return
         except BrokenProcessPool:
             self._lose(pool, "a worker process died")
+            return
         except BaseException as error:  # noqa: BLE001 (the payload's failure, reported)
-            self._deliver(TaskFinished(*key, "failed", error=repr(error)))
+            event = TaskFinished(*key, "failed", error=repr(error))
         else:
-            self._deliver(TaskFinished(*key, "success", result=result))
+            event = TaskFinished(*key, "success", result=result)
+        local = self._local
+        outer = getattr(local, "pool", None), getattr(local, "sent", 0)
+        local.pool, local.sent = pool, 0  # start() counts what this delivery submits to pool
+        try:
+            self._deliver(event)
+        finally:
+            local.pool, local.sent = outer
 
     def _lose(self, pool: _Pool, reason: str) -> None:
         with self._lock:
