@@ -149,3 +149,29 @@ def test_a_completion_that_places_many_tasks_on_its_own_pool_relays_the_rest(
         assert engine._relay is not None  # the relay thread was used
         assert len(ex.allocator) == 0
         ex._check()
+
+
+def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_be_cancelled(
+    tmp_path: Path,
+) -> None:
+    # One process for 4 slots: from the third task on, the main thread's placements are kept by
+    # the engine and submitted by the pool's next completion, on the pool's own thread.
+    engine = LocalEngine([Runner.parse("a", "cpu=4,slots=4")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        handles = [
+            ex.submit(
+                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.2), "cpu=1"
+            )
+            for i in range(4)
+        ]
+        pool = engine._pools["a"]
+        assert set(pool.deferred) == {("t2", 1), ("t3", 1)}
+        assert ex.cancel("t3")  # never handed to the pool: it never runs
+        assert set(pool.deferred) == {("t2", 1)}
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 3 + [TaskState.CANCELLED]
+        assert not (tmp_path / "t3.start").exists()
+        assert payloads.most_overlapping(str(tmp_path)) == 1
+        assert len(ex.allocator) == 0
+        ex._check()

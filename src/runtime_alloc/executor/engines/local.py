@@ -43,6 +43,9 @@ from runtime_alloc.runners import Runner
 
 __all__ = ["LocalEngine"]
 
+FLUSH = 256
+"""The most deferred tasks one completion submits (the rest wait for the next ones)."""
+
 SELF_SUBMITS = 4096
 """Tasks a pool's own thread may submit into that pool while it delivers one completion.
 
@@ -59,8 +62,13 @@ class _Pool:
     runner: Runner
     executor: Executor
     generation: int
+    workers: int = 1
     lost: bool = False
     futures: dict[tuple[str, int], Future[Any]] = attrs.Factory(dict)
+    # Placed while every worker was busy, from a thread other than the pool's own: submitted
+    # by the pool's next done callback, on its own thread (no wake-up of it per task).
+    deferred: dict[tuple[str, int], Any] = attrs.Factory(dict)
+    lock: threading.Lock = attrs.Factory(threading.Lock)  # guards deferred with the pops
 
 
 class LocalEngine:
@@ -159,6 +167,11 @@ class LocalEngine:
             if local.sent > SELF_SUBMITS:
                 self._relayed(pool, task_id, attempt, payload)
                 return True
+        elif self._pool_kind == "process":
+            with pool.lock:
+                if len(pool.futures) > pool.workers:  # every worker busy, one more queued
+                    pool.deferred[(task_id, attempt)] = payload
+                    return True
         self._submit(pool, task_id, attempt, payload)
         return True  # the executor records it running: no TaskStarted event to deliver
 
@@ -172,6 +185,15 @@ class LocalEngine:
         pool.futures[key] = future  # before the callback, which pops it (at once if done)
         future.add_done_callback(functools.partial(self._done, pool, key))
 
+    def _flush(self, pool: _Pool, deferred: dict[tuple[str, int], Any]) -> None:
+        items = iter(deferred.items())
+        for count, ((task_id, attempt), payload) in enumerate(items, 1):
+            self._submit(pool, task_id, attempt, payload)
+            if count == FLUSH:  # the rest at the next completion (one more in flight each)
+                with pool.lock:
+                    pool.deferred = dict(items) | pool.deferred
+                return
+
     def _relayed(self, pool: _Pool, task_id: str, attempt: int, payload: Any) -> None:  # noqa: ANN401
         with self._lock:
             if self._relay is None:
@@ -182,7 +204,12 @@ class LocalEngine:
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
         """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
         pool = self._pools.get(runner)
-        future = None if pool is None else pool.futures.pop((task_id, attempt), None)
+        if pool is None:
+            return
+        with pool.lock:
+            if pool.deferred.pop((task_id, attempt), None) is not None:
+                return  # never handed to the pool
+            future = pool.futures.pop((task_id, attempt), None)
         if future is not None:
             future.cancel()
 
@@ -246,10 +273,16 @@ class LocalEngine:
                 if self._pool_kind == "process"
                 else ThreadPoolExecutor(workers, thread_name_prefix=f"runner-{runner.name}")
             )
-            self._pools[runner.name] = _Pool(runner, executor, self._generation)
+            self._pools[runner.name] = _Pool(runner, executor, self._generation, workers)
 
     def _done(self, pool: _Pool, key: tuple[str, int], future: Future[Any]) -> None:
-        pool.futures.pop(key, None)  # one dict operation: atomic, no lock needed
+        with pool.lock:
+            pool.futures.pop(key, None)
+            deferred = pool.deferred
+            if deferred:
+                pool.deferred = {}
+        if deferred:  # on the pool's own thread: its loop clears the wake-ups it writes
+            self._flush(pool, deferred)
         try:
             result = future.result()  # done: one look under the future's lock, no wait
         except CancelledError:
