@@ -92,9 +92,13 @@ class LocalEngine:
     pool, the worker thread for a thread pool), so the executor releases the
     task and starts the next one there, without a hand-off to another thread.
     :meth:`start` returns True (the task is handed to the pool, so the
-    executor records it running at once) instead of delivering ``TaskStarted``;
-    membership events from the thread that calls :meth:`add_runner` /
-    :meth:`remove_runner`, or the pool's thread for a lost worker.
+    executor records it running at once) instead of delivering ``TaskStarted``.
+    A task placed from another thread while every worker of its process pool
+    is busy (and one more task waits in it) is kept and submitted by the
+    pool's next done callback, on the pool's own thread: one wake-up of that
+    thread less per task. Membership events come from the thread that calls
+    :meth:`add_runner` / :meth:`remove_runner`, or the pool's thread for a
+    lost worker.
     """
 
     def __init__(
