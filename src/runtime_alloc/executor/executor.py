@@ -346,7 +346,8 @@ class Executor(ExecutorCore):
             )
             task._move(TaskState.PENDING, record.submitted_at)  # noqa: SLF001
             executor._tasks[task.task_id] = task
-            executor._begin()
+            if record.state not in TERMINAL_STATES:  # from_dict allows live states only
+                executor._begin()
             if record.state is TaskState.PENDING:
                 executor._queue.push(task)
             elif requeue_active:
