@@ -334,3 +334,59 @@ def test_a_parsed_resources_request_without_slots_takes_one_slot_like_allocate()
     assert handle.state is TaskState.PLACED
     assert ex.allocator.get_reservation("t1").resources.slots == 1
     assert engine.started == [("t1", 1, "w1", "job")]
+
+
+class StartsAtOnce(Recorder):
+    """start() returns True (running at once); payload "quick" also finishes inside start."""
+
+    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> bool:
+        super().start(task_id, attempt, runner, payload)
+        if payload == "quick":
+            self.sink(TaskFinished(task_id, attempt, "success", result=7))
+        return True
+
+
+def test_start_returning_true_records_running_at_once_without_an_event() -> None:
+    clock = Clock()
+    runners = [Runner.parse("w1", "cpu=2")]
+    ex = Executor(StartsAtOnce(), Allocator(runners), clock=clock).open()
+    handle = ex.submit("t1", "job", "cpu=1")
+    assert [(m.state, m.at, m.runner) for m in handle.history] == [
+        (TaskState.PENDING, 1000.0, None),
+        (TaskState.PLACED, 1000.0, "w1"),
+        (TaskState.RUNNING, 1000.0, "w1"),
+    ]
+    ex.deliver(TaskStarted("t1", 1))  # a TaskStarted as well changes nothing
+    assert [m.state for m in handle.history][-1] is TaskState.RUNNING
+    assert len(handle.history) == 3
+    # A completion delivered from inside start is handled after it: the task ends once.
+    quick = ex.submit("t2", "quick", "cpu=1")
+    assert [m.state for m in quick.history] == [
+        TaskState.PENDING,
+        TaskState.PLACED,
+        TaskState.RUNNING,
+        TaskState.SUCCESS,
+    ]
+    assert quick.result == 7
+    ex._check()
+
+
+def test_wait_returns_when_the_last_live_task_ends_also_one_submitted_meanwhile() -> None:
+    ex, _ = make("cpu=1")
+    assert ex.wait(0)  # nothing submitted: idle
+    ex.submit("t1", "job", "cpu=1")
+    ex.submit("t2", "job", "cpu=1")  # pending
+    assert not ex.wait(0.01)
+    ex.deliver(TaskFinished("t1", 1, "success"))  # places t2
+    assert not ex.wait(0.01)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: done.set() if ex.wait(30) else None)
+    waiter.start()
+    ex.submit("t3", "job", "cpu=1")  # submitted while the waiter waits: waited for too
+    ex.deliver(TaskFinished("t2", 1, "failed", error="x"))
+    assert not done.wait(0.05)
+    ex.cancel("t3")
+    waiter.join(30)
+    assert done.is_set()
+    assert ex.wait(0)
+    ex._check()

@@ -12,7 +12,7 @@ import pytest
 
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
 from runtime_alloc.executor import Executor, TaskState
-from runtime_alloc.executor.engines import LocalEngine
+from runtime_alloc.executor.engines import LocalEngine, local
 from tests.executor import payloads
 
 pytestmark = pytest.mark.timeout(120)
@@ -125,3 +125,53 @@ def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
         engine.remove_runner("late")
         wait_until(lambda: ex.metrics().runners_left == 1)
         assert [s.name for s in ex.allocator.snapshot().runners] == ["a"]
+
+
+def test_a_completion_that_places_many_tasks_on_its_own_pool_relays_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The completion of "big" is delivered on its pool's management thread and frees room for
+    # all 8 queued tasks on the same runner: past SELF_SUBMITS they go through the relay thread.
+    monkeypatch.setattr(local, "SELF_SUBMITS", 2)
+    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=2)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        big = ex.submit("big", functools.partial(payloads.pid_after, 0.5), "cpu=8")
+        small = [
+            ex.submit(f"s{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(8)
+        ]
+        assert ex.metrics().queue_length == 8
+        assert ex.wait(60)
+        assert big.state is TaskState.SUCCESS
+        assert [(h.state, h.result, h.runner) for h in small] == [
+            (TaskState.SUCCESS, i, "a") for i in range(8)
+        ]
+        assert engine._relay is not None  # the relay thread was used
+        assert len(ex.allocator) == 0
+        ex._check()
+
+
+def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_be_cancelled(
+    tmp_path: Path,
+) -> None:
+    # One process for 4 slots: from the third task on, the main thread's placements are kept by
+    # the engine and submitted by the pool's next completion, on the pool's own thread.
+    engine = LocalEngine([Runner.parse("a", "cpu=4,slots=4")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        handles = [
+            ex.submit(
+                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.2), "cpu=1"
+            )
+            for i in range(4)
+        ]
+        pool = engine._pools["a"]
+        assert set(pool.deferred) == {("t2", 1), ("t3", 1)}
+        assert ex.cancel("t3")  # never handed to the pool: it never runs
+        assert set(pool.deferred) == {("t2", 1)}
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 3 + [TaskState.CANCELLED]
+        assert not (tmp_path / "t3.start").exists()
+        assert payloads.most_overlapping(str(tmp_path)) == 1
+        assert len(ex.allocator) == 0
+        ex._check()

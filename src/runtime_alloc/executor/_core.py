@@ -36,7 +36,7 @@ from runtime_alloc.resources import Resources, as_task_request, parse_device_req
 __all__ = ["EVENTS", "ExecutorCore", "count"]
 
 EVENTS = (TaskStarted, TaskFinished, RunnerJoined, RunnerLeft)
-PLACED, SUCCESS = TaskState.PLACED, TaskState.SUCCESS
+PLACED, RUNNING, SUCCESS = TaskState.PLACED, TaskState.RUNNING, TaskState.SUCCESS
 
 
 @functools.lru_cache(maxsize=1024)
@@ -115,6 +115,9 @@ class ExecutorCore:
         self._freed: list[Resources] | None = None  # released since the last scan; None: unknown
         self._inbox: deque[object] = deque()
         self._tasks: dict[str, TaskHandle] = {}
+        self._live = 0  # tasks not yet terminal
+        self._idle = threading.Event()  # set while no task is live (what ``wait`` waits for)
+        self._idle.set()
         self._seq = 0
         self._waits = WaitTimes()
         self._retries = 0
@@ -199,12 +202,16 @@ class ExecutorCore:
         task.attempt += 1
         runner = task.runner = reservation.runner
         task._move(PLACED, now, runner)  # noqa: SLF001
+        attempt = task.attempt
         try:
-            self._engine.start(task.task_id, task.attempt, runner, task.payload)
+            started = self._engine.start(task.task_id, attempt, runner, task.payload)
         except Exception as exc:  # noqa: BLE001 (any engine failure fails the attempt)
             if task.state in ACTIVE_STATES:
                 self._released(task, TaskState.FAILED.value)
                 self._fail(task, f"engine could not start the task: {exc!r}", runner)
+            return Outcome.PLACED
+        if started is True and task.state is PLACED and task.attempt == attempt:
+            task._move(RUNNING, now, runner)  # noqa: SLF001 (as a TaskStarted at once)
         return Outcome.PLACED
 
     def _not_placed(self, task: TaskHandle, error: object) -> Outcome:
@@ -217,7 +224,20 @@ class ExecutorCore:
 
     def _fail(self, task: TaskHandle, error: str, runner: str | None = None) -> None:
         task.error = error
-        task._move(TaskState.FAILED, self._clock(), runner)  # noqa: SLF001
+        self._end(task, TaskState.FAILED, self._clock(), runner)
+
+    def _begin(self) -> None:
+        """Count a new live task (submitted, or restored from a snapshot). O(1)."""
+        if not self._live:
+            self._idle.clear()
+        self._live += 1
+
+    def _end(self, task: TaskHandle, state: TaskState, at: float, runner: str | None) -> None:
+        """Move a live task to a terminal state; the last one sets ``_idle``. O(1)."""
+        task._move(state, at, runner)  # noqa: SLF001
+        self._live -= 1
+        if not self._live:
+            self._idle.set()
 
     def _engine_cancel(self, task: TaskHandle, runner: str) -> None:
         with contextlib.suppress(Exception):  # best effort: the runner may be gone
@@ -252,7 +272,7 @@ class ExecutorCore:
         self._released(task, event.state)
         if event.state == "success":
             task.result = event.result
-            task._move(SUCCESS, self._clock(), task.runner)  # noqa: SLF001
+            self._end(task, SUCCESS, self._clock(), task.runner)
         else:
             self._fail(task, event.error or "failed", task.runner)
         self._rescan = True
@@ -285,5 +305,5 @@ class ExecutorCore:
                     f"runner {event.name!r} {how}{reason}; "
                     f"the task was retried {task.retries} time(s) (max_retries={self.max_retries})"
                 )
-                task._move(TaskState.LOST, now, event.name)  # noqa: SLF001
+                self._end(task, TaskState.LOST, now, event.name)
         self._rescan = True

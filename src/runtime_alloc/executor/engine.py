@@ -41,12 +41,15 @@ class Engine(Protocol):
     def open(self, sink: EventSink) -> None:
         """Connect, then report every runner already online with ``RunnerJoined``."""
 
-    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
+    def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> bool | None:  # noqa: ANN401
         """Start ``payload`` as attempt ``attempt`` of ``task_id`` on ``runner``.
 
         Report ``TaskStarted`` (optional) and exactly one ``TaskFinished`` for the
-        attempt later. Raising means the attempt could not be started: the
-        executor fails the task with the exception's text.
+        attempt later. Returning True instead of a ``TaskStarted`` says the
+        attempt is running as the call returns (the executor records the move
+        to ``running`` at once, without an event); None or False says nothing.
+        Raising means the attempt could not be started: the executor fails the
+        task with the exception's text.
         """
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:

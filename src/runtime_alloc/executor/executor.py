@@ -8,7 +8,6 @@ once with the task's completion state. See docs/executor.md.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +27,8 @@ from runtime_alloc.runners import check_name, label_rule
 from runtime_alloc.snapshot import FleetSnapshot
 
 __all__ = ["Executor"]
+
+_NO_LABELS: frozenset[str] = frozenset()  # what label_rule((), any_of=()) gives
 
 
 class Executor(ExecutorCore):
@@ -131,7 +132,10 @@ class Executor(ExecutorCore):
         check_name(task_id, field="task_id")
         count("priority", priority, minimum=-(2**62))
         resources = self._normalize(request)
-        labels = label_rule(require, any_of=require_any)
+        if require == () and require_any == ():  # the common case, without label_rule's checks
+            labels: frozenset[str] = _NO_LABELS
+        else:
+            labels = label_rule(require, any_of=require_any)
         with self._section:
             if task_id in self._tasks:
                 msg = f"task {task_id!r} was already submitted"
@@ -139,6 +143,7 @@ class Executor(ExecutorCore):
             task = TaskHandle(task_id, payload, resources, labels, priority, self._seq)
             self._seq += 1
             self._tasks[task_id] = task
+            self._begin()
             task._move(TaskState.PENDING, self._clock())  # noqa: SLF001
             if self._opened:
                 self._queue.admit(task, self._try_place)
@@ -164,13 +169,13 @@ class Executor(ExecutorCore):
             now = self._clock()
             if task.state is TaskState.PENDING:
                 self._queue.remove(task)
-                task._move(TaskState.CANCELLED, now)  # noqa: SLF001
+                self._end(task, TaskState.CANCELLED, now, None)
             else:
                 runner = task.runner
                 assert runner is not None  # noqa: S101 (active tasks have a runner)
                 self._engine_cancel(task, runner)
                 self._released(task, TaskState.CANCELLED.value)
-                task._move(TaskState.CANCELLED, now, runner)  # noqa: SLF001
+                self._end(task, TaskState.CANCELLED, now, runner)
             self._scan()
             return True
 
@@ -197,14 +202,14 @@ class Executor(ExecutorCore):
             return tuple(self._queue)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until every submitted task is terminal; False on timeout. O(tasks)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for task in self.tasks():
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            task.wait(left)
-            if not task.done():
-                return False
-        return True
+        """Block until every submitted task is terminal; False on timeout.
+
+        Also waits for tasks that other threads submit meanwhile. The caller
+        sleeps until the last live task ends (one wake-up, not one per task).
+
+        Runtime complexity: O(1).
+        """
+        return self._idle.wait(timeout)
 
     # ------------------------------------------------------------------ fleet
 
@@ -341,6 +346,8 @@ class Executor(ExecutorCore):
             )
             task._move(TaskState.PENDING, record.submitted_at)  # noqa: SLF001
             executor._tasks[task.task_id] = task
+            if record.state not in TERMINAL_STATES:  # from_dict allows live states only
+                executor._begin()
             if record.state is TaskState.PENDING:
                 executor._queue.push(task)
             elif requeue_active:
@@ -363,6 +370,9 @@ class Executor(ExecutorCore):
                     assert task.task_id not in held, task  # noqa: S101
                 assert (task.state is TaskState.PENDING) == (task in self._queue), task  # noqa: S101
                 assert task.overtakes <= self._queue.max_overtakes, task  # noqa: S101
+            live = sum(1 for task in self._tasks.values() if task.state not in TERMINAL_STATES)
+            assert live == self._live, (live, self._live)  # noqa: S101
+            assert self._idle.is_set() == (not live), live  # noqa: S101
 
 
 def _record(task: TaskHandle) -> TaskRecord:

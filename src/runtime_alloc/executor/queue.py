@@ -220,17 +220,17 @@ class PendingQueue:
         shapes = self._shapes
         failed: set[Shape] = set()  # shapes known not to fit now, each with a queued task
         budget: dict[Shape, int] = {}  # misfits that may fit again that many times
-        if freed is not None:
-            released: dict[object, int] = {}
-            for request in freed:
-                released[request] = released.get(request, 0) + 1
+        if freed is not None and old:
+            # Every release of the same request (compared by identity first: the tasks of
+            # one request text share one parsed object)? Then only its misfits get a budget.
+            first = freed[0] if freed else None
+            alike = first is not None and all(r is first or r == first for r in freed)
             for shape in old:
                 if shape in shapes:
-                    if not freed:
+                    if first is None:
                         failed.add(shape)  # nothing grew: it still does not fit
-                    elif released.get(shape.request, 0) == len(freed):
+                    elif alike and (shape.request is first or shape.request == first):
                         budget[shape] = len(freed)  # only its own request was released
-        shapes = self._shapes
         blocked: list[tuple[tuple[int, int], TaskHandle]] = []
         kept: list[tuple[int, int]] = []
         gone: set[tuple[int, int]] = set()

@@ -120,6 +120,9 @@ class TaskHandle(Submission):
 
     def wait(self, timeout: float | None = None) -> TaskState:
         """Block until the task is terminal or ``timeout`` seconds pass; return its state. O(1)."""
+        state = self.state
+        if state in TERMINAL_STATES:
+            return state  # no event needed: a terminal state never changes
         with _WAITERS:  # the event is made on first wait: most handles are never waited on
             if self._finished is None:
                 self._finished = threading.Event()
