@@ -355,10 +355,10 @@ def test_a_task_placed_and_released_again_leaves_one_entry_for_its_runners_class
 
 
 def test_auto_index_moves_to_blocks_beyond_max_shapes(monkeypatch):
-    import runtime_alloc.backends.numpy.backend as numpy_backend
+    import runtime_alloc.backends.numpy.index_layout as layout
 
-    monkeypatch.setattr(numpy_backend, "MAX_SHAPES", 3)
-    monkeypatch.setattr(numpy_backend, "SCAN_ROWS", 0)  # an index from the first runner on
+    monkeypatch.setattr(layout, "MAX_SHAPES", 3)
+    monkeypatch.setattr(layout, "SCAN_ROWS", 0)  # an index from the first runner on
     ref, fast, backend = pair(mixed_fleet(200), MaxPackingStrategy())
     assert backend.classes is not None  # three shapes: the class index
     odd = Runner("odd", Resources(2000, 8 * GI, 8))

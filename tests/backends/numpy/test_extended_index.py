@@ -82,10 +82,10 @@ def test_numpy_equals_python_on_extended_requests(  # noqa: PLR0917
     maximize, weights, size, seed, chunk, index, classes, ops
 ):
     """Device requests through the class heaps (classes) or the chunks, the rest through chunks."""
-    import runtime_alloc.backends.numpy.backend as numpy_backend
+    import runtime_alloc.backends.numpy.index_layout as layout
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(numpy_backend, "SCAN_ROWS", 0)  # "auto": an index from the first runner on
+        patch.setattr(layout, "SCAN_ROWS", 0)  # "auto": an index from the first runner on
         run_parity(maximize, weights, size, seed, chunk, index, ops, classes=classes)
 
 

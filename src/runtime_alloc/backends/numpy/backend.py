@@ -30,10 +30,24 @@ import numpy as np
 
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._ledger_views import NOTHING, reserved_of
+from runtime_alloc.backends.numpy import index_layout as layout
 from runtime_alloc.backends.numpy.checks import check_classes, check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
+from runtime_alloc.backends.numpy.index_layout import (
+    EMPTY,
+    MAX_SHAPES,
+    SCAN_ROWS,
+    SCAN_ROWS_LOWEST,
+    Queued,
+    Shape,
+    name_of,
+    pick_layout,
+    scan_rows,
+    shape_of,
+    shapes_of,
+)
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
@@ -43,53 +57,8 @@ from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
 __all__ = ["MAX_SHAPES", "SCAN_ROWS", "SCAN_ROWS_LOWEST", "NumpyBackend"]
 
-#: The most runner shapes (capacity of cpu, memory and slots, and label set) that
-#: the ``"auto"`` index keeps in per-shape r-class heaps. Measured (see
-#: docs/performance.md): with 100 and with 400 shapes the class index still made
-#: 2-4x the decisions/s of the block index for both strategies.
-MAX_SHAPES = 400
-#: Up to this many runners (``index="auto"``) a decision is one vectorized scan of
-#: the columns (exact by construction: the same feasibility and score arrays as
-#: :meth:`NumpyBackend._scan`); measured (benchmarks/decisions.py) to beat the
-#: class index's fixed cost at 1,000 runners. Larger fleets move to an index for good;
-#: 0 turns the scan off.
-SCAN_ROWS = 2048
-#: When the lowest score wins (EvenSpread), the class index (one tier per shape)
-#: beats the scan from about 512 runners (benchmarks, 2026-11-28: at 1,000 runners
-#: 10.8 against 13.5 us per decision, at 128 runners 9.6 against 9.4): ``"auto"``
-#: scans up to this many runners then, and up to :data:`SCAN_ROWS` only when the
-#: fleet has too many shapes for the class index.
-SCAN_ROWS_LOWEST = 256
-
-
 #: The most runner changes kept back from the columns before they are written.
 _MAX_DIRTY = 4096
-
-
-Shape = tuple[tuple[int, int, int], frozenset[str]]
-
-_EMPTY = (0, 0, 0)  # the reserved amounts of an empty runner, shared
-
-
-#: A queued runner: its state, or the bare :class:`Runner` of a new, empty one
-#: (see :meth:`NumpyBackend.add`).
-Queued = RunnerState | Runner
-
-
-def _shape(state: Queued) -> Shape:
-    runner = state if type(state) is Runner else state.runner  # type: ignore[union-attr]
-    c = runner.capacity
-    return (c.millicpu, c.memory_bytes, c.slots), runner.labels
-
-
-def _name_of(state: Queued) -> str:
-    return state.name if type(state) is Runner else state.runner.name  # type: ignore[union-attr]
-
-
-def _shapes(states: Iterable[Queued]) -> list[Shape]:
-    """The shape of each state, one tuple per distinct shape (the list holds no copies). O(n)."""
-    same: dict[Shape, Shape] = {}
-    return [same.setdefault(shape, shape) for shape in map(_shape, states)]
 
 
 class NumpyBackend(Choosing):
@@ -311,9 +280,9 @@ class NumpyBackend(Choosing):
             or (
                 self.scanning
                 and self._index == "auto"
-                and (n > SCAN_ROWS or self.table.nlive <= self._scan_rows() < n)
+                and (n > layout.SCAN_ROWS or self.table.nlive <= scan_rows(self.maximize) < n)
             )
-            or (self.classes is not None and not self.classes.can_add(map(_shape, self._pending)))
+            or (self.classes is not None and not self.classes.can_add(map(shape_of, self._pending)))
         ):
             self.rebuild()
             return
@@ -335,28 +304,8 @@ class NumpyBackend(Choosing):
             states += self._pending
         self._pending = []
         self._dirty.clear()
-        n = len(states)
-        auto_scan = self._index == "auto" and SCAN_ROWS > 0 and n <= SCAN_ROWS
-        shapes = (
-            _shapes(states)
-            if self.vectorized
-            and self._index != "scan"
-            and not (auto_scan and n <= self._scan_rows())
-            else []
-        )
-        self.scanning = self.vectorized and (
-            self._index == "scan"
-            or (auto_scan and (n <= self._scan_rows() or len(set(shapes)) > MAX_SHAPES))
-        )
-        if self.scanning:
-            shapes = []
-        use_classes = (
-            self.vectorized
-            and not self.scanning
-            and (
-                self._index == "classes"
-                or (self._index == "auto" and len(set(shapes)) <= MAX_SHAPES)
-            )
+        shapes, self.scanning, use_classes = pick_layout(
+            states, self._index, vectorized=self.vectorized, maximize=self.maximize
         )
         bs = self._fixed_block or default_block_size(len(states))
         self.table: Table = Table(
@@ -369,19 +318,15 @@ class NumpyBackend(Choosing):
             ClassIndex(
                 self.weights,
                 maximize=self.maximize,
-                max_groups=2**62 if self._index == "classes" else MAX_SHAPES,
+                max_groups=2**62 if self._index == "classes" else layout.MAX_SHAPES,
             )
             if use_classes
             else None
         )
         rows = self._rows
-        if rows is not None and all(_name_of(s) in rows for s in states):
+        if rows is not None and all(name_of(s) in rows for s in states):
             self.table.share(rows)  # before the build: no own map made
         self._add_states(states, shapes if use_classes else None)
-
-    def _scan_rows(self) -> int:
-        """The most runners ``"auto"`` scans with this strategy (see :data:`SCAN_ROWS_LOWEST`)."""
-        return SCAN_ROWS if self.maximize else min(SCAN_ROWS, SCAN_ROWS_LOWEST)
 
     def _add_states(
         self,
@@ -396,17 +341,17 @@ class NumpyBackend(Choosing):
         if classes is None:
             return
         if shapes is None:
-            shapes = _shapes(states)
+            shapes = shapes_of(states)
         key_of = t.key_of
         # one tuple per runner holding something (the class index keeps it as the row's
         # r-class); the empty ones share one
         reserved = [
             (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
-            else _EMPTY
+            else EMPTY
             for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
         ]  # fmt: skip
         classes.add_many(
-            [key_of[_name_of(s)] for s in states],
+            [key_of[name_of(s)] for s in states],
             shapes,
             reserved,
             [type(s) is Runner or not s.draining for s in states],  # type: ignore[union-attr]

@@ -1,0 +1,107 @@
+"""Which index the numpy backend lays a fleet out in: the scan, the class index or blocks.
+
+:func:`pick_layout` decides from the fleet's size and runner shapes (capacity of
+cpu, memory and slots, and label set) when :meth:`.backend.NumpyBackend.rebuild`
+lays the runners out; :func:`scan_rows` is the size up to which ``"auto"`` keeps
+the vectorized scan. The backend reads the three constants through this module
+(tests set them here). Why each layout gives the python scan's answer: the lemmas
+in :mod:`runtime_alloc.backends.numpy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from runtime_alloc.runners import Runner, RunnerState
+
+__all__ = [
+    "EMPTY",
+    "MAX_SHAPES",
+    "SCAN_ROWS",
+    "SCAN_ROWS_LOWEST",
+    "Queued",
+    "Shape",
+    "name_of",
+    "pick_layout",
+    "scan_rows",
+    "shape_of",
+    "shapes_of",
+]
+
+#: The most runner shapes (capacity of cpu, memory and slots, and label set) that
+#: the ``"auto"`` index keeps in per-shape r-class heaps. Measured (see
+#: docs/performance.md): with 100 and with 400 shapes the class index still made
+#: 2-4x the decisions/s of the block index for both strategies.
+MAX_SHAPES = 400
+#: Up to this many runners (``index="auto"``) a decision is one vectorized scan of
+#: the columns (exact by construction: the same feasibility and score arrays as
+#: :meth:`.backend.NumpyBackend._scan`); measured (benchmarks/decisions.py) to beat the
+#: class index's fixed cost at 1,000 runners. Larger fleets move to an index for good;
+#: 0 turns the scan off.
+SCAN_ROWS = 2048
+#: When the lowest score wins (EvenSpread), the class index (one tier per shape)
+#: beats the scan from about 512 runners (benchmarks, 2026-11-28: at 1,000 runners
+#: 10.8 against 13.5 us per decision, at 128 runners 9.6 against 9.4): ``"auto"``
+#: scans up to this many runners then, and up to :data:`SCAN_ROWS` only when the
+#: fleet has too many shapes for the class index.
+SCAN_ROWS_LOWEST = 256
+
+Shape = tuple[tuple[int, int, int], frozenset[str]]
+
+#: The reserved amounts of an empty runner (one tuple shared by all).
+EMPTY = (0, 0, 0)
+
+#: A queued runner: its state, or the bare :class:`Runner` of a new, empty one
+#: (see :meth:`.backend.NumpyBackend.add`).
+Queued = RunnerState | Runner
+
+
+def shape_of(state: Queued) -> Shape:
+    """A runner's shape: ``((millicpu, memory, slots), labels)``. O(1)."""
+    runner = state if type(state) is Runner else state.runner  # type: ignore[union-attr]
+    c = runner.capacity
+    return (c.millicpu, c.memory_bytes, c.slots), runner.labels
+
+
+def name_of(state: Queued) -> str:
+    """A queued runner's name. O(1)."""
+    return state.name if type(state) is Runner else state.runner.name  # type: ignore[union-attr]
+
+
+def shapes_of(states: Iterable[Queued]) -> list[Shape]:
+    """The shape of each state, one tuple per distinct shape (the list holds no copies). O(n)."""
+    same: dict[Shape, Shape] = {}
+    return [same.setdefault(shape, shape) for shape in map(shape_of, states)]
+
+
+def scan_rows(maximize: bool) -> int:
+    """The most runners ``"auto"`` scans with this strategy (see :data:`SCAN_ROWS_LOWEST`). O(1)."""
+    return SCAN_ROWS if maximize else min(SCAN_ROWS, SCAN_ROWS_LOWEST)
+
+
+def pick_layout(
+    states: Sequence[Queued], index: str, *, vectorized: bool, maximize: bool
+) -> tuple[list[Shape], bool, bool]:
+    """Return ``(shapes, scanning, use_classes)`` for laying ``states`` out. O(n).
+
+    ``index`` is the backend's (``"auto"``, ``"classes"``, ``"blocks"`` or
+    ``"scan"``); ``vectorized`` is False for a strategy without a LinearScore
+    (the python scan: no layout), ``maximize`` True when the highest score wins.
+    ``shapes`` is each state's shape when the class index will need them, else
+    empty; a fleet that is neither scanned nor in the class index goes to blocks.
+    """
+    n = len(states)
+    auto_scan = index == "auto" and SCAN_ROWS > 0 and n <= SCAN_ROWS
+    small = auto_scan and n <= scan_rows(maximize)
+    shapes = shapes_of(states) if vectorized and index != "scan" and not small else []
+    scanning = vectorized and (
+        index == "scan" or (auto_scan and (small or len(set(shapes)) > MAX_SHAPES))
+    )
+    if scanning:
+        shapes = []
+    use_classes = (
+        vectorized
+        and not scanning
+        and (index == "classes" or (index == "auto" and len(set(shapes)) <= MAX_SHAPES))
+    )
+    return shapes, scanning, use_classes
