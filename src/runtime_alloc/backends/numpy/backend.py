@@ -179,7 +179,9 @@ class NumpyBackend(Choosing):
         waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
         """
         classes = self.classes
-        if classes is not None and not self._pending:  # the hot path: the class index
+        arrays = self._arrays
+        if (classes is not None or arrays is not None) and not self._pending:
+            # the hot path: the class index, or the scan of small fleets
             key = self.table.key_of[name]
             i = key & MASK
             ext = self.extended_index
@@ -189,19 +191,10 @@ class NumpyBackend(Choosing):
             dirty[i] = (reserved, extended, draining)
             if len(dirty) > _MAX_DIRTY:
                 self._write_dirty()  # bounds the memory of the changes kept back
-            classes.set(key, reserved, not draining)
-            return
-        arrays = self._arrays
-        if arrays is not None and not self._pending:  # the hot path of small fleets: the scan
-            i = self.table.key_of[name] & MASK
-            ext = self.extended_index
-            if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
-                ext.touch(i)
-            dirty = self._dirty
-            dirty[i] = (reserved, extended, draining)
-            if len(dirty) > _MAX_DIRTY:
-                self._write_dirty()
-            arrays.set(self.table, i, reserved, draining)
+            if classes is not None:
+                classes.set(key, reserved, not draining)
+            else:
+                arrays.set(self.table, i, reserved, draining)  # type: ignore[union-attr]
             return
         scan = self._scan_states
         if scan is not None:
