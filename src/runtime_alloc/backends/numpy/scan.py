@@ -23,7 +23,7 @@ python scan's tie-break.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class ScanArrays:
 
     __slots__ = (
         "blocked",
+        "buffers",
         "capacity",
         "labelset",
         "maximize",
@@ -68,6 +69,13 @@ class ScanArrays:
         #: full (3, rows) array is 2-3x faster than broadcasting a (3, 1) one
         q = np.zeros((3, n), dtype=np.int64)
         self.request = (q, q[0], q[1], q[2])
+        #: per-decision work arrays, reused: amounts, their floats, the over mask, scores
+        self.buffers = (
+            np.empty((3, n), dtype=np.int64),
+            np.empty((3, n)),
+            np.empty((3, n), dtype=np.bool_),
+            np.empty(n),
+        )
         self.wsum = table.weight_sum_float[:n].copy()
         self.labelset = table.labelset[:n].copy()
         self.w = np.array(weights, dtype=np.float64).reshape(3, 1) if max(weights) > 1 else None
@@ -91,18 +99,19 @@ class ScanArrays:
         q0.fill(request.millicpu)
         q1.fill(request.memory_bytes)
         q2.fill(request.slots)
-        amounts: Any = self.reserved + q
-        over = amounts > self.capacity
+        amounts, used, over, score = self.buffers
+        np.add(self.reserved, q, out=amounts)
+        np.greater(amounts, self.capacity, out=over)
         bad = over[0] | over[1]
         bad |= over[2]
         if require:
             bad |= ~table.label_table(require)[self.labelset]
-        used = amounts.astype(np.float64)  # (faster than dividing the int64 array itself)
+        np.copyto(used, amounts)  # int64 -> float64, as astype (faster than dividing ints)
         if self.w is not None:
             used *= self.w
-        terms = used / self.scored
-        score = terms[0] + terms[1]
-        score += terms[2]
+        np.divide(used, self.scored, out=used)
+        np.add(used[0], used[1], out=score)
+        score += used[2]
         score /= self.wsum
         if self.maximize:
             np.copyto(score, -_INF, where=bad)
