@@ -178,32 +178,16 @@ class NumpyBackend(Choosing):
         With the class index the numpy columns are written lazily: the change
         waits in ``_dirty`` until a vectorized read (see :meth:`sync`).
         """
-        classes = self.classes
-        arrays = self._arrays
-        if (classes is not None or arrays is not None) and not self._pending:
-            # the hot path: the class index, or the scan of small fleets
-            key = self.table.key_of[name]
-            i = key & MASK
-            ext = self.extended_index
-            if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
-                ext.touch(i)
-            dirty = self._dirty
-            dirty[i] = (reserved, extended, draining)
-            if len(dirty) > _MAX_DIRTY:
-                self._write_dirty()  # bounds the memory of the changes kept back
-            if classes is not None:
-                classes.set(key, reserved, not draining)
-            else:
-                arrays.set(self.table, i, reserved, draining)  # type: ignore[union-attr]
-            return
         scan = self._scan_states
-        if scan is not None:
+        if scan is not None:  # a strategy without a LinearScore: the python scan's states
             scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)
         if self._pending:
             self.flush()
         key = self.table.key_of[name]
         i = key & MASK
-        self.extended_index.touch(i)
+        ext = self.extended_index
+        if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)
+            ext.touch(i)
         classes = self.classes
         if classes is None and not self.scanning:
             self.table.set_row(i, reserved, extended, draining)
