@@ -136,9 +136,9 @@ class LocalEngine:
         self._pools: dict[str, _Pool] = {}
         self._generation = 0
         self._sink: EventSink | None = None
-        self._local = (
-            threading.local()
-        )  # .pool, .sent: the pool whose completion this thread delivers
+        #: per thread: .pool, the pool whose completion this thread delivers, and .sent,
+        #: what that delivery submitted into it so far
+        self._local = threading.local()
         self._relay: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ Engine
