@@ -349,3 +349,40 @@ def test_allocate_or_error_returns_the_reason_in_one_call() -> None:
     assert alloc.metrics().failures == {"unschedulable": 1, "insufficient_capacity": 1}
     with pytest.raises(InvalidResourcesError):
         alloc.allocate_or_error("t4", "cpu=-1")
+
+
+@pytest.mark.parametrize("backend", ["python", "numpy"])
+def test_a_repeated_spec_places_as_its_parsed_resources(backend: str) -> None:
+    # text and dict specs are parsed once and remembered; every later use of
+    # the same spec must place, fail and raise exactly as the parsed Resources
+    specs = ["cpu=1,memory=1Gi", {"cpu": "500m", "memory": "512Mi", "slots": 2}, "slots=1"]
+    by_spec = Allocator(fleet(), strategy=MaxPackingStrategy(), backend=backend)
+    by_value = Allocator(fleet(), strategy=MaxPackingStrategy(), backend=backend)
+    for i in range(12):
+        spec = specs[i % len(specs)]
+        parsed = Resources.parse(spec)
+        if parsed.slots == 0:
+            parsed = Resources(parsed.millicpu, parsed.memory_bytes, 1, parsed.extended)
+        got = by_spec.allocate_or_error(f"t{i}", spec)
+        want = by_value.allocate_or_error(f"t{i}", parsed)
+        assert type(got) is type(want)
+        if isinstance(want, Reservation):
+            assert got == want
+        else:
+            assert str(got) == str(want)
+    assert by_spec.snapshot() == by_value.snapshot()
+    # a remembered spec still gets the task id checks, and a failed call changes nothing
+    before = by_spec.snapshot()
+    with pytest.raises(DuplicateTaskError, match="already holds"):
+        by_spec.allocate("t0", specs[0])
+    with pytest.raises(InvalidArgumentError, match="task_id must be"):
+        by_spec.allocate("", specs[1])
+    assert by_spec.snapshot() == before
+
+
+def test_a_spec_with_too_many_slots_fails_every_time() -> None:
+    alloc = Allocator(fleet(), max_task_slots=2)
+    for _ in range(2):  # an invalid spec is never remembered
+        with pytest.raises(InvalidResourcesError, match="slots must be from 1 to 2"):
+            alloc.allocate("t", {"slots": 3})
+    assert alloc.snapshot().reservations == {}

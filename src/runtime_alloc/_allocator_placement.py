@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime_alloc import devices
 from runtime_alloc._batch import GC_PAUSE_ITEMS, batch_runs, gc_paused
-from runtime_alloc._requests import NO_LABELS, Request, prepare_task
+from runtime_alloc._requests import NO_LABELS, Request, memo_key, prepare_task
 from runtime_alloc._units import _show
 from runtime_alloc.dimensions import check_known_resources
 from runtime_alloc.errors import AllocationError, UnknownTaskError
@@ -230,6 +230,11 @@ class AllocatorPlacement:
         require: Iterable[str],
         require_any: Iterable[str] = (),
     ) -> Reservation | AllocationError:
+        if type(request) is not Resources and not self._ledger.device_kinds:
+            # a text or dict spec parsed before: its Resources (valid, slots in range)
+            key = memo_key(request)
+            if key is not None:
+                request = self._memo.get(key, request)
         if (  # the hot path: a valid Resources without extended resources, no labels
             type(request) is Resources
             and not request.extended._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
