@@ -61,6 +61,39 @@ def test_feasibility_is_exact_at_the_largest_quantity():
         assert placed.runner == "small", backend
 
 
+def test_float_amounts_are_exact_below_two_to_the_52():
+    # capacities below 2**52: the scan keeps float64 amounts; r + q stays below 2**53
+    # (exact), so a request one unit too large still does not fit the fuller runner
+    from runtime_alloc.backends.numpy.scan import FLOAT_EXACT
+
+    top = FLOAT_EXACT - 1
+    fleet = [
+        Runner("big", Resources(millicpu=top, memory_bytes=top, slots=4)),
+        Runner("small", Resources.parse("cpu=1,memory=1Gi,slots=4")),
+    ]
+    allocs = {
+        backend: Allocator(fleet, strategy=MaxPackingStrategy(), backend=backend)
+        for backend in ("python", "numpy")
+    }
+    steps = [
+        Resources(millicpu=top - 1, slots=1),
+        Resources(millicpu=2, slots=1),  # does not fit "big" by one unit
+        Resources(millicpu=1, memory_bytes=top - 5, slots=1),
+        Resources(millicpu=1, memory_bytes=6, slots=1),  # one byte too much for "big"
+        Resources(memory_bytes=FLOAT_EXACT, slots=1),  # 2**52: the int64 path from here
+        Resources(millicpu=1, slots=1),
+    ]
+    for i, request in enumerate(steps):
+        got = [allocs[b].try_allocate(f"t{i}", request) for b in ("python", "numpy")]
+        assert got[0] == got[1], (i, got)
+    arrays = allocs["numpy"]._backend._arrays
+    assert arrays is not None
+    assert not arrays.floats  # moved to int64 at the 2**52 request
+    fresh = Allocator(fleet, strategy=MaxPackingStrategy(), backend="numpy")
+    fresh.allocate("t", "cpu=1")
+    assert fresh._backend._arrays.floats
+
+
 @pytest.mark.parametrize("weights", [None, {"cpu": 3, "memory": 2}, {"slots": 0, "memory": 5}])
 def test_the_scan_equals_the_python_scan_with_weights_labels_and_drains(weights):
     rng = random.Random(7)
