@@ -243,6 +243,34 @@ def test_a_large_batch_leaves_the_garbage_collector_as_it_found_it(enabled):
             gc.enable()
 
 
+def test_a_large_batch_puts_its_reservations_in_the_oldest_generation():
+    alloc = Allocator(fleet(10), backend="python")
+    items = [(f"t{i}", "slots=1") for i in range(GC_PAUSE_ITEMS)]
+    if not gc.isenabled() or gc.get_freeze_count():
+        pytest.skip("needs the collector enabled and nothing frozen")
+    placed = alloc.allocate_many(items)
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert all(id(r) in oldest for r in placed)  # no young-generation collection met them
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_large_batch_leaves_frozen_objects_frozen():
+    alloc = Allocator(fleet(10), backend="python")
+    items = [(f"t{i}", "slots=1") for i in range(GC_PAUSE_ITEMS)]
+    if not gc.isenabled() or gc.get_freeze_count():
+        pytest.skip("needs the collector enabled and nothing frozen")
+    kept = [[]]  # a tracked object, frozen below
+    gc.freeze()
+    try:
+        placed = alloc.allocate_many(items)
+        assert len(placed) == GC_PAUSE_ITEMS
+        assert gc.get_freeze_count() > 0
+        generations = {id(o) for g in range(3) for o in gc.get_objects(generation=g)}
+        assert id(kept) not in generations  # still frozen, not thawed into the oldest
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("load", ["empty", "random", "half full"])
 @pytest.mark.parametrize("count", [50, 400, 3_000])

@@ -190,10 +190,19 @@ def gc_paused(size: int) -> Iterator[None]:
     A large batch creates one reservation per task; none is cyclic garbage,
     but each ~700 new objects start a collection, and the growing count of
     survivors a full one (a traversal of every object of the process): about
-    a third of the time of a 100,000-task batch. Paused, the new objects are
-    first looked at by the next collection after the call. Python's
-    ``timeit`` pauses the collector the same way. The collector is enabled
-    again on exit only if it was enabled on entry. O(1).
+    a third of the time of a 100,000-task batch. Python's ``timeit`` pauses
+    the collector the same way.
+
+    On exit the objects made young during the call (the reservations, and
+    whatever else the process allocated meanwhile) join the oldest generation
+    at once (``gc.freeze()`` then ``gc.unfreeze()``: two O(1) list splices)
+    instead of through a collection of the young generation, which would
+    traverse every new reservation only to find it alive (about 15 % of a
+    100,000-task batch) and a second time in the middle generation later. The
+    next full collection looks at them, as at every other old object. This is
+    skipped when the process keeps objects frozen (``gc.get_freeze_count()``
+    is not 0: ``unfreeze`` would thaw them). The collector is enabled again
+    on exit only if it was enabled on entry. O(1).
     """
     if size < GC_PAUSE_ITEMS or not gc.isenabled():
         yield
@@ -202,4 +211,7 @@ def gc_paused(size: int) -> Iterator[None]:
     try:
         yield
     finally:
+        if not gc.get_freeze_count():
+            gc.freeze()  # every tracked object to the permanent generation ...
+            gc.unfreeze()  # ... and from there to the oldest one
         gc.enable()
