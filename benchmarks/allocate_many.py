@@ -14,6 +14,10 @@ allocator (built untimed; the call includes the backend's lazy indexing, as a
 user's first call does), in alternating order (A B, B A, ...). Printed: the
 median seconds of each, their ratio, the median of the per-round ratios, and
 whether both placed every task on the same runner.
+
+``--built`` builds the backend's index before the timer starts (one
+``allocate`` and ``release`` on the fresh allocator, untimed): the call
+without the lazy first build, to see how much of the first call that is.
 """
 
 from __future__ import annotations
@@ -25,7 +29,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ab_trees
 from ab_trees import Worker
+
+#: ab_trees' worker, plus ``many-built``: ``many`` on an allocator whose index is built.
+BUILT_WORKER = ab_trees.WORKER.replace(
+    '    elif cmd == "digest":',
+    """    elif cmd == "many-built":
+        alloc = Allocator(fleet(int(args[0])), strategy=STRATEGIES[args[1]](), backend="numpy")
+        alloc.allocate("warm-up", "slots=1")
+        alloc.release("warm-up")
+        items = [(f"m{i}", "slots=1") for i in range(int(args[2]))]
+        start = time.perf_counter()
+        placed = alloc.allocate_many(items)
+        elapsed = time.perf_counter() - start
+        digest = hashlib.sha256(repr([getattr(p, "runner", None) for p in placed]).encode())
+        print(elapsed, digest.hexdigest()[:16], flush=True)
+    elif cmd == "digest":""",
+)
+assert BUILT_WORKER != ab_trees.WORKER, "ab_trees.WORKER changed: update BUILT_WORKER"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strategies", nargs="+", default=["EvenSpreadStrategy", "MaxPackingStrategy"]
     )
+    parser.add_argument(
+        "--built", action="store_true", help="build the backend's index before timing"
+    )
     args = parser.parse_args(argv)
-    print(f"allocate_many of {args.tasks:,} x slots=1 on {args.runners:,} runners, numpy backend")
+    command = "many-built" if args.built else "many"
+    ab_trees.WORKER = BUILT_WORKER  # the workers below run it
+    print(
+        f"allocate_many of {args.tasks:,} x slots=1 on {args.runners:,} runners, numpy backend"
+        + (", index built before the timer" if args.built else "")
+    )
     print("| strategy | A median s | B median s | B / A | median of per-round B / A | same |")
     print("|---|---:|---:|---:|---:|---|")
     for strategy in args.strategies:
@@ -52,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 for i in (0, 1) if r % 2 == 0 else (1, 0):
                     elapsed, digest = (
-                        workers[i].ask(f"many {args.runners} {strategy} {args.tasks}").split()
+                        workers[i].ask(f"{command} {args.runners} {strategy} {args.tasks}").split()
                     )
                     times[i].append(float(elapsed))
                     digests[i].add(digest)

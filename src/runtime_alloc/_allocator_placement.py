@@ -145,7 +145,11 @@ class AllocatorPlacement:
         A batch of 10,000 items or more pauses Python's cyclic garbage
         collector for the call (as ``timeit`` does; it is enabled again on
         exit if it was on entry): the reservations it creates are not
-        garbage, and the first collection after the call looks at them.
+        garbage. On exit the process's young objects (the reservations among
+        them) join the oldest generation, which the next full collection
+        looks at, without a young-generation collection (unless the
+        process keeps objects frozen with ``gc.freeze()``; see
+        :func:`runtime_alloc._batch.gc_paused`).
 
         Runtime complexity: O(len(items) * N) on the python backend; on the
         numpy backend a run of identical requests is placed at once in
