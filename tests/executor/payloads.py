@@ -19,7 +19,11 @@ def fail(message: str = "boom") -> None:
 def interval(log: str, name: str, seconds: float) -> int:
     """Record [start, end] of the run in ``log`` (one line per run); return the pid."""
     start = time.time()
-    Path(log, f"{name}.start").write_text(str(os.getpid()))
+    # written under another name, then renamed: a reader that sees the marker sees the pid
+    # (a plain write_text creates the file empty first, which a watcher could read)
+    partial = Path(log, f"{name}.start.{os.getpid()}")
+    partial.write_text(str(os.getpid()))
+    partial.replace(Path(log, f"{name}.start"))
     time.sleep(seconds)
     with Path(log, "intervals").open("a") as out:
         out.write(f"{name} {os.getpid()} {start} {time.time()}\n")
