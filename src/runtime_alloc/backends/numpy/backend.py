@@ -41,7 +41,6 @@ from runtime_alloc.backends.numpy.index_layout import (
     SCAN_ROWS,
     SCAN_ROWS_LOWEST,
     Queued,
-    Shape,
     name_of,
     pick_layout,
     scan_rows,
@@ -263,8 +262,8 @@ class NumpyBackend(Choosing):
         ):
             self.rebuild()
             return
-        self._add_states(list(self._pending))
-        self._pending.clear()
+        pending, self._pending = self._pending, []  # indexed as it is: no copy
+        self._add_states(pending)
         self._share()
 
     def _share(self) -> None:
@@ -277,11 +276,14 @@ class NumpyBackend(Choosing):
         if states is None:
             self._write_dirty()
             t: Table = self.table
-            states = [t.state_at(k & MASK) for k in t.key_of.values()]
-            states += self._pending
+            if t.nlive:
+                states = [t.state_at(k & MASK) for k in t.key_of.values()]
+                states += self._pending
+            else:  # nothing indexed yet (a new fleet's first read): the queue as it is
+                states = self._pending
         self._pending = []
         self._dirty.clear()
-        shapes, self.scanning, use_classes = pick_layout(
+        self.scanning, use_classes = pick_layout(
             states, self._index, vectorized=self.vectorized, maximize=self.maximize
         )
         bs = self._fixed_block or default_block_size(len(states))
@@ -303,13 +305,9 @@ class NumpyBackend(Choosing):
         rows = self._rows
         if rows is not None and all(name_of(s) in rows for s in states):
             self.table.share(rows)  # before the build: no own map made
-        self._add_states(states, shapes if use_classes else None)
+        self._add_states(states)
 
-    def _add_states(
-        self,
-        states: list[Queued],
-        shapes: list[Shape] | None = None,
-    ) -> None:
+    def _add_states(self, states: list[Queued]) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
         self.extended_index.clear()
         t = self.table
@@ -317,21 +315,21 @@ class NumpyBackend(Choosing):
         classes = self.classes
         if classes is None:
             return
-        if shapes is None:
-            shapes = shapes_of(states)
         key_of = t.key_of
-        # one tuple per runner holding something (the class index keeps it as the row's
-        # r-class); the empty ones share one
-        reserved = [
+        # streamed, no list per argument (4 x 8 bytes per runner at a build); one
+        # tuple per runner holding something (the class index keeps it as the row's
+        # r-class), the empty ones share one
+        reserved = (
             (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
             else EMPTY
             for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
-        ]  # fmt: skip
+        )  # fmt: skip
         classes.add_many(
-            [key_of[name_of(s)] for s in states],
-            shapes,
+            (key_of[name_of(s)] for s in states),
+            shapes_of(states),
             reserved,
-            [type(s) is Runner or not s.draining for s in states],  # type: ignore[union-attr]
+            (type(s) is Runner or not s.draining for s in states),  # type: ignore[union-attr]
+            rows=t.nrows,
         )
 
     def check(self, states: Mapping[str, RunnerState] | None = None) -> None:
