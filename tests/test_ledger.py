@@ -219,3 +219,40 @@ def test_removed_runners_leave_holes_that_compaction_closes_in_order():
     assert frozen[0].name == "r0"
     assert frozen[-1].reserved == Resources.parse(f"cpu={1 + 199 % 3}")
     ledger.check_gauges()
+
+
+@pytest.mark.parametrize(
+    ("fleet", "error", "message"),
+    [
+        ([Runner.parse("x", "cpu=1"), Runner.parse("y", "cpu=1"), Runner.parse("x", "cpu=2")],
+         DuplicateRunnerError, "runner 'x' is listed twice"),
+        ([Runner.parse("x", "cpu=1"), "y"], InvalidArgumentError, "runner must be a Runner"),
+        ("xy", InvalidArgumentError, "runners must be an iterable of Runner"),
+    ],
+)  # fmt: skip
+def test_insert_fleet_errors_leave_the_ledger_empty(fleet, error, message):
+    backend = Recorder()
+    ledger = Ledger(backend)
+    with pytest.raises(error, match=message):
+        ledger.insert_fleet(fleet)
+    assert ledger.row_of == {}
+    assert ledger.runners == []
+    assert backend.events == []
+    ledger.check()
+
+
+def test_insert_fleet_builds_what_insert_builds():
+    fleet = [Runner.parse(f"r{i}", f"cpu={i + 1}", devices={"gpu": 1} if i == 2 else None)
+             for i in range(4)]  # fmt: skip
+    one, many = Ledger(Recorder()), Ledger(Recorder())
+    for runner in fleet:
+        one.insert(runner)
+    assert many.insert_fleet(iter(fleet)) == 4
+    assert many.backend.events == one.backend.events
+    assert dict(many.states) == dict(one.states)
+    assert many.row_of == one.row_of
+    assert (many.capacity, many.declared, many.device_kinds, many.dev) == (
+        one.capacity, one.declared, one.device_kinds, one.dev)  # fmt: skip
+    assert list(many.cpu) == list(one.cpu) == [0] * 4
+    assert bytes(many.drain) == bytes(4)
+    many.check()
