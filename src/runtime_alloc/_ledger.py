@@ -83,16 +83,11 @@ class Ledger(LedgerReservations):
         except BaseException:
             self.row_of.clear()
             raise
-        n = len(fleet)
-        self.runners.extend(fleet)  # type: ignore[arg-type]
-        self.cpu, self.memory, self.slots = (array(ROW, [0]) * n for _ in range(3))
-        self.drain = bytearray(n)
-        self.held.extend(repeat(None, n))
+        self._columns(fleet)
         add = self.backend.add
-        for row, runner in enumerate(fleet):
+        for runner in fleet:
             add(RunnerState(runner, NOTHING))  # type: ignore[arg-type]
-            self._account(runner, row)
-        return n
+        return len(fleet)
 
     def _number(self, fleet: Sequence[object]) -> None:
         """Check a new fleet's runners and give each its row in ``row_of``. O(len(fleet))."""
@@ -104,6 +99,16 @@ class Ledger(LedgerReservations):
                 msg = f"runner {name!r} is listed twice"
                 raise DuplicateRunnerError(msg)
             row_of[name] = row
+
+    def _columns(self, fleet: Sequence[object]) -> None:
+        """Give an empty ledger's numbered ``fleet`` its rows, columns made at their size. O(n)."""
+        n = len(fleet)
+        self.runners.extend(fleet)  # type: ignore[arg-type]
+        self.cpu, self.memory, self.slots = (array(ROW, [0]) * n for _ in range(3))
+        self.drain = bytearray(n)
+        self.held.extend(repeat(None, n))
+        for row, runner in enumerate(fleet):
+            self._account(runner, row)
 
     def _append(self, runner: object) -> None:
         """:meth:`insert` without the backend event. O(1)."""
@@ -144,9 +149,13 @@ class Ledger(LedgerReservations):
         No backend event is sent: the ledger's backend was built from the same
         ``states``. Runtime complexity: O(runners + reservations).
         """
-        for state in states:
-            self._append(state.runner)
-        self._share()  # the backend holds these runners: it can take the name map now
+        fleet = [state.runner for state in states]
+        self._number(fleet)
+        # the backend holds these runners: it takes the name map now, and drops its own
+        # before the other columns are made (a restore's peak holds one name map less)
+        self._share()
+        self._columns(fleet)
+        del fleet
         if not self.reservations and type(reservations) is dict:
             # one copy of the whole table (an empty dict updated from a dict clones it)
             # instead of one growing by doubling: each doubling leaves its old table freed
