@@ -260,8 +260,12 @@ class Table(DerivedColumns, BlockBounds):
         need = max(rows) + 1
         if len(runners) < need:
             runners.extend(repeat(None, need - len(runners)))  # no temporary list
-        if self.row_capacity < self.block_capacity * bs:
-            self._allocate_rows(self.block_capacity * bs)
+        if self.row_capacity < self.nrows:
+            # the rows in use, or twice the old size when that is more (amortized O(1) per
+            # runner added one at a time): a fleet built at once gets no spare blocks
+            self._allocate_rows(
+                max(self.nrows, min(2 * self.row_capacity, self.block_capacity * bs))
+            )
         all_rows = np.frombuffer(rows, dtype=_I64)
         for start in range(0, len(states), _CHUNK):
             # (each chunk takes the next sequence numbers, as assigned above)
