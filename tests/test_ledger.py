@@ -14,6 +14,7 @@ from runtime_alloc.errors import (
     InvalidArgumentError,
 )
 from runtime_alloc.reservations import Reservation
+from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import EvenSpreadStrategy
 
 
@@ -256,3 +257,19 @@ def test_insert_fleet_builds_what_insert_builds():
     assert list(many.cpu) == list(one.cpu) == [0] * 4
     assert bytes(many.drain) == bytes(4)
     many.check()
+
+
+@pytest.mark.parametrize(
+    ("offered", "taken"),
+    [({"r0": 0, "r1": 1, "r2": 2}, True), ({"r0": 0, "r1": 2, "r2": 1}, False),
+     ({"r0": 0, "r1": 1}, False), ({"r0": 0, "r1": 1, "r2": 2, "r3": 3}, False)],
+)  # fmt: skip
+def test_load_takes_an_offered_name_map_only_when_it_numbers_the_states(offered, taken):
+    states = [RunnerState(Runner.parse(f"r{i}", "cpu=1")) for i in range(3)]
+    backend = PythonBackend(states, EvenSpreadStrategy())
+    backend.restored_rows = offered  # as the numpy backend offers it
+    ledger = Ledger(backend)
+    ledger.load(states, {})
+    assert (ledger.row_of is offered) is taken
+    assert ledger.row_of == {"r0": 0, "r1": 1, "r2": 2}
+    ledger.check()

@@ -150,7 +150,13 @@ class Ledger(LedgerReservations):
         ``states``. Runtime complexity: O(runners + reservations).
         """
         fleet = [state.runner for state in states]
-        self._number(fleet)
+        offered = getattr(self.backend, "restored_rows", None)
+        if offered is not None and _numbers(offered, fleet):
+            # the backend built its name map from these states (the numpy backend):
+            # the same dict serves as the ledger's, one map instead of two
+            self.row_of = offered
+        else:
+            self._number(fleet)
         # the backend holds these runners: it takes the name map now, and drops its own
         # before the other columns are made (a restore's peak holds one name map less)
         self._share()
@@ -230,3 +236,11 @@ class Ledger(LedgerReservations):
     def check_gauges(self) -> None:
         """Assert the kept fleet gauges equal a recount (:func:`._ledger_checks.check_gauges`)."""
         _ledger_checks.check_gauges(self)
+
+
+def _numbers(rows: Mapping[str, int], fleet: Sequence[object]) -> bool:
+    """True when ``rows`` maps each runner's name of ``fleet`` to its position, nothing else."""
+    if len(rows) != len(fleet):
+        return False
+    get = rows.get
+    return all(get(runner.name) == i for i, runner in enumerate(fleet))  # type: ignore[attr-defined]

@@ -50,6 +50,7 @@ from runtime_alloc.backends.numpy.index_layout import (
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
+from runtime_alloc.backends.numpy.table_views import SharedKeys
 from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
@@ -116,6 +117,14 @@ class NumpyBackend(Choosing):
         self.extended_index = ExtendedIndex(self, block_size)
         #: the ledger's name -> row dict, once it offered it (see share_rows)
         self._rows: dict[str, int] | None = None
+        #: name -> position in ``states``: the table's name map goes through it (see
+        #: share_rows) and a ledger loading the same states takes it as its own
+        #: (Ledger.load), so that a restore makes one name map, not two; None after
+        self.restored_rows: dict[str, int] | None = None
+        if initial:
+            rows = {name_of(s): i for i, s in enumerate(initial)}
+            if len(rows) == len(initial):
+                self.restored_rows = self._rows = rows
         self.rebuild(initial)
 
     @property
@@ -156,6 +165,8 @@ class NumpyBackend(Choosing):
         """
         self._rows = rows
         self.table.share(rows)
+        if rows is self.restored_rows:  # the ledger took it: its names are the ledger's now
+            self.restored_rows = None
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -311,6 +322,12 @@ class NumpyBackend(Choosing):
         self._arrays = None  # rows added: the scan's copies are taken again when read
         self.extended_index.clear()
         t = self.table
+        own = self.restored_rows
+        if own is not None and isinstance(t.key_of, SharedKeys) and t.key_of.slots is own:
+            # the table's names go through the map made from the given states, which no
+            # ledger took (a backend used alone): new names get their slot there
+            for s in states:
+                own.setdefault(name_of(s), len(own))
         t.add_many(states)
         classes = self.classes
         if classes is None:
