@@ -135,3 +135,32 @@ def test_a_backend_used_alone_keeps_its_map_from_the_states():
     backend.flush()
     backend.check(states)
     assert backend.choose(Resources(1000, 0, 1), frozenset()) is not None
+
+
+@pytest.mark.parametrize("restore", [False, True])
+@pytest.mark.parametrize("index", ["classes", "blocks", "scan"])
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_a_build_written_in_chunks_decides_alike(monkeypatch, strategy, index, restore):
+    """Table.add_many writes its columns in chunks: small chunks, same columns and decisions."""
+    from runtime_alloc.backends.numpy import columns
+
+    monkeypatch.setattr(columns, "_CHUNK", 7)
+    fleet = mixed_fleet(500, seed=3)
+    ref = Allocator(fleet, strategy=strategy, backend="python")
+    rng = random.Random(11)
+    for step in range(300):
+        ref.try_allocate(f"w{step}", random_request(rng))
+    if restore:  # built from states holding tasks
+        fast, backend = allocator_with(
+            numpy_with(index=index, block_size=16), snapshot=ref.snapshot()
+        )
+    else:  # built from the empty fleet, the tasks replayed
+        fast, backend = allocator_with(
+            numpy_with(index=index, block_size=16), fleet, strategy=strategy
+        )
+        for task in ref.snapshot().reservations.values():
+            fast._ledger.reserve(task)
+    backend.check(fast._ledger.states)
+    _place(ref, fast, rng, 300, "a")
+    backend.check(fast._ledger.states)
+    assert fast.snapshot() == ref.snapshot()
