@@ -164,8 +164,14 @@ class NumpyBackend(Choosing):
         its own map (tried again when queued runners are indexed).
         """
         self._rows = rows
-        self.table.share(rows)
-        if rows is self.restored_rows:  # the ledger took it: its names are the ledger's now
+        t = self.table
+        t.share(rows)
+        own = self.restored_rows
+        if own is not None and (
+            rows is own  # the ledger took it: its names are the ledger's now
+            or not isinstance(t.key_of, SharedKeys)
+            or t.key_of.slots is not own  # the table went over to the ledger's map
+        ):
             self.restored_rows = None
 
     def update(self, state: RunnerState) -> None:
@@ -316,6 +322,8 @@ class NumpyBackend(Choosing):
         rows = self._rows
         if rows is not None and all(name_of(s) in rows for s in states):
             self.table.share(rows)  # before the build: no own map made
+        if rows is not self.restored_rows:  # the new table does not go through it
+            self.restored_rows = None
         self._add_states(states)
 
     def _add_states(self, states: list[Queued]) -> None:
