@@ -285,7 +285,7 @@ def fleet_sequence(runners: Iterable[object]) -> Sequence[object]:
     if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
         msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
         raise InvalidArgumentError(msg)
-    return runners if isinstance(runners, (list, tuple)) else list(runners)
+    return runners if type(runners) in (list, tuple) else list(runners)  # type: ignore[return-value]
 
 
 def check_fleet(runners: Iterable[object]) -> list[Runner]:

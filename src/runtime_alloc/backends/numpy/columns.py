@@ -257,7 +257,8 @@ class Table(DerivedColumns, BlockBounds):
             key_of[runner.name] = seq << SHIFT | i
             seq += 1
             rows.append(i)
-        need = max(rows) + 1
+        all_rows = np.frombuffer(rows, dtype=_I64)
+        need = int(all_rows.max()) + 1
         if len(runners) < need:
             runners.extend(repeat(None, need - len(runners)))  # no temporary list
         if self.row_capacity < self.nrows:
@@ -266,7 +267,6 @@ class Table(DerivedColumns, BlockBounds):
             self._allocate_rows(
                 max(self.nrows, min(2 * self.row_capacity, self.block_capacity * bs))
             )
-        all_rows = np.frombuffer(rows, dtype=_I64)
         for start in range(0, len(states), _CHUNK):
             # (each chunk takes the next sequence numbers, as assigned above)
             self._write_added(states[start : start + _CHUNK], all_rows[start : start + _CHUNK])
