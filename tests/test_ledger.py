@@ -14,6 +14,7 @@ from runtime_alloc.errors import (
     InvalidArgumentError,
 )
 from runtime_alloc.reservations import Reservation
+from runtime_alloc.runners import RunnerState
 from runtime_alloc.strategies import EvenSpreadStrategy
 
 
@@ -219,3 +220,56 @@ def test_removed_runners_leave_holes_that_compaction_closes_in_order():
     assert frozen[0].name == "r0"
     assert frozen[-1].reserved == Resources.parse(f"cpu={1 + 199 % 3}")
     ledger.check_gauges()
+
+
+@pytest.mark.parametrize(
+    ("fleet", "error", "message"),
+    [
+        ([Runner.parse("x", "cpu=1"), Runner.parse("y", "cpu=1"), Runner.parse("x", "cpu=2")],
+         DuplicateRunnerError, "runner 'x' is listed twice"),
+        ([Runner.parse("x", "cpu=1"), "y"], InvalidArgumentError, "runner must be a Runner"),
+        ("xy", InvalidArgumentError, "runners must be an iterable of Runner"),
+    ],
+)  # fmt: skip
+def test_insert_fleet_errors_leave_the_ledger_empty(fleet, error, message):
+    backend = Recorder()
+    ledger = Ledger(backend)
+    with pytest.raises(error, match=message):
+        ledger.insert_fleet(fleet)
+    assert ledger.row_of == {}
+    assert ledger.runners == []
+    assert backend.events == []
+    ledger.check()
+
+
+def test_insert_fleet_builds_what_insert_builds():
+    fleet = [Runner.parse(f"r{i}", f"cpu={i + 1}", devices={"gpu": 1} if i == 2 else None)
+             for i in range(4)]  # fmt: skip
+    one, many = Ledger(Recorder()), Ledger(Recorder())
+    for runner in fleet:
+        one.insert(runner)
+    assert many.insert_fleet(iter(fleet)) == 4
+    assert many.backend.events == one.backend.events
+    assert dict(many.states) == dict(one.states)
+    assert many.row_of == one.row_of
+    assert (many.capacity, many.declared, many.device_kinds, many.dev) == (
+        one.capacity, one.declared, one.device_kinds, one.dev)  # fmt: skip
+    assert list(many.cpu) == list(one.cpu) == [0] * 4
+    assert bytes(many.drain) == bytes(4)
+    many.check()
+
+
+@pytest.mark.parametrize(
+    ("offered", "taken"),
+    [({"r0": 0, "r1": 1, "r2": 2}, True), ({"r0": 0, "r1": 2, "r2": 1}, False),
+     ({"r0": 0, "r1": 1}, False), ({"r0": 0, "r1": 1, "r2": 2, "r3": 3}, False)],
+)  # fmt: skip
+def test_load_takes_an_offered_name_map_only_when_it_numbers_the_states(offered, taken):
+    states = [RunnerState(Runner.parse(f"r{i}", "cpu=1")) for i in range(3)]
+    backend = PythonBackend(states, EvenSpreadStrategy())
+    backend.restored_rows = offered  # as the numpy backend offers it
+    ledger = Ledger(backend)
+    ledger.load(states, {})
+    assert (ledger.row_of is offered) is taken
+    assert ledger.row_of == {"r0": 0, "r1": 1, "r2": 2}
+    ledger.check()

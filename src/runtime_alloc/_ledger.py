@@ -12,14 +12,17 @@ The allocator holds the lock; the ledger assumes it is held.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 
 from runtime_alloc import _ledger_checks, devices
 from runtime_alloc._ledger_reservations import LedgerReservations
+from runtime_alloc._ledger_rows import ROW
 from runtime_alloc._ledger_views import NOTHING, held_tuple
 from runtime_alloc.errors import DuplicateRunnerError
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.runners import RunnerState, check_fleet, check_runner
+from runtime_alloc.runners import RunnerState, check_fleet, check_runner, fleet_sequence
 
 __all__ = ["Ledger"]
 
@@ -61,6 +64,52 @@ class Ledger(LedgerReservations):
         # after the backend: if it fails, the ledger is unchanged
         self._append(runner)
 
+    def insert_fleet(self, runners: Iterable[object]) -> int:
+        """Register an empty ledger's initial fleet; return its size. O(len(runners)).
+
+        Checks ``runners`` as :func:`~runtime_alloc.runners.check_fleet` does,
+        with the same errors, and leaves the ledger empty when one is raised.
+        Unlike one :meth:`insert` per runner, the columns are made at their final
+        size (no growth by doubling, whose freed steps stay resident) and the
+        duplicate check uses the name -> row map being built (no set of names).
+
+        Raises:
+            InvalidArgumentError: not an iterable, or an item is not a Runner.
+            DuplicateRunnerError: a name is listed twice.
+        """
+        fleet = fleet_sequence(runners)
+        try:
+            self._number(fleet)
+        except BaseException:
+            self.row_of.clear()
+            raise
+        self._columns(fleet)
+        add = self.backend.add
+        for runner in fleet:
+            add(RunnerState(runner, NOTHING))  # type: ignore[arg-type]
+        return len(fleet)
+
+    def _number(self, fleet: Sequence[object]) -> None:
+        """Check a new fleet's runners and give each its row in ``row_of``. O(len(fleet))."""
+        row_of = self.row_of
+        for row, runner in enumerate(fleet):
+            check_runner(runner)
+            name = runner.name  # type: ignore[attr-defined]
+            if name in row_of:
+                msg = f"runner {name!r} is listed twice"
+                raise DuplicateRunnerError(msg)
+            row_of[name] = row
+
+    def _columns(self, fleet: Sequence[object]) -> None:
+        """Give an empty ledger's numbered ``fleet`` its rows, columns made at their size. O(n)."""
+        n = len(fleet)
+        self.runners.extend(fleet)  # type: ignore[arg-type]
+        self.cpu, self.memory, self.slots = (array(ROW, [0]) * n for _ in range(3))
+        self.drain = bytearray(n)
+        self.held.extend(repeat(None, n))
+        for row, runner in enumerate(fleet):
+            self._account(runner, row)
+
     def _append(self, runner: object) -> None:
         """:meth:`insert` without the backend event. O(1)."""
         self.row_of[runner.name] = len(self.runners)  # type: ignore[attr-defined]
@@ -70,9 +119,13 @@ class Ledger(LedgerReservations):
         self.slots.append(0)
         self.drain.append(0)
         self.held.append(None)
+        self._account(runner, len(self.runners) - 1)
+
+    def _account(self, runner: object, row: int) -> None:
+        """Count a new runner (at ``row``) in the device use and fleet gauges. O(dimensions)."""
         if runner.devices:  # type: ignore[attr-defined]
             state = RunnerState(runner)  # type: ignore[arg-type]
-            self.dev[len(self.runners) - 1] = state.devices
+            self.dev[row] = state.devices
             devices.count_kinds(self.device_kinds, state.runner, 1)
         declared = self.declared
         cap = runner.capacity  # type: ignore[attr-defined]
@@ -96,9 +149,19 @@ class Ledger(LedgerReservations):
         No backend event is sent: the ledger's backend was built from the same
         ``states``. Runtime complexity: O(runners + reservations).
         """
-        for state in states:
-            self._append(state.runner)
-        self._share()  # the backend holds these runners: it can take the name map now
+        fleet = [state.runner for state in states]
+        offered = getattr(self.backend, "restored_rows", None)
+        if offered is not None and _numbers(offered, fleet):
+            # the backend built its name map from these states (the numpy backend):
+            # the same dict serves as the ledger's, one map instead of two
+            self.row_of = offered
+        else:
+            self._number(fleet)
+        # the backend holds these runners: it takes the name map now, and drops its own
+        # before the other columns are made (a restore's peak holds one name map less)
+        self._share()
+        self._columns(fleet)
+        del fleet
         if not self.reservations and type(reservations) is dict:
             # one copy of the whole table (an empty dict updated from a dict clones it)
             # instead of one growing by doubling: each doubling leaves its old table freed
@@ -173,3 +236,11 @@ class Ledger(LedgerReservations):
     def check_gauges(self) -> None:
         """Assert the kept fleet gauges equal a recount (:func:`._ledger_checks.check_gauges`)."""
         _ledger_checks.check_gauges(self)
+
+
+def _numbers(rows: Mapping[str, int], fleet: Sequence[object]) -> bool:
+    """True when ``rows`` maps each runner's name of ``fleet`` to its position, nothing else."""
+    if len(rows) != len(fleet):
+        return False
+    get = rows.get
+    return all(get(runner.name) == i for i, runner in enumerate(fleet))  # type: ignore[attr-defined]

@@ -81,10 +81,7 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
         ledger = self._setup(
             states, strategy, backend, default_request, max_task_slots, release_states
         )
-        fleet = ledger.check_fleet(runners)
-        for runner in fleet:
-            ledger.insert(runner)
-        if fleet:
+        if ledger.insert_fleet(runners):
             warn_undeclared_weights(self._strategy, ledger.declared)
 
     def _setup(  # noqa: PLR0917

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -24,6 +24,7 @@ __all__ = [
     "check_name",
     "check_runner",
     "check_runner_slots",
+    "fleet_sequence",
     "label_rule",
     "labels_allow",
     "to_labels",
@@ -275,6 +276,18 @@ def check_runner(runner: object) -> None:
         raise InvalidArgumentError(msg)
 
 
+def fleet_sequence(runners: Iterable[object]) -> Sequence[object]:
+    """``runners`` as a sequence: a list or tuple as given (no copy), else a new list. O(n).
+
+    Raises:
+        InvalidArgumentError: ``runners`` is not an iterable (or is a str, bytes or mapping).
+    """
+    if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
+        msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
+        raise InvalidArgumentError(msg)
+    return runners if type(runners) in (list, tuple) else list(runners)  # type: ignore[return-value]
+
+
 def check_fleet(runners: Iterable[object]) -> list[Runner]:
     """Return an allocator's initial fleet as a list after checking it. O(len(runners)).
 
@@ -282,10 +295,7 @@ def check_fleet(runners: Iterable[object]) -> list[Runner]:
         InvalidArgumentError: not an iterable, or an item is not a Runner.
         DuplicateRunnerError: a name is listed twice.
     """
-    if isinstance(runners, (str, bytes, Mapping)) or not isinstance(runners, Iterable):
-        msg = f"runners must be an iterable of Runner (see Runner.parse), got {_show(runners)}"
-        raise InvalidArgumentError(msg)
-    fleet = list(runners)
+    fleet = list(fleet_sequence(runners))
     names = set()
     for runner in fleet:
         check_runner(runner)

@@ -46,6 +46,7 @@ def test_the_table_keeps_its_members_through_the_ledgers_name_map(factory, strat
     key_of = inner.table.key_of
     assert isinstance(key_of, SharedKeys)
     assert key_of.slots is fast._ledger.row_of
+    assert inner.restored_rows is None  # (auto: the map of the switch's states is dropped)
     # remove most runners: the ledger renumbers its rows, the table follows
     for runner in fleet[:2500:2] + fleet[1:2000:2]:
         fast.remove_runner(runner.name, force=True)
@@ -84,3 +85,83 @@ def test_columns_made_at_their_first_read_equal_the_kept_ones(strategy, fleet_of
     backend.check(fast._ledger.states)  # the made columns equal the states
     _place(ref, fast, rng, 400, "b")  # and are kept in step from then on
     backend.check(fast._ledger.states)
+
+
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_a_restore_makes_one_name_map(strategy):
+    """from_snapshot: the ledger takes the map the backend made from the states."""
+    fleet = mixed_fleet(3000)
+    ref = Allocator(fleet, strategy=strategy, backend="python")
+    rng = random.Random(7)
+    for step in range(400):
+        ref.try_allocate(f"a{step}", random_request(rng))
+    fast = Allocator.from_snapshot(ref.snapshot(), backend="numpy")
+    backend = fast._ledger.backend
+    assert backend.restored_rows is None  # taken by the ledger
+    assert backend.table.key_of.slots is fast._ledger.row_of
+    assert fast._ledger.row_of == {r.name: i for i, r in enumerate(fleet)}
+    fast._ledger.check()
+    _place(ref, fast, rng, 300, "b")
+    for runner in fleet[:2500:2]:
+        assert fast.remove_runner(runner.name, force=True) == ref.remove_runner(
+            runner.name, force=True
+        )
+    fast.metrics()  # closes the ledger's holes: a new map, shared again
+    assert backend.table.key_of.slots is fast._ledger.row_of
+    _place(ref, fast, rng, 300, "c")
+    assert fast.snapshot() == ref.snapshot()
+
+
+def test_a_backend_used_alone_keeps_its_map_from_the_states():
+    """Built from states with no ledger: new runners get slots in the backend's own map."""
+    from runtime_alloc.backends.numpy import NumpyBackend
+    from runtime_alloc.runners import RunnerState
+
+    fleet = mixed_fleet(600)
+    states = {r.name: RunnerState(r) for r in fleet[:500]}
+    backend = NumpyBackend(list(states.values()), EvenSpreadStrategy(), index="classes")
+    own = backend.restored_rows
+    assert backend.table.key_of.slots is own
+    for runner in fleet[500:]:
+        states[runner.name] = RunnerState(runner)
+        backend.add(states[runner.name])
+    backend.flush()
+    assert len(own) == 600
+    backend.check(states)
+    for runner in fleet[100:200]:
+        backend.remove(runner.name)
+        del states[runner.name]
+    backend.add(RunnerState(fleet[150]))  # a name back after its removal
+    states[fleet[150].name] = RunnerState(fleet[150])
+    backend.flush()
+    backend.check(states)
+    assert backend.choose(Resources(1000, 0, 1), frozenset()) is not None
+
+
+@pytest.mark.parametrize("restore", [False, True])
+@pytest.mark.parametrize("index", ["classes", "blocks", "scan"])
+@pytest.mark.parametrize("strategy", [EvenSpreadStrategy(), MaxPackingStrategy()])
+def test_a_build_written_in_chunks_decides_alike(monkeypatch, strategy, index, restore):
+    """Table.add_many writes its columns in chunks: small chunks, same columns and decisions."""
+    from runtime_alloc.backends.numpy import columns
+
+    monkeypatch.setattr(columns, "_CHUNK", 7)
+    fleet = mixed_fleet(500, seed=3)
+    ref = Allocator(fleet, strategy=strategy, backend="python")
+    rng = random.Random(11)
+    for step in range(300):
+        ref.try_allocate(f"w{step}", random_request(rng))
+    if restore:  # built from states holding tasks
+        fast, backend = allocator_with(
+            numpy_with(index=index, block_size=16), snapshot=ref.snapshot()
+        )
+    else:  # built from the empty fleet, the tasks replayed
+        fast, backend = allocator_with(
+            numpy_with(index=index, block_size=16), fleet, strategy=strategy
+        )
+        for task in ref.snapshot().reservations.values():
+            fast._ledger.reserve(task)
+    backend.check(fast._ledger.states)
+    _place(ref, fast, rng, 300, "a")
+    backend.check(fast._ledger.states)
+    assert fast.snapshot() == ref.snapshot()

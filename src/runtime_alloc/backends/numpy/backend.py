@@ -41,7 +41,6 @@ from runtime_alloc.backends.numpy.index_layout import (
     SCAN_ROWS,
     SCAN_ROWS_LOWEST,
     Queued,
-    Shape,
     name_of,
     pick_layout,
     scan_rows,
@@ -51,6 +50,7 @@ from runtime_alloc.backends.numpy.index_layout import (
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
+from runtime_alloc.backends.numpy.table_views import SharedKeys
 from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
@@ -117,6 +117,14 @@ class NumpyBackend(Choosing):
         self.extended_index = ExtendedIndex(self, block_size)
         #: the ledger's name -> row dict, once it offered it (see share_rows)
         self._rows: dict[str, int] | None = None
+        #: name -> position in ``states``: the table's name map goes through it (see
+        #: share_rows) and a ledger loading the same states takes it as its own
+        #: (Ledger.load), so that a restore makes one name map, not two; None after
+        self.restored_rows: dict[str, int] | None = None
+        if initial:
+            rows = {name_of(s): i for i, s in enumerate(initial)}
+            if len(rows) == len(initial):
+                self.restored_rows = self._rows = rows
         self.rebuild(initial)
 
     @property
@@ -156,7 +164,15 @@ class NumpyBackend(Choosing):
         its own map (tried again when queued runners are indexed).
         """
         self._rows = rows
-        self.table.share(rows)
+        t = self.table
+        t.share(rows)
+        own = self.restored_rows
+        if own is not None and (
+            rows is own  # the ledger took it: its names are the ledger's now
+            or not isinstance(t.key_of, SharedKeys)
+            or t.key_of.slots is not own  # the table went over to the ledger's map
+        ):
+            self.restored_rows = None
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -263,8 +279,8 @@ class NumpyBackend(Choosing):
         ):
             self.rebuild()
             return
-        self._add_states(list(self._pending))
-        self._pending.clear()
+        pending, self._pending = self._pending, []  # indexed as it is: no copy
+        self._add_states(pending)
         self._share()
 
     def _share(self) -> None:
@@ -277,11 +293,14 @@ class NumpyBackend(Choosing):
         if states is None:
             self._write_dirty()
             t: Table = self.table
-            states = [t.state_at(k & MASK) for k in t.key_of.values()]
-            states += self._pending
+            if t.nlive:
+                states = [t.state_at(k & MASK) for k in t.key_of.values()]
+                states += self._pending
+            else:  # nothing indexed yet (a new fleet's first read): the queue as it is
+                states = self._pending
         self._pending = []
         self._dirty.clear()
-        shapes, self.scanning, use_classes = pick_layout(
+        self.scanning, use_classes = pick_layout(
             states, self._index, vectorized=self.vectorized, maximize=self.maximize
         )
         bs = self._fixed_block or default_block_size(len(states))
@@ -303,35 +322,39 @@ class NumpyBackend(Choosing):
         rows = self._rows
         if rows is not None and all(name_of(s) in rows for s in states):
             self.table.share(rows)  # before the build: no own map made
-        self._add_states(states, shapes if use_classes else None)
+        if rows is not self.restored_rows:  # the new table does not go through it
+            self.restored_rows = None
+        self._add_states(states)
 
-    def _add_states(
-        self,
-        states: list[Queued],
-        shapes: list[Shape] | None = None,
-    ) -> None:
+    def _add_states(self, states: list[Queued]) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
         self.extended_index.clear()
         t = self.table
+        own = self.restored_rows
+        if own is not None and isinstance(t.key_of, SharedKeys) and t.key_of.slots is own:
+            # the table's names go through the map made from the given states, which no
+            # ledger took (a backend used alone): new names get their slot there
+            for s in states:
+                own.setdefault(name_of(s), len(own))
         t.add_many(states)
         classes = self.classes
         if classes is None:
             return
-        if shapes is None:
-            shapes = shapes_of(states)
         key_of = t.key_of
-        # one tuple per runner holding something (the class index keeps it as the row's
-        # r-class); the empty ones share one
-        reserved = [
+        # streamed, no list per argument (4 x 8 bytes per runner at a build); one
+        # tuple per runner holding something (the class index keeps it as the row's
+        # r-class), the empty ones share one
+        reserved = (
             (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
             else EMPTY
             for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
-        ]  # fmt: skip
+        )  # fmt: skip
         classes.add_many(
-            [key_of[name_of(s)] for s in states],
-            shapes,
+            (key_of[name_of(s)] for s in states),
+            shapes_of(states),
             reserved,
-            [type(s) is Runner or not s.draining for s in states],  # type: ignore[union-attr]
+            (type(s) is Runner or not s.draining for s in states),  # type: ignore[union-attr]
+            rows=t.nrows,
         )
 
     def check(self, states: Mapping[str, RunnerState] | None = None) -> None:

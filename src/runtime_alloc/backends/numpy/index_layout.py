@@ -10,7 +10,7 @@ in :mod:`runtime_alloc.backends.numpy`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from runtime_alloc.runners import Runner, RunnerState
 
@@ -68,10 +68,10 @@ def name_of(state: Queued) -> str:
     return state.name if type(state) is Runner else state.runner.name  # type: ignore[union-attr]
 
 
-def shapes_of(states: Iterable[Queued]) -> list[Shape]:
-    """The shape of each state, one tuple per distinct shape (the list holds no copies). O(n)."""
+def shapes_of(states: Iterable[Queued]) -> Iterator[Shape]:
+    """The shape of each state, one tuple per distinct shape (yielded: no list). O(n)."""
     same: dict[Shape, Shape] = {}
-    return [same.setdefault(shape, shape) for shape in map(shape_of, states)]
+    return (same.setdefault(shape, shape) for shape in map(shape_of, states))
 
 
 def scan_rows(maximize: bool) -> int:
@@ -81,27 +81,23 @@ def scan_rows(maximize: bool) -> int:
 
 def pick_layout(
     states: Sequence[Queued], index: str, *, vectorized: bool, maximize: bool
-) -> tuple[list[Shape], bool, bool]:
-    """Return ``(shapes, scanning, use_classes)`` for laying ``states`` out. O(n).
+) -> tuple[bool, bool]:
+    """Return ``(scanning, use_classes)`` for laying ``states`` out. O(n).
 
     ``index`` is the backend's (``"auto"``, ``"classes"``, ``"blocks"`` or
     ``"scan"``); ``vectorized`` is False for a strategy without a LinearScore
     (the python scan: no layout), ``maximize`` True when the highest score wins.
-    ``shapes`` is each state's shape when the class index will need them, else
-    empty; a fleet that is neither scanned nor in the class index goes to blocks.
+    A fleet that is neither scanned nor in the class index goes to blocks. Only
+    the distinct shapes are kept while counting them (no list per runner).
     """
     n = len(states)
     auto_scan = index == "auto" and SCAN_ROWS > 0 and n <= SCAN_ROWS
     small = auto_scan and n <= scan_rows(maximize)
-    shapes = shapes_of(states) if vectorized and index != "scan" and not small else []
-    scanning = vectorized and (
-        index == "scan" or (auto_scan and (small or len(set(shapes)) > MAX_SHAPES))
-    )
-    if scanning:
-        shapes = []
+    nshapes = len(set(map(shape_of, states))) if vectorized and index != "scan" and not small else 0
+    scanning = vectorized and (index == "scan" or (auto_scan and (small or nshapes > MAX_SHAPES)))
     use_classes = (
         vectorized
         and not scanning
-        and (index == "classes" or (index == "auto" and len(set(shapes)) <= MAX_SHAPES))
+        and (index == "classes" or (index == "auto" and nshapes <= MAX_SHAPES))
     )
-    return shapes, scanning, use_classes
+    return scanning, use_classes

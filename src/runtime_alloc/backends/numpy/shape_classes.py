@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from heapq import heapify, heappop, heappush, heapreplace
+from itertools import repeat
 from typing import Any
 
 from runtime_alloc.backends.numpy.shape_groups import (
@@ -91,25 +92,35 @@ class ClassIndex:
 
     def add_many(
         self,
-        keys: list[int],
-        shapes: list[tuple[tuple[int, int, int], frozenset[str]]],
-        reserved: list[tuple[int, int, int]],
-        usable: list[bool],
+        keys: Iterable[int],
+        shapes: Iterable[tuple[tuple[int, int, int], frozenset[str]]],
+        reserved: Iterable[tuple[int, int, int]],
+        usable: Iterable[bool],
+        *,
+        rows: int | None = None,
     ) -> None:
         """Index new runners (shapes must fit, see :meth:`can_add`). O(n log n).
+
+        The four iterables run in step; they may be generators (a build of a
+        large fleet then makes no list per argument).
 
         Args:
             keys: each runner's member ``seq << SHIFT | row`` (the table's ``key_of``).
             shapes: each runner's (capacity, labels).
             reserved: each runner's reserved (cpu, memory, slots).
             usable: False for a draining runner.
+            rows: more than the highest row of ``keys`` (the table's row count);
+                None reads it from ``keys`` (then made a list).
         """
-        if not keys:
-            return
-        grow = max(k & MASK for k in keys) + 1 - len(self.group_of)
-        if grow > 0:
-            self.group_of.extend([None] * grow)
-            self.rclass_of.extend([None] * grow)
+        if rows is None:
+            keys = list(keys)
+            if not keys:
+                return
+            rows = max(k & MASK for k in keys) + 1
+        grow = rows - len(self.group_of)
+        if grow > 0:  # no temporary list of Nones
+            self.group_of.extend(repeat(None, grow))
+            self.rclass_of.extend(repeat(None, grow))
         # built in place, no list per r-class (a restored fleet has about one r-class
         # per runner); the heaps of r-classes given members here are heapified once
         heaps: dict[int, list[int]] = {}
