@@ -122,3 +122,27 @@ def test_an_end_relayed_before_its_future_is_kept_is_reported_once() -> None:
     assert not engine._ended
     engine._on_relay((0.0, {"op": "done", "key": key_a, "result": 5}))  # a duplicate
     assert engine._events.empty()
+
+
+def test_a_map_that_raises_fails_its_attempts_as_a_start_that_raised() -> None:
+    client = FakeClient()
+    engine = engine_with(client)
+    engine._thread = threading.current_thread()
+    engine.start("a", 1, "r1", print)
+    engine.start("b", 2, "r1", print)
+
+    def broken(keys: list[str]) -> None:
+        raise OSError("scheduler gone")
+
+    client.during = broken
+    engine._send_starts()  # on the dispatcher thread: must not raise
+    events = []
+    while not engine._events.empty():
+        events.append(engine._events.get())
+    reason = "engine could not start the task: OSError('scheduler gone')"
+    assert events == [
+        TaskFinished("a", 1, "failed", error=reason),
+        TaskFinished("b", 2, "failed", error=reason),
+    ]
+    assert not engine._attempts
+    assert not engine._keys

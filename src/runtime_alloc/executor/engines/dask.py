@@ -260,15 +260,32 @@ class DaskEngine:
         for address, items in starts.items():
             if not items:
                 continue
-            futures = client.map(  # type: ignore[union-attr]
-                self._run,
-                [payload for _, payload in items],
-                key=[key for key, _ in items],
-                workers=[address],
-                allow_other_workers=False,
-                pure=False,
-            )
-            self._keep([key for key, _ in items], futures)
+            keys = [key for key, _ in items]
+            try:
+                futures = client.map(  # type: ignore[union-attr]
+                    self._run,
+                    [payload for _, payload in items],
+                    key=keys,
+                    workers=[address],
+                    allow_other_workers=False,
+                    pure=False,
+                )
+            except Exception as error:  # noqa: BLE001 (as a failed start: the attempts fail)
+                self._not_sent(keys, error)
+                continue
+            self._keep(keys, futures)
+
+    def _not_sent(self, keys: list[str], error: Exception) -> None:
+        """Report attempts whose sending raised as failed, as ``start`` raising would."""
+        with self._lock:
+            attempts = [self._attempts.pop(key, None) for key in keys]
+            for attempt in attempts:
+                if attempt is not None:
+                    self._keys.pop(attempt, None)
+        reason = f"engine could not start the task: {error!r}"
+        for attempt in attempts:
+            if attempt is not None:
+                self._events.put(TaskFinished(*attempt, "failed", error=reason))
 
     def _keep(self, keys: list[str], futures: list[Future]) -> None:
         """Keep each submitted future until its end is reported; cancel the cancelled ones."""
