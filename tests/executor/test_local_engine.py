@@ -6,12 +6,13 @@ import functools
 import os
 import signal
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
-from runtime_alloc.executor import Executor, TaskState
+from runtime_alloc.executor import Executor, TaskFinished, TaskState
 from runtime_alloc.executor.engines import LocalEngine, local
 from tests.executor import payloads
 
@@ -256,3 +257,28 @@ def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_b
         assert payloads.most_overlapping(str(tmp_path)) == 1
         assert len(ex.allocator) == 0
         ex._check()
+
+
+def test_a_batch_that_could_not_be_sent_does_not_fail_a_neighbour_of_a_cancelled_task() -> None:
+    # A batch of two fails as a whole (its cancelled task's payload could not be pickled, say):
+    # the task left in it is sent again on its own, not failed for its neighbour's fault.
+    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2")], processes=1, pool="thread")
+    events: list[object] = []
+    engine.open(lambda event: events.extend(event if isinstance(event, list) else [event]))
+    try:
+        pool = engine._pools["a"]
+        with pool.lock:  # as take() hands two tasks over in one batch
+            batch = [(("gone", 1), pool.free.pop(), print), (("kept", 1), pool.free.pop(), None)]
+            batch[1] = (("kept", 1), batch[1][1], functools.partial(payloads.value, 3))
+            pool.handed.update({key: slot for key, slot, _ in batch})
+            pool.items += 1
+        engine.cancel("gone", 1, "a")
+        failed: Future[object] = Future()
+        failed.set_exception(TypeError("cannot pickle 'generator' object"))
+        engine._done(pool, batch, failed)
+        wait_until(lambda: len(events) >= 2)
+        assert [e for e in events if isinstance(e, TaskFinished)] == [
+            TaskFinished("kept", 1, "success", result=3)
+        ]
+    finally:
+        engine.close()

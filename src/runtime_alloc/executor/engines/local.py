@@ -328,7 +328,7 @@ class LocalEngine:
         for more in batches:  # on the pool's own thread: its loop clears the wake-ups it writes
             self._submit(pool, more)
         if outcomes is None:
-            self._batch_failed(pool, live, failure)
+            self._batch_failed(pool, live, failure, alone=len(batch) == 1)
             return
         events: list[Event] = []
         for index, (key, _, _) in live:
@@ -341,17 +341,25 @@ class LocalEngine:
             self._deliver(events)
 
     def _batch_failed(
-        self, pool: _Pool, live: list[tuple[int, tuple[Key, int, Any]]], error: BaseException
+        self,
+        pool: _Pool,
+        live: list[tuple[int, tuple[Key, int, Any]]],
+        error: BaseException,
+        *,
+        alone: bool,
     ) -> None:
-        """A batch that did not run: the pool broke or shut down, or it could not be sent."""
+        """A batch that did not run: the pool broke or shut down, or it could not be sent.
+
+        ``live`` are its tasks not cancelled; ``alone``: it held one task.
+        """
         if isinstance(error, CancelledError):
             return  # shut down by remove_runner or close
         if isinstance(error, BrokenProcessPool):
             self._lose(pool, "a worker process died")
             return
-        if len(live) == 1:  # a payload that cannot be pickled, say: its own task fails
-            key = live[0][1][0]
-            self._deliver(TaskFinished(*key, "failed", error=repr(error)))
+        if alone:  # a payload that cannot be pickled, say: its own task fails
+            for _, (key, _, _) in live:
+                self._deliver(TaskFinished(*key, "failed", error=repr(error)))
             return
         for _, (key, _, payload) in live:  # again one by one: each gets its own verdict
             with pool.lock:  # (one item more each than the pool's most, for this once)
