@@ -6,12 +6,13 @@ import functools
 import os
 import signal
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
-from runtime_alloc.executor import Executor, TaskState
+from runtime_alloc.executor import Executor, TaskFinished, TaskState
 from runtime_alloc.executor.engines import LocalEngine, local
 from tests.executor import payloads
 
@@ -127,26 +128,107 @@ def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
         assert [s.name for s in ex.allocator.snapshot().runners] == ["a"]
 
 
-def test_a_completion_that_places_many_tasks_on_its_own_pool_relays_the_rest(
+def test_a_completion_that_places_many_tasks_hands_them_over_in_bounded_batches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The completion of "big" is delivered on its pool's management thread and frees room for
-    # all 8 queued tasks on the same runner: past SELF_SUBMITS they go through the relay thread.
-    monkeypatch.setattr(local, "SELF_SUBMITS", 2)
-    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=2)
+    # 40 queued tasks on the same runner: they go in batches (its tasks were short), never more
+    # than 2 x processes work items in the pool, and each comes back with its own result.
+    engine = LocalEngine([Runner.parse("a", "cpu=64,slots=64")], processes=2)
+    sizes: list[tuple[int, int]] = []  # (tasks in the batch, work items in the pool)
+    submit = engine._submit
+
+    def counting(pool: local._Pool, batch: local.Batch) -> None:
+        sizes.append((len(batch), pool.items))
+        submit(pool, batch)
+
+    monkeypatch.setattr(engine, "_submit", counting)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
-        big = ex.submit("big", functools.partial(payloads.pid_after, 0.5), "cpu=8")
+        assert ex.submit("warm", functools.partial(payloads.value, 0), "cpu=1").wait(60)
+        big = ex.submit("big", functools.partial(payloads.pid_after, 0.5), "cpu=64")
         small = [
-            ex.submit(f"s{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(8)
+            ex.submit(f"s{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(40)
         ]
-        assert ex.metrics().queue_length == 8
+        small.append(ex.submit("bad", functools.partial(payloads.fail, "own error"), "cpu=1"))
+        assert ex.metrics().queue_length == 41
         assert ex.wait(60)
         assert big.state is TaskState.SUCCESS
-        assert [(h.state, h.result, h.runner) for h in small] == [
-            (TaskState.SUCCESS, i, "a") for i in range(8)
+        assert [(h.state, h.result, h.runner) for h in small[:-1]] == [
+            (TaskState.SUCCESS, i, "a") for i in range(40)
         ]
-        assert engine._relay is not None  # the relay thread was used
+        assert (small[-1].state, small[-1].error) == (TaskState.FAILED, "ValueError('own error')")
+        assert max(items for _, items in sizes) <= 4
+        assert sum(n for n, _ in sizes) == 43
+        assert len(sizes) < 43 - 10  # batched: fewer work items than tasks
+        assert len(ex.allocator) == 0
+        ex._check()
+
+
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_a_task_cancelled_in_a_batch_its_worker_did_not_reach_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # One process for 8 slots: "first" runs, "second" waits in the pool, t1-t4 are kept; when
+    # "first" ends they go as one batch (BATCH_SECONDS made large), behind "second", where a
+    # pool can no longer cancel them; the cancel slot makes the worker skip t2.
+    monkeypatch.setattr(local, "BATCH_SECONDS", 1000.0)
+    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1, pool=kind)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+
+        def sleeper(name: str, seconds: float) -> functools.partial[int]:
+            return functools.partial(payloads.interval, str(tmp_path), name, seconds)
+
+        first = ex.submit("first", sleeper("first", 0.3), "cpu=1")
+        second = ex.submit("second", sleeper("second", 1.0), "cpu=1")
+        handles = [ex.submit(f"t{i}", sleeper(f"t{i}", 0.0), "cpu=1") for i in range(1, 5)]
+        pool = engine._pools["a"]
+        assert list(pool.deferred) == [(f"t{i}", 1) for i in range(1, 5)]
+        wait_until(lambda: len(pool.handed) == 5)  # second + one batch of t1-t4
+        assert first.state is TaskState.SUCCESS
+        assert not (tmp_path / "second.start").exists() or second.state is TaskState.RUNNING
+        assert ex.cancel("t2")
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [
+            TaskState.SUCCESS,
+            TaskState.CANCELLED,
+            TaskState.SUCCESS,
+            TaskState.SUCCESS,
+        ]
+        assert not (tmp_path / "t2.start").exists()  # skipped by its worker
+        assert (tmp_path / "t3.start").exists()
+        assert len(ex.allocator) == 0
+        assert not pool.handed
+        assert len(pool.free) == len(pool.flags)
+        assert not any(pool.flags)  # every slot back, cleared
+        ex._check()
+
+
+def test_a_batch_that_cannot_be_sent_is_sent_again_task_by_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A lambda cannot be pickled for a worker process: in a batch it would fail its neighbours;
+    # sent again one per item, only its own task fails.
+    monkeypatch.setattr(local, "BATCH_SECONDS", 1000.0)
+    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        ex.submit("first", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+        ex.submit("second", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+        good = ex.submit("good", functools.partial(payloads.value, 7), "cpu=1")
+        bad = ex.submit("bad", lambda: 1, "cpu=1")
+        also = ex.submit("also", functools.partial(payloads.value, 8), "cpu=1")
+        assert list(engine._pools["a"].deferred) == [("good", 1), ("bad", 1), ("also", 1)]
+        assert ex.wait(60)
+        assert (good.state, good.result, also.state, also.result) == (
+            TaskState.SUCCESS,
+            7,
+            TaskState.SUCCESS,
+            8,
+        )
+        assert bad.state is TaskState.FAILED
+        assert "pickle" in (bad.error or "").lower()
         assert len(ex.allocator) == 0
         ex._check()
 
@@ -175,3 +257,28 @@ def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_b
         assert payloads.most_overlapping(str(tmp_path)) == 1
         assert len(ex.allocator) == 0
         ex._check()
+
+
+def test_a_batch_that_could_not_be_sent_does_not_fail_a_neighbour_of_a_cancelled_task() -> None:
+    # A batch of two fails as a whole (its cancelled task's payload could not be pickled, say):
+    # the task left in it is sent again on its own, not failed for its neighbour's fault.
+    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2")], processes=1, pool="thread")
+    events: list[object] = []
+    engine.open(lambda event: events.extend(event if isinstance(event, list) else [event]))
+    try:
+        pool = engine._pools["a"]
+        with pool.lock:  # as take() hands two tasks over in one batch
+            batch = [(("gone", 1), pool.free.pop(), print), (("kept", 1), pool.free.pop(), None)]
+            batch[1] = (("kept", 1), batch[1][1], functools.partial(payloads.value, 3))
+            pool.handed.update({key: slot for key, slot, _ in batch})
+            pool.items += 1
+        engine.cancel("gone", 1, "a")
+        failed: Future[object] = Future()
+        failed.set_exception(TypeError("cannot pickle 'generator' object"))
+        engine._done(pool, batch, failed)
+        wait_until(lambda: len(events) >= 2)
+        assert [e for e in events if isinstance(e, TaskFinished)] == [
+            TaskFinished("kept", 1, "success", result=3)
+        ]
+    finally:
+        engine.close()

@@ -1,4 +1,4 @@
-"""The dispatcher loop the local and Dask engines share: queued events to the sink, in batches."""
+"""The dispatcher loop of an engine with a thread of its own: queued events to the sink."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from runtime_alloc.executor.events import Event
 __all__ = ["dispatch"]
 
 
-def dispatch(events: queue.SimpleQueue[Event | None], sink: Callable[[], EventSink | None]) -> None:
+def dispatch(
+    events: queue.SimpleQueue[Event | None],
+    sink: Callable[[], EventSink | None],
+    after: Callable[[], None] | None = None,
+) -> None:
     """Deliver ``events`` until a None arrives, each time all that piled up as one list.
 
     One list is one call of the sink: the executor handles it under one lock
     acquisition with one scan of its queue, instead of one of each per event.
     ``sink()`` gives the current sink (None once the engine closed: the batch
-    is dropped). Runs on the engine's one dispatcher thread (the only reader).
+    is dropped). ``after()`` runs after each delivery (the engine sends the tasks
+    the executor started during it). Runs on the engine's one dispatcher thread
+    (the only reader).
 
     Runtime complexity: O(1) per event.
     """
@@ -32,5 +38,7 @@ def dispatch(events: queue.SimpleQueue[Event | None], sink: Callable[[], EventSi
         target = sink()
         if batch and target is not None:
             target(batch)
+            if after is not None:
+                after()
         if item is None:
             return

@@ -23,7 +23,8 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import threading
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, MutableSequence
 from concurrent.futures import (
     CancelledError,
     Executor,
@@ -38,22 +39,32 @@ import attrs
 
 from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, UnknownRunnerError
 from runtime_alloc.executor.engine import EventSink
+from runtime_alloc.executor.engines._local_worker import SKIPPED, init_worker, run_batch
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished
 from runtime_alloc.runners import Runner
 
 __all__ = ["LocalEngine"]
 
-FLUSH = 256
-"""The most deferred tasks one completion submits (the rest wait for the next ones)."""
+Key = tuple[str, int]  # (task id, attempt)
+Batch = list[tuple[Key, int, Any]]  # (key, cancel slot, payload) per task
 
-SELF_SUBMITS = 4096
-"""Tasks a pool's own thread may submit into that pool while it delivers one completion.
+MAX_BATCH = 64
+"""The most tasks one work item of a pool carries."""
+
+BATCH_SECONDS = 0.002
+"""A batch carries about this much work at most (by its pool's recent seconds per task).
+
+A task's completion is reported when its whole batch ends, so this bounds how
+much later than alone a task of a batch is reported (and its slot freed).
+Tasks of unknown length (none has ended in the pool yet) go one per item.
+"""
+
+MAX_ITEMS = 4096
+"""The most work items in one pool (twice its processes, at most this).
 
 A process pool's submit writes a wake-up message (4 bytes) into a pipe that
-only the pool's management thread empties; a 64 KiB pipe holds 16,384. A
-completion is delivered on that thread, and the tasks the executor places in
-that delivery are submitted there, so past this many the rest are handed to
-a relay thread (rare: it takes a completion that frees room for thousands).
+only the pool's management thread empties, and that thread submits the next
+items after each completion; a 64 KiB pipe holds 16,384 of them.
 """
 
 
@@ -62,13 +73,40 @@ class _Pool:
     runner: Runner
     executor: Executor
     generation: int
-    workers: int = 1
+    workers: int
+    flags: MutableSequence[int]  # a cancel slot per task handed to the pool (1: skip it)
     lost: bool = False
-    futures: dict[tuple[str, int], Future[Any]] = attrs.Factory(dict)
-    # Placed while every worker was busy, from a thread other than the pool's own: submitted
-    # by the pool's next done callback, on its own thread (no wake-up of it per task).
-    deferred: dict[tuple[str, int], Any] = attrs.Factory(dict)
-    lock: threading.Lock = attrs.Factory(threading.Lock)  # guards deferred with the pops
+    items: int = 0  # work items in the pool (batches submitted, not yet done)
+    # Placed while the pool held its most work items: handed over, in order and in batches,
+    # by the pool's next done callbacks; cancel() drops such a task before it reaches the pool.
+    deferred: OrderedDict[Key, Any] = attrs.Factory(OrderedDict)
+    handed: dict[Key, int] = attrs.Factory(dict)  # in a submitted batch -> its cancel slot
+    free: list[int] = attrs.Factory(list)  # unused cancel slots
+    task_seconds: float | None = None  # recent running time per task (None: none ended yet)
+    lock: threading.Lock = attrs.Factory(threading.Lock)  # guards all of the above but lost
+
+    @property
+    def most_items(self) -> int:
+        return min(2 * self.workers, MAX_ITEMS)
+
+    def take(self) -> list[Batch]:
+        """Under ``lock``: the batches to submit now, each counted in ``items``. O(tasks taken)."""
+        batches: list[Batch] = []
+        deferred, most = self.deferred, self.most_items
+        while deferred and self.items < most:
+            size = 1
+            if self.task_seconds is not None:
+                size = int(BATCH_SECONDS / max(self.task_seconds, 1e-9))
+                size = max(1, min(size, MAX_BATCH, -(-len(deferred) // self.workers)))
+            batch: Batch = []
+            for _ in range(size):
+                key, payload = deferred.popitem(last=False)
+                slot = self.free.pop()
+                self.handed[key] = slot
+                batch.append((key, slot, payload))
+            batches.append(batch)
+            self.items += 1
+        return batches
 
 
 class LocalEngine:
@@ -93,12 +131,18 @@ class LocalEngine:
     task and starts the next one there, without a hand-off to another thread.
     :meth:`start` returns True (the task is handed to the pool, so the
     executor records it running at once) instead of delivering ``TaskStarted``.
-    A task placed from another thread while every worker of its process pool
-    is busy (and one more task waits in it) is kept and submitted by the
-    pool's next done callback, on the pool's own thread: one wake-up of that
-    thread less per task. Membership events come from the thread that calls
-    :meth:`add_runner` / :meth:`remove_runner`, or the pool's thread for a
-    lost worker.
+
+    Batches: a pool holds at most twice its processes in work items. A task
+    placed while it holds that many is kept by the engine (``cancel`` drops
+    it) and handed over by the pool's next done callback, together with the
+    tasks kept after it as one work item of up to :data:`MAX_BATCH` tasks, as
+    many as run in about :data:`BATCH_SECONDS` by the pool's recent seconds
+    per task (one while that is unknown) and spread over its processes. The
+    worker runs a batch's payloads in order and the completions come back per
+    task, each with its own result or error; ``cancel`` of a task in a batch
+    its worker has not come to yet makes the worker skip it. Membership
+    events come from the thread that calls :meth:`add_runner` /
+    :meth:`remove_runner`, or the pool's thread for a lost worker.
     """
 
     def __init__(
@@ -136,10 +180,6 @@ class LocalEngine:
         self._pools: dict[str, _Pool] = {}
         self._generation = 0
         self._sink: EventSink | None = None
-        #: per thread: .pool, the pool whose completion this thread delivers, and .sent,
-        #: what that delivery submitted into it so far
-        self._local = threading.local()
-        self._relay: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ Engine
 
@@ -153,7 +193,7 @@ class LocalEngine:
             self._sink = sink
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> bool:  # noqa: ANN401
-        """Submit ``payload`` to the runner's pool; True: it is running (handed to the pool). O(1).
+        """Hand ``payload`` to the runner's pool; True: it is running (handed to the pool). O(1).
 
         Raises:
             InvalidArgumentError: the payload is not callable.
@@ -161,61 +201,39 @@ class LocalEngine:
         if not callable(payload):
             msg = f"LocalEngine payloads must be callables, got {payload!r}"
             raise InvalidArgumentError(msg)
-        pool = self._pools.get(runner)  # no engine lock: the pool's own submit is thread-safe
+        pool = self._pools.get(runner)  # no engine lock: the pool has its own
         if pool is None or pool.lost:
             return False  # the runner is going away; its RunnerLeft evicts the task
-        local = self._local
-        delivering: _Pool | None = getattr(local, "pool", None)
-        if delivering is pool:  # on the pool's own thread, in its callback
-            local.sent += 1
-            if local.sent > SELF_SUBMITS:
-                self._relayed(pool, task_id, attempt, payload)
-                return True
-        elif self._pool_kind == "process":
-            with pool.lock:
-                if len(pool.futures) > pool.workers:  # every worker busy, one more queued
-                    pool.deferred[(task_id, attempt)] = payload
-                    return True
-        self._submit(pool, task_id, attempt, payload)
+        with pool.lock:
+            pool.deferred[(task_id, attempt)] = payload
+            batches = pool.take()  # none while the pool holds its most items
+        for batch in batches:
+            self._submit(pool, batch)
         return True  # the executor records it running: no TaskStarted event to deliver
 
-    def _submit(self, pool: _Pool, task_id: str, attempt: int, payload: Any) -> None:  # noqa: ANN401
+    def _submit(self, pool: _Pool, batch: Batch) -> None:
+        items = [(slot, payload) for _, slot, payload in batch]
         try:
-            future = pool.executor.submit(payload)
+            if self._pool_kind == "process":
+                future = pool.executor.submit(run_batch, items, None, check_pickle=True)
+            else:  # threads share the engine's memory: the slots go with the batch
+                future = pool.executor.submit(run_batch, items, pool.flags)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by remove_runner
             self._lose(pool, "its process pool broke")
             return
-        key = (task_id, attempt)
-        pool.futures[key] = future  # before the callback, which pops it (at once if done)
-        future.add_done_callback(functools.partial(self._done, pool, key))
-
-    def _flush(self, pool: _Pool, deferred: dict[tuple[str, int], Any]) -> None:
-        items = iter(deferred.items())
-        for count, ((task_id, attempt), payload) in enumerate(items, 1):
-            self._submit(pool, task_id, attempt, payload)
-            if count == FLUSH:  # the rest at the next completion (one more in flight each)
-                with pool.lock:
-                    pool.deferred = dict(items) | pool.deferred
-                return
-
-    def _relayed(self, pool: _Pool, task_id: str, attempt: int, payload: Any) -> None:  # noqa: ANN401
-        with self._lock:
-            if self._relay is None:
-                self._relay = ThreadPoolExecutor(1, thread_name_prefix="runtime-alloc-local-relay")
-            relay = self._relay
-        relay.submit(self._submit, pool, task_id, attempt, payload)
+        future.add_done_callback(functools.partial(self._done, pool, batch))
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
-        """Cancel the attempt if no worker has taken it yet (a running one finishes). O(1)."""
+        """Drop the attempt, or mark it so its worker skips it; a running one finishes. O(1)."""
         pool = self._pools.get(runner)
         if pool is None:
             return
+        key = (task_id, attempt)
         with pool.lock:
-            if pool.deferred.pop((task_id, attempt), None) is not None:
-                return  # never handed to the pool
-            future = pool.futures.pop((task_id, attempt), None)
-        if future is not None:
-            future.cancel()
+            if pool.deferred.pop(key, None) is None:  # else never handed to the pool
+                slot = pool.handed.pop(key, None)
+                if slot is not None:  # in a batch: skipped unless its worker began it
+                    pool.flags[slot] = 1
 
     def close(self) -> None:
         """Stop every pool (running payloads finish first); no event follows. O(runners)."""
@@ -223,8 +241,6 @@ class LocalEngine:
             pools = list(self._pools.values())
             self._pools.clear()
             self._sink = None
-        if self._relay is not None:
-            self._relay.shutdown(wait=True)  # its submits first, then the pools' shutdown
         for pool in pools:
             pool.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -272,39 +288,85 @@ class LocalEngine:
                 raise DuplicateRunnerError(msg)
             workers = self._processes or max(runner.capacity.slots, 1)
             self._generation += 1
-            executor: Executor = (
-                ProcessPoolExecutor(workers, mp_context=self._context)
-                if self._pool_kind == "process"
-                else ThreadPoolExecutor(workers, thread_name_prefix=f"runner-{runner.name}")
-            )
-            self._pools[runner.name] = _Pool(runner, executor, self._generation, workers)
+            slots = min(2 * workers, MAX_ITEMS) * MAX_BATCH  # the most tasks handed at once
+            executor: Executor
+            flags: MutableSequence[int]
+            if self._pool_kind == "process":
+                flags = self._context.RawArray("b", slots)  # shared with the workers
+                executor = ProcessPoolExecutor(
+                    workers, mp_context=self._context, initializer=init_worker, initargs=(flags,)
+                )
+            else:
+                flags = bytearray(slots)
+                executor = ThreadPoolExecutor(workers, thread_name_prefix=f"runner-{runner.name}")
+            pool = _Pool(runner, executor, self._generation, workers, flags)
+            pool.free = list(range(slots - 1, -1, -1))
+            self._pools[runner.name] = pool
 
-    def _done(self, pool: _Pool, key: tuple[str, int], future: Future[Any]) -> None:
+    def _done(self, pool: _Pool, batch: Batch, future: Future[Any]) -> None:
+        """A batch ended (on the pool's own thread): hand over the next, deliver its tasks' ends."""
+        live: list[tuple[int, tuple[Key, int, Any]]] = []  # (index, entry): not cancelled
+        flags, free, handed = pool.flags, pool.free, pool.handed
         with pool.lock:
-            pool.futures.pop(key, None)
-            deferred = pool.deferred
-            if deferred:
-                pool.deferred = {}
-        if deferred:  # on the pool's own thread: its loop clears the wake-ups it writes
-            self._flush(pool, deferred)
-        try:
-            result = future.result()  # done: one look under the future's lock, no wait
-        except CancelledError:
+            pool.items -= 1
+            for index, entry in enumerate(batch):
+                key, slot = entry[0], entry[1]
+                if handed.get(key) == slot:
+                    del handed[key]
+                    live.append((index, entry))
+                flags[slot] = 0
+                free.append(slot)
+            try:
+                outcomes, seconds = future.result()  # done: no wait
+            except BaseException as error:  # noqa: BLE001 (sorted out below, outside the lock)
+                outcomes, failure = None, error
+            else:
+                per_task = seconds / len(batch)
+                known = pool.task_seconds
+                pool.task_seconds = per_task if known is None else (known + per_task) / 2
+            batches = [] if pool.lost else pool.take()
+        for more in batches:  # on the pool's own thread: its loop clears the wake-ups it writes
+            self._submit(pool, more)
+        if outcomes is None:
+            self._batch_failed(pool, live, failure, alone=len(batch) == 1)
             return
-        except BrokenProcessPool:
+        events: list[Event] = []
+        for index, (key, _, _) in live:
+            code, value = outcomes[index]
+            if code == 1:
+                events.append(TaskFinished(*key, "success", result=value))
+            elif code != SKIPPED:
+                events.append(TaskFinished(*key, "failed", error=value))
+        if events:
+            self._deliver(events)
+
+    def _batch_failed(
+        self,
+        pool: _Pool,
+        live: list[tuple[int, tuple[Key, int, Any]]],
+        error: BaseException,
+        *,
+        alone: bool,
+    ) -> None:
+        """A batch that did not run: the pool broke or shut down, or it could not be sent.
+
+        ``live`` are its tasks not cancelled; ``alone``: it held one task.
+        """
+        if isinstance(error, CancelledError):
+            return  # shut down by remove_runner or close
+        if isinstance(error, BrokenProcessPool):
             self._lose(pool, "a worker process died")
             return
-        except BaseException as error:  # noqa: BLE001 (the payload's failure, reported)
-            event = TaskFinished(*key, "failed", error=repr(error))
-        else:
-            event = TaskFinished(*key, "success", result=result)
-        local = self._local
-        outer = getattr(local, "pool", None), getattr(local, "sent", 0)
-        local.pool, local.sent = pool, 0  # start() counts what this delivery submits to pool
-        try:
-            self._deliver(event)
-        finally:
-            local.pool, local.sent = outer
+        if alone:  # a payload that cannot be pickled, say: its own task fails
+            for _, (key, _, _) in live:
+                self._deliver(TaskFinished(*key, "failed", error=repr(error)))
+            return
+        for _, (key, _, payload) in live:  # again one by one: each gets its own verdict
+            with pool.lock:  # (one item more each than the pool's most, for this once)
+                slot = pool.free.pop()
+                pool.handed[key] = slot
+                pool.items += 1
+            self._submit(pool, [(key, slot, payload)])
 
     def _lose(self, pool: _Pool, reason: str) -> None:
         with self._lock:
@@ -318,8 +380,8 @@ class LocalEngine:
         if self.restart_lost and self._sink is not None:
             self.add_runner(pool.runner)
 
-    def _deliver(self, event: Event) -> None:
-        """Hand one event to the sink on this thread (never waits: see ``Executor.deliver``)."""
+    def _deliver(self, event: Event | list[Event]) -> None:
+        """Hand an event or a list to the sink on this thread (it never waits: see deliver)."""
         sink = self._sink
         if sink is not None:  # None before open and after close: dropped
             sink(event)
