@@ -29,25 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ab_trees
 from ab_trees import Worker
-
-#: ab_trees' worker, plus ``many-built``: ``many`` on an allocator whose index is built.
-BUILT_WORKER = ab_trees.WORKER.replace(
-    '    elif cmd == "digest":',
-    """    elif cmd == "many-built":
-        alloc = Allocator(fleet(int(args[0])), strategy=STRATEGIES[args[1]](), backend="numpy")
-        alloc.allocate("warm-up", "slots=1")
-        alloc.release("warm-up")
-        items = [(f"m{i}", "slots=1") for i in range(int(args[2]))]
-        start = time.perf_counter()
-        placed = alloc.allocate_many(items)
-        elapsed = time.perf_counter() - start
-        digest = hashlib.sha256(repr([getattr(p, "runner", None) for p in placed]).encode())
-        print(elapsed, digest.hexdigest()[:16], flush=True)
-    elif cmd == "digest":""",
-)
-assert BUILT_WORKER != ab_trees.WORKER, "ab_trees.WORKER changed: update BUILT_WORKER"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "--built", action="store_true", help="build the backend's index before timing"
     )
     args = parser.parse_args(argv)
-    command = "many-built" if args.built else "many"
-    ab_trees.WORKER = BUILT_WORKER  # the workers below run it
+    built = " built" if args.built else ""
     print(
         f"allocate_many of {args.tasks:,} x slots=1 on {args.runners:,} runners, numpy backend"
         + (", index built before the timer" if args.built else "")
@@ -82,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 for i in (0, 1) if r % 2 == 0 else (1, 0):
                     elapsed, digest = (
-                        workers[i].ask(f"{command} {args.runners} {strategy} {args.tasks}").split()
+                        workers[i]
+                        .ask(f"many {args.runners} {strategy} {args.tasks}{built}")
+                        .split()
                     )
                     times[i].append(float(elapsed))
                     digests[i].add(digest)
