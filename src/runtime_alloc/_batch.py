@@ -21,7 +21,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from runtime_alloc._requests import Cache, Request, identical_runs, prepare_batch
+from runtime_alloc._requests import Cache, Request, identical_runs, prepare_batch, same_request
 from runtime_alloc.labels import MAX_NAME_LENGTH
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
@@ -129,7 +129,7 @@ def _bulk(
             _, resources, labels = prepare_one(
                 task_ids[start], requests[start], () if requires is None else requires[start], cache
             )
-            if runs and _same(runs[-1], resources, labels):
+            if runs and same_request(runs[-1][2], runs[-1][3], resources, labels):
                 runs[-1] = (runs[-1][0], stop, resources, labels)
             else:
                 runs.append((start, stop, resources, labels))
@@ -176,12 +176,6 @@ def _columns(
         return None
     requires = list(map(_third, items)) if sizes == {3} else None
     return task_ids, list(map(_second, items)), requires
-
-
-def _same(run: Run, resources: Resources, labels: frozenset[str]) -> bool:
-    """Whether ``run``'s request equals (resources, labels), as :func:`identical_runs` compares."""
-    _, _, other, require = run
-    return (other is resources or other == resources) and (labels is require or labels == require)
 
 
 @cache

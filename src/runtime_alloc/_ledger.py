@@ -22,7 +22,13 @@ from runtime_alloc._ledger_rows import ROW
 from runtime_alloc._ledger_views import NOTHING, held_tuple
 from runtime_alloc.errors import DuplicateRunnerError
 from runtime_alloc.reservations import Reservation
-from runtime_alloc.runners import RunnerState, check_fleet, check_runner, fleet_sequence
+from runtime_alloc.runners import (
+    RunnerState,
+    check_fleet,
+    check_runner,
+    fleet_sequence,
+    number_fleet,
+)
 
 __all__ = ["Ledger"]
 
@@ -91,14 +97,7 @@ class Ledger(LedgerReservations):
 
     def _number(self, fleet: Sequence[object]) -> None:
         """Check a new fleet's runners and give each its row in ``row_of``. O(len(fleet))."""
-        row_of = self.row_of
-        for row, runner in enumerate(fleet):
-            check_runner(runner)
-            name = runner.name  # type: ignore[attr-defined]
-            if name in row_of:
-                msg = f"runner {name!r} is listed twice"
-                raise DuplicateRunnerError(msg)
-            row_of[name] = row
+        number_fleet(fleet, self.row_of)
 
     def _columns(self, fleet: Sequence[object]) -> None:
         """Give an empty ledger's numbered ``fleet`` its rows, columns made at their size. O(n)."""

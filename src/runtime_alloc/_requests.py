@@ -27,6 +27,7 @@ __all__ = [
     "prepare",
     "prepare_batch",
     "prepare_task",
+    "same_request",
 ]
 
 #: What ``allocate`` accepts as a request.
@@ -162,6 +163,13 @@ def parse_batch_item(index: int, item: object) -> tuple[Any, Request, Any]:
     return seq[0], (seq[1] if len(seq) > 1 else None), (seq[2] if len(seq) > 2 else ())
 
 
+def same_request(
+    request: Resources, require: frozenset[str], other: Resources, labels: frozenset[str]
+) -> bool:
+    """Whether two prepared requests are equal (identity first: the common case). O(1)."""
+    return (other is request or other == request) and (labels is require or labels == require)
+
+
 def identical_runs(
     prepared: Sequence[tuple[str, Resources, frozenset[str]]],
 ) -> Iterator[Sequence[tuple[str, Resources, frozenset[str]]]]:
@@ -172,7 +180,7 @@ def identical_runs(
         _, request, require = prepared[start]
         while end < len(prepared):
             _, other, labels = prepared[end]
-            if (other is request or other == request) and (labels is require or labels == require):
+            if same_request(request, require, other, labels):
                 end += 1
             else:
                 break

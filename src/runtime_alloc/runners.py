@@ -27,6 +27,7 @@ __all__ = [
     "fleet_sequence",
     "label_rule",
     "labels_allow",
+    "number_fleet",
     "to_labels",
 ]
 
@@ -295,12 +296,27 @@ def check_fleet(runners: Iterable[object]) -> list[Runner]:
         InvalidArgumentError: not an iterable, or an item is not a Runner.
         DuplicateRunnerError: a name is listed twice.
     """
-    fleet = list(fleet_sequence(runners))
-    names = set()
-    for runner in fleet:
-        check_runner(runner)
-        if runner.name in names:  # type: ignore[attr-defined]
-            msg = f"runner {runner.name!r} is listed twice"  # type: ignore[attr-defined]
-            raise DuplicateRunnerError(msg)
-        names.add(runner.name)  # type: ignore[attr-defined]
+    given = fleet_sequence(runners)
+    fleet = list(given) if given is runners else given  # one copy: the caller's list is not kept
+    number_fleet(fleet, {})
     return fleet  # type: ignore[return-value]
+
+
+def number_fleet(fleet: Sequence[object], rows: dict[str, int]) -> None:
+    """Check a fleet's runners and give each its position in ``rows`` (name -> position).
+
+    ``rows`` should be empty; it holds the names checked so far when an error is raised.
+
+    Raises:
+        InvalidArgumentError: an item is not a Runner.
+        DuplicateRunnerError: a name is listed twice.
+
+    Runtime complexity: O(len(fleet)).
+    """
+    for row, runner in enumerate(fleet):
+        check_runner(runner)
+        name = runner.name  # type: ignore[attr-defined]
+        if name in rows:
+            msg = f"runner {name!r} is listed twice"
+            raise DuplicateRunnerError(msg)
+        rows[name] = row

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from runtime_alloc._frozen import FrozenMap
+from runtime_alloc._ledger_views import NOTHING
 from runtime_alloc._snapshot_reader import read_dict, read_json
 from runtime_alloc._units import _show
 from runtime_alloc.devices import device_problem
@@ -22,8 +23,6 @@ __all__ = ["SNAPSHOT_SCHEMA_VERSION", "FleetSnapshot"]
 #: Version of the dict/JSON layout written by :meth:`FleetSnapshot.to_dict`.
 #: Version 2 added ``config`` and ``counters``; version 1 (without them) is still read.
 SNAPSHOT_SCHEMA_VERSION = 2
-
-_NOTHING = Resources()
 
 
 def _to_states(value: Iterable[RunnerState]) -> tuple[RunnerState, ...]:
@@ -212,7 +211,7 @@ class FleetSnapshot:
                 held.setdefault(name, []).append(reservation)
         for state in self.runners:
             total = sums[state.name]
-            reserved = _NOTHING if isinstance(total, RunnerState) else total
+            reserved = NOTHING if isinstance(total, RunnerState) else total
             if state.reserved != reserved:
                 msg = (
                     f"snapshot runner {state.name!r} reserved {state.reserved} but its "

@@ -47,10 +47,13 @@ class FakeClient:
         return [FakeFuture(k) for k in key]
 
 
-def engine_with(client: FakeClient) -> DaskEngine:
+def engine_with(client: FakeClient, *, dispatching: bool = False) -> DaskEngine:
+    """An engine on ``client``; ``dispatching``: this thread acts as its dispatcher."""
     engine = DaskEngine("tcp://127.0.0.1:1", [])
     engine.client = client  # type: ignore[assignment]
     engine._addresses = {"r1": "tcp://w1", "r2": "tcp://w2"}
+    if dispatching:
+        engine._thread = threading.current_thread()
     return engine
 
 
@@ -98,8 +101,7 @@ def test_starts_during_a_delivery_go_out_after_it_in_one_map_per_worker() -> Non
 
 def test_an_end_relayed_before_its_future_is_kept_is_reported_once() -> None:
     client = FakeClient()
-    engine = engine_with(client)
-    engine._thread = threading.current_thread()
+    engine = engine_with(client, dispatching=True)
     engine.start("a", 1, "r1", print)
     engine.start("b", 1, "r1", print)
     key_a, key_b = engine._keys[("a", 1)], engine._keys[("b", 1)]
@@ -126,8 +128,7 @@ def test_an_end_relayed_before_its_future_is_kept_is_reported_once() -> None:
 
 def test_a_map_that_raises_fails_its_attempts_as_a_start_that_raised() -> None:
     client = FakeClient()
-    engine = engine_with(client)
-    engine._thread = threading.current_thread()
+    engine = engine_with(client, dispatching=True)
     engine.start("a", 1, "r1", print)
     engine.start("b", 2, "r1", print)
 

@@ -27,6 +27,16 @@ def wait_until(predicate, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def submit_intervals(ex: Executor, tmp_path: Path, count: int, seconds: float) -> list:
+    """Submit tasks t0.. of one cpu each that record their run in ``tmp_path``."""
+    return [
+        ex.submit(
+            f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", seconds), "cpu=1"
+        )
+        for i in range(count)
+    ]
+
+
 def test_placement_matches_the_allocator_and_states_are_released_once() -> None:
     runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=4,slots=2")]
     engine = LocalEngine(runners)
@@ -55,12 +65,7 @@ def test_queue_when_full_drains_as_tasks_finish(tmp_path: Path) -> None:
     engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=1,slots=1")])
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 2)
-        handles = [
-            ex.submit(
-                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.3), "cpu=1"
-            )
-            for i in range(9)
-        ]
+        handles = submit_intervals(ex, tmp_path, 9, 0.3)
         assert ex.metrics().queue_length == 6  # 3 cpu for 9 tasks of 1 cpu
         assert ex.wait(60)
         assert all(h.state is TaskState.SUCCESS for h in handles)
@@ -114,12 +119,7 @@ def test_lost_after_max_retries_and_a_restarted_runner_joins_again(tmp_path: Pat
 def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
     engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")])
     with Executor(engine) as ex:
-        handles = [
-            ex.submit(
-                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.5), "cpu=1"
-            )
-            for i in range(4)
-        ]
+        handles = submit_intervals(ex, tmp_path, 4, 0.5)
         engine.add_runner(Runner.parse("late", "cpu=1,slots=1"))
         assert ex.wait(60)
         assert {h.runner for h in handles} == {"a", "late"}
@@ -241,12 +241,7 @@ def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_b
     engine = LocalEngine([Runner.parse("a", "cpu=4,slots=4")], processes=1)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
-        handles = [
-            ex.submit(
-                f"t{i}", functools.partial(payloads.interval, str(tmp_path), f"t{i}", 0.2), "cpu=1"
-            )
-            for i in range(4)
-        ]
+        handles = submit_intervals(ex, tmp_path, 4, 0.2)
         pool = engine._pools["a"]
         assert set(pool.deferred) == {("t2", 1), ("t3", 1)}
         assert ex.cancel("t3")  # never handed to the pool: it never runs

@@ -139,27 +139,12 @@ class Choosing:
         work in the common case (see :mod:`.extended_index`); the python
         scan's O(N) for custom strategies.
         """
-        if (  # the hot paths: a request without extended resources or label ORs
-            not self._pending
-            and not request.extended._data  # noqa: SLF001
-            and (not require or not any_labels(require))
-        ):
-            classes = self.classes
-            if classes is not None:
-                row = classes.choose(
-                    (request.millicpu, request.memory_bytes, request.slots), require
-                )
-                return None if row < 0 else self.table.runners[row].name  # type: ignore[union-attr]
-            arrays = self._arrays
-            if arrays is not None:  # small fleets: the scan, its arrays taken
-                row = arrays.choose(self.table, request, require)
-                return None if row < 0 else self.table.runners[row].name  # type: ignore[union-attr]
         if self._pending:
             self.flush()
         if self._scan_states is not None:
             state = _placement.choose(self._scan_states.values(), self._strategy, request, require)
             return None if state is None else state.name
-        if request.extended._data or any_labels(require):  # noqa: SLF001
+        if request.extended._data or (require and any_labels(require)):  # noqa: SLF001
             found = (  # extended resources and devices: their index (it syncs what it reads)
                 self.extended_index.choose(request, require)
                 if request.extended and not self.scanning
@@ -170,16 +155,16 @@ class Choosing:
                 row = self._scan(self._candidates(request), request, require)
             else:
                 row = found
+        elif self.classes is not None:  # the common case first (classes never scan)
+            row = self.classes.choose(
+                (request.millicpu, request.memory_bytes, request.slots), require
+            )
         elif self.scanning:
             arrays = self._arrays
             if arrays is None:
                 self.sync()
                 arrays = self._arrays = ScanArrays(self.table, self.weights, maximize=self.maximize)
             row = arrays.choose(self.table, request, require)
-        elif self.classes is not None:
-            row = self.classes.choose(
-                (request.millicpu, request.memory_bytes, request.slots), require
-            )
         else:
             row = blocks.search(self, request, require)  # type: ignore[arg-type]
         return None if row < 0 else self.table.runners[row].name  # type: ignore[union-attr]

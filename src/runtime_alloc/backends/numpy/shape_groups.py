@@ -203,7 +203,8 @@ def join_members(m: list[int], member: int, n: int, r: Any, row: int, rclass_of:
 def bucket_member(buckets: dict[Any, Any], g: Any, r: Any, member: int) -> None:  # noqa: ANN401
     """Add ``member`` to the bulk build's bucket of r-class ``r`` in group ``g``. O(1).
 
-    ``buckets`` maps ``(id(g), r)`` to ``(g, members)``. Shared by both class indexes.
+    ``buckets`` maps ``(id(g), r)`` to ``(g, members)``. Used by the device class
+    index's bulk build (:mod:`.device_build`).
     """
     bucket = buckets.get((id(g), r))
     if bucket is None:
