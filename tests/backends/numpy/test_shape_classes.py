@@ -53,3 +53,27 @@ def test_both_forms_of_the_class_score_are_exercised():
     assert full.score((0, 0, 0), (3000, 5000, 1)) == 0.5
     # cpu 0.75 + memory 0.5 -> 1.25 / 2 = 0.625 (Kubernetes' worked example)
     assert partial.score((0, 0, 0), (3000, 5000, 1)) == 0.625
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_compact_keeps_one_entry_per_live_class_and_drops_dead_ones(maximize):
+    from runtime_alloc.backends.numpy.shape_groups import TIERS, compact, push
+
+    ntiers = TIERS if maximize else 1
+    group = ShapeGroup((4000, 1 << 34, 16), frozenset(), (1, 1, 1), ntiers)
+    live = [(100 * i, i << 20, i % 16) for i in range(1, 40)]
+    dead = [(100 * i + 7, i << 21, 1) for i in range(1, 20)]
+    for r in live + dead + live[::3]:  # every third live class pushed twice: duplicates
+        push(group, r, ntiers, maximize=maximize)
+    for r in live:
+        group.members[r] = 1
+    assert group.entries == len(live) + len(dead) + len(live[::3])
+    compact(group)
+    entries = [e for tier in group.tiers for e in tier]
+    assert sorted(e[1] for e in entries) == sorted(live)  # one each, no dead class
+    assert group.entries == len(live)
+    for c, low in enumerate(group.cmin):  # each chunk's bound is its tiers' lowest root
+        roots = [h[0][0] for h in group.tiers[c * 8 : c * 8 + 8] if h]
+        assert low == min(roots, default=float("inf"))
+    for tier in group.tiers:  # still heaps
+        assert all(tier[(i - 1) // 2] <= tier[i] for i in range(1, len(tier)))

@@ -216,17 +216,17 @@ def bucket_member(buckets: dict[Any, Any], g: Any, r: Any, member: int) -> None:
 def compact(g: ShapeGroup) -> None:
     """Drop the dead and duplicate tier heap entries of ``g`` (see ShapeGroup). O(entries)."""
     members = g.members
-    kept: set[tuple[int, int, int]] = set()  # one entry per live class
-    for tier in g.tiers:
-        entries = []
-        for e in tier:
-            r = e[1]
-            if r in members and r not in kept:
-                kept.add(r)
-                entries.append(e)
+    live = [[e for e in tier if e[1] in members] for tier in g.tiers]
+    n = sum(map(len, live))
+    if n > len(members):
+        # a class that came back while its old entry lived has two entries; both are
+        # the same tuple (a class's key and tier follow from r), so one is kept
+        live = [list(dict.fromkeys(entries)) for entries in live]
+        n = len(members)
+    for tier, entries in zip(g.tiers, live, strict=True):
         heapify(entries)
         tier[:] = entries
-    g.entries = len(kept)
+    g.entries = n
     for c in range(len(g.cmin)):
         roots = [h[0][0] for h in g.tiers[c << CHUNK_BITS : (c + 1) << CHUNK_BITS] if h]
         g.cmin[c] = min(roots, default=INF)
