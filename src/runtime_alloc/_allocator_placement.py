@@ -242,8 +242,8 @@ class AllocatorPlacement:
         if (  # the hot path: a valid Resources without extended resources, no labels
             type(request) is Resources
             and not request.extended._data  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
-            and type(require) is tuple
-            and not require
+            and not require  # () or an empty frozenset (the executor's labels)
+            and (type(require) is tuple or type(require) is frozenset)
             and not require_any
             and type(task_id) is str
             and 1 <= request.slots <= self._max_task_slots
