@@ -297,6 +297,75 @@ class ClassIndex:
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
         """Return the row the python scan would pick for request ``q``, or -1.
 
+        When the lowest score wins (one tier per group) the usual decision is
+        a group whose heap root is feasible and alone in its window: that is
+        checked first (:meth:`_choose_root`), the general walk
+        (:meth:`_choose_walk`) runs otherwise. Both make the same decision.
+
+        Runtime complexity: see the module docstring.
+        """
+        if self.maximize:
+            return self._choose_walk(q, require)
+        return self._choose_root(q, require)
+
+    def _choose_root(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """:meth:`choose` when the lowest score wins, trying each group's heap root alone.
+
+        Every group that fits ``q`` is bounded by its heap root's key (the least
+        key of the heap, dead entries included: a lower bound of its live keys,
+        so of its scores, as in :meth:`_bounds`). When the group of the least
+        bound has a live, feasible root whose window (keys within ``delta``)
+        holds no other entry, that root's class is the group's only candidate;
+        it wins unless another group's bound reaches its score (then, or when the
+        root is not alone, the general walk decides). O(groups) plus the
+        score of one class in that case.
+        """
+        q0, q1, q2 = q
+        groups = self._by_require.get(require)
+        if groups is None:
+            groups = self._groups_for(require)
+        low = INF
+        second = INF  # the least bound of the other groups
+        found = None
+        for c0, c1, c2, _, a0, a1, a2, wsumf, g in groups:
+            if q0 > c0 or q1 > c1 or q2 > c2:
+                continue  # not even an empty runner of this shape holds q
+            h = g.tiers[0]
+            if not h:
+                continue  # no usable runner
+            bound = h[0][0] / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0
+            if bound < low:
+                low, second, found = bound, low, g
+            elif bound < second:
+                second = bound
+        if found is None:
+            return -1
+        g = found
+        h = g.tiers[0]
+        members = g.members
+        sk, r = h[0]
+        cap = g.cap
+        n = len(h)
+        if (
+            r not in members
+            or r[0] > cap[0] - q0  # reserved_within, unrolled
+            or r[1] > cap[1] - q1
+            or r[2] > cap[2] - q2
+            or (n > 1 and h[1][0] <= sk + g.delta)
+            or (n > 2 and h[2][0] <= sk + g.delta)
+        ):
+            return self._choose_walk(q, require)
+        f = g.score(r, q)
+        if second * DOWN <= f:
+            return self._choose_walk(q, require)  # another group may hold a winner
+        m = members[r]
+        if type(m) is not int:
+            _, m = best_member((r,), g.score, q, members, self.rclass_of, False, 0.0, -1)  # noqa: FBT003
+        return m & MASK
+
+    def _choose_walk(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """:meth:`choose` by the general walk over groups and tiers.
+
         Groups are visited best score bound first and skipped once their
         bound cannot reach the best score found (see :meth:`_bounds`). In a
         tier heap, entries are popped in key order (infeasible ones above the
