@@ -18,7 +18,13 @@ bound of their keys, and whole groups are skipped by a bound of their scores
 A decision takes, per group, every feasible r-class whose key lies within
 ``delta`` of the best feasible key, computes their float scores exactly as
 :func:`runtime_alloc._placement.choose` does, and keeps the best (score, then
-registration order) over all groups.
+registration order) over all groups. When the lowest score wins, the usual
+decision is settled before that walk (:meth:`ClassIndex.choose`): the group of
+the least score bound has a live, feasible heap root with no other entry in its
+window (both children's keys lie beyond ``delta``, so by the heap order every
+other entry does), and no other group's bound reaches the root's float score
+(within the margin of :meth:`ClassIndex._bounds`, so no other group holds a
+winner); the walk would pick that root's class too. Otherwise the walk decides.
 
 Why the window is conservative: with ``u = 2**-53``, every float operation
 rounds with relative error at most ``u``; ``k`` sums at most three non-negative
@@ -35,7 +41,8 @@ near-ties on which a zero window picks wrong runners.
 
 Runtime complexity per decision: O(groups) for the shape bounds, then per shape
 visited O(tiers) heap peeks plus O(p log n) for the p r-classes popped
-(infeasible ones above the best and those in the window); per update O(log n).
+(infeasible ones above the best and those in the window); O(groups) when the
+root settles it (lowest score wins); per update O(log n).
 """
 
 from __future__ import annotations
