@@ -77,6 +77,14 @@ def test_compact_keeps_one_entry_per_live_class_and_drops_dead_ones(maximize):
         assert low == min(roots, default=float("inf"))
     for tier in group.tiers:  # still heaps
         assert all(tier[(i - 1) // 2] <= tier[i] for i in range(1, len(tier)))
+    # the search's tier orders still name the group's heaps, each tier once per chunk
+    for t in range(ntiers):
+        first = t - t % 8
+        order = group.walk_from[t]
+        assert order[-1] is group.tiers[t]
+        assert [id(h) for h in order[:-1]] == [id(h) for h in group.tiers[t + 1 : first + 8]]
+    for c, heaps in enumerate(group.chunk_tiers):
+        assert [id(h) for h in heaps] == [id(h) for h in group.tiers[c * 8 : c * 8 + 8]]
 
 
 def _brute_force(index, keys, q, require):

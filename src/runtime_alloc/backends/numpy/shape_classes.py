@@ -393,7 +393,6 @@ class ClassIndex:
         for bound, _, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
-            tiers = g.tiers
             cmin = g.cmin
             delta = g.delta
             members = g.members
@@ -408,17 +407,11 @@ class ClassIndex:
                     continue  # a lower bound of every key in the chunk's tiers
                 low = INF
                 first = c << CHUNK_BITS
-                if len(tiers) == 1:
-                    walk = tiers  # one tier (the lowest score wins): nothing to reorder
-                elif t0 >= first:
-                    # the tier of the request's own cpu amount holds runners with too
-                    # little free cpu at the top: search it last, with the limit of
-                    # the tiers above it in its chunk (the visiting order does not
-                    # change the result: every candidate is scored exactly)
-                    walk = tiers[t0 + 1 : first + CHUNK]
-                    walk.append(tiers[t0])
-                else:
-                    walk = tiers[first : first + CHUNK]
+                # the tier of the request's own cpu amount holds runners with too little
+                # free cpu at the top: it is searched last, with the limit of the tiers
+                # above it in its chunk (the visiting order does not change the result:
+                # every candidate is scored exactly); both orders are kept by the group
+                walk = g.walk_from[t0] if t0 >= first else g.chunk_tiers[c]
                 for h in walk:
                     if not h:
                         continue
