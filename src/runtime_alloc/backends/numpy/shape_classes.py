@@ -18,7 +18,13 @@ bound of their keys, and whole groups are skipped by a bound of their scores
 A decision takes, per group, every feasible r-class whose key lies within
 ``delta`` of the best feasible key, computes their float scores exactly as
 :func:`runtime_alloc._placement.choose` does, and keeps the best (score, then
-registration order) over all groups.
+registration order) over all groups. When the lowest score wins, the usual
+decision is settled before that walk (:meth:`ClassIndex.choose`): the group of
+the least score bound has a live, feasible heap root with no other entry in its
+window (both children's keys lie beyond ``delta``, so by the heap order every
+other entry does), and no other group's bound reaches the root's float score
+(within the margin of :meth:`ClassIndex._bounds`, so no other group holds a
+winner); the walk would pick that root's class too. Otherwise the walk decides.
 
 Why the window is conservative: with ``u = 2**-53``, every float operation
 rounds with relative error at most ``u``; ``k`` sums at most three non-negative
@@ -35,7 +41,8 @@ near-ties on which a zero window picks wrong runners.
 
 Runtime complexity per decision: O(groups) for the shape bounds, then per shape
 visited O(tiers) heap peeks plus O(p log n) for the p r-classes popped
-(infeasible ones above the best and those in the window); per update O(log n).
+(infeasible ones above the best and those in the window); O(groups) when the
+root settles it (lowest score wins); per update O(log n).
 """
 
 from __future__ import annotations
@@ -297,6 +304,75 @@ class ClassIndex:
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
         """Return the row the python scan would pick for request ``q``, or -1.
 
+        When the lowest score wins (one tier per group) the usual decision is
+        a group whose heap root is feasible and alone in its window: that is
+        checked first (:meth:`_choose_root`), the general walk
+        (:meth:`_choose_walk`) runs otherwise. Both make the same decision.
+
+        Runtime complexity: see the module docstring.
+        """
+        if self.maximize:
+            return self._choose_walk(q, require)
+        return self._choose_root(q, require)
+
+    def _choose_root(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """:meth:`choose` when the lowest score wins, trying each group's heap root alone.
+
+        Every group that fits ``q`` is bounded by its heap root's key (the least
+        key of the heap, dead entries included: a lower bound of its live keys,
+        so of its scores, as in :meth:`_bounds`). When the group of the least
+        bound has a live, feasible root whose window (keys within ``delta``)
+        holds no other entry, that root's class is the group's only candidate;
+        it wins unless another group's bound reaches its score (then, or when the
+        root is not alone, the general walk decides). O(groups) plus the
+        score of one class in that case.
+        """
+        q0, q1, q2 = q
+        groups = self._by_require.get(require)
+        if groups is None:
+            groups = self._groups_for(require)
+        low = INF
+        second = INF  # the least bound of the other groups
+        found = None
+        for c0, c1, c2, _, a0, a1, a2, wsumf, g in groups:
+            if q0 > c0 or q1 > c1 or q2 > c2:
+                continue  # not even an empty runner of this shape holds q
+            h = g.tiers[0]
+            if not h:
+                continue  # no usable runner
+            bound = h[0][0] / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0
+            if bound < low:
+                low, second, found = bound, low, g
+            elif bound < second:
+                second = bound
+        if found is None:
+            return -1
+        g = found
+        h = g.tiers[0]
+        members = g.members
+        sk, r = h[0]
+        cap = g.cap
+        n = len(h)
+        if (
+            r not in members
+            or r[0] > cap[0] - q0  # reserved_within, unrolled
+            or r[1] > cap[1] - q1
+            or r[2] > cap[2] - q2
+            or (n > 1 and h[1][0] <= sk + g.delta)
+            or (n > 2 and h[2][0] <= sk + g.delta)
+        ):
+            return self._choose_walk(q, require)
+        f = g.score(r, q)
+        if second * DOWN <= f:
+            return self._choose_walk(q, require)  # another group may hold a winner
+        m = members[r]
+        if type(m) is not int:
+            _, m = best_member((r,), g.score, q, members, self.rclass_of, False, 0.0, -1)  # noqa: FBT003
+        return m & MASK
+
+    def _choose_walk(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """:meth:`choose` by the general walk over groups and tiers.
+
         Groups are visited best score bound first and skipped once their
         bound cannot reach the best score found (see :meth:`_bounds`). In a
         tier heap, entries are popped in key order (infeasible ones above the
@@ -317,7 +393,6 @@ class ClassIndex:
         for bound, _, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
-            tiers = g.tiers
             cmin = g.cmin
             delta = g.delta
             members = g.members
@@ -332,17 +407,11 @@ class ClassIndex:
                     continue  # a lower bound of every key in the chunk's tiers
                 low = INF
                 first = c << CHUNK_BITS
-                if len(tiers) == 1:
-                    walk = tiers  # one tier (the lowest score wins): nothing to reorder
-                elif t0 >= first:
-                    # the tier of the request's own cpu amount holds runners with too
-                    # little free cpu at the top: search it last, with the limit of
-                    # the tiers above it in its chunk (the visiting order does not
-                    # change the result: every candidate is scored exactly)
-                    walk = tiers[t0 + 1 : first + CHUNK]
-                    walk.append(tiers[t0])
-                else:
-                    walk = tiers[first : first + CHUNK]
+                # the tier of the request's own cpu amount holds runners with too little
+                # free cpu at the top: it is searched last, with the limit of the tiers
+                # above it in its chunk (the visiting order does not change the result:
+                # every candidate is scored exactly); both orders are kept by the group
+                walk = g.walk_from[t0] if t0 >= first else g.chunk_tiers[c]
                 for h in walk:
                     if not h:
                         continue

@@ -65,6 +65,7 @@ class ShapeGroup:
     __slots__ = (
         "cap",
         "capf",
+        "chunk_tiers",
         "cmin",
         "coef",
         "count",
@@ -77,6 +78,7 @@ class ShapeGroup:
         "scored",
         "step",
         "tiers",
+        "walk_from",
         "wsum",
         "wsumf",
     )
@@ -111,6 +113,16 @@ class ShapeGroup:
         self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
         #: per chunk of 2**CHUNK_BITS tiers, a lower bound of the keys in its heaps
         self.cmin = [INF] * -(-ntiers >> CHUNK_BITS)
+        # the heaps are never replaced (compact refills them in place), so the orders
+        # of the search walk are built once: a chunk's tiers in order, and from tier t
+        # the rest of t's chunk, then t itself (see ClassIndex._choose_walk)
+        tiers = self.tiers
+        #: the tier heaps of each chunk, in tier order
+        self.chunk_tiers = tuple(tuple(tiers[c : c + CHUNK]) for c in range(0, ntiers, CHUNK))
+        #: per tier ``t``: the heaps of the tiers after ``t`` in its chunk, then ``t``'s
+        self.walk_from = tuple(
+            (*tiers[t + 1 : (t | (CHUNK - 1)) + 1], tiers[t]) for t in range(ntiers)
+        )
         self.members: dict[tuple[int, int, int], Any] = {}
         #: live members of each class whose ``members`` entry is a heap
         self.count: dict[tuple[int, int, int], int] = {}
