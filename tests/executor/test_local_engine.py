@@ -6,14 +6,14 @@ import functools
 import os
 import signal
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
 from runtime_alloc.executor import Executor, TaskFinished, TaskState
-from runtime_alloc.executor.engines import LocalEngine, local
+from runtime_alloc.executor.engines import LocalEngine, _local_pool, local
+from runtime_alloc.executor.engines._local_pool import Pool, Worker
 from tests.executor import payloads
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,18 +131,18 @@ def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
 def test_a_completion_that_places_many_tasks_hands_them_over_in_bounded_batches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The completion of "big" is delivered on its pool's management thread and frees room for
+    # The completion of "big" is delivered on the engine's reader thread and frees room for
     # 40 queued tasks on the same runner: they go in batches (its tasks were short), never more
-    # than 2 x processes work items in the pool, and each comes back with its own result.
+    # than 2 x processes batches held by the workers, and each comes back with its own result.
     engine = LocalEngine([Runner.parse("a", "cpu=64,slots=64")], processes=2)
-    sizes: list[tuple[int, int]] = []  # (tasks in the batch, work items in the pool)
-    submit = engine._submit
+    sizes: list[tuple[int, int]] = []  # (tasks in the batch, batches held by the workers)
+    hand = engine._hand
 
-    def counting(pool: local._Pool, batch: local.Batch) -> None:
+    def counting(pool: Pool, worker: Worker, batch: local.Batch) -> list[object]:
         sizes.append((len(batch), pool.items))
-        submit(pool, batch)
+        return hand(pool, worker, batch)
 
-    monkeypatch.setattr(engine, "_submit", counting)
+    monkeypatch.setattr(engine, "_hand", counting)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
         assert ex.submit("warm", functools.partial(payloads.value, 0), "cpu=1").wait(60)
@@ -172,7 +172,7 @@ def test_a_task_cancelled_in_a_batch_its_worker_did_not_reach_is_skipped(
     # One process for 8 slots: "first" runs, "second" waits in the pool, t1-t4 are kept; when
     # "first" ends they go as one batch (BATCH_SECONDS made large), behind "second", where a
     # pool can no longer cancel them; the cancel slot makes the worker skip t2.
-    monkeypatch.setattr(local, "BATCH_SECONDS", 1000.0)
+    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
     engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1, pool=kind)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
@@ -210,7 +210,7 @@ def test_a_batch_that_cannot_be_sent_is_sent_again_task_by_task(
 ) -> None:
     # A lambda cannot be pickled for a worker process: in a batch it would fail its neighbours;
     # sent again one per item, only its own task fails.
-    monkeypatch.setattr(local, "BATCH_SECONDS", 1000.0)
+    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
     engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
@@ -254,26 +254,3 @@ def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_b
         ex._check()
 
 
-def test_a_batch_that_could_not_be_sent_does_not_fail_a_neighbour_of_a_cancelled_task() -> None:
-    # A batch of two fails as a whole (its cancelled task's payload could not be pickled, say):
-    # the task left in it is sent again on its own, not failed for its neighbour's fault.
-    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2")], processes=1, pool="thread")
-    events: list[object] = []
-    engine.open(lambda event: events.extend(event if isinstance(event, list) else [event]))
-    try:
-        pool = engine._pools["a"]
-        with pool.lock:  # as take() hands two tasks over in one batch
-            batch = [(("gone", 1), pool.free.pop(), print), (("kept", 1), pool.free.pop(), None)]
-            batch[1] = (("kept", 1), batch[1][1], functools.partial(payloads.value, 3))
-            pool.handed.update({key: slot for key, slot, _ in batch})
-            pool.items += 1
-        engine.cancel("gone", 1, "a")
-        failed: Future[object] = Future()
-        failed.set_exception(TypeError("cannot pickle 'generator' object"))
-        engine._done(pool, batch, failed)
-        wait_until(lambda: len(events) >= 2)
-        assert [e for e in events if isinstance(e, TaskFinished)] == [
-            TaskFinished("kept", 1, "success", result=3)
-        ]
-    finally:
-        engine.close()

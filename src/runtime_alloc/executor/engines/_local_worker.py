@@ -1,64 +1,90 @@
-"""What a ``LocalEngine`` pool runs: a batch of payloads, each skipped once cancelled.
+"""What a ``LocalEngine`` worker runs: batches of payloads, each skipped once cancelled.
 
-Kept apart from the engine so that a worker process imports only this to run a
-batch. The engine hands a pool one work item per batch (several placed tasks
-that would otherwise wait in the pool's queue) instead of one per task; each
-task of a batch has a *slot* in a byte array shared with the engine, which
-``cancel`` sets to 1 so the worker skips the task if it has not started it yet.
+Kept apart from the engine so that a worker process imports only this. A worker
+process (:func:`serve`) reads one pickled batch at a time from its end of a
+duplex pipe, runs it with :func:`run_batch` and writes the outcomes back on the
+same pipe; a worker thread calls :func:`run_batch` itself. Each task of a batch
+has a *slot* in a byte array shared with the engine, which ``cancel`` sets to 1
+so the worker skips the task if it has not started it yet.
 """
 
 from __future__ import annotations
 
-import pickle
+import contextlib
 import time
 from collections.abc import Callable, MutableSequence, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-__all__ = ["SKIPPED", "init_worker", "run_batch"]
+__all__ = ["SKIPPED", "Outcomes", "run_batch", "serve"]
 
 SKIPPED = 2
 """The outcome code of a task that was cancelled before the worker came to it."""
 
-_PLAIN = (type(None), bool, int, float, str, bytes)  # results that always pickle
-
-_flags: MutableSequence[int] | None = None  # this worker process's cancel slots
-
-
-def init_worker(flags: MutableSequence[int]) -> None:
-    """Pool initializer of a process pool: remember the shared cancel slots."""
-    global _flags  # noqa: PLW0603 (one per worker process, set once)
-    _flags = flags
+Outcomes = tuple[list[tuple[int, Any]], float]
+"""Per task ``(code, value)`` in the batch's order, and the payloads' running seconds."""
 
 
 def run_batch(
-    items: Sequence[tuple[int, Callable[[], Any]]],
-    flags: MutableSequence[int] | None = None,
-    check_pickle: bool = False,
-) -> tuple[list[tuple[int, Any]], float]:
-    """Run each ``(slot, payload)`` in order unless its slot is set; outcomes and seconds.
+    items: Sequence[tuple[int, Callable[[], Any]]], flags: MutableSequence[int]
+) -> Outcomes:
+    """Run each ``(slot, payload)`` in order unless its slot in ``flags`` is set.
 
     An outcome is ``(1, result)``, ``(0, repr(error))`` for a payload that raised
-    (any ``BaseException``, as a pool reports it), or ``(SKIPPED, None)``. With
-    ``check_pickle`` (a process pool), a result that cannot be pickled fails its
-    own task instead of the whole batch. ``flags`` defaults to the process's
-    slots (:func:`init_worker`). The seconds are the payloads' running time.
+    (any ``BaseException``), or ``(SKIPPED, None)``. The seconds are the
+    payloads' running time.
 
     Runtime complexity: O(len(items)) plus the payloads.
     """
-    slots = _flags if flags is None else flags
-    assert slots is not None  # noqa: S101 (set by init_worker in a process pool)
     outcomes: list[tuple[int, Any]] = []
     start = time.perf_counter()
     for slot, payload in items:
-        if slots[slot]:
+        if flags[slot]:
             outcomes.append((SKIPPED, None))
             continue
         try:
             result = payload()
-            if check_pickle and type(result) not in _PLAIN:
-                pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
         except BaseException as error:  # noqa: BLE001 (the payload's failure, reported)
             outcomes.append((0, repr(error)))
         else:
             outcomes.append((1, result))
     return outcomes, time.perf_counter() - start
+
+
+def encode_outcomes(outcomes: Outcomes) -> bytes | memoryview:
+    """Pickle ``outcomes``; a result that cannot be pickled fails its own task only.
+
+    Runtime complexity: O(size of the results); twice that when one fails.
+    """
+    with contextlib.suppress(Exception):  # else find the culprits: each one fails alone
+        return ForkingPickler.dumps(outcomes)
+    mended: list[tuple[int, Any]] = []
+    for code, value in outcomes[0]:
+        if code == 1:
+            try:
+                ForkingPickler.dumps(value)
+            except Exception as error:  # noqa: BLE001
+                mended.append((0, repr(error)))
+                continue
+        mended.append((code, value))
+    return ForkingPickler.dumps((mended, outcomes[1]))
+
+
+def serve(conn: Connection, flags: MutableSequence[int]) -> None:
+    """A worker process's loop: batch in, outcomes out, until None, end of file or a broken pipe.
+
+    Runtime complexity: O(1) per batch plus :func:`run_batch` and the pickling.
+    """
+    while True:
+        try:
+            items = conn.recv()
+        except (EOFError, OSError):  # the engine closed its end
+            return
+        if items is None:  # stop
+            return
+        data = encode_outcomes(run_batch(items, flags))
+        try:
+            conn.send_bytes(data)
+        except OSError:  # the engine is gone
+            return
