@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import signal
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -254,3 +257,161 @@ def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_b
         ex._check()
 
 
+def count_finished(
+    monkeypatch: pytest.MonkeyPatch, engine: LocalEngine
+) -> Counter[tuple[str, int]]:
+    """Count the ``TaskFinished`` events the engine delivers, per (task, attempt)."""
+    counts: Counter[tuple[str, int]] = Counter()
+    open_engine = engine.open
+
+    def opening(sink):
+        def counting(event):
+            for one in event if isinstance(event, list) else [event]:
+                if isinstance(one, TaskFinished):
+                    counts[(one.task_id, one.attempt)] += 1
+            sink(event)
+
+        open_engine(counting)
+
+    monkeypatch.setattr(engine, "open", opening)
+    return counts
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_many_short_tasks_through_two_slots_complete_exactly_once_each(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=2,slots=2")]
+    engine = LocalEngine(runners, pool=kind)
+    counts = count_finished(monkeypatch, engine)
+    with Executor(engine) as ex:
+        handles = [
+            ex.submit(f"t{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(3000)
+        ]
+        assert ex.wait(120)
+        assert [(h.state, h.result) for h in handles] == [
+            (TaskState.SUCCESS, i) for i in range(3000)
+        ]
+        assert counts == Counter({(f"t{i}", 1): 1 for i in range(3000)})
+        assert {h.runner for h in handles} == {"a", "b"}
+        pools = list(engine._pools.values())
+        assert all(len(pool.workers) == 2 for pool in pools)  # one per slot, no more
+        assert all(not pool.deferred and not pool.handed and pool.items == 0 for pool in pools)
+        assert len(ex.allocator) == 0
+        ex._check()
+
+
+def test_a_worker_killed_with_sigkill_loses_its_runner_and_every_process_of_it(
+    tmp_path: Path,
+) -> None:
+    # Two slots a runner: the runner of the killed worker is lost at once (its sentinel), its
+    # other process is stopped too, and both of its tasks run again on the other runner.
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=2,slots=2")]
+    engine = LocalEngine(runners)
+    with Executor(engine, max_retries=1) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 2)
+        handles = submit_intervals(ex, tmp_path, 4, 1.5)
+        wait_until(lambda: all((tmp_path / f"t{i}.start").exists() for i in range(4)))
+        victim = next(h for h in handles if h.runner == "a")
+        siblings = engine.pids("a")
+        assert len(siblings) == 2
+        os.kill(int((tmp_path / f"{victim.task_id}.start").read_text()), signal.SIGKILL)
+        wait_until(lambda: ex.metrics().runners_lost == 1, timeout=5)
+        assert engine.pids("a") == ()
+        wait_until(lambda: all(gone(pid) for pid in siblings))  # stopped and joined
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 4
+        assert sorted(h.attempt for h in handles) == [1, 1, 2, 2]
+        assert {h.runner for h in handles} == {"b"}
+        assert len(ex.allocator) == 0
+        ex._check()
+
+
+def test_a_result_that_cannot_be_pickled_fails_only_its_own_task_in_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
+    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        ex.submit("first", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+        ex.submit("second", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+        good = ex.submit("good", functools.partial(payloads.value, 7), "cpu=1")
+        lock = ex.submit("lock", threading.Lock, "cpu=1")  # a lock cannot be pickled
+        also = ex.submit("also", functools.partial(payloads.value, 8), "cpu=1")
+        assert list(engine._pools["a"].deferred) == [("good", 1), ("lock", 1), ("also", 1)]
+        assert ex.wait(60)
+        assert (good.state, good.result, also.state, also.result) == (
+            TaskState.SUCCESS,
+            7,
+            TaskState.SUCCESS,
+            8,
+        )
+        assert lock.state is TaskState.FAILED
+        assert "pickle" in (lock.error or "")
+        assert len(ex.allocator) == 0
+
+
+def test_a_large_payload_for_a_busy_worker_waits_in_the_engine_not_in_its_pipe() -> None:
+    # A batch larger than QUEUED_BYTES is not written to a worker running another (the write
+    # could block while the worker writes a large result back): it is sent as the worker frees.
+    big = b"x" * (4 * _local_pool.QUEUED_BYTES)
+    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        handles = [ex.submit("t0", functools.partial(payloads.pid_after, 0.3), "cpu=1")]
+        handles.append(ex.submit("t1", functools.partial(payloads.value, big), "cpu=1"))
+        (worker,) = engine._pools["a"].workers
+        assert worker.held is not None
+        assert len(worker.batches) == 2
+        handles += [
+            ex.submit(f"t{i}", functools.partial(payloads.value, big), "cpu=1") for i in range(2, 9)
+        ]
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 9
+        assert all(h.result == big for h in handles[1:])
+        assert worker.held is None
+
+
+def test_close_and_remove_runner_stop_and_join_every_process_and_thread() -> None:
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=2,slots=2")]
+    engine = LocalEngine(runners)
+    with Executor(engine) as ex:
+        handles = [
+            ex.submit(f"t{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(20)
+        ]
+        assert ex.wait(60)
+        pids = engine.pids("a") + engine.pids("b")
+        assert len(pids) == 4
+        removed = engine.pids("b")
+        engine.remove_runner("b")
+        wait_until(lambda: all(gone(pid) for pid in removed))  # joined by the reader thread
+        assert engine.pids("b") == ()
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 20
+        reader = engine._reader
+        assert reader is not None
+        assert reader.thread.is_alive()
+    assert all(gone(pid) for pid in pids)  # close() joined them: none left, none a zombie
+    assert not reader.thread.is_alive()
+    assert not [t for t in threading.enumerate() if t.name.startswith("runtime-alloc")]
+    assert not multiprocessing.active_children()
+
+
+def test_close_joins_the_worker_threads_of_a_thread_pool() -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=4,slots=4")], pool="thread")
+    with Executor(engine) as ex:
+        for i in range(8):
+            ex.submit(f"t{i}", functools.partial(payloads.pid_after, 0.05), "cpu=1")
+        assert ex.wait(60)
+        threads = [w.thread for w in engine._pools["a"].workers]  # type: ignore[attr-defined]
+        assert len(threads) == 4
+        assert all(t.is_alive() for t in threads)
+    assert not any(t.is_alive() for t in threads)
