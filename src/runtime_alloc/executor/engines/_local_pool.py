@@ -17,12 +17,18 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, MutableSequence
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import attrs
 
-from runtime_alloc.executor.engines._local_worker import Outcomes, run_batch, serve
+from runtime_alloc.executor.engines._local_worker import (
+    Frames,
+    Outcomes,
+    dumps,
+    run_batch,
+    serve,
+    write_frame,
+)
 from runtime_alloc.runners import Runner
 
 __all__ = ["BATCH_SECONDS", "MAX_BATCH", "QUEUED_BYTES", "Batch", "Key", "Pool", "Worker"]
@@ -85,7 +91,7 @@ class Worker:
 class ProcessWorker(Worker):
     """A worker process, fed and read through one duplex pipe."""
 
-    __slots__ = ("conn", "process")
+    __slots__ = ("conn", "fd", "frames", "process")
 
     def __init__(self, context: BaseContext, flags: MutableSequence[int], name: str) -> None:
         super().__init__()
@@ -95,9 +101,11 @@ class ProcessWorker(Worker):
         )
         self.process.start()
         child.close()
+        self.fd = self.conn.fileno()
+        self.frames = Frames()  # what the reader thread has read of its outcomes
 
     def encode(self, items: list[tuple[int, Any]]) -> Any:  # noqa: ANN401
-        return ForkingPickler.dumps(items)
+        return dumps(items)
 
     def send(self, data: Any) -> None:  # noqa: ANN401
         if self.batches and len(data) > QUEUED_BYTES:
@@ -107,12 +115,12 @@ class ProcessWorker(Worker):
 
     def transmit(self, data: Any) -> None:  # noqa: ANN401
         with contextlib.suppress(OSError):  # it died: its sentinel reports it
-            self.conn.send_bytes(data)
+            write_frame(self.fd, data)
 
     def stop(self) -> None:
         self.held = None
         with contextlib.suppress(OSError):
-            self.conn.send(None)
+            write_frame(self.fd, dumps(None))
 
 
 class ThreadWorker(Worker):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import selectors
 import threading
 from collections.abc import Callable
@@ -85,11 +86,12 @@ class Reader:
                     continue
                 if is_pipe:
                     try:
-                        outcomes = worker.conn.recv()
-                    except (EOFError, OSError):
-                        pass
-                    else:
-                        self._finished(pool, worker, outcomes)
+                        messages = worker.frames.read(worker.fd)
+                    except OSError:
+                        messages = None
+                    if messages is not None:
+                        for message in messages:
+                            self._finished(pool, worker, pickle.loads(message))  # noqa: S301
                         continue
                 self._forget(worker)
                 self._gone(pool, worker)
@@ -102,9 +104,7 @@ class Reader:
             closing = self._closing
         for pool, worker in added:
             self._watched.add(worker)
-            self._selector.register(
-                worker.conn.fileno(), selectors.EVENT_READ, (pool, worker, True)
-            )
+            self._selector.register(worker.fd, selectors.EVENT_READ, (pool, worker, True))
             self._selector.register(
                 worker.process.sentinel, selectors.EVENT_READ, (pool, worker, False)
             )
@@ -112,5 +112,5 @@ class Reader:
 
     def _forget(self, worker: ProcessWorker) -> None:
         self._watched.discard(worker)
-        self._selector.unregister(worker.conn.fileno())
+        self._selector.unregister(worker.fd)
         self._selector.unregister(worker.process.sentinel)
