@@ -35,7 +35,7 @@ Outcomes = tuple[list[tuple[int, Any]], float]
 
 
 _HEADER = struct.Struct("<Q")
-_READ = 1 << 18  # bytes read at once
+_READ = 1 << 14  # bytes read at once (below malloc's mmap threshold: no mmap per read)
 
 
 def dumps(value: object) -> bytes | memoryview:
