@@ -47,12 +47,14 @@ much later than alone a task of a batch is reported (and its slot freed).
 Tasks of unknown length (none has ended on the runner yet) go one per batch.
 """
 
-QUEUED_BYTES = 65536
-"""The largest pickled batch sent to a worker process that is running another.
+QUEUED_BYTES = 16384
+"""The largest pickled batch written to a worker process that is running another.
 
-It waits in the pipe's buffer (a socket's holds more), so the send never
-blocks on a busy worker; a larger one is held by the engine and sent as the
-worker's running batch ends.
+A worker's pipe (64 KiB) then never holds more than two such batches unread (the
+one the worker is about to read, one queued behind it), so the write never
+waits on a busy worker, which may be writing a large result back at the same
+moment; a larger batch is held by the engine and written as the worker's
+running batch ends (the worker then reads).
 """
 
 
@@ -89,20 +91,32 @@ class Worker:
 
 
 class ProcessWorker(Worker):
-    """A worker process, fed and read through one duplex pipe."""
+    """A worker process, fed through one pipe and read through another.
 
-    __slots__ = ("conn", "fd", "frames", "process")
+    Two one-way pipes (``os.pipe``) cost less per small message than a socket pair.
+    """
+
+    __slots__ = ("fd", "frames", "pipes", "process", "write_fd")
 
     def __init__(self, context: BaseContext, flags: MutableSequence[int], name: str) -> None:
         super().__init__()
-        self.conn, child = context.Pipe(duplex=True)
+        child_in, to_child = context.Pipe(duplex=False)
+        from_child, child_out = context.Pipe(duplex=False)
         self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
-            target=serve, args=(child, flags), name=name
+            target=serve, args=(child_in, child_out, flags), name=name
         )
         self.process.start()
-        child.close()
-        self.fd = self.conn.fileno()
+        child_in.close()
+        child_out.close()
+        self.pipes = (to_child, from_child)
+        self.write_fd = to_child.fileno()
+        self.fd = from_child.fileno()  # what the reader thread watches
         self.frames = Frames()  # what the reader thread has read of its outcomes
+
+    def hang_up(self) -> None:
+        """Close the engine's ends: an idle worker then ends, a busy one after its batch."""
+        for pipe in self.pipes:
+            pipe.close()
 
     def encode(self, items: list[tuple[int, Any]]) -> Any:  # noqa: ANN401
         return dumps(items)
@@ -115,12 +129,12 @@ class ProcessWorker(Worker):
 
     def transmit(self, data: Any) -> None:  # noqa: ANN401
         with contextlib.suppress(OSError):  # it died: its sentinel reports it
-            write_frame(self.fd, data)
+            write_frame(self.write_fd, data)
 
     def stop(self) -> None:
         self.held = None
         with contextlib.suppress(OSError):
-            write_frame(self.fd, dumps(None))
+            write_frame(self.write_fd, dumps(None))
 
 
 class ThreadWorker(Worker):

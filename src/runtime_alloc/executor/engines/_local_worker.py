@@ -1,14 +1,14 @@
 """What a ``LocalEngine`` worker runs: batches of payloads, each skipped once cancelled.
 
 Kept apart from the engine so that a worker process imports only this. A worker
-process (:func:`serve`) reads one pickled batch at a time from its end of a
-duplex pipe, runs it with :func:`run_batch` and writes the outcomes back on the
-same pipe; a worker thread calls :func:`run_batch` itself. Each task of a batch
-has a *slot* in a byte array shared with the engine, which ``cancel`` sets to 1
-so the worker skips the task if it has not started it yet.
+process (:func:`serve`) reads one pickled batch at a time from a pipe, runs it
+with :func:`run_batch` and writes the outcomes back on another; a worker thread
+calls :func:`run_batch` itself. Each task of a batch has a *slot* in a byte
+array shared with the engine, which ``cancel`` sets to 1 so the worker skips
+the task if it has not started it yet.
 
 Both ends frame their messages themselves (:func:`write_frame`, :class:`Frames`:
-an 8-byte length, then the pickle) on the pipe's file descriptor: one system
+an 8-byte length, then the pickle) on the pipes' file descriptors: one system
 call per message read (and all the messages that have arrived), where a
 ``Connection.recv`` makes two.
 """
@@ -142,12 +142,12 @@ def encode_outcomes(outcomes: Outcomes) -> bytes | memoryview:
     return dumps((mended, outcomes[1]))
 
 
-def serve(conn: Connection, flags: MutableSequence[int]) -> None:
+def serve(source: Connection, sink: Connection, flags: MutableSequence[int]) -> None:
     """A worker process's loop: batch in, outcomes out, until None, end of file or a broken pipe.
 
     Runtime complexity: O(1) per batch plus :func:`run_batch` and the pickling.
     """
-    fd, frames = conn.fileno(), Frames()
+    fd, out, frames = source.fileno(), sink.fileno(), Frames()
     while True:
         try:
             messages = frames.read(fd)
@@ -161,6 +161,6 @@ def serve(conn: Connection, flags: MutableSequence[int]) -> None:
                 return
             data = encode_outcomes(run_batch(items, flags))
             try:
-                write_frame(fd, data)
+                write_frame(out, data)
             except OSError:  # the engine is gone
                 return

@@ -1,7 +1,7 @@
 """``LocalEngine``: worker processes per runner on this machine; no server, stdlib only.
 
 A runner has one worker process per slot (started as tasks arrive), each
-with a duplex pipe to the engine. A payload is a picklable callable run with
+with a pipe from the engine and one back. A payload is a picklable callable run with
 no arguments (use :func:`functools.partial` for arguments); its return value
 is the task's ``result`` and an exception fails it. A worker process that dies
 (killed, out of memory) loses its runner: the engine reports it ``lost`` and,
@@ -188,7 +188,7 @@ class LocalEngine:
             self._live.clear()
             self._threads.clear()
         for worker in live:
-            worker.conn.close()  # a worker still running a payload ends when it is done
+            worker.hang_up()  # a worker still running a payload ends when it is done
         for worker in live:
             worker.process.join()
             worker.process.close()
@@ -326,7 +326,7 @@ class LocalEngine:
                 if other.process.is_alive():  # type: ignore[attr-defined]
                     other.process.kill()  # type: ignore[attr-defined]
         worker.process.join()
-        worker.conn.close()
+        worker.hang_up()
         with self._lock:
             self._live.discard(worker)
         worker.process.close()
@@ -346,4 +346,4 @@ class LocalEngine:
 def _hang_up(live: set[ProcessWorker]) -> None:
     """At interpreter exit: close the engine's ends of the pipes; idle workers then end."""
     for worker in list(live):
-        worker.conn.close()
+        worker.hang_up()
