@@ -415,3 +415,15 @@ def test_close_joins_the_worker_threads_of_a_thread_pool() -> None:
         assert len(threads) == 4
         assert all(t.is_alive() for t in threads)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_a_result_that_cannot_be_unpickled_by_the_engine_fails_its_task_and_nothing_else() -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")])
+    with Executor(engine) as ex:
+        bad = ex.submit("bad", payloads.Unloadable, "cpu=1")
+        assert bad.wait(60) is TaskState.FAILED
+        assert bad.error == "ValueError('cannot load')"
+        after = ex.submit("after", functools.partial(payloads.value, 5), "cpu=1")
+        assert after.wait(60) is TaskState.SUCCESS
+        assert after.result == 5
+        assert ex.metrics().runners_lost == 0

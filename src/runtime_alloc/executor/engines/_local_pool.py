@@ -11,6 +11,7 @@ workers free up (``cancel`` drops them before any worker sees them).
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from collections import OrderedDict, deque
@@ -32,6 +33,8 @@ from runtime_alloc.executor.engines._local_worker import (
 from runtime_alloc.runners import Runner
 
 __all__ = ["BATCH_SECONDS", "MAX_BATCH", "QUEUED_BYTES", "Batch", "Key", "Pool", "Worker"]
+
+_log = logging.getLogger("runtime_alloc.executor.engines.local")
 
 Key = tuple[str, int]  # (task id, attempt)
 Batch = list[tuple[Key, int, Any]]  # (key, cancel slot, payload) per task
@@ -159,7 +162,10 @@ class ThreadWorker(Worker):
         self, flags: MutableSequence[int], finished: Callable[[ThreadWorker, Outcomes], None]
     ) -> None:
         while (items := self.inbox.get()) is not None:
-            finished(self, run_batch(items, flags))
+            try:
+                finished(self, run_batch(items, flags))
+            except Exception:  # noqa: BLE001, PERF203 (a sink that raised: logged, as a done callback's error)
+                _log.exception("LocalEngine: delivering a completion failed")
 
     def transmit(self, data: Any) -> None:  # noqa: ANN401
         self.inbox.put(data)
@@ -246,8 +252,11 @@ class Pool:
             free.append(slot)
         return live
 
-    def ended(self, worker: Worker, seconds: float) -> Batch:
-        """``worker``'s running batch ended after ``seconds``: its batch. O(len(batch))."""
+    def ended(self, worker: Worker, seconds: float | None) -> Batch:
+        """``worker``'s running batch ended after ``seconds`` (None: unknown): its batch.
+
+        Runtime complexity: O(1).
+        """
         batch = worker.batches.popleft()
         self.items -= 1
         if worker.batches:  # its second batch runs now
@@ -256,6 +265,8 @@ class Pool:
         else:
             self.waiting.pop(worker, None)
             self.idle.append(worker)
+        if seconds is None:
+            return batch
         per_task = seconds / len(batch)
         known = self.task_seconds
         self.task_seconds = per_task if known is None else (known + per_task) / 2

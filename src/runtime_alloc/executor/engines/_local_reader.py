@@ -12,6 +12,7 @@ change and wake it through a pipe of its own.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import selectors
@@ -24,13 +25,15 @@ from runtime_alloc.executor.engines._local_worker import Outcomes
 
 __all__ = ["Reader"]
 
+_log = logging.getLogger("runtime_alloc.executor.engines.local")
+
 
 class Reader:
     """Reads the outcomes of worker processes and sees them end; see the module."""
 
     def __init__(
         self,
-        finished: Callable[[Pool, ProcessWorker, Outcomes], None],
+        finished: Callable[[Pool, ProcessWorker, Outcomes | Exception], None],
         gone: Callable[[Pool, ProcessWorker], None],
     ) -> None:
         self._finished = finished
@@ -91,10 +94,21 @@ class Reader:
                         messages = None
                     if messages is not None:
                         for message in messages:
-                            self._finished(pool, worker, pickle.loads(message))  # noqa: S301
+                            self._deliver(pool, worker, message)
                         continue
                 self._forget(worker)
                 self._gone(pool, worker)
+
+    def _deliver(self, pool: Pool, worker: ProcessWorker, message: bytes) -> None:
+        """Unpickle a batch's outcomes and hand them on; never lets an error end the thread."""
+        try:
+            outcomes: Outcomes | Exception = pickle.loads(message)  # noqa: S301 (our worker's)
+        except Exception as error:  # noqa: BLE001 (a result that cannot be unpickled here)
+            outcomes = error  # fails the batch's tasks
+        try:
+            self._finished(pool, worker, outcomes)
+        except Exception:  # noqa: BLE001 (a sink that raised: logged, as a done callback's error)
+            _log.exception("LocalEngine: delivering a completion failed")
 
     def _woken(self) -> bool:
         """Apply the queued changes; True: stop."""

@@ -296,9 +296,16 @@ class LocalEngine:
         worker.batches.append(batch)
         return failed
 
-    def _finished(self, pool: Pool, worker: Worker, outcomes: Outcomes) -> None:
-        """A worker's running batch ended: hand it more, then deliver the batch's ends."""
-        results, seconds = outcomes
+    def _finished(self, pool: Pool, worker: Worker, outcomes: Outcomes | Exception) -> None:
+        """A worker's running batch ended: hand it more, then deliver the batch's ends.
+
+        ``outcomes`` is an exception when they could not be unpickled: each task fails with it.
+        """
+        if isinstance(outcomes, Exception):
+            results: list[tuple[int, Any]] = [(0, repr(outcomes))] * len(worker.batches[0])
+            seconds: float | None = None
+        else:
+            results, seconds = outcomes
         with pool.lock:
             batch = pool.ended(worker, seconds)
             live = pool.release(batch)
