@@ -427,3 +427,27 @@ def test_a_result_that_cannot_be_unpickled_by_the_engine_fails_its_task_and_noth
         assert after.wait(60) is TaskState.SUCCESS
         assert after.result == 5
         assert ex.metrics().runners_lost == 0
+
+
+def test_a_worker_that_cannot_be_started_fails_its_task_and_keeps_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")])
+    start_worker = engine._new_worker
+
+    def refuse(pool: Pool) -> Worker:
+        raise OSError("too many open files")
+
+    monkeypatch.setattr(engine, "_new_worker", refuse)
+    with Executor(engine) as ex:
+        task = ex.submit("t", functools.partial(payloads.value, 1), "cpu=1")
+        assert task.wait(60) is TaskState.FAILED
+        assert "too many open files" in (task.error or "")
+        pool = engine._pools["a"]
+        assert not pool.deferred
+        assert not pool.workers
+        pool.new_worker = start_worker
+        after = ex.submit("after", functools.partial(payloads.value, 2), "cpu=1")
+        assert after.wait(60) is TaskState.SUCCESS
+        assert after.result == 2
+        assert len(ex.allocator) == 0

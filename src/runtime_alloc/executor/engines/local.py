@@ -149,9 +149,16 @@ class LocalEngine:
         pool = self._pools.get(runner)  # no engine lock: the pool has its own
         if pool is None or pool.lost:
             return False  # the runner is going away; its RunnerLeft evicts the task
+        key = (task_id, attempt)
         with pool.lock:
-            pool.deferred[(task_id, attempt)] = payload
-            failed = self._dispatch(pool)  # nothing while every worker holds two batches
+            if pool.lost:  # lost or removed since the look-up above
+                return False
+            pool.deferred[key] = payload
+            try:
+                failed = self._dispatch(pool)  # nothing while every worker holds two batches
+            except BaseException:  # a worker could not be started: the executor fails the task
+                pool.deferred.pop(key, None)
+                raise
         if failed:
             self._deliver(failed)
         return True  # the executor records it running: no TaskStarted event to deliver
