@@ -45,3 +45,10 @@ def most_overlapping(log: str) -> int:
 def value(result: object) -> object:
     """Return ``result`` (a task whose result is given)."""
     return result
+
+
+class Unloadable:
+    """A result that pickles in the worker and fails to unpickle (its rebuild raises)."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return fail, ("cannot load",)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import signal
+import threading
 import time
-from concurrent.futures import Future
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
 from runtime_alloc.executor import Executor, TaskFinished, TaskState
-from runtime_alloc.executor.engines import LocalEngine, local
+from runtime_alloc.executor.engines import LocalEngine, _local_pool, local
+from runtime_alloc.executor.engines._local_pool import Pool, Worker
 from tests.executor import payloads
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,18 +134,18 @@ def test_a_runner_joining_mid_run_receives_work(tmp_path: Path) -> None:
 def test_a_completion_that_places_many_tasks_hands_them_over_in_bounded_batches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The completion of "big" is delivered on its pool's management thread and frees room for
+    # The completion of "big" is delivered on the engine's reader thread and frees room for
     # 40 queued tasks on the same runner: they go in batches (its tasks were short), never more
-    # than 2 x processes work items in the pool, and each comes back with its own result.
+    # than 2 x processes batches held by the workers, and each comes back with its own result.
     engine = LocalEngine([Runner.parse("a", "cpu=64,slots=64")], processes=2)
-    sizes: list[tuple[int, int]] = []  # (tasks in the batch, work items in the pool)
-    submit = engine._submit
+    sizes: list[tuple[int, int]] = []  # (tasks in the batch, batches held by the workers)
+    hand = engine._hand
 
-    def counting(pool: local._Pool, batch: local.Batch) -> None:
+    def counting(pool: Pool, worker: Worker, batch: local.Batch) -> list[object]:
         sizes.append((len(batch), pool.items))
-        submit(pool, batch)
+        return hand(pool, worker, batch)
 
-    monkeypatch.setattr(engine, "_submit", counting)
+    monkeypatch.setattr(engine, "_hand", counting)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
         assert ex.submit("warm", functools.partial(payloads.value, 0), "cpu=1").wait(60)
@@ -172,7 +175,7 @@ def test_a_task_cancelled_in_a_batch_its_worker_did_not_reach_is_skipped(
     # One process for 8 slots: "first" runs, "second" waits in the pool, t1-t4 are kept; when
     # "first" ends they go as one batch (BATCH_SECONDS made large), behind "second", where a
     # pool can no longer cancel them; the cancel slot makes the worker skip t2.
-    monkeypatch.setattr(local, "BATCH_SECONDS", 1000.0)
+    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
     engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1, pool=kind)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
@@ -210,7 +213,7 @@ def test_a_batch_that_cannot_be_sent_is_sent_again_task_by_task(
 ) -> None:
     # A lambda cannot be pickled for a worker process: in a batch it would fail its neighbours;
     # sent again one per item, only its own task fails.
-    monkeypatch.setattr(local, "BATCH_SECONDS", 1000.0)
+    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
     engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
     with Executor(engine) as ex:
         wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
@@ -254,26 +257,197 @@ def test_tasks_placed_while_every_worker_is_busy_wait_for_a_completion_and_can_b
         ex._check()
 
 
-def test_a_batch_that_could_not_be_sent_does_not_fail_a_neighbour_of_a_cancelled_task() -> None:
-    # A batch of two fails as a whole (its cancelled task's payload could not be pickled, say):
-    # the task left in it is sent again on its own, not failed for its neighbour's fault.
-    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2")], processes=1, pool="thread")
-    events: list[object] = []
-    engine.open(lambda event: events.extend(event if isinstance(event, list) else [event]))
+def count_finished(
+    monkeypatch: pytest.MonkeyPatch, engine: LocalEngine
+) -> Counter[tuple[str, int]]:
+    """Count the ``TaskFinished`` events the engine delivers, per (task, attempt)."""
+    counts: Counter[tuple[str, int]] = Counter()
+    open_engine = engine.open
+
+    def opening(sink):
+        def counting(event):
+            for one in event if isinstance(event, list) else [event]:
+                if isinstance(one, TaskFinished):
+                    counts[(one.task_id, one.attempt)] += 1
+            sink(event)
+
+        open_engine(counting)
+
+    monkeypatch.setattr(engine, "open", opening)
+    return counts
+
+
+def gone(pid: int) -> bool:
     try:
-        pool = engine._pools["a"]
-        with pool.lock:  # as take() hands two tasks over in one batch
-            batch = [(("gone", 1), pool.free.pop(), print), (("kept", 1), pool.free.pop(), None)]
-            batch[1] = (("kept", 1), batch[1][1], functools.partial(payloads.value, 3))
-            pool.handed.update({key: slot for key, slot, _ in batch})
-            pool.items += 1
-        engine.cancel("gone", 1, "a")
-        failed: Future[object] = Future()
-        failed.set_exception(TypeError("cannot pickle 'generator' object"))
-        engine._done(pool, batch, failed)
-        wait_until(lambda: len(events) >= 2)
-        assert [e for e in events if isinstance(e, TaskFinished)] == [
-            TaskFinished("kept", 1, "success", result=3)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_many_short_tasks_through_two_slots_complete_exactly_once_each(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=2,slots=2")]
+    engine = LocalEngine(runners, pool=kind)
+    counts = count_finished(monkeypatch, engine)
+    with Executor(engine) as ex:
+        handles = [
+            ex.submit(f"t{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(3000)
         ]
-    finally:
-        engine.close()
+        assert ex.wait(120)
+        assert [(h.state, h.result) for h in handles] == [
+            (TaskState.SUCCESS, i) for i in range(3000)
+        ]
+        assert counts == Counter({(f"t{i}", 1): 1 for i in range(3000)})
+        assert {h.runner for h in handles} == {"a", "b"}
+        pools = list(engine._pools.values())
+        assert all(len(pool.workers) == 2 for pool in pools)  # one per slot, no more
+        assert all(not pool.deferred and not pool.handed and pool.items == 0 for pool in pools)
+        assert len(ex.allocator) == 0
+        ex._check()
+
+
+def test_a_worker_killed_with_sigkill_loses_its_runner_and_every_process_of_it(
+    tmp_path: Path,
+) -> None:
+    # Two slots a runner: the runner of the killed worker is lost at once (its sentinel), its
+    # other process is stopped too, and both of its tasks run again on the other runner.
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=2,slots=2")]
+    engine = LocalEngine(runners)
+    with Executor(engine, max_retries=1) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 2)
+        handles = submit_intervals(ex, tmp_path, 4, 1.5)
+        wait_until(lambda: all((tmp_path / f"t{i}.start").exists() for i in range(4)))
+        victim = next(h for h in handles if h.runner == "a")
+        siblings = engine.pids("a")
+        assert len(siblings) == 2
+        os.kill(int((tmp_path / f"{victim.task_id}.start").read_text()), signal.SIGKILL)
+        wait_until(lambda: ex.metrics().runners_lost == 1, timeout=5)
+        assert engine.pids("a") == ()
+        wait_until(lambda: all(gone(pid) for pid in siblings))  # stopped and joined
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 4
+        assert sorted(h.attempt for h in handles) == [1, 1, 2, 2]
+        assert {h.runner for h in handles} == {"b"}
+        assert len(ex.allocator) == 0
+        ex._check()
+
+
+def test_a_result_that_cannot_be_pickled_fails_only_its_own_task_in_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
+    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        ex.submit("first", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+        ex.submit("second", functools.partial(payloads.pid_after, 0.3), "cpu=1")
+        good = ex.submit("good", functools.partial(payloads.value, 7), "cpu=1")
+        lock = ex.submit("lock", threading.Lock, "cpu=1")  # a lock cannot be pickled
+        also = ex.submit("also", functools.partial(payloads.value, 8), "cpu=1")
+        assert list(engine._pools["a"].deferred) == [("good", 1), ("lock", 1), ("also", 1)]
+        assert ex.wait(60)
+        assert (good.state, good.result, also.state, also.result) == (
+            TaskState.SUCCESS,
+            7,
+            TaskState.SUCCESS,
+            8,
+        )
+        assert lock.state is TaskState.FAILED
+        assert "pickle" in (lock.error or "")
+        assert len(ex.allocator) == 0
+
+
+def test_a_large_payload_for_a_busy_worker_waits_in_the_engine_not_in_its_pipe() -> None:
+    # A batch larger than QUEUED_BYTES is not written to a worker running another (the write
+    # could block while the worker writes a large result back): it is sent as the worker frees.
+    big = b"x" * (4 * _local_pool.QUEUED_BYTES)
+    engine = LocalEngine([Runner.parse("a", "cpu=2,slots=2")], processes=1)
+    with Executor(engine) as ex:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
+        handles = [ex.submit("t0", functools.partial(payloads.pid_after, 0.3), "cpu=1")]
+        handles.append(ex.submit("t1", functools.partial(payloads.value, big), "cpu=1"))
+        (worker,) = engine._pools["a"].workers
+        assert worker.held is not None
+        assert len(worker.batches) == 2
+        handles += [
+            ex.submit(f"t{i}", functools.partial(payloads.value, big), "cpu=1") for i in range(2, 9)
+        ]
+        assert ex.wait(60)
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 9
+        assert all(h.result == big for h in handles[1:])
+        assert worker.held is None
+
+
+def test_close_and_remove_runner_stop_and_join_every_process_and_thread() -> None:
+    runners = [Runner.parse("a", "cpu=2,slots=2"), Runner.parse("b", "cpu=2,slots=2")]
+    engine = LocalEngine(runners)
+    with Executor(engine) as ex:
+        handles = [
+            ex.submit(f"t{i}", functools.partial(payloads.value, i), "cpu=1") for i in range(20)
+        ]
+        assert ex.wait(60)
+        pids = engine.pids("a") + engine.pids("b")
+        assert len(pids) == 4
+        removed = engine.pids("b")
+        engine.remove_runner("b")
+        wait_until(lambda: all(gone(pid) for pid in removed))  # joined by the reader thread
+        assert engine.pids("b") == ()
+        assert [h.state for h in handles] == [TaskState.SUCCESS] * 20
+        reader = engine._reader
+        assert reader is not None
+        assert reader.thread.is_alive()
+    assert all(gone(pid) for pid in pids)  # close() joined them: none left, none a zombie
+    assert not reader.thread.is_alive()
+    assert not [t for t in threading.enumerate() if t.name.startswith("runtime-alloc")]
+    assert not multiprocessing.active_children()
+
+
+def test_close_joins_the_worker_threads_of_a_thread_pool() -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=4,slots=4")], pool="thread")
+    with Executor(engine) as ex:
+        for i in range(8):
+            ex.submit(f"t{i}", functools.partial(payloads.pid_after, 0.05), "cpu=1")
+        assert ex.wait(60)
+        threads = [w.thread for w in engine._pools["a"].workers]  # type: ignore[attr-defined]
+        assert len(threads) == 4
+        assert all(t.is_alive() for t in threads)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_a_result_that_cannot_be_unpickled_by_the_engine_fails_its_task_and_nothing_else() -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")])
+    with Executor(engine) as ex:
+        bad = ex.submit("bad", payloads.Unloadable, "cpu=1")
+        assert bad.wait(60) is TaskState.FAILED
+        assert bad.error == "ValueError('cannot load')"
+        after = ex.submit("after", functools.partial(payloads.value, 5), "cpu=1")
+        assert after.wait(60) is TaskState.SUCCESS
+        assert after.result == 5
+        assert ex.metrics().runners_lost == 0
+
+
+def test_a_worker_that_cannot_be_started_fails_its_task_and_keeps_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = LocalEngine([Runner.parse("a", "cpu=1,slots=1")])
+    start_worker = engine._new_worker
+
+    def refuse(pool: Pool) -> Worker:
+        raise OSError("too many open files")
+
+    monkeypatch.setattr(engine, "_new_worker", refuse)
+    with Executor(engine) as ex:
+        task = ex.submit("t", functools.partial(payloads.value, 1), "cpu=1")
+        assert task.wait(60) is TaskState.FAILED
+        assert "too many open files" in (task.error or "")
+        pool = engine._pools["a"]
+        assert not pool.deferred
+        assert not pool.workers
+        pool.new_worker = start_worker
+        after = ex.submit("after", functools.partial(payloads.value, 2), "cpu=1")
+        assert after.wait(60) is TaskState.SUCCESS
+        assert after.result == 2
+        assert len(ex.allocator) == 0

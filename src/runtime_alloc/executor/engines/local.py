@@ -1,11 +1,11 @@
-"""``LocalEngine``: one process pool per runner on this machine; no server, stdlib only.
+"""``LocalEngine``: worker processes per runner on this machine; no server, stdlib only.
 
-A runner is a :class:`concurrent.futures.ProcessPoolExecutor` with one worker
-process per slot of the runner. A payload is a picklable callable run with no
-arguments (use :func:`functools.partial` for arguments); its return value is
-the task's ``result`` and an exception fails it. A worker process that dies
-(killed, out of memory) breaks its pool: the engine reports the runner
-``lost`` and, with ``restart_lost=True``, starts a fresh pool that joins again.
+A runner has one worker process per slot (started as tasks arrive), each
+with a pipe from the engine and one back. A payload is a picklable callable run with
+no arguments (use :func:`functools.partial` for arguments); its return value
+is the task's ``result`` and an exception fails it. A worker process that dies
+(killed, out of memory) loses its runner: the engine reports it ``lost`` and,
+with ``restart_lost=True``, starts it afresh and reports it joining again.
 
 >>> import functools, operator
 >>> from runtime_alloc import Runner
@@ -22,127 +22,67 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import multiprocessing.util
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, MutableSequence
-from concurrent.futures import (
-    CancelledError,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-)
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
-
-import attrs
 
 from runtime_alloc.errors import DuplicateRunnerError, InvalidArgumentError, UnknownRunnerError
 from runtime_alloc.executor.engine import EventSink
-from runtime_alloc.executor.engines._local_worker import SKIPPED, init_worker, run_batch
+from runtime_alloc.executor.engines._local_pool import (
+    MAX_BATCH,
+    Batch,
+    Pool,
+    ProcessWorker,
+    ThreadWorker,
+    Worker,
+)
+from runtime_alloc.executor.engines._local_reader import Reader
+from runtime_alloc.executor.engines._local_worker import SKIPPED, Outcomes
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished
 from runtime_alloc.runners import Runner
 
 __all__ = ["LocalEngine"]
 
-Key = tuple[str, int]  # (task id, attempt)
-Batch = list[tuple[Key, int, Any]]  # (key, cancel slot, payload) per task
-
-MAX_BATCH = 64
-"""The most tasks one work item of a pool carries."""
-
-BATCH_SECONDS = 0.002
-"""A batch carries about this much work at most (by its pool's recent seconds per task).
-
-A task's completion is reported when its whole batch ends, so this bounds how
-much later than alone a task of a batch is reported (and its slot freed).
-Tasks of unknown length (none has ended in the pool yet) go one per item.
-"""
-
-MAX_ITEMS = 4096
-"""The most work items in one pool (twice its processes, at most this).
-
-A process pool's submit writes a wake-up message (4 bytes) into a pipe that
-only the pool's management thread empties, and that thread submits the next
-items after each completion; a 64 KiB pipe holds 16,384 of them.
-"""
-
-
-@attrs.define(eq=False)
-class _Pool:
-    runner: Runner
-    executor: Executor
-    generation: int
-    workers: int
-    flags: MutableSequence[int]  # a cancel slot per task handed to the pool (1: skip it)
-    lost: bool = False
-    items: int = 0  # work items in the pool (batches submitted, not yet done)
-    # Placed while the pool held its most work items: handed over, in order and in batches,
-    # by the pool's next done callbacks; cancel() drops such a task before it reaches the pool.
-    deferred: OrderedDict[Key, Any] = attrs.Factory(OrderedDict)
-    handed: dict[Key, int] = attrs.Factory(dict)  # in a submitted batch -> its cancel slot
-    free: list[int] = attrs.Factory(list)  # unused cancel slots
-    task_seconds: float | None = None  # recent running time per task (None: none ended yet)
-    lock: threading.Lock = attrs.Factory(threading.Lock)  # guards all of the above but lost
-
-    @property
-    def most_items(self) -> int:
-        return min(2 * self.workers, MAX_ITEMS)
-
-    def take(self) -> list[Batch]:
-        """Under ``lock``: the batches to submit now, each counted in ``items``. O(tasks taken)."""
-        batches: list[Batch] = []
-        deferred, most = self.deferred, self.most_items
-        while deferred and self.items < most:
-            size = 1
-            if self.task_seconds is not None:
-                size = int(BATCH_SECONDS / max(self.task_seconds, 1e-9))
-                size = max(1, min(size, MAX_BATCH, -(-len(deferred) // self.workers)))
-            batch: Batch = []
-            for _ in range(size):
-                key, payload = deferred.popitem(last=False)
-                slot = self.free.pop()
-                self.handed[key] = slot
-                batch.append((key, slot, payload))
-            batches.append(batch)
-            self.items += 1
-        return batches
-
 
 class LocalEngine:
-    """Runs payloads in a process pool per runner.
+    """Runs payloads in worker processes (or threads) per runner.
 
     Args:
         runners: the runners to start with.
         processes: workers per runner (default: its slots, at least one).
-            Fewer workers than slots queue the placed tasks inside the pool,
-            which keeps the workers busy between completions.
-        pool: ``"process"`` (default) or ``"thread"``: a thread pool per runner
-            suits payloads that wait (sleep, I/O) and cannot be killed.
-        restart_lost: start a fresh pool (and report the runner joining again)
-            after a worker process died.
+            Fewer workers than slots keep the placed tasks in the engine,
+            handed over in batches, which keeps the workers busy.
+        pool: ``"process"`` (default) or ``"thread"``: worker threads suit
+            payloads that wait (sleep, I/O) and cannot be killed.
+        restart_lost: start the runner afresh (and report it joining again)
+            after one of its worker processes died.
         mp_context: the multiprocessing start method (``"forkserver"`` by
             default where available, else ``"spawn"``); payloads must be
             importable by the worker processes.
 
-    Threading: the engine has no thread of its own. A completion is delivered
-    from the pool's done callback (the pool's management thread for a process
-    pool, the worker thread for a thread pool), so the executor releases the
-    task and starts the next one there, without a hand-off to another thread.
-    :meth:`start` returns True (the task is handed to the pool, so the
-    executor records it running at once) instead of delivering ``TaskStarted``.
+    Threading: :meth:`start` pickles the payload and writes it to an idle
+    worker's pipe on the calling thread, and returns True (the executor
+    records the task running at once, no ``TaskStarted``). One reader thread
+    per engine waits on every worker process's pipe and process sentinel: it
+    reads each batch's outcomes and delivers the completions on its own
+    thread, so the task the executor places in that call goes straight to the
+    freed worker; a worker process that dies is seen at once. A worker thread
+    delivers its own completions.
 
-    Batches: a pool holds at most twice its processes in work items. A task
-    placed while it holds that many is kept by the engine (``cancel`` drops
-    it) and handed over by the pool's next done callback, together with the
-    tasks kept after it as one work item of up to :data:`MAX_BATCH` tasks, as
-    many as run in about :data:`BATCH_SECONDS` by the pool's recent seconds
-    per task (one while that is unknown) and spread over its processes. The
-    worker runs a batch's payloads in order and the completions come back per
-    task, each with its own result or error; ``cancel`` of a task in a batch
-    its worker has not come to yet makes the worker skip it. Membership
-    events come from the thread that calls :meth:`add_runner` /
-    :meth:`remove_runner`, or the pool's thread for a lost worker.
+    Batches: a worker holds at most two batches, one running and one waiting
+    in its pipe. A task placed while every worker of its runner holds two is
+    kept by the engine (``cancel`` drops it) and handed over as a worker
+    frees up, together with the tasks kept after it as one batch of up to
+    :data:`MAX_BATCH` tasks, as many as run in about ``BATCH_SECONDS`` by the
+    runner's recent seconds per task (one while that is unknown) and spread
+    over its workers. The worker runs a batch's payloads in order and the
+    completions come back per task, each with its own result or error;
+    ``cancel`` of a task in a batch its worker has not come to yet makes the
+    worker skip it. A payload that cannot be pickled fails its own task only;
+    so does a result. Membership events come from the thread that calls
+    :meth:`add_runner` / :meth:`remove_runner`, or the reader thread for a
+    lost worker.
     """
 
     def __init__(
@@ -176,15 +116,20 @@ class LocalEngine:
             raise InvalidArgumentError(msg)
         self._context = multiprocessing.get_context(method)
         self.restart_lost = restart_lost
-        self._lock = threading.RLock()
-        self._pools: dict[str, _Pool] = {}
-        self._generation = 0
+        self._lock = threading.RLock()  # guards the fields below; taken after a pool's lock
+        self._pools: dict[str, Pool] = {}
         self._sink: EventSink | None = None
+        self._reader: Reader | None = None
+        self._live: set[ProcessWorker] = set()  # started, not yet joined
+        self._threads: list[ThreadWorker] = []  # started, not yet joined
+        # at interpreter exit (before multiprocessing joins its children), close the pipes
+        # so that idle workers of an engine never closed end
+        multiprocessing.util.Finalize(self, _hang_up, args=(self._live,), exitpriority=10)
 
     # ------------------------------------------------------------------ Engine
 
     def open(self, sink: EventSink) -> None:
-        """Start a pool per initial runner, report every runner joined at once. O(runners)."""
+        """Set up each initial runner, report every runner joined at once. O(runners)."""
         with self._lock:
             for runner in self._initial:
                 self._start_pool(runner)
@@ -193,7 +138,7 @@ class LocalEngine:
             self._sink = sink
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> bool:  # noqa: ANN401
-        """Hand ``payload`` to the runner's pool; True: it is running (handed to the pool). O(1).
+        """Hand ``payload`` to a worker of the runner (or keep it); True: it is running. O(1).
 
         Raises:
             InvalidArgumentError: the payload is not callable.
@@ -204,24 +149,19 @@ class LocalEngine:
         pool = self._pools.get(runner)  # no engine lock: the pool has its own
         if pool is None or pool.lost:
             return False  # the runner is going away; its RunnerLeft evicts the task
+        key = (task_id, attempt)
         with pool.lock:
-            pool.deferred[(task_id, attempt)] = payload
-            batches = pool.take()  # none while the pool holds its most items
-        for batch in batches:
-            self._submit(pool, batch)
+            if pool.lost:  # lost or removed since the look-up above
+                return False
+            pool.deferred[key] = payload
+            try:
+                failed = self._dispatch(pool)  # nothing while every worker holds two batches
+            except BaseException:  # a worker could not be started: the executor fails the task
+                pool.deferred.pop(key, None)
+                raise
+        if failed:
+            self._deliver(failed)
         return True  # the executor records it running: no TaskStarted event to deliver
-
-    def _submit(self, pool: _Pool, batch: Batch) -> None:
-        items = [(slot, payload) for _, slot, payload in batch]
-        try:
-            if self._pool_kind == "process":
-                future = pool.executor.submit(run_batch, items, None, check_pickle=True)
-            else:  # threads share the engine's memory: the slots go with the batch
-                future = pool.executor.submit(run_batch, items, pool.flags)
-        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by remove_runner
-            self._lose(pool, "its process pool broke")
-            return
-        future.add_done_callback(functools.partial(self._done, pool, batch))
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
         """Drop the attempt, or mark it so its worker skips it; a running one finishes. O(1)."""
@@ -230,54 +170,74 @@ class LocalEngine:
             return
         key = (task_id, attempt)
         with pool.lock:
-            if pool.deferred.pop(key, None) is None:  # else never handed to the pool
+            if pool.deferred.pop(key, None) is None:  # else never handed to a worker
                 slot = pool.handed.pop(key, None)
                 if slot is not None:  # in a batch: skipped unless its worker began it
                     pool.flags[slot] = 1
 
     def close(self) -> None:
-        """Stop every pool (running payloads finish first); no event follows. O(runners)."""
+        """Stop every worker and join it (running payloads finish first); no event follows.
+
+        Runtime complexity: O(workers) plus the running payloads.
+        """
         with self._lock:
             pools = list(self._pools.values())
             self._pools.clear()
             self._sink = None
+            reader, self._reader = self._reader, None
         for pool in pools:
-            pool.executor.shutdown(wait=True, cancel_futures=True)
+            with pool.lock:
+                pool.stop()
+        if reader is not None:
+            reader.close()  # no thread but this one joins processes from here on
+        with self._lock:
+            live, threads = list(self._live), self._threads[:]
+            self._live.clear()
+            self._threads.clear()
+        for worker in live:
+            worker.hang_up()  # a worker still running a payload ends when it is done
+        for worker in live:
+            worker.process.join()
+            worker.process.close()
+        for thread_worker in threads:
+            if thread_worker.thread is not threading.current_thread():
+                thread_worker.thread.join()
 
     # ------------------------------------------------------------------ membership
 
     def add_runner(self, runner: Runner) -> None:
-        """Start a pool for ``runner`` and report it joined. O(1) (workers start on demand).
+        """Set up ``runner`` and report it joined. O(1) (workers start as tasks arrive).
 
         Raises:
-            DuplicateRunnerError: a pool runs under this name.
+            DuplicateRunnerError: a runner of this name is running.
         """
         self._start_pool(runner)
         self._deliver(RunnerJoined(runner))
 
     def remove_runner(self, name: str) -> None:
-        """Report the runner leaving, then stop its pool (running payloads finish first). O(1).
+        """Report the runner leaving, then stop its workers (running payloads finish first). O(1).
 
         Raises:
-            UnknownRunnerError: no pool runs under this name.
+            UnknownRunnerError: no runner of this name is running.
         """
         with self._lock:
             pool = self._pools.pop(name, None)
             if pool is None:
                 msg = f"no runner {name!r} is running"
                 raise UnknownRunnerError(msg)
+        with pool.lock:
             pool.lost = True
         self._deliver(RunnerLeft(name, lost=False, reason="removed"))
-        pool.executor.shutdown(wait=False, cancel_futures=True)
+        with pool.lock:
+            pool.stop()  # a worker process's end is joined by the reader thread
 
     def pids(self, name: str) -> tuple[int, ...]:
-        """The worker process ids of a runner's process pool (to watch or kill). O(workers)."""
-        with self._lock:
-            pool = self._pools.get(name)
-            if pool is None:
-                return ()
-            processes = getattr(pool.executor, "_processes", None) or {}
-            return tuple(sorted(processes))
+        """The process ids of a runner's worker processes (to watch or kill). O(workers)."""
+        pool = self._pools.get(name)
+        if pool is None:
+            return ()
+        workers = list(pool.workers)
+        return tuple(sorted(w.process.pid for w in workers if isinstance(w, ProcessWorker)))  # type: ignore[misc]
 
     # ------------------------------------------------------------------ internals
 
@@ -286,102 +246,118 @@ class LocalEngine:
             if runner.name in self._pools:
                 msg = f"runner {runner.name!r} is already running"
                 raise DuplicateRunnerError(msg)
-            workers = self._processes or max(runner.capacity.slots, 1)
-            self._generation += 1
-            slots = min(2 * workers, MAX_ITEMS) * MAX_BATCH  # the most tasks handed at once
-            executor: Executor
+            size = self._processes or max(runner.capacity.slots, 1)
+            slots = 2 * size * MAX_BATCH  # the most tasks handed at once: two batches a worker
             flags: MutableSequence[int]
             if self._pool_kind == "process":
                 flags = self._context.RawArray("b", slots)  # shared with the workers
-                executor = ProcessPoolExecutor(
-                    workers, mp_context=self._context, initializer=init_worker, initargs=(flags,)
-                )
             else:
                 flags = bytearray(slots)
-                executor = ThreadPoolExecutor(workers, thread_name_prefix=f"runner-{runner.name}")
-            pool = _Pool(runner, executor, self._generation, workers, flags)
-            pool.free = list(range(slots - 1, -1, -1))
-            self._pools[runner.name] = pool
+            self._pools[runner.name] = Pool(runner, size, flags, self._new_worker)
 
-    def _done(self, pool: _Pool, batch: Batch, future: Future[Any]) -> None:
-        """A batch ended (on the pool's own thread): hand over the next, deliver its tasks' ends."""
-        live: list[tuple[int, tuple[Key, int, Any]]] = []  # (index, entry): not cancelled
-        flags, free, handed = pool.flags, pool.free, pool.handed
+    def _new_worker(self, pool: Pool) -> Worker:
+        """Start one more worker for ``pool`` (under its lock). O(1) plus the start."""
+        name = f"runtime-alloc-{pool.runner.name}-{len(pool.workers)}"
+        if self._pool_kind == "thread":
+            thread_worker = ThreadWorker(pool.flags, name, functools.partial(self._finished, pool))
+            with self._lock:
+                self._threads = [t for t in self._threads if t.thread.is_alive()]
+                self._threads.append(thread_worker)
+            return thread_worker
+        worker = ProcessWorker(self._context, pool.flags, name)
+        with self._lock:
+            self._live.add(worker)
+            if self._reader is None:
+                self._reader = Reader(self._finished, self._gone)
+            self._reader.watch(pool, worker)
+        return worker
+
+    def _dispatch(self, pool: Pool) -> list[Event]:
+        """Under ``pool.lock``: hand deferred tasks to workers with room; tasks that failed."""
+        failed: list[Event] = []
+        for worker, batch in pool.take():
+            failed += self._hand(pool, worker, batch)
+        return failed
+
+    def _hand(self, pool: Pool, worker: Worker, batch: Batch) -> list[Event]:
+        """Under ``pool.lock``: send ``batch`` to ``worker``; tasks whose payload cannot go."""
+        failed: list[Event] = []
+        try:
+            data = worker.encode([(slot, payload) for _, slot, payload in batch])
+        except Exception:  # noqa: BLE001 (each payload on its own: only the culprits fail)
+            kept: Batch = []
+            for entry in batch:
+                try:
+                    worker.encode([(entry[1], entry[2])])
+                except Exception as error:  # noqa: BLE001, PERF203 (its own task fails; rare path)
+                    if pool.release([entry]):  # not cancelled
+                        failed.append(TaskFinished(*entry[0], "failed", error=repr(error)))
+                else:
+                    kept.append(entry)
+            if not kept:
+                pool.unpick(worker)
+                return failed
+            batch = kept
+            data = worker.encode([(slot, payload) for _, slot, payload in batch])
+        worker.send(data)
+        worker.batches.append(batch)
+        return failed
+
+    def _finished(self, pool: Pool, worker: Worker, outcomes: Outcomes | Exception) -> None:
+        """A worker's running batch ended: hand it more, then deliver the batch's ends.
+
+        ``outcomes`` is an exception when they could not be unpickled: each task fails with it.
+        """
+        if isinstance(outcomes, Exception):
+            results: list[tuple[int, Any]] = [(0, repr(outcomes))] * len(worker.batches[0])
+            seconds: float | None = None
+        else:
+            results, seconds = outcomes
         with pool.lock:
-            pool.items -= 1
-            for index, entry in enumerate(batch):
-                key, slot = entry[0], entry[1]
-                if handed.get(key) == slot:
-                    del handed[key]
-                    live.append((index, entry))
-                flags[slot] = 0
-                free.append(slot)
-            try:
-                outcomes, seconds = future.result()  # done: no wait
-            except BaseException as error:  # noqa: BLE001 (sorted out below, outside the lock)
-                outcomes, failure = None, error
-            else:
-                per_task = seconds / len(batch)
-                known = pool.task_seconds
-                pool.task_seconds = per_task if known is None else (known + per_task) / 2
-            batches = [] if pool.lost else pool.take()
-        for more in batches:  # on the pool's own thread: its loop clears the wake-ups it writes
-            self._submit(pool, more)
-        if outcomes is None:
-            self._batch_failed(pool, live, failure, alone=len(batch) == 1)
-            return
-        events: list[Event] = []
-        for index, (key, _, _) in live:
-            code, value = outcomes[index]
+            batch = pool.ended(worker, seconds)
+            live = pool.release(batch)
+            events = [] if pool.lost else self._dispatch(pool)
+        for index, key in live:
+            code, value = results[index]
             if code == 1:
                 events.append(TaskFinished(*key, "success", result=value))
             elif code != SKIPPED:
                 events.append(TaskFinished(*key, "failed", error=value))
         if events:
-            self._deliver(events)
+            self._deliver(events if len(events) > 1 else events[0])
 
-    def _batch_failed(
-        self,
-        pool: _Pool,
-        live: list[tuple[int, tuple[Key, int, Any]]],
-        error: BaseException,
-        *,
-        alone: bool,
-    ) -> None:
-        """A batch that did not run: the pool broke or shut down, or it could not be sent.
-
-        ``live`` are its tasks not cancelled; ``alone``: it held one task.
-        """
-        if isinstance(error, CancelledError):
-            return  # shut down by remove_runner or close
-        if isinstance(error, BrokenProcessPool):
-            self._lose(pool, "a worker process died")
-            return
-        if alone:  # a payload that cannot be pickled, say: its own task fails
-            for _, (key, _, _) in live:
-                self._deliver(TaskFinished(*key, "failed", error=repr(error)))
-            return
-        for _, (key, _, payload) in live:  # again one by one: each gets its own verdict
-            with pool.lock:  # (one item more each than the pool's most, for this once)
-                slot = pool.free.pop()
-                pool.handed[key] = slot
-                pool.items += 1
-            self._submit(pool, [(key, slot, payload)])
-
-    def _lose(self, pool: _Pool, reason: str) -> None:
+    def _gone(self, pool: Pool, worker: ProcessWorker) -> None:
+        """On the reader thread: ``worker``'s process ended (or closed its pipe)."""
+        with pool.lock:
+            lost = not pool.lost
+            if lost:
+                pool.stop()
+        if lost:
+            with self._lock:
+                if self._pools.get(pool.runner.name) is pool:
+                    del self._pools[pool.runner.name]
+            for other in pool.workers:  # the runner is gone: all of its processes
+                if other.process.is_alive():  # type: ignore[attr-defined]
+                    other.process.kill()  # type: ignore[attr-defined]
+        worker.process.join()
+        worker.hang_up()
         with self._lock:
-            if pool.lost:
-                return
-            pool.lost = True
-            if self._pools.get(pool.runner.name) is pool:
-                del self._pools[pool.runner.name]
-        self._deliver(RunnerLeft(pool.runner.name, lost=True, reason=reason))
-        pool.executor.shutdown(wait=False, cancel_futures=True)
-        if self.restart_lost and self._sink is not None:
-            self.add_runner(pool.runner)
+            self._live.discard(worker)
+        worker.process.close()
+        if lost:
+            reason = "a worker process died"
+            self._deliver(RunnerLeft(pool.runner.name, lost=True, reason=reason))
+            if self.restart_lost and self._sink is not None:
+                self.add_runner(pool.runner)
 
     def _deliver(self, event: Event | list[Event]) -> None:
         """Hand an event or a list to the sink on this thread (it never waits: see deliver)."""
         sink = self._sink
         if sink is not None:  # None before open and after close: dropped
             sink(event)
+
+
+def _hang_up(live: set[ProcessWorker]) -> None:
+    """At interpreter exit: close the engine's ends of the pipes; idle workers then end."""
+    for worker in list(live):
+        worker.hang_up()
