@@ -79,13 +79,13 @@ class Reader:
         select, watched = self._selector.select, self._watched
         while True:
             for key, _ in select():
-                if self._closing:
-                    return  # closed from a completion of this round: its workers are gone
                 data: Any = key.data
                 if data is None:
                     if self._woken():
-                        return
+                        return  # close() wrote this wake-up: only now are the fds closed
                     continue
+                if self._closing:
+                    continue  # closed from a completion of this round: its workers are going
                 pool, worker, is_pipe = data
                 if worker not in watched:  # its other end was ready in this same round
                     continue
