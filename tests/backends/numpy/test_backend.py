@@ -314,7 +314,7 @@ def test_class_index_skips_runner_shapes_that_cannot_win():
         for i in range(50):
             alloc.allocate(f"w{i}", "cpu=3,memory=1Gi")
     bounds = backend.classes._bounds((500, GI, 1), frozenset())
-    assert bounds[0][3].cap == (4000, 16 * GI, 16)
+    assert bounds[0][2].cap == (4000, 16 * GI, 16)
     assert bounds[0][0] > bounds[1][0]
     for i in range(30):
         assert ref.try_allocate(f"t{i}", "cpu=100m") == fast.try_allocate(f"t{i}", "cpu=100m")

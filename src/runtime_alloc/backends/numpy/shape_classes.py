@@ -50,10 +50,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from heapq import heapify, heappop, heappush, heapreplace
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from runtime_alloc.backends.numpy.shape_groups import (
-    CHUNK,
     CHUNK_BITS,
     DOWN,
     INF,
@@ -68,6 +68,9 @@ from runtime_alloc.backends.numpy.shape_groups import (
 )
 
 __all__ = ["ClassIndex"]
+
+#: the score bound of an item of :meth:`ClassIndex._bounds` (its sort key)
+_BOUND = itemgetter(0)
 
 
 class ClassIndex:
@@ -256,8 +259,8 @@ class ClassIndex:
 
     def _bounds(
         self, q: tuple[int, int, int], require: frozenset[str]
-    ) -> list[tuple[float, int, int, ShapeGroup]]:
-        """Return ``(score bound, index, first tier, group)`` for fitting shapes, best first.
+    ) -> list[tuple[float, int, ShapeGroup]]:
+        """Return ``(score bound, first tier, group)`` for fitting shapes, best first.
 
         The bound is ``k / W + sum_d q_d * w_d / (c_d * W)``, that is
         ``(k + B) / W``, with ``k`` the best key any entry of the group's tiers
@@ -266,13 +269,15 @@ class ClassIndex:
         runner in the group when the highest score wins, a lower bound
         otherwise. Float rounding moves real and float scores and this bound by
         less than 1e-14 relative, so a group whose bound misses the best float
-        score by the relative margin ``1e-9`` holds no winner.
+        score by the relative margin ``1e-9`` holds no winner. Groups of equal
+        bounds keep their order (the sort is keyed on the bound alone); the
+        order only decides which of them is searched first, never the result.
         """
         q0, q1, q2 = q
         groups = self._by_require.get(require)
         if groups is None:
             groups = self._groups_for(require)
-        out: list[tuple[float, int, int, ShapeGroup]] = []
+        out: list[tuple[float, int, ShapeGroup]] = []
         if self.maximize:
             last = self._ntiers - 1
             for c0, c1, c2, step, a0, a1, a2, wsumf, g in groups:
@@ -281,14 +286,19 @@ class ClassIndex:
                 t0 = q0 // step
                 if t0 > last:  # noqa: PLR1730 (min() costs a call on this hot path)
                     t0 = last
-                k = -min(g.cmin[t0 >> CHUNK_BITS :]) if t0 >= CHUNK else -min(g.cmin)
-                if k == -INF:
+                # the least chunk bound from t0's chunk on (a loop: cheaper than
+                # min() of a slice for the few chunks of a group)
+                cmin = g.cmin
+                c = t0 >> CHUNK_BITS
+                k = cmin[c]
+                for x in cmin[c + 1 :]:
+                    if x < k:  # noqa: PLR1730
+                        k = x
+                if k == INF:
                     continue  # no usable runner in the tiers that could fit
-                out.append(
-                    (k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, len(out), t0, g)
-                )
+                out.append((q0 * a0 + q1 * a1 + q2 * a2 - k / wsumf if wsumf else 0.0, t0, g))
             if len(out) > 1:
-                out.sort(reverse=True)  # (the unique second item keeps groups apart)
+                out.sort(key=_BOUND, reverse=True)
             return out
         for c0, c1, c2, _, a0, a1, a2, wsumf, g in groups:
             if q0 > c0 or q1 > c1 or q2 > c2:
@@ -296,9 +306,9 @@ class ClassIndex:
             k = g.cmin[0]
             if k == INF:
                 continue  # no usable runner
-            out.append((k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, len(out), 0, g))
+            out.append((k / wsumf + q0 * a0 + q1 * a1 + q2 * a2 if wsumf else 0.0, 0, g))
         if len(out) > 1:
-            out.sort()
+            out.sort(key=_BOUND)
         return out
 
     def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
@@ -390,7 +400,7 @@ class ClassIndex:
         best_f = 0.0
         best = -1  # seq << SHIFT | row of the winner
         rclass_of = self.rclass_of
-        for bound, _, t0, g in self._bounds(q, require):
+        for bound, t0, g in self._bounds(q, require):
             if best >= 0 and (bound * UP < best_f if maximize else bound * DOWN > best_f):
                 break  # no runner of this group or the next can win, even on a tie
             cmin = g.cmin
