@@ -451,3 +451,35 @@ def test_a_worker_that_cannot_be_started_fails_its_task_and_keeps_nothing(
         assert after.wait(60) is TaskState.SUCCESS
         assert after.result == 2
         assert len(ex.allocator) == 0
+
+
+def test_close_called_from_a_completion_ends_the_reader_quietly() -> None:
+    # The sink closes the engine on the first completion, on the reader thread, while the
+    # other tasks' outcomes may be ready in the same round: the reader stops without
+    # touching the closed workers (no error on its thread) and every process is joined.
+    engine = LocalEngine([Runner.parse("a", "cpu=4,slots=4")])
+    errors: list[object] = []
+    hook = threading.excepthook
+    threading.excepthook = errors.append
+    closed = threading.Event()
+
+    def sink(event: object) -> None:
+        for item in event if isinstance(event, list) else [event]:
+            if isinstance(item, TaskFinished) and not closed.is_set():
+                closed.set()
+                engine.close()
+
+    try:
+        engine.open(sink)
+        for i in range(4):  # four workers started, then four tasks ending at about one time
+            engine.start(f"w{i}", 1, "a", functools.partial(payloads.pid_after, 0.3))
+        pids = engine.pids("a")
+        assert len(pids) == 4
+        assert closed.wait(30)
+        wait_until(lambda: all(gone(pid) for pid in pids))
+        wait_until(
+            lambda: not [t for t in threading.enumerate() if t.name == "runtime-alloc-local"]
+        )
+    finally:
+        threading.excepthook = hook
+    assert errors == []

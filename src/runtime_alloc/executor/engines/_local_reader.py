@@ -79,6 +79,8 @@ class Reader:
         select, watched = self._selector.select, self._watched
         while True:
             for key, _ in select():
+                if self._closing:
+                    return  # closed from a completion of this round: its workers are gone
                 data: Any = key.data
                 if data is None:
                     if self._woken():
@@ -126,5 +128,7 @@ class Reader:
 
     def _forget(self, worker: ProcessWorker) -> None:
         self._watched.discard(worker)
-        self._selector.unregister(worker.fd)
-        self._selector.unregister(worker.process.sentinel)
+        # (a process closed meanwhile has no sentinel to read: nothing left to unregister)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(worker.fd)
+            self._selector.unregister(worker.process.sentinel)
