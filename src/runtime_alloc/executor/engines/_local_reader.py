@@ -42,9 +42,10 @@ class Reader:
         self._wake_in, self._wake_out = os.pipe()
         os.set_blocking(self._wake_out, False)
         self._selector.register(self._wake_in, selectors.EVENT_READ, None)
-        self._lock = threading.Lock()  # guards _added and _closing
+        self._lock = threading.Lock()  # guards _added, _closing, _stopped and the wake-up pipe
         self._added: list[tuple[Pool, ProcessWorker]] = []
         self._closing = False
+        self._stopped = False  # the thread has ended and closed its pipe
         self._watched: set[ProcessWorker] = set()  # the reader thread's own
         self.thread = threading.Thread(target=self._run, name="runtime-alloc-local", daemon=True)
         self.thread.start()
@@ -53,17 +54,20 @@ class Reader:
         """Watch ``worker`` from the reader's next wake-up on. O(1)."""
         with self._lock:
             self._added.append((pool, worker))
-        self._wake()
+            self._wake()
 
     def close(self) -> None:
         """Stop the thread and join it (unless called on it). O(1)."""
         with self._lock:
             self._closing = True
-        self._wake()
+            self._wake()
         if self.thread is not threading.current_thread():
             self.thread.join()
 
     def _wake(self) -> None:
+        """Wake the thread (the caller holds ``_lock``); nothing once it has stopped."""
+        if self._stopped:  # its pipe is closed (and the fd number may be reused)
+            return
         with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
             os.write(self._wake_out, b"x")
 
@@ -71,14 +75,20 @@ class Reader:
         try:
             self._loop()
         finally:
-            self._selector.close()
-            os.close(self._wake_in)
-            os.close(self._wake_out)
+            # The loop may end (on _closing) before close() writes its wake-up: the pipe is
+            # closed under the lock, and _wake, which runs under it, writes nothing after.
+            with self._lock:
+                self._stopped = True
+                self._selector.close()
+                os.close(self._wake_in)
+                os.close(self._wake_out)
 
     def _loop(self) -> None:
         select, watched = self._selector.select, self._watched
         while True:
             for key, _ in select():
+                if self._closing:
+                    return  # closed from a completion of this round: its workers are gone
                 data: Any = key.data
                 if data is None:
                     if self._woken():
