@@ -92,10 +92,8 @@ class Reader:
                 data: Any = key.data
                 if data is None:
                     if self._woken():
-                        return  # close() wrote this wake-up: only now are the fds closed
+                        return
                     continue
-                if self._closing:
-                    continue  # closed from a completion of this round: its workers are going
                 pool, worker, is_pipe = data
                 if worker not in watched:  # its other end was ready in this same round
                     continue
