@@ -208,11 +208,16 @@ def test_a_task_cancelled_in_a_batch_its_worker_did_not_reach_is_skipped(
         ex._check()
 
 
-def test_a_batch_that_cannot_be_sent_is_sent_again_task_by_task(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    "bad_payload",
+    [lambda: 1, threading.Lock],  # a payload that cannot be pickled; a result that cannot
+    ids=["payload", "result"],
+)
+def test_what_cannot_be_pickled_fails_only_its_own_task_in_a_batch(
+    monkeypatch: pytest.MonkeyPatch, bad_payload: object
 ) -> None:
-    # A lambda cannot be pickled for a worker process: in a batch it would fail its neighbours;
-    # sent again one per item, only its own task fails.
+    # A lambda cannot be pickled for a worker process, a lock cannot come back from it: in a
+    # batch either would fail its neighbours; only its own task fails.
     monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
     engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
     with Executor(engine) as ex:
@@ -220,7 +225,7 @@ def test_a_batch_that_cannot_be_sent_is_sent_again_task_by_task(
         ex.submit("first", functools.partial(payloads.pid_after, 0.3), "cpu=1")
         ex.submit("second", functools.partial(payloads.pid_after, 0.3), "cpu=1")
         good = ex.submit("good", functools.partial(payloads.value, 7), "cpu=1")
-        bad = ex.submit("bad", lambda: 1, "cpu=1")
+        bad = ex.submit("bad", bad_payload, "cpu=1")
         also = ex.submit("also", functools.partial(payloads.value, 8), "cpu=1")
         assert list(engine._pools["a"].deferred) == [("good", 1), ("bad", 1), ("also", 1)]
         assert ex.wait(60)
@@ -333,31 +338,6 @@ def test_a_worker_killed_with_sigkill_loses_its_runner_and_every_process_of_it(
         assert {h.runner for h in handles} == {"b"}
         assert len(ex.allocator) == 0
         ex._check()
-
-
-def test_a_result_that_cannot_be_pickled_fails_only_its_own_task_in_a_batch(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_local_pool, "BATCH_SECONDS", 1000.0)
-    engine = LocalEngine([Runner.parse("a", "cpu=8,slots=8")], processes=1)
-    with Executor(engine) as ex:
-        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1)
-        ex.submit("first", functools.partial(payloads.pid_after, 0.3), "cpu=1")
-        ex.submit("second", functools.partial(payloads.pid_after, 0.3), "cpu=1")
-        good = ex.submit("good", functools.partial(payloads.value, 7), "cpu=1")
-        lock = ex.submit("lock", threading.Lock, "cpu=1")  # a lock cannot be pickled
-        also = ex.submit("also", functools.partial(payloads.value, 8), "cpu=1")
-        assert list(engine._pools["a"].deferred) == [("good", 1), ("lock", 1), ("also", 1)]
-        assert ex.wait(60)
-        assert (good.state, good.result, also.state, also.result) == (
-            TaskState.SUCCESS,
-            7,
-            TaskState.SUCCESS,
-            8,
-        )
-        assert lock.state is TaskState.FAILED
-        assert "pickle" in (lock.error or "")
-        assert len(ex.allocator) == 0
 
 
 def test_a_large_payload_for_a_busy_worker_waits_in_the_engine_not_in_its_pipe() -> None:
