@@ -199,9 +199,7 @@ class NumpyBackend(Choosing):
             scan[name] = RunnerState(scan[name].runner, reserved_of(*reserved, extended), draining)
         if self._pending:
             self.flush()
-        key_of = self.table.key_of
-        # SharedKeys.__getitem__ inlined (a call costs on this hot path)
-        key = key_of.keys[key_of.slots[name]] if type(key_of) is SharedKeys else key_of[name]
+        key = self.table.key_of[name]
         i = key & MASK
         ext = self.extended_index
         if ext._chunks or ext._classes:  # noqa: SLF001 (touch() is a no-op without them)

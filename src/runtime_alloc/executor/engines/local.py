@@ -283,7 +283,7 @@ class LocalEngine:
         """Under ``pool.lock``: send ``batch`` to ``worker``; tasks whose payload cannot go."""
         failed: list[Event] = []
         try:
-            data = worker.encode([(slot, payload) for _, slot, payload in batch])
+            data = worker.encode(_items(batch))
         except Exception:  # noqa: BLE001 (each payload on its own: only the culprits fail)
             kept: Batch = []
             for entry in batch:
@@ -298,7 +298,7 @@ class LocalEngine:
                 pool.unpick(worker)
                 return failed
             batch = kept
-            data = worker.encode([(slot, payload) for _, slot, payload in batch])
+            data = worker.encode(_items(batch))
         worker.send(data)
         worker.batches.append(batch)
         return failed
@@ -355,6 +355,11 @@ class LocalEngine:
         sink = self._sink
         if sink is not None:  # None before open and after close: dropped
             sink(event)
+
+
+def _items(batch: Batch) -> list[tuple[int, Any]]:
+    """What a worker runs of ``batch``: ``(cancel slot, payload)`` per task. O(len(batch))."""
+    return [(slot, payload) for _, slot, payload in batch]
 
 
 def _hang_up(live: set[ProcessWorker]) -> None:
