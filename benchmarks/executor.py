@@ -32,6 +32,12 @@ Usage (from the repository root)::
    all-at-once reference those rows measure that round trip; the wide rows (more slots than
    threads, the tasks wait in the engine's queue as in the reference) measure the executor's
    cost.
+3. Dask rows: the executor with Dask's batching intervals ("default engine") and with
+   ``DaskEngine(comm_interval=x)`` for each ``--comm-interval`` (default 0), against both
+   references measured with Dask's intervals and with x (set and restored around the reference
+   as the engine does, docs/executor.md); "strictest" is the tuned executor over the round's
+   faster of the two all-at-once references. After each configuration every interval is checked
+   back at Dask's.
 """
 
 # ruff: noqa: E402, PLC0415 (the repository root goes on sys.path first; engines import lazily)
