@@ -32,6 +32,12 @@ Usage (from the repository root)::
    all-at-once reference those rows measure that round trip; the wide rows (more slots than
    threads, the tasks wait in the engine's queue as in the reference) measure the executor's
    cost.
+3. Dask rows: the executor with Dask's batching intervals ("default engine") and with
+   ``DaskEngine(comm_interval=x)`` for each ``--comm-interval`` (default 0), against both
+   references measured with Dask's intervals and with x (set and restored around the reference
+   as the engine does, docs/executor.md); "strictest" is the tuned executor over the round's
+   faster of the two all-at-once references. After each configuration every interval is checked
+   back at Dask's.
 """
 
 # ruff: noqa: E402, PLC0415 (the repository root goes on sys.path first; engines import lazily)
@@ -64,6 +70,8 @@ from runtime_alloc.executor import Executor, TaskFinished, TaskStarted
 from runtime_alloc.executor.engines import LocalEngine
 
 TRIVIAL = functools.partial(operator.add, 1, 1)
+COMM_INTERVAL = 0.0
+"""The DaskEngine comm_interval of the tuned Dask rows (see docs/performance.md)."""
 
 
 class NullEngine:
@@ -224,21 +232,29 @@ def local_reference(
 
 def end_to_end(
     name: str,
-    executor: Callable[[], Round],
+    executor: Callable[[], Round] | dict[str, Callable[[], Round]],
     references: dict[str, Callable[[list[str]], Timing]],
     rounds: int,
     tasks: int,
+    *,
+    strictest: dict[str, list[str]] | None = None,
 ) -> None:
-    """Interleaved rounds: executor then references on even rounds, references first on odd ones.
+    """Interleaved rounds: executors then references on even rounds, references first on odd ones.
 
-    An odd round's references use the previous round's pinning (the executor's order of
-    placement is the same from round to round, up to the order completions arrive in).
+    ``executor`` is one executor run or several by label (their order alternates from round to
+    round too). An odd round's references use the previous round's pinning (the executor's
+    order of placement is the same from round to round, up to the order completions arrive in).
+    ``strictest`` maps an executor label to reference labels: its ratio to the fastest of them
+    in each round is printed too.
     """
-    exe: list[float] = []
-    exe_cpu: list[float] = []
+    executors = executor if isinstance(executor, dict) else {"executor": executor}
+    strictest = strictest or {}
+    exe: dict[str, list[float]] = {label: [] for label in executors}
+    exe_cpu: dict[str, list[float]] = {label: [] for label in executors}
     ref: dict[str, list[float]] = {label: [] for label in references}
     ref_cpu: dict[str, list[float]] = {label: [] for label in references}
-    ratios: dict[str, list[float]] = {label: [] for label in references}
+    ratios: dict[tuple[str, str], list[float]] = {(e, r): [] for e in executors for r in references}
+    strict: dict[str, list[float]] = {label: [] for label in strictest}
     pinning: list[str] = []
 
     def run_references() -> dict[str, float]:
@@ -252,29 +268,47 @@ def end_to_end(
 
     for index in range(rounds):
         first = run_references() if index % 2 and pinning else None
-        seconds, cpu, pinning = executor()
-        exe.append(tasks / seconds)
-        exe_cpu.append(cpu / tasks * 1e6)
-        for label, ref_seconds in (first or run_references()).items():
-            ratios[label].append(ref_seconds / seconds)
+        order = list(executors) if index % 2 == 0 else list(reversed(executors))
+        exe_seconds = {}
+        for label in order:
+            seconds, cpu, pinning = executors[label]()
+            exe_seconds[label] = seconds
+            exe[label].append(tasks / seconds)
+            exe_cpu[label].append(cpu / tasks * 1e6)
+        ref_seconds = first or run_references()
+        for (e, r), values in ratios.items():
+            values.append(ref_seconds[r] / exe_seconds[e])
+        for e, labels in strictest.items():
+            strict[e].append(min(ref_seconds[r] for r in labels) / exe_seconds[e])
     print(
         f"{name}: {tasks} trivial tasks per round, {rounds} interleaved rounds "
         "(executor first on even rounds, the references first on odd rounds)"
     )
-    print(
-        f"  through the executor              {statistics.median(exe):9.0f} tasks/s "
-        f"(median; rounds {', '.join(f'{x:.0f}' for x in exe)}); "
-        f"CPU of this process {statistics.median(exe_cpu):.0f} us/task"
-    )
+    width = max(22, *(len(label) for label in (*executors, *references)))
+    for label in executors:
+        print(
+            f"  {'through the ' + label if len(executors) == 1 else label:{width + 11}s} "
+            f"{statistics.median(exe[label]):9.0f} tasks/s "
+            f"(median; rounds {', '.join(f'{x:.0f}' for x in exe[label])}); "
+            f"CPU of this process {statistics.median(exe_cpu[label]):.0f} us/task"
+        )
     for label in references:
         print(
-            f"  reference: {label:22s} {statistics.median(ref[label]):9.0f} tasks/s "
+            f"  reference: {label:{width}s} {statistics.median(ref[label]):9.0f} tasks/s "
             f"(median; rounds {', '.join(f'{x:.0f}' for x in ref[label])}); "
             f"CPU {statistics.median(ref_cpu[label]):.0f} us/task"
         )
+        for e in executors:
+            values = ratios[(e, label)]
+            print(
+                f"    ratio {e}/reference: median {statistics.median(values):.2f} "
+                f"(rounds {min(values):.2f}-{max(values):.2f}); target >= 0.8"
+            )
+    for e, values in strict.items():
         print(
-            f"    ratio executor/reference: median {statistics.median(ratios[label]):.2f} "
-            f"(rounds {min(ratios[label]):.2f}-{max(ratios[label]):.2f}); target >= 0.8"
+            f"  strictest: {e} / the round's fastest of {' | '.join(strictest[e])}: "
+            f"median {statistics.median(values):.2f} "
+            f"(rounds {min(values):.2f}-{max(values):.2f}); target >= 0.8"
         )
 
 
@@ -484,11 +518,17 @@ def celery_bench(rounds: int, tasks: int) -> None:
         redis.close()
 
 
-def dask_bench(rounds: int, tasks: int) -> None:
+def dask_bench(rounds: int, tasks: int, comm_intervals: list[float]) -> None:
+    """Per slots, the executor with Dask's intervals and with each ``comm_interval``, against
+    the references on the cluster with Dask's intervals and with each of those intervals
+    (set and restored around the reference the way the engine does it)."""
+    import uuid
+
     from distributed import Client
     from tests.executor.servers import DaskScheduler, DaskWorker, wait_until
 
     from runtime_alloc.executor.engines import DaskEngine
+    from runtime_alloc.executor.engines.dask_comms import CommIntervals
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     scheduler = DaskScheduler(tmp)
@@ -499,13 +539,17 @@ def dask_bench(rounds: int, tasks: int) -> None:
         address = {
             str(info["name"]): worker for worker, info in client.scheduler_info()["workers"].items()
         }
+        defaults = dask_intervals(client)
         counter = [0]
 
-        def reference(pinning: list[str], slots: int | None = None) -> Timing:
+        def reference(
+            pinning: list[str], slots: int | None = None, interval: float | None = None
+        ) -> Timing:
             """client.submit pinned as the executor did, then one gather of every result.
 
             With ``slots``, at most that many per runner at once (a done callback submits
-            the runner's next task); else all are submitted at once.
+            the runner's next task); else all are submitted at once. With ``interval``, the
+            four streams' interval is set to it for the run and restored after.
             """
             counter[0] += 1
 
@@ -518,33 +562,72 @@ def dask_bench(rounds: int, tasks: int) -> None:
                     pure=False,
                 )
 
-            cpu, start = time.process_time(), time.perf_counter()
-            futures = send_all(pinning, slots, submit)
-            results = client.gather(futures)
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            tuning = None
+            if interval is not None:
+                tuning = CommIntervals(interval, f"bench-{uuid.uuid4().hex[:8]}")
+                tuning.apply(client)
+            try:
+                cpu, start = time.process_time(), time.perf_counter()
+                futures = send_all(pinning, slots, submit)
+                results = client.gather(futures)
+                elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            finally:
+                if tuning is not None:
+                    tuning.restore(client)
             if results != [2] * len(pinning):
                 raise RuntimeError("reference tasks did not all finish")
             return elapsed, cpu
 
         for slots in (4, 128):
-            for starts in (True, False):
-                runners = fleet(2, slots)
+            runners = fleet(2, slots)
 
-                def executor(runners: list[Runner] = runners, starts: bool = starts) -> Round:
-                    engine = DaskEngine(client, runners, report_starts=starts)
-                    return through_executor(engine, tasks, lambda _: TRIVIAL)
+            def executor(runners: list[Runner] = runners, interval: float | None = None) -> Round:
+                return through_executor(
+                    DaskEngine(client, runners, comm_interval=interval), tasks, lambda _: TRIVIAL
+                )
 
-                name = f"dask (2 runners of {slots} slots, workers of 4 threads, report_starts={starts})"
-                references = {
-                    "all sent at once": reference,
-                    f"{slots} in flight/runner": functools.partial(reference, slots=slots),
-                }
-                end_to_end(name, executor, references, rounds, tasks)
+            executors = {"default engine": executor}
+            references = {
+                "all sent at once (Dask's)": reference,
+                f"{slots} in flight/runner (Dask's)": functools.partial(reference, slots=slots),
+            }
+            strictest = {}
+            for interval in comm_intervals:
+                label = f"comm_interval={interval:g}"
+                executors[label] = functools.partial(executor, interval=interval)
+                at_once = f"all sent at once ({interval:g} s)"
+                references[at_once] = functools.partial(reference, interval=interval)
+                references[f"{slots} in flight/runner ({interval:g} s)"] = functools.partial(
+                    reference, slots=slots, interval=interval
+                )
+                strictest[label] = ["all sent at once (Dask's)", at_once]
+            name = f"dask (2 runners of {slots} slots, workers of 4 threads)"
+            end_to_end(name, executors, references, rounds, tasks, strictest=strictest)
+            if dask_intervals(client) != defaults:  # every change was undone
+                raise RuntimeError(f"intervals not restored: {dask_intervals(client)}")
     finally:
         client.close()
         for worker in workers:
             worker.close()
         scheduler.close()
+
+
+def dask_intervals(client: Any) -> list[float]:
+    """The batching intervals of the client's, the scheduler's and the workers' streams."""
+
+    def on_scheduler(dask_scheduler: Any, client_id: str) -> list[float]:
+        streams = [dask_scheduler.client_comms[client_id], *dask_scheduler.stream_comms.values()]
+        return [stream.interval for stream in streams]
+
+    def on_worker(dask_worker: Any) -> float:
+        return float(dask_worker.batched_stream.interval)
+
+    on_workers = sorted(client.run(on_worker).values())
+    return [
+        client.scheduler_comm.interval,
+        *client.run_on_scheduler(on_scheduler, client_id=client.id),
+        *on_workers,
+    ]
 
 
 def machine() -> str:
@@ -584,7 +667,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=2000, help="tasks per overhead round")
     parser.add_argument("--e2e-tasks", type=int, default=2000, help="tasks per end-to-end round")
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead part")
+    parser.add_argument(
+        "--comm-interval",
+        nargs="+",
+        type=float,
+        default=[COMM_INTERVAL],
+        help=f"DaskEngine comm_interval values (seconds) to compare (default {COMM_INTERVAL:g})",
+    )
     args = parser.parse_args()
+    if not all(0 <= value <= 1 for value in args.comm_interval):
+        parser.error(f"--comm-interval values must be from 0 to 1, got {args.comm_interval}")
     for name, value in (
         ("--rounds", args.rounds),
         ("--tasks", args.tasks),
@@ -602,7 +694,7 @@ def main() -> None:
     if "celery" in args.engines:
         celery_bench(args.rounds, args.e2e_tasks)
     if "dask" in args.engines:
-        dask_bench(args.rounds, args.e2e_tasks)
+        dask_bench(args.rounds, args.e2e_tasks, args.comm_interval)
 
 
 if __name__ == "__main__":

@@ -39,11 +39,13 @@ from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.executor.engine import EventSink
 from runtime_alloc.executor.engines._catalogue import runner_catalogue
 from runtime_alloc.executor.engines._dispatch import dispatch
+from runtime_alloc.executor.engines.dask_comms import CommIntervals, check_comm_interval
 from runtime_alloc.executor.engines.dask_relay import (
     KEY_PREFIX,
     MembershipRelay,
     PickledOnce,
     relaying,
+    remove_plugins,
 )
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
@@ -65,6 +67,24 @@ class DaskEngine:
         report_starts: relay each task's start (``running`` state); one more
             scheduler message per task, which costs throughput when few tasks
             run at once (docs/performance.md).
+        comm_interval: None (the default) leaves Dask's batched comms as they
+            are; else seconds (0 to 1) set as the batching interval of the four
+            streams a task and its completion take: this client's to the
+            scheduler, the scheduler's to this client and to every worker, and
+            every worker's to the scheduler (workers that join later too).
+            Dask's own intervals (10, 2, 5 and 2 ms in distributed 2026.8.0) are
+            waited out on every hop of a busy stream, and a runner with as many
+            slots as its worker has threads sends each next task only after a
+            completion came back, so small values (0 to 1 ms) raise its
+            throughput (docs/executor.md); bursts of many tasks at once are
+            served a little slower (more, smaller writes). The scheduler -> worker and worker ->
+            scheduler streams are the cluster's own: every client of those
+            workers feels the change while the engine is open. ``close()``
+            restores each interval that still reads the value set, and removes
+            the plugins (see :mod:`.dask_comms`). A distributed without one of
+            these streams makes ``open()`` raise (``UnsupportedDaskError``, a
+            RuntimeError, from the client or scheduler; a worker's
+            AttributeError), changing nothing.
 
     Threading: events are delivered from one dispatcher thread of the engine,
     in batches (a list of what piled up since the last delivery). The tasks the
@@ -79,7 +99,9 @@ class DaskEngine:
         runners: Iterable[Runner] | Mapping[str, Runner] | Callable[[str], Runner | None],
         *,
         report_starts: bool = True,
+        comm_interval: float | None = None,
     ) -> None:
+        self._comm_interval = check_comm_interval(comm_interval)
         self._catalogue = runner_catalogue(runners)
         if not isinstance(client, (Client, str)):
             msg = f"client must be a distributed.Client or a scheduler address, got {client!r}"
@@ -88,6 +110,7 @@ class DaskEngine:
         self.client: Client | None = client if isinstance(client, Client) else None
         self._topic = f"runtime-alloc-{uuid.uuid4().hex[:12]}"
         self._relay = MembershipRelay(self._topic, report_starts=report_starts)
+        self._intervals: CommIntervals | None = None  # set by open() with comm_interval
         self._lock = threading.Lock()
         self._addresses: dict[str, str] = {}  # runner -> current worker address
         self._futures: dict[str, Future] = {}  # key -> future
@@ -105,10 +128,20 @@ class DaskEngine:
     # ------------------------------------------------------------------ Engine
 
     def open(self, sink: EventSink) -> None:
-        """Connect, register the relay plugin, report the workers already there. O(workers)."""
+        """Connect, set comm_interval, register the relay, report the workers there. O(workers)."""
         if self.client is None:
             self.client = Client(self._client_arg, set_as_default=False)
         client = self.client
+        if self._comm_interval is not None:
+            intervals = CommIntervals(self._comm_interval, self._topic)
+            try:
+                intervals.apply(client)  # undoes itself if it raises
+            except BaseException:
+                if not isinstance(self._client_arg, Client):
+                    client.close()
+                    self.client = None
+                raise
+            self._intervals = intervals
         self._sink = sink
         self._thread = threading.Thread(
             target=self._dispatch, name="runtime-alloc-dask-engine", daemon=True
@@ -206,7 +239,10 @@ class DaskEngine:
             future.cancel()
 
     def close(self) -> None:
-        """Stop the dispatcher, cancel open futures, close a client it made. O(tasks)."""
+        """Stop the dispatcher, cancel open futures, remove the plugins, close a client it made.
+
+        Restores the intervals ``comm_interval`` set. O(tasks + workers).
+        """
         self._sink = None
         self._events.put(None)
         self._done.put(None)
@@ -217,6 +253,10 @@ class DaskEngine:
         if client is not None:
             for future in futures:
                 future.cancel()
+            intervals, self._intervals = self._intervals, None
+            if intervals is not None:
+                intervals.restore(client)
+            remove_plugins(client, [self._relay.name])
             if not isinstance(self._client_arg, Client):
                 client.close()
 

@@ -10,13 +10,21 @@ able to import ``runtime_alloc``; the workers need not). See
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import cloudpickle  # a dependency of distributed
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-__all__ = ["KEY_PREFIX", "RELAYED_TEXT", "MembershipRelay", "PickledOnce", "relaying"]
+__all__ = [
+    "KEY_PREFIX",
+    "RELAYED_TEXT",
+    "MembershipRelay",
+    "PickledOnce",
+    "relaying",
+    "remove_plugins",
+]
 
 KEY_PREFIX = "runtime-alloc~"
 """Every key the engine submits starts with this."""
@@ -125,3 +133,24 @@ class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
             return
         if isinstance(key, str) and key.startswith(KEY_PREFIX):
             self._scheduler.log_event(self.topic, {"op": "processing", "key": key})
+
+
+def _remove(dask_scheduler: Any, names: list[str]) -> None:  # noqa: ANN401
+    """Run on the scheduler: remove the named plugins, calling a plugin's ``restore()`` first."""
+    for name in names:
+        plugin = dask_scheduler.plugins.pop(name, None)
+        restore = getattr(plugin, "restore", None)
+        if callable(restore):
+            restore()
+
+
+def remove_plugins(client: Any, names: list[str]) -> None:  # noqa: ANN401
+    """Remove scheduler plugins by name (``unregister_scheduler_plugin`` calls no hook).
+
+    Best effort: nothing is done if the client is not running or the scheduler is gone.
+    One round trip to the scheduler.
+    """
+    if client.status != "running":
+        return
+    with contextlib.suppress(Exception):  # the scheduler is gone: its plugins with it
+        client.run_on_scheduler(_remove, names=names)
