@@ -13,6 +13,7 @@ from runtime_alloc.cli._common import (
     UsageError,
     add_fleet_options,
     ascii_float,
+    input_file,
     integer,
     positive_int,
     show,
@@ -39,7 +40,7 @@ def add_scenario_options(
         several_strategies: ``--strategy`` may be repeated (a list), else one name.
     """
     source = parser.add_argument_group("workload")
-    source.add_argument("--trace", metavar="FILE", help="read the tasks from FILE")
+    source.add_argument("--trace", type=input_file, metavar="FILE", help="read the tasks from FILE")
     source.add_argument(
         "--trace-format",
         choices=FORMATS,
@@ -69,7 +70,9 @@ def add_scenario_options(
         help=f"synthetic workload: hours of arrivals (default {DEFAULT_HOURS:g})",
     )
     fleet = parser.add_argument_group("fleet")
-    fleet.add_argument("--fleet", metavar="FILE", help="read the runners from FILE")
+    fleet.add_argument(
+        "--fleet", type=input_file, metavar="FILE", help="read the runners from FILE"
+    )
     fleet.add_argument(
         "--fleet-format",
         choices=FORMATS,
