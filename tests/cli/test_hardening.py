@@ -79,7 +79,9 @@ def test_binary_snapshot_names_the_file(tmp_path, run):
 
 
 @pytest.mark.usefixtures("no_simulation")
-@pytest.mark.parametrize("hours", ["nan", "NaN", "inf", "-inf", "1e999", "-1", "0", "168.01", "8760", "１"])
+@pytest.mark.parametrize(
+    "hours", ["nan", "NaN", "inf", "-inf", "1e999", "-1", "0", "168.01", "8760", "１"]
+)
 @pytest.mark.parametrize("json_out", [[], ["--json", "-"]])
 def test_hours_must_be_a_finite_positive_number(run, hours, json_out):
     err = expect_usage_error(run, "simulate", f"--hours={hours}", *json_out)
@@ -106,6 +108,19 @@ def test_simulate_runners_is_bounded(tmp_path, run, count):
 def test_explain_runners_is_bounded(run, count):
     err = expect_usage_error(run, "explain", "--runners", count)
     assert "--runners: must be an integer from 1 to 100,000" in err
+
+
+@pytest.mark.usefixtures("no_simulation")
+@pytest.mark.parametrize("command", ["simulate", "run"])
+@pytest.mark.parametrize("cap", ["1000000000000", "100001"])
+def test_instances_cap_is_bounded(tmp_path, run, command, cap):
+    # A one-row batch_task.csv claiming 10**9 instances with --instances-cap 10**12 grew past
+    # 3.5 GB in a minute before the bound.
+    trace = write(tmp_path / "batch_task.csv", "0,10,1,1,1000000000,Terminated,100,0.1\n")
+    fleet = write(tmp_path / "server_event.csv", "1,0,add,64,0.5,0.5\n")
+    argv = ["--trace", trace, "--trace-format", "alibaba2017", "--fleet", fleet]
+    err = expect_usage_error(run, command, *argv, "--instances-cap", cap)
+    assert f"--instances-cap: must be an integer from 1 to 100,000, got '{cap}'" in err
 
 
 def test_bench_sizes_are_bounded(run):

@@ -13,6 +13,7 @@ from runtime_alloc.cli._common import (
     UsageError,
     add_fleet_options,
     ascii_float,
+    bounded_int,
     input_file,
     integer,
     positive_int,
@@ -23,12 +24,17 @@ from runtime_alloc.strategies import STRATEGIES
 from runtime_alloc.traces.openb import KUBERNETES_MAX_PODS
 from runtime_alloc.traces.synthetic import DEFAULT_HOURS, DEFAULT_SEED
 
-__all__ = ["MAX_HOURS", "add_scenario_options", "check_hours"]
+__all__ = ["MAX_HOURS", "MAX_INSTANCES_CAP", "add_scenario_options", "check_hours"]
 
 #: The most hours of synthetic arrivals ``--hours`` takes (a week: about 166,000 tasks, half a
 #: minute and 100 MB for ``simulate`` on a 2-vCPU machine; a year was 8.2 million tasks, more than
 #: 500 s and 4 GB).
 MAX_HOURS = 24 * 7
+
+#: The most instances ``--instances-cap`` expands one alibaba2017 task row into (the largest row
+#: of the v2017 trace has 64,486); a 40-byte row claiming 10**9 instances with no such bound
+#: grew past 3.5 GB in a minute.
+MAX_INSTANCES_CAP = 100_000
 
 
 def add_scenario_options(
@@ -55,10 +61,11 @@ def add_scenario_options(
     )
     source.add_argument(
         "--instances-cap",
-        type=positive_int,
+        type=bounded_int(1, MAX_INSTANCES_CAP),
         default=1,
         metavar="N",
-        help="alibaba2017: at most N instances per task row (default 1)",
+        help=f"alibaba2017: at most N instances per task row (default 1, at most "
+        f"{MAX_INSTANCES_CAP:,})",
     )
     source.add_argument(
         "--seed",
