@@ -123,6 +123,17 @@ def test_instances_cap_is_bounded(tmp_path, run, command, cap):
     assert f"--instances-cap: must be an integer from 1 to 100,000, got '{cap}'" in err
 
 
+@pytest.mark.usefixtures("no_simulation")
+@pytest.mark.parametrize("command", ["simulate", "run"])
+def test_runner_slots_beyond_2_to_the_53_are_refused_by_option(tmp_path, run, command):
+    # The error used to come from Resources ("slots must be at most 2**53 ..."), naming no option.
+    trace = write(tmp_path / "batch_task.csv", "0,10,1,1,1,Terminated,100,0.1\n")
+    fleet = write(tmp_path / "server_event.csv", "0,1,add,,64,0.5,0.5\n")
+    argv = ["--trace", trace, "--trace-format", "alibaba2017", "--fleet", fleet]
+    err = expect_usage_error(run, command, *argv, "--runner-slots", str(2**53 + 1))
+    assert "argument --runner-slots: must be an integer from 1 to 9,007,199,254,740,992" in err
+
+
 def test_bench_sizes_are_bounded(run):
     err = expect_usage_error(run, "bench", "--sizes", "10,100001")
     assert "--sizes must be positive integers of at most 100,000" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from runtime_alloc._units import MAX_QUANTITY
 from runtime_alloc.allocator import BACKENDS
 from runtime_alloc.cli._common import (
     UsageError,
@@ -94,7 +95,7 @@ def add_scenario_options(
     add_fleet_options(fleet)
     fleet.add_argument(
         "--runner-slots",
-        type=positive_int,
+        type=bounded_int(1, MAX_QUANTITY),
         default=KUBERNETES_MAX_PODS,
         metavar="N",
         help="slots of each runner read from an openb/alibaba2017 file "
