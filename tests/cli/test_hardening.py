@@ -432,3 +432,19 @@ def test_snapshot_with_a_bad_task_id_is_a_usage_error(tmp_path, run, task_id):
     err = expect_usage_error(run, "explain", "--snapshot", str(snap))
     assert f"{snap}: " in err
     assert "task_id" in err
+
+
+@pytest.mark.filterwarnings("always::runtime_alloc.UndeclaredWeightWarning")
+@pytest.mark.parametrize("command", [["simulate", "--limit", "5"], ["explain", "--runners", "2"]])
+def test_a_library_warning_is_one_line_naming_the_command(run, command):
+    # It was Python's "/path/to/runtime_alloc/cli/explain.py:128: UndeclaredWeightWarning: ..."
+    # followed by the source line.
+    code, _, err = run(*command, "--weights", "bogus=1")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines
+    assert all(
+        line.startswith(f"runtime-alloc {command[0]}: warning: strategy ") for line in lines
+    ), err
+    assert "weighs 'bogus', which no runner declares" in err
+    assert ".py:" not in err
