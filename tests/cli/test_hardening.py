@@ -134,6 +134,30 @@ def test_runner_slots_beyond_2_to_the_53_are_refused_by_option(tmp_path, run, co
     assert "argument --runner-slots: must be an integer from 1 to 9,007,199,254,740,992" in err
 
 
+@pytest.mark.timeout(60)  # without the bounds each of these ran for hours
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--packing-items", "20001"],
+            "argument --packing-items: must be an integer from 1 to 20,000, got '20001'",
+        ),
+        (
+            ["--sizes", "100000", "--decisions", "1000000"],
+            "is 3,600,000,000,000 runner-decisions, more than 1,000,000,000",
+        ),
+        (
+            ["--sizes", "1000", "--decisions", "1000", "--repeats", "1000", "--backend", "python"],
+            "x (--repeats 1,000 + --warmup 1) x 4 allocators",
+        ),
+    ],
+    ids=["packing-items", "sizes x decisions", "repeats"],
+)
+def test_bench_work_is_bounded(run, argv, message):
+    err = expect_usage_error(run, "bench", *argv)
+    assert message in err
+
+
 def test_bench_sizes_are_bounded(run):
     err = expect_usage_error(run, "bench", "--sizes", "10,100001")
     assert "--sizes must be positive integers of at most 100,000" in err
