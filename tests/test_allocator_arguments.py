@@ -53,6 +53,22 @@ def test_allocate_many_needs_an_iterable_of_items(items: object) -> None:
     assert (alloc.snapshot(), alloc.metrics()) == before
 
 
+@pytest.mark.parametrize("method", ["allocate", "try_allocate", "explain"])
+@pytest.mark.parametrize("argument", ["require", "require_any"])
+def test_labels_that_are_not_strings_are_refused_by_argument_name(method, argument) -> None:
+    # The message said "requires" / "require_anys", names no argument has.
+    alloc = Allocator(fleet())
+    alloc.allocate("t", "cpu=1")
+    before = alloc.snapshot(), alloc.metrics()
+    args = ("cpu=1",) if method == "explain" else ("t2", "cpu=1")
+    with pytest.raises(
+        InvalidArgumentError,
+        match=rf"^{argument} must be a string or an iterable of strings, got 5$",
+    ):
+        getattr(alloc, method)(*args, **{argument: 5})
+    assert (alloc.snapshot(), alloc.metrics()) == before
+
+
 class Custom:
     """A custom strategy whose score returns a fixed value."""
 

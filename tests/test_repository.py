@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 import runtime_alloc
 
@@ -73,3 +78,43 @@ def test_error_hierarchy() -> None:
 def test_changelog_has_an_unreleased_section() -> None:
     text = (ROOT / "CHANGELOG.md").read_text()
     assert "## [Unreleased]" in text
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# Stands in for python in .ci/run: exits 5 (pytest collected nothing) for the step named by
+# $EMPTY_STEP, 0 for everything else; `-m venv DIR` makes DIR/bin/python this same script.
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$4/bin" && cp "$0" "$4/bin/python"
+  exit 0
+fi
+case " $* " in
+  *" -m $EMPTY_STEP "*) exit 5 ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("empty_step", "status"), [("nothing", 0), ("integration", 5), ("airflow", 5)]
+)
+def test_ci_fails_a_step_that_collects_no_tests(tmp_path, empty_step, status) -> None:
+    # pytest exits 5 when it collects nothing: steps 2 and 3 must fail then, or CI would pass
+    # with every integration (or Airflow) test deselected.
+    (tmp_path / ".ci").mkdir()
+    script = tmp_path / ".ci" / "run"
+    script.write_text((ROOT / ".ci" / "run").read_text())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in [("python", FAKE_PYTHON), ("redis-server", "#!/bin/sh\nexit 0\n")]:
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "EMPTY_STEP": empty_step}
+    done = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr

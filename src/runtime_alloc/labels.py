@@ -139,7 +139,8 @@ def to_labels(value: Iterable[str], *, field: str = "label") -> frozenset[str]:
     try:
         labels = frozenset(value)
     except TypeError:
-        msg = f"{field}s must be an iterable of strings, got {_show(value)}"
+        name = f"{field}s" if field.endswith("label") else field  # the argument's own name
+        msg = f"{name} must be a string or an iterable of strings, got {_show(value)}"
         raise InvalidArgumentError(msg) from None
     for label in labels:
         check_name(label, field=field)

@@ -231,3 +231,27 @@ def test_bad_snapshot_files(tmp_path, run):
     code, _, err = run("explain", "--snapshot", str(wrong))
     assert code == 2
     assert "wrong.json: snapshot schema_version must be 1 or 2, got 99" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--trace", "", "--runners", "2"],
+        ["simulate", "--fleet", ""],
+        ["run", "--trace", "", "--runners", "2"],
+        ["run", "--fleet", ""],
+        ["explain", "--fleet", ""],
+        ["explain", "--snapshot", ""],
+        ["fill", "--pods", "", "--nodes", "nodes.csv"],
+        ["fill", "--pods", "pods.csv", "--nodes", ""],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
+def test_an_empty_input_file_name_is_refused_naming_the_option(run, argv):
+    # It used to reach open(""): ": cannot be read: Is a directory", naming no option or file.
+    option = argv[argv.index("") - 1]
+    code, out, err = run(*argv)
+    assert code == 2
+    assert f"argument {option}: needs a file name, got ''" in err
+    assert "Traceback" not in err
+    assert out == ""

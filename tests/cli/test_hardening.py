@@ -79,11 +79,13 @@ def test_binary_snapshot_names_the_file(tmp_path, run):
 
 
 @pytest.mark.usefixtures("no_simulation")
-@pytest.mark.parametrize("hours", ["nan", "NaN", "inf", "-inf", "1e999", "-1", "0", "8761", "１"])
+@pytest.mark.parametrize(
+    "hours", ["nan", "NaN", "inf", "-inf", "1e999", "-1", "0", "168.01", "8760", "１"]
+)
 @pytest.mark.parametrize("json_out", [[], ["--json", "-"]])
 def test_hours_must_be_a_finite_positive_number(run, hours, json_out):
     err = expect_usage_error(run, "simulate", f"--hours={hours}", *json_out)
-    assert "--hours must be > 0 and at most a year (8760)" in err
+    assert "--hours must be > 0 and at most a week (168)" in err
 
 
 # -- item 4 and 19: bounded fleets, never a hang -------------------------------------------------
@@ -106,6 +108,54 @@ def test_simulate_runners_is_bounded(tmp_path, run, count):
 def test_explain_runners_is_bounded(run, count):
     err = expect_usage_error(run, "explain", "--runners", count)
     assert "--runners: must be an integer from 1 to 100,000" in err
+
+
+@pytest.mark.usefixtures("no_simulation")
+@pytest.mark.parametrize("command", ["simulate", "run"])
+@pytest.mark.parametrize("cap", ["1000000000000", "100001"])
+def test_instances_cap_is_bounded(tmp_path, run, command, cap):
+    # A one-row batch_task.csv claiming 10**9 instances with --instances-cap 10**12 grew past
+    # 3.5 GB in a minute before the bound.
+    trace = write(tmp_path / "batch_task.csv", "0,10,1,1,1000000000,Terminated,100,0.1\n")
+    fleet = write(tmp_path / "server_event.csv", "1,0,add,64,0.5,0.5\n")
+    argv = ["--trace", trace, "--trace-format", "alibaba2017", "--fleet", fleet]
+    err = expect_usage_error(run, command, *argv, "--instances-cap", cap)
+    assert f"--instances-cap: must be an integer from 1 to 100,000, got '{cap}'" in err
+
+
+@pytest.mark.usefixtures("no_simulation")
+@pytest.mark.parametrize("command", ["simulate", "run"])
+def test_runner_slots_beyond_2_to_the_53_are_refused_by_option(tmp_path, run, command):
+    # The error used to come from Resources ("slots must be at most 2**53 ..."), naming no option.
+    trace = write(tmp_path / "batch_task.csv", "0,10,1,1,1,Terminated,100,0.1\n")
+    fleet = write(tmp_path / "server_event.csv", "0,1,add,,64,0.5,0.5\n")
+    argv = ["--trace", trace, "--trace-format", "alibaba2017", "--fleet", fleet]
+    err = expect_usage_error(run, command, *argv, "--runner-slots", str(2**53 + 1))
+    assert "argument --runner-slots: must be an integer from 1 to 9,007,199,254,740,992" in err
+
+
+@pytest.mark.timeout(60)  # without the bounds each of these ran for hours
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--packing-items", "20001"],
+            "argument --packing-items: must be an integer from 1 to 20,000, got '20001'",
+        ),
+        (
+            ["--sizes", "100000", "--decisions", "1000000"],
+            "is 3,600,000,000,000 runner-decisions, more than 1,000,000,000",
+        ),
+        (
+            ["--sizes", "1000", "--decisions", "1000", "--repeats", "1000", "--backend", "python"],
+            "x (--repeats 1,000 + --warmup 1) x 4 allocators",
+        ),
+    ],
+    ids=["packing-items", "sizes x decisions", "repeats"],
+)
+def test_bench_work_is_bounded(run, argv, message):
+    err = expect_usage_error(run, "bench", *argv)
+    assert message in err
 
 
 def test_bench_sizes_are_bounded(run):
@@ -406,3 +456,19 @@ def test_snapshot_with_a_bad_task_id_is_a_usage_error(tmp_path, run, task_id):
     err = expect_usage_error(run, "explain", "--snapshot", str(snap))
     assert f"{snap}: " in err
     assert "task_id" in err
+
+
+@pytest.mark.filterwarnings("always::runtime_alloc.UndeclaredWeightWarning")
+@pytest.mark.parametrize("command", [["simulate", "--limit", "5"], ["explain", "--runners", "2"]])
+def test_a_library_warning_is_one_line_naming_the_command(run, command):
+    # It was Python's "/path/to/runtime_alloc/cli/explain.py:128: UndeclaredWeightWarning: ..."
+    # followed by the source line.
+    code, _, err = run(*command, "--weights", "bogus=1")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines
+    assert all(
+        line.startswith(f"runtime-alloc {command[0]}: warning: strategy ") for line in lines
+    ), err
+    assert "weighs 'bogus', which no runner declares" in err
+    assert ".py:" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import jsonschema
 import pytest
@@ -75,4 +76,39 @@ def test_run_refuses_bad_arguments_with_exit_2(run, argv, message) -> None:
     code, out, err = run("run", *argv)
     assert code == 2
     assert message in err
+    assert "Traceback" not in err + out
+
+
+def _closed_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.timeout(60)  # a few seconds of connect timeout, no 60 s wait for runners
+@pytest.mark.parametrize(
+    ("engine", "option", "value", "message"),
+    [
+        ("celery", "--broker", "", "--broker needs a URL like redis://127.0.0.1:6379/0, got ''"),
+        ("celery", "--broker", "bogus", "--broker 'bogus': cannot connect to the broker"),
+        ("celery", "--broker", "nosuch://x", "--broker 'nosuch://x': cannot connect to the broker"),
+        ("celery", "--broker", "redis://127.0.0.1:{port}/0", "cannot connect to the broker"),
+        ("dask", "--scheduler", "", "--scheduler '' is not a scheduler address"),
+        ("dask", "--scheduler", "bogus", "--scheduler 'bogus' is not a scheduler address"),
+        ("dask", "--scheduler", "tcp://:8786", "--scheduler 'tcp://:8786' is not a scheduler"),
+        ("dask", "--scheduler", "tcp://127.0.0.1:{port}", "cannot connect to the scheduler"),
+    ],
+)
+def test_run_refuses_a_broker_or_scheduler_that_does_not_answer(
+    run, engine, option, value, message
+) -> None:
+    # A wrong --broker used to wait 90 s for runners to join and then blame the workers; a
+    # malformed --scheduler raised a traceback (ValueError) after 60 s.
+    pytest.importorskip("celery" if engine == "celery" else "distributed")
+    value = value.format(port=_closed_port())
+    code, out, err = run("run", "--engine", engine, option, value, "--limit", "2", "--no-live")
+    assert code == 2
+    assert message in err
+    assert f"{option} {value!r}" in err or f"got {value!r}" in err
     assert "Traceback" not in err + out

@@ -207,6 +207,15 @@ def test_engine_failing_to_start_fails_the_task_and_frees_capacity() -> None:
         (lambda ex: ex.submit("t", "p", "cpu=lots"), InvalidResourcesError, "cpu"),
         (lambda ex: ex.submit("t", "p", "cpu=1,slots=99"), InvalidResourcesError, "slots"),
         (lambda ex: ex.submit("t", "p", priority=1.5), InvalidArgumentError, "priority"),
+        (
+            lambda ex: ex.submit("t", "p", priority=2**63),  # its snapshot would not restore
+            InvalidArgumentError,
+            (
+                r"priority must be an integer from -4611686018427387904 to 4611686018427387904, "
+                r"got 9223372036854775808"
+            ),
+        ),
+        (lambda ex: ex.submit("t", "p", priority=-(2**62) - 1), InvalidArgumentError, "priority"),
         (lambda ex: ex.submit("a", "p"), DuplicateTaskError, "'a' was already submitted"),
         (lambda ex: ex.deliver("finished"), InvalidArgumentError, "event must be"),
     ],
@@ -219,6 +228,18 @@ def test_bad_input_is_refused_and_changes_nothing(call: Any, error: Any, message
     with pytest.raises(error, match=message):
         call(ex)
     assert (ex.snapshot(), ex.metrics()) == before
+
+
+@pytest.mark.parametrize("priority", [2**62, -(2**62)])
+def test_a_task_of_the_extreme_priorities_survives_its_snapshot(priority: int) -> None:
+    # submit took any int above -(2**62); priority=2**63 made a snapshot from_dict refused
+    ex, _ = make("cpu=1")
+    ex.submit("a", "p", "cpu=1")
+    ex.submit("b", "p", "cpu=1", priority=priority)  # pending
+    snapshot = ex.snapshot()
+    restored = ExecutorSnapshot.from_dict(json.loads(json.dumps(snapshot.to_dict())))
+    assert restored == snapshot
+    assert [t.priority for t in restored.tasks if t.task_id == "b"] == [priority]
 
 
 def test_bad_options_are_refused() -> None:

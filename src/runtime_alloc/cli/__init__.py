@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from runtime_alloc import __version__
 from runtime_alloc.errors import RuntimeAllocError
@@ -70,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{prog}: error: {message}", file=sys.stderr)
             return 2
     try:
-        code: int = args.run(args)
+        with warnings.catch_warnings():
+            # a library warning (UndeclaredWeightWarning for --weights) is one line naming the
+            # command, not Python's "file.py:130: Category: ..." and the source line
+            warnings.showwarning = _warning_printer(prog)
+            code: int = args.run(args)
     except RuntimeAllocError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -85,3 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _warning_printer(prog: str) -> Any:  # noqa: ANN401 (the signature of warnings.showwarning)
+    """A ``warnings.showwarning`` that prints ``{prog}: warning: {message}`` on stderr. O(1)."""
+
+    def show(  # noqa: PLR0917 (the signature of warnings.showwarning)
+        message: Warning | str,
+        category: type[Warning],  # noqa: ARG001
+        filename: str,  # noqa: ARG001
+        lineno: int,  # noqa: ARG001
+        file: TextIO | None = None,
+        line: str | None = None,  # noqa: ARG001
+    ) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show

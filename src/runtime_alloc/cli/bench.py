@@ -44,8 +44,18 @@ _GIB = 2**30
 _SHAPES = ((4000, 16 * _GIB), (8000, 32 * _GIB), (16000, 64 * _GIB))
 _UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 
-#: The most decisions per repeat, and packing items, ``bench`` takes.
+#: The most decisions per repeat ``bench`` takes.
 MAX_DECISIONS = 1_000_000
+
+#: The most items of the 1-D packing reference: its online placement is O(items**2) (the fleet
+#: grows with the items); 10,000 took 13 s and 20,000 53 s on a shared 2-vCPU machine
+#: (2026-11-28), so the former bound of 1,000,000 meant more than a day.
+MAX_PACKING_ITEMS = 20_000
+
+#: The most runner-decisions a run takes: the sum of ``--sizes`` times ``--decisions`` times
+#: (``--repeats`` + ``--warmup``) times the allocators timed (strategies x (backends + the naive
+#: loop)). The defaults are 40 million (about 10 s on that machine), so the bound is minutes.
+MAX_WORK = 10**9
 
 #: The most timed (and warm-up) repeats ``bench`` takes.
 MAX_REPEATS = 1_000
@@ -98,9 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--packing-items",
-        type=bounded_int(1, MAX_DECISIONS),
+        type=bounded_int(1, MAX_PACKING_ITEMS),
         default=1000,
-        help=f"items of the 1-D packing reference (default 1000, at most {MAX_DECISIONS:,})",
+        help=f"items of the 1-D packing reference (default 1000, at most {MAX_PACKING_ITEMS:,})",
     )
     parser.add_argument("--seed", type=integer, default=1, help="random seed (default 1)")
     parser.add_argument(
@@ -266,6 +276,23 @@ def _unit(seconds: float) -> tuple[str, float]:
     return "s", 1.0
 
 
+def _check_work(args: argparse.Namespace, sizes: list[int], passes: int) -> None:
+    """Refuse a run of more than :data:`MAX_WORK` runner-decisions. O(len(sizes)).
+
+    Raises:
+        UsageError: naming the options whose product is too large.
+    """
+    work = sum(sizes) * args.decisions * (args.repeats + args.warmup) * passes
+    if work > MAX_WORK:
+        msg = (
+            f"--sizes {show(args.sizes)} x --decisions {args.decisions:,} x (--repeats "
+            f"{args.repeats:,} + --warmup {args.warmup:,}) x {passes} allocators (strategies x "
+            f"(backends + the naive loop)) is {work:,} runner-decisions, more than {MAX_WORK:,}; "
+            "lower one of them"
+        )
+        raise UsageError(msg)
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure and report."""
     check_output_path("--json", args.json)
@@ -282,6 +309,7 @@ def run(args: argparse.Namespace) -> int:
             backends.append("numpy")
         except RuntimeAllocError:
             print("bench: numpy backend not available; measuring python only", file=sys.stderr)
+    _check_work(args, sizes, len(names) * (len(backends) + 1))  # + 1: the naive loop
     requests = bench_requests(args.decisions, args.seed)
     rows: list[dict[str, Any]] = []
     for size in sizes:

@@ -12,6 +12,7 @@ from runtime_alloc.cli._common import (
     UsageError,
     add_fleet_options,
     check_output_path,
+    input_file,
     make_strategies,
     parse_labels,
     parse_weights,
@@ -41,10 +42,15 @@ DESCRIPTION = "Score every runner of a fleet (or a saved snapshot) for one reque
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``explain`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
     fleet = parser.add_argument_group("fleet (one of)")
-    fleet.add_argument("--fleet", metavar="FILE", help="a fleet file (see --fleet-format)")
+    fleet.add_argument(
+        "--fleet", type=input_file, metavar="FILE", help="a fleet file (see --fleet-format)"
+    )
     fleet.add_argument("--fleet-format", choices=FORMATS, default="csv", help="default csv")
     fleet.add_argument(
-        "--snapshot", metavar="JSON", help="a FleetSnapshot.to_dict() file (with reservations)"
+        "--snapshot",
+        type=input_file,
+        metavar="JSON",
+        help="a FleetSnapshot.to_dict() file (with reservations)",
     )
     add_fleet_options(fleet)
     parser.add_argument(

@@ -14,6 +14,7 @@ from runtime_alloc.cli._common import (
     ascii_int,
     check_output_path,
     check_plot_path,
+    input_file,
     show,
     writing,
 )
@@ -67,9 +68,15 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``fill`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
-    parser.add_argument("--pods", required=True, metavar="FILE", help="openb_pod_list_*.csv")
     parser.add_argument(
-        "--nodes", required=True, metavar="FILE", help="openb_node_list_gpu_node.csv"
+        "--pods", type=input_file, required=True, metavar="FILE", help="openb_pod_list_*.csv"
+    )
+    parser.add_argument(
+        "--nodes",
+        type=input_file,
+        required=True,
+        metavar="FILE",
+        help="openb_node_list_gpu_node.csv",
     )
     parser.add_argument(
         "--factor", default="1.3", help=f"inflation factor, > 1 and at most {MAX_FACTOR:g}"

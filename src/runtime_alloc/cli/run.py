@@ -32,6 +32,7 @@ __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 ENGINES = ("local", "celery", "dask")
 _JOIN_TIMEOUT_S = 60.0
+_CONNECT_TIMEOUT_S = 5.0  # the first connection to --broker / --scheduler
 _MAX_LOCAL_SLOTS = 4096  # threads the local engine may start in all
 
 
@@ -98,8 +99,13 @@ class _TimedAllocator(Allocator):
             self.decisions += 1
 
 
-def _engine(args: argparse.Namespace, runners: tuple[Any, ...]) -> tuple[Any, Any]:
-    """Return (engine, payload factory of a duration in real seconds)."""
+def _engine(args: argparse.Namespace, runners: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    """Return (engine, payload factory of a duration in real seconds, a client to close or None).
+
+    Raises:
+        UsageError: a local fleet with too many slots, or a ``--broker`` or
+            ``--scheduler`` that is malformed or does not answer.
+    """
     if args.engine == "local":
         from runtime_alloc.executor.engines.local import LocalEngine  # noqa: PLC0415
 
@@ -110,22 +116,80 @@ def _engine(args: argparse.Namespace, runners: tuple[Any, ...]) -> tuple[Any, An
                 f"{_MAX_LOCAL_SLOTS}; use --fleet-limit or --runners/--shape for a smaller fleet"
             )
             raise UsageError(msg)
-        return LocalEngine(runners, pool="thread"), lambda seconds: functools.partial(
-            time.sleep, seconds
+        return (
+            LocalEngine(runners, pool="thread"),
+            lambda seconds: functools.partial(time.sleep, seconds),
+            None,
         )
     if args.engine == "celery":
         from runtime_alloc.executor.engines import celery_app  # noqa: PLC0415
         from runtime_alloc.executor.engines.celery import CeleryEngine  # noqa: PLC0415
 
+        _check_broker(celery_app.app, args.broker)
         celery_app.app.conf.broker_url = args.broker
-        return CeleryEngine(celery_app.app, runners), celery_app.sleep.s
+        return CeleryEngine(celery_app.app, runners), celery_app.sleep.s, None
     if args.scheduler is None:
         raise UsageError("--engine dask needs --scheduler ADDRESS (tcp://host:8786)")
     from runtime_alloc.executor.engines.dask import DaskEngine  # noqa: PLC0415
 
-    return DaskEngine(args.scheduler, runners), lambda seconds: functools.partial(
-        time.sleep, seconds
+    client = _dask_client(args.scheduler)  # the engine leaves a client it was given open
+    return (
+        DaskEngine(client, runners),
+        lambda seconds: functools.partial(time.sleep, seconds),
+        client,
     )
+
+
+def _check_broker(app: Any, url: str) -> None:  # noqa: ANN401 (a celery.Celery)
+    """Connect to the Celery broker once, within ``_CONNECT_TIMEOUT_S``.
+
+    Raises:
+        UsageError: naming ``--broker`` and the URL, when the URL is malformed
+            or the broker cannot be reached.
+
+    Runtime complexity: one connection attempt, at most about ``_CONNECT_TIMEOUT_S``.
+    """
+    if not url.strip():
+        msg = f"--broker needs a URL like redis://127.0.0.1:6379/0, got {url!r}"
+        raise UsageError(msg)
+    try:
+        connection = app.connection_for_write(url, connect_timeout=_CONNECT_TIMEOUT_S)
+        try:
+            connection.ensure_connection(max_retries=1, timeout=_CONNECT_TIMEOUT_S)
+        finally:
+            connection.release()
+    except Exception as exc:  # noqa: BLE001 (kombu raises many kinds for a bad URL or host)
+        msg = f"--broker {url!r}: cannot connect to the broker: {exc}"
+        raise UsageError(msg) from None
+
+
+def _dask_client(address: str) -> Any:  # noqa: ANN401 (distributed.Client, an optional import)
+    """A Dask client connected to ``address`` within ``_CONNECT_TIMEOUT_S``.
+
+    Raises:
+        UsageError: naming ``--scheduler`` and the address, when it is malformed
+            or no scheduler answers there.
+
+    Runtime complexity: one connection attempt, at most about ``_CONNECT_TIMEOUT_S``.
+    """
+    from distributed import Client  # noqa: PLC0415 (optional dependency)
+    from distributed.comm.addressing import parse_address, parse_host_port  # noqa: PLC0415
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls"):
+            host, _ = parse_host_port(location)
+            if not host:
+                msg = "no host"
+                raise ValueError(msg)  # noqa: TRY301
+    except (ValueError, TypeError) as exc:
+        msg = f"--scheduler {address!r} is not a scheduler address like tcp://host:8786 ({exc})"
+        raise UsageError(msg) from None
+    try:
+        return Client(address, timeout=_CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, ValueError) as exc:
+        msg = f"--scheduler {address!r}: cannot connect to the scheduler: {exc}"
+        raise UsageError(msg) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,21 +206,25 @@ def run(args: argparse.Namespace) -> int:
     strategy = make_strategies([name], parse_weights(args.weights))[0]
     scenario = load_scenario(args)
     runners = tuple(scenario.runners)
-    engine, payload = _engine(args, runners)
+    engine, payload, client = _engine(args, runners)
     from runtime_alloc.cli.run_loop import drive  # noqa: PLC0415 (needs rich)
 
     allocator = _TimedAllocator(strategy=strategy, backend=args.backend)
-    outcome = drive(
-        scenario.tasks,
-        runners,
-        engine,
-        allocator,
-        payload,
-        duration=args.duration,
-        max_retries=args.max_retries,
-        live=not args.no_live and args.json != "-",
-        join_timeout=_JOIN_TIMEOUT_S,
-    )
+    try:
+        outcome = drive(
+            scenario.tasks,
+            runners,
+            engine,
+            allocator,
+            payload,
+            duration=args.duration,
+            max_retries=args.max_retries,
+            live=not args.no_live and args.json != "-",
+            join_timeout=_JOIN_TIMEOUT_S,
+        )
+    finally:
+        if client is not None:
+            client.close()
     from runtime_alloc.cli.run_replay import result_from_run  # noqa: PLC0415
 
     result = result_from_run(

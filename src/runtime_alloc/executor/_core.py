@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from runtime_alloc import devices
+from runtime_alloc._units import _show
 from runtime_alloc.allocator import Allocator, Request
 from runtime_alloc.errors import (
     DuplicateRunnerError,
@@ -45,9 +46,20 @@ def _parse_text(request: str) -> Resources:
     return Resources.parse(request, default_slots=1)
 
 
-def count(name: str, value: object, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
+def count(name: str, value: object, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``value`` when it is an int from ``minimum`` to ``maximum`` (None: no bound). O(1).
+
+    Raises:
+        InvalidArgumentError: naming ``name`` and the value.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        rule = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        msg = f"{name} must be an integer {rule}, got {_show(value)}"
         raise InvalidArgumentError(msg)
     return value
 

@@ -114,7 +114,7 @@ class Executor(ExecutorCore):
             payload: what the engine runs (see the engine's docs).
             request: as for :meth:`Allocator.allocate`.
             require: labels the runner must all have.
-            priority: higher is placed first; ties in submit order.
+            priority: higher is placed first; ties in submit order; from -2**62 to 2**62.
             require_any: labels of which the runner must have one (an OR).
 
         Returns:
@@ -130,7 +130,7 @@ class Executor(ExecutorCore):
         task waits ahead of it, else O(Q) for the queue insert.
         """
         check_name(task_id, field="task_id")
-        count("priority", priority, minimum=-(2**62))
+        count("priority", priority, minimum=-(2**62), maximum=2**62)  # snapshots hold int64
         resources = self._normalize(request)
         if require == () and require_any == ():  # the common case, without label_rule's checks
             labels: frozenset[str] = _NO_LABELS
