@@ -53,6 +53,24 @@ def test_allocate_many_needs_an_iterable_of_items(items: object) -> None:
     assert (alloc.snapshot(), alloc.metrics()) == before
 
 
+def test_allocate_many_items_of_one_to_three_fields() -> None:
+    # (task_id,) asks for the default request, as allocate(task_id) does
+    one, other = Allocator(fleet()), Allocator(fleet())
+    placed = one.allocate_many([("t1",), ("t2", "cpu=1"), ("t3", "cpu=1", ())])
+    assert placed == [
+        other.allocate("t1"),
+        other.allocate("t2", "cpu=1"),
+        other.allocate("t3", "cpu=1"),
+    ]
+    before = one.snapshot()
+    for item in [(), ("t4", "cpu=1", (), "extra")]:
+        with pytest.raises(
+            InvalidArgumentError, match=r"must be \(task_id\[, request\[, require\]\]\)"
+        ):
+            one.allocate_many([item])
+    assert one.snapshot() == before
+
+
 @pytest.mark.parametrize("method", ["allocate", "try_allocate", "explain"])
 @pytest.mark.parametrize("argument", ["require", "require_any"])
 def test_labels_that_are_not_strings_are_refused_by_argument_name(method, argument) -> None:

@@ -132,7 +132,8 @@ class AllocatorPlacement:
         """Place several tasks in order, as if :meth:`allocate` were called for each.
 
         Args:
-            items: ``(task_id, request)`` or ``(task_id, request, require)`` tuples.
+            items: ``(task_id, request)`` or ``(task_id, request, require)`` tuples;
+                a ``(task_id,)`` tuple asks for the allocator's default request.
 
         Returns:
             One entry per item: the :class:`Reservation`, or the

@@ -154,10 +154,10 @@ def parse_batch_item(index: int, item: object) -> tuple[Any, Request, Any]:
     if type(item) is not tuple and (
         isinstance(item, (str, bytes)) or not isinstance(item, Sequence)
     ):
-        msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
+        msg = f"items[{index}] must be (task_id[, request[, require]]), got {_show(item)}"
         raise InvalidArgumentError(msg)
     if not 1 <= len(item) <= 3:
-        msg = f"items[{index}] must be (task_id, request[, require]), got {_show(item)}"
+        msg = f"items[{index}] must be (task_id[, request[, require]]), got {_show(item)}"
         raise InvalidArgumentError(msg)
     seq: Sequence[Any] = item
     return seq[0], (seq[1] if len(seq) > 1 else None), (seq[2] if len(seq) > 2 else ())
@@ -261,7 +261,7 @@ def prepare_batch(
     """
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         msg = (
-            f"items must be an iterable of (task_id, request[, require]) tuples, got {_show(items)}"
+            f"items must be an iterable of (task_id[, request[, require]]) tuples, got {_show(items)}"
         )
         raise InvalidArgumentError(msg)
     prepared: list[tuple[str, Resources, frozenset[str]]] = []
