@@ -1,0 +1,276 @@
+"""``index="compiled"``: the class index's answers from per-shape segment trees in numba kernels.
+
+A drop-in for :class:`.shape_classes.ClassIndex` (same methods, same answers)
+over flat numpy arrays, its hot loops in the ``@njit(cache=True)`` kernels of
+:mod:`._kernels`; it needs the optional ``numba`` (``pip install
+runtime_alloc[fast]``).
+
+Layout. Runners are grouped by *shape* (capacity of cpu, memory and slots, and
+label set), as in the class index. Each shape lays its runners out at
+consecutive *positions* in registration order (new runners take the next one; a
+removed runner's position stays, dead, until the backend lays the fleet out
+again), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
+segment tree over its buckets: each node holds, over the usable (not draining)
+runners below it, the least and the most reserved amount per dimension and the
+least and the most key ``k(r) = sum_d w_d*r_d/c_d``. Per runner: six int64
+(reserved amounts, position, state, member), one int64 per position and about a
+quarter of a node (eight 8-byte fields); about 80 bytes in all, where the class
+index holds about 230.
+
+Why the answer is exact. A decision visits the shapes whose labels hold the
+requirement and whose capacity holds the request, best key bound first, and
+each tree depth first (the child of the better key first). It skips a node
+when (a) no row below it is usable, or some dimension's least reserved amount
+leaves too little room: no row below is feasible; (b) its key bound (``(k_min +
+B(q)) / W``, or ``k_max`` when the highest score wins) misses the best float
+score found by the relative margin 1e-9: by lemmas 4 and 5 of
+:mod:`runtime_alloc.backends.numpy` no row below scores as well, even on a tie;
+(c) the exact float score of its least reserved amounts (when the highest wins:
+its most, each capped at the room ``c_d - q_d`` a feasible row has) is worse
+than the best, or equal while the member at the node's first position, which
+is at most every member below, is not lower than the best's: by lemma 6 every
+feasible row below scores no better, and on an equal score registered later
+(lemma 2). Every other node is opened, and in the buckets every usable,
+feasible row's exact float score is computed as :meth:`.ShapeGroup.score` does
+(lemma 1; the kernels are compiled without ``fastmath``) and compared, ties to
+the lower member. So the winner is the python scan's.
+
+Runtime complexity: per decision O(shapes) plus O(BUCKET) per node visited
+(O(log n) nodes per visited shape when the bounds are tight); per update one
+kernel call, O(BUCKET + log n); a build O(n) numpy and kernel work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from runtime_alloc.backends.numpy.shape_groups import MASK
+
+try:
+    from runtime_alloc.backends.numpy import _kernels as k
+except ImportError as error:  # numba is an optional extra
+    k = None
+    _WHY: ImportError | None = error
+else:
+    _WHY = None
+
+__all__ = ["CompiledIndex", "available", "fits", "require_numba"]
+
+Shape = tuple[tuple[int, int, int], frozenset[str]]
+
+#: the largest capacity times weight the kernels' int64 products hold
+_LIMIT = 1 << 61
+
+
+def available() -> bool:
+    """True when numba is installed (``index="compiled"`` works). O(1)."""
+    return k is not None
+
+
+def require_numba() -> None:
+    """Raise a clear ImportError when numba is missing (``index="compiled"``). O(1)."""
+    if k is None:
+        msg = (
+            "NumpyBackend(index='compiled') needs numba: install the 'fast' extra "
+            f"(pip install 'runtime_alloc[fast]'); importing it failed: {_WHY}"
+        )
+        raise ImportError(msg) from _WHY
+
+
+def fits(shape: Shape, weights: tuple[int, int, int]) -> bool:
+    """True when the kernels' int64 arithmetic holds this shape's scores exactly. O(1)."""
+    return all(0 <= c and c * max(w, 1) < _LIMIT for c, w in zip(shape[0], weights, strict=True))
+
+
+class CompiledIndex:
+    """Per-shape segment trees of the runners, searched by numba kernels.
+
+    Args:
+        weights: builtin weights ``(w_cpu, w_memory, w_slots)``.
+        maximize: True when the highest score wins.
+        max_groups: the most shapes indexed; :meth:`can_add` refuses more.
+    """
+
+    def __init__(self, weights: tuple[int, int, int], *, maximize: bool, max_groups: int) -> None:
+        require_numba()
+        self.w = weights
+        self.maximize = maximize
+        self.max_groups = max_groups
+        #: shape -> its number; ``labels[i]`` is shape i's label set
+        self.shape_ids: dict[Shape, int] = {}
+        self.shapes: list[Shape] = []
+        self._by_require: dict[frozenset[str], Any] = {}
+        self._stale = False  # shapes added since the last layout
+        self.ri: Any = np.full((0, 6), -1, np.int64)
+        self._stack = np.zeros(64, np.int64)
+        self._layout()
+
+    # ------------------------------------------------------------------ upkeep
+
+    def can_add(self, shapes: Iterable[Shape]) -> bool:
+        """True when the index can hold these shapes as well. O(len(shapes))."""
+        new = {s for s in shapes if s not in self.shape_ids}
+        return len(self.shape_ids) + len(new) <= self.max_groups and all(
+            fits(s, self.w) for s in new
+        )
+
+    def add_many(
+        self,
+        keys: Iterable[int],
+        shapes: Iterable[Shape],
+        reserved: Iterable[tuple[int, int, int]],
+        usable: Iterable[bool],
+        *,
+        rows: int | None = None,
+    ) -> None:
+        """Index new runners (as :meth:`.ClassIndex.add_many`). O(n) numpy, O(n log n) kernel.
+
+        The four iterables run in step (each is read once, into an array).
+        """
+        members = np.fromiter(keys, np.int64)
+        n = members.size
+        if not n:
+            return
+        sid = np.fromiter(map(self._shape_id, shapes), np.int64, count=n)
+        amounts = np.fromiter(chain.from_iterable(reserved), np.int64, count=3 * n)
+        ok = np.fromiter(usable, np.bool_, count=n)
+        idx = members & MASK
+        need = max(rows or 0, int(idx.max()) + 1)
+        if need > len(self.ri):
+            grown = np.full((max(need, len(self.ri) * 5 // 4), 6), -1, np.int64)
+            grown[: len(self.ri)] = self.ri
+            self.ri = grown
+        ri = self.ri
+        ri[idx, :3] = amounts.reshape(n, 3)
+        ri[idx, 3] = -1
+        ri[idx, 4] = sid * 2 + ok
+        ri[idx, 5] = members
+        if self._stale:
+            self._layout()
+            return
+        order = idx[np.argsort(members, kind="stable")]
+        repair = n * 16 < len(self.pm)
+        done = k.append_rows(ri, self.pm, self.ni, self.nf, self.si, self.sf, order, repair)  # type: ignore[union-attr]
+        if done < n:
+            self._layout()  # a shape ran out of positions: lay every row out again
+        elif not repair:
+            k.build(ri, self.pm, self.ni, self.nf, self.si, self.sf)  # type: ignore[union-attr]
+
+    def _shape_id(self, shape: Shape) -> int:
+        i = self.shape_ids.get(shape)
+        if i is None:
+            i = self.shape_ids[shape] = len(self.shapes)
+            self.shapes.append(shape)
+            self._by_require.clear()
+            self._stale = True
+        return i
+
+    def _layout(self) -> None:
+        """Give every indexed row a position (shape by shape, in member order); build the trees.
+
+        Each shape gets a power of two of buckets with a quarter of room to grow.
+        O(n log n) numpy plus one O(positions) kernel.
+        """
+        self._stale = False
+        ri = self.ri
+        live = np.flatnonzero(ri[:, 4] >= 0)
+        shape = ri[live, 4] >> 1
+        order = np.lexsort((ri[live, 5], shape))
+        live, shape = live[order], shape[order]
+        nshapes = len(self.shapes)
+        counts = np.bincount(shape, minlength=nshapes).astype(np.int64)
+        want = -(-(counts + counts // 4 + 1) // k.BUCKET)  # type: ignore[union-attr]
+        nb = np.ones(nshapes, np.int64)
+        while (nb < want).any():
+            nb = np.where(nb < want, nb * 2, nb)
+        poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))  # type: ignore[union-attr]
+        toff = np.concatenate(([0], np.cumsum(2 * nb)))
+        pm = np.full(int(poff[-1]), -1, np.int64)
+        rank = np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        pos = poff[:-1][shape] + rank
+        pm[pos] = ri[live, 5]
+        ri[live, 3] = pos
+        si = np.zeros((nshapes, 10), np.int64)
+        sf = np.zeros((nshapes, 7), np.float64)
+        for i, (cap, _labels) in enumerate(self.shapes):
+            scored = [cap[d] > 0 and self.w[d] > 0 for d in range(3)]
+            wsum = sum(w for w, on in zip(self.w, scored, strict=True) if on)
+            si[i, :3] = cap
+            si[i, 3:6] = [w if on else 0 for w, on in zip(self.w, scored, strict=True)]
+            sf[i, :3] = [float(c) for c in cap]
+            sf[i, 3] = float(wsum)
+            # w_d / c_d / W, as ShapeGroup.coef (bounds only)
+            sf[i, 4:7] = [
+                self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)
+            ]
+        si[:, 6] = poff[:-1]
+        si[:, 7] = toff[:-1]
+        si[:, 8] = nb
+        si[:, 9] = counts
+        self.pm, self.si, self.sf = pm, si, sf
+        self.ni = np.zeros((int(toff[-1]), 6), np.int64)
+        self.nf = np.zeros((int(toff[-1]), 2), np.float64)
+        self._bounds = np.zeros(max(nshapes, 1), np.float64)
+        self._order = np.zeros(max(nshapes, 1), np.int64)
+        if nshapes:
+            k.build(ri, pm, self.ni, self.nf, si, sf)  # type: ignore[union-attr]
+
+    def remove(self, member: int) -> None:
+        """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(log n)."""
+        k.drop_row(self.ri, self.pm, self.ni, self.nf, self.si, self.sf, member & MASK)  # type: ignore[union-attr]
+
+    def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
+        """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel call."""
+        k.set_row(  # type: ignore[union-attr]
+            self.ri, self.pm, self.ni, self.nf, self.si, self.sf,
+            member & MASK, r[0], r[1], r[2], usable,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ search
+
+    def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """Return the row the python scan would pick for request ``q``, or -1.
+
+        Runtime complexity: see the module docstring; one kernel call.
+        """
+        cand = self._by_require.get(require)
+        if cand is None:
+            cand = self._by_require[require] = np.array(
+                [i for i, (_cap, labels) in enumerate(self.shapes) if require <= labels],
+                np.int64,
+            )
+        try:
+            return int(
+                k.choose(  # type: ignore[union-attr]
+                    self.ri, self.pm, self.ni, self.nf, self.si, self.sf, cand,
+                    q[0], q[1], q[2], self.maximize, self._stack, self._bounds, self._order,
+                )  # fmt: skip
+            )
+        except OverflowError:  # an amount beyond int64: no runner holds it
+            return -1
+
+    # ------------------------------------------------------------------ checks
+
+    def check(self, rows: dict[int, Any]) -> None:
+        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); for tests. O(n)."""
+        ri = self.ri
+        indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
+        assert indexed == set(rows), "indexed rows differ"  # noqa: S101
+        for row, (r, usable) in rows.items():
+            assert tuple(ri[row, :3].tolist()) == tuple(r), row  # noqa: S101
+            assert bool(ri[row, 4] & 1) == bool(usable), row  # noqa: S101
+            assert self.pm[ri[row, 3]] == ri[row, 5], row  # noqa: S101
+            assert ri[row, 5] & MASK == row, row  # noqa: S101
+        for s in range(len(self.shapes)):
+            poff, nb, used = (int(x) for x in self.si[s, [6, 8, 9]])
+            placed = self.pm[poff : poff + used]
+            assert (np.diff(placed) > 0).all(), "members out of order"  # noqa: S101
+            assert (self.pm[poff + used : poff + nb * k.BUCKET] == -1).all(), s  # type: ignore[union-attr]  # noqa: S101
+        ni, nf = self.ni.copy(), self.nf.copy()
+        k.build(ri, self.pm, ni, nf, self.si, self.sf)  # type: ignore[union-attr]
+        assert np.array_equal(ni, self.ni), "node amounts differ from a fresh build"  # noqa: S101
+        assert np.array_equal(nf, self.nf), "node keys differ from a fresh build"  # noqa: S101
