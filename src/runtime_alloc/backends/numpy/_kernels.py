@@ -194,7 +194,7 @@ def build(ri, pm, ni, nf, si, sf):
 
 
 @njit(cache=True, inline="always")
-def _bound(ni, nf, si, sf, s, g, q0, q1, q2, maximize):
+def _bound(nf, sf, s, g, q0, q1, q2, maximize):
     # the score bound of node g from its key extremum (see ClassIndex._bounds): below
     # every real score of its rows (lowest wins), or above (highest wins)
     wsum = sf[s, 3]
@@ -223,7 +223,7 @@ def _may_win(ni, nf, pm, si, sf, s, node, q, u, maximize, best_f, best):
         return False  # no usable row, or none with room on some dimension
     if best < 0:
         return True
-    kb = _bound(ni, nf, si, sf, s, g, q[0], q[1], q[2], maximize)
+    kb = _bound(nf, sf, s, g, q[0], q[1], q[2], maximize)
     if (kb * _UP < best_f) if maximize else (kb * _DOWN > best_f):
         return False  # lemma 4: misses the best by the margin, even on a tie
     # lemma 6: the float score of the least reserved amounts (most, capped at the room
@@ -262,7 +262,7 @@ def choose(ri, pm, ni, nf, si, sf, cand, q0, q1, q2, maximize, stack, bounds, or
         g = si[s, 7] + 1
         if nf[g, 0] == _INF:
             continue  # no usable runner
-        bound = _bound(ni, nf, si, sf, s, g, q0, q1, q2, maximize)
+        bound = _bound(nf, sf, s, g, q0, q1, q2, maximize)
         bound = -bound if maximize else bound
         i = k  # insertion sort, best bound first (the order never changes the result)
         while i > 0 and bounds[i - 1] > bound:

@@ -80,8 +80,8 @@ class NumpyBackend(Choosing):
             of :mod:`.blocks`, ``"scan"`` a vectorized scan of the columns per
             decision; ``"compiled"`` the per-shape segment trees of
             :mod:`.compiled_index` (the class index's answers from numba kernels;
-            needs the ``fast`` extra, else ImportError here); ``"auto"`` scans up to :data:`SCAN_ROWS` runners
-            (:data:`SCAN_ROWS_LOWEST`, see there), then
+            needs the ``fast`` extra, else ImportError here); ``"auto"`` scans up to
+            :data:`SCAN_ROWS` runners (:data:`SCAN_ROWS_LOWEST`, see there), then
             takes classes while the fleet has few shapes and moves to blocks
             for good beyond.
     """

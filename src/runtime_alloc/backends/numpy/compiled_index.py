@@ -50,13 +50,15 @@ import numpy as np
 
 from runtime_alloc.backends.numpy.shape_groups import MASK
 
+#: the kernels module (typed Any: numba ships no stubs), None without numba
+k: Any
+_WHY: ImportError | None
 try:
-    from runtime_alloc.backends.numpy import _kernels as k
+    from runtime_alloc.backends.numpy import _kernels
 except ImportError as error:  # numba is an optional extra
-    k = None
-    _WHY: ImportError | None = error
+    k, _WHY = None, error
 else:
-    _WHY = None
+    k, _WHY = _kernels, None
 
 __all__ = ["CompiledIndex", "available", "fits", "require_numba"]
 
@@ -83,7 +85,7 @@ def require_numba() -> None:
 
 def fits(shape: Shape, weights: tuple[int, int, int]) -> bool:
     """True when the kernels' int64 arithmetic holds this shape's scores exactly. O(1)."""
-    return all(0 <= c and c * max(w, 1) < _LIMIT for c, w in zip(shape[0], weights, strict=True))
+    return all(c >= 0 and c * max(w, 1) < _LIMIT for c, w in zip(shape[0], weights, strict=True))
 
 
 class CompiledIndex:
@@ -154,11 +156,11 @@ class CompiledIndex:
             return
         order = idx[np.argsort(members, kind="stable")]
         repair = n * 16 < len(self.pm)
-        done = k.append_rows(ri, self.pm, self.ni, self.nf, self.si, self.sf, order, repair)  # type: ignore[union-attr]
+        done = k.append_rows(ri, self.pm, self.ni, self.nf, self.si, self.sf, order, repair)
         if done < n:
             self._layout()  # a shape ran out of positions: lay every row out again
         elif not repair:
-            k.build(ri, self.pm, self.ni, self.nf, self.si, self.sf)  # type: ignore[union-attr]
+            k.build(ri, self.pm, self.ni, self.nf, self.si, self.sf)
 
     def _shape_id(self, shape: Shape) -> int:
         i = self.shape_ids.get(shape)
@@ -183,11 +185,11 @@ class CompiledIndex:
         live, shape = live[order], shape[order]
         nshapes = len(self.shapes)
         counts = np.bincount(shape, minlength=nshapes).astype(np.int64)
-        want = -(-(counts + counts // 4 + 1) // k.BUCKET)  # type: ignore[union-attr]
+        want = -(-(counts + counts // 4 + 1) // k.BUCKET)
         nb = np.ones(nshapes, np.int64)
         while (nb < want).any():
             nb = np.where(nb < want, nb * 2, nb)
-        poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))  # type: ignore[union-attr]
+        poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         pm = np.full(int(poff[-1]), -1, np.int64)
         rank = np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -204,9 +206,7 @@ class CompiledIndex:
             sf[i, :3] = [float(c) for c in cap]
             sf[i, 3] = float(wsum)
             # w_d / c_d / W, as ShapeGroup.coef (bounds only)
-            sf[i, 4:7] = [
-                self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)
-            ]
+            sf[i, 4:7] = [self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)]
         si[:, 6] = poff[:-1]
         si[:, 7] = toff[:-1]
         si[:, 8] = nb
@@ -217,15 +217,15 @@ class CompiledIndex:
         self._bounds = np.zeros(max(nshapes, 1), np.float64)
         self._order = np.zeros(max(nshapes, 1), np.int64)
         if nshapes:
-            k.build(ri, pm, self.ni, self.nf, si, sf)  # type: ignore[union-attr]
+            k.build(ri, pm, self.ni, self.nf, si, sf)
 
     def remove(self, member: int) -> None:
         """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(log n)."""
-        k.drop_row(self.ri, self.pm, self.ni, self.nf, self.si, self.sf, member & MASK)  # type: ignore[union-attr]
+        k.drop_row(self.ri, self.pm, self.ni, self.nf, self.si, self.sf, member & MASK)
 
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
-        """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel call."""
-        k.set_row(  # type: ignore[union-attr]
+        """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel."""
+        k.set_row(
             self.ri, self.pm, self.ni, self.nf, self.si, self.sf,
             member & MASK, r[0], r[1], r[2], usable,
         )  # fmt: skip
@@ -244,19 +244,18 @@ class CompiledIndex:
                 np.int64,
             )
         try:
-            return int(
-                k.choose(  # type: ignore[union-attr]
-                    self.ri, self.pm, self.ni, self.nf, self.si, self.sf, cand,
-                    q[0], q[1], q[2], self.maximize, self._stack, self._bounds, self._order,
-                )  # fmt: skip
-            )
+            row = k.choose(
+                self.ri, self.pm, self.ni, self.nf, self.si, self.sf, cand,
+                q[0], q[1], q[2], self.maximize, self._stack, self._bounds, self._order,
+            )  # fmt: skip
         except OverflowError:  # an amount beyond int64: no runner holds it
             return -1
+        return int(row)
 
     # ------------------------------------------------------------------ checks
 
     def check(self, rows: dict[int, Any]) -> None:
-        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); for tests. O(n)."""
+        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n)."""
         ri = self.ri
         indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
         assert indexed == set(rows), "indexed rows differ"  # noqa: S101
@@ -269,8 +268,8 @@ class CompiledIndex:
             poff, nb, used = (int(x) for x in self.si[s, [6, 8, 9]])
             placed = self.pm[poff : poff + used]
             assert (np.diff(placed) > 0).all(), "members out of order"  # noqa: S101
-            assert (self.pm[poff + used : poff + nb * k.BUCKET] == -1).all(), s  # type: ignore[union-attr]  # noqa: S101
+            assert (self.pm[poff + used : poff + nb * k.BUCKET] == -1).all(), s  # noqa: S101
         ni, nf = self.ni.copy(), self.nf.copy()
-        k.build(ri, self.pm, ni, nf, self.si, self.sf)  # type: ignore[union-attr]
+        k.build(ri, self.pm, ni, nf, self.si, self.sf)
         assert np.array_equal(ni, self.ni), "node amounts differ from a fresh build"  # noqa: S101
         assert np.array_equal(nf, self.nf), "node keys differ from a fresh build"  # noqa: S101

@@ -85,8 +85,9 @@ def pick_layout(
     """Return ``(scanning, use_classes)`` for laying ``states`` out. O(n).
 
     ``index`` is the backend's (``"auto"``, ``"classes"``, ``"compiled"`` (the class
-    index's answers from :mod:`.compiled_index`), ``"blocks"`` or ``"scan"``); ``vectorized`` is False for a strategy without a LinearScore
-    (the python scan: no layout), ``maximize`` True when the highest score wins.
+    index's answers from :mod:`.compiled_index`), ``"blocks"`` or ``"scan"``);
+    ``vectorized`` is False for a strategy without a LinearScore (the python scan: no
+    layout), ``maximize`` True when the highest score wins.
     A fleet that is neither scanned nor in the class index goes to blocks. Only
     the distinct shapes are kept while counting them (no list per runner).
     """
