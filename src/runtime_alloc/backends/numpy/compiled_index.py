@@ -64,8 +64,10 @@ __all__ = ["CompiledIndex", "available", "fits", "require_numba"]
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
-#: the largest capacity times weight the kernels' int64 products hold
-_LIMIT = 1 << 61
+#: capacity times weight must stay below this for the kernels' int64 products ``w * (r + q)``
+#: (``r + q`` is at most the capacity when scored); always so for valid runners and
+#: strategies (quantities at most 2**53, weights at most 1000)
+_LIMIT = 1 << 63
 
 
 def available() -> bool:
