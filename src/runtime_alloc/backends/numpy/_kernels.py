@@ -1,27 +1,33 @@
-"""numba kernels of :mod:`.compiled_index`: the per-shape segment trees, their upkeep and search.
+"""numba kernels of :mod:`.compiled_index`: segment trees of runners, their upkeep and search.
 
-Import only where numba is installed (:mod:`.compiled_index` imports this module
-lazily). Every kernel is ``@njit(cache=True)`` without ``fastmath``: each float
-operation is the IEEE float64 operation Python performs, so scores equal the
-python scan's bit for bit (lemma 1 of :mod:`runtime_alloc.backends.numpy`).
+Imported by :mod:`.compiled_index` only (numba is the optional ``fast`` extra).
+Every kernel is ``@njit(cache=True)`` without ``fastmath``: each float operation
+is the IEEE float64 operation Python performs, so scores equal the python scan's
+bit for bit (lemma 1 of :mod:`runtime_alloc.backends.numpy`).
 
-Arrays (see :mod:`.compiled_index` for the layout):
+Arrays (the layout is described in :mod:`.compiled_index`):
 
 * ``ri`` int64 ``(rows, 6)``: per row ``r0, r1, r2`` (reserved cpu, memory,
-  slots), ``pos`` (its position), ``state`` (``shape * 2 + usable``; -1 when the
-  row is not indexed), ``member`` (``seq << 32 | row``);
-* ``pm`` int64: per position the member placed there (-1 when unused); the
-  positions of a shape hold its members in increasing order;
-* ``ni`` int64 ``(nodes, 6)`` and ``nf`` float64 ``(nodes, 2)``: per tree node,
+  slots), its position, its state (``tree * 2 + usable``; -1 when not indexed)
+  and its member (``seq << 32 | row``);
+* ``pm`` int64: per position the member placed there; a negative value marks a
+  free position (``-2 - next`` links a tree's free positions, -1 ends the list
+  or marks a position never used);
+* ``ni`` int64 ``(nodes, 7)`` and ``nf`` float64 ``(nodes, 2)``: per tree node,
   over the usable rows below it, the least and the most reserved amount per
-  dimension and the least and the most key ``k(r) = sum_d w_d*r_d/c_d``;
-* ``si`` int64 ``(shapes, 10)``: capacity per dimension, scored weight per
-  dimension (0 when not scored), first position, first node, buckets (a power of
-  two), positions used; ``sf`` float64 ``(shapes, 7)``: float capacity per
-  dimension, the weight sum ``W``, ``w_d / (c_d * W)`` per dimension.
+  dimension, the least member, and the least and the most key
+  ``k(r) = sum_d w_d*r_d/c_d``;
+* ``tr`` int64 ``(trees, 6)``: per tree its first position, first node, buckets
+  (a power of two), positions used, free list head and shape;
+* ``sh`` int64 ``(shapes, 8)``: capacity and scored weight (0 when not scored)
+  per dimension, the tier step and the number of tiers; ``sf`` float64
+  ``(shapes, 7)``: float capacity per dimension, the weight sum ``W`` and
+  ``w_d / (c_d * W)`` per dimension.
 
-A shape's tree has nodes ``1 .. 2*buckets - 1`` (at ``first node + node``);
-node ``buckets + b`` summarizes the :data:`BUCKET` positions of bucket ``b``.
+A tree has nodes ``1 .. 2*buckets - 1`` (at ``first node + node``); node
+``buckets + b`` summarizes the :data:`BUCKET` positions of bucket ``b``. Tree
+``shape * tiers + t`` holds the shape's runners of tier ``t`` (free cpu
+``// step``, clamped to the tiers).
 """
 
 from __future__ import annotations
@@ -39,17 +45,17 @@ _DOWN = 1.0 - 1e-9
 
 
 @njit(cache=True, inline="always")
-def _score(si, sf, s, r0, r1, r2, q0, q1, q2):
+def _score(sh, sf, s, r0, r1, r2, q0, q1, q2):
     # ShapeGroup.score: the scored dimensions from cpu on, each float(w*(r+q)) / c,
     # summed left to right from 0.0, divided by float(W) (0.0 when nothing is scored)
     total = 0.0
-    w = si[s, 3]
+    w = sh[s, 3]
     if w:
         total += float(w * (r0 + q0)) / sf[s, 0]
-    w = si[s, 4]
+    w = sh[s, 4]
     if w:
         total += float(w * (r1 + q1)) / sf[s, 1]
-    w = si[s, 5]
+    w = sh[s, 5]
     if w:
         total += float(w * (r2 + q2)) / sf[s, 2]
     wsum = sf[s, 3]
@@ -57,54 +63,66 @@ def _score(si, sf, s, r0, r1, r2, q0, q1, q2):
 
 
 @njit(cache=True, inline="always")
-def _key(si, sf, s, r0, r1, r2):
+def _key(sh, sf, s, r0, r1, r2):
     # k(r) in float (products in float: no int64 overflow); only bounds read it
     k = 0.0
-    if si[s, 3]:
-        k += float(si[s, 3]) * float(r0) / sf[s, 0]
-    if si[s, 4]:
-        k += float(si[s, 4]) * float(r1) / sf[s, 1]
-    if si[s, 5]:
-        k += float(si[s, 5]) * float(r2) / sf[s, 2]
+    if sh[s, 3]:
+        k += float(sh[s, 3]) * float(r0) / sf[s, 0]
+    if sh[s, 4]:
+        k += float(sh[s, 4]) * float(r1) / sf[s, 1]
+    if sh[s, 5]:
+        k += float(sh[s, 5]) * float(r2) / sf[s, 2]
     return k
 
 
+@njit(cache=True, inline="always")
+def tier_of(sh, s, r0):
+    """The tier of a runner of shape ``s`` with ``r0`` cpu reserved: free cpu // step."""
+    t = (sh[s, 0] - r0) // sh[s, 6]
+    if t < 0:
+        return 0
+    return min(t, sh[s, 7] - 1)
+
+
+@njit(cache=True, inline="always")
+def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax):
+    # node g := these values; True if it changed
+    if (
+        ni[g, 0] == lo0 and ni[g, 1] == lo1 and ni[g, 2] == lo2
+        and ni[g, 3] == hi0 and ni[g, 4] == hi1 and ni[g, 5] == hi2
+        and ni[g, 6] == m and nf[g, 0] == kmin and nf[g, 1] == kmax
+    ):  # fmt: skip
+        return False
+    ni[g, 0], ni[g, 1], ni[g, 2] = lo0, lo1, lo2
+    ni[g, 3], ni[g, 4], ni[g, 5] = hi0, hi1, hi2
+    ni[g, 6] = m
+    nf[g, 0], nf[g, 1] = kmin, kmax
+    return True
+
+
 @njit(cache=True)
-def _summarize_bucket(ri, pm, ni, nf, si, sf, s, g, p0):
-    # node g := the summary of the usable rows at positions p0 .. p0 + BUCKET; True if it changed
-    lo0 = lo1 = lo2 = _BIG
+def _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, p0):
+    # node g := the summary of the usable rows at positions p0 .. p0 + BUCKET
+    lo0 = lo1 = lo2 = m = _BIG
     hi0 = hi1 = hi2 = -1
     kmin = _INF
     kmax = -_INF
-    live = 2 * s + 1
+    live = 2 * tree + 1
     for p in range(p0, p0 + BUCKET):
-        m = pm[p]
-        if m < 0:
+        member = pm[p]
+        if member < 0:
             continue
-        row = m & _MASK
+        row = member & _MASK
         if ri[row, 4] != live:
             continue
         r0, r1, r2 = ri[row, 0], ri[row, 1], ri[row, 2]
         lo0, lo1, lo2 = min(lo0, r0), min(lo1, r1), min(lo2, r2)
         hi0, hi1, hi2 = max(hi0, r0), max(hi1, r1), max(hi2, r2)
-        k = _key(si, sf, s, r0, r1, r2)
+        m = min(m, member)
+        k = _key(sh, sf, s, r0, r1, r2)
         kmin = min(kmin, k)
         kmax = max(kmax, k)
-    return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, kmin, kmax)
-
-
-@njit(cache=True, inline="always")
-def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, kmin, kmax):
-    if (
-        ni[g, 0] == lo0 and ni[g, 1] == lo1 and ni[g, 2] == lo2
-        and ni[g, 3] == hi0 and ni[g, 4] == hi1 and ni[g, 5] == hi2
-        and nf[g, 0] == kmin and nf[g, 1] == kmax
-    ):  # fmt: skip
-        return False
-    ni[g, 0], ni[g, 1], ni[g, 2] = lo0, lo1, lo2
-    ni[g, 3], ni[g, 4], ni[g, 5] = hi0, hi1, hi2
-    nf[g, 0], nf[g, 1] = kmin, kmax
-    return True
+    return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax)
 
 
 @njit(cache=True, inline="always")
@@ -114,18 +132,18 @@ def _join(ni, nf, g, a, b):
         ni, nf, g,
         min(ni[a, 0], ni[b, 0]), min(ni[a, 1], ni[b, 1]), min(ni[a, 2], ni[b, 2]),
         max(ni[a, 3], ni[b, 3]), max(ni[a, 4], ni[b, 4]), max(ni[a, 5], ni[b, 5]),
-        min(nf[a, 0], nf[b, 0]), max(nf[a, 1], nf[b, 1]),
+        min(ni[a, 6], ni[b, 6]), min(nf[a, 0], nf[b, 0]), max(nf[a, 1], nf[b, 1]),
     )  # fmt: skip
 
 
 @njit(cache=True)
-def _repair(ri, pm, ni, nf, si, sf, s, pos):
-    # the summaries of position pos's bucket and its path to the root, stopping early
-    # once a node comes out unchanged (its ancestors then are too)
-    poff, toff, nb = si[s, 6], si[s, 7], si[s, 8]
+def _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos):
+    # position pos's bucket and its path to the root; stops at a node that comes out
+    # unchanged (its ancestors then are unchanged too)
+    poff, toff, nb = tr[tree, 0], tr[tree, 1], tr[tree, 2]
     b = (pos - poff) // BUCKET
     node = nb + b
-    if not _summarize_bucket(ri, pm, ni, nf, si, sf, s, toff + node, poff + b * BUCKET):
+    if not _summarize(ri, pm, ni, nf, sh, sf, tree, tr[tree, 5], toff + node, poff + b * BUCKET):
         return
     node >>= 1
     while node >= 1:
@@ -135,61 +153,98 @@ def _repair(ri, pm, ni, nf, si, sf, s, pos):
 
 
 @njit(cache=True)
-def set_row(ri, pm, ni, nf, si, sf, row, r0, r1, r2, usable):
-    """Store row ``row``'s reserved amounts and usability; repair its tree path. O(log n)."""
+def _take(pm, tr, tree):
+    # a free position of tree (its free list first, then one never used); -1 when full
+    head = tr[tree, 4]
+    if head >= 0:
+        tr[tree, 4] = -2 - pm[head]
+        return head
+    used = tr[tree, 3]
+    if used < tr[tree, 2] * BUCKET:
+        tr[tree, 3] = used + 1
+        return tr[tree, 0] + used
+    return -1
+
+
+@njit(cache=True)
+def set_row(ri, pm, ni, nf, tr, sh, sf, row, r0, r1, r2, usable):
+    """Store row ``row``'s reserved amounts and usability, moving it to its tier's tree.
+
+    Returns 1 when that tree has no free position (the row is left unplaced: the
+    caller lays every row out again), else 0. O(BUCKET + log n).
+    """
     state = ri[row, 4]
     if state < 0:
-        return
-    new = (state & ~1) | (1 if usable else 0)
+        return 0
+    old = state >> 1
+    s = tr[old, 5]
+    tree = s * sh[s, 7] + tier_of(sh, s, r0)
+    new = 2 * tree + (1 if usable else 0)
     if state == new and ri[row, 0] == r0 and ri[row, 1] == r1 and ri[row, 2] == r2:
-        return
+        return 0
     ri[row, 0], ri[row, 1], ri[row, 2], ri[row, 4] = r0, r1, r2, new
-    _repair(ri, pm, ni, nf, si, sf, state >> 1, ri[row, 3])
+    pos = ri[row, 3]
+    if tree == old:
+        _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
+        return 0
+    pm[pos] = -2 - tr[old, 4]  # the old position joins the old tree's free list
+    tr[old, 4] = pos
+    _repair(ri, pm, ni, nf, tr, sh, sf, old, pos)
+    p = _take(pm, tr, tree)
+    ri[row, 3] = p
+    if p < 0:
+        return 1
+    pm[p] = ri[row, 5]
+    _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
+    return 0
 
 
 @njit(cache=True)
-def drop_row(ri, pm, ni, nf, si, sf, row):
-    """Take row ``row`` out of the index (its position stays, dead). O(log n)."""
+def drop_row(ri, pm, ni, nf, tr, sh, sf, row):
+    """Take row ``row`` out of the index; its position becomes free. O(BUCKET + log n)."""
     state = ri[row, 4]
     if state < 0:
         return
+    tree = state >> 1
+    pos = ri[row, 3]
     ri[row, 4] = -1
-    _repair(ri, pm, ni, nf, si, sf, state >> 1, ri[row, 3])
+    pm[pos] = -2 - tr[tree, 4]
+    tr[tree, 4] = pos
+    _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
 
 
 @njit(cache=True)
-def append_rows(ri, pm, ni, nf, si, sf, rows, repair):
-    """Give the new rows ``rows`` the next positions of their shapes; return how many got one.
+def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
+    """Give the new rows ``rows`` (state set) free positions in their trees; return how many.
 
-    Stops at the first row whose shape has no free position or whose member is
-    not above the shape's last (the caller then lays every row out again). With
-    ``repair`` the tree paths are repaired row by row (O(log n) each); without,
-    the caller rebuilds the trees.
+    Stops at the first row whose tree is full (the caller then lays every row out
+    again). With ``repair`` the tree paths are repaired row by row (O(log n) each);
+    without, the caller rebuilds the trees.
     """
     for j in range(rows.size):
         row = rows[j]
-        s = ri[row, 4] >> 1
-        poff, used = si[s, 6], si[s, 9]
-        if used >= si[s, 8] * BUCKET or (used > 0 and pm[poff + used - 1] >= ri[row, 5]):
+        tree = ri[row, 4] >> 1
+        p = _take(pm, tr, tree)
+        if p < 0:
             return j
-        pm[poff + used] = ri[row, 5]
-        ri[row, 3] = poff + used
-        si[s, 9] = used + 1
+        pm[p] = ri[row, 5]
+        ri[row, 3] = p
         if repair:
-            _repair(ri, pm, ni, nf, si, sf, s, poff + used)
+            _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
     return rows.size
 
 
 @njit(cache=True)
-def build(ri, pm, ni, nf, si, sf):
-    """Compute every node of every shape's tree from the rows. O(positions)."""
-    for s in range(si.shape[0]):
-        poff, toff, nb = si[s, 6], si[s, 7], si[s, 8]
+def build(ri, pm, ni, nf, tr, sh, sf):
+    """Compute every node of every tree from the rows. O(positions)."""
+    for tree in range(tr.shape[0]):
+        poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
         for b in range(nb):
             g = toff + nb + b
-            ni[g, 0] = ni[g, 1] = ni[g, 2] = _BIG  # fresh: _write compares first
-            _summarize_bucket(ri, pm, ni, nf, si, sf, s, g, poff + b * BUCKET)
+            ni[g, 0] = -1  # differs from every summary: written afresh
+            _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, poff + b * BUCKET)
         for node in range(nb - 1, 0, -1):
+            ni[toff + node, 0] = -1
             _join(ni, nf, toff + node, toff + 2 * node, toff + 2 * node + 1)
 
 
@@ -206,19 +261,9 @@ def _bound(nf, sf, s, g, q0, q1, q2, maximize):
     return nf[g, 0] / wsum + b
 
 
-@njit(cache=True, inline="always")
-def _first_member(pm, si, s, node):
-    # the member at the first position below node: at most every member below it
-    nb = si[s, 8]
-    while node < nb:
-        node *= 2
-    return pm[si[s, 6] + (node - nb) * BUCKET]
-
-
 @njit(cache=True)
-def _may_win(ni, nf, pm, si, sf, s, node, q, u, maximize, best_f, best):
-    # False when no usable row below node is feasible or can beat (best_f, best)
-    g = si[s, 7] + node
+def _may_win(ni, nf, sh, sf, s, g, q, u, maximize, best_f, best):
+    # False when no usable row below node g is feasible or can beat (best_f, best)
     if nf[g, 0] == _INF or ni[g, 0] > u[0] or ni[g, 1] > u[1] or ni[g, 2] > u[2]:
         return False  # no usable row, or none with room on some dimension
     if best < 0:
@@ -230,62 +275,70 @@ def _may_win(ni, nf, pm, si, sf, s, node, q, u, maximize, best_f, best):
     # a feasible row has, when the highest wins) bounds every feasible row's exactly
     if maximize:
         fb = _score(
-            si, sf, s, min(ni[g, 3], u[0]), min(ni[g, 4], u[1]), min(ni[g, 5], u[2]),
+            sh, sf, s, min(ni[g, 3], u[0]), min(ni[g, 4], u[1]), min(ni[g, 5], u[2]),
             q[0], q[1], q[2],
         )  # fmt: skip
         if fb < best_f:
             return False
     else:
-        fb = _score(si, sf, s, ni[g, 0], ni[g, 1], ni[g, 2], q[0], q[1], q[2])
+        fb = _score(sh, sf, s, ni[g, 0], ni[g, 1], ni[g, 2], q[0], q[1], q[2])
         if fb > best_f:
             return False
-    # a tie goes to the member registered first: positions hold members in order
-    return not (fb == best_f and _first_member(pm, si, s, node) >= best)
+    # a tie goes to the runner registered first (lemma 2): ni[g, 6] is the least member
+    return not (fb == best_f and ni[g, 6] >= best)
 
 
 @njit(cache=True)
-def choose(ri, pm, ni, nf, si, sf, cand, q0, q1, q2, maximize, stack, bounds, order):
+def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order):
     """Return the row the python scan picks for request ``(q0, q1, q2)`` among shapes ``cand``.
 
-    -1 when no usable row of those shapes is feasible. Shapes are visited best
-    root bound first; each tree depth first, the child of the better key first;
-    a node is skipped when :func:`_may_win` shows it holds no winner. Buckets
-    compare every feasible row's exact float score, ties to the lower member.
-    ``stack`` (64 ints), ``bounds`` and ``order`` (one per shape) are scratch.
-    O(shapes + nodes visited * BUCKET).
+    -1 when no usable row of those shapes is feasible. The trees of the tiers
+    that may hold room for ``q0`` are visited best key bound first (stopping at
+    the first that cannot win), each depth first, the child of the better key
+    first; a node is skipped when :func:`_may_win` shows it holds no winner.
+    Buckets compare every feasible row's exact float score, ties to the lower
+    member. ``stack`` (64 ints), ``bounds`` and ``order`` (one per tree) are
+    scratch. O(trees + nodes visited * BUCKET).
     """
     k = 0
     for j in range(cand.size):
         s = cand[j]
-        if q0 > si[s, 0] or q1 > si[s, 1] or q2 > si[s, 2] or si[s, 9] == 0:
+        if q0 > sh[s, 0] or q1 > sh[s, 1] or q2 > sh[s, 2]:
             continue  # not even an empty runner of this shape holds q
-        g = si[s, 7] + 1
-        if nf[g, 0] == _INF:
-            continue  # no usable runner
-        bound = _bound(nf, sf, s, g, q0, q1, q2, maximize)
-        bound = -bound if maximize else bound
-        i = k  # insertion sort, best bound first (the order never changes the result)
-        while i > 0 and bounds[i - 1] > bound:
-            bounds[i] = bounds[i - 1]
-            order[i] = order[i - 1]
-            i -= 1
-        bounds[i] = bound
-        order[i] = s
-        k += 1
+        ntiers = sh[s, 7]
+        # tiers below q0's hold less free cpu than q0 (a tier starts at tier * step)
+        for tree in range(s * ntiers + min(q0 // sh[s, 6], ntiers - 1), (s + 1) * ntiers):
+            g = tr[tree, 1] + 1
+            if tr[tree, 3] == 0 or nf[g, 0] == _INF:
+                continue  # no usable runner
+            bound = _bound(nf, sf, s, g, q0, q1, q2, maximize)
+            bound = -bound if maximize else bound
+            i = k  # insertion sort, best bound first (the order never changes the result)
+            while i > 0 and bounds[i - 1] > bound:
+                bounds[i] = bounds[i - 1]
+                order[i] = order[i - 1]
+                i -= 1
+            bounds[i] = bound
+            order[i] = tree
+            k += 1
     q = (q0, q1, q2)
     best_f = 0.0
     best = -1  # the member of the best row so far
     for j in range(k):
-        s = order[j]
-        u = (si[s, 0] - q0, si[s, 1] - q1, si[s, 2] - q2)
-        poff, toff, nb = si[s, 6], si[s, 7], si[s, 8]
-        live = 2 * s + 1
+        if best >= 0 and (
+            (-bounds[j] * _UP < best_f) if maximize else (bounds[j] * _DOWN > best_f)
+        ):
+            break  # lemma 4: neither this tree nor a later one holds a winner
+        tree = order[j]
+        poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
+        u = (sh[s, 0] - q0, sh[s, 1] - q1, sh[s, 2] - q2)
+        live = 2 * tree + 1
         stack[0] = 1
         sp = 1
         while sp:
             sp -= 1
             node = stack[sp]
-            if not _may_win(ni, nf, pm, si, sf, s, node, q, u, maximize, best_f, best):
+            if not _may_win(ni, nf, sh, sf, s, toff + node, q, u, maximize, best_f, best):
                 continue
             if node < nb:
                 a = toff + 2 * node
@@ -308,7 +361,7 @@ def choose(ri, pm, ni, nf, si, sf, cand, q0, q1, q2, maximize, stack, bounds, or
                 r0, r1, r2 = ri[row, 0], ri[row, 1], ri[row, 2]
                 if r0 > u[0] or r1 > u[1] or r2 > u[2]:
                     continue
-                f = _score(si, sf, s, r0, r1, r2, q0, q1, q2)
+                f = _score(sh, sf, s, r0, r1, r2, q0, q1, q2)
                 if (
                     best < 0
                     or ((f > best_f) if maximize else (f < best_f))

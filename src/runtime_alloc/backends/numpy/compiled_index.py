@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime_alloc.backends.numpy.shape_groups import MASK
+from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS
 
 #: the kernels module (typed Any: numba ships no stubs), None without numba
 k: Any
@@ -91,7 +91,7 @@ def fits(shape: Shape, weights: tuple[int, int, int]) -> bool:
 
 
 class CompiledIndex:
-    """Per-shape segment trees of the runners, searched by numba kernels.
+    """Segment trees of the runners of each shape and tier, searched by numba kernels.
 
     Args:
         weights: builtin weights ``(w_cpu, w_memory, w_slots)``.
@@ -104,13 +104,18 @@ class CompiledIndex:
         self.w = weights
         self.maximize = maximize
         self.max_groups = max_groups
-        #: shape -> its number; ``labels[i]`` is shape i's label set
+        #: free-cpu tiers per shape (as the class index's): one when the lowest score wins
+        self.ntiers = TIERS if maximize else 1
+        #: shape -> its number, and the shapes by number
         self.shape_ids: dict[Shape, int] = {}
         self.shapes: list[Shape] = []
         self._by_require: dict[frozenset[str], Any] = {}
         self._stale = False  # shapes added since the last layout
+        #: times every row was laid out again (a tree ran out of positions)
+        self.layouts = 0
         self.ri: Any = np.full((0, 6), -1, np.int64)
         self._stack = np.zeros(64, np.int64)
+        self._shape_arrays()
         self._layout()
 
     # ------------------------------------------------------------------ upkeep
@@ -140,29 +145,31 @@ class CompiledIndex:
         if not n:
             return
         sid = np.fromiter(map(self._shape_id, shapes), np.int64, count=n)
-        amounts = np.fromiter(chain.from_iterable(reserved), np.int64, count=3 * n)
+        amounts = np.fromiter(chain.from_iterable(reserved), np.int64, count=3 * n).reshape(n, 3)
         ok = np.fromiter(usable, np.bool_, count=n)
+        if self._stale:
+            self._shape_arrays()
         idx = members & MASK
         need = max(rows or 0, int(idx.max()) + 1)
         if need > len(self.ri):
             grown = np.full((max(need, len(self.ri) * 5 // 4), 6), -1, np.int64)
             grown[: len(self.ri)] = self.ri
             self.ri = grown
-        ri = self.ri
-        ri[idx, :3] = amounts.reshape(n, 3)
+        ri, sh = self.ri, self.sh
+        tier = np.clip((sh[sid, 0] - amounts[:, 0]) // sh[sid, 6], 0, self.ntiers - 1)
+        ri[idx, :3] = amounts
         ri[idx, 3] = -1
-        ri[idx, 4] = sid * 2 + ok
+        ri[idx, 4] = (sid * self.ntiers + tier) * 2 + ok
         ri[idx, 5] = members
         if self._stale:
             self._layout()
             return
-        order = idx[np.argsort(members, kind="stable")]
         repair = n * 16 < len(self.pm)
-        done = k.append_rows(ri, self.pm, self.ni, self.nf, self.si, self.sf, order, repair)
+        done = k.append_rows(ri, self.pm, self.ni, self.nf, self.tr, sh, self.sf, idx, repair)
         if done < n:
-            self._layout()  # a shape ran out of positions: lay every row out again
+            self._layout()  # a tree ran out of positions: lay every row out again
         elif not repair:
-            k.build(ri, self.pm, self.ni, self.nf, self.si, self.sf)
+            k.build(ri, self.pm, self.ni, self.nf, self.tr, sh, self.sf)
 
     def _shape_id(self, shape: Shape) -> int:
         i = self.shape_ids.get(shape)
@@ -173,64 +180,75 @@ class CompiledIndex:
             self._stale = True
         return i
 
-    def _layout(self) -> None:
-        """Give every indexed row a position (shape by shape, in member order); build the trees.
+    def _shape_arrays(self) -> None:
+        """Per shape: capacity, scored weights, tier step and tiers; float capacity and coefficients."""
+        nshapes = len(self.shapes)
+        sh = np.zeros((nshapes, 8), np.int64)
+        sf = np.zeros((nshapes, 7), np.float64)
+        for i, (cap, _labels) in enumerate(self.shapes):
+            scored = [cap[d] > 0 and self.w[d] > 0 for d in range(3)]
+            wsum = sum(w for w, on in zip(self.w, scored, strict=True) if on)
+            sh[i, :3] = cap
+            sh[i, 3:6] = [w if on else 0 for w, on in zip(self.w, scored, strict=True)]
+            sh[i, 6] = max(1, -(-(cap[0] + 1) // self.ntiers))  # as ShapeGroup.step
+            sh[i, 7] = self.ntiers
+            sf[i, :3] = [float(c) for c in cap]
+            sf[i, 3] = float(wsum)
+            # w_d / c_d / W, as ShapeGroup.coef (bounds only)
+            sf[i, 4:7] = [self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)]
+        self.sh, self.sf = sh, sf
 
-        Each shape gets a power of two of buckets with a quarter of room to grow.
+    def _layout(self) -> None:
+        """Give every indexed row a position (tree by tree, in member order); build the trees.
+
+        Each tree gets a power of two of buckets with half its rows' room to grow.
         O(n log n) numpy plus one O(positions) kernel.
         """
         self._stale = False
+        self.layouts += 1
         ri = self.ri
         live = np.flatnonzero(ri[:, 4] >= 0)
-        shape = ri[live, 4] >> 1
-        order = np.lexsort((ri[live, 5], shape))
-        live, shape = live[order], shape[order]
-        nshapes = len(self.shapes)
-        counts = np.bincount(shape, minlength=nshapes).astype(np.int64)
-        want = -(-(counts + counts // 4 + 1) // k.BUCKET)
-        nb = np.ones(nshapes, np.int64)
+        tree = ri[live, 4] >> 1
+        order = np.lexsort((ri[live, 5], tree))
+        live, tree = live[order], tree[order]
+        ntrees = len(self.shapes) * self.ntiers
+        counts = np.bincount(tree, minlength=ntrees).astype(np.int64)
+        want = -(-(counts + counts // 2 + 1) // k.BUCKET)
+        nb = np.ones(ntrees, np.int64)
         while (nb < want).any():
             nb = np.where(nb < want, nb * 2, nb)
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         pm = np.full(int(poff[-1]), -1, np.int64)
-        rank = np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        pos = poff[:-1][shape] + rank
+        pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
         pm[pos] = ri[live, 5]
         ri[live, 3] = pos
-        si = np.zeros((nshapes, 10), np.int64)
-        sf = np.zeros((nshapes, 7), np.float64)
-        for i, (cap, _labels) in enumerate(self.shapes):
-            scored = [cap[d] > 0 and self.w[d] > 0 for d in range(3)]
-            wsum = sum(w for w, on in zip(self.w, scored, strict=True) if on)
-            si[i, :3] = cap
-            si[i, 3:6] = [w if on else 0 for w, on in zip(self.w, scored, strict=True)]
-            sf[i, :3] = [float(c) for c in cap]
-            sf[i, 3] = float(wsum)
-            # w_d / c_d / W, as ShapeGroup.coef (bounds only)
-            sf[i, 4:7] = [self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)]
-        si[:, 6] = poff[:-1]
-        si[:, 7] = toff[:-1]
-        si[:, 8] = nb
-        si[:, 9] = counts
-        self.pm, self.si, self.sf = pm, si, sf
-        self.ni = np.zeros((int(toff[-1]), 6), np.int64)
+        tr = np.zeros((ntrees, 6), np.int64)
+        tr[:, 0] = poff[:-1]
+        tr[:, 1] = toff[:-1]
+        tr[:, 2] = nb
+        tr[:, 3] = counts
+        tr[:, 4] = -1
+        tr[:, 5] = np.arange(ntrees) // self.ntiers
+        self.pm, self.tr = pm, tr
+        self.ni = np.zeros((int(toff[-1]), 7), np.int64)
         self.nf = np.zeros((int(toff[-1]), 2), np.float64)
-        self._bounds = np.zeros(max(nshapes, 1), np.float64)
-        self._order = np.zeros(max(nshapes, 1), np.int64)
-        if nshapes:
-            k.build(ri, pm, self.ni, self.nf, si, sf)
+        self._bounds = np.zeros(max(ntrees, 1), np.float64)
+        self._order = np.zeros(max(ntrees, 1), np.int64)
+        if ntrees:
+            k.build(ri, pm, self.ni, self.nf, tr, self.sh, self.sf)
 
     def remove(self, member: int) -> None:
         """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(log n)."""
-        k.drop_row(self.ri, self.pm, self.ni, self.nf, self.si, self.sf, member & MASK)
+        k.drop_row(self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, member & MASK)
 
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
         """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel."""
-        k.set_row(
-            self.ri, self.pm, self.ni, self.nf, self.si, self.sf,
+        if k.set_row(
+            self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
             member & MASK, r[0], r[1], r[2], usable,
-        )  # fmt: skip
+        ):  # fmt: skip
+            self._layout()  # its new tier's tree had no free position
 
     # ------------------------------------------------------------------ search
 
@@ -247,7 +265,7 @@ class CompiledIndex:
             )
         try:
             row = k.choose(
-                self.ri, self.pm, self.ni, self.nf, self.si, self.sf, cand,
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, cand,
                 q[0], q[1], q[2], self.maximize, self._stack, self._bounds, self._order,
             )  # fmt: skip
         except OverflowError:  # an amount beyond int64: no runner holds it
@@ -258,20 +276,31 @@ class CompiledIndex:
 
     def check(self, rows: dict[int, Any]) -> None:
         """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n)."""
-        ri = self.ri
+        ri, pm, tr, sh = self.ri, self.pm, self.tr, self.sh
         indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
         assert indexed == set(rows), "indexed rows differ"  # noqa: S101
         for row, (r, usable) in rows.items():
             assert tuple(ri[row, :3].tolist()) == tuple(r), row  # noqa: S101
+            tree = int(ri[row, 4]) >> 1
+            s = int(tr[tree, 5])
+            tier = min(max((int(sh[s, 0]) - r[0]) // int(sh[s, 6]), 0), self.ntiers - 1)
+            assert tree == s * self.ntiers + tier, row  # noqa: S101
             assert bool(ri[row, 4] & 1) == bool(usable), row  # noqa: S101
-            assert self.pm[ri[row, 3]] == ri[row, 5], row  # noqa: S101
+            pos = int(ri[row, 3])
+            assert tr[tree, 0] <= pos < tr[tree, 0] + tr[tree, 3], row  # noqa: S101
+            assert pm[pos] == ri[row, 5], row  # noqa: S101
             assert ri[row, 5] & MASK == row, row  # noqa: S101
-        for s in range(len(self.shapes)):
-            poff, nb, used = (int(x) for x in self.si[s, [6, 8, 9]])
-            placed = self.pm[poff : poff + used]
-            assert (np.diff(placed) > 0).all(), "members out of order"  # noqa: S101
-            assert (self.pm[poff + used : poff + nb * k.BUCKET] == -1).all(), s  # noqa: S101
+        for tree in range(len(tr)):
+            poff, used, head = int(tr[tree, 0]), int(tr[tree, 3]), int(tr[tree, 4])
+            free = set()
+            while head >= 0:  # the free list: positions of the tree, each once
+                assert poff <= head < poff + used and head not in free, tree  # noqa: S101
+                free.add(head)
+                head = -2 - int(pm[head])
+            held = {p for p in range(poff, poff + used) if pm[p] >= 0}
+            assert len(free) + len(held) == used, tree  # noqa: S101
+            assert (pm[poff + used : poff + int(tr[tree, 2]) * k.BUCKET] == -1).all(), tree  # noqa: S101
         ni, nf = self.ni.copy(), self.nf.copy()
-        k.build(ri, self.pm, ni, nf, self.si, self.sf)
+        k.build(ri, pm, ni, nf, tr, sh, self.sf)
         assert np.array_equal(ni, self.ni), "node amounts differ from a fresh build"  # noqa: S101
         assert np.array_equal(nf, self.nf), "node keys differ from a fresh build"  # noqa: S101
