@@ -235,17 +235,41 @@ def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
 
 
 @njit(cache=True)
+def _build_tree(ri, pm, ni, nf, tr, sh, sf, tree):
+    poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
+    for b in range(nb):
+        g = toff + nb + b
+        ni[g, 0] = -1  # differs from every summary: written afresh
+        _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, poff + b * BUCKET)
+    for node in range(nb - 1, 0, -1):
+        ni[toff + node, 0] = -1
+        _join(ni, nf, toff + node, toff + 2 * node, toff + 2 * node + 1)
+
+
+@njit(cache=True)
 def build(ri, pm, ni, nf, tr, sh, sf):
     """Compute every node of every tree from the rows. O(positions)."""
     for tree in range(tr.shape[0]):
-        poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
-        for b in range(nb):
-            g = toff + nb + b
-            ni[g, 0] = -1  # differs from every summary: written afresh
-            _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, poff + b * BUCKET)
-        for node in range(nb - 1, 0, -1):
-            ni[toff + node, 0] = -1
-            _join(ni, nf, toff + node, toff + 2 * node, toff + 2 * node + 1)
+        _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
+
+
+@njit(cache=True)
+def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):
+    """Move tree ``tree`` to ``nb`` buckets at position ``poff`` and node ``toff``; rebuild it.
+
+    Its rows take the first positions there (the old ones are left unused). O(new size).
+    """
+    j = 0
+    for p in range(tr[tree, 0], tr[tree, 0] + tr[tree, 3]):
+        m = pm[p]
+        if m >= 0:
+            pm[poff + j] = m
+            ri[m & _MASK, 3] = poff + j
+            j += 1
+    for p in range(poff + j, poff + nb * BUCKET):
+        pm[p] = -1
+    tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 3], tr[tree, 4] = poff, toff, nb, j, -1
+    _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
 
 
 @njit(cache=True, inline="always")

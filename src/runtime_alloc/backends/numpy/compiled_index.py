@@ -164,12 +164,35 @@ class CompiledIndex:
         if self._stale:
             self._layout()
             return
-        repair = n * 16 < len(self.pm)
-        done = k.append_rows(ri, self.pm, self.ni, self.nf, self.tr, sh, self.sf, idx, repair)
-        if done < n:
-            self._layout()  # a tree ran out of positions: lay every row out again
-        elif not repair:
+        repair = n * 16 < self._pend
+        if self._place(idx, repair=repair) and not repair:
             k.build(ri, self.pm, self.ni, self.nf, self.tr, sh, self.sf)
+
+    def _place(self, rows: Any, *, repair: bool = True) -> bool:  # noqa: ANN401
+        """Give ``rows`` (their state set) positions, growing full trees; False if laid out anew.
+
+        A full tree moves to twice the buckets at the end of the arrays
+        (:func:`._kernels.relocate`, O(its size)); when the arrays have no room
+        left, every row is laid out again (:meth:`_layout`, which makes room in
+        proportion). Amortized O(log n) per row.
+        """
+        done = 0
+        while True:
+            done += k.append_rows(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, rows[done:], repair
+            )
+            if done == len(rows):
+                return True
+            tree = int(self.ri[rows[done], 4]) >> 1
+            nb = 2 * int(self.tr[tree, 2])
+            poff, toff = self._pend, self._nend
+            if poff + nb * k.BUCKET > len(self.pm) or toff + 2 * nb > len(self.ni):
+                self._layout()  # it places every row
+                return False
+            k.relocate(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, tree, poff, toff, nb
+            )
+            self._pend, self._nend = poff + nb * k.BUCKET, toff + 2 * nb
 
     def _shape_id(self, shape: Shape) -> int:
         i = self.shape_ids.get(shape)
@@ -181,7 +204,7 @@ class CompiledIndex:
         return i
 
     def _shape_arrays(self) -> None:
-        """Per shape: capacity, scored weights, tier step and tiers; float capacity and coefficients."""
+        """Per shape: capacity, scored weights, tier step, tiers; float capacity, coefficients."""
         nshapes = len(self.shapes)
         sh = np.zeros((nshapes, 8), np.int64)
         sf = np.zeros((nshapes, 7), np.float64)
@@ -201,8 +224,9 @@ class CompiledIndex:
     def _layout(self) -> None:
         """Give every indexed row a position (tree by tree, in member order); build the trees.
 
-        Each tree gets a power of two of buckets with half its rows' room to grow.
-        O(n log n) numpy plus one O(positions) kernel.
+        Each tree gets a power of two of buckets with half its rows' room to grow,
+        and the arrays a quarter more room for trees that outgrow theirs (moved to
+        the end by :meth:`_place`). O(n log n) numpy plus one O(positions) kernel.
         """
         self._stale = False
         self.layouts += 1
@@ -219,7 +243,8 @@ class CompiledIndex:
             nb = np.where(nb < want, nb * 2, nb)
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
-        pm = np.full(int(poff[-1]), -1, np.int64)
+        self._pend, self._nend = int(poff[-1]), int(toff[-1])
+        pm = np.full(self._pend + self._pend // 4 + 64 * k.BUCKET, -1, np.int64)
         pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
         pm[pos] = ri[live, 5]
         ri[live, 3] = pos
@@ -231,8 +256,9 @@ class CompiledIndex:
         tr[:, 4] = -1
         tr[:, 5] = np.arange(ntrees) // self.ntiers
         self.pm, self.tr = pm, tr
-        self.ni = np.zeros((int(toff[-1]), 7), np.int64)
-        self.nf = np.zeros((int(toff[-1]), 2), np.float64)
+        nodes = self._nend + self._nend // 4 + 128
+        self.ni = np.zeros((nodes, 7), np.int64)
+        self.nf = np.zeros((nodes, 2), np.float64)
         self._bounds = np.zeros(max(ntrees, 1), np.float64)
         self._order = np.zeros(max(ntrees, 1), np.int64)
         if ntrees:
@@ -244,11 +270,12 @@ class CompiledIndex:
 
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
         """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel."""
+        row = member & MASK
         if k.set_row(
             self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
-            member & MASK, r[0], r[1], r[2], usable,
+            row, r[0], r[1], r[2], usable,
         ):  # fmt: skip
-            self._layout()  # its new tier's tree had no free position
+            self._place(np.array([row], np.int64))  # its new tier's tree was full
 
     # ------------------------------------------------------------------ search
 
@@ -294,7 +321,8 @@ class CompiledIndex:
             poff, used, head = int(tr[tree, 0]), int(tr[tree, 3]), int(tr[tree, 4])
             free = set()
             while head >= 0:  # the free list: positions of the tree, each once
-                assert poff <= head < poff + used and head not in free, tree  # noqa: S101
+                assert poff <= head < poff + used, tree  # noqa: S101
+                assert head not in free, tree  # noqa: S101
                 free.add(head)
                 head = -2 - int(pm[head])
             held = {p for p in range(poff, poff + used) if pm[p] >= 0}
