@@ -39,7 +39,11 @@ from tests.property import test_fleet_churn_parity as tf  # noqa: E402
 from tests.property import test_state_machine as tsm  # noqa: E402
 
 GI = 1 << 30
-STRATEGIES = [EvenSpreadStrategy(), MaxPackingStrategy(), EvenSpreadStrategy({"memory": 3, "slots": 0})]
+STRATEGIES = [
+    EvenSpreadStrategy(),
+    MaxPackingStrategy(),
+    EvenSpreadStrategy({"memory": 3, "slots": 0}),
+]
 
 
 def _swap(monkeypatch, names):
@@ -172,9 +176,38 @@ def test_runners_added_in_steps_removed_and_of_new_shapes(strategy):
         if held and rng.random() < 0.4:
             task = held.pop(rng.randrange(len(held)))
             assert ref.release(task) == fast.release(task)
-    _index(backend)
+    index = _index(backend)
+    assert index.moves > 0 or not strategy.maximize  # tier trees outgrew their buckets
     backend.check()
     assert ref.snapshot() == fast.snapshot()
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_trees_moved_and_laid_out_again_keep_every_runner(monkeypatch, maximize):
+    # little room: a tree that outgrows its buckets soon makes every row be laid out again
+    monkeypatch.setattr(compiled_index, "ROOM", 0.0)
+    monkeypatch.setattr(compiled_index, "SPARE", 4)
+    rng = random.Random(3)
+    shape = ((4000, 1 << 34, 16), frozenset())
+    fast = CompiledIndex((1, 1, 1), maximize=maximize, max_groups=2)
+    slow = ClassIndex((1, 1, 1), maximize=maximize, max_groups=2)
+    keys = {row: (row + 1) << SHIFT | row for row in range(40)}
+    state = dict.fromkeys(keys, ((0, 0, 0), True))
+    for index in (fast, slow):
+        index.add_many(list(keys.values()), [shape] * 40, [(0, 0, 0)] * 40, [True] * 40)
+    for step in range(600):
+        row = rng.randrange(40)
+        # few cpu amounts: the rows crowd into few tiers, which outgrow their buckets
+        r = (rng.choice((0, 250, 2000)), rng.randrange(0, 9) << 30, rng.randrange(0, 5))
+        state[row] = (r, step % 17 != 0)
+        for index in (fast, slow):
+            index.set(keys[row], *state[row])
+        q = (rng.randrange(0, 2000, 250), rng.randrange(0, 3) << 30, 1)
+        assert fast.choose(q, frozenset()) == ts._brute_force(slow, keys, q, frozenset())
+    if maximize:  # tiers: rows move between trees (one tree per shape otherwise)
+        assert fast.moves > 0
+        assert fast.layouts > 2  # beyond the first two (empty, then the 40 rows)
+    fast.check(state)
 
 
 @pytest.mark.usefixtures("compiled")

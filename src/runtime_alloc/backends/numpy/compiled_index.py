@@ -64,6 +64,10 @@ __all__ = ["CompiledIndex", "available", "fits", "require_numba"]
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
+#: the room the arrays keep beyond the trees laid out, per bucket (and per 2 nodes) of them
+#: and in all (trees that outgrow their buckets move there; see CompiledIndex._place)
+ROOM, SPARE = 0.25, 64
+
 #: capacity times weight must stay below this for the kernels' int64 products ``w * (r + q)``
 #: (``r + q`` is at most the capacity when scored); always so for valid runners and
 #: strategies (quantities at most 2**53, weights at most 1000)
@@ -103,6 +107,7 @@ class CompiledIndex:
         require_numba()
         self.w = weights
         self.maximize = maximize
+        self._max = 1 if maximize else 0  # the kernels take ints (a bool costs more to pass)
         self.max_groups = max_groups
         #: free-cpu tiers per shape (as the class index's): one when the lowest score wins
         self.ntiers = TIERS if maximize else 1
@@ -111,8 +116,8 @@ class CompiledIndex:
         self.shapes: list[Shape] = []
         self._by_require: dict[frozenset[str], Any] = {}
         self._stale = False  # shapes added since the last layout
-        #: times every row was laid out again (a tree ran out of positions)
-        self.layouts = 0
+        #: times every row was laid out again, and trees moved to more buckets
+        self.layouts = self.moves = 0
         self.ri: Any = np.full((0, 6), -1, np.int64)
         self._stack = np.zeros(64, np.int64)
         self._shape_arrays()
@@ -193,6 +198,7 @@ class CompiledIndex:
                 self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, tree, poff, toff, nb
             )
             self._pend, self._nend = poff + nb * k.BUCKET, toff + 2 * nb
+            self.moves += 1
 
     def _shape_id(self, shape: Shape) -> int:
         i = self.shape_ids.get(shape)
@@ -244,7 +250,7 @@ class CompiledIndex:
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         self._pend, self._nend = int(poff[-1]), int(toff[-1])
-        pm = np.full(self._pend + self._pend // 4 + 64 * k.BUCKET, -1, np.int64)
+        pm = np.full(self._pend + int(self._pend * ROOM) + SPARE * k.BUCKET, -1, np.int64)
         pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
         pm[pos] = ri[live, 5]
         ri[live, 3] = pos
@@ -256,7 +262,7 @@ class CompiledIndex:
         tr[:, 4] = -1
         tr[:, 5] = np.arange(ntrees) // self.ntiers
         self.pm, self.tr = pm, tr
-        nodes = self._nend + self._nend // 4 + 128
+        nodes = self._nend + int(self._nend * ROOM) + 2 * SPARE
         self.ni = np.zeros((nodes, 7), np.int64)
         self.nf = np.zeros((nodes, 2), np.float64)
         self._bounds = np.zeros(max(ntrees, 1), np.float64)
@@ -273,7 +279,7 @@ class CompiledIndex:
         row = member & MASK
         if k.set_row(
             self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
-            row, r[0], r[1], r[2], usable,
+            row, r[0], r[1], r[2], 1 if usable else 0,
         ):  # fmt: skip
             self._place(np.array([row], np.int64))  # its new tier's tree was full
 
@@ -293,7 +299,7 @@ class CompiledIndex:
         try:
             row = k.choose(
                 self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, cand,
-                q[0], q[1], q[2], self.maximize, self._stack, self._bounds, self._order,
+                q[0], q[1], q[2], self._max, self._stack, self._bounds, self._order,
             )  # fmt: skip
         except OverflowError:  # an amount beyond int64: no runner holds it
             return -1
