@@ -119,6 +119,15 @@ class CompiledIndex:
         #: times every row was laid out again, and trees moved to more buckets
         self.layouts = self.moves = 0
         self.ri: Any = np.full((0, 6), -1, np.int64)
+        # the kernels' arrays (see _kernels), made by _layout; positions and nodes in use
+        self.pm: Any
+        self.ni: Any
+        self.nf: Any
+        self.tr: Any
+        self.sh: Any
+        self.sf: Any
+        self._pend: int
+        self._nend: int
         self._stack = np.zeros(64, np.int64)
         self._shape_arrays()
         self._layout()
