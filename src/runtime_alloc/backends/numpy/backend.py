@@ -14,7 +14,9 @@ two indexes answer the built-in strategies (those with a
 :data:`MAX_SHAPES` runner shapes (capacity of cpu, memory and slots, and label
 set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
 (pure Python heaps, O(log N) per update; the numpy columns are then written
-lazily, only for vectorized reads). Otherwise the block search of
+lazily, only for vectorized reads); ``index="compiled"`` answers the same
+from the segment trees of :mod:`.compiled_index` (numba kernels, one call
+per decision or update). Otherwise the block search of
 :mod:`.blocks` answers. Requests for extended resources and devices use the
 chunks of :mod:`.extended_index` (label ORs without them, and small fleets, a
 vectorized scan); strategies without a LinearScore the python scan.
