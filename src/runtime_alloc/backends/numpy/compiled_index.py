@@ -6,16 +6,22 @@ over flat numpy arrays, its hot loops in the ``@njit(cache=True)`` kernels of
 runtime_alloc[fast]``).
 
 Layout. Runners are grouped by *shape* (capacity of cpu, memory and slots, and
-label set), as in the class index. Each shape lays its runners out at
-consecutive *positions* in registration order (new runners take the next one; a
-removed runner's position stays, dead, until the backend lays the fleet out
-again), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
+label set), as in the class index, and, when the highest score wins, by *tier*
+of free cpu within a shape (64, as the class index's tiers: a request's cpu
+rules out the fuller tiers whole); a shape's tier is one *tree*. Each tree lays
+its runners out at *positions* (first in registration order; a runner that
+changes tier or leaves frees its position, which the tree's next newcomer
+takes), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
 segment tree over its buckets: each node holds, over the usable (not draining)
-runners below it, the least and the most reserved amount per dimension and the
-least and the most key ``k(r) = sum_d w_d*r_d/c_d``. Per runner: six int64
-(reserved amounts, position, state, member), one int64 per position and about a
-quarter of a node (eight 8-byte fields); about 80 bytes in all, where the class
-index holds about 230.
+runners below it, the least and the most reserved amount per dimension, the
+least member (``seq << 32 | row``) and the least and the most key ``k(r) =
+sum_d w_d*r_d/c_d``. A tree that outgrows its buckets moves to twice as many at
+the end of the arrays; when they run out every row is laid out again. Per
+runner: six int64 (reserved amounts, position, state, member), the positions
+and the nodes: 112 bytes in all at 200,000 runners with one task each
+(``benchmarks/memory_structures.py --index compiled``), where the class index
+holds 240; plus about 135 MiB once per process for numba and its compiled
+kernels.
 
 Why the answer is exact. A decision visits the shapes whose labels hold the
 requirement and whose capacity holds the request, best key bound first, and
@@ -27,17 +33,23 @@ score found by the relative margin 1e-9: by lemmas 4 and 5 of
 :mod:`runtime_alloc.backends.numpy` no row below scores as well, even on a tie;
 (c) the exact float score of its least reserved amounts (when the highest wins:
 its most, each capped at the room ``c_d - q_d`` a feasible row has) is worse
-than the best, or equal while the member at the node's first position, which
-is at most every member below, is not lower than the best's: by lemma 6 every
-feasible row below scores no better, and on an equal score registered later
-(lemma 2). Every other node is opened, and in the buckets every usable,
-feasible row's exact float score is computed as :meth:`.ShapeGroup.score` does
-(lemma 1; the kernels are compiled without ``fastmath``) and compared, ties to
-the lower member. So the winner is the python scan's.
+than the best, or equal while its least member is not lower than the best's:
+by lemma 6 every feasible row below scores no better, and on an equal score
+registered later (lemma 2). Trees of tiers whose free cpu is below the
+request's are not visited (no runner there has room), and the trees are
+visited best key bound first, stopping at the first whose bound fails (b).
+Every other node is opened, and in the buckets every usable, feasible row's
+exact float score is computed as :meth:`.ShapeGroup.score` does (lemma 1; the
+kernels are compiled without ``fastmath``, and its int64 products ``w * (r +
+q)`` stay below 2**63 for capacities of at most 2**53 and weights of at most
+1000) and compared, ties to the lower member. So the winner is the python scan's.
 
-Runtime complexity: per decision O(shapes) plus O(BUCKET) per node visited
-(O(log n) nodes per visited shape when the bounds are tight); per update one
-kernel call, O(BUCKET + log n); a build O(n) numpy and kernel work.
+Runtime complexity: per decision O(trees) plus O(BUCKET) per node visited
+(O(log n) nodes per visited tree when the bounds are tight: 27 nodes, one
+bucket, one tree per EvenSpread decision at 100,000 runners, 7 nodes for
+MaxPacking); per update one kernel call, O(BUCKET + log n) (amortized, with
+the moves of full trees); a build O(n log n) numpy and O(n) kernel work.
+numba's dispatch costs about 0.6 µs per call here.
 """
 
 from __future__ import annotations
