@@ -77,7 +77,7 @@ def many(n: int, strategy: str, tasks: int, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def memory(n: int) -> None:
+def memory(n: int, index: str = "auto") -> None:
     """Peak and final RSS of fresh processes holding an allocator of ``n`` runners.
 
     Three states, each in its own process: the empty fleet with one task
@@ -86,7 +86,8 @@ def memory(n: int) -> None:
     (``Ledger.reserve``), with no snapshot alive; and the same state restored
     by ``Allocator.from_snapshot`` (the peak then includes the snapshot,
     dropped once the allocator holds it). The ``Runner`` objects of the fleet
-    are counted. Reads ``VmHWM``/``VmRSS`` from /proc (the peak of the new
+    are counted. ``index`` other than auto: the numpy backend with that index
+    (registered in the child as the backend "numpy-<index>"). Reads ``VmHWM``/``VmRSS`` from /proc (the peak of the new
     program only; ``ru_maxrss`` would carry over the parent's peak across fork
     and exec).
     """
@@ -106,7 +107,19 @@ def memory(n: int) -> None:
             "a.allocate('t', 'cpu=1')\n"
         ),
     }
+    name = "numpy" if index == "auto" else f"numpy-{index}"
+    register = (
+        ""
+        if index == "auto"
+        else (
+            "from runtime_alloc.backends import register_backend\n"
+            "from runtime_alloc.backends.numpy import NumpyBackend\n"
+            f"register_backend({name!r}, lambda states, strategy: "
+            f"NumpyBackend(states, strategy, index={index!r}))\n"
+        )
+    )
     for label, build in builds.items():
+        build = build.replace("'numpy'", repr(name))  # noqa: PLW2901
         code = (
             "import gc, sys; sys.path.insert(0, 'benchmarks')\n"
             "def kib(key):\n"
@@ -117,6 +130,7 @@ def memory(n: int) -> None:
             "from runtime_alloc import Allocator\n"
             "from runtime_alloc.reservations import Reservation\n"
             "import numpy\n"
+            f"{register}"
             "base = kib('VmRSS')\n"
             f"{build}"
             "peak, now = kib('VmHWM'), kib('VmRSS')\n"
@@ -127,7 +141,7 @@ def memory(n: int) -> None:
         ).stdout
         peak, now, per_peak, per_now = out.split()
         print(
-            f"RSS with {n:,} runners (numpy backend, {label}): peak {int(peak) / 2**30:.3f} GiB, "
+            f"RSS with {n:,} runners ({name} backend, {label}): peak {int(peak) / 2**30:.3f} GiB, "
             f"after {int(now) / 2**30:.3f} GiB; {float(per_peak):.0f} / {float(per_now):.0f} "
             "bytes per runner above the interpreter baseline (peak / after)"
         )
@@ -144,6 +158,8 @@ def crossover(seed: int) -> None:
 
 #: the numpy index to time (--index)
 INDEX = "auto"
+#: a second numpy index timed beside it as the subject "numpy <index>" (--compare)
+COMPARE = ""
 
 
 def ratios(  # noqa: PLR0917
@@ -180,6 +196,12 @@ def ratios(  # noqa: PLR0917
         "naive": (Churn(scan, seed), None),
         "numpy": (Churn(numpy_alloc, seed), None),
     }
+    if COMPARE:
+        from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415
+
+        other = Allocator.from_snapshot(snap, strategy=STRATEGIES[strategy](), backend="numpy")
+        other._backend = NumpyBackend(other._ledger.states, other.strategy, index=COMPARE)
+        subjects[f"numpy {COMPARE}"] = (Churn(other, seed), None)
     if n <= 10_000:
         auto = Allocator.from_snapshot(snap, strategy=STRATEGIES[strategy](), backend="auto")
         subjects["auto"] = (Churn(auto, seed), None)
@@ -202,14 +224,15 @@ def ratios(  # noqa: PLR0917
             churn.allocator._check()
     base = rates["floor"]
     print(f"\n{strategy}, {n:,} runners (median of {rounds} rounds x {steps} steps)")
-    print(f"{'subject':<12} {'decisions/s':>12} {'us/decision':>12} {'x floor':>8} {'x naive':>8}")
+    print(f"numpy index: {INDEX}" + (f"; numpy {COMPARE}: index {COMPARE}" if COMPARE else ""))
+    print(f"{'subject':<16} {'decisions/s':>12} {'us/decision':>12} {'x floor':>8} {'x naive':>8}")
     for name in names:
         mine = rates[name]
         vs_floor = statistics.median(f / m for f, m in zip(base, mine, strict=True))
         vs_naive = statistics.median(v / m for v, m in zip(rates["naive"], mine, strict=True))
         med = statistics.median(mine)
         print(
-            f"{name:<12} {med:>12,.0f} {1e6 / med:>12.1f} {vs_floor:>8.2f} {vs_naive:>8.2f}",
+            f"{name:<16} {med:>12,.0f} {1e6 / med:>12.1f} {vs_floor:>8.2f} {vs_naive:>8.2f}",
             flush=True,
         )
     dict_cost = statistics.median(
@@ -252,15 +275,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--index",
-        choices=("auto", "classes", "blocks"),
+        choices=("auto", "classes", "blocks", "compiled"),
         default="auto",
-        help="numpy index to time: blocks is what fleets of more than 400 runner shapes get",
+        help="numpy index to time: blocks is what fleets of more than 400 runner shapes get; "
+        "compiled needs numba (the fast extra)",
+    )
+    parser.add_argument(
+        "--compare",
+        choices=("", "auto", "classes", "blocks", "compiled"),
+        default="",
+        help="time this numpy index too, in the same rounds, as the subject 'numpy <index>'",
     )
     args = parser.parse_args(argv)
     if args.shapes:
         _workload.CAPACITIES = _workload.many_shapes(args.shapes, args.seed)
     global INDEX  # noqa: PLW0603 (one setting for the whole run)
     INDEX = args.index
+    global COMPARE  # noqa: PLW0603
+    COMPARE = args.compare
     import numpy as np  # noqa: PLC0415
 
     print(
@@ -281,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             f"median {statistics.median(times):.3f} s (min {min(times):.3f})"
         )
     if args.memory:
-        memory(args.memory)
+        memory(args.memory, args.index)
     if args.crossover:
         crossover(args.seed)
     return 0

@@ -3,6 +3,7 @@
 Usage (from the repository root, numpy installed)::
 
     python benchmarks/memory_structures.py 200000
+    python benchmarks/memory_structures.py 200000 --index compiled   # numba installed
 
 Builds the state ``decisions.py --memory`` measures as "reserved one by one" (the
 issue-3 fleet, one random request per runner reserved through ``Ledger.reserve``,
@@ -67,9 +68,25 @@ class Sizer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runners", type=int, nargs="?", default=200_000)
-    n = parser.parse_args(argv).runners
+    parser.add_argument(
+        "--index",
+        choices=("auto", "classes", "blocks", "compiled"),
+        default="auto",
+        help="the numpy backend's index (compiled needs numba, the fast extra)",
+    )
+    args = parser.parse_args(argv)
+    n = args.runners
     runners = fleet(n)
-    alloc = Allocator(runners, backend="numpy")
+    backend_name = "numpy"
+    if args.index != "auto":
+        from runtime_alloc.backends import register_backend  # noqa: PLC0415
+        from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415
+
+        backend_name = f"numpy-{args.index}"
+        register_backend(
+            backend_name, lambda states, strategy: NumpyBackend(states, strategy, index=args.index)
+        )
+    alloc = Allocator(runners, backend=backend_name)
     alloc.allocate("t", "cpu=1")
     alloc.release("t")
     ledger = alloc._ledger
@@ -95,7 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     sizer = Sizer()
     for label, root in rows:
         print(f"{label:52s} {sizer.size(root) / n:8.1f}")
-    if classes is not None:
+    if type(classes).__name__ == "CompiledIndex":  # index="compiled"
+        for label, part in (
+            ("rows (reserved, position, state, member)", classes.ri),
+            ("positions", classes.pm),
+            ("tree nodes", [classes.ni, classes.nf]),
+            ("trees, shapes", [classes.tr, classes.sh, classes.sf]),
+        ):
+            print(f"{'compiled index: ' + label:52s} {sizer.size(part) / n:8.1f}")
+    elif classes is not None:
         print(
             f"{'class index: r-class tuple per row':52s} {sizer.size(classes.rclass_of) / n:8.1f}"
         )

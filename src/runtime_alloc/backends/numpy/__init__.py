@@ -5,6 +5,8 @@ Modules: :mod:`.backend` (the :class:`NumpyBackend` and its index upkeep), :mod:
 column per quantity, a *row* per runner, rows grouped in *blocks*; :mod:`.table_views`, its name
 views), :mod:`.block_bounds` (the per-block summaries and their upkeep), :mod:`.blocks` (the
 block search), :mod:`.shape_classes` and :mod:`.shape_groups` (the per-shape r-class heaps),
+:mod:`.compiled_index` and :mod:`._kernels` (``index="compiled"``: the class index's answers
+from per-shape segment trees searched by numba kernels; the optional ``fast`` extra),
 :mod:`.batch` (placing a run of identical requests at once), :mod:`.extended_index` (requests
 for extended resources and devices), :mod:`.device_classes`, :mod:`.device_groups` and
 :mod:`.device_build` (its per-shape class heaps for device requests, and their bulk build) and

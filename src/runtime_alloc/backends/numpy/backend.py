@@ -14,7 +14,9 @@ two indexes answer the built-in strategies (those with a
 :data:`MAX_SHAPES` runner shapes (capacity of cpu, memory and slots, and label
 set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
 (pure Python heaps, O(log N) per update; the numpy columns are then written
-lazily, only for vectorized reads). Otherwise the block search of
+lazily, only for vectorized reads); ``index="compiled"`` answers the same
+from the segment trees of :mod:`.compiled_index` (numba kernels, one call
+per decision or update). Otherwise the block search of
 :mod:`.blocks` answers. Requests for extended resources and devices use the
 chunks of :mod:`.extended_index` (label ORs without them, and small fleets, a
 vectorized scan); strategies without a LinearScore the python scan.
@@ -25,6 +27,7 @@ Why each answer equals the python scan: the lemmas in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +58,9 @@ from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
+if TYPE_CHECKING:
+    from runtime_alloc.backends.numpy.compiled_index import CompiledIndex
+
 __all__ = ["MAX_SHAPES", "SCAN_ROWS", "SCAN_ROWS_LOWEST", "NumpyBackend"]
 
 #: The most runner changes kept back from the columns before they are written.
@@ -74,8 +80,10 @@ class NumpyBackend(Choosing):
             :mod:`.shape_classes` (fleets of at most
             :data:`MAX_SHAPES` runner shapes), ``"blocks"`` the block summaries
             of :mod:`.blocks`, ``"scan"`` a vectorized scan of the columns per
-            decision; ``"auto"`` scans up to :data:`SCAN_ROWS` runners
-            (:data:`SCAN_ROWS_LOWEST`, see there), then
+            decision; ``"compiled"`` the per-shape segment trees of
+            :mod:`.compiled_index` (the class index's answers from numba kernels;
+            needs the ``fast`` extra, else ImportError here); ``"auto"`` scans up to
+            :data:`SCAN_ROWS` runners (:data:`SCAN_ROWS_LOWEST`, see there), then
             takes classes while the fleet has few shapes and moves to blocks
             for good beyond.
     """
@@ -102,6 +110,10 @@ class NumpyBackend(Choosing):
         #: the weights of cpu, memory and slots
         self.weights = spec.base_weights
         self._fixed_block = block_size
+        if index == "compiled":
+            from runtime_alloc.backends.numpy.compiled_index import require_numba  # noqa: PLC0415
+
+            require_numba()  # the optional extra, checked before anything is built
         self._index = index
         self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
@@ -110,7 +122,7 @@ class NumpyBackend(Choosing):
         self._scan_states: dict[str, RunnerState] | None = (
             None if self.vectorized else {s.runner.name: s for s in initial}
         )
-        self.classes: ClassIndex | None = None
+        self.classes: ClassIndex | CompiledIndex | None = None
         #: the scan's float copies of the rows (small fleets), taken when first read
         self._arrays: ScanArrays | None = None
         #: chunks of the rows declaring extended resources (requests for them, above the scan)
@@ -310,21 +322,29 @@ class NumpyBackend(Choosing):
             summaries=not (use_classes or self.scanning),
             ordered=self.scanning,
         )
-        self.classes = (
-            ClassIndex(
-                self.weights,
-                maximize=self.maximize,
-                max_groups=2**62 if self._index == "classes" else layout.MAX_SHAPES,
-            )
-            if use_classes
-            else None
-        )
+        self.classes = self._class_index(states) if use_classes else None
         rows = self._rows
         if rows is not None and all(name_of(s) in rows for s in states):
             self.table.share(rows)  # before the build: no own map made
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
         self._add_states(states)
+
+    def _class_index(self, states: list[Queued]) -> ClassIndex | CompiledIndex:
+        """A new, empty class index for ``states``: compiled when asked for and able. O(n)."""
+        if self._index == "compiled":
+            from runtime_alloc.backends.numpy import compiled_index  # noqa: PLC0415 (numba)
+
+            if all(compiled_index.fits(s, self.weights) for s in set(shapes_of(states))):
+                return compiled_index.CompiledIndex(
+                    self.weights, maximize=self.maximize, max_groups=2**62
+                )
+            # a capacity beyond the kernels' int64 products: the python heaps answer
+        return ClassIndex(
+            self.weights,
+            maximize=self.maximize,
+            max_groups=2**62 if self._index in {"classes", "compiled"} else layout.MAX_SHAPES,
+        )
 
     def _add_states(self, states: list[Queued]) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
@@ -372,4 +392,7 @@ class NumpyBackend(Choosing):
                     (r.millicpu, r.memory_bytes, r.slots),
                     not state.draining,
                 )
-            check_classes(self.classes, rows)
+            if isinstance(self.classes, ClassIndex):
+                check_classes(self.classes, rows)
+            else:
+                self.classes.check(rows)

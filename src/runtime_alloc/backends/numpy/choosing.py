@@ -25,6 +25,7 @@ from runtime_alloc.labels import any_labels
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.columns import Table
+    from runtime_alloc.backends.numpy.compiled_index import CompiledIndex
     from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
     from runtime_alloc.backends.numpy.shape_classes import ClassIndex
     from runtime_alloc.errors import AllocationError
@@ -52,7 +53,7 @@ class Choosing:
         maximize: bool
         vectorized: bool
         scanning: bool
-        classes: ClassIndex | None
+        classes: ClassIndex | CompiledIndex | None
         extended_index: ExtendedIndex
         _arrays: ScanArrays | None
         _pending: list[Any]  # RunnerState, or the Runner of a new empty one

@@ -84,9 +84,10 @@ def pick_layout(
 ) -> tuple[bool, bool]:
     """Return ``(scanning, use_classes)`` for laying ``states`` out. O(n).
 
-    ``index`` is the backend's (``"auto"``, ``"classes"``, ``"blocks"`` or
-    ``"scan"``); ``vectorized`` is False for a strategy without a LinearScore
-    (the python scan: no layout), ``maximize`` True when the highest score wins.
+    ``index`` is the backend's (``"auto"``, ``"classes"``, ``"compiled"`` (the class
+    index's answers from :mod:`.compiled_index`), ``"blocks"`` or ``"scan"``);
+    ``vectorized`` is False for a strategy without a LinearScore (the python scan: no
+    layout), ``maximize`` True when the highest score wins.
     A fleet that is neither scanned nor in the class index goes to blocks. Only
     the distinct shapes are kept while counting them (no list per runner).
     """
@@ -98,6 +99,6 @@ def pick_layout(
     use_classes = (
         vectorized
         and not scanning
-        and (index == "classes" or (index == "auto" and nshapes <= MAX_SHAPES))
+        and (index in {"classes", "compiled"} or (index == "auto" and nshapes <= MAX_SHAPES))
     )
     return scanning, use_classes

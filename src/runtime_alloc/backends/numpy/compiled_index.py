@@ -1,0 +1,361 @@
+"""``index="compiled"``: the class index's answers from per-shape segment trees in numba kernels.
+
+A drop-in for :class:`.shape_classes.ClassIndex` (same methods, same answers)
+over flat numpy arrays, its hot loops in the ``@njit(cache=True)`` kernels of
+:mod:`._kernels`; it needs the optional ``numba`` (``pip install
+runtime_alloc[fast]``).
+
+Layout. Runners are grouped by *shape* (capacity of cpu, memory and slots, and
+label set), as in the class index, and, when the highest score wins, by *tier*
+of free cpu within a shape (64, as the class index's tiers: a request's cpu
+rules out the fuller tiers whole); a shape's tier is one *tree*. Each tree lays
+its runners out at *positions* (first in registration order; a runner that
+changes tier or leaves frees its position, which the tree's next newcomer
+takes), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
+segment tree over its buckets: each node holds, over the usable (not draining)
+runners below it, the least and the most reserved amount per dimension, the
+least member (``seq << 32 | row``) and the least and the most key ``k(r) =
+sum_d w_d*r_d/c_d``. A tree that outgrows its buckets moves to twice as many at
+the end of the arrays; when they run out every row is laid out again. Per
+runner: six int64 (reserved amounts, position, state, member), the positions
+and the nodes: 112 bytes in all at 200,000 runners with one task each
+(``benchmarks/memory_structures.py --index compiled``), where the class index
+holds 240; plus about 135 MiB once per process for numba and its compiled
+kernels.
+
+Why the answer is exact. A decision visits the shapes whose labels hold the
+requirement and whose capacity holds the request, best key bound first, and
+each tree depth first (the child of the better key first). It skips a node
+when (a) no row below it is usable, or some dimension's least reserved amount
+leaves too little room: no row below is feasible; (b) its key bound (``(k_min +
+B(q)) / W``, or ``k_max`` when the highest score wins) misses the best float
+score found by the relative margin 1e-9: by lemmas 4 and 5 of
+:mod:`runtime_alloc.backends.numpy` no row below scores as well, even on a tie;
+(c) the exact float score of its least reserved amounts (when the highest wins:
+its most, each capped at the room ``c_d - q_d`` a feasible row has) is worse
+than the best, or equal while its least member is not lower than the best's:
+by lemma 6 every feasible row below scores no better, and on an equal score
+registered later (lemma 2). Trees of tiers whose free cpu is below the
+request's are not visited (no runner there has room), and the trees are
+visited best key bound first, stopping at the first whose bound fails (b).
+Every other node is opened, and in the buckets every usable, feasible row's
+exact float score is computed as :meth:`.ShapeGroup.score` does (lemma 1; the
+kernels are compiled without ``fastmath``, and its int64 products ``w * (r +
+q)`` stay below 2**63 for capacities of at most 2**53 and weights of at most
+1000) and compared, ties to the lower member. So the winner is the python scan's.
+
+Runtime complexity: per decision O(trees) plus O(BUCKET) per node visited
+(O(log n) nodes per visited tree when the bounds are tight: 27 nodes, one
+bucket, one tree per EvenSpread decision at 100,000 runners, 7 nodes for
+MaxPacking); per update one kernel call, O(BUCKET + log n) (amortized, with
+the moves of full trees); a build O(n log n) numpy and O(n) kernel work.
+numba's dispatch costs about 0.6 µs per call here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS
+
+#: the kernels module (typed Any: numba ships no stubs), None without numba
+k: Any
+_WHY: ImportError | None
+try:
+    from runtime_alloc.backends.numpy import _kernels
+except ImportError as error:  # numba is an optional extra
+    k, _WHY = None, error
+else:
+    k, _WHY = _kernels, None
+
+__all__ = ["CompiledIndex", "available", "fits", "require_numba"]
+
+Shape = tuple[tuple[int, int, int], frozenset[str]]
+
+#: the room the arrays keep beyond the trees laid out, per bucket (and per 2 nodes) of them
+#: and in all (trees that outgrow their buckets move there; see CompiledIndex._place)
+ROOM, SPARE = 0.25, 64
+
+#: capacity times weight must stay below this for the kernels' int64 products ``w * (r + q)``
+#: (``r + q`` is at most the capacity when scored); always so for valid runners and
+#: strategies (quantities at most 2**53, weights at most 1000)
+_LIMIT = 1 << 63
+
+
+def available() -> bool:
+    """True when numba is installed (``index="compiled"`` works). O(1)."""
+    return k is not None
+
+
+def require_numba() -> None:
+    """Raise a clear ImportError when numba is missing (``index="compiled"``). O(1)."""
+    if k is None:
+        msg = (
+            "NumpyBackend(index='compiled') needs numba: install the 'fast' extra "
+            f"(pip install 'runtime_alloc[fast]'); importing it failed: {_WHY}"
+        )
+        raise ImportError(msg) from _WHY
+
+
+def fits(shape: Shape, weights: tuple[int, int, int]) -> bool:
+    """True when the kernels' int64 arithmetic holds this shape's scores exactly. O(1)."""
+    return all(c >= 0 and c * max(w, 1) < _LIMIT for c, w in zip(shape[0], weights, strict=True))
+
+
+class CompiledIndex:
+    """Segment trees of the runners of each shape and tier, searched by numba kernels.
+
+    Args:
+        weights: builtin weights ``(w_cpu, w_memory, w_slots)``.
+        maximize: True when the highest score wins.
+        max_groups: the most shapes indexed; :meth:`can_add` refuses more.
+    """
+
+    def __init__(self, weights: tuple[int, int, int], *, maximize: bool, max_groups: int) -> None:
+        require_numba()
+        self.w = weights
+        self.maximize = maximize
+        self._max = 1 if maximize else 0  # the kernels take ints (a bool costs more to pass)
+        self.max_groups = max_groups
+        #: free-cpu tiers per shape (as the class index's): one when the lowest score wins
+        self.ntiers = TIERS if maximize else 1
+        #: shape -> its number, and the shapes by number
+        self.shape_ids: dict[Shape, int] = {}
+        self.shapes: list[Shape] = []
+        self._by_require: dict[frozenset[str], Any] = {}
+        self._stale = False  # shapes added since the last layout
+        #: times every row was laid out again, and trees moved to more buckets
+        self.layouts = self.moves = 0
+        self.ri: Any = np.full((0, 6), -1, np.int64)
+        # the kernels' arrays (see _kernels), made by _layout; positions and nodes in use
+        self.pm: Any
+        self.ni: Any
+        self.nf: Any
+        self.tr: Any
+        self.sh: Any
+        self.sf: Any
+        self._pend: int
+        self._nend: int
+        self._stack = np.zeros(64, np.int64)
+        self._shape_arrays()
+        self._layout()
+
+    # ------------------------------------------------------------------ upkeep
+
+    def can_add(self, shapes: Iterable[Shape]) -> bool:
+        """True when the index can hold these shapes as well. O(len(shapes))."""
+        new = {s for s in shapes if s not in self.shape_ids}
+        return len(self.shape_ids) + len(new) <= self.max_groups and all(
+            fits(s, self.w) for s in new
+        )
+
+    def add_many(
+        self,
+        keys: Iterable[int],
+        shapes: Iterable[Shape],
+        reserved: Iterable[tuple[int, int, int]],
+        usable: Iterable[bool],
+        *,
+        rows: int | None = None,
+    ) -> None:
+        """Index new runners (as :meth:`.ClassIndex.add_many`). O(n) numpy, O(n log n) kernel.
+
+        The four iterables run in step (each is read once, into an array).
+        """
+        members = np.fromiter(keys, np.int64)
+        n = members.size
+        if not n:
+            return
+        sid = np.fromiter(map(self._shape_id, shapes), np.int64, count=n)
+        amounts = np.fromiter(chain.from_iterable(reserved), np.int64, count=3 * n).reshape(n, 3)
+        ok = np.fromiter(usable, np.bool_, count=n)
+        if self._stale:
+            self._shape_arrays()
+        idx = members & MASK
+        need = max(rows or 0, int(idx.max()) + 1)
+        if need > len(self.ri):
+            grown = np.full((max(need, len(self.ri) * 5 // 4), 6), -1, np.int64)
+            grown[: len(self.ri)] = self.ri
+            self.ri = grown
+        ri, sh = self.ri, self.sh
+        tier = np.clip((sh[sid, 0] - amounts[:, 0]) // sh[sid, 6], 0, self.ntiers - 1)
+        ri[idx, :3] = amounts
+        ri[idx, 3] = -1
+        ri[idx, 4] = (sid * self.ntiers + tier) * 2 + ok
+        ri[idx, 5] = members
+        if self._stale:
+            self._layout()
+            return
+        repair = n * 16 < self._pend
+        if self._place(idx, repair=repair) and not repair:
+            k.build(ri, self.pm, self.ni, self.nf, self.tr, sh, self.sf)
+
+    def _place(self, rows: Any, *, repair: bool = True) -> bool:  # noqa: ANN401
+        """Give ``rows`` (their state set) positions, growing full trees; False if laid out anew.
+
+        A full tree moves to twice the buckets at the end of the arrays
+        (:func:`._kernels.relocate`, O(its size)); when the arrays have no room
+        left, every row is laid out again (:meth:`_layout`, which makes room in
+        proportion). Amortized O(log n) per row.
+        """
+        done = 0
+        while True:
+            done += k.append_rows(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, rows[done:], repair
+            )
+            if done == len(rows):
+                return True
+            tree = int(self.ri[rows[done], 4]) >> 1
+            nb = 2 * int(self.tr[tree, 2])
+            poff, toff = self._pend, self._nend
+            if poff + nb * k.BUCKET > len(self.pm) or toff + 2 * nb > len(self.ni):
+                self._layout()  # it places every row
+                return False
+            k.relocate(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, tree, poff, toff, nb
+            )
+            self._pend, self._nend = poff + nb * k.BUCKET, toff + 2 * nb
+            self.moves += 1
+
+    def _shape_id(self, shape: Shape) -> int:
+        i = self.shape_ids.get(shape)
+        if i is None:
+            i = self.shape_ids[shape] = len(self.shapes)
+            self.shapes.append(shape)
+            self._by_require.clear()
+            self._stale = True
+        return i
+
+    def _shape_arrays(self) -> None:
+        """Per shape: capacity, scored weights, tier step, tiers; float capacity, coefficients."""
+        nshapes = len(self.shapes)
+        sh = np.zeros((nshapes, 8), np.int64)
+        sf = np.zeros((nshapes, 7), np.float64)
+        for i, (cap, _labels) in enumerate(self.shapes):
+            scored = [cap[d] > 0 and self.w[d] > 0 for d in range(3)]
+            wsum = sum(w for w, on in zip(self.w, scored, strict=True) if on)
+            sh[i, :3] = cap
+            sh[i, 3:6] = [w if on else 0 for w, on in zip(self.w, scored, strict=True)]
+            sh[i, 6] = max(1, -(-(cap[0] + 1) // self.ntiers))  # as ShapeGroup.step
+            sh[i, 7] = self.ntiers
+            sf[i, :3] = [float(c) for c in cap]
+            sf[i, 3] = float(wsum)
+            # w_d / c_d / W, as ShapeGroup.coef (bounds only)
+            sf[i, 4:7] = [self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)]
+        self.sh, self.sf = sh, sf
+
+    def _layout(self) -> None:
+        """Give every indexed row a position (tree by tree, in member order); build the trees.
+
+        Each tree gets a power of two of buckets with half its rows' room to grow,
+        and the arrays a quarter more room for trees that outgrow theirs (moved to
+        the end by :meth:`_place`). O(n log n) numpy plus one O(positions) kernel.
+        """
+        self._stale = False
+        self.layouts += 1
+        ri = self.ri
+        live = np.flatnonzero(ri[:, 4] >= 0)
+        tree = ri[live, 4] >> 1
+        order = np.lexsort((ri[live, 5], tree))
+        live, tree = live[order], tree[order]
+        ntrees = len(self.shapes) * self.ntiers
+        counts = np.bincount(tree, minlength=ntrees).astype(np.int64)
+        want = -(-(counts + counts // 2 + 1) // k.BUCKET)
+        nb = np.ones(ntrees, np.int64)
+        while (nb < want).any():
+            nb = np.where(nb < want, nb * 2, nb)
+        poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
+        toff = np.concatenate(([0], np.cumsum(2 * nb)))
+        self._pend, self._nend = int(poff[-1]), int(toff[-1])
+        pm = np.full(self._pend + int(self._pend * ROOM) + SPARE * k.BUCKET, -1, np.int64)
+        pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        pm[pos] = ri[live, 5]
+        ri[live, 3] = pos
+        tr = np.zeros((ntrees, 6), np.int64)
+        tr[:, 0] = poff[:-1]
+        tr[:, 1] = toff[:-1]
+        tr[:, 2] = nb
+        tr[:, 3] = counts
+        tr[:, 4] = -1
+        tr[:, 5] = np.arange(ntrees) // self.ntiers
+        self.pm, self.tr = pm, tr
+        nodes = self._nend + int(self._nend * ROOM) + 2 * SPARE
+        self.ni = np.zeros((nodes, 7), np.int64)
+        self.nf = np.zeros((nodes, 2), np.float64)
+        self._bounds = np.zeros(max(ntrees, 1), np.float64)
+        self._order = np.zeros(max(ntrees, 1), np.int64)
+        if ntrees:
+            k.build(ri, pm, self.ni, self.nf, tr, self.sh, self.sf)
+
+    def remove(self, member: int) -> None:
+        """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(log n)."""
+        k.drop_row(self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, member & MASK)
+
+    def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
+        """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel."""
+        row = member & MASK
+        if k.set_row(
+            self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
+            row, r[0], r[1], r[2], 1 if usable else 0,
+        ):  # fmt: skip
+            self._place(np.array([row], np.int64))  # its new tier's tree was full
+
+    # ------------------------------------------------------------------ search
+
+    def choose(self, q: tuple[int, int, int], require: frozenset[str]) -> int:
+        """Return the row the python scan would pick for request ``q``, or -1.
+
+        Runtime complexity: see the module docstring; one kernel call.
+        """
+        cand = self._by_require.get(require)
+        if cand is None:
+            cand = self._by_require[require] = np.array(
+                [i for i, (_cap, labels) in enumerate(self.shapes) if require <= labels],
+                np.int64,
+            )
+        try:
+            row = k.choose(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, cand,
+                q[0], q[1], q[2], self._max, self._stack, self._bounds, self._order,
+            )  # fmt: skip
+        except OverflowError:  # an amount beyond int64: no runner holds it
+            return -1
+        return int(row)
+
+    # ------------------------------------------------------------------ checks
+
+    def check(self, rows: dict[int, Any]) -> None:
+        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n)."""
+        ri, pm, tr, sh = self.ri, self.pm, self.tr, self.sh
+        indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
+        assert indexed == set(rows), "indexed rows differ"  # noqa: S101
+        for row, (r, usable) in rows.items():
+            assert tuple(ri[row, :3].tolist()) == tuple(r), row  # noqa: S101
+            tree = int(ri[row, 4]) >> 1
+            s = int(tr[tree, 5])
+            tier = min(max((int(sh[s, 0]) - r[0]) // int(sh[s, 6]), 0), self.ntiers - 1)
+            assert tree == s * self.ntiers + tier, row  # noqa: S101
+            assert bool(ri[row, 4] & 1) == bool(usable), row  # noqa: S101
+            pos = int(ri[row, 3])
+            assert tr[tree, 0] <= pos < tr[tree, 0] + tr[tree, 3], row  # noqa: S101
+            assert pm[pos] == ri[row, 5], row  # noqa: S101
+            assert ri[row, 5] & MASK == row, row  # noqa: S101
+        for tree in range(len(tr)):
+            poff, used, head = int(tr[tree, 0]), int(tr[tree, 3]), int(tr[tree, 4])
+            free = set()
+            while head >= 0:  # the free list: positions of the tree, each once
+                assert poff <= head < poff + used, tree  # noqa: S101
+                assert head not in free, tree  # noqa: S101
+                free.add(head)
+                head = -2 - int(pm[head])
+            held = {p for p in range(poff, poff + used) if pm[p] >= 0}
+            assert len(free) + len(held) == used, tree  # noqa: S101
+            assert (pm[poff + used : poff + int(tr[tree, 2]) * k.BUCKET] == -1).all(), tree  # noqa: S101
+        ni, nf = self.ni.copy(), self.nf.copy()
+        k.build(ri, pm, ni, nf, tr, sh, self.sf)
+        assert np.array_equal(ni, self.ni), "node amounts differ from a fresh build"  # noqa: S101
+        assert np.array_equal(nf, self.nf), "node keys differ from a fresh build"  # noqa: S101
