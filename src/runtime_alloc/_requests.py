@@ -261,7 +261,8 @@ def prepare_batch(
     """
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         msg = (
-            f"items must be an iterable of (task_id[, request[, require]]) tuples, got {_show(items)}"
+            "items must be an iterable of (task_id[, request[, require]]) tuples, "
+            f"got {_show(items)}"
         )
         raise InvalidArgumentError(msg)
     prepared: list[tuple[str, Resources, frozenset[str]]] = []
