@@ -52,7 +52,8 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
         runners: the initial fleet, in registration order.
         strategy: a :class:`~runtime_alloc.strategies.Strategy`; None reads
             ``ALLOCATOR_STRATEGY`` (default EvenSpreadStrategy).
-        backend: ``"python"``, ``"numpy"`` or ``"auto"``.
+        backend: ``"python"``, ``"numpy"``, ``"compiled"`` (the numpy backend with
+            its class index in numba kernels: extra ``fast``) or ``"auto"``.
         default_request: the request of a task that gives none (default: 1 slot).
         max_task_slots: the most slots one task may ask for (default 16).
         release_states: completion states :meth:`release` accepts besides
@@ -128,7 +129,7 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
 
     @property
     def backend(self) -> str:
-        """The backend in use (``"python"`` or ``"numpy"``), after resolving ``"auto"``."""
+        """The backend in use (``"python"``, ``"numpy"`` or ``"compiled"``), ``"auto"`` resolved."""
         return self._backend.name
 
     @property

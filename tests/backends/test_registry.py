@@ -42,7 +42,7 @@ def counting():
 
 
 def test_builtins_are_the_public_tuple():
-    assert BACKENDS == ("auto", "python", "numpy") == backend_names()
+    assert BACKENDS == ("auto", "python", "numpy", "compiled") == backend_names()
 
 
 @pytest.mark.usefixtures("counting")
@@ -51,7 +51,7 @@ def test_a_registered_backend_answers():
     assert alloc.backend == "counting"
     assert [alloc.allocate(t, "cpu=1").runner for t in "xyz"] == ["a", "b", "a"]
     assert COUNTERS[-1].decisions == 3
-    assert backend_names() == ("auto", "python", "numpy", "counting")
+    assert backend_names() == ("auto", "python", "numpy", "compiled", "counting")
     alloc._check()
 
 
@@ -68,12 +68,14 @@ def test_names_are_checked():
 
 def test_unknown_name():
     with pytest.raises(
-        InvalidArgumentError, match=r"backend must be one of auto, python, numpy, got 'gpu'"
+        InvalidArgumentError,
+        match=r"backend must be one of auto, python, numpy, compiled, got 'gpu'",
     ):
         make_backend("gpu", (), EvenSpreadStrategy())
 
 
 def test_every_builtin_implements_the_whole_protocol():
     pytest.importorskip("numpy")
+    pytest.importorskip("numba")
     for name in BACKENDS:
         assert isinstance(make_backend(name, (), EvenSpreadStrategy()), Backend), name

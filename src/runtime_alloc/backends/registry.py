@@ -27,7 +27,7 @@ __all__ = [
 BackendFactory = Callable[[Iterable["RunnerState"], "Strategy"], Backend]
 
 #: The names ``Allocator(backend=...)`` always accepts (``runtime_alloc.BACKENDS``).
-BUILTIN_BACKENDS = ("auto", "python", "numpy")
+BUILTIN_BACKENDS = ("auto", "python", "numpy", "compiled")
 
 _REGISTRY: Registry[BackendFactory] = Registry("backend", reserved=BUILTIN_BACKENDS)
 
@@ -60,7 +60,9 @@ def make_backend(name: str, states: Iterable[RunnerState], strategy: Strategy) -
     """Build the backend ``Allocator(backend=name)`` uses: the one place that picks an engine.
 
     ``"python"`` is the scan; ``"numpy"`` the numpy index (an error without
-    numpy); ``"auto"`` the scan that moves to the numpy index once the fleet is
+    numpy); ``"compiled"`` the numpy index whose class index runs in numba kernels
+    (:mod:`runtime_alloc.backends.numpy.compiled_index`; an error without numba);
+    ``"auto"`` the scan that moves to the numpy index once the fleet is
     large, or the scan for good without numpy; other names their registered
     factory. A strategy with a ``class_index(states)`` method that returns a backend
     (:class:`~runtime_alloc.strategies.FragmentationStrategy`) gets that one for
@@ -68,7 +70,8 @@ def make_backend(name: str, states: Iterable[RunnerState], strategy: Strategy) -
     :class:`~runtime_alloc.strategies.LinearScore` with the python scan.
 
     Raises:
-        InvalidArgumentError: an unknown name, or ``"numpy"`` without numpy.
+        InvalidArgumentError: an unknown name, ``"numpy"`` without numpy, or
+            ``"compiled"`` without numpy or numba.
 
     Runtime complexity: O(len(states)).
     """
@@ -82,22 +85,31 @@ def make_backend(name: str, states: Iterable[RunnerState], strategy: Strategy) -
         raise InvalidArgumentError(msg)
     if name == "python":
         return PythonBackend(states, strategy)
-    if name == "numpy" and not numpy_available():
+    if name in {"numpy", "compiled"} and not numpy_available():
         msg = (
-            "backend 'numpy' needs numpy: pip install 'runtime_alloc[numpy]', "
+            f"backend {name!r} needs numpy: pip install 'runtime_alloc[numpy]', "
             "or use backend='python' or 'auto'"
         )
         raise InvalidArgumentError(msg)
+    if name == "compiled":
+        from runtime_alloc.backends.numpy import compiled_index  # noqa: PLC0415 (optional)
+
+        if not compiled_index.available():
+            msg = (
+                "backend 'compiled' needs numba: pip install 'runtime_alloc[fast]', "
+                "or use backend='numpy'"
+            )
+            raise InvalidArgumentError(msg)
     index = getattr(strategy, "class_index", None)  # a strategy's own index (pure Python)
     backend = index(states) if callable(index) else None
     if backend is not None:
         return backend  # type: ignore[no-any-return]
     if not numpy_available():
         return PythonBackend(states, strategy)
-    if name == "numpy":
+    if name in {"numpy", "compiled"}:
         from runtime_alloc.backends.numpy import NumpyBackend  # noqa: PLC0415 (numpy is optional)
 
-        return NumpyBackend(states, strategy)
+        return NumpyBackend(states, strategy, index="auto" if name == "numpy" else "compiled")
     from runtime_alloc.backends.auto import AutoBackend  # noqa: PLC0415
 
     return AutoBackend(PythonBackend(states, strategy), strategy)

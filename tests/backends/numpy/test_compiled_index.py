@@ -22,6 +22,7 @@ from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 from runtime_alloc import (  # noqa: E402
     Allocator,
     EvenSpreadStrategy,
+    InvalidArgumentError,
     MaxPackingStrategy,
     Resources,
     Runner,
@@ -271,3 +272,35 @@ def test_empty_fleet_and_runners_added_one_by_one():
         assert ref.try_allocate(f"t{i}", "cpu=500m") == fast.try_allocate(f"t{i}", "cpu=500m")
     _index(backend)
     backend.check()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES[:2])
+def test_allocator_backend_compiled_decides_as_python(strategy):
+    # the public name: Allocator(backend="compiled") is the numpy backend on the compiled
+    # index, and places, refuses and releases exactly as the python backend
+    rng = random.Random(7)
+    runners = [
+        Runner.parse(f"r{i}", rng.choice(["cpu=4,memory=16Gi", "cpu=8,memory=32Gi"]))
+        for i in range(3000)
+    ]
+    fast = Allocator(runners, strategy=strategy, backend="compiled")
+    slow = Allocator(runners, strategy=strategy, backend="python")
+    assert fast.backend == "compiled"
+    assert isinstance(fast._backend.classes, CompiledIndex)
+    held: list[str] = []
+    for step in range(1500):
+        request = f"cpu={rng.choice(['250m', '1', '2'])},memory={rng.randint(1, 8)}Gi"
+        placed = fast.try_allocate(f"t{step}", request)
+        assert placed == slow.try_allocate(f"t{step}", request)
+        if placed is not None:
+            held.append(placed.task_id)
+        if held and rng.random() < 0.45:
+            task = held.pop(rng.randrange(len(held)))
+            assert fast.release(task) == slow.release(task)
+    assert fast.snapshot() == slow.snapshot()
+
+
+def test_allocator_backend_compiled_without_numba_names_the_extra(monkeypatch):
+    monkeypatch.setattr(compiled_index, "k", None)
+    with pytest.raises(InvalidArgumentError, match=r"backend 'compiled' needs numba.*\[fast\]"):
+        Allocator([Runner.parse("a", "cpu=2")], backend="compiled")

@@ -114,6 +114,7 @@ class NumpyBackend(Choosing):
             from runtime_alloc.backends.numpy.compiled_index import require_numba  # noqa: PLC0415
 
             require_numba()  # the optional extra, checked before anything is built
+            self.name = "compiled"  # Allocator.backend
         self._index = index
         self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
