@@ -20,6 +20,12 @@ runners of one shape whose keys differ by a rounding error), no search past a
 root that cannot take the request (counted as a short cut), and no compaction
 of stale heap entries.
 
+A fourth subject, ``numpy, no index``, is the numpy backend with its class
+index's ``choose`` answering row 0 and its ``set`` doing nothing (the ledger
+trusts the index, so runner 0 is over-committed: timing only): the cost of the
+layers above the index (front door, ledger, backend events), which an index of
+any speed leaves.
+
 Before the timing, the model and the numpy backend run the same steps from the
 same state; the script prints how many consecutive decisions agreed before the
 first short cut or difference.
@@ -180,6 +186,12 @@ def main() -> None:
                 args.seed,
             ),
         }
+        hollow = Allocator.from_snapshot(snap, strategy=EvenSpreadStrategy(), backend="numpy")
+        index = hollow._backend.classes
+        if index is not None:  # the class index (10,000 runners and more)
+            index.choose = lambda *_: 0
+            index.set = lambda *_: None
+            subjects["numpy, no index"] = Churn(hollow, args.seed)
         del snap
         for churn in subjects.values():
             churn.rate(2000)
@@ -199,7 +211,7 @@ def main() -> None:
                 f / x for f, x in zip(rates["floor"], rates[name], strict=True)
             )
             print(
-                f"  {name:11s} {statistics.median(rates[name]):9.0f} decisions/s  "
+                f"  {name:15s} {statistics.median(rates[name]):9.0f} decisions/s  "
                 f"{ratio:5.2f} x the floor's time"
             )
 
