@@ -250,7 +250,8 @@ def test_auto_switches_to_numpy_at_the_threshold():
 
 def test_unknown_backend_names_the_value():
     with pytest.raises(
-        InvalidArgumentError, match="backend must be one of auto, python, numpy, got 'gpu'"
+        InvalidArgumentError,
+        match="backend must be one of auto, python, numpy, compiled, got 'gpu'",
     ):
         Allocator(backend="gpu")
 
