@@ -113,30 +113,17 @@ def test_choose_equals_a_full_scan_on_near_ties_across_shapes(maximize, seed):
     # driven through both indexes side by side; the class index's answers are checked
     # against a full scan there
     rng = random.Random(seed)
-    shapes = [
-        ((4000, 1 << 34, 16), frozenset()),
-        ((8000, 1 << 35, 16), frozenset({"a"})),
-        ((8000, 1 << 35, 32), frozenset()),
-    ]
     fast = CompiledIndex((1, 1, 1), maximize=maximize, max_groups=8)
     slow = ClassIndex((1, 1, 1), maximize=maximize, max_groups=8)
-    keys, picked = {}, []
-    for row in range(60):
-        shape = rng.choice(shapes)
-        cap = shape[0]
-        r = (rng.randrange(0, cap[0] + 1, 500), rng.randrange(0, 5) << 30, rng.randrange(0, 4))
-        keys[row] = (row + 1) << SHIFT | row
-        picked.append((keys[row], shape, r, rng.random() > 0.1))
+    keys, picked = ts.grid_fleet(rng)
     for index in (fast, slow):
         index.add_many(*zip(*picked, strict=True), rows=60)
     state = {row: (p[2], p[3]) for row, p in enumerate(picked)}
     for _ in range(400):
-        q = (rng.randrange(0, 3000, 250), rng.randrange(0, 3) << 30, rng.randrange(0, 3))
-        require = rng.choice([frozenset(), frozenset(), frozenset({"a"})])
+        q, require = ts.grid_request(rng)
         assert fast.choose(q, require) == ts._brute_force(slow, keys, q, require)
         row = rng.randrange(60)
-        cap = slow.group_of[row].cap
-        r = (rng.randrange(0, cap[0] + 1, 500), rng.randrange(0, 5) << 30, rng.randrange(0, 4))
+        r = ts.grid_reserved(rng, slow.group_of[row].cap)
         usable = rng.random() > 0.1
         state[row] = (r, usable)
         for index in (fast, slow):

@@ -103,6 +103,37 @@ def _brute_force(index, keys, q, require):
     return -1 if best is None else best[1]
 
 
+#: three shapes, one with a label, for the grid of near-equal classes below
+GRID_SHAPES = [
+    ((4000, 1 << 34, 16), frozenset()),
+    ((8000, 1 << 35, 16), frozenset({"a"})),
+    ((8000, 1 << 35, 32), frozenset()),
+]
+
+
+def grid_reserved(rng, cap):
+    """Reserved amounts from a small grid: many equal and near-equal classes."""
+    return (rng.randrange(0, cap[0] + 1, 500), rng.randrange(0, 5) << 30, rng.randrange(0, 4))
+
+
+def grid_fleet(rng, rows=60):
+    """``(keys, picked)``: each row's member key, and its (key, shape, reserved, usable)."""
+    from runtime_alloc.backends.numpy.shape_groups import SHIFT
+
+    keys, picked = {}, []
+    for row in range(rows):
+        shape = rng.choice(GRID_SHAPES)
+        keys[row] = (row + 1) << SHIFT | row
+        picked.append((keys[row], shape, grid_reserved(rng, shape[0]), rng.random() > 0.1))
+    return keys, picked
+
+
+def grid_request(rng):
+    """A request and a label requirement drawn for the grid."""
+    q = (rng.randrange(0, 3000, 250), rng.randrange(0, 3) << 30, rng.randrange(0, 3))
+    return q, rng.choice([frozenset(), frozenset(), frozenset({"a"})])
+
+
 @pytest.mark.parametrize("maximize", [False, True])
 @pytest.mark.parametrize("seed", range(6))
 def test_choose_equals_a_full_scan_on_near_ties_across_shapes(maximize, seed):
@@ -111,34 +142,16 @@ def test_choose_equals_a_full_scan_on_near_ties_across_shapes(maximize, seed):
     import random
 
     from runtime_alloc.backends.numpy.shape_classes import ClassIndex
-    from runtime_alloc.backends.numpy.shape_groups import SHIFT
 
     rng = random.Random(seed)
-    shapes = [
-        ((4000, 1 << 34, 16), frozenset()),
-        ((8000, 1 << 35, 16), frozenset({"a"})),
-        ((8000, 1 << 35, 32), frozenset()),
-    ]
     index = ClassIndex((1, 1, 1), maximize=maximize, max_groups=8)
-    keys = {}
-    picked = []
-    for row in range(60):
-        shape = rng.choice(shapes)
-        cap = shape[0]
-        # reserved amounts from a small grid: many equal and near-equal classes
-        r = (rng.randrange(0, cap[0] + 1, 500), rng.randrange(0, 5) << 30, rng.randrange(0, 4))
-        keys[row] = (row + 1) << SHIFT | row
-        picked.append((keys[row], shape, r, rng.random() > 0.1))
+    keys, picked = grid_fleet(rng)
     index.add_many(*zip(*picked, strict=True), rows=60)
     walk = index._choose_walk
     for _ in range(400):
-        q = (rng.randrange(0, 3000, 250), rng.randrange(0, 3) << 30, rng.randrange(0, 3))
-        require = rng.choice([frozenset(), frozenset(), frozenset({"a"})])
+        q, require = grid_request(rng)
         got = index.choose(q, require)
         assert got == _brute_force(index, keys, q, require)
         assert got == walk(q, require)
         row = rng.randrange(60)
-        g = index.group_of[row]
-        cap = g.cap
-        r = (rng.randrange(0, cap[0] + 1, 500), rng.randrange(0, 5) << 30, rng.randrange(0, 4))
-        index.set(keys[row], r, rng.random() > 0.1)
+        index.set(keys[row], grid_reserved(rng, index.group_of[row].cap), rng.random() > 0.1)
