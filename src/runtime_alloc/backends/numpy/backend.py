@@ -34,7 +34,7 @@ import numpy as np
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._ledger_views import NOTHING, reserved_of
 from runtime_alloc.backends.numpy import index_layout as layout
-from runtime_alloc.backends.numpy.checks import check_classes, check_table
+from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
@@ -393,7 +393,4 @@ class NumpyBackend(Choosing):
                     (r.millicpu, r.memory_bytes, r.slots),
                     not state.draining,
                 )
-            if isinstance(self.classes, ClassIndex):
-                check_classes(self.classes, rows)
-            else:
-                self.classes.check(rows)
+            self.classes.check(rows)

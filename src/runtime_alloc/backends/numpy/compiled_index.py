@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS
+from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS, shape_terms
 
 #: the kernels module (typed Any: numba ships no stubs), None without numba
 k: Any
@@ -236,16 +236,15 @@ class CompiledIndex:
         sh = np.zeros((nshapes, 8), np.int64)
         sf = np.zeros((nshapes, 7), np.float64)
         for i, (cap, _labels) in enumerate(self.shapes):
-            scored = [cap[d] > 0 and self.w[d] > 0 for d in range(3)]
-            wsum = sum(w for w, on in zip(self.w, scored, strict=True) if on)
+            scored, wsum, coef, step = shape_terms(cap, self.w, self.ntiers)  # as ShapeGroup
             sh[i, :3] = cap
-            sh[i, 3:6] = [w if on else 0 for w, on in zip(self.w, scored, strict=True)]
-            sh[i, 6] = max(1, -(-(cap[0] + 1) // self.ntiers))  # as ShapeGroup.step
+            for d, w, _c in scored:
+                sh[i, 3 + d] = w  # 0 where not scored
+            sh[i, 6] = step
             sh[i, 7] = self.ntiers
             sf[i, :3] = [float(c) for c in cap]
             sf[i, 3] = float(wsum)
-            # w_d / c_d / W, as ShapeGroup.coef (bounds only)
-            sf[i, 4:7] = [self.w[d] / float(cap[d]) / wsum if scored[d] else 0.0 for d in range(3)]
+            sf[i, 4:7] = coef  # bounds only
         self.sh, self.sf = sh, sf
 
     def _layout(self) -> None:

@@ -53,6 +53,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
+from runtime_alloc.backends.numpy.checks import check_classes
 from runtime_alloc.backends.numpy.shape_groups import (
     CHUNK_BITS,
     DOWN,
@@ -242,6 +243,13 @@ class ClassIndex:
             count[r] = n + 1
             join_members(m, member, n, r, row, rclass_of)
         rclass_of[row] = r
+
+    def check(self, rows: dict[int, Any]) -> None:
+        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n).
+
+        :func:`.checks.check_classes`; the compiled index has the same method.
+        """
+        check_classes(self, rows)
 
     # ------------------------------------------------------------------ search
 

@@ -23,6 +23,7 @@ __all__ = [
     "compact",
     "join_members",
     "push",
+    "shape_terms",
 ]
 
 #: Rows are packed with the registration sequence into one int: seq << SHIFT | row.
@@ -41,6 +42,28 @@ TIERS = 64
 #: Tiers are summarized in chunks of 2**CHUNK_BITS.
 CHUNK_BITS = 3
 CHUNK = 1 << CHUNK_BITS
+
+
+def shape_terms(
+    cap: tuple[int, int, int], weights: tuple[int, int, int], ntiers: int
+) -> tuple[tuple[tuple[int, int, float], ...], int, tuple[float, float, float], int]:
+    """The constants of a shape's scores and tiers. O(1).
+
+    Returns ``(scored, W, coef, step)``: the scored dimensions as ``(d, w_d,
+    float(c_d))`` (capacity and weight both positive), their weight sum ``W``,
+    ``w_d / (c_d * W)`` per dimension (0 where not scored: ``B(q) / W`` for the
+    group bounds is ``sum_d q_d * coef_d``, see ClassIndex._bounds), and the
+    free-cpu width of one of ``ntiers`` tiers. Shared by :class:`ShapeGroup` and
+    :mod:`.compiled_index` so both rank and bound alike.
+    """
+    scored = tuple(
+        (d, weights[d], float(cap[d])) for d in range(3) if cap[d] > 0 and weights[d] > 0
+    )
+    wsum = sum(w for _d, w, _c in scored)
+    coef = [0.0, 0.0, 0.0]
+    for d, w, c in scored:
+        coef[d] = w / c / wsum
+    return scored, wsum, (coef[0], coef[1], coef[2]), max(1, -(-(cap[0] + 1) // ntiers))
 
 
 class ShapeGroup:
@@ -92,24 +115,14 @@ class ShapeGroup:
     ) -> None:
         self.cap = cap
         self.labels = labels
-        self.scored = tuple(
-            (d, weights[d], float(cap[d])) for d in range(3) if cap[d] > 0 and weights[d] > 0
-        )
+        self.scored, self.wsum, self.coef, self.step = shape_terms(cap, weights, ntiers)
         #: all three dimensions scored: the score is computed unrolled
         self.full = len(self.scored) == 3
         #: ``(w0, c0, w1, c1, w2, c2)`` of :attr:`scored` when ``full`` (for unrolled keys)
         self.kw = tuple(x for _d, w, c in self.scored for x in (w, c)) if self.full else None
         self.capf = (float(cap[0]), float(cap[1]), float(cap[2]))
-        self.wsum = sum(w for _d, w, _c in self.scored)
         self.wsumf = float(self.wsum)
-        #: ``w_d / (c_d * W)`` per dimension (0 where not scored): ``B(q) / W`` for the
-        #: group bounds is ``sum_d q_d * coef_d`` (see ClassIndex._bounds)
-        coef = [0.0, 0.0, 0.0]
-        for d, w, c in self.scored:
-            coef[d] = w / c / self.wsum
-        self.coef = (coef[0], coef[1], coef[2])
         self.delta = REL * (1.0 + 2.0 * self.wsum)
-        self.step = max(1, -(-(cap[0] + 1) // ntiers))
         self.tiers: list[list[tuple[float, tuple[int, int, int]]]] = [[] for _ in range(ntiers)]
         #: per chunk of 2**CHUNK_BITS tiers, a lower bound of the keys in its heaps
         self.cmin = [INF] * -(-ntiers >> CHUNK_BITS)

@@ -73,11 +73,16 @@ def check_comm_interval(value: object) -> float | None:
     return float(value)
 
 
+def _tunable(stream: Any) -> bool:  # noqa: ANN401
+    """True when ``stream`` has a numeric ``interval`` (a BatchedSend). O(1)."""
+    interval = getattr(stream, "interval", None)
+    return not isinstance(interval, bool) and isinstance(interval, (int, float))
+
+
 def _stream(owner: Any, attribute: str, where: str) -> Any:  # noqa: ANN401
     """``owner.<attribute>`` if it is a BatchedSend-like stream, else UnsupportedDaskError."""
     stream = getattr(owner, attribute, None)
-    interval = getattr(stream, "interval", None)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+    if not _tunable(stream):
         msg = (
             f"comm_interval: this version of distributed has no {where}.{attribute} with a "
             "numeric interval (written for distributed 2026.8.0); leave comm_interval None"
@@ -126,7 +131,7 @@ class SchedulerCommIntervals(SchedulerPlugin):  # type: ignore[misc]
         self._tune(self.client_id, self._scheduler.client_comms.get(self.client_id))
 
     def _tune(self, key: str, stream: Any) -> None:  # noqa: ANN401
-        if stream is None or not isinstance(getattr(stream, "interval", None), (int, float)):
+        if not _tunable(stream):
             return
         saved = self._saved.get(key)
         if saved is None or saved[0] is not stream:
@@ -183,8 +188,8 @@ class CommIntervals:
 
     def __init__(self, interval: float, name: str) -> None:
         self.interval = interval
-        self.scheduler_plugin = f"{name}-comm-intervals"
-        self.worker_plugin = f"{name}-comm-intervals"
+        #: the name of both plugins (the scheduler keeps the two kinds apart)
+        self.plugin = f"{name}-comm-intervals"
         self._client: tuple[Any, float] | None = None
         self._registered: list[str] = []  # "scheduler", "worker"
 
@@ -199,11 +204,9 @@ class CommIntervals:
         stream.interval = self.interval
         try:
             self._registered.append("scheduler")
-            client.register_plugin(
-                SchedulerCommIntervals(self.scheduler_plugin, self.interval, client.id)
-            )
+            client.register_plugin(SchedulerCommIntervals(self.plugin, self.interval, client.id))
             self._registered.append("worker")
-            client.register_plugin(worker_comm_intervals(self.worker_plugin, self.interval))
+            client.register_plugin(worker_comm_intervals(self.plugin, self.interval))
         except BaseException:
             self.restore(client)
             raise
@@ -220,6 +223,6 @@ class CommIntervals:
             return
         if "worker" in registered:
             with contextlib.suppress(Exception):  # never registered, or a worker gone
-                client.unregister_worker_plugin(self.worker_plugin)
+                client.unregister_worker_plugin(self.plugin)
         if "scheduler" in registered:
-            remove_plugins(client, [self.scheduler_plugin])  # restore() runs there first
+            remove_plugins(client, [self.plugin])  # restore() runs there first
