@@ -289,7 +289,10 @@ def with_picks(reservation: Reservation, state: RunnerState) -> Reservation:
 
 
 def check_state(state: RunnerState, held: Iterable[Reservation]) -> None:
-    """Assert the per-device invariant of one runner (see :func:`device_problem`)."""
+    """Assert the per-device invariant of one runner (see :func:`device_problem`).
+
+    Runtime complexity: O(devices + reservations).
+    """
     problem = device_problem(state, held)
     assert problem is None, problem  # noqa: S101
 

@@ -46,6 +46,8 @@ _NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?")
 def check_dimension_name(name: object, *, field: str = "resource name") -> str:
     """Validate an extended resource name such as ``gpu`` or ``nvidia.com/gpu``.
 
+    Runtime complexity: O(1): the pattern reads at most 64 characters.
+
     Raises:
         InvalidResourcesError: when ``name`` is not a string of letters, digits,
             ``_ . - /`` (starting and ending with a letter or digit, at most 63

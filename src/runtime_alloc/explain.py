@@ -51,7 +51,11 @@ class RunnerVerdict:
 
     @property
     def reason(self) -> str:
-        """A short text: ``fits``, ``draining``, ``missing label gpu`` or ``insufficient cpu``."""
+        """A short text: ``fits``, ``draining``, ``missing label gpu`` or ``insufficient cpu``.
+
+        Runtime complexity: O(L log L + D) for L missing labels and D short dimensions or device
+        kinds.
+        """
         if self.feasible:
             return "fits"
         parts = []
@@ -107,7 +111,7 @@ class Explanation:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict."""
+        """Return a JSON-safe dict. O(N * (D + L log L)) over N runners, D dimensions, L labels."""
         return {
             "request": self.request.to_dict(),
             "require": sorted(self.require),

@@ -32,6 +32,8 @@ MAX_NAME_LENGTH = 253
 def check_name(value: object, *, field: str) -> str:
     """Validate a runner name, task id or label: a non-empty string of at most 253 characters.
 
+    Runtime complexity: O(1).
+
     Raises:
         InvalidArgumentError: naming ``field`` and the value.
     """
@@ -129,6 +131,8 @@ def labels_allow(require: frozenset[str], labels: frozenset[str]) -> bool:
 
 def to_labels(value: Iterable[str], *, field: str = "label") -> frozenset[str]:
     """Turn labels (an iterable of strings, or one string) into a validated frozenset.
+
+    Runtime complexity: O(L) for L labels.
 
     A :class:`LabelRule` is returned as it is (it was checked when built).
     """

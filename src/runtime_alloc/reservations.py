@@ -51,7 +51,10 @@ class Reservation:
     devices: DevicePicks = attrs.field(default=_NO_PICKS)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict (``devices`` as ``{kind: [[index, milli], ...]}`` when held)."""
+        """Return a JSON-safe dict (``devices`` as ``{kind: [[index, milli], ...]}`` when held).
+
+        Runtime complexity: O(dimensions + devices held).
+        """
         out: dict[str, Any] = {
             "task_id": self.task_id,
             "runner": self.runner,

@@ -213,6 +213,8 @@ class Resources:
     def get(self, dimension: str) -> int:
         """Return the quantity of one dimension by name (``cpu`` is millicpu, ``memory`` bytes).
 
+        Runtime complexity: O(1).
+
         >>> Resources.parse("cpu=2,gpu=3").get("cpu"), Resources.parse("gpu=3").get("gpu")
         (2000, 3)
         """
@@ -225,11 +227,16 @@ class Resources:
         return self.extended.get(dimension, 0) or 0
 
     def dimensions(self) -> tuple[str, ...]:
-        """Return ``("cpu", "memory", "slots", *extended names in name order)``."""
+        """Return ``("cpu", "memory", "slots", *extended names in name order)``.
+
+        Runtime complexity: O(number of extended resources).
+        """
         return BUILTIN_DIMENSIONS + tuple(self.extended)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict of integers; :meth:`from_dict` reads it back.
+
+        Runtime complexity: O(number of extended resources).
 
         >>> Resources(1500, 0, 2, {"gpu": 1}).to_dict()
         {'millicpu': 1500, 'memory_bytes': 0, 'slots': 2, 'extended': {'gpu': 1}}

@@ -42,6 +42,8 @@ def _check_runner_name(_inst: object, _attr: object, value: Any) -> None:  # noq
 def check_runner_slots(slots: int, *, field: str = "runner capacity slots") -> int:
     """Reject a runner slot count *given* as 0 (leave slots out for the default 16).
 
+    Runtime complexity: O(1).
+
     For readers of text and files, where a 0 was written by the user; a
     :class:`Resources` given to :class:`Runner` reads 0 as "not given".
 
@@ -170,7 +172,10 @@ class Runner:
         return cls(name, capacity, labels, devices)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict (``devices`` only when the runner has some)."""
+        """Return a JSON-safe dict (``devices`` only when the runner has some).
+
+        Runtime complexity: O(L log L + D) for L labels, D dimensions and device kinds.
+        """
         out: dict[str, Any] = {
             "name": self.name,
             "capacity": self.capacity.to_dict(),
@@ -248,7 +253,7 @@ class RunnerState:
 
     @property
     def name(self) -> str:
-        """The runner's name."""
+        """The runner's name. O(1)."""
         return self.runner.name
 
     @property
@@ -257,7 +262,7 @@ class RunnerState:
         return self.runner.capacity - self.reserved
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict."""
+        """Return a JSON-safe dict. O(dimensions + devices)."""
         return {
             "runner": self.runner.to_dict(),
             "reserved": self.reserved.to_dict(),

@@ -36,15 +36,27 @@ class Backend(Protocol):
 
     @property
     def name(self) -> str:
-        """The engine answering now (``"python"``, ``"numpy"``, ...)."""
+        """The engine answering now (``"python"``, ``"numpy"``, ...).
+
+        An implementation answers in O(1).
+        """
         ...  # pragma: no cover
 
     def add(self, state: RunnerState) -> None:
-        """A runner was registered (it is the newest for tie-breaking)."""
+        """A runner was registered (it is the newest for tie-breaking).
+
+        Cost: the ledger calls it under the allocator's lock once per runner registered; the
+        allocator relies on O(log N) amortized or less (python: O(1); numpy queues the runner and
+        indexes in bulk).
+        """
         ...  # pragma: no cover
 
     def update(self, state: RunnerState) -> None:
         """A runner's reserved amounts, draining flag or device use changed.
+
+        Cost: called after every change of a runner with devices (every allocate and release on it),
+        under the allocator's lock; the allocator relies on O(log N) or less (python: O(1); numpy:
+        O(log N)).
 
         The ledger sends it for runners with devices (their device use travels
         in the state); other changes come as :meth:`update_reserved`.
@@ -56,6 +68,9 @@ class Backend(Protocol):
     ) -> None:
         """A runner without devices has new reserved amounts or a new draining flag.
 
+        Cost: called after every allocate and release, under the allocator's lock, so it is on the
+        hot path; the allocator relies on O(log N) or less (python: O(1); numpy: O(log N)).
+
         Args:
             name: the runner.
             reserved: its reserved millicpu, memory bytes and slots.
@@ -66,21 +81,37 @@ class Backend(Protocol):
         ...  # pragma: no cover
 
     def remove(self, name: str) -> None:
-        """A runner was unregistered."""
+        """A runner was unregistered.
+
+        Cost: called under the allocator's lock once per runner removed; the allocator relies on
+        O(log N) amortized or less (python: O(1); numpy: O(1) amortized).
+        """
         ...  # pragma: no cover
 
     def choose(self, request: Resources, require: frozenset[str]) -> str | None:
-        """The runner the strategy picks for ``request``, or None when none is feasible."""
+        """The runner the strategy picks for ``request``, or None when none is feasible.
+
+        Cost: called once per decision under the allocator's lock; an implementation must stay
+        within the python scan's O(N) (an index answers in less, see its own docstring).
+        """
         ...  # pragma: no cover
 
     def diagnose(
         self, task_id: str, request: Resources, require: frozenset[str]
     ) -> AllocationError:
-        """The error of :func:`runtime_alloc._placement.diagnose` for a failed request."""
+        """The error of :func:`runtime_alloc._placement.diagnose` for a failed request.
+
+        Cost: called only for a request that failed, under the allocator's lock; O(N) expected (the
+        python scan's).
+        """
         ...  # pragma: no cover
 
     def plan(self, request: Resources, require: frozenset[str], count: int) -> list[str] | None:
         """The runners ``count`` sequential identical ``choose``-and-reserve steps pick.
+
+        Cost: called once per run of identical requests under the allocator's lock; an
+        implementation should cost at most ``count`` decisions (numpy: O(N log N + count)
+        vectorized), or O(1) to return None.
 
         Shorter than ``count`` when capacity runs out; None when the backend
         cannot plan (the allocator then places one request at a time).
@@ -89,7 +120,10 @@ class Backend(Protocol):
 
 
 def numpy_available() -> bool:
-    """Return True when numpy can be imported (without importing it)."""
+    """Return True when numpy can be imported (without importing it).
+
+    Runtime complexity: O(1) once numpy is imported, else one search of the import path (no import).
+    """
     try:
         return importlib.util.find_spec("numpy") is not None
     except (ImportError, ValueError):

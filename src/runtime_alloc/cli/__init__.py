@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 2 usage or input error).
 
+    Cost: parsing is O(len(argv)); the subcommand's ``run`` states its own cost.
+
     >>> main(["--version"])  # doctest: +ELLIPSIS
     runtime-alloc ...
     0

@@ -76,7 +76,10 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
+    """Add the ``bench`` options to the parser :func:`runtime_alloc.cli.build_parser` made.
+
+    Runtime complexity: O(1): a fixed set of options.
+    """
     parser.add_argument(
         "--strategy", action="append", choices=list(STRATEGIES), help="repeatable (default: both)"
     )
@@ -130,7 +133,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def bench_fleet(size: int, seed: int) -> tuple[Runner, ...]:
-    """A seeded heterogeneous fleet of ``size`` runners (4, 8 or 16 cores; 16 slots)."""
+    """A seeded heterogeneous fleet of ``size`` runners (4, 8 or 16 cores; 16 slots). O(size)."""
     rng = random.Random(seed)  # noqa: S311 (simulation, not security)
     return tuple(
         Runner(f"r{k:05d}", Resources(*rng.choice(_SHAPES), slots=16)) for k in range(size)
@@ -138,7 +141,7 @@ def bench_fleet(size: int, seed: int) -> tuple[Runner, ...]:
 
 
 def bench_requests(count: int, seed: int) -> list[Resources]:
-    """Seeded requests: 0.25 to 2 cores, 0.5 to 4 GiB, 1 or 2 slots."""
+    """Seeded requests: 0.25 to 2 cores, 0.5 to 4 GiB, 1 or 2 slots. O(count)."""
     rng = random.Random(seed)  # noqa: S311 (simulation, not security)
     return [
         Resources(
@@ -294,7 +297,11 @@ def _check_work(args: argparse.Namespace, sizes: list[int], passes: int) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    """Measure and report."""
+    """Measure and report.
+
+    Runtime complexity: O(sum(sizes) * decisions * (repeats + warmup) * allocators) runner-decisions
+    at most, which :func:`_check_work` bounds by :data:`MAX_WORK` before the first measurement.
+    """
     check_output_path("--json", args.json)
     if not 0 <= args.warmup <= MAX_REPEATS:
         msg = f"--warmup must be >= 0 and at most {MAX_REPEATS:,}, got {args.warmup}"

@@ -40,7 +40,10 @@ DESCRIPTION = "Score every runner of a fleet (or a saved snapshot) for one reque
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``explain`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
+    """Add the ``explain`` options to the parser :func:`runtime_alloc.cli.build_parser` made.
+
+    Runtime complexity: O(1): a fixed set of options.
+    """
     fleet = parser.add_argument_group("fleet (one of)")
     fleet.add_argument(
         "--fleet", type=input_file, metavar="FILE", help="a fleet file (see --fleet-format)"
@@ -162,7 +165,11 @@ def _print(explanation: Explanation) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Explain the request under each strategy."""
+    """Explain the request under each strategy.
+
+    Runtime complexity: O(S * N) for S strategies over N runners (one :meth:`Allocator.explain`
+    each), after reading the fleet.
+    """
     check_output_path("--json", args.json)
     args.require = args.require or []
     require = parse_labels("--require", args.require)

@@ -35,6 +35,8 @@ _DEFAULT_STRATEGIES = ("fgd", "fgd-plus")
 def parse_seeds(text: str) -> list[int]:
     """``42-51``, ``42,45`` or ``42`` as a list of seeds (at most :data:`MAX_SEEDS`).
 
+    Runtime complexity: O(len(text) + seeds), the seeds at most :data:`MAX_SEEDS`.
+
     Raises:
         UsageError: naming ``--seeds`` and the value.
 
@@ -67,7 +69,10 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``fill`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
+    """Add the ``fill`` options to the parser :func:`runtime_alloc.cli.build_parser` made.
+
+    Runtime complexity: O(1): a fixed set of options.
+    """
     parser.add_argument(
         "--pods", type=input_file, required=True, metavar="FILE", help="openb_pod_list_*.csv"
     )

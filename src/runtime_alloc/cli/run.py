@@ -48,7 +48,10 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``run`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
+    """Add the ``run`` options to the parser :func:`runtime_alloc.cli.build_parser` made.
+
+    Runtime complexity: O(1): a fixed set of options.
+    """
     policy = add_scenario_options(
         parser,
         strategy_help="default: ALLOCATOR_STRATEGY or even-spread",
@@ -193,7 +196,11 @@ def _dask_client(address: str) -> Any:  # noqa: ANN401 (distributed.Client, an o
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the workload on the engine and report."""
+    """Run the workload on the engine and report.
+
+    Cost: blocks for about ``--duration`` seconds (at most a day) while the engine runs the T tasks;
+    the allocator work is one decision per placement, O(N) on the python backend.
+    """
     if not 1 <= args.duration <= 24 * 3600:
         msg = f"--duration must be from 1 to 86400 seconds, got {args.duration!r}"
         raise UsageError(msg)

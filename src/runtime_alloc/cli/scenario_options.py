@@ -43,6 +43,8 @@ def add_scenario_options(
 ) -> argparse._ArgumentGroup:
     """Add the workload, fleet and allocation groups; return the allocation group.
 
+    Runtime complexity: O(1): a fixed set of options.
+
     Args:
         parser: the subcommand's parser.
         strategy_help: the help of ``--strategy``.
@@ -120,6 +122,8 @@ def add_scenario_options(
 
 def check_hours(args: argparse.Namespace) -> None:
     """Turn ``args.hours`` into a number of hours, from more than 0 to :data:`MAX_HOURS`.
+
+    Runtime complexity: O(len(args.hours)).
 
     Raises:
         UsageError: naming ``--hours`` and the value (NaN, infinity, Unicode digits included).

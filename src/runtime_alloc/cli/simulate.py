@@ -36,7 +36,10 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``simulate`` options to the parser :func:`runtime_alloc.cli.build_parser` made."""
+    """Add the ``simulate`` options to the parser :func:`runtime_alloc.cli.build_parser` made.
+
+    Runtime complexity: O(1): a fixed set of options.
+    """
     add_scenario_options(
         parser,
         strategy_help="a strategy to compare; repeat for several (default: both)",
@@ -59,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the simulation for every strategy and write the requested outputs.
+
+    Runtime complexity: O(S * T * N) allocator work for S strategies, T tasks and N runners (one
+    :func:`simulate` each), plus reading the inputs and writing the outputs.
 
     Every argument, input file and output path is checked before the first simulation.
     """

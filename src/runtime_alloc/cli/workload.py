@@ -57,6 +57,9 @@ def _read_fleet(path: str, fmt: str, runner_slots: int) -> tuple[Runner, ...]:
 def load_scenario(args: argparse.Namespace) -> Scenario:
     """Read or build the tasks and the fleet named by ``args``.
 
+    Runtime complexity: O(T log T + N) for T tasks and N runners (reading the files, and sorting by
+    submit time for ``--limit``).
+
     Raises:
         UsageError: for contradictory options.
         InputFileError: for a bad file (named with its line).

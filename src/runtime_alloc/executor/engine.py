@@ -39,10 +39,18 @@ class Engine(Protocol):
     """Runs attempts of tasks on runners and reports what happens."""
 
     def open(self, sink: EventSink) -> None:
-        """Connect, then report every runner already online with ``RunnerJoined``."""
+        """Connect, then report every runner already online with ``RunnerJoined``.
+
+        Cost: the executor calls it under its lock, so an implementation should return within its
+        connection timeout (Celery waits up to 30 s for its event receiver) and deliver the joins
+        through ``sink``, from any thread: O(runners online) events.
+        """
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> bool | None:  # noqa: ANN401
         """Start ``payload`` as attempt ``attempt`` of ``task_id`` on ``runner``.
+
+        Cost: the executor calls it under its lock once per attempt, so an implementation must not
+        block on the task: one queue put, one publish or one submit, O(1) on the calling thread.
 
         Report ``TaskStarted`` (optional) and exactly one ``TaskFinished`` for the
         attempt later. Returning True instead of a ``TaskStarted`` says the
@@ -53,7 +61,15 @@ class Engine(Protocol):
         """
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:
-        """Stop the attempt if it still runs (best effort); no event is needed."""
+        """Stop the attempt if it still runs (best effort); no event is needed.
+
+        Cost: called under the executor's lock; an implementation should be non-blocking, O(1) plus
+        one message (a revoke or a cancel request) on the calling thread.
+        """
 
     def close(self) -> None:
-        """Release the engine's resources; no event is delivered afterwards."""
+        """Release the engine's resources; no event is delivered afterwards.
+
+        Cost: called under the executor's lock; an implementation should return promptly (about a
+        second to join its threads), O(1) work on the calling thread.
+        """

@@ -37,7 +37,11 @@ class TaskRecord(Submission):
     submitted_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a dict; JSON-safe when the payload is."""
+        """Return a dict; JSON-safe when the payload is.
+
+        Runtime complexity: O(dimensions + L log L) for L labels; the payload is referenced, not
+        copied.
+        """
         data = attrs.asdict(self, recurse=False)  # every field, in declaration order
         data.update(
             request=self.request.to_dict(), require=sorted(self.require), state=self.state.value
@@ -50,6 +54,8 @@ class TaskRecord(Submission):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskRecord:
         """Read :meth:`to_dict` back.
+
+        Runtime complexity: O(dimensions + labels).
 
         Raises:
             InvalidSnapshotError: naming the field that is missing or wrong.
@@ -140,7 +146,11 @@ class ExecutorSnapshot:
                 raise InvalidSnapshotError(msg)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a dict with a ``schema_version``; JSON-safe when every payload is."""
+        """Return a dict with a ``schema_version``; JSON-safe when every payload is.
+
+        Runtime complexity: O(N * dimensions + reservations + T * (dimensions + labels)) for N
+        runners and T task records.
+        """
         return {
             "schema_version": EXECUTOR_SNAPSHOT_SCHEMA_VERSION,
             "fleet": self.fleet.to_dict(),
@@ -151,6 +161,9 @@ class ExecutorSnapshot:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExecutorSnapshot:
         """Read :meth:`to_dict` back and :meth:`check` it.
+
+        Runtime complexity: O(N * dimensions + reservations + T * (dimensions + labels)) for N
+        runners and T task records, the :meth:`check` included.
 
         Raises:
             InvalidSnapshotError: when malformed or inconsistent.

@@ -97,7 +97,7 @@ class AllocatorCollector(Collector):
         self._const = dict(const_labels or {})
 
     def describe(self) -> list[Metric]:
-        """Describe nothing up front: families depend on the fleet's dimensions."""
+        """Describe nothing up front: families depend on the fleet's dimensions. O(1)."""
         return []
 
     def _name(self, name: str) -> str:
@@ -110,7 +110,12 @@ class AllocatorCollector(Collector):
         return CounterMetricFamily(self._name(name), doc, labels=[*self._const, *labels])
 
     def collect(self) -> Iterator[Metric]:
-        """Yield the metric families of one ``allocator.metrics()`` call."""
+        """Yield the metric families of one ``allocator.metrics()`` call.
+
+        Runtime complexity: one ``allocator.metrics()`` (O(N) under the allocator's lock) plus
+        O(dimensions + counter labels) families, and O(N * dimensions) samples when per-runner
+        series are on.
+        """
         m = self._allocator.metrics()
         const = list(self._const.values())
 

@@ -180,12 +180,15 @@ class FillRun:
 
     @property
     def end_share(self) -> float:
-        """GPU allocated / capacity after the last pod (percent; 0 for an empty list)."""
+        """GPU allocated / capacity after the last pod (percent; 0 for an empty list). O(1)."""
         return 100.0 * int(self.allocated[-1]) / self.capacity if len(self.allocated) else 0.0
 
     @property
     def first_failure_share(self) -> float:
-        """GPU allocated / capacity just before the first failure (percent; the end if none)."""
+        """GPU allocated / capacity just before the first failure (percent; the end if none).
+
+        Runtime complexity: O(1).
+        """
         if self.first_failure is None:
             return self.end_share
         before = int(self.allocated[self.first_failure - 1]) if self.first_failure else 0

@@ -47,7 +47,10 @@ class FillStrategy:
 
     @staticmethod
     def devices(state: FillState, node: int, count: int, milli: int) -> list[int]:
-        """Best fit for a share (smallest remainder, lowest index); lowest free indexes else."""
+        """Best fit for a share (smallest remainder, lowest index); lowest free indexes else.
+
+        Runtime complexity: O(devices on the node).
+        """
         import numpy as np  # noqa: PLC0415
 
         row = state.dev[node]
@@ -113,7 +116,11 @@ class LibraryStrategy(FillStrategy):
         self.tasks = 0
 
     def choose(self, state: FillState, nodes: Nodes, pod: Pod) -> Choice:  # noqa: ARG002
-        """The allocator's runner and devices for ``pod``. As the allocator's decision."""
+        """The allocator's runner and devices for ``pod``. As the allocator's decision.
+
+        Runtime complexity: one :meth:`Allocator.try_allocate`, O(N) on the python backend (less on
+        numpy).
+        """
         from runtime_alloc import Resources  # noqa: PLC0415
 
         cpu, memory, count, milli = pod

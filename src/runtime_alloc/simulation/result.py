@@ -96,7 +96,10 @@ class SimulationResult:
     unschedulable_tasks: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-safe form (the ``results[]`` items of ``simulate --json``)."""
+        """Return the JSON-safe form (the ``results[]`` items of ``simulate --json``).
+
+        Runtime complexity: O(U + dimensions) for U unschedulable tasks.
+        """
         return {
             "strategy": self.strategy,
             "backend": self.backend,

@@ -79,16 +79,27 @@ class Strategy(Protocol):
 
     @property
     def name(self) -> str:
-        """A short name shown in metrics, explanations and reports."""
+        """A short name shown in metrics, explanations and reports.
+
+        An implementation should answer in O(1).
+        """
         ...  # pragma: no cover
 
     @property
     def maximize(self) -> bool:
-        """True when the highest score wins, False when the lowest does."""
+        """True when the highest score wins, False when the lowest does.
+
+        An implementation should answer in O(1).
+        """
         ...  # pragma: no cover
 
     def score(self, state: RunnerState, request: Resources) -> float:
-        """Score a *feasible* runner for ``request``; must be deterministic and finite."""
+        """Score a *feasible* runner for ``request``; must be deterministic and finite.
+
+        An implementation should cost O(dimensions): :func:`runtime_alloc.explain.explain`
+        (``Allocator.explain``) calls it once per feasible runner, so one explanation pays N times
+        its cost.
+        """
         ...  # pragma: no cover
 
 
@@ -184,6 +195,8 @@ for _name, _factory in (
 def strategy_from_name(name: str, weights: Mapping[str, int] | None = None) -> UtilizationStrategy:
     """Return a registered strategy by name (``EvenSpreadStrategy`` or ``even-spread``, ...).
 
+    Runtime complexity: O(1) lookup plus O(len(weights)) to check the weights.
+
     Raises:
         UnknownStrategyError: listing the valid names.
 
@@ -200,6 +213,8 @@ def strategy_from_name(name: str, weights: Mapping[str, int] | None = None) -> U
 
 def strategy_from_env(environ: Mapping[str, str] | None = None) -> UtilizationStrategy:
     """Return the strategy named by ``ALLOCATOR_STRATEGY``; unset or empty means EvenSpread.
+
+    Runtime complexity: O(1): one variable read and one :func:`strategy_from_name`.
 
     Args:
         environ: the environment to read (default ``os.environ``).

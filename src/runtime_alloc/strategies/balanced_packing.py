@@ -197,5 +197,5 @@ class BalancedPackingStrategy:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"name": ..., "weights": {}}`` (the snapshot form of a strategy)."""
+        """Return ``{"name": ..., "weights": {}}`` (the snapshot form of a strategy). O(1)."""
         return {"name": self.name, "weights": {}}

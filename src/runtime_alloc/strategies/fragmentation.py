@@ -209,12 +209,15 @@ class FragmentationStrategy:
 
     @property
     def shapes(self) -> tuple[tuple[int, int, int, int, float], ...]:
-        """The target workload now: ``(millicpu, memory_bytes, milli, count, weight)`` each."""
+        """The target workload now: ``(millicpu, memory_bytes, milli, count, weight)`` each.
+
+        Runtime complexity: O(1).
+        """
         return self._shapes
 
     @property
     def learned(self) -> bool:
-        """True when the target workload is learned from the requests scored."""
+        """True when the target workload is learned from the requests scored. O(1)."""
         return not self._given
 
     def __repr__(self) -> str:
@@ -225,7 +228,7 @@ class FragmentationStrategy:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"name": ..., "weights": {}}`` (the snapshot form of a strategy)."""
+        """Return ``{"name": ..., "weights": {}}`` (the snapshot form of a strategy). O(1)."""
         return {"name": self.name, "weights": {}}
 
     def class_index(self, states: Iterable[RunnerState]) -> Any:  # noqa: ANN401

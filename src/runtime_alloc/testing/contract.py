@@ -46,6 +46,9 @@ def contract_machine(
 ) -> type[AllocatorStateMachine]:
     """Return an :class:`AllocatorStateMachine` subclass that runs ``strategy`` on ``backend``.
 
+    Runtime complexity: O(1): it defines a class; the runs cost what :class:`AllocatorStateMachine`
+    says.
+
     ``check_round_trip`` sets :attr:`AllocatorStateMachine.check_round_trip`.
     """
     strategy = _checked(strategy)
@@ -78,6 +81,10 @@ def check_deterministic(
 ) -> None:
     """Property: scores are finite and repeatable, and equal inputs give equal decisions.
 
+    Cost: hypothesis' ``max_examples`` examples; each scores every runner for 8 requests twice
+    (16 N scores), restores two allocators from the snapshot (O(N + reservations) each) and makes
+    8 decisions on each.
+
     Raises:
         AssertionError: with the counterexample hypothesis found.
     """
@@ -107,6 +114,10 @@ def check_feasible_and_complete(
     strategy: Strategy, *, backend: str = "python", property_settings: settings | None = None
 ) -> None:
     """Property: never an infeasible runner; a runner whenever one is feasible; the best-scored one.
+
+    Cost: hypothesis' ``max_examples`` examples; each restores an allocator (O(N + reservations))
+    and makes 12 decisions, each checked against a snapshot and a reference scan:
+    O(N + reservations) per decision.
 
     Raises:
         AssertionError: with the counterexample hypothesis found.
@@ -145,6 +156,9 @@ def check_strategy_contract(
     property_settings: settings | None = None,
 ) -> None:
     """Run every contract check on ``strategy``: the state machine and the properties.
+
+    Cost: one :class:`AllocatorStateMachine` run plus :func:`check_deterministic` and
+    :func:`check_feasible_and_complete`, each with its hypothesis settings.
 
     Args:
         strategy: any object with ``name``, ``maximize`` and ``score(state, request)``.
@@ -187,14 +201,18 @@ class StrategyContract:
     check_round_trip: ClassVar[bool] = True
 
     def make_strategy(self) -> Strategy:
-        """Return the strategy under test (default: :attr:`strategy`)."""
+        """Return the strategy under test (default: :attr:`strategy`). O(1)."""
         if self.strategy is None:
             msg = f"{type(self).__name__} must set strategy = ... or override make_strategy()"
             raise TypeError(msg)
         return _checked(self.strategy)
 
     def test_state_machine(self) -> None:
-        """The allocator state machine passes with this strategy."""
+        """The allocator state machine passes with this strategy.
+
+        Cost: one state machine run with :attr:`state_machine_settings` (see
+        :func:`check_strategy_contract`).
+        """
         _run_machine(
             contract_machine(
                 self.make_strategy(), backend=self.backend, check_round_trip=self.check_round_trip
@@ -203,13 +221,19 @@ class StrategyContract:
         )
 
     def test_deterministic(self) -> None:
-        """Finite, repeatable scores; equal inputs give equal decisions."""
+        """Finite, repeatable scores; equal inputs give equal decisions.
+
+        Cost: as :func:`check_deterministic`.
+        """
         check_deterministic(
             self.make_strategy(), backend=self.backend, property_settings=self.property_settings
         )
 
     def test_feasible_and_complete(self) -> None:
-        """Never an infeasible runner; a runner whenever one is feasible; the best-ranked one."""
+        """Never an infeasible runner; a runner whenever one is feasible; the best-ranked one.
+
+        Cost: as :func:`check_feasible_and_complete`.
+        """
         check_feasible_and_complete(
             self.make_strategy(), backend=self.backend, property_settings=self.property_settings
         )

@@ -97,15 +97,20 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     # ------------------------------------------------------------------ hooks
 
     def make_strategy(self) -> Strategy:
-        """Return the strategy under test (default :class:`EvenSpreadStrategy`)."""
+        """Return the strategy under test (default :class:`EvenSpreadStrategy`). O(1)."""
         return EvenSpreadStrategy()
 
     def make_allocator(self, fleet: Sequence[Runner]) -> Any:  # noqa: ANN401
-        """Return the allocator (or executor wrapper) under test, holding ``fleet``."""
+        """Return the allocator (or executor wrapper) under test, holding ``fleet``.
+
+        Runtime complexity: O(N) for the N runners of ``fleet``.
+        """
         return Allocator(fleet, strategy=self.make_strategy(), backend="python")
 
     def restore_allocator(self, data: dict[str, Any]) -> Any:  # noqa: ANN401
         """Rebuild the allocator from ``snapshot().to_dict()`` after a simulated restart.
+
+        Runtime complexity: one ``from_snapshot``, O(N + reservations).
 
         The default uses the allocator's class ``from_snapshot``; return None to
         skip restarts (the default does for objects that are not an Allocator).
@@ -120,21 +125,30 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
         )
 
     def fleet_strategy(self) -> st.SearchStrategy[list[Runner]]:
-        """The initial fleets (default :func:`fleets`)."""
+        """The initial fleets (default :func:`fleets`). O(1) to build; each draw costs O(N)."""
         return fleets()
 
     def request_strategy(self) -> st.SearchStrategy[Resources]:
-        """The task requests (default :func:`requests` within the allocator's slot limit)."""
+        """The task requests (default :func:`requests` within the allocator's slot limit).
+
+        Runtime complexity: O(1) to build; each draw costs O(dimensions).
+        """
         return requests(getattr(self.allocator, "max_task_slots", 16))
 
     def capacity_strategy(self) -> st.SearchStrategy[Resources]:
-        """Capacities of runners added later (default 1..32 slots)."""
+        """Capacities of runners added later (default 1..32 slots).
+
+        Runtime complexity: O(1) to build; each draw costs O(dimensions).
+        """
         return resources(min_slots=1, max_slots=32)
 
     # ------------------------------------------------------------------ helpers
 
     def model_snapshot(self) -> FleetSnapshot:
-        """The snapshot the allocator must equal, built from the model."""
+        """The snapshot the allocator must equal, built from the model.
+
+        Runtime complexity: O(N * dimensions + reservations).
+        """
         sums = {name: Resources() for name in self.model_runners}
         for reservation in self.model_held.values():
             sums[reservation.runner] += reservation.resources
@@ -165,7 +179,7 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
 
     @initialize(fleet=from_machine(lambda m: m.fleet_strategy().map(_Fleet)))
     def init_allocator(self, fleet: list[Runner]) -> None:
-        """Create the allocator under test."""
+        """Create the allocator under test. O(N) for the N runners drawn."""
         with quiet_weights():  # generated fleets may lack a weighed resource
             self.allocator = self.make_allocator(list(fleet))
         self.model_runners = {r.name: r for r in fleet}
@@ -173,7 +187,10 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     @precondition(lambda self: self.model_held)
     @rule(data=st.data())
     def allocate_duplicate(self, data: st.DataObject) -> None:
-        """Allocating a held task id fails and changes nothing."""
+        """Allocating a held task id fails and changes nothing.
+
+        Cost: one failed ``allocate`` plus the unchanged-state check, O(N + reservations).
+        """
         task = data.draw(st.sampled_from(sorted(self.model_held)), label="task")
         self.expect_error(
             f"allocate({task!r})", DuplicateTaskError, lambda: self.allocator.allocate(task)
@@ -181,7 +198,10 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
 
     @rule()
     def release_unknown(self) -> None:
-        """Releasing a task that holds nothing fails and changes nothing."""
+        """Releasing a task that holds nothing fails and changes nothing.
+
+        Cost: one failed ``release`` plus the unchanged-state check, O(N + reservations).
+        """
         task = self._new_task()
         self.expect_error(
             f"release({task!r})", UnknownTaskError, lambda: self.allocator.release(task)
@@ -198,7 +218,7 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
         ),
     )
     def add_runner(self, capacity: Resources, labels: tuple[str, ...]) -> None:
-        """Register a new runner."""
+        """Register a new runner. O(1) plus one ``add_runner``."""
         name = f"n{self._next_runner}"
         self._next_runner += 1
         runner = Runner(name, capacity, labels)
@@ -208,7 +228,10 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     @precondition(lambda self: self.model_runners)
     @rule(data=st.data())
     def add_duplicate_runner(self, data: st.DataObject) -> None:
-        """Registering a taken runner name fails and changes nothing."""
+        """Registering a taken runner name fails and changes nothing.
+
+        Cost: one failed ``add_runner`` plus the unchanged-state check, O(N + reservations).
+        """
         name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
         runner = Runner.parse(name, "cpu=1")
         self.expect_error(
@@ -218,7 +241,11 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     @precondition(lambda self: self.model_runners)
     @rule(data=st.data(), drain=st.booleans())
     def drain_or_undrain(self, data: st.DataObject, drain: bool) -> None:
-        """Drain or undrain a runner; its reservations stay."""
+        """Drain or undrain a runner; its reservations stay.
+
+        Cost: one ``drain_runner`` or ``undrain_runner``; a repeated one also checks that nothing
+        changed, O(N + reservations).
+        """
         name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
         if drain == (name in self.model_draining):
             # draining a draining runner (or undraining an active one) is allowed and a no-op
@@ -237,7 +264,10 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     @precondition(lambda self: self.model_runners)
     @rule(data=st.data(), force=st.booleans())
     def remove_runner(self, data: st.DataObject, force: bool) -> None:
-        """Remove a runner: refused while busy unless forced; forced returns exactly the evicted."""
+        """Remove a runner: refused while busy unless forced; forced returns exactly the evicted.
+
+        Runtime complexity: O(reservations) to find the runner's, plus one ``remove_runner``.
+        """
         name = data.draw(st.sampled_from(list(self.model_runners)), label="name")
         held = tuple(r for r in self.model_held.values() if r.runner == name)
         call = f"remove_runner({name!r}, force={force})"
@@ -260,14 +290,21 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
 
     @rule(data=st.data(), kind=st.sampled_from(["drain_runner", "undrain_runner", "remove_runner"]))
     def call_missing_runner(self, data: st.DataObject, kind: str) -> None:
-        """Operations on an unknown runner (never added, or removed) fail and change nothing."""
+        """Operations on an unknown runner (never added, or removed) fail and change nothing.
+
+        Cost: one failed call plus the unchanged-state check, O(N + reservations).
+        """
         name = data.draw(st.sampled_from(self.missing_runner_names()), label="name")
         method = getattr(self.allocator, kind)
         self.expect_error(f"{kind}({name!r})", UnknownRunnerError, lambda: method(name))
 
     @rule()
     def restart(self) -> None:
-        """Persist the snapshot as JSON and rebuild the allocator from it (an executor restart)."""
+        """Persist the snapshot as JSON and rebuild the allocator from it (an executor restart).
+
+        Runtime complexity: O(N + reservations): a snapshot, its JSON round trip and one
+        :meth:`restore_allocator`.
+        """
         data = json.loads(json.dumps(self.allocator.snapshot().to_dict()))
         with quiet_weights():
             restored = self.restore_allocator(data)
@@ -279,6 +316,9 @@ class AllocatorStateMachine(PlacementRules, RuleBasedStateMachine):
     @invariant()
     def allocator_matches_model(self) -> None:
         """After every step: the invariants hold and the snapshot equals the model.
+
+        Runtime complexity: O(N * dimensions + reservations) per step (the invariants, a snapshot
+        and the model's), plus a JSON round trip of the same cost for each new snapshot.
 
         The JSON round trip (``to_dict`` -> ``from_snapshot``) is checked once
         for every distinct snapshot the run reaches: a step that changed

@@ -67,7 +67,7 @@ class DeviceFleet(_NamedRows):
 
     @property
     def gpu_milli(self) -> int:
-        """Total GPU capacity in milli-GPUs."""
+        """Total GPU capacity in milli-GPUs. O(nodes): sums the device counts."""
         return int(self.devices.sum()) * DEVICE_MILLI
 
 
@@ -90,7 +90,7 @@ class DevicePods(_NamedRows):
 
     @property
     def gpu_milli(self) -> npt.NDArray[np.int64]:
-        """GPU milli asked by each pod (``count * milli``)."""
+        """GPU milli asked by each pod (``count * milli``). O(P): a new array of the P pods."""
         return self.count * self.milli
 
 

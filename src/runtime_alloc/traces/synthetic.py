@@ -40,6 +40,8 @@ _GIB = 2**30
 def default_fleet() -> tuple[Runner, ...]:
     """Return the default fleet: 12 runners of 8 cores/32 GiB and 4 of 16 cores/64 GiB.
 
+    Runtime complexity: O(1): 16 fixed runners, parsed anew on each call.
+
     >>> [str(r.capacity) for r in default_fleet()[11:13]]
     ['cpu=8,memory=32Gi,slots=16', 'cpu=16,memory=64Gi,slots=16']
     """

@@ -39,7 +39,10 @@ MAX_ITEMS = 4_000_000
 
 
 def plan(backend: NumpyBackend, request: Resources, require: frozenset[str], count: int) -> Any:  # noqa: ANN401
-    """Return the rows (int64 array, in placement order, at most ``count``) or None."""
+    """Return the rows (int64 array, in placement order, at most ``count``) or None.
+
+    Runtime complexity: O(N log N + count) vectorized over the N feasible rows.
+    """
     t = backend.table
     idx = slice(0, t.nrows)
     rows = np.flatnonzero(backend.feasible(idx, request, require))

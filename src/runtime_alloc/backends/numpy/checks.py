@@ -20,7 +20,10 @@ __all__ = ["check_classes", "check_table"]
 
 
 def check_table(table: Table, states: Mapping[str, RunnerState]) -> None:
-    """Assert that every column and block bound agrees with ``states`` (tests call this)."""
+    """Assert that every column and block bound agrees with ``states`` (tests call this).
+
+    Runtime complexity: O(N * (dimensions + devices)); the block bounds vectorized.
+    """
     assert set(table.row_of) == set(states), "runner sets differ"  # noqa: S101
     seqs = [table.sequence.item(table.row_of[name]) for name in states]
     assert seqs == sorted(seqs), "registration order lost"  # noqa: S101
@@ -57,7 +60,10 @@ def check_table(table: Table, states: Mapping[str, RunnerState]) -> None:
 
 
 def check_classes(index: ClassIndex, rows: dict[int, Any]) -> None:
-    """Assert that r-classes agree with ``rows`` (row -> (reserved, usable)); for tests."""
+    """Assert that r-classes agree with ``rows`` (row -> (reserved, usable)); for tests.
+
+    Runtime complexity: O(rows + heap entries).
+    """
     counts: dict[tuple[int, tuple[int, int, int]], int] = {}
     for row, (r, usable) in rows.items():
         cls = index.rclass_of[row]

@@ -23,14 +23,17 @@ CPU_TIERS = 16
 
 
 def device_tier(share: int, whole: int) -> int:
-    """The tier of a runner whose largest free share is ``share``, with ``whole`` wholly free."""
+    """The tier of a runner whose largest free share is ``share``, with ``whole`` wholly free.
+
+    Runtime complexity: O(1).
+    """
     if whole > 0:
         return _WHOLE + min(whole, NTIERS - 1 - _WHOLE)
     return share // 100
 
 
 def first_tier(milli: int) -> int:
-    """The lowest tier that may hold a request of ``milli`` (a share or whole devices)."""
+    """The lowest tier that may hold a request of ``milli`` (a share or whole devices). O(1)."""
     if milli < DEVICE_MILLI:
         return milli // 100
     return _WHOLE + min(milli // DEVICE_MILLI, NTIERS - 1 - _WHOLE)
@@ -110,7 +113,10 @@ class DeviceGroup:
         self.inheap: set[tuple[int, ...]] = set()
 
     def key(self, r: tuple[int, ...]) -> float:
-        """``sum_d w_d*r_d/c_d`` in float, over the scored dimensions in order."""
+        """``sum_d w_d*r_d/c_d`` in float, over the scored dimensions in order.
+
+        Runtime complexity: O(scored dimensions).
+        """
         total = 0.0
         for d, w, cf in self.scored:
             total += float(w * r[d]) / cf
@@ -130,6 +136,8 @@ class DeviceGroup:
     def heap_id(self, r: tuple[int, ...]) -> int:
         """The heap of class ``r``: device tier * cpu tiers + cpu tier.
 
+        Runtime complexity: O(1).
+
         On a pooled amount the device tier is that of its free milli as devices.
         """
         at = self.tier_at
@@ -142,7 +150,10 @@ class DeviceGroup:
         return tier * self.nc + cpu
 
     def heap(self, r: tuple[int, ...]) -> list[tuple[float, tuple[int, ...]]]:
-        """The heap of class ``r``, made (and the visit orders dropped) when new."""
+        """The heap of class ``r``, made (and the visit orders dropped) when new.
+
+        Runtime complexity: O(1), plus clearing the cached visit orders when the heap is new.
+        """
         i = self.heap_id(r)
         h = self.heaps.get(i)
         if h is None:
@@ -152,6 +163,8 @@ class DeviceGroup:
 
     def visit(self, t0: int, q0: int) -> list[list[tuple[float, tuple[int, ...]]]]:
         """The heaps that may hold a request in device tier ``t0`` or above with ``q0`` cpu.
+
+        Runtime complexity: O(1) when the order is cached, else O(H log H) for H heaps.
 
         Those that hold only fitting device states and free cpu come first, the
         fullest first when the highest score wins and the emptiest first

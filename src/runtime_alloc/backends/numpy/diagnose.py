@@ -42,11 +42,14 @@ class TableColumns:
         self._capacity: dict[str, Any] = {}
 
     def everyone(self) -> Any:  # noqa: ANN401
-        """A mask of every row."""
+        """A mask of every row. O(R) for the R rows diagnosed."""
         return np.ones(self.size, np.bool_)
 
     def labels_ok(self) -> Any:  # noqa: ANN401
-        """Rows whose labels include every required label (and one ``require_any``)."""
+        """Rows whose labels include every required label (and one ``require_any``).
+
+        Runtime complexity: O(R + S * L) for R rows diagnosed, S label sets and L required labels.
+        """
         if not self.require:
             return self.everyone()
         ok = self.table.label_table(self.require)[self._labelsets]
@@ -56,11 +59,14 @@ class TableColumns:
         return ok
 
     def device_offer(self, kind: str, amount: int) -> Any:  # noqa: ANN401
-        """What each row's ``kind`` devices offer ``amount`` (-1 without); None if none has."""
+        """What each row's ``kind`` devices offer ``amount`` (-1 without); None if none has.
+
+        Runtime complexity: O(R * devices) for the R rows diagnosed.
+        """
         return self.table.devices.offer(self.rows, kind, amount)
 
     def draining(self) -> Any:  # noqa: ANN401
-        """Rows being drained."""
+        """Rows being drained. O(R) for the R rows diagnosed."""
         return self.table.draining[self.rows]
 
     def _column(self, dimension: str, *, reserved: bool) -> Any:  # noqa: ANN401
@@ -74,44 +80,57 @@ class TableColumns:
         return cols[1 if reserved else 0][self.rows]
 
     def capacity(self, dimension: str) -> Any:  # noqa: ANN401
-        """Each row's capacity in ``dimension`` (0 where the table has no such column)."""
+        """Each row's capacity in ``dimension`` (0 where the table has no such column).
+
+        Runtime complexity: O(R) for the R rows diagnosed on the first call per dimension, then
+        O(1).
+        """
         column = self._capacity.get(dimension)
         if column is None:
             column = self._capacity[dimension] = self._column(dimension, reserved=False)
         return column
 
     def free(self, dimension: str) -> Any:  # noqa: ANN401
-        """Each row's capacity minus reserved amount in ``dimension``."""
+        """Each row's capacity minus reserved amount in ``dimension``.
+
+        Runtime complexity: O(R) for the R rows diagnosed.
+        """
         return self.capacity(dimension) - self._column(dimension, reserved=True)
 
     @staticmethod
     def at_least(column: Any, amount: int) -> Any:  # noqa: ANN401
-        """Rows whose value in ``column`` is >= ``amount``."""
+        """Rows whose value in ``column`` is >= ``amount``. O(R) over the column."""
         return column >= amount
 
     @staticmethod
     def both(a: Any, b: Any) -> Any:  # noqa: ANN401
-        """Rows in ``a`` and in ``b``."""
+        """Rows in ``a`` and in ``b``. O(R) over the masks."""
         return a & b
 
     @staticmethod
     def but_not(a: Any, b: Any) -> Any:  # noqa: ANN401
-        """Rows in ``a`` and not in ``b``."""
+        """Rows in ``a`` and not in ``b``. O(R) over the masks."""
         return a & ~b
 
     @staticmethod
     def first_and_count(mask: Any) -> tuple[int, int]:  # noqa: ANN401
-        """The position of the first row in ``mask`` (0 when none) and their count."""
+        """The position of the first row in ``mask`` (0 when none) and their count.
+
+        Runtime complexity: O(R) over the mask.
+        """
         count = int(np.count_nonzero(mask))
         return (int(np.argmax(mask)) if count else 0), count
 
     @staticmethod
     def largest(column: Any, mask: Any) -> int:  # noqa: ANN401
-        """The largest value of ``column`` over the non-empty ``mask``."""
+        """The largest value of ``column`` over the non-empty ``mask``. O(R) over the mask."""
         return int(column[mask].max())
 
     def label_sets(self, mask: Any) -> list[tuple[frozenset[str], int, int]]:  # noqa: ANN401
-        """``(labels, first position, count)`` per distinct label set of rows in ``mask``."""
+        """``(labels, first position, count)`` per distinct label set of rows in ``mask``.
+
+        Runtime complexity: O(R log R) over the mask (``np.unique`` sorts).
+        """
         positions = np.flatnonzero(mask)
         if positions.size == 0:
             return []

@@ -16,6 +16,8 @@ __all__ = ["flatten", "write_csv"]
 def flatten(result: SimulationResult) -> dict[str, Any]:
     """Return ``result.to_dict()`` with nested keys joined by ``_`` (empty cell for None).
 
+    Runtime complexity: O(size of ``result.to_dict()``), the unschedulable list (O(U)) included.
+
     The list of unschedulable tasks is left out (their count is the ``unschedulable`` cell;
     the JSON report lists them with their reasons).
     """
@@ -35,7 +37,10 @@ def flatten(result: SimulationResult) -> dict[str, Any]:
 
 
 def write_csv(results: Sequence[SimulationResult], target: str) -> None:
-    """Write one row per result to ``target`` (``-`` for stdout)."""
+    """Write one row per result to ``target`` (``-`` for stdout).
+
+    Runtime complexity: O(R * F^2) for R results of F fields (the header is merged in order).
+    """
     rows = [flatten(r) for r in results]
     fields = list(rows[0])
     for row in rows[1:]:

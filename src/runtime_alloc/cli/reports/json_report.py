@@ -19,7 +19,10 @@ SCHEMA_VERSION = 1
 
 
 def load_schema(command: str) -> dict[str, Any]:
-    """Return the JSON Schema shipped for ``command`` (``simulate`` or ``bench``)."""
+    """Return the JSON Schema shipped for ``command`` (``simulate`` or ``bench``).
+
+    Runtime complexity: O(size of the schema file).
+    """
     text = (
         resources.files("runtime_alloc.cli.reports")
         .joinpath(f"{command}.schema.json")
@@ -30,7 +33,10 @@ def load_schema(command: str) -> dict[str, Any]:
 
 
 def build_report(command: str, parameters: Mapping[str, Any], **extra: Any) -> dict[str, Any]:  # noqa: ANN401
-    """Return the common report envelope with ``extra`` keys (``results``, ...) appended."""
+    """Return the common report envelope with ``extra`` keys (``results``, ...) appended.
+
+    Runtime complexity: O(len(parameters) + len(extra)); ``extra`` is not copied.
+    """
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"runtime-alloc {command}",
@@ -43,7 +49,10 @@ def build_report(command: str, parameters: Mapping[str, Any], **extra: Any) -> d
 
 
 def write_json(report: Mapping[str, Any], target: str) -> None:
-    """Write ``report`` to the file ``target``, or to stdout when ``target`` is ``-``."""
+    """Write ``report`` to the file ``target``, or to stdout when ``target`` is ``-``.
+
+    Runtime complexity: O(size of the report).
+    """
     text = json.dumps(report, indent=2, allow_nan=False) + "\n"
     if target == "-":
         sys.stdout.write(text)

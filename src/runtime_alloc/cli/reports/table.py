@@ -29,6 +29,8 @@ def verdict(
 ) -> str:
     """One line saying which strategy wins a metric and by how much.
 
+    Runtime complexity: O(S log S) for S values.
+
     Values that print the same in ``unit`` (as the table shows them) are a tie.
 
     >>> verdict([10.0, 8.0], ["EvenSpreadStrategy", "MaxPackingStrategy"], lower_wins=True)
@@ -109,6 +111,8 @@ def _rows(results: Sequence[SimulationResult]) -> list[_Row]:
 def summary(results: Sequence[SimulationResult]) -> str:
     """A closing sentence comparing the first two strategies on runners, balance and waiting.
 
+    Runtime complexity: O(1): it reads the first two results.
+
     Each value is named with its strategy; values that print the same are said once.
     """
     if len(results) < 2:
@@ -148,6 +152,8 @@ def summary(results: Sequence[SimulationResult]) -> str:
 def unschedulable_lines(results: Sequence[SimulationResult]) -> list[str]:
     """Which tasks no runner could ever hold, grouped by the allocator's reason.
 
+    Runtime complexity: O(U) for U unschedulable tasks.
+
     The fleet alone decides this, so every strategy has the same list; it is read
     from the first result.
     """
@@ -167,7 +173,10 @@ def unschedulable_lines(results: Sequence[SimulationResult]) -> list[str]:
 
 
 def print_table(results: Sequence[SimulationResult], title: str, file: IO[str]) -> None:
-    """Print the comparison with rich (no colour when ``file`` is not a terminal)."""
+    """Print the comparison with rich (no colour when ``file`` is not a terminal).
+
+    Runtime complexity: O(M * S log S) for M metric rows and S results.
+    """
     from rich.console import Console  # noqa: PLC0415 (optional dependency)
     from rich.table import Table  # noqa: PLC0415
 

@@ -26,6 +26,9 @@ app.conf.update(worker_prefetch_multiplier=1, task_acks_late=False)
 
 @app.task(name="runtime_alloc.sleep")  # type: ignore[untyped-decorator]
 def sleep(seconds: float) -> float:
-    """Sleep ``seconds`` and return them."""
+    """Sleep ``seconds`` and return them.
+
+    Cost: ``seconds`` of wall time on the worker; O(1) work.
+    """
     time.sleep(seconds)
     return seconds

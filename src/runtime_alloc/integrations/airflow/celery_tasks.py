@@ -24,6 +24,9 @@ TASK_NAME = "runtime_alloc.execute_workload"
 def execute_workload(workload_json: str) -> int:
     """Run the serialized ``ExecuteTask``; raise when its supervisor exits non-zero.
 
+    Cost: blocks the Celery worker for the whole task (one :func:`run_workload_json`); O(1) work
+    here.
+
     Raises:
         RuntimeError: the exit code is in the message.
     """

@@ -36,6 +36,9 @@ def run_workload_json(text: str) -> int:
 def run_in_subprocess(text: str) -> int:
     """Run the workload in a fresh interpreter (the local mode's payload).
 
+    Cost: blocks for a fresh interpreter and the whole task (one ``subprocess.run``); O(1) work
+    here.
+
     Raises:
         RuntimeError: the task process exited non-zero (the code is in the message).
     """
