@@ -124,22 +124,28 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
 
     @property
     def strategy(self) -> Strategy:
-        """The strategy in use."""
+        """The strategy in use. O(1)."""
         return self._strategy
 
     @property
     def backend(self) -> str:
-        """The backend in use (``"python"``, ``"numpy"`` or ``"compiled"``), ``"auto"`` resolved."""
+        """The backend in use (``"python"``, ``"numpy"`` or ``"compiled"``), ``"auto"`` resolved.
+
+        O(1).
+        """
         return self._backend.name
 
     @property
     def default_request(self) -> Resources:
-        """The request of a task that gives none."""
+        """The request of a task that gives none. O(1)."""
         return self._default_request
 
     @property
     def release_states(self) -> frozenset[str]:
-        """The completion states :meth:`release` accepts (the built-ins and the added ones)."""
+        """The completion states :meth:`release` accepts (the built-ins and the added ones).
+
+        O(1).
+        """
         return self._release_states
 
     @property
@@ -149,7 +155,7 @@ class Allocator(AllocatorPlacement, AllocatorFleet, AllocatorViews):
 
     @property
     def max_task_slots(self) -> int:
-        """The most slots one task may ask for."""
+        """The most slots one task may ask for. O(1)."""
         return self._max_task_slots
 
     def __len__(self) -> int:
