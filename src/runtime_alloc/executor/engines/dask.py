@@ -26,6 +26,7 @@ lambdas and closures work; use :func:`functools.partial` for arguments).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -41,16 +42,16 @@ from runtime_alloc.executor.engines._catalogue import runner_catalogue
 from runtime_alloc.executor.engines._dispatch import dispatch
 from runtime_alloc.executor.engines.dask_comms import CommIntervals, check_comm_interval
 from runtime_alloc.executor.engines.dask_relay import (
+    CALL,
     KEY_PREFIX,
     MembershipRelay,
-    PickledOnce,
-    relaying,
+    completion_relay,
     remove_plugins,
 )
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
-__all__ = ["KEY_PREFIX", "DaskEngine", "MembershipRelay", "PickledOnce"]
+__all__ = ["KEY_PREFIX", "DaskEngine", "MembershipRelay"]
 
 SWEEP = 0.2
 """Seconds between two looks at the open futures for an end that no relay reported."""
@@ -109,7 +110,9 @@ class DaskEngine:
         self._client_arg = client
         self.client: Client | None = client if isinstance(client, Client) else None
         self._topic = f"runtime-alloc-{uuid.uuid4().hex[:12]}"
-        self._relay = MembershipRelay(self._topic, report_starts=report_starts)
+        self._prefix = f"{KEY_PREFIX}{self._topic[-12:]}~"  # this engine's keys
+        self._relay = MembershipRelay(self._topic, report_starts=report_starts, prefix=self._prefix)
+        self._completions = completion_relay(f"{self._topic}-ends", self._topic, self._prefix)
         self._intervals: CommIntervals | None = None  # set by open() with comm_interval
         self._lock = threading.Lock()
         self._addresses: dict[str, str] = {}  # runner -> current worker address
@@ -123,7 +126,6 @@ class DaskEngine:
         self._done: queue.SimpleQueue[tuple[Future, tuple[str, int]] | None] = queue.SimpleQueue()
         self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
-        self._run = PickledOnce(relaying(self._topic))  # pickled once, not per submit
 
     # ------------------------------------------------------------------ Engine
 
@@ -150,6 +152,7 @@ class DaskEngine:
         threading.Thread(target=self._fetch, name="runtime-alloc-dask-results", daemon=True).start()
         client.subscribe_topic(self._topic, self._on_relay)
         client.register_plugin(self._relay)
+        client.register_plugin(self._completions)  # on every worker, and those joining later
         for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
             self._on_member(str(info.get("name", address)), address)
 
@@ -165,7 +168,7 @@ class DaskEngine:
             raise InvalidArgumentError(msg)
         client = self.client
         assert client is not None  # noqa: S101 (open() ran)
-        key = f"{KEY_PREFIX}{task_id}~{attempt}~{uuid.uuid4().hex[:8]}"
+        key = f"{self._prefix}{task_id}~{attempt}~{uuid.uuid4().hex[:8]}"
         with self._lock:
             address = self._addresses.get(runner)
             if address is None:
@@ -176,7 +179,7 @@ class DaskEngine:
                 self._starts.setdefault(address, []).append((key, payload))
                 return
         future = client.submit(
-            self._run, payload, key=key, workers=[address], allow_other_workers=False, pure=False
+            CALL, payload, key=key, workers=[address], allow_other_workers=False, pure=False
         )
         self._keep([key], [future])
 
@@ -193,7 +196,7 @@ class DaskEngine:
             keys = [key for key, _ in items]
             try:
                 futures = client.map(  # type: ignore[union-attr]
-                    self._run,
+                    CALL,
                     [payload for _, payload in items],
                     key=keys,
                     workers=[address],
@@ -256,6 +259,9 @@ class DaskEngine:
             intervals, self._intervals = self._intervals, None
             if intervals is not None:
                 intervals.restore(client)
+            if client.status == "running":
+                with contextlib.suppress(Exception):  # a worker gone, or never registered
+                    client.unregister_worker_plugin(self._completions.name)
             remove_plugins(client, [self._relay.name])
             if not isinstance(self._client_arg, Client):
                 client.close()
