@@ -26,7 +26,9 @@ lambdas and closures work; use :func:`functools.partial` for arguments).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import queue
 import threading
 import time
@@ -126,6 +128,9 @@ class DaskEngine:
         self._done: queue.SimpleQueue[tuple[Future, tuple[str, int]] | None] = queue.SimpleQueue()
         self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
+        self._collecting = threading.local()  # .on: starts wait for the end of the delivery
+        self._inbox: list[Event] = []  # relayed on the client's event loop, not yet delivered
+        self._flush_due = False  # a _flush is scheduled on the client's event loop
 
     # ------------------------------------------------------------------ Engine
 
@@ -154,7 +159,7 @@ class DaskEngine:
         client.register_plugin(self._relay)
         client.register_plugin(self._completions)  # on every worker, and those joining later
         for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
-            self._on_member(str(info.get("name", address)), address)
+            self._on_member(str(info.get("name", address)), address, self._events.put)
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
         """Submit the attempt pinned to the runner's current worker. O(1) plus one message.
@@ -175,7 +180,7 @@ class DaskEngine:
                 return  # the worker is gone; its RunnerLeft evicts the task
             self._keys[(task_id, attempt)] = key
             self._attempts[key] = (task_id, attempt)
-            if threading.current_thread() is self._thread:
+            if getattr(self._collecting, "on", False):  # inside a delivery of the engine
                 self._starts.setdefault(address, []).append((key, payload))
                 return
         future = client.submit(
@@ -229,8 +234,7 @@ class DaskEngine:
                     self._futures[key] = future  # its end comes by the relay (or the sweep)
                 elif self._ended.pop(key, False) is False:
                     dropped.append(future)  # cancelled meanwhile (ended ones just go)
-        for future in dropped:
-            future.cancel()
+        _cancel(dropped)
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:  # noqa: ARG002
         """Cancel the attempt's future (a pinned task of a dead worker would wait forever). O(1)."""
@@ -239,7 +243,7 @@ class DaskEngine:
             self._attempts.pop(key or "", None)
             future = self._futures.pop(key or "", None)
         if future is not None:
-            future.cancel()
+            _cancel([future])
 
     def close(self) -> None:
         """Stop the dispatcher, cancel open futures, remove the plugins, close a client it made.
@@ -254,8 +258,7 @@ class DaskEngine:
             self._futures.clear()
         client = self.client
         if client is not None:
-            for future in futures:
-                future.cancel()
+            _cancel(futures)
             intervals, self._intervals = self._intervals, None
             if intervals is not None:
                 intervals.restore(client)
@@ -272,7 +275,7 @@ class DaskEngine:
         message = event[1]
         op = message.get("op")
         if op == "add":
-            self._on_member(str(message["name"]), str(message["address"]))
+            self._on_member(str(message["name"]), str(message["address"]), self._relayed)
         elif op == "remove":
             name = message.get("name")
             with self._lock:
@@ -281,12 +284,12 @@ class DaskEngine:
                     del self._addresses[str(name)]
             if current:
                 reason = f"worker removed ({message.get('reason') or 'unknown'})"
-                self._events.put(RunnerLeft(str(name), lost=True, reason=reason))
+                self._relayed(RunnerLeft(str(name), lost=True, reason=reason))
         elif op == "processing":
             with self._lock:
                 attempt = self._attempts.get(str(message["key"]))
             if attempt is not None:
-                self._events.put(TaskStarted(*attempt))
+                self._relayed(TaskStarted(*attempt))
         elif op in ("done", "failed", "fetch"):  # relayed by the worker as the task ended
             key = str(message["key"])
             with self._lock:
@@ -299,13 +302,13 @@ class DaskEngine:
             if attempt is None:
                 return  # cancelled, or the sweep reported it
             if op == "done":  # the future is dropped: the worker releases the result
-                self._events.put(TaskFinished(*attempt, "success", result=message.get("result")))
+                self._relayed(TaskFinished(*attempt, "success", result=message.get("result")))
             elif op == "failed":
-                self._events.put(TaskFinished(*attempt, "failed", error=str(message["error"])))
+                self._relayed(TaskFinished(*attempt, "failed", error=str(message["error"])))
             else:
                 self._done.put((future or Future(key, self.client), attempt))
 
-    def _on_member(self, name: str, address: str) -> None:
+    def _on_member(self, name: str, address: str, emit: Callable[[Event], None]) -> None:
         runner = self._catalogue(name)
         if runner is None:
             return
@@ -313,7 +316,7 @@ class DaskEngine:
             new = name not in self._addresses
             self._addresses[name] = address  # a restarted worker: the new address wins
         if new:
-            self._events.put(RunnerJoined(runner))
+            emit(RunnerJoined(runner))
 
     def _sweep(self) -> list[tuple[Future, tuple[str, int]]]:
         """Take the open futures that ended without a relay. O(open futures).
@@ -380,5 +383,44 @@ class DaskEngine:
                 continue  # the worker died: its RunnerLeft resubmits the task
             self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
 
+    def _relayed(self, event: Event) -> None:
+        """Queue a relayed event for delivery on the client's event loop (where relays arrive).
+
+        Every relay read from one message of the scheduler is delivered as one batch, by
+        one ``_flush`` scheduled after them: no hop to another thread. O(1).
+        """
+        self._inbox.append(event)
+        if not self._flush_due:
+            self._flush_due = True
+            self.client.loop.add_callback(self._flush)  # type: ignore[union-attr]
+
+    def _flush(self) -> None:
+        """On the client's event loop: deliver the relayed events, then send the starts."""
+        self._flush_due = False
+        batch, self._inbox = self._inbox, []
+        sink = self._sink
+        if not batch or sink is None:
+            return
+        self._collecting.on = True
+        try:
+            sink(batch)
+        finally:
+            self._collecting.on = False
+        self._send_starts()
+
     def _dispatch(self) -> None:
+        self._collecting.on = True  # this thread's deliveries send their starts after them
         dispatch(self._events, lambda: self._sink, self._send_starts)
+
+
+_CANCELLING: set[asyncio.Future[Any]] = set()  # kept until done (the loop holds weak refs)
+
+
+def _cancel(futures: Iterable[Future]) -> None:
+    """Cancel futures from any thread (on the client's event loop, cancel is a coroutine)."""
+    for future in futures:
+        pending = future.cancel()
+        if inspect.isawaitable(pending):
+            task = asyncio.ensure_future(pending)
+            _CANCELLING.add(task)
+            task.add_done_callback(_CANCELLING.discard)
