@@ -2,17 +2,21 @@
 
 Dask has no placement hook, and its own choice checks only a worker's
 declared totals, not what is free; so the executor decides and the engine
-pins: ``client.submit(payload, key=..., workers=[address],
-allow_other_workers=False, pure=False)``. A runner is a worker started with
+pins: ``client.submit(CALL, payload, key=..., workers=[address],
+allow_other_workers=False, pure=False)`` (``CALL(payload)`` runs
+``payload()``; it pickles by reference, so a task costs what Dask's own
+``client.submit(payload)`` does). A runner is a worker started with
 ``--name runner-1`` (give it at least as many threads as the runner has
 slots). The engine:
 
 * registers a :class:`MembershipRelay` scheduler plugin (it and the
-  relaying task function live in :mod:`.dask_relay`) that relays
+  completion relay live in :mod:`.dask_relay`) that relays
   ``add_worker``, ``remove_worker`` and the ``processing`` transition of the
-  engine's keys with ``scheduler.log_event(topic, ...)``; the client follows
-  them with ``subscribe_topic`` (the scheduler must be able to import
-  ``runtime_alloc``);
+  engine's keys with ``scheduler.log_event(topic, ...)``, and a worker plugin
+  (sent by value) that relays the end of each of the engine's tasks, with a
+  small result, the same way; the client follows them with
+  ``subscribe_topic`` (the scheduler must be able to import
+  ``runtime_alloc``; the workers need not);
 * maps a runner to its worker's current address by the worker's name, so a
   worker that comes back under a new address (a nanny restart) gets the new
   tasks, and reports the runner lost when its current address is removed;
@@ -89,11 +93,14 @@ class DaskEngine:
             RuntimeError, from the client or scheduler; a worker's
             AttributeError), changing nothing.
 
-    Threading: events are delivered from one dispatcher thread of the engine,
-    in batches (a list of what piled up since the last delivery). The tasks the
-    executor starts while it handles a delivery (on that thread) are sent when
-    the delivery returns, in one ``client.map`` message per worker; a task
-    started from any other thread is sent at once with ``client.submit``.
+    Threading: the relayed events (completions, starts, membership) are
+    delivered on the client's event-loop thread, where they arrive: all those
+    of one scheduler message in one batch. Events of the engine's own threads
+    (results gathered, futures that ended without a relay) are delivered from
+    one dispatcher thread of the engine, in batches too. The tasks the executor
+    starts while it handles a delivery of either kind are sent when the
+    delivery returns, in one ``client.map`` message per worker; a task started
+    from any other thread (``submit``) is sent at once with ``client.submit``.
     """
 
     def __init__(
@@ -155,10 +162,17 @@ class DaskEngine:
         )
         self._thread.start()
         threading.Thread(target=self._fetch, name="runtime-alloc-dask-results", daemon=True).start()
-        client.subscribe_topic(self._topic, self._on_relay)
-        client.register_plugin(self._relay)
-        client.register_plugin(self._completions)  # on every worker, and those joining later
-        for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
+        try:
+            client.subscribe_topic(self._topic, self._on_relay)
+            client.register_plugin(self._relay)
+            client.register_plugin(self._completions)  # on every worker, and those joining later
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+        except BaseException:
+            self.close()  # removes what was registered, restores the intervals
+            if not isinstance(self._client_arg, Client):
+                self.client = None
+            raise
+        for address, info in workers.items():
             self._on_member(str(info.get("name", address)), address, self._events.put)
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
@@ -263,6 +277,8 @@ class DaskEngine:
             if intervals is not None:
                 intervals.restore(client)
             if client.status == "running":
+                with contextlib.suppress(Exception):  # never subscribed (a failed open)
+                    client.unsubscribe_topic(self._topic)
                 with contextlib.suppress(Exception):  # a worker gone, or never registered
                     client.unregister_worker_plugin(self._completions.name)
             remove_plugins(client, [self._relay.name])
