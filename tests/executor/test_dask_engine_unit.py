@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("distributed", reason="the extra runtime_alloc[dask] is not installed")
 
+import asyncio
 import functools
 import operator
 import pickle
@@ -18,6 +19,7 @@ import cloudpickle
 
 from runtime_alloc.executor import TaskFinished, TaskStarted
 from runtime_alloc.executor.engines import DaskEngine
+from runtime_alloc.executor.engines.dask import _cancel
 from runtime_alloc.executor.engines.dask_relay import CALL, completion_relay
 
 
@@ -240,3 +242,28 @@ def test_a_flush_delivers_the_relays_as_one_batch_then_sends_its_starts_in_one_m
     engine._flush()
     assert len(delivered) == 1
     assert len(client.sent) == 3
+
+
+def test_a_cancel_on_the_clients_event_loop_runs_the_cancel_coroutine() -> None:
+    # there Future.cancel() returns Client.cancel's coroutine instead of running it
+    cancelled: list[str] = []
+
+    class LoopFuture:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def cancel(self) -> Any:
+            async def cancelling() -> None:
+                cancelled.append(self.key)
+
+            return cancelling()
+
+    async def on_the_loop() -> None:
+        _cancel([LoopFuture("a"), LoopFuture("b")])
+        await asyncio.sleep(0)
+
+    asyncio.run(on_the_loop())
+    assert cancelled == ["a", "b"]
+    plain = FakeFuture("c")  # elsewhere it cancels as it returns
+    _cancel([plain])
+    assert plain.cancelled
