@@ -178,9 +178,10 @@ class DaskEngine:
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
         """Submit the attempt pinned to the runner's current worker. O(1) plus one message.
 
-        On the engine's dispatcher thread (the executor starting the next tasks as it
-        handles completions), the attempt is sent after the delivery, with the others
-        started in it, in one message per runner (``client.map``).
+        Inside a delivery of the engine (the executor starting the next tasks as it
+        handles completions, on the client's event loop or the engine's dispatcher
+        thread), the attempt is sent after the delivery, with the others started in it,
+        in one message per runner (``client.map``).
         """
         if not callable(payload):
             msg = f"DaskEngine payloads must be callables, got {payload!r}"
