@@ -46,7 +46,11 @@ from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.executor.engine import EventSink
 from runtime_alloc.executor.engines._catalogue import runner_catalogue
 from runtime_alloc.executor.engines._dispatch import dispatch
-from runtime_alloc.executor.engines.dask_comms import CommIntervals, check_comm_interval
+from runtime_alloc.executor.engines.dask_comms import (
+    CommIntervals,
+    check_comm_interval,
+    check_comm_streams,
+)
 from runtime_alloc.executor.engines.dask_relay import (
     CALL,
     KEY_PREFIX,
@@ -92,6 +96,11 @@ class DaskEngine:
             these streams makes ``open()`` raise (``UnsupportedDaskError``, a
             RuntimeError, from the client or scheduler; a worker's
             AttributeError), changing nothing.
+        comm_streams: which streams ``comm_interval`` sets: ``"all"`` (the
+            default: the four above) or ``"client"`` (this client's stream to the
+            scheduler and the scheduler's stream to this client only: no other
+            client of the cluster feels it; the workers' streams keep Dask's
+            intervals, so a task still waits out those two).
 
     Threading: the relayed events (completions, starts, membership) are
     delivered on the client's event-loop thread, where they arrive: all those
@@ -110,8 +119,10 @@ class DaskEngine:
         *,
         report_starts: bool = True,
         comm_interval: float | None = None,
+        comm_streams: str = "all",
     ) -> None:
         self._comm_interval = check_comm_interval(comm_interval)
+        self._comm_streams = check_comm_streams(comm_streams)
         self._catalogue = runner_catalogue(runners)
         if not isinstance(client, (Client, str)):
             msg = f"client must be a distributed.Client or a scheduler address, got {client!r}"
@@ -147,7 +158,7 @@ class DaskEngine:
             self.client = Client(self._client_arg, set_as_default=False)
         client = self.client
         if self._comm_interval is not None:
-            intervals = CommIntervals(self._comm_interval, self._topic)
+            intervals = CommIntervals(self._comm_interval, self._topic, self._comm_streams)
             try:
                 intervals.apply(client)  # undoes itself if it raises
             except BaseException:
