@@ -121,19 +121,19 @@ class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
         self._scheduler: Any = None
 
     async def start(self, scheduler: Any) -> None:  # noqa: ANN401
-        """Remember the scheduler and announce the workers already there."""
+        """Remember the scheduler and the names of the workers already there. O(workers)."""
         self._scheduler = scheduler
         for address, state in scheduler.workers.items():
             self._names[address] = str(state.name)
 
     def add_worker(self, scheduler: Any, worker: str) -> None:  # noqa: ANN401
-        """Relay a worker that joined, with its name."""
+        """Relay a worker that joined, with its name. O(1)."""
         name = str(scheduler.workers[worker].name)
         self._names[worker] = name
         scheduler.log_event(self.topic, {"op": "add", "address": worker, "name": name})
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:  # noqa: ANN401
-        """Relay a worker that left (died or was closed)."""
+        """Relay a worker that left (died or was closed). O(1)."""
         name = self._names.pop(worker, None)
         if name is None and worker in scheduler.workers:
             name = str(scheduler.workers[worker].name)
@@ -143,7 +143,7 @@ class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
         )
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401, ARG002
-        """Relay that one of the engine's tasks started processing."""
+        """Relay that one of the engine's tasks started processing. O(1) per transition."""
         if not self.report_starts or finish != "processing":
             return
         if isinstance(key, str) and key.startswith(self.prefix):
@@ -163,7 +163,7 @@ def remove_plugins(client: Any, names: list[str]) -> None:  # noqa: ANN401
     """Remove scheduler plugins by name (``unregister_scheduler_plugin`` calls no hook).
 
     Best effort: nothing is done if the client is not running or the scheduler is gone.
-    One round trip to the scheduler.
+    Costs one round trip to the scheduler, O(names) there.
     """
     if client.status != "running":
         return
