@@ -32,8 +32,10 @@ Usage (from the repository root)::
    all-at-once reference those rows measure that round trip; the wide rows (more slots than
    threads, the tasks wait in the engine's queue as in the reference) measure the executor's
    cost.
-3. Dask rows: the executor with Dask's batching intervals ("default engine") and with
-   ``DaskEngine(comm_interval=x)`` for each ``--comm-interval`` (default 0), against both
+3. Dask rows: the executor with Dask's batching intervals ("default engine"), with
+   ``DaskEngine(comm_interval=x)`` for each ``--comm-interval`` (default 0) and with
+   ``DaskEngine(comm_interval=x, comm_streams="client")`` ("client streams": only the engine's
+   client's two streams at x, the workers' at Dask's), against both
    references measured with Dask's intervals and with x (set and restored around the reference
    as the engine does, docs/executor.md); "strictest" is the tuned executor over the round's
    faster of the two all-at-once references. After each configuration every interval is checked
@@ -581,10 +583,11 @@ def dask_bench(rounds: int, tasks: int, comm_intervals: list[float]) -> None:
         for slots in (4, 128):
             runners = fleet(2, slots)
 
-            def executor(runners: list[Runner] = runners, interval: float | None = None) -> Round:
-                return through_executor(
-                    DaskEngine(client, runners, comm_interval=interval), tasks, lambda _: TRIVIAL
-                )
+            def executor(
+                runners: list[Runner] = runners, interval: float | None = None, streams: str = "all"
+            ) -> Round:
+                engine = DaskEngine(client, runners, comm_interval=interval, comm_streams=streams)
+                return through_executor(engine, tasks, lambda _: TRIVIAL)
 
             executors = {"default engine": executor}
             references = {
@@ -595,6 +598,9 @@ def dask_bench(rounds: int, tasks: int, comm_intervals: list[float]) -> None:
             for interval in comm_intervals:
                 label = f"comm_interval={interval:g}"
                 executors[label] = functools.partial(executor, interval=interval)
+                executors[f"{label}, client streams"] = functools.partial(
+                    executor, interval=interval, streams="client"
+                )
                 at_once = f"all sent at once ({interval:g} s)"
                 references[at_once] = functools.partial(reference, interval=interval)
                 references[f"{slots} in flight/runner ({interval:g} s)"] = functools.partial(

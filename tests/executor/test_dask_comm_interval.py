@@ -6,6 +6,7 @@ real worker processes and read each stream's interval where it lives.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from runtime_alloc.executor import Executor, TaskState
 from runtime_alloc.executor.engines import DaskEngine, dask_comms
 from runtime_alloc.executor.engines.dask_comms import (
     CommIntervals,
+    SchedulerCommIntervals,
     UnsupportedDaskError,
     worker_comm_intervals,
 )
@@ -53,6 +55,14 @@ def test_a_valid_interval_is_kept_as_seconds(value: float | None) -> None:
     engine = DaskEngine("tcp://127.0.0.1:1", RUNNERS, comm_interval=value)
     assert engine._comm_interval == (None if value is None else float(value))
     assert engine.client is None  # nothing connects before open()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("value", ["workers", "", None, 0, ["client"]])
+def test_an_unknown_stream_choice_is_refused_naming_the_field_and_value(value: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match="comm_streams") as error:
+        DaskEngine("tcp://127.0.0.1:1", RUNNERS, comm_interval=0, comm_streams=value)
+    assert repr(value) in str(error.value)
 
 
 class FakeStream:
@@ -103,6 +113,29 @@ def test_a_failed_registration_undoes_what_was_set(fail_at: int) -> None:
     if fail_at == 2:
         undo.insert(0, "unregister worker plugin")
     assert client.calls[fail_at:] == undo
+
+
+@pytest.mark.timeout(30)
+def test_client_streams_only_register_no_worker_plugin_and_leave_the_workers_alone() -> None:
+    client = FakeClient()
+    tuning = CommIntervals(0.0, "e", "client")
+    tuning.apply(client)  # type: ignore[arg-type]
+    assert client.calls == ["register SchedulerCommIntervals"]
+    assert client.scheduler_comm.interval == 0.0
+    tuning.restore(client)  # type: ignore[arg-type]
+    assert client.calls[1:] == ["remove ['e-comm-intervals']"]
+    assert client.scheduler_comm.interval == 0.01
+    # in the scheduler: the client's stream is set, the workers' are not
+    scheduler = type("Scheduler", (), {})()
+    scheduler.stream_comms = {"tcp://w1": FakeStream(0.005)}
+    scheduler.client_comms = {"client-1": FakeStream(0.002)}
+    plugin = SchedulerCommIntervals("p", 0.0, "client-1", workers=False)
+    asyncio.run(plugin.start(scheduler))
+    plugin.add_worker(scheduler, "tcp://w1")
+    assert scheduler.client_comms["client-1"].interval == 0.0
+    assert scheduler.stream_comms["tcp://w1"].interval == 0.005
+    plugin.restore()
+    assert scheduler.client_comms["client-1"].interval == 0.002
 
 
 @pytest.mark.timeout(30)
@@ -198,7 +231,7 @@ def test_every_stream_reads_the_interval_also_for_a_late_worker_and_close_restor
         read = streams(client)
         assert intervals(read) == expect(0.0005, ["d1", "d3"])
         assert len(read["plugins"]) == 2  # the relay and the intervals
-        assert len(read["worker_plugins_held"]) == 1
+        assert len(read["worker_plugins_held"]) == 2  # the intervals and the completion relay
         # tasks still run end to end, where the allocator put them
         handles = [
             ex.submit(f"t{i}", functools.partial(payloads.pid_after, 0.05), "cpu=1")
@@ -219,6 +252,30 @@ def test_every_stream_reads_the_interval_also_for_a_late_worker_and_close_restor
         k: (dict.fromkeys(["d1", "d3"], v) if k in ("to_workers", "from_workers") else v)
         for k, v in DEFAULTS.items()
     }
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_client_streams_only_set_the_engines_client_and_close_restores(
+    cluster: tuple[DaskScheduler, list[DaskWorker], Client],
+) -> None:
+    _, workers, client = cluster
+    before = intervals(streams(client))
+    ex = Executor(DaskEngine(client, RUNNERS, comm_interval=0, comm_streams="client")).open()
+    try:
+        wait_until(lambda: len(ex.allocator.snapshot().runners) == 1, 60, "d1 joined")
+        read = streams(client)
+        assert intervals(read) == before | {"client": 0, "to_client": 0}
+        assert len(read["plugins"]) == 2  # the relay and the intervals
+        assert len(read["worker_plugins"]) == 1  # the completion relay only
+        handles = [ex.submit(f"t{i}", payloads.pid_after, "cpu=1") for i in range(10)]
+        assert ex.wait(60)
+        assert {h.result for h in handles} == {workers[0].process.pid}
+    finally:
+        ex.close()
+    read = streams(client)
+    assert intervals(read) == before
+    assert read["plugins"] == read["worker_plugins"] == read["worker_plugins_held"] == []
 
 
 @pytest.mark.integration

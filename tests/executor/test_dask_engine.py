@@ -7,14 +7,18 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("distributed", reason="the extra runtime_alloc[dask] is not installed")
 
+from distributed import Client
+
 from runtime_alloc import Allocator, MaxPackingStrategy, Runner
 from runtime_alloc.executor import Executor, TaskState
 from runtime_alloc.executor.engines import DaskEngine
+from runtime_alloc.executor.engines.dask_relay import KEY_PREFIX
 from tests.executor import payloads
 from tests.executor.servers import DaskScheduler, DaskWorker, run_on_engine, wait_until
 
@@ -171,8 +175,21 @@ def test_worker_killed_mid_task_resubmits_elsewhere_or_loses(
         assert metrics.allocator.evictions == 1
         assert len(ex.allocator) == 0
         ex._check()
+        # the dead attempt's future was cancelled (from the client's event loop, where the
+        # relayed RunnerLeft was handled): its pinned key does not wait in no-worker forever
+        wait_until(lambda: not engine_keys(ex), 30, "every key released")
     finally:
         ex.close()
+
+
+def engine_keys(ex: Executor) -> list[str]:
+    """The keys of the executor's engine that the scheduler still holds."""
+
+    def keys(dask_scheduler: Any, prefix: str) -> list[str]:
+        return [str(k) for k in dask_scheduler.tasks if str(k).startswith(prefix)]
+
+    engine = ex.engine
+    return engine.client.run_on_scheduler(keys, prefix=engine._prefix)  # type: ignore[attr-defined,no-any-return]
 
 
 def test_a_worker_restarted_by_its_nanny_under_a_new_address_gets_the_retry(
@@ -234,3 +251,85 @@ def test_runtime_alloc_run_on_dask(cluster, tmp_path: Path, capsys) -> None:
         tmp_path / "run.json",
         capsys,
     )
+
+
+def held_counter(prefix: str) -> Any:
+    """A worker plugin (sent by value) that records the most keys of ``prefix`` held at once.
+
+    A key is held from the moment the worker has it to run (``waiting``, ``ready``,
+    ``constrained``) until it leaves ``executing``: what runs or waits on the worker.
+    """
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class HeldCounter(WorkerPlugin):  # type: ignore[misc]
+        name = "test-held-counter"
+
+        def setup(self, worker: Any) -> None:
+            self.held: set[str] = set()
+            self.most = 0
+
+        def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+            if not (isinstance(key, str) and key.startswith(prefix)):
+                return
+            if finish in ("waiting", "ready", "constrained", "executing", "long-running"):
+                self.held.add(key)
+            else:
+                self.held.discard(key)
+            self.most = max(self.most, len(self.held))
+
+    return HeldCounter()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("slots", [2, 4])
+def test_no_over_commit_with_the_intervals_at_zero_and_close_leaves_nothing_behind(
+    cluster, slots: int
+) -> None:
+    """Workers of 2 threads; runners of 2 slots, or of 4 (two tasks then wait on the worker)."""
+    cluster.start("d1")
+    cluster.start("d3")
+    client = Client(cluster.scheduler.address, set_as_default=False)
+    try:
+        wait_until(lambda: len(client.scheduler_info()["workers"]) == 2, 60, "both workers")
+        client.register_plugin(held_counter(KEY_PREFIX))
+        runners = [Runner.parse(name, f"cpu={slots},slots={slots}") for name in ("d1", "d3")]
+        engine = DaskEngine(client, runners, comm_interval=0)
+        ex = Executor(engine, Allocator(strategy=MaxPackingStrategy())).open()
+        try:
+            wait_until(lambda: runners_of(ex) == ["d1", "d3"], 60, "both workers joined")
+            handles = [
+                ex.submit(f"t{i}", functools.partial(payloads.pid_after, 0.002), "cpu=1")
+                for i in range(80)
+            ]
+            bad = ex.submit("bad", functools.partial(payloads.fail, "no input"), "cpu=1")
+            assert ex.wait(60)
+            pids = {name: worker.process.pid for name, worker in cluster.workers.items()}
+            assert all(h.state is TaskState.SUCCESS for h in handles)
+            assert all(h.result == pids[str(h.runner)] for h in handles)  # ran where placed
+            assert {h.runner for h in handles} == {"d1", "d3"}
+            assert bad.state is TaskState.FAILED
+            assert bad.error == "ValueError('no input')"
+            assert dict(ex.allocator.metrics().releases) == {"success": 80, "failed": 1}
+            ex._check()
+            most = client.run(lambda dask_worker: dask_worker.plugins["test-held-counter"].most)
+            assert sorted(most.values()) == [slots, slots]  # never more than a runner's slots
+        finally:
+            ex.close()
+
+        def left(dask_scheduler: Any) -> dict[str, list[str]]:
+            return {
+                "plugins": [n for n in dask_scheduler.plugins if n.startswith("runtime-alloc")],
+                "worker_plugins": [
+                    n for n in dask_scheduler.worker_plugins if n.startswith("runtime-alloc")
+                ],
+                "keys": [k for k in dask_scheduler.tasks if str(k).startswith(KEY_PREFIX)],
+            }
+
+        wait_until(lambda: not client.run_on_scheduler(left)["keys"], 30, "the keys released")
+        assert client.run_on_scheduler(left) == {"plugins": [], "worker_plugins": [], "keys": []}
+        held = client.run(
+            lambda dask_worker: [n for n in dask_worker.plugins if n.startswith("runtime-alloc")]
+        )
+        assert list(held.values()) == [[], []]
+    finally:
+        client.close()

@@ -2,17 +2,21 @@
 
 Dask has no placement hook, and its own choice checks only a worker's
 declared totals, not what is free; so the executor decides and the engine
-pins: ``client.submit(payload, key=..., workers=[address],
-allow_other_workers=False, pure=False)``. A runner is a worker started with
+pins: ``client.submit(CALL, payload, key=..., workers=[address],
+allow_other_workers=False, pure=False)`` (``CALL(payload)`` runs
+``payload()``; it pickles by reference, so a task costs what Dask's own
+``client.submit(payload)`` does). A runner is a worker started with
 ``--name runner-1`` (give it at least as many threads as the runner has
 slots). The engine:
 
 * registers a :class:`MembershipRelay` scheduler plugin (it and the
-  relaying task function live in :mod:`.dask_relay`) that relays
+  completion relay live in :mod:`.dask_relay`) that relays
   ``add_worker``, ``remove_worker`` and the ``processing`` transition of the
-  engine's keys with ``scheduler.log_event(topic, ...)``; the client follows
-  them with ``subscribe_topic`` (the scheduler must be able to import
-  ``runtime_alloc``);
+  engine's keys with ``scheduler.log_event(topic, ...)``, and a worker plugin
+  (sent by value) that relays the end of each of the engine's tasks, with a
+  small result, the same way; the client follows them with
+  ``subscribe_topic`` (the scheduler must be able to import
+  ``runtime_alloc``; the workers need not);
 * maps a runner to its worker's current address by the worker's name, so a
   worker that comes back under a new address (a nanny restart) gets the new
   tasks, and reports the runner lost when its current address is removed;
@@ -26,6 +30,9 @@ lambdas and closures work; use :func:`functools.partial` for arguments).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import queue
 import threading
 import time
@@ -39,18 +46,22 @@ from runtime_alloc.errors import InvalidArgumentError
 from runtime_alloc.executor.engine import EventSink
 from runtime_alloc.executor.engines._catalogue import runner_catalogue
 from runtime_alloc.executor.engines._dispatch import dispatch
-from runtime_alloc.executor.engines.dask_comms import CommIntervals, check_comm_interval
+from runtime_alloc.executor.engines.dask_comms import (
+    CommIntervals,
+    check_comm_interval,
+    check_comm_streams,
+)
 from runtime_alloc.executor.engines.dask_relay import (
+    CALL,
     KEY_PREFIX,
     MembershipRelay,
-    PickledOnce,
-    relaying,
+    completion_relay,
     remove_plugins,
 )
 from runtime_alloc.executor.events import Event, RunnerJoined, RunnerLeft, TaskFinished, TaskStarted
 from runtime_alloc.runners import Runner
 
-__all__ = ["KEY_PREFIX", "DaskEngine", "MembershipRelay", "PickledOnce"]
+__all__ = ["KEY_PREFIX", "DaskEngine", "MembershipRelay"]
 
 SWEEP = 0.2
 """Seconds between two looks at the open futures for an end that no relay reported."""
@@ -85,12 +96,20 @@ class DaskEngine:
             these streams makes ``open()`` raise (``UnsupportedDaskError``, a
             RuntimeError, from the client or scheduler; a worker's
             AttributeError), changing nothing.
+        comm_streams: which streams ``comm_interval`` sets: ``"all"`` (the
+            default: the four above) or ``"client"`` (this client's stream to the
+            scheduler and the scheduler's stream to this client only: no other
+            client of the cluster feels it; the workers' streams keep Dask's
+            intervals, so a task still waits out those two).
 
-    Threading: events are delivered from one dispatcher thread of the engine,
-    in batches (a list of what piled up since the last delivery). The tasks the
-    executor starts while it handles a delivery (on that thread) are sent when
-    the delivery returns, in one ``client.map`` message per worker; a task
-    started from any other thread is sent at once with ``client.submit``.
+    Threading: the relayed events (completions, starts, membership) are
+    delivered on the client's event-loop thread, where they arrive: all those
+    of one scheduler message in one batch. Events of the engine's own threads
+    (results gathered, futures that ended without a relay) are delivered from
+    one dispatcher thread of the engine, in batches too. The tasks the executor
+    starts while it handles a delivery of either kind are sent when the
+    delivery returns, in one ``client.map`` message per worker; a task started
+    from any other thread (``submit``) is sent at once with ``client.submit``.
     """
 
     def __init__(
@@ -100,8 +119,10 @@ class DaskEngine:
         *,
         report_starts: bool = True,
         comm_interval: float | None = None,
+        comm_streams: str = "all",
     ) -> None:
         self._comm_interval = check_comm_interval(comm_interval)
+        self._comm_streams = check_comm_streams(comm_streams)
         self._catalogue = runner_catalogue(runners)
         if not isinstance(client, (Client, str)):
             msg = f"client must be a distributed.Client or a scheduler address, got {client!r}"
@@ -109,7 +130,9 @@ class DaskEngine:
         self._client_arg = client
         self.client: Client | None = client if isinstance(client, Client) else None
         self._topic = f"runtime-alloc-{uuid.uuid4().hex[:12]}"
-        self._relay = MembershipRelay(self._topic, report_starts=report_starts)
+        self._prefix = f"{KEY_PREFIX}{self._topic[-12:]}~"  # this engine's keys
+        self._relay = MembershipRelay(self._topic, report_starts=report_starts, prefix=self._prefix)
+        self._completions = completion_relay(f"{self._topic}-ends", self._topic, self._prefix)
         self._intervals: CommIntervals | None = None  # set by open() with comm_interval
         self._lock = threading.Lock()
         self._addresses: dict[str, str] = {}  # runner -> current worker address
@@ -123,7 +146,9 @@ class DaskEngine:
         self._done: queue.SimpleQueue[tuple[Future, tuple[str, int]] | None] = queue.SimpleQueue()
         self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
-        self._run = PickledOnce(relaying(self._topic))  # pickled once, not per submit
+        self._collecting = threading.local()  # .on: starts wait for the end of the delivery
+        self._inbox: list[Event] = []  # relayed on the client's event loop, not yet delivered
+        self._flush_due = False  # a _flush is scheduled on the client's event loop
 
     # ------------------------------------------------------------------ Engine
 
@@ -133,7 +158,7 @@ class DaskEngine:
             self.client = Client(self._client_arg, set_as_default=False)
         client = self.client
         if self._comm_interval is not None:
-            intervals = CommIntervals(self._comm_interval, self._topic)
+            intervals = CommIntervals(self._comm_interval, self._topic, self._comm_streams)
             try:
                 intervals.apply(client)  # undoes itself if it raises
             except BaseException:
@@ -148,35 +173,44 @@ class DaskEngine:
         )
         self._thread.start()
         threading.Thread(target=self._fetch, name="runtime-alloc-dask-results", daemon=True).start()
-        client.subscribe_topic(self._topic, self._on_relay)
-        client.register_plugin(self._relay)
-        for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
-            self._on_member(str(info.get("name", address)), address)
+        try:
+            client.subscribe_topic(self._topic, self._on_relay)
+            client.register_plugin(self._relay)
+            client.register_plugin(self._completions)  # on every worker, and those joining later
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+        except BaseException:
+            self.close()  # removes what was registered, restores the intervals
+            if not isinstance(self._client_arg, Client):
+                self.client = None
+            raise
+        for address, info in workers.items():
+            self._on_member(str(info.get("name", address)), address, self._events.put)
 
     def start(self, task_id: str, attempt: int, runner: str, payload: Any) -> None:  # noqa: ANN401
         """Submit the attempt pinned to the runner's current worker. O(1) plus one message.
 
-        On the engine's dispatcher thread (the executor starting the next tasks as it
-        handles completions), the attempt is sent after the delivery, with the others
-        started in it, in one message per runner (``client.map``).
+        Inside a delivery of the engine (the executor starting the next tasks as it
+        handles completions, on the client's event loop or the engine's dispatcher
+        thread), the attempt is sent after the delivery, with the others started in it,
+        in one message per runner (``client.map``).
         """
         if not callable(payload):
             msg = f"DaskEngine payloads must be callables, got {payload!r}"
             raise InvalidArgumentError(msg)
         client = self.client
         assert client is not None  # noqa: S101 (open() ran)
-        key = f"{KEY_PREFIX}{task_id}~{attempt}~{uuid.uuid4().hex[:8]}"
+        key = f"{self._prefix}{task_id}~{attempt}~{uuid.uuid4().hex[:8]}"
         with self._lock:
             address = self._addresses.get(runner)
             if address is None:
                 return  # the worker is gone; its RunnerLeft evicts the task
             self._keys[(task_id, attempt)] = key
             self._attempts[key] = (task_id, attempt)
-            if threading.current_thread() is self._thread:
+            if getattr(self._collecting, "on", False):  # inside a delivery of the engine
                 self._starts.setdefault(address, []).append((key, payload))
                 return
         future = client.submit(
-            self._run, payload, key=key, workers=[address], allow_other_workers=False, pure=False
+            CALL, payload, key=key, workers=[address], allow_other_workers=False, pure=False
         )
         self._keep([key], [future])
 
@@ -193,7 +227,7 @@ class DaskEngine:
             keys = [key for key, _ in items]
             try:
                 futures = client.map(  # type: ignore[union-attr]
-                    self._run,
+                    CALL,
                     [payload for _, payload in items],
                     key=keys,
                     workers=[address],
@@ -226,8 +260,7 @@ class DaskEngine:
                     self._futures[key] = future  # its end comes by the relay (or the sweep)
                 elif self._ended.pop(key, False) is False:
                     dropped.append(future)  # cancelled meanwhile (ended ones just go)
-        for future in dropped:
-            future.cancel()
+        _cancel(dropped)
 
     def cancel(self, task_id: str, attempt: int, runner: str) -> None:  # noqa: ARG002
         """Cancel the attempt's future (a pinned task of a dead worker would wait forever). O(1)."""
@@ -236,7 +269,7 @@ class DaskEngine:
             self._attempts.pop(key or "", None)
             future = self._futures.pop(key or "", None)
         if future is not None:
-            future.cancel()
+            _cancel([future])
 
     def close(self) -> None:
         """Stop the dispatcher, cancel open futures, remove the plugins, close a client it made.
@@ -251,11 +284,15 @@ class DaskEngine:
             self._futures.clear()
         client = self.client
         if client is not None:
-            for future in futures:
-                future.cancel()
+            _cancel(futures)
             intervals, self._intervals = self._intervals, None
             if intervals is not None:
                 intervals.restore(client)
+            if client.status == "running":
+                with contextlib.suppress(Exception):  # never subscribed (a failed open)
+                    client.unsubscribe_topic(self._topic)
+                with contextlib.suppress(Exception):  # a worker gone, or never registered
+                    client.unregister_worker_plugin(self._completions.name)
             remove_plugins(client, [self._relay.name])
             if not isinstance(self._client_arg, Client):
                 client.close()
@@ -266,7 +303,7 @@ class DaskEngine:
         message = event[1]
         op = message.get("op")
         if op == "add":
-            self._on_member(str(message["name"]), str(message["address"]))
+            self._on_member(str(message["name"]), str(message["address"]), self._relayed)
         elif op == "remove":
             name = message.get("name")
             with self._lock:
@@ -275,12 +312,12 @@ class DaskEngine:
                     del self._addresses[str(name)]
             if current:
                 reason = f"worker removed ({message.get('reason') or 'unknown'})"
-                self._events.put(RunnerLeft(str(name), lost=True, reason=reason))
+                self._relayed(RunnerLeft(str(name), lost=True, reason=reason))
         elif op == "processing":
             with self._lock:
                 attempt = self._attempts.get(str(message["key"]))
             if attempt is not None:
-                self._events.put(TaskStarted(*attempt))
+                self._relayed(TaskStarted(*attempt))
         elif op in ("done", "failed", "fetch"):  # relayed by the worker as the task ended
             key = str(message["key"])
             with self._lock:
@@ -293,13 +330,13 @@ class DaskEngine:
             if attempt is None:
                 return  # cancelled, or the sweep reported it
             if op == "done":  # the future is dropped: the worker releases the result
-                self._events.put(TaskFinished(*attempt, "success", result=message.get("result")))
+                self._relayed(TaskFinished(*attempt, "success", result=message.get("result")))
             elif op == "failed":
-                self._events.put(TaskFinished(*attempt, "failed", error=str(message["error"])))
+                self._relayed(TaskFinished(*attempt, "failed", error=str(message["error"])))
             else:
                 self._done.put((future or Future(key, self.client), attempt))
 
-    def _on_member(self, name: str, address: str) -> None:
+    def _on_member(self, name: str, address: str, emit: Callable[[Event], None]) -> None:
         runner = self._catalogue(name)
         if runner is None:
             return
@@ -307,7 +344,7 @@ class DaskEngine:
             new = name not in self._addresses
             self._addresses[name] = address  # a restarted worker: the new address wins
         if new:
-            self._events.put(RunnerJoined(runner))
+            emit(RunnerJoined(runner))
 
     def _sweep(self) -> list[tuple[Future, tuple[str, int]]]:
         """Take the open futures that ended without a relay. O(open futures).
@@ -374,5 +411,44 @@ class DaskEngine:
                 continue  # the worker died: its RunnerLeft resubmits the task
             self._events.put(TaskFinished(*attempt, "failed", error=repr(error)))
 
+    def _relayed(self, event: Event) -> None:
+        """Queue a relayed event for delivery on the client's event loop (where relays arrive).
+
+        Every relay read from one message of the scheduler is delivered as one batch, by
+        one ``_flush`` scheduled after them: no hop to another thread. O(1).
+        """
+        self._inbox.append(event)
+        if not self._flush_due:
+            self._flush_due = True
+            self.client.loop.add_callback(self._flush)  # type: ignore[union-attr]
+
+    def _flush(self) -> None:
+        """On the client's event loop: deliver the relayed events, then send the starts."""
+        self._flush_due = False
+        batch, self._inbox = self._inbox, []
+        sink = self._sink
+        if not batch or sink is None:
+            return
+        self._collecting.on = True
+        try:
+            sink(batch)
+        finally:
+            self._collecting.on = False
+        self._send_starts()
+
     def _dispatch(self) -> None:
+        self._collecting.on = True  # this thread's deliveries send their starts after them
         dispatch(self._events, lambda: self._sink, self._send_starts)
+
+
+_CANCELLING: set[asyncio.Future[Any]] = set()  # kept until done (the loop holds weak refs)
+
+
+def _cancel(futures: Iterable[Future]) -> None:
+    """Cancel futures from any thread (on the client's event loop, cancel is a coroutine)."""
+    for future in futures:
+        pending = future.cancel()
+        if inspect.isawaitable(pending):
+            task = asyncio.ensure_future(pending)
+            _CANCELLING.add(task)
+            task.add_done_callback(_CANCELLING.discard)

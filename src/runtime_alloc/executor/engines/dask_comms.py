@@ -20,9 +20,12 @@ waits out up to four intervals. :class:`CommIntervals` sets the interval of:
 
 :meth:`CommIntervals.restore` puts back each interval that still reads the
 value set (one that something else changed since is left alone) and removes
-both plugins. What stays: a client that reconnects gets Dask's default on its
-side, and a worker stream's original value is only restored while that worker
-is up (a restarted worker starts with Dask's defaults anyway).
+both plugins. With ``streams="client"`` only the first two are set (the
+engine's own client's streams; the scheduler plugin leaves the workers'
+streams alone and no worker plugin is registered). What stays: a client that
+reconnects gets Dask's default on its side, and a worker stream's original
+value is only restored while that worker is up (a restarted worker starts with
+Dask's defaults anyway).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from runtime_alloc.errors import InvalidArgumentError, RuntimeAllocError
 from runtime_alloc.executor.engines.dask_relay import remove_plugins
 
 __all__ = [
+    "COMM_STREAMS",
     "MAX_COMM_INTERVAL",
     "CommIntervals",
     "SchedulerCommIntervals",
@@ -49,6 +53,9 @@ __all__ = [
 
 MAX_COMM_INTERVAL = 1.0
 """The longest ``comm_interval`` accepted, in seconds (Dask's own are 2 to 10 ms)."""
+
+COMM_STREAMS = ("all", "client")
+"""``comm_streams`` values: the four streams, or only the engine's client's two."""
 
 
 class UnsupportedDaskError(RuntimeAllocError, RuntimeError):
@@ -71,6 +78,14 @@ def check_comm_interval(value: object) -> float | None:
         )
         raise InvalidArgumentError(msg)
     return float(value)
+
+
+def check_comm_streams(value: object) -> str:
+    """``value`` if it is one of :data:`COMM_STREAMS`, else InvalidArgumentError. O(1)."""
+    if not isinstance(value, str) or value not in COMM_STREAMS:
+        msg = f"comm_streams must be one of {', '.join(map(repr, COMM_STREAMS))}, got {value!r}"
+        raise InvalidArgumentError(msg)
+    return value
 
 
 def _tunable(stream: Any) -> bool:  # noqa: ANN401
@@ -96,15 +111,16 @@ class SchedulerCommIntervals(SchedulerPlugin):  # type: ignore[misc]
 
     idempotent = False
 
-    def __init__(self, name: str, interval: float, client_id: str) -> None:
+    def __init__(self, name: str, interval: float, client_id: str, *, workers: bool = True) -> None:
         self.name = name
         self.interval = interval
         self.client_id = client_id
+        self.workers = workers  # False: the client's stream only
         self._saved: dict[str, tuple[Any, float]] = {}  # worker address or client id -> stream
         self._scheduler: Any = None
 
     async def start(self, scheduler: Any) -> None:  # noqa: ANN401
-        """Check the streams exist; set those of the workers there and of the client."""
+        """Check the streams exist; set those of the workers there and of the client. O(workers)."""
         for attribute in ("stream_comms", "client_comms"):
             if not isinstance(getattr(scheduler, attribute, None), dict):
                 msg = f"comm_interval: this version of distributed has no Scheduler.{attribute}"
@@ -115,15 +131,16 @@ class SchedulerCommIntervals(SchedulerPlugin):  # type: ignore[misc]
         self._tune_client()
 
     def add_worker(self, scheduler: Any, worker: str) -> None:  # noqa: ANN401
-        """Set the interval of the stream to a worker (made just before this hook)."""
-        self._tune(worker, scheduler.stream_comms.get(worker))
+        """Set the interval of the stream to a worker (made just before this hook). O(1)."""
+        if self.workers:
+            self._tune(worker, scheduler.stream_comms.get(worker))
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:  # noqa: ANN401, ARG002
-        """Forget a worker's stream (it closes with the worker)."""
+        """Forget a worker's stream (it closes with the worker). O(1)."""
         self._saved.pop(worker, None)
 
     def add_client(self, scheduler: Any, client: str) -> None:  # noqa: ANN401, ARG002
-        """The engine's client reconnected: set its new stream (made after this hook returns)."""
+        """The engine's client reconnected: set its new stream (made after this hook). O(1)."""
         if client == self.client_id:
             asyncio.get_running_loop().call_soon(self._tune_client)
 
@@ -147,7 +164,7 @@ class SchedulerCommIntervals(SchedulerPlugin):  # type: ignore[misc]
 
 
 def worker_comm_intervals(name: str, interval: float) -> WorkerPlugin:
-    """A worker plugin setting ``worker.batched_stream.interval``; teardown restores it.
+    """A worker plugin setting ``worker.batched_stream.interval``; teardown restores it. O(1).
 
     The class is made here so that cloudpickle sends it by value: the workers need not
     import runtime_alloc. A worker without the stream raises in ``setup`` (at the engine's
@@ -184,10 +201,13 @@ class CommIntervals:
     Args:
         interval: seconds (checked by :func:`check_comm_interval`).
         name: a name unique to the engine (the plugins' names derive from it).
+        streams: ``"all"`` (the four) or ``"client"`` (the client's stream to the
+            scheduler and the scheduler's stream to the client only: no worker plugin).
     """
 
-    def __init__(self, interval: float, name: str) -> None:
+    def __init__(self, interval: float, name: str, streams: str = "all") -> None:
         self.interval = interval
+        self.streams = check_comm_streams(streams)
         #: the name of both plugins (the scheduler keeps the two kinds apart)
         self.plugin = f"{name}-comm-intervals"
         self._client: tuple[Any, float] | None = None
@@ -196,23 +216,31 @@ class CommIntervals:
     def apply(self, client: Client) -> None:
         """Set the four intervals; on any error undo what was set and re-raise.
 
-        Costs one scheduler plugin registration and one worker plugin registration
-        (a round trip to every worker): O(workers).
+        Costs one scheduler plugin registration and, with ``streams="all"``, one worker
+        plugin registration (a round trip to every worker): O(workers).
         """
         stream = _stream(client, "scheduler_comm", "Client")  # before anything changes
         self._client = (stream, stream.interval)
         stream.interval = self.interval
         try:
+            workers = self.streams == "all"
             self._registered.append("scheduler")
-            client.register_plugin(SchedulerCommIntervals(self.plugin, self.interval, client.id))
-            self._registered.append("worker")
-            client.register_plugin(worker_comm_intervals(self.plugin, self.interval))
+            client.register_plugin(
+                SchedulerCommIntervals(self.plugin, self.interval, client.id, workers=workers)
+            )
+            if workers:
+                self._registered.append("worker")
+                client.register_plugin(worker_comm_intervals(self.plugin, self.interval))
         except BaseException:
             self.restore(client)
             raise
 
     def restore(self, client: Client) -> None:
-        """Put back the intervals and remove the plugins (best effort if the cluster is gone)."""
+        """Put back the intervals and remove the plugins (best effort if the cluster is gone).
+
+        Costs one round trip to the scheduler and, with ``streams="all"``, one to every
+        worker: O(workers).
+        """
         if self._client is not None:
             stream, original = self._client
             if stream.interval == self.interval:

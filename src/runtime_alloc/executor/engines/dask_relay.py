@@ -1,28 +1,27 @@
-"""What ``DaskEngine`` runs inside the Dask cluster: the relaying task function and the plugin.
+"""What ``DaskEngine`` runs inside the Dask cluster: two plugins that relay to its topic.
 
-:func:`relaying` makes the function every task runs on a worker (the payload,
-then its end logged to the engine's topic), :class:`PickledOnce` sends it
-pickled once, and :class:`MembershipRelay` runs in the scheduler and relays
+Every task is ``CALL(payload)`` (:data:`CALL`). :func:`completion_relay` makes
+the worker plugin that logs each task's end (with a small result) to the
+engine's topic, and :class:`MembershipRelay` runs in the scheduler and relays
 worker membership and task starts to the same topic (the scheduler must be
-able to import ``runtime_alloc``; the workers need not). See
-:mod:`.dask` for the engine that reads the topic.
+able to import ``runtime_alloc``; the workers need not). See :mod:`.dask` for
+the engine that reads the topic.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import operator
 from typing import Any
 
-import cloudpickle  # a dependency of distributed
-from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 __all__ = [
+    "CALL",
     "KEY_PREFIX",
     "RELAYED_TEXT",
     "MembershipRelay",
-    "PickledOnce",
-    "relaying",
+    "completion_relay",
     "remove_plugins",
 ]
 
@@ -33,92 +32,108 @@ RELAYED_TEXT = 4096
 """The longest str or bytes result relayed with the completion (longer ones are fetched)."""
 
 
-def relaying(topic: str) -> Callable[[Callable[[], Any]], Any]:
-    """The function the engine submits: runs a payload on the worker, then relays its end.
+CALL = operator.methodcaller("__call__")
+"""The function of every task the engine submits: ``CALL(payload)`` runs ``payload()``.
 
-    It logs ``{"op": "done", "key": ..., "result": ...}`` to ``topic`` before returning
-    (``"failed"`` with the error's repr before re-raising), so the client learns of the
-    end, and of a small scalar result, by the worker -> scheduler -> client path that
-    reports the task finished, without a ``gather`` round trip. Any other result is
-    marked ``"fetch"`` and gathered. Made in a closure so that cloudpickle sends it by
-    value: the workers need not import runtime_alloc.
+It pickles by reference to :mod:`operator` (a few bytes, plain pickle everywhere), so a
+task costs the scheduler and the workers what Dask's own ``client.submit(payload)`` does.
+"""
+
+
+def completion_relay(name: str, topic: str, prefix: str) -> WorkerPlugin:
+    """A worker plugin that relays the end of each task whose key starts with ``prefix``.
+
+    Its ``transition`` hook (distributed's public ``WorkerPlugin.transition``) sees a task
+    leave ``executing`` (or ``long-running``) and logs to ``topic``: ``{"op": "done", "key":
+    ..., "result": ...}`` with a small scalar result (None, bool, float, a 64-bit int, str
+    or bytes up to :data:`RELAYED_TEXT`), ``"fetch"`` for any other result (the engine
+    gathers it), ``"failed"`` with the exception's repr. The log rides the worker ->
+    scheduler message that reports the task finished, so the client learns of the end,
+    and of a small result, without a ``gather`` round trip. The class is made here so that
+    cloudpickle sends it by value: the workers need not import runtime_alloc.
+    Cost per task: O(1), plus one ``sizeof``-free look at a small result.
     """
 
-    def run(payload: Callable[[], Any]) -> Any:  # noqa: ANN401
-        from distributed import get_worker  # noqa: PLC0415 (runs on the worker)
+    class CompletionRelay(WorkerPlugin):  # type: ignore[misc]
+        idempotent = False
 
-        worker = get_worker()
-        key = worker.get_current_task()
-        try:
-            result = payload()
-        except Exception as error:
-            worker.log_event(topic, {"op": "failed", "key": key, "error": repr(error)})
-            raise
-        kind = type(result)
-        small = (
-            result is None
-            or kind is bool
-            or kind is float
-            or (kind is int and -(2**63) <= result < 2**64)
-            or (kind in (str, bytes) and len(result) <= RELAYED_TEXT)
-        )
-        message = {"op": "done", "result": result} if small else {"op": "fetch"}
-        worker.log_event(topic, message | {"key": key})
-        return result
+        def __init__(self) -> None:
+            self.name = name
+            self.worker: Any = None
 
-    return run
+        def setup(self, worker: Any) -> None:  # noqa: ANN401
+            self.worker = worker
 
+        def teardown(self, worker: Any) -> None:  # noqa: ANN401, ARG002
+            self.worker = None
 
-class PickledOnce:
-    """A function that pickles as ``cloudpickle.loads(<its bytes, made once>)``.
+        def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:  # noqa: ANN401, ARG002
+            if (
+                start not in ("executing", "long-running")
+                or finish not in ("memory", "error")
+                or not isinstance(key, str)
+                or not key.startswith(prefix)
+                or self.worker is None
+            ):
+                return
+            worker = self.worker
+            if finish == "error":
+                task = worker.state.tasks.get(key)
+                error = getattr(task, "exception_text", "") or "unknown error"
+                worker.log_event(topic, {"op": "failed", "key": key, "error": error})
+                return
+            message: dict[str, Any] = {"op": "fetch", "key": key}
+            task = worker.state.tasks.get(key)
+            if task is not None and task.nbytes is not None and task.nbytes <= RELAYED_TEXT + 64:
+                result = worker.data.get(key)
+                kind = type(result)
+                if (
+                    result is None
+                    or kind is bool
+                    or kind is float
+                    or (kind is int and -(2**63) <= result < 2**64)
+                    or (kind in (str, bytes) and len(result) <= RELAYED_TEXT)
+                ):
+                    message = {"op": "done", "key": key, "result": result}
+            worker.log_event(topic, message)
 
-    Dask pickles a task's function with every submit; the relaying closure
-    goes by value (code, closure and globals: about 2 KB and tens of
-    microseconds each time). Wrapped, it is pickled once, and each submit
-    carries those bytes and a reference to ``cloudpickle.loads``, which every
-    Dask worker has; the worker gets the plain function back.
-    """
-
-    __slots__ = ("function", "pickled")
-
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self.function = function
-        self.pickled = cloudpickle.dumps(function)
-
-    def __call__(self, *args: Any) -> Any:  # noqa: ANN401
-        """Call the function (in this process). O(the function)."""
-        return self.function(*args)
-
-    def __reduce__(self) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
-        return cloudpickle.loads, (self.pickled,)
+    return CompletionRelay()
 
 
 class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
-    """Runs in the scheduler: relays membership and task starts to a log topic."""
+    """Runs in the scheduler: relays membership and task starts to a log topic.
+
+    Args:
+        topic: the log topic.
+        report_starts: relay the ``processing`` transition of the keys starting with
+            ``prefix`` (the engine's keys).
+        prefix: see ``report_starts``.
+    """
 
     idempotent = False
 
-    def __init__(self, topic: str, *, report_starts: bool = True) -> None:
+    def __init__(self, topic: str, *, report_starts: bool = True, prefix: str = KEY_PREFIX) -> None:
         self.topic = topic
         self.report_starts = report_starts
+        self.prefix = prefix
         self.name = f"runtime-alloc-relay-{topic}"
         self._names: dict[str, str] = {}
         self._scheduler: Any = None
 
     async def start(self, scheduler: Any) -> None:  # noqa: ANN401
-        """Remember the scheduler and announce the workers already there."""
+        """Remember the scheduler and the names of the workers already there. O(workers)."""
         self._scheduler = scheduler
         for address, state in scheduler.workers.items():
             self._names[address] = str(state.name)
 
     def add_worker(self, scheduler: Any, worker: str) -> None:  # noqa: ANN401
-        """Relay a worker that joined, with its name."""
+        """Relay a worker that joined, with its name. O(1)."""
         name = str(scheduler.workers[worker].name)
         self._names[worker] = name
         scheduler.log_event(self.topic, {"op": "add", "address": worker, "name": name})
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:  # noqa: ANN401
-        """Relay a worker that left (died or was closed)."""
+        """Relay a worker that left (died or was closed). O(1)."""
         name = self._names.pop(worker, None)
         if name is None and worker in scheduler.workers:
             name = str(scheduler.workers[worker].name)
@@ -128,10 +143,10 @@ class MembershipRelay(SchedulerPlugin):  # type: ignore[misc]
         )
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401, ARG002
-        """Relay that one of the engine's tasks started processing."""
+        """Relay that one of the engine's tasks started processing. O(1) per transition."""
         if not self.report_starts or finish != "processing":
             return
-        if isinstance(key, str) and key.startswith(KEY_PREFIX):
+        if isinstance(key, str) and key.startswith(self.prefix):
             self._scheduler.log_event(self.topic, {"op": "processing", "key": key})
 
 
@@ -148,7 +163,7 @@ def remove_plugins(client: Any, names: list[str]) -> None:  # noqa: ANN401
     """Remove scheduler plugins by name (``unregister_scheduler_plugin`` calls no hook).
 
     Best effort: nothing is done if the client is not running or the scheduler is gone.
-    One round trip to the scheduler.
+    Costs one round trip to the scheduler, O(names) there.
     """
     if client.status != "running":
         return
