@@ -49,18 +49,6 @@ ALLOWED: dict[str, str] = {
     "backends/numpy/columns.py:Table.any_label_table": "temporary: file edited by another helper",
     "backends/numpy/columns.py:Table.nrows": "temporary: file edited by another helper",
     "backends/numpy/shape_classes.py:ClassIndex.can_add": "temporary: file edited by another helper",
-    "executor/engines/dask_comms.py:SchedulerCommIntervals.start": "temporary: file edited by another helper",
-    "executor/engines/dask_comms.py:SchedulerCommIntervals.add_worker": "temporary: file edited by another helper",
-    "executor/engines/dask_comms.py:SchedulerCommIntervals.remove_worker": "temporary: file edited by another helper",
-    "executor/engines/dask_comms.py:SchedulerCommIntervals.add_client": "temporary: file edited by another helper",
-    "executor/engines/dask_comms.py:worker_comm_intervals": "temporary: file edited by another helper",
-    "executor/engines/dask_comms.py:CommIntervals.restore": "temporary: file edited by another helper",
-    "executor/engines/dask_relay.py:relaying": "temporary: file edited by another helper",
-    "executor/engines/dask_relay.py:MembershipRelay.start": "temporary: file edited by another helper",
-    "executor/engines/dask_relay.py:MembershipRelay.add_worker": "temporary: file edited by another helper",
-    "executor/engines/dask_relay.py:MembershipRelay.remove_worker": "temporary: file edited by another helper",
-    "executor/engines/dask_relay.py:MembershipRelay.transition": "temporary: file edited by another helper",
-    "executor/engines/dask_relay.py:remove_plugins": "temporary: file edited by another helper",
 }
 
 
