@@ -103,16 +103,24 @@ class LedgerReservations(LedgerRows):
 
         Runtime complexity: the backend's ``choose`` (and ``diagnose`` on failure).
         """
-        backend = self.backend
-        name = backend.choose(request, require)
+        direct = self.direct_of.direct
+        if direct is not None and not require and not request.extended._data:  # noqa: SLF001
+            # the backend's direct path chooses and updates its index in one call
+            name = direct.take(request.millicpu, request.memory_bytes, request.slots)
+            sent = True
+        else:
+            name = self.backend.choose(request, require)
+            sent = False
         if name is None:
-            error = backend.diagnose(task_id, request, require)
+            error = self.backend.diagnose(task_id, request, require)
             self.count_failure(error)
             return error
         reservation = Reservation(task_id, name, request)
         if request.extended._data and self.row_of[name] in self.dev:  # noqa: SLF001
             reservation = devices.with_picks(reservation, self.state(name))
-        self._send(self._hold(reservation))  # reserve(), one call less
+        row = self._hold(reservation)
+        if not sent:
+            self._send(row)  # reserve(), one call less
         self.allocations += 1
         return reservation
 

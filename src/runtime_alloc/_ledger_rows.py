@@ -46,6 +46,15 @@ def add_counts(amounts: dict[str, int], counts: Mapping[str, int], sign: int) ->
             del amounts[dim]
 
 
+class _NoDirect:
+    """The ``direct_of`` of a backend without a direct path (see :meth:`LedgerRows.attach`)."""
+
+    direct = None
+
+
+_NO_DIRECT = _NoDirect()
+
+
 class LedgerRows:
     """Runners (registration order), their reserved amounts, reservations, counters.
 
@@ -71,6 +80,7 @@ class LedgerRows:
         "declared",
         "dev",
         "device_kinds",
+        "direct_of",
         "drain",
         "draining",
         "evictions",
@@ -139,6 +149,8 @@ class LedgerRows:
         renumbers the rows, so that it needs no name map of its own.
         """
         self.backend = backend
+        #: its ``direct`` attribute is the backend's direct path, or None (see .direct)
+        self.direct_of = backend if hasattr(backend, "direct") else _NO_DIRECT
         self._share()
 
     def _share(self) -> None:
@@ -161,6 +173,10 @@ class LedgerRows:
         """Tell the backend a row's reserved amounts or draining flag changed. O(dimensions)."""
         if row in self.dev:  # device use travels in the RunnerState
             self.backend.update(self.state_at(row))
+            return
+        direct = self.direct_of.direct
+        if direct is not None:  # the numpy backend's compiled index, by row
+            direct.put(row, self.cpu[row], self.memory[row], self.slots[row], self.drain[row])
             return
         held = self.held[row]
         if type(held) is Reservation:

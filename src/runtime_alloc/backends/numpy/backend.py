@@ -37,6 +37,7 @@ from runtime_alloc.backends.numpy import index_layout as layout
 from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.direct import DirectPath, direct_path, write_changed
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.index_layout import (
     EMPTY,
@@ -116,6 +117,13 @@ class NumpyBackend(Choosing):
             require_numba()  # the optional extra, checked before anything is built
             self.name = "compiled"  # Allocator.backend
         self._index = index
+        #: the ledger's direct path to the compiled index (see .direct), or None
+        self.direct: DirectPath | None = None
+        #: False for a subclass that overrides an event or ``choose`` (no direct path then)
+        self.plain_events = all(
+            getattr(type(self), m) is getattr(NumpyBackend, m)
+            for m in ("choose", "update", "update_reserved", "remove", "diagnose")
+        )
         self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
         self._dirty: dict[int, tuple[tuple[int, int, int], Mapping[str, int] | None, bool]] = {}
@@ -155,6 +163,7 @@ class NumpyBackend(Choosing):
         """Queue a new runner; queued runners are indexed in bulk before the next read. O(1)."""
         if self._scan_states is not None:
             self._scan_states[state.runner.name] = state
+        self.direct = None  # queued runners: events take the general path until indexed
         runner = state.runner
         if (
             state.reserved is NOTHING
@@ -186,6 +195,7 @@ class NumpyBackend(Choosing):
             or t.key_of.slots is not own  # the table went over to the ledger's map
         ):
             self.restored_rows = None
+        self.direct = direct_path(self)
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -237,10 +247,10 @@ class NumpyBackend(Choosing):
 
     def _write_dirty(self) -> None:
         dirty = self._dirty
-        if not dirty:
-            return
         t = self.table
-        if len(dirty) < 64 or t.summaries or t.extended:
+        if not dirty:
+            pass
+        elif len(dirty) < 64 or t.summaries or t.extended:
             set_row = t.set_row
             for i, (reserved, extended, draining) in dirty.items():
                 set_row(i, reserved, extended, draining)
@@ -261,6 +271,9 @@ class NumpyBackend(Choosing):
                 np.array(drains, dtype=np.bool_),
             )
         dirty.clear()
+        if self.classes is not None and not isinstance(self.classes, ClassIndex):
+            # after the kept events: the index holds every row's newest amounts
+            write_changed(self.classes, t)  # the direct path's changed rows
 
     def remove(self, name: str) -> None:
         """Forget a runner; re-blocks when more than half the rows are empty. O(1) amortized."""
@@ -295,6 +308,7 @@ class NumpyBackend(Choosing):
         pending, self._pending = self._pending, []  # indexed as it is: no copy
         self._add_states(pending)
         self._share()
+        self.direct = direct_path(self)
 
     def _share(self) -> None:
         """Use the ledger's name -> row dict in the table, once it names every runner. O(N)."""
@@ -330,6 +344,7 @@ class NumpyBackend(Choosing):
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
         self._add_states(states)
+        self.direct = direct_path(self)
 
     def _class_index(self, states: list[Queued]) -> ClassIndex | CompiledIndex:
         """A new, empty class index for ``states``: compiled when asked for and able. O(n)."""

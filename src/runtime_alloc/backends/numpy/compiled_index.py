@@ -80,6 +80,9 @@ Shape = tuple[tuple[int, int, int], frozenset[str]]
 #: and in all (trees that outgrow their buckets move there; see CompiledIndex._place)
 ROOM, SPARE = 0.25, 64
 
+#: the most rows the direct path notes as changed before the columns are written
+CHANGED = 4096
+
 #: capacity times weight must stay below this for the kernels' int64 products ``w * (r + q)``
 #: (``r + q`` is at most the capacity when scored); always so for valid runners and
 #: strategies (quantities at most 2**53, weights at most 1000)
@@ -119,7 +122,8 @@ class CompiledIndex:
         require_numba()
         self.w = weights
         self.maximize = maximize
-        self._max = 1 if maximize else 0  # the kernels take ints (a bool costs more to pass)
+        #: 1 when the highest score wins (the kernels take ints: a bool costs more to pass)
+        self.maximize_flag = 1 if maximize else 0
         self.max_groups = max_groups
         #: free-cpu tiers per shape (as the class index's): one when the lowest score wins
         self.ntiers = TIERS if maximize else 1
@@ -140,7 +144,11 @@ class CompiledIndex:
         self.sf: Any
         self._pend: int
         self._nend: int
-        self._stack = np.zeros(64, np.int64)
+        #: scratch of the search kernels: the node stack, the trees' bounds and order
+        self.stack = np.zeros(64, np.int64)
+        self.bounds = self.order = np.zeros(0)
+        #: the rows the direct path changed since the columns were written (see .direct)
+        self.dr = np.zeros(CHANGED + 1, np.int64)
         self._shape_arrays()
         self._layout()
 
@@ -285,8 +293,8 @@ class CompiledIndex:
         nodes = self._nend + int(self._nend * ROOM) + 2 * SPARE
         self.ni = np.zeros((nodes, 7), np.int64)
         self.nf = np.zeros((nodes, 2), np.float64)
-        self._bounds = np.zeros(max(ntrees, 1), np.float64)
-        self._order = np.zeros(max(ntrees, 1), np.int64)
+        self.bounds = np.zeros(max(ntrees, 1), np.float64)
+        self.order = np.zeros(max(ntrees, 1), np.int64)
         if ntrees:
             k.build(ri, pm, self.ni, self.nf, tr, self.sh, self.sf)
 
@@ -310,20 +318,25 @@ class CompiledIndex:
 
         Runtime complexity: see the module docstring; one kernel call.
         """
+        try:
+            row = k.choose(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
+                self.candidates(require), q[0], q[1], q[2], self.maximize_flag,
+                self.stack, self.bounds, self.order,
+            )  # fmt: skip
+        except OverflowError:  # an amount beyond int64: no runner holds it
+            return -1
+        return int(row)
+
+    def candidates(self, require: frozenset[str]) -> Any:  # noqa: ANN401
+        """The numbers (int64 array) of the shapes whose labels hold ``require``. O(1) cached."""
         cand = self._by_require.get(require)
         if cand is None:
             cand = self._by_require[require] = np.array(
                 [i for i, (_cap, labels) in enumerate(self.shapes) if require <= labels],
                 np.int64,
             )
-        try:
-            row = k.choose(
-                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, cand,
-                q[0], q[1], q[2], self._max, self._stack, self._bounds, self._order,
-            )  # fmt: skip
-        except OverflowError:  # an amount beyond int64: no runner holds it
-            return -1
-        return int(row)
+        return cand
 
     # ------------------------------------------------------------------ checks
 
