@@ -37,7 +37,7 @@ from runtime_alloc.backends.numpy import index_layout as layout
 from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
-from runtime_alloc.backends.numpy.direct import DirectPath, direct_path, write_changed
+from runtime_alloc.backends.numpy.direct import DirectPath, direct_path
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.index_layout import (
     EMPTY,
@@ -273,7 +273,7 @@ class NumpyBackend(Choosing):
         dirty.clear()
         if self.classes is not None and not isinstance(self.classes, ClassIndex):
             # after the kept events: the index holds every row's newest amounts
-            write_changed(self.classes, t)  # the direct path's changed rows
+            self.classes.write_columns()  # the direct path's changed rows
 
     def remove(self, name: str) -> None:
         """Forget a runner; re-blocks when more than half the rows are empty. O(1) amortized."""

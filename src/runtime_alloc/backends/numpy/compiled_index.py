@@ -56,21 +56,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS, shape_terms
 
-#: the kernels module (typed Any: numba ships no stubs), None without numba
+if TYPE_CHECKING:
+    from runtime_alloc.backends.numpy.columns import Table
+
+#: the kernels modules (typed Any: numba ships no stubs), None without numba
 k: Any
+dk: Any
 _WHY: ImportError | None
 try:
-    from runtime_alloc.backends.numpy import _kernels
+    from runtime_alloc.backends.numpy import _direct_kernels, _kernels
 except ImportError as error:  # numba is an optional extra
-    k, _WHY = None, error
+    k, dk, _WHY = None, None, error
 else:
-    k, _WHY = _kernels, None
+    k, dk, _WHY = _kernels, _direct_kernels, None
 
 __all__ = ["CompiledIndex", "available", "fits", "require_numba"]
 
@@ -147,8 +151,14 @@ class CompiledIndex:
         #: scratch of the search kernels: the node stack, the trees' bounds and order
         self.stack = np.zeros(64, np.int64)
         self.bounds = self.order = np.zeros(0)
-        #: the rows the direct path changed since the columns were written (see .direct)
-        self.dr = np.zeros(CHANGED + 1, np.int64)
+        #: the rows the direct path changed since the columns were written (see .direct),
+        #: and the table whose columns they are written to (None: no columns to keep)
+        self.dr = np.zeros(CHANGED + 4, np.int64)
+        self.columns: Table | None = None
+        #: the direct path's deferred update: its row (-1: none), then its reserved
+        #: amounts and usability; stored by the next kernel call (see settle)
+        self.wait = -1
+        self.waiting = (0, 0, 0, 0)
         self._shape_arrays()
         self._layout()
 
@@ -174,6 +184,7 @@ class CompiledIndex:
 
         The four iterables run in step (each is read once, into an array).
         """
+        self.settle()
         members = np.fromiter(keys, np.int64)
         n = members.size
         if not n:
@@ -300,16 +311,64 @@ class CompiledIndex:
 
     def remove(self, member: int) -> None:
         """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(log n)."""
+        self.settle()
         k.drop_row(self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, member & MASK)
 
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
         """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel."""
+        self.settle()
         row = member & MASK
         if k.set_row(
             self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
             row, r[0], r[1], r[2], 1 if usable else 0,
         ):  # fmt: skip
             self._place(np.array([row], np.int64))  # its new tier's tree was full
+
+    def settle(self) -> None:
+        """Store the direct path's deferred update now (before the trees are read). O(log n)."""
+        w = self.wait
+        if w >= 0:
+            r0, r1, r2, usable = self.waiting
+            status = dk.put(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, self.dr,
+                w, r0, r1, r2, usable,
+            )  # fmt: skip
+            self.wait = -1
+            if status:
+                self.after(w, status)
+
+    def after(self, row: int, status: int) -> None:
+        """Act on a direct kernel's status for ``row`` (see :mod:`._direct_kernels`). O(log n).
+
+        A row left unplaced is placed; a full list of changed rows is written
+        to the columns (amortized O(1) per change).
+        """
+        if status & dk.FULL_TREE:
+            self._place(np.array([row], np.int64))  # its new tier's tree was full
+        if status & dk.FULL_LIST:
+            self.write_columns()
+
+    def write_columns(self) -> None:
+        """Write the rows the direct path changed into :attr:`columns`. O(changed).
+
+        Their reserved amounts and draining flags are read from the index's own
+        rows; each row is written once, in row order.
+        """
+        self.settle()
+        dr = self.dr
+        n = int(dr[0])
+        if not n:
+            return
+        dr[0] = 0
+        if self.columns is None:
+            return
+        rows = np.sort(dr[1 : n + 1])  # sorted, then deduplicated: np.unique's hashing costs more
+        distinct = np.empty(n, np.bool_)
+        distinct[0] = True
+        np.not_equal(rows[1:], rows[:-1], out=distinct[1:])
+        rows = rows[distinct]
+        state = self.ri.take(rows, axis=0)  # take: a fifth of the time of ri[rows] here
+        self.columns.set_rows(rows, state[:, :3], (state[:, 4] & 1) == 0)
 
     # ------------------------------------------------------------------ search
 
@@ -318,6 +377,7 @@ class CompiledIndex:
 
         Runtime complexity: see the module docstring; one kernel call.
         """
+        self.settle()
         try:
             row = k.choose(
                 self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
@@ -341,33 +401,11 @@ class CompiledIndex:
     # ------------------------------------------------------------------ checks
 
     def check(self, rows: dict[int, Any]) -> None:
-        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n)."""
-        ri, pm, tr, sh = self.ri, self.pm, self.tr, self.sh
-        indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
-        assert indexed == set(rows), "indexed rows differ"  # noqa: S101
-        for row, (r, usable) in rows.items():
-            assert tuple(ri[row, :3].tolist()) == tuple(r), row  # noqa: S101
-            tree = int(ri[row, 4]) >> 1
-            s = int(tr[tree, 5])
-            tier = min(max((int(sh[s, 0]) - r[0]) // int(sh[s, 6]), 0), self.ntiers - 1)
-            assert tree == s * self.ntiers + tier, row  # noqa: S101
-            assert bool(ri[row, 4] & 1) == bool(usable), row  # noqa: S101
-            pos = int(ri[row, 3])
-            assert tr[tree, 0] <= pos < tr[tree, 0] + tr[tree, 3], row  # noqa: S101
-            assert pm[pos] == ri[row, 5], row  # noqa: S101
-            assert ri[row, 5] & MASK == row, row  # noqa: S101
-        for tree in range(len(tr)):
-            poff, used, head = int(tr[tree, 0]), int(tr[tree, 3]), int(tr[tree, 4])
-            free = set()
-            while head >= 0:  # the free list: positions of the tree, each once
-                assert poff <= head < poff + used, tree  # noqa: S101
-                assert head not in free, tree  # noqa: S101
-                free.add(head)
-                head = -2 - int(pm[head])
-            held = {p for p in range(poff, poff + used) if pm[p] >= 0}
-            assert len(free) + len(held) == used, tree  # noqa: S101
-            assert (pm[poff + used : poff + int(tr[tree, 2]) * k.BUCKET] == -1).all(), tree  # noqa: S101
-        ni, nf = self.ni.copy(), self.nf.copy()
-        k.build(ri, pm, ni, nf, tr, sh, self.sf)
-        assert np.array_equal(ni, self.ni), "node amounts differ from a fresh build"  # noqa: S101
-        assert np.array_equal(nf, self.nf), "node keys differ from a fresh build"  # noqa: S101
+        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n).
+
+        See :func:`.compiled_checks.check`.
+        """
+        from runtime_alloc.backends.numpy import compiled_checks  # noqa: PLC0415 (tests only)
+
+        self.settle()
+        compiled_checks.check(self, rows)

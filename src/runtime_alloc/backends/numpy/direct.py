@@ -24,18 +24,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.numpy.table_views import SharedKeys
 
 if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.backend import NumpyBackend
-    from runtime_alloc.backends.numpy.columns import Table
     from runtime_alloc.backends.numpy.compiled_index import CompiledIndex
     from runtime_alloc.runners import Runner
 
-__all__ = ["DirectPath", "direct_path", "write_changed"]
+__all__ = ["DirectPath", "direct_path"]
 
 _NO_LABELS: frozenset[str] = frozenset()
 
@@ -44,71 +41,71 @@ class DirectPath:
     """The ledger's hot events straight to a compiled index (see the module docstring).
 
     Args:
-        backend: the backend that offers it (it writes the columns when the
-            list of changed rows fills up).
-        index: the backend's compiled index.
+        index: the backend's compiled index (its ``columns`` are the backend's table).
         keys: ledger row -> the table's member (``seq << SHIFT | row``).
         runners: the table's runners by row.
     """
 
-    __slots__ = ("_backend", "_index", "_keys", "_put", "_runners", "_take")
+    __slots__ = ("_cand", "_index", "_keys", "_runners", "_take")
 
     def __init__(
         self,
-        backend: NumpyBackend,
         index: CompiledIndex,
         keys: Any,  # noqa: ANN401 (array('q'))
         runners: list[Runner | None],
     ) -> None:
-        self._backend = backend
         self._index = index
         self._keys = keys
         self._runners = runners
+        #: the shapes a request without labels may go to (they change only with a new path)
+        self._cand = index.candidates(_NO_LABELS)
         from runtime_alloc.backends.numpy import _direct_kernels  # noqa: PLC0415 (numba)
 
-        self._take, self._put = _direct_kernels.take, _direct_kernels.put
+        self._take = _direct_kernels.take
 
     def take(self, q0: int, q1: int, q2: int) -> str | None:
         """Choose the runner for request ``(q0, q1, q2)`` (no labels) and add it there.
 
-        Returns the runner's name, or None (nothing changed) when no runner
+        Returns the runner's name, or None (nothing reserved) when no runner
         can take it. The caller does the ledger's bookkeeping and sends no
-        event for it. Runtime complexity: one kernel call,
-        :meth:`.CompiledIndex.choose`'s plus an update's.
+        event for it. The deferred update of :meth:`put` is stored first, in
+        the same kernel call. Runtime complexity: one kernel call,
+        :meth:`.CompiledIndex.choose`'s plus two updates'.
         """
         ix = self._index
-        cand = ix.candidates(_NO_LABELS)
+        w = ix.wait
+        w0, w1, w2, wu = ix.waiting
         try:
             v = self._take(
-                ix.ri, ix.pm, ix.ni, ix.nf, ix.tr, ix.sh, ix.sf, ix.dr, cand,
-                q0, q1, q2, ix.maximize_flag, ix.stack, ix.bounds, ix.order,
+                ix.ri, ix.pm, ix.ni, ix.nf, ix.tr, ix.sh, ix.sf, ix.dr, w, w0, w1, w2, wu,
+                self._cand, q0, q1, q2, ix.maximize_flag, ix.stack, ix.bounds, ix.order,
             )  # fmt: skip
         except OverflowError:  # an amount beyond int64: no runner holds it
+            ix.settle()
             return None
+        ix.wait = -1
         if v < 0:
-            return None
+            if v == -1:
+                return None
+            ix.after(w, -4 - v)  # the deferred update's status: act, then decide
+            return self.take(q0, q1, q2)
         if v & 3:
-            self._status(v)
+            ix.after(v >> 2, v & 3)
         return self._runners[v >> 2].name  # type: ignore[union-attr]
 
     def put(self, row: int, r0: int, r1: int, r2: int, draining: int) -> None:
-        """Store ledger row ``row``'s reserved amounts and draining flag (0 or 1). One kernel call."""
+        """Store ledger row ``row``'s reserved amounts and draining flag (0 or 1). O(1).
+
+        The update is deferred to the index's next kernel call (the next
+        :meth:`take` stores it in the same call; any other use of the index
+        first stores it, :meth:`.CompiledIndex.settle`); a second one in a row
+        stores the first now.
+        """
         ix = self._index
-        i = self._keys[row] & MASK
-        status = self._put(
-            ix.ri, ix.pm, ix.ni, ix.nf, ix.tr, ix.sh, ix.sf, ix.dr, i, r0, r1, r2, 1 - draining
-        )
-        if status:
-            self._status(i << 2 | status)
-
-    def _status(self, v: int) -> None:
-        """Act on a kernel's status bits for row ``v >> 2`` (see :mod:`._direct_kernels`)."""
-        from runtime_alloc.backends.numpy._direct_kernels import FULL_LIST, FULL_TREE  # noqa: PLC0415
-
-        if v & FULL_TREE:
-            self._index._place(np.array([v >> 2], np.int64))  # noqa: SLF001 (its tree was full)
-        if v & FULL_LIST:
-            write_changed(self._index, self._backend.table)
+        if ix.wait >= 0:
+            ix.settle()
+        ix.waiting = (r0, r1, r2, 1 - draining)
+        ix.wait = self._keys[row] & MASK
 
 
 def direct_path(backend: NumpyBackend) -> DirectPath | None:
@@ -133,16 +130,5 @@ def direct_path(backend: NumpyBackend) -> DirectPath | None:
         or keys.slots is not backend._rows  # noqa: SLF001
     ):
         return None
-    return DirectPath(backend, index, keys.keys, t.runners)
-
-
-def write_changed(index: CompiledIndex, table: Table) -> None:
-    """Write the rows the direct path changed into ``table``'s columns, from ``index``. O(changed)."""
-    dr = index.dr
-    n = int(dr[0])
-    if not n:
-        return
-    rows = np.unique(dr[1 : n + 1])
-    state = index.ri[rows]
-    table.set_rows(rows, state[:, :3], (state[:, 4] & 1) == 0)
-    dr[0] = 0
+    index.columns = t
+    return DirectPath(index, keys.keys, t.runners)
