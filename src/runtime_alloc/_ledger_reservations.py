@@ -38,9 +38,10 @@ class LedgerReservations(LedgerRows):
         """:meth:`reserve` without the backend event; return the runner's row. O(dimensions)."""
         row = self.row_of[reservation.runner]
         r = reservation.resources
-        self.cpu[row] += r.millicpu
-        self.memory[row] += r.memory_bytes
-        self.slots[row] += r.slots
+        cpu, memory, slots = r.millicpu, r.memory_bytes, r.slots
+        self.cpu[row] += cpu
+        self.memory[row] += memory
+        self.slots[row] += slots
         if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self._add_extended(row, r, 1)
             if reservation.devices._data:  # noqa: SLF001
@@ -55,18 +56,19 @@ class LedgerReservations(LedgerRows):
         else:
             self.held[row] = {held.task_id: held, task_id: reservation}
         self.reservations[task_id] = reservation
-        self.res_cpu += r.millicpu
-        self.res_memory += r.memory_bytes
-        self.res_slots += r.slots
+        self.res_cpu += cpu
+        self.res_memory += memory
+        self.res_slots += slots
         return row
 
     def unreserve(self, reservation: Reservation) -> None:
         """Give a held reservation back to its runner. O(dimensions)."""
         row = self.row_of[reservation.runner]
         r = reservation.resources
-        self.cpu[row] -= r.millicpu
-        self.memory[row] -= r.memory_bytes
-        self.slots[row] -= r.slots
+        cpu, memory, slots = r.millicpu, r.memory_bytes, r.slots
+        self.cpu[row] -= cpu
+        self.memory[row] -= memory
+        self.slots[row] -= slots
         if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self._add_extended(row, r, -1)
             if reservation.devices._data:  # noqa: SLF001
@@ -81,9 +83,9 @@ class LedgerReservations(LedgerRows):
             self.held[row] = None
             self.in_use -= 1
         del self.reservations[task_id]
-        self.res_cpu -= r.millicpu
-        self.res_memory -= r.memory_bytes
-        self.res_slots -= r.slots
+        self.res_cpu -= cpu
+        self.res_memory -= memory
+        self.res_slots -= slots
         self._send(row)
 
     def _add_extended(self, row: int, resources: Resources, sign: int) -> None:
