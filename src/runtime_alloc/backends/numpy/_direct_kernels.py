@@ -42,7 +42,7 @@ def put(ri, pm, ni, nf, tr, sh, sf, dr, row, r0, r1, r2, usable):
 
 
 @njit(cache=True)
-def take(  # noqa: PLR0913, PLR0917
+def take(
     ri, pm, ni, nf, tr, sh, sf, dr, w, w0, w1, w2, wu,
     cand, q0, q1, q2, maximize, stack, bounds, order,
 ):  # fmt: skip

@@ -153,7 +153,7 @@ class CompiledIndex:
         self.bounds = self.order = np.zeros(0)
         #: the rows the direct path changed since the columns were written (see .direct),
         #: and the table whose columns they are written to (None: no columns to keep)
-        self.dr = np.zeros(CHANGED + 4, np.int64)
+        self.dr = np.zeros(CHANGED + 3, np.int64)
         self.columns: Table | None = None
         #: the direct path's deferred update: its row (-1: none), then its reserved
         #: amounts and usability; stored by the next kernel call (see settle)

@@ -76,7 +76,7 @@ class DirectPath:
         w = ix.wait
         w0, w1, w2, wu = ix.waiting
         try:
-            v = self._take(
+            v: int = self._take(
                 ix.ri, ix.pm, ix.ni, ix.nf, ix.tr, ix.sh, ix.sf, ix.dr, w, w0, w1, w2, wu,
                 self._cand, q0, q1, q2, ix.maximize_flag, ix.stack, ix.bounds, ix.order,
             )  # fmt: skip
