@@ -144,6 +144,10 @@ class LedgerRows:
         :class:`RunnerState` is built); one of a runner with devices as
         ``update(state)``, whose state carries the device use.
 
+        A backend with a ``direct`` attribute (the numpy backend) gets the
+        changes of rows without devices through it while it is not None
+        (see :mod:`runtime_alloc.backends.numpy.direct`).
+
         A backend with a ``share_rows(row_of)`` method (the numpy backend) is
         given the ledger's name -> row dict, here and whenever :meth:`compact`
         renumbers the rows, so that it needs no name map of its own.

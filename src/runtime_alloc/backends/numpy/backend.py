@@ -15,8 +15,8 @@ two indexes answer the built-in strategies (those with a
 set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
 (pure Python heaps, O(log N) per update; the numpy columns are then written
 lazily, only for vectorized reads); ``index="compiled"`` answers the same
-from the segment trees of :mod:`.compiled_index` (numba kernels, one call
-per decision or update). Otherwise the block search of
+from the segment trees of :mod:`.compiled_index` (numba kernels; the ledger's
+hot events go straight to them, :mod:`.direct`). Otherwise the block search of
 :mod:`.blocks` answers. Requests for extended resources and devices use the
 chunks of :mod:`.extended_index` (label ORs without them, and small fleets, a
 vectorized scan); strategies without a LinearScore the python scan.
@@ -37,7 +37,7 @@ from runtime_alloc.backends.numpy import index_layout as layout
 from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
-from runtime_alloc.backends.numpy.direct import DirectPath, direct_path
+from runtime_alloc.backends.numpy.direct import DirectPath, direct_path, write_changed
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.index_layout import (
     EMPTY,
@@ -119,11 +119,6 @@ class NumpyBackend(Choosing):
         self._index = index
         #: the ledger's direct path to the compiled index (see .direct), or None
         self.direct: DirectPath | None = None
-        #: False for a subclass that overrides an event or ``choose`` (no direct path then)
-        self.plain_events = all(
-            getattr(type(self), m) is getattr(NumpyBackend, m)
-            for m in ("choose", "update", "update_reserved", "remove", "diagnose")
-        )
         self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
         self._dirty: dict[int, tuple[tuple[int, int, int], Mapping[str, int] | None, bool]] = {}
@@ -246,18 +241,23 @@ class NumpyBackend(Choosing):
         self._write_dirty()
 
     def _write_dirty(self) -> None:
+        if self._dirty:
+            self._write_kept()
+        if self.classes is not None and not isinstance(self.classes, ClassIndex):
+            # after the kept events: the index holds every row's newest amounts
+            write_changed(self.classes)  # the direct path's changed rows
+
+    def _write_kept(self) -> None:
         dirty = self._dirty
         t = self.table
-        if not dirty:
-            pass
-        elif len(dirty) < 64 or t.summaries or t.extended:
+        if len(dirty) < 64 or t.summaries or t.extended:
             set_row = t.set_row
             for i, (reserved, extended, draining) in dirty.items():
                 set_row(i, reserved, extended, draining)
         else:
-            rows = []
-            amounts = []
-            drains = []
+            rows: list[int] = []
+            amounts: list[tuple[int, int, int]] = []
+            drains: list[bool] = []
             for i, (reserved, extended, draining) in dirty.items():
                 if extended:
                     t.set_row(i, reserved, extended, draining)
@@ -271,9 +271,6 @@ class NumpyBackend(Choosing):
                 np.array(drains, dtype=np.bool_),
             )
         dirty.clear()
-        if self.classes is not None and not isinstance(self.classes, ClassIndex):
-            # after the kept events: the index holds every row's newest amounts
-            self.classes.write_columns()  # the direct path's changed rows
 
     def remove(self, name: str) -> None:
         """Forget a runner; re-blocks when more than half the rows are empty. O(1) amortized."""

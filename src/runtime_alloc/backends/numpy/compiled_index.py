@@ -44,6 +44,12 @@ kernels are compiled without ``fastmath``, and its int64 products ``w * (r +
 q)`` stay below 2**63 for capacities of at most 2**53 and weights of at most
 1000) and compared, ties to the lower member. So the winner is the python scan's.
 
+The direct path (:mod:`.direct`) calls the kernels of :mod:`._direct_kernels`:
+a decision that also reserves its request, and a row's update deferred to the
+next kernel call (:attr:`CompiledIndex.wait`; every other use of the index
+stores it first, :meth:`CompiledIndex.settle`); the rows those change are noted
+in :attr:`CompiledIndex.dr` and written to the backend's columns when read.
+
 Runtime complexity: per decision O(trees) plus O(BUCKET) per node visited
 (O(log n) nodes per visited tree when the bounds are tight: 27 nodes, one
 bucket, one tree per EvenSpread decision at 100,000 runners, 7 nodes for
@@ -346,29 +352,9 @@ class CompiledIndex:
         if status & dk.FULL_TREE:
             self._place(np.array([row], np.int64))  # its new tier's tree was full
         if status & dk.FULL_LIST:
-            self.write_columns()
+            from runtime_alloc.backends.numpy.direct import write_changed  # noqa: PLC0415
 
-    def write_columns(self) -> None:
-        """Write the rows the direct path changed into :attr:`columns`. O(changed).
-
-        Their reserved amounts and draining flags are read from the index's own
-        rows; each row is written once, in row order.
-        """
-        self.settle()
-        dr = self.dr
-        n = int(dr[0])
-        if not n:
-            return
-        dr[0] = 0
-        if self.columns is None:
-            return
-        rows = np.sort(dr[1 : n + 1])  # sorted, then deduplicated: np.unique's hashing costs more
-        distinct = np.empty(n, np.bool_)
-        distinct[0] = True
-        np.not_equal(rows[1:], rows[:-1], out=distinct[1:])
-        rows = rows[distinct]
-        state = self.ri.take(rows, axis=0)  # take: a fifth of the time of ri[rows] here
-        self.columns.set_rows(rows, state[:, :3], (state[:, 4] & 1) == 0)
+            write_changed(self)
 
     # ------------------------------------------------------------------ search
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.numpy.table_views import SharedKeys
 
@@ -32,9 +34,12 @@ if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.compiled_index import CompiledIndex
     from runtime_alloc.runners import Runner
 
-__all__ = ["DirectPath", "direct_path"]
+__all__ = ["DirectPath", "direct_path", "write_changed"]
 
 _NO_LABELS: frozenset[str] = frozenset()
+
+#: the backend's methods the direct path stands in for: a subclass overriding one gets events
+_EVENTS = ("choose", "update", "update_reserved", "remove", "diagnose")
 
 
 class DirectPath:
@@ -113,16 +118,18 @@ def direct_path(backend: NumpyBackend) -> DirectPath | None:
 
     See the module docstring for the conditions.
     """
+    from runtime_alloc.backends.numpy.backend import NumpyBackend  # noqa: PLC0415
     from runtime_alloc.backends.numpy.compiled_index import CompiledIndex  # noqa: PLC0415
 
     index, t = backend.classes, backend.table
+    kind = type(backend)
     ext = backend.extended_index
     keys = t.key_of
     if (
         type(index) is not CompiledIndex
         or backend._pending  # noqa: SLF001
         or backend._scan_states is not None  # noqa: SLF001
-        or not backend.plain_events
+        or any(getattr(kind, event) is not getattr(NumpyBackend, event) for event in _EVENTS)
         or t.extended
         or ext._chunks  # noqa: SLF001
         or ext._classes  # noqa: SLF001
@@ -132,3 +139,26 @@ def direct_path(backend: NumpyBackend) -> DirectPath | None:
         return None
     index.columns = t
     return DirectPath(index, keys.keys, t.runners)
+
+
+def write_changed(index: CompiledIndex) -> None:
+    """Write the rows the direct path changed into ``index.columns``. O(changed).
+
+    Their reserved amounts and draining flags are read from the index's own
+    rows (after its deferred update); each row is written once, in row order.
+    """
+    index.settle()
+    dr = index.dr
+    n = int(dr[0])
+    if not n:
+        return
+    dr[0] = 0
+    if index.columns is None:
+        return
+    rows = np.sort(dr[1 : n + 1])  # sorted, then deduplicated: np.unique's hashing costs more
+    distinct = np.empty(n, np.bool_)
+    distinct[0] = True
+    np.not_equal(rows[1:], rows[:-1], out=distinct[1:])
+    rows = rows[distinct]
+    state = index.ri.take(rows, axis=0)  # take: a fifth of the time of ri[rows] here
+    index.columns.set_rows(rows, state[:, :3], (state[:, 4] & 1) == 0)
