@@ -175,12 +175,12 @@ class LedgerRows:
 
     def _send(self, row: int) -> None:
         """Tell the backend a row's reserved amounts or draining flag changed. O(dimensions)."""
+        direct = self.direct_of.direct
+        if direct is not None:  # the numpy backend's compiled index (no devices then), by row
+            direct.put(row, self.cpu[row], self.memory[row], self.slots[row], self.drain[row])
+            return
         if row in self.dev:  # device use travels in the RunnerState
             self.backend.update(self.state_at(row))
-            return
-        direct = self.direct_of.direct
-        if direct is not None:  # the numpy backend's compiled index, by row
-            direct.put(row, self.cpu[row], self.memory[row], self.slots[row], self.drain[row])
             return
         held = self.held[row]
         if type(held) is Reservation:

@@ -87,8 +87,10 @@ __all__ = ["CompiledIndex", "available", "fits", "require_numba"]
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
 #: the room the arrays keep beyond the trees laid out, per bucket (and per 2 nodes) of them
-#: and in all (trees that outgrow their buckets move there; see CompiledIndex._place)
-ROOM, SPARE = 0.25, 64
+#: and in all (trees that outgrow their buckets move there; see CompiledIndex._place); the
+#: per-bucket room doubles, up to ROOM_MAX, each time it ran out (churn that moves rows
+#: between tiers then lays the rows out again ever more rarely)
+ROOM, SPARE, ROOM_MAX = 0.25, 64, 1.0
 
 #: the most rows the direct path notes as changed before the columns are written
 CHANGED = 4096
@@ -142,6 +144,7 @@ class CompiledIndex:
         self.shapes: list[Shape] = []
         self._by_require: dict[frozenset[str], Any] = {}
         self._stale = False  # shapes added since the last layout
+        self.room = ROOM  # the per-bucket room of the next layout
         #: times every row was laid out again, and trees moved to more buckets
         self.layouts = self.moves = 0
         self.ri: Any = np.full((0, 6), -1, np.int64)
@@ -238,6 +241,7 @@ class CompiledIndex:
             nb = 2 * int(self.tr[tree, 2])
             poff, toff = self._pend, self._nend
             if poff + nb * k.BUCKET > len(self.pm) or toff + 2 * nb > len(self.ni):
+                self.room = min(2 * self.room, ROOM_MAX)
                 self._layout()  # it places every row
                 return False
             k.relocate(
@@ -276,8 +280,8 @@ class CompiledIndex:
         """Give every indexed row a position (tree by tree, in member order); build the trees.
 
         Each tree gets a power of two of buckets with half its rows' room to grow,
-        and the arrays a quarter more room for trees that outgrow theirs (moved to
-        the end by :meth:`_place`). O(n log n) numpy plus one O(positions) kernel.
+        and the arrays :attr:`room` more (a quarter at first) for trees that outgrow
+        theirs (moved to the end by :meth:`_place`). O(n log n) numpy plus one O(positions) kernel.
         """
         self._stale = False
         self.layouts += 1
@@ -295,7 +299,7 @@ class CompiledIndex:
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         self._pend, self._nend = int(poff[-1]), int(toff[-1])
-        pm = np.full(self._pend + int(self._pend * ROOM) + SPARE * k.BUCKET, -1, np.int64)
+        pm = np.full(self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, -1, np.int64)
         pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
         pm[pos] = ri[live, 5]
         ri[live, 3] = pos
@@ -307,7 +311,7 @@ class CompiledIndex:
         tr[:, 4] = -1
         tr[:, 5] = np.arange(ntrees) // self.ntiers
         self.pm, self.tr = pm, tr
-        nodes = self._nend + int(self._nend * ROOM) + 2 * SPARE
+        nodes = self._nend + int(self._nend * self.room) + 2 * SPARE
         self.ni = np.zeros((nodes, 7), np.int64)
         self.nf = np.zeros((nodes, 2), np.float64)
         self.bounds = np.zeros(max(ntrees, 1), np.float64)
