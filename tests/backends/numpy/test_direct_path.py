@@ -26,7 +26,7 @@ from runtime_alloc import (  # noqa: E402
     Resources,
     Runner,
 )
-from runtime_alloc.backends.numpy import NumpyBackend, compiled_index, direct  # noqa: E402
+from runtime_alloc.backends.numpy import NumpyBackend, changed_rows, compiled_index  # noqa: E402
 from runtime_alloc.backends.numpy.direct import DirectPath  # noqa: E402
 from tests.backends.numpy import test_backend as tb  # noqa: E402
 from tests.backends.probe import allocator_with, numpy_with  # noqa: E402
@@ -161,13 +161,13 @@ def test_a_full_fleet_fails_with_pythons_error_and_recovers(strategy):
 def test_a_full_list_of_changed_rows_is_written_to_the_columns(monkeypatch, strategy):
     monkeypatch.setattr(compiled_index, "CHANGED", 3)  # the columns are written every few changes
     written = []
-    original = direct.write_changed
+    original = changed_rows.write_changed
 
     def write_changed(index):
         written.append(int(index.dr[0]))
         original(index)
 
-    monkeypatch.setattr(direct, "write_changed", write_changed)
+    monkeypatch.setattr(compiled_index, "write_changed", write_changed)  # the full-list write
     ref, fast, backend = compiled_pair(tb.mixed_fleet(200, seed=3), strategy)
     assert len(backend.classes.dr) == 6
     rng = random.Random(4)

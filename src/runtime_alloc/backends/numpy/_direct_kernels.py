@@ -4,7 +4,7 @@ Imported by :mod:`.compiled_index` only (numba is the optional ``fast`` extra).
 The arrays are :mod:`._kernels`' plus ``dr``, the rows changed since the numpy
 columns were last written: ``dr[0]`` is their count, ``dr[1 : dr[0] + 1]``
 the rows (a row may repeat); the columns are written from ``ri`` when they
-are read (:func:`.direct.write_changed`). ``dr`` has room for two more rows
+are read (:func:`.changed_rows.write_changed`). ``dr`` has room for two more rows
 than the count at which it reports itself full (:data:`FULL_LIST`), the most
 one kernel call notes, so no call writes past its end while the caller
 empties it on that report.

@@ -34,10 +34,11 @@ import numpy as np
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._ledger_views import NOTHING, reserved_of
 from runtime_alloc.backends.numpy import index_layout as layout
+from runtime_alloc.backends.numpy.changed_rows import write_changed
 from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
-from runtime_alloc.backends.numpy.direct import DirectPath, direct_path, write_changed
+from runtime_alloc.backends.numpy.direct import DirectPath, direct_path
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.index_layout import (
     EMPTY,
@@ -190,7 +191,7 @@ class NumpyBackend(Choosing):
             or t.key_of.slots is not own  # the table went over to the ledger's map
         ):
             self.restored_rows = None
-        self.direct = direct_path(self)
+        self.direct = direct_path(self, NumpyBackend)
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -305,7 +306,7 @@ class NumpyBackend(Choosing):
         pending, self._pending = self._pending, []  # indexed as it is: no copy
         self._add_states(pending)
         self._share()
-        self.direct = direct_path(self)
+        self.direct = direct_path(self, NumpyBackend)
 
     def _share(self) -> None:
         """Use the ledger's name -> row dict in the table, once it names every runner. O(N)."""
@@ -341,7 +342,7 @@ class NumpyBackend(Choosing):
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
         self._add_states(states)
-        self.direct = direct_path(self)
+        self.direct = direct_path(self, NumpyBackend)
 
     def _class_index(self, states: list[Queued]) -> ClassIndex | CompiledIndex:
         """A new, empty class index for ``states``: compiled when asked for and able. O(n)."""

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.changed_rows import write_changed
 from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS, shape_terms
 
 if TYPE_CHECKING:
@@ -356,8 +357,6 @@ class CompiledIndex:
         if status & dk.FULL_TREE:
             self._place(np.array([row], np.int64))  # its new tier's tree was full
         if status & dk.FULL_LIST:
-            from runtime_alloc.backends.numpy.direct import write_changed  # noqa: PLC0415
-
             write_changed(self)
 
     # ------------------------------------------------------------------ search

@@ -14,7 +14,7 @@ then
   (by ledger row, its own columns' values), instead of ``update_reserved``.
 
 The numpy columns are not written on these events: the kernels note the changed
-rows, and :func:`write_changed` copies their amounts and usability from the
+rows, and :func:`.changed_rows.write_changed` copies their amounts and usability from the
 index's own arrays before any vectorized read (:meth:`.NumpyBackend.sync`), or
 when the list of changed rows fills up. So both paths leave the backend in the
 same state, and every decision is the class index's (the python scan's).
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.numpy.table_views import SharedKeys
 
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
     from runtime_alloc.backends.numpy.compiled_index import CompiledIndex
     from runtime_alloc.runners import Runner
 
-__all__ = ["DirectPath", "direct_path", "write_changed"]
+__all__ = ["DirectPath", "direct_path"]
 
 _NO_LABELS: frozenset[str] = frozenset()
 
@@ -113,12 +111,12 @@ class DirectPath:
         ix.wait = self._keys[row] & MASK
 
 
-def direct_path(backend: NumpyBackend) -> DirectPath | None:
+def direct_path(backend: NumpyBackend, base: type[NumpyBackend]) -> DirectPath | None:
     """The backend's direct path, or None when an event must take the general path. O(1).
 
-    See the module docstring for the conditions.
+    See the module docstring for the conditions; ``base`` is the backend class
+    whose events the direct path stands in for (a subclass overriding one gets events).
     """
-    from runtime_alloc.backends.numpy.backend import NumpyBackend  # noqa: PLC0415
     from runtime_alloc.backends.numpy.compiled_index import CompiledIndex  # noqa: PLC0415
 
     index, t = backend.classes, backend.table
@@ -129,7 +127,7 @@ def direct_path(backend: NumpyBackend) -> DirectPath | None:
         type(index) is not CompiledIndex
         or backend._pending  # noqa: SLF001
         or backend._scan_states is not None  # noqa: SLF001
-        or any(getattr(kind, event) is not getattr(NumpyBackend, event) for event in _EVENTS)
+        or any(getattr(kind, event) is not getattr(base, event) for event in _EVENTS)
         or t.extended
         or ext._chunks  # noqa: SLF001
         or ext._classes  # noqa: SLF001
@@ -139,26 +137,3 @@ def direct_path(backend: NumpyBackend) -> DirectPath | None:
         return None
     index.columns = t
     return DirectPath(index, keys.keys, t.runners)
-
-
-def write_changed(index: CompiledIndex) -> None:
-    """Write the rows the direct path changed into ``index.columns``. O(changed).
-
-    Their reserved amounts and draining flags are read from the index's own
-    rows (after its deferred update); each row is written once, in row order.
-    """
-    index.settle()
-    dr = index.dr
-    n = int(dr[0])
-    if not n:
-        return
-    dr[0] = 0
-    if index.columns is None:
-        return
-    rows = np.sort(dr[1 : n + 1])  # sorted, then deduplicated: np.unique's hashing costs more
-    distinct = np.empty(n, np.bool_)
-    distinct[0] = True
-    np.not_equal(rows[1:], rows[:-1], out=distinct[1:])
-    rows = rows[distinct]
-    state = index.ri.take(rows, axis=0)  # take: a fifth of the time of ri[rows] here
-    index.columns.set_rows(rows, state[:, :3], (state[:, 4] & 1) == 0)
