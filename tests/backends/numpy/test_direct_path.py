@@ -12,6 +12,8 @@ of changed rows and full trees. Skipped where numba is not installed.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -281,3 +283,19 @@ def test_the_allocator_backend_compiled_takes_the_direct_path(monkeypatch):
     churn(again, restored, rng, 300, [], prefix="s")
     assert calls.takes == 599  # a restored backend holds its runners: direct from the start
     assert again.snapshot() == restored.snapshot()
+
+
+def test_the_default_numpy_backend_does_not_import_numba():
+    # the direct path is the compiled index's: looking for it must not load numba (about
+    # 65 MiB per process) for a backend that never uses it
+    code = (
+        "import sys\n"
+        "from runtime_alloc import Allocator, Runner\n"
+        "fleet = [Runner.parse(f'r{i}', 'cpu=4') for i in range(3000)]\n"
+        "a = Allocator(fleet, backend='numpy')\n"
+        "a.allocate('t', 'cpu=1'); a.add_runner(Runner.parse('x', 'cpu=2')); a.release('t')\n"
+        "a.remove_runner('x'); a.snapshot()\n"
+        "print(a.backend, 'numba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["numpy", "False"]

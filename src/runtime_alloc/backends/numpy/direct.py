@@ -117,6 +117,8 @@ def direct_path(backend: NumpyBackend, base: type[NumpyBackend]) -> DirectPath |
     See the module docstring for the conditions; ``base`` is the backend class
     whose events the direct path stands in for (a subclass overriding one gets events).
     """
+    if backend.name != "compiled":  # no compiled index: numba stays unimported
+        return None
     from runtime_alloc.backends.numpy.compiled_index import CompiledIndex  # noqa: PLC0415
 
     index, t = backend.classes, backend.table
