@@ -288,7 +288,10 @@ class NumpyBackend(Choosing):
             self.rebuild()
 
     def flush(self) -> None:
-        """Index queued runners (re-blocking when the fleet outgrew the block size)."""
+        """Index queued runners (re-blocking when the fleet outgrew the block size).
+
+        Runtime complexity: O(queued) amortized; O(N) when it lays the fleet out again.
+        """
         if not self._pending:
             return
         n = self.table.nlive + len(self._pending)
@@ -392,7 +395,7 @@ class NumpyBackend(Choosing):
         )
 
     def check(self, states: Mapping[str, RunnerState] | None = None) -> None:
-        """Assert that the index agrees with ``states`` (default: its own rows); tests call this."""
+        """Assert that the index agrees with ``states`` (default: its own rows); tests. O(N)."""
         self.sync()
         if states is None:
             states = self.states
