@@ -31,25 +31,10 @@ PACKAGE = Path(runtime_alloc.__file__).parent
 COST = re.compile(r"O\(|complexity|cost", re.IGNORECASE)
 
 #: ``"path/below/the/package.py:Qualified.name" -> reason`` for the functions allowed to
-#: leave the cost out.
-#:
-#: TEMPORARY: the functions below are in files other helpers were editing when this test
-#: was written (the numpy backend's backend.py, columns.py, choosing.py and
-#: shape_classes.py, allocator.py and the Dask engine modules). State each one's cost in
-#: its docstring, then delete its entry here: the test also fails for an entry whose
-#: function already states its cost (or no longer exists), so the list only shrinks.
-ALLOWED: dict[str, str] = {
-    "backends/numpy/backend.py:NumpyBackend.flush": "temporary: file edited by another helper",
-    "backends/numpy/backend.py:NumpyBackend.check": "temporary: file edited by another helper",
-    "backends/numpy/choosing.py:Choosing.plan": "temporary: file edited by another helper",
-    "backends/numpy/columns.py:default_block_size": "temporary: file edited by another helper",
-    "backends/numpy/columns.py:Table.extended_columns": "temporary: file edited by another helper",
-    "backends/numpy/columns.py:Table.labelset_id": "temporary: file edited by another helper",
-    "backends/numpy/columns.py:Table.label_table": "temporary: file edited by another helper",
-    "backends/numpy/columns.py:Table.any_label_table": "temporary: file edited by another helper",
-    "backends/numpy/columns.py:Table.nrows": "temporary: file edited by another helper",
-    "backends/numpy/shape_classes.py:ClassIndex.can_add": "temporary: file edited by another helper",
-}
+#: leave the cost out: empty, every public function states its cost. An entry needs a reason
+#: why a cost makes no sense; the test also fails for an entry whose function states its
+#: cost (or no longer exists), so the list only shrinks.
+ALLOWED: dict[str, str] = {}
 
 
 def public_functions(tree: ast.Module) -> list[tuple[str, str]]:

@@ -7,6 +7,11 @@ the invariant checks here. Every change is sent to the backend as an event
 right after it is made (``add`` for a new runner, ``update_reserved`` for new
 reserved amounts or draining flag, ``update`` for a runner with devices,
 ``remove`` for a gone runner), so a backend never reads the ledger's tables.
+A backend that offers a direct path (its ``direct`` attribute: the numpy
+backend on its compiled index, :mod:`runtime_alloc.backends.numpy.direct`)
+takes the hot ones through it instead: a placement without labels or extended
+resources is chosen and reserved there in one call, and a row's new amounts
+or draining flag go there by row.
 The allocator holds the lock; the ledger assumes it is held.
 """
 

@@ -38,9 +38,10 @@ class LedgerReservations(LedgerRows):
         """:meth:`reserve` without the backend event; return the runner's row. O(dimensions)."""
         row = self.row_of[reservation.runner]
         r = reservation.resources
-        self.cpu[row] += r.millicpu
-        self.memory[row] += r.memory_bytes
-        self.slots[row] += r.slots
+        cpu, memory, slots = r.millicpu, r.memory_bytes, r.slots
+        self.cpu[row] += cpu
+        self.memory[row] += memory
+        self.slots[row] += slots
         if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self._add_extended(row, r, 1)
             if reservation.devices._data:  # noqa: SLF001
@@ -55,18 +56,19 @@ class LedgerReservations(LedgerRows):
         else:
             self.held[row] = {held.task_id: held, task_id: reservation}
         self.reservations[task_id] = reservation
-        self.res_cpu += r.millicpu
-        self.res_memory += r.memory_bytes
-        self.res_slots += r.slots
+        self.res_cpu += cpu
+        self.res_memory += memory
+        self.res_slots += slots
         return row
 
     def unreserve(self, reservation: Reservation) -> None:
         """Give a held reservation back to its runner. O(dimensions)."""
         row = self.row_of[reservation.runner]
         r = reservation.resources
-        self.cpu[row] -= r.millicpu
-        self.memory[row] -= r.memory_bytes
-        self.slots[row] -= r.slots
+        cpu, memory, slots = r.millicpu, r.memory_bytes, r.slots
+        self.cpu[row] -= cpu
+        self.memory[row] -= memory
+        self.slots[row] -= slots
         if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self._add_extended(row, r, -1)
             if reservation.devices._data:  # noqa: SLF001
@@ -81,9 +83,9 @@ class LedgerReservations(LedgerRows):
             self.held[row] = None
             self.in_use -= 1
         del self.reservations[task_id]
-        self.res_cpu -= r.millicpu
-        self.res_memory -= r.memory_bytes
-        self.res_slots -= r.slots
+        self.res_cpu -= cpu
+        self.res_memory -= memory
+        self.res_slots -= slots
         self._send(row)
 
     def _add_extended(self, row: int, resources: Resources, sign: int) -> None:
@@ -103,16 +105,24 @@ class LedgerReservations(LedgerRows):
 
         Runtime complexity: the backend's ``choose`` (and ``diagnose`` on failure).
         """
-        backend = self.backend
-        name = backend.choose(request, require)
+        direct = self.direct_of.direct
+        if direct is not None and not require and not request.extended._data:  # noqa: SLF001
+            # the backend's direct path chooses and updates its index in one call
+            name = direct.take(request.millicpu, request.memory_bytes, request.slots)
+            sent = True
+        else:
+            name = self.backend.choose(request, require)
+            sent = False
         if name is None:
-            error = backend.diagnose(task_id, request, require)
+            error = self.backend.diagnose(task_id, request, require)
             self.count_failure(error)
             return error
         reservation = Reservation(task_id, name, request)
         if request.extended._data and self.row_of[name] in self.dev:  # noqa: SLF001
             reservation = devices.with_picks(reservation, self.state(name))
-        self._send(self._hold(reservation))  # reserve(), one call less
+        row = self._hold(reservation)
+        if not sent:
+            self._send(row)  # reserve(), one call less
         self.allocations += 1
         return reservation
 

@@ -46,6 +46,15 @@ def add_counts(amounts: dict[str, int], counts: Mapping[str, int], sign: int) ->
             del amounts[dim]
 
 
+class _NoDirect:
+    """The ``direct_of`` of a backend without a direct path (see :meth:`LedgerRows.attach`)."""
+
+    direct = None
+
+
+_NO_DIRECT = _NoDirect()
+
+
 class LedgerRows:
     """Runners (registration order), their reserved amounts, reservations, counters.
 
@@ -71,6 +80,7 @@ class LedgerRows:
         "declared",
         "dev",
         "device_kinds",
+        "direct_of",
         "drain",
         "draining",
         "evictions",
@@ -134,11 +144,17 @@ class LedgerRows:
         :class:`RunnerState` is built); one of a runner with devices as
         ``update(state)``, whose state carries the device use.
 
+        A backend with a ``direct`` attribute (the numpy backend) gets the
+        changes of rows without devices through it while it is not None
+        (see :mod:`runtime_alloc.backends.numpy.direct`).
+
         A backend with a ``share_rows(row_of)`` method (the numpy backend) is
         given the ledger's name -> row dict, here and whenever :meth:`compact`
         renumbers the rows, so that it needs no name map of its own.
         """
         self.backend = backend
+        #: its ``direct`` attribute is the backend's direct path, or None (see .direct)
+        self.direct_of = backend if hasattr(backend, "direct") else _NO_DIRECT
         self._share()
 
     def _share(self) -> None:
@@ -159,6 +175,10 @@ class LedgerRows:
 
     def _send(self, row: int) -> None:
         """Tell the backend a row's reserved amounts or draining flag changed. O(dimensions)."""
+        direct = self.direct_of.direct
+        if direct is not None:  # the numpy backend's compiled index (no devices then), by row
+            direct.put(row, self.cpu[row], self.memory[row], self.slots[row], self.drain[row])
+            return
         if row in self.dev:  # device use travels in the RunnerState
             self.backend.update(self.state_at(row))
             return

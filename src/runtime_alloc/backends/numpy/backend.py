@@ -15,8 +15,8 @@ two indexes answer the built-in strategies (those with a
 set), decisions use the per-shape r-class heaps of :mod:`.shape_classes`
 (pure Python heaps, O(log N) per update; the numpy columns are then written
 lazily, only for vectorized reads); ``index="compiled"`` answers the same
-from the segment trees of :mod:`.compiled_index` (numba kernels, one call
-per decision or update). Otherwise the block search of
+from the segment trees of :mod:`.compiled_index` (numba kernels; the ledger's
+hot events go straight to them, :mod:`.direct`). Otherwise the block search of
 :mod:`.blocks` answers. Requests for extended resources and devices use the
 chunks of :mod:`.extended_index` (label ORs without them, and small fleets, a
 vectorized scan); strategies without a LinearScore the python scan.
@@ -34,9 +34,11 @@ import numpy as np
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._ledger_views import NOTHING, reserved_of
 from runtime_alloc.backends.numpy import index_layout as layout
+from runtime_alloc.backends.numpy.changed_rows import write_changed
 from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
 from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.direct import DirectPath, direct_path
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.index_layout import (
     EMPTY,
@@ -116,6 +118,8 @@ class NumpyBackend(Choosing):
             require_numba()  # the optional extra, checked before anything is built
             self.name = "compiled"  # Allocator.backend
         self._index = index
+        #: the ledger's direct path to the compiled index (see .direct), or None
+        self.direct: DirectPath | None = None
         self._pending: list[Queued] = []
         #: row -> newest (reserved, extended, draining) not yet written to the columns
         self._dirty: dict[int, tuple[tuple[int, int, int], Mapping[str, int] | None, bool]] = {}
@@ -155,6 +159,7 @@ class NumpyBackend(Choosing):
         """Queue a new runner; queued runners are indexed in bulk before the next read. O(1)."""
         if self._scan_states is not None:
             self._scan_states[state.runner.name] = state
+        self.direct = None  # queued runners: events take the general path until indexed
         runner = state.runner
         if (
             state.reserved is NOTHING
@@ -186,6 +191,7 @@ class NumpyBackend(Choosing):
             or t.key_of.slots is not own  # the table went over to the ledger's map
         ):
             self.restored_rows = None
+        self.direct = direct_path(self, NumpyBackend)
 
     def update(self, state: RunnerState) -> None:
         """Store a runner's new reserved amounts, draining flag or device use. O(log N)."""
@@ -236,18 +242,23 @@ class NumpyBackend(Choosing):
         self._write_dirty()
 
     def _write_dirty(self) -> None:
+        if self._dirty:
+            self._write_kept()
+        if self.classes is not None and not isinstance(self.classes, ClassIndex):
+            # after the kept events: the index holds every row's newest amounts
+            write_changed(self.classes)  # the direct path's changed rows
+
+    def _write_kept(self) -> None:
         dirty = self._dirty
-        if not dirty:
-            return
         t = self.table
         if len(dirty) < 64 or t.summaries or t.extended:
             set_row = t.set_row
             for i, (reserved, extended, draining) in dirty.items():
                 set_row(i, reserved, extended, draining)
         else:
-            rows = []
-            amounts = []
-            drains = []
+            rows: list[int] = []
+            amounts: list[tuple[int, int, int]] = []
+            drains: list[bool] = []
             for i, (reserved, extended, draining) in dirty.items():
                 if extended:
                     t.set_row(i, reserved, extended, draining)
@@ -277,7 +288,10 @@ class NumpyBackend(Choosing):
             self.rebuild()
 
     def flush(self) -> None:
-        """Index queued runners (re-blocking when the fleet outgrew the block size)."""
+        """Index queued runners (re-blocking when the fleet outgrew the block size).
+
+        Runtime complexity: O(queued) amortized; O(N) when it lays the fleet out again.
+        """
         if not self._pending:
             return
         n = self.table.nlive + len(self._pending)
@@ -295,6 +309,7 @@ class NumpyBackend(Choosing):
         pending, self._pending = self._pending, []  # indexed as it is: no copy
         self._add_states(pending)
         self._share()
+        self.direct = direct_path(self, NumpyBackend)
 
     def _share(self) -> None:
         """Use the ledger's name -> row dict in the table, once it names every runner. O(N)."""
@@ -330,6 +345,7 @@ class NumpyBackend(Choosing):
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
         self._add_states(states)
+        self.direct = direct_path(self, NumpyBackend)
 
     def _class_index(self, states: list[Queued]) -> ClassIndex | CompiledIndex:
         """A new, empty class index for ``states``: compiled when asked for and able. O(n)."""
@@ -379,7 +395,7 @@ class NumpyBackend(Choosing):
         )
 
     def check(self, states: Mapping[str, RunnerState] | None = None) -> None:
-        """Assert that the index agrees with ``states`` (default: its own rows); tests call this."""
+        """Assert that the index agrees with ``states`` (default: its own rows); tests. O(N)."""
         self.sync()
         if states is None:
             states = self.states

@@ -203,7 +203,8 @@ class Choosing:
         """Return the runners ``count`` sequential identical ``allocate`` calls pick, in order.
 
         Shorter than ``count`` when capacity runs out (the rest would fail);
-        None for a custom strategy. See :func:`.batch.plan`.
+        None for a custom strategy. See :func:`.batch.plan`. Runtime complexity:
+        O(N log N) numpy work plus O(count) (see there).
         """
         self.sync()
         if (

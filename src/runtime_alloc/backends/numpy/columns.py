@@ -47,7 +47,7 @@ _CHUNK = 1 << 16
 
 
 def default_block_size(n: int) -> int:
-    """Return the block size used for a fleet of ``n`` runners (grows about like sqrt(n))."""
+    """Return the block size used for a fleet of ``n`` runners (grows about like sqrt(n)). O(1)."""
     if n < 4096:
         return 64
     if n < 300_000:
@@ -186,7 +186,7 @@ class Table(DerivedColumns, BlockBounds):
         return k
 
     def extended_columns(self, name: str) -> list[Any]:
-        """Return ``[capacity, reserved]`` columns of an extended dimension (created on demand)."""
+        """``[capacity, reserved]`` columns of an extended dimension; O(1), O(rows) when made."""
         cols = self.extended.get(name)
         if cols is None:
             cols = [np.zeros(self.row_capacity, _I64), np.zeros(self.row_capacity, _I64)]
@@ -194,7 +194,7 @@ class Table(DerivedColumns, BlockBounds):
         return cols
 
     def labelset_id(self, labels: frozenset[str]) -> int:
-        """Return the id of a label set, registering it on first sight."""
+        """Return the id of a label set, registering it on first sight. O(labels) to hash."""
         ident = self.labelsets.get(labels)
         if ident is None:
             ident = len(self.labelset_list)
@@ -203,13 +203,13 @@ class Table(DerivedColumns, BlockBounds):
         return ident
 
     def label_table(self, require: frozenset[str]) -> Any:  # noqa: ANN401
-        """Return a bool array over label-set ids: which sets hold every label of ``require``."""
+        """Which label sets (bool array by id) hold every label of ``require``. O(label sets)."""
         return np.fromiter(
             (require <= s for s in self.labelset_list), np.bool_, len(self.labelset_list)
         )
 
     def any_label_table(self, any_of: frozenset[str]) -> Any:  # noqa: ANN401
-        """Return a bool array over label-set ids: which sets hold one label of ``any_of``."""
+        """Which label sets (bool array by id) hold one label of ``any_of``. O(label sets)."""
         return np.fromiter(
             (not any_of.isdisjoint(s) for s in self.labelset_list),
             np.bool_,
@@ -401,5 +401,5 @@ class Table(DerivedColumns, BlockBounds):
 
     @property
     def nrows(self) -> int:
-        """Slots in use (live or emptied), i.e. ``nblocks * block_size``."""
+        """Slots in use (live or emptied), i.e. ``nblocks * block_size``. O(1)."""
         return self.nblocks * self.block_size

@@ -44,6 +44,12 @@ kernels are compiled without ``fastmath``, and its int64 products ``w * (r +
 q)`` stay below 2**63 for capacities of at most 2**53 and weights of at most
 1000) and compared, ties to the lower member. So the winner is the python scan's.
 
+The direct path (:mod:`.direct`) calls the kernels of :mod:`._direct_kernels`:
+a decision that also reserves its request, and a row's update deferred to the
+next kernel call (:attr:`CompiledIndex.wait`; every other use of the index
+stores it first, :meth:`CompiledIndex.settle`); the rows those change are noted
+in :attr:`CompiledIndex.dr` and written to the backend's columns when read.
+
 Runtime complexity: per decision O(trees) plus O(BUCKET) per node visited
 (O(log n) nodes per visited tree when the bounds are tight: 27 nodes, one
 bucket, one tree per EvenSpread decision at 100,000 runners, 7 nodes for
@@ -56,29 +62,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime_alloc.backends.numpy.changed_rows import write_changed
 from runtime_alloc.backends.numpy.shape_groups import MASK, TIERS, shape_terms
 
-#: the kernels module (typed Any: numba ships no stubs), None without numba
+if TYPE_CHECKING:
+    from runtime_alloc.backends.numpy.columns import Table
+
+#: the kernels modules (typed Any: numba ships no stubs), None without numba
 k: Any
+dk: Any
 _WHY: ImportError | None
 try:
-    from runtime_alloc.backends.numpy import _kernels
+    from runtime_alloc.backends.numpy import _direct_kernels, _kernels
 except ImportError as error:  # numba is an optional extra
-    k, _WHY = None, error
+    k, dk, _WHY = None, None, error
 else:
-    k, _WHY = _kernels, None
+    k, dk, _WHY = _kernels, _direct_kernels, None
 
 __all__ = ["CompiledIndex", "available", "fits", "require_numba"]
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
 #: the room the arrays keep beyond the trees laid out, per bucket (and per 2 nodes) of them
-#: and in all (trees that outgrow their buckets move there; see CompiledIndex._place)
-ROOM, SPARE = 0.25, 64
+#: and in all (trees that outgrow their buckets move there; see CompiledIndex._place); the
+#: per-bucket room doubles, up to ROOM_MAX, each time it ran out (churn that moves rows
+#: between tiers then lays the rows out again ever more rarely)
+ROOM, SPARE, ROOM_MAX = 0.25, 64, 1.0
+
+#: the most rows the direct path notes as changed before the columns are written
+CHANGED = 4096
 
 #: capacity times weight must stay below this for the kernels' int64 products ``w * (r + q)``
 #: (``r + q`` is at most the capacity when scored); always so for valid runners and
@@ -119,7 +135,8 @@ class CompiledIndex:
         require_numba()
         self.w = weights
         self.maximize = maximize
-        self._max = 1 if maximize else 0  # the kernels take ints (a bool costs more to pass)
+        #: 1 when the highest score wins (the kernels take ints: a bool costs more to pass)
+        self.maximize_flag = 1 if maximize else 0
         self.max_groups = max_groups
         #: free-cpu tiers per shape (as the class index's): one when the lowest score wins
         self.ntiers = TIERS if maximize else 1
@@ -128,6 +145,7 @@ class CompiledIndex:
         self.shapes: list[Shape] = []
         self._by_require: dict[frozenset[str], Any] = {}
         self._stale = False  # shapes added since the last layout
+        self.room = ROOM  # the per-bucket room of the next layout
         #: times every row was laid out again, and trees moved to more buckets
         self.layouts = self.moves = 0
         self.ri: Any = np.full((0, 6), -1, np.int64)
@@ -140,7 +158,17 @@ class CompiledIndex:
         self.sf: Any
         self._pend: int
         self._nend: int
-        self._stack = np.zeros(64, np.int64)
+        #: scratch of the search kernels: the node stack, the trees' bounds and order
+        self.stack = np.zeros(64, np.int64)
+        self.bounds = self.order = np.zeros(0)
+        #: the rows the direct path changed since the columns were written (see .direct),
+        #: and the table whose columns they are written to (None: no columns to keep)
+        self.dr = np.zeros(CHANGED + 3, np.int64)
+        self.columns: Table | None = None
+        #: the direct path's deferred update: its row (-1: none), then its reserved
+        #: amounts and usability; stored by the next kernel call (see settle)
+        self.wait = -1
+        self.waiting = (0, 0, 0, 0)
         self._shape_arrays()
         self._layout()
 
@@ -166,6 +194,7 @@ class CompiledIndex:
 
         The four iterables run in step (each is read once, into an array).
         """
+        self.settle()
         members = np.fromiter(keys, np.int64)
         n = members.size
         if not n:
@@ -213,6 +242,7 @@ class CompiledIndex:
             nb = 2 * int(self.tr[tree, 2])
             poff, toff = self._pend, self._nend
             if poff + nb * k.BUCKET > len(self.pm) or toff + 2 * nb > len(self.ni):
+                self.room = min(2 * self.room, ROOM_MAX)
                 self._layout()  # it places every row
                 return False
             k.relocate(
@@ -251,8 +281,8 @@ class CompiledIndex:
         """Give every indexed row a position (tree by tree, in member order); build the trees.
 
         Each tree gets a power of two of buckets with half its rows' room to grow,
-        and the arrays a quarter more room for trees that outgrow theirs (moved to
-        the end by :meth:`_place`). O(n log n) numpy plus one O(positions) kernel.
+        and the arrays :attr:`room` more (a quarter at first) for trees that outgrow
+        theirs (moved to the end by :meth:`_place`). O(n log n) numpy plus one O(positions) kernel.
         """
         self._stale = False
         self.layouts += 1
@@ -270,7 +300,7 @@ class CompiledIndex:
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         self._pend, self._nend = int(poff[-1]), int(toff[-1])
-        pm = np.full(self._pend + int(self._pend * ROOM) + SPARE * k.BUCKET, -1, np.int64)
+        pm = np.full(self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, -1, np.int64)
         pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
         pm[pos] = ri[live, 5]
         ri[live, 3] = pos
@@ -282,26 +312,52 @@ class CompiledIndex:
         tr[:, 4] = -1
         tr[:, 5] = np.arange(ntrees) // self.ntiers
         self.pm, self.tr = pm, tr
-        nodes = self._nend + int(self._nend * ROOM) + 2 * SPARE
+        nodes = self._nend + int(self._nend * self.room) + 2 * SPARE
         self.ni = np.zeros((nodes, 7), np.int64)
         self.nf = np.zeros((nodes, 2), np.float64)
-        self._bounds = np.zeros(max(ntrees, 1), np.float64)
-        self._order = np.zeros(max(ntrees, 1), np.int64)
+        self.bounds = np.zeros(max(ntrees, 1), np.float64)
+        self.order = np.zeros(max(ntrees, 1), np.int64)
         if ntrees:
             k.build(ri, pm, self.ni, self.nf, tr, self.sh, self.sf)
 
     def remove(self, member: int) -> None:
         """Forget the runner ``member`` (its ``seq << SHIFT | row``). O(log n)."""
+        self.settle()
         k.drop_row(self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, member & MASK)
 
     def set(self, member: int, r: tuple[int, int, int], usable: bool) -> None:
         """Store runner ``member``'s reserved amounts ``r`` and usability. O(log n), one kernel."""
+        self.settle()
         row = member & MASK
         if k.set_row(
             self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
             row, r[0], r[1], r[2], 1 if usable else 0,
         ):  # fmt: skip
             self._place(np.array([row], np.int64))  # its new tier's tree was full
+
+    def settle(self) -> None:
+        """Store the direct path's deferred update now (before the trees are read). O(log n)."""
+        w = self.wait
+        if w >= 0:
+            r0, r1, r2, usable = self.waiting
+            status = dk.put(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, self.dr,
+                w, r0, r1, r2, usable,
+            )  # fmt: skip
+            self.wait = -1
+            if status:
+                self.after(w, status)
+
+    def after(self, row: int, status: int) -> None:
+        """Act on a direct kernel's status for ``row`` (see :mod:`._direct_kernels`). O(log n).
+
+        A row left unplaced is placed; a full list of changed rows is written
+        to the columns (amortized O(1) per change).
+        """
+        if status & dk.FULL_TREE:
+            self._place(np.array([row], np.int64))  # its new tier's tree was full
+        if status & dk.FULL_LIST:
+            write_changed(self)
 
     # ------------------------------------------------------------------ search
 
@@ -310,51 +366,35 @@ class CompiledIndex:
 
         Runtime complexity: see the module docstring; one kernel call.
         """
+        self.settle()
+        try:
+            row = k.choose(
+                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
+                self.candidates(require), q[0], q[1], q[2], self.maximize_flag,
+                self.stack, self.bounds, self.order,
+            )  # fmt: skip
+        except OverflowError:  # an amount beyond int64: no runner holds it
+            return -1
+        return int(row)
+
+    def candidates(self, require: frozenset[str]) -> Any:  # noqa: ANN401
+        """The numbers (int64 array) of the shapes whose labels hold ``require``. O(1) cached."""
         cand = self._by_require.get(require)
         if cand is None:
             cand = self._by_require[require] = np.array(
                 [i for i, (_cap, labels) in enumerate(self.shapes) if require <= labels],
                 np.int64,
             )
-        try:
-            row = k.choose(
-                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf, cand,
-                q[0], q[1], q[2], self._max, self._stack, self._bounds, self._order,
-            )  # fmt: skip
-        except OverflowError:  # an amount beyond int64: no runner holds it
-            return -1
-        return int(row)
+        return cand
 
     # ------------------------------------------------------------------ checks
 
     def check(self, rows: dict[int, Any]) -> None:
-        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n)."""
-        ri, pm, tr, sh = self.ri, self.pm, self.tr, self.sh
-        indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
-        assert indexed == set(rows), "indexed rows differ"  # noqa: S101
-        for row, (r, usable) in rows.items():
-            assert tuple(ri[row, :3].tolist()) == tuple(r), row  # noqa: S101
-            tree = int(ri[row, 4]) >> 1
-            s = int(tr[tree, 5])
-            tier = min(max((int(sh[s, 0]) - r[0]) // int(sh[s, 6]), 0), self.ntiers - 1)
-            assert tree == s * self.ntiers + tier, row  # noqa: S101
-            assert bool(ri[row, 4] & 1) == bool(usable), row  # noqa: S101
-            pos = int(ri[row, 3])
-            assert tr[tree, 0] <= pos < tr[tree, 0] + tr[tree, 3], row  # noqa: S101
-            assert pm[pos] == ri[row, 5], row  # noqa: S101
-            assert ri[row, 5] & MASK == row, row  # noqa: S101
-        for tree in range(len(tr)):
-            poff, used, head = int(tr[tree, 0]), int(tr[tree, 3]), int(tr[tree, 4])
-            free = set()
-            while head >= 0:  # the free list: positions of the tree, each once
-                assert poff <= head < poff + used, tree  # noqa: S101
-                assert head not in free, tree  # noqa: S101
-                free.add(head)
-                head = -2 - int(pm[head])
-            held = {p for p in range(poff, poff + used) if pm[p] >= 0}
-            assert len(free) + len(held) == used, tree  # noqa: S101
-            assert (pm[poff + used : poff + int(tr[tree, 2]) * k.BUCKET] == -1).all(), tree  # noqa: S101
-        ni, nf = self.ni.copy(), self.nf.copy()
-        k.build(ri, pm, ni, nf, tr, sh, self.sf)
-        assert np.array_equal(ni, self.ni), "node amounts differ from a fresh build"  # noqa: S101
-        assert np.array_equal(nf, self.nf), "node keys differ from a fresh build"  # noqa: S101
+        """Assert that the index agrees with ``rows`` (row -> (reserved, usable)); tests. O(n).
+
+        See :func:`.compiled_checks.check`.
+        """
+        from runtime_alloc.backends.numpy import compiled_checks  # noqa: PLC0415 (tests only)
+
+        self.settle()
+        compiled_checks.check(self, rows)
