@@ -63,7 +63,7 @@ def _score(sh, sf, s, r0, r1, r2, q0, q1, q2):
 
 
 @njit(cache=True, inline="always")
-def _key(sh, sf, s, r0, r1, r2):
+def _key(_sh, sf, s, r0, r1, r2):
     # k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0 where not
     # scored): products, no division; only bounds read it (lemma 4's slack covers its
     # rounding)
