@@ -15,10 +15,12 @@ from typing import cast
 from runtime_alloc import devices
 from runtime_alloc._ledger_rows import LedgerRows, add_counts
 from runtime_alloc.errors import AllocationError
-from runtime_alloc.reservations import Reservation, new_reservations
+from runtime_alloc.reservations import _SETTERS, Reservation, new_reservations
 from runtime_alloc.resources import Resources
 
 __all__ = ["LedgerReservations"]
+
+_new = object.__new__
 
 
 class LedgerReservations(LedgerRows):
@@ -66,9 +68,9 @@ class LedgerReservations(LedgerRows):
         row = self.row_of[reservation.runner]
         r = reservation.resources
         cpu, memory, slots = r.millicpu, r.memory_bytes, r.slots
-        self.cpu[row] -= cpu
-        self.memory[row] -= memory
-        self.slots[row] -= slots
+        self.cpu[row] = left_cpu = self.cpu[row] - cpu
+        self.memory[row] = left_memory = self.memory[row] - memory
+        self.slots[row] = left_slots = self.slots[row] - slots
         if r.extended._data:  # noqa: SLF001 (FrozenMap's dict: no __len__ call)
             self._add_extended(row, r, -1)
             if reservation.devices._data:  # noqa: SLF001
@@ -86,7 +88,11 @@ class LedgerReservations(LedgerRows):
         self.res_cpu -= cpu
         self.res_memory -= memory
         self.res_slots -= slots
-        self._send(row)
+        direct = self.direct_of.direct
+        if direct is not None:  # _send's first case, the new amounts at hand
+            direct.put(row, left_cpu, left_memory, left_slots, self.drain[row])
+        else:
+            self._send(row)
 
     def _add_extended(self, row: int, resources: Resources, sign: int) -> None:
         """Add ``sign * resources.extended`` to a row and the fleet totals. O(dimensions)."""
@@ -117,7 +123,15 @@ class LedgerReservations(LedgerRows):
             error = self.backend.diagnose(task_id, request, require)
             self.count_failure(error)
             return error
-        reservation = Reservation(task_id, name, request)
+        if _SETTERS is None or request.extended._data:  # noqa: SLF001
+            reservation = Reservation(task_id, name, request)
+        else:  # the constructor's work (it only stores them), without its Python frame
+            set_task, set_runner, set_resources, set_devices, no_devices = _SETTERS
+            reservation = _new(Reservation)
+            set_task(reservation, task_id)
+            set_runner(reservation, name)
+            set_resources(reservation, request)
+            set_devices(reservation, no_devices)
         if request.extended._data and self.row_of[name] in self.dev:  # noqa: SLF001
             reservation = devices.with_picks(reservation, self.state(name))
         row = self._hold(reservation)

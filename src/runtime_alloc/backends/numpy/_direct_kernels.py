@@ -14,6 +14,11 @@ no free position (the row is left unplaced: the caller places it,
 :meth:`.CompiledIndex._place`, before anything reads the trees), and
 :data:`FULL_LIST` when ``dr`` is full (the caller writes the columns, which
 empties it).
+
+These kernels compile :mod:`._kernels`' functions into their own cached code:
+numba's cache of this module is renewed only when this file changes, so a
+change to those functions must come with an edit here (as the key's formula
+did), or the cache keeps running the old code.
 """
 
 from __future__ import annotations

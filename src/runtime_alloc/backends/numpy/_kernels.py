@@ -16,7 +16,7 @@ Arrays (the layout is described in :mod:`.compiled_index`):
 * ``ni`` int64 ``(nodes, 7)`` and ``nf`` float64 ``(nodes, 2)``: per tree node,
   over the usable rows below it, the least and the most reserved amount per
   dimension, the least member, and the least and the most key
-  ``k(r) = sum_d w_d*r_d/c_d``;
+  ``k(r) / W = sum_d r_d * w_d / (c_d * W)``;
 * ``tr`` int64 ``(trees, 6)``: per tree its first position, first node, buckets
   (a power of two), positions used, free list head and shape;
 * ``sh`` int64 ``(shapes, 8)``: capacity and scored weight (0 when not scored)
@@ -63,16 +63,11 @@ def _score(sh, sf, s, r0, r1, r2, q0, q1, q2):
 
 
 @njit(cache=True, inline="always")
-def _key(sh, sf, s, r0, r1, r2):
-    # k(r) in float (products in float: no int64 overflow); only bounds read it
-    k = 0.0
-    if sh[s, 3]:
-        k += float(sh[s, 3]) * float(r0) / sf[s, 0]
-    if sh[s, 4]:
-        k += float(sh[s, 4]) * float(r1) / sf[s, 1]
-    if sh[s, 5]:
-        k += float(sh[s, 5]) * float(r2) / sf[s, 2]
-    return k
+def _key(_sh, sf, s, r0, r1, r2):
+    # k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0 where not
+    # scored): products, no division; only bounds read it (lemma 4's slack covers its
+    # rounding)
+    return float(r0) * sf[s, 4] + float(r1) * sf[s, 5] + float(r2) * sf[s, 6]
 
 
 @njit(cache=True, inline="always")
@@ -281,8 +276,8 @@ def _bound(nf, sf, s, g, q0, q1, q2, maximize):
         return 0.0
     b = q0 * sf[s, 4] + q1 * sf[s, 5] + q2 * sf[s, 6]
     if maximize:
-        return b + nf[g, 1] / wsum
-    return nf[g, 0] / wsum + b
+        return b + nf[g, 1]
+    return nf[g, 0] + b
 
 
 @njit(cache=True)

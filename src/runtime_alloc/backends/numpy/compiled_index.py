@@ -14,9 +14,10 @@ changes tier or leaves frees its position, which the tree's next newcomer
 takes), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
 segment tree over its buckets: each node holds, over the usable (not draining)
 runners below it, the least and the most reserved amount per dimension, the
-least member (``seq << 32 | row``) and the least and the most key ``k(r) =
-sum_d w_d*r_d/c_d``. A tree that outgrows its buckets moves to twice as many at
-the end of the arrays; when they run out every row is laid out again. Per
+least member (``seq << 32 | row``) and the least and the most key ``k(r) / W =
+sum_d r_d*w_d/(c_d*W)`` (products by per-shape coefficients). A tree that
+outgrows its buckets moves to twice as many at the end of the arrays; when they
+run out every row is laid out again. Per
 runner: six int64 (reserved amounts, position, state, member), the positions
 and the nodes: 112 bytes in all at 200,000 runners with one task each
 (``benchmarks/memory_structures.py --index compiled``), where the class index
