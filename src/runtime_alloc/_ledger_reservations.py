@@ -123,7 +123,7 @@ class LedgerReservations(LedgerRows):
             error = self.backend.diagnose(task_id, request, require)
             self.count_failure(error)
             return error
-        if _SETTERS is None or request.extended._data:  # noqa: SLF001
+        if _SETTERS is None:
             reservation = Reservation(task_id, name, request)
         else:  # the constructor's work (it only stores them), without its Python frame
             set_task, set_runner, set_resources, set_devices, no_devices = _SETTERS

@@ -242,10 +242,7 @@ class DaskEngine:
     def _not_sent(self, keys: list[str], error: Exception) -> None:
         """Report attempts whose sending raised as failed, as ``start`` raising would."""
         with self._lock:
-            attempts = [self._attempts.pop(key, None) for key in keys]
-            for attempt in attempts:
-                if attempt is not None:
-                    self._keys.pop(attempt, None)
+            attempts = [self._forget(key)[0] for key in keys]
         reason = f"engine could not start the task: {error!r}"
         for attempt in attempts:
             if attempt is not None:
@@ -321,12 +318,9 @@ class DaskEngine:
         elif op in ("done", "failed", "fetch"):  # relayed by the worker as the task ended
             key = str(message["key"])
             with self._lock:
-                attempt = self._attempts.pop(key, None)
-                future = self._futures.pop(key, None)
-                if attempt is not None:
-                    self._keys.pop(attempt, None)
-                    if future is None:  # submitted, not yet kept: _keep drops it
-                        self._ended[key] = True
+                attempt, future = self._forget(key)
+                if attempt is not None and future is None:  # not yet kept: _keep drops it
+                    self._ended[key] = True
             if attempt is None:
                 return  # cancelled, or the sweep reported it
             if op == "done":  # the future is dropped: the worker releases the result
@@ -335,6 +329,18 @@ class DaskEngine:
                 self._relayed(TaskFinished(*attempt, "failed", error=str(message["error"])))
             else:
                 self._done.put((future or Future(key, self.client), attempt))
+
+    def _forget(self, key: str) -> tuple[tuple[str, int] | None, Future | None]:
+        """Drop an attempt's key from every map (the caller holds the lock). O(1).
+
+        Returns the attempt it named (None: cancelled or reported already) and its
+        future (None: not kept yet).
+        """
+        attempt = self._attempts.pop(key, None)
+        future = self._futures.pop(key, None)
+        if attempt is not None:
+            self._keys.pop(attempt, None)
+        return attempt, future
 
     def _on_member(self, name: str, address: str, emit: Callable[[Event], None]) -> None:
         runner = self._catalogue(name)
@@ -356,10 +362,8 @@ class DaskEngine:
         with self._lock:
             for key, future in list(self._futures.items()):
                 if future.status in ("finished", "error"):
-                    attempt = self._attempts.pop(key, None)
-                    del self._futures[key]
+                    attempt, _ = self._forget(key)
                     if attempt is not None:
-                        self._keys.pop(attempt, None)
                         ended.append((future, attempt))
         return ended
 
