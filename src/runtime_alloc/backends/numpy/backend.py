@@ -26,7 +26,7 @@ Why each answer equals the python scan: the lemmas in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -235,6 +235,52 @@ class NumpyBackend(Choosing):
             classes.set(key, reserved, not draining)
         elif self._arrays is not None:
             self._arrays.set(self.table, i, reserved, draining)
+
+    def update_reserved_many(
+        self,
+        names: Sequence[str],
+        reserved: Sequence[ReservedAmounts],
+        extended: Sequence[ExtendedAmounts],
+        draining: Sequence[bool],
+    ) -> None:
+        """Several runners' :meth:`update_reserved` events at once (distinct names, in step).
+
+        With the class index and no extended amounts (``allocate_many``'s
+        case), the rows' numpy columns are written with one fancy-indexed
+        assignment per column (nothing kept back in ``_dirty``) and each row
+        moves to its new r-class; otherwise, and for a subclass that overrides
+        :meth:`update_reserved`, one :meth:`update_reserved` per runner.
+
+        Runtime complexity: O(len(names)) numpy work plus one class index
+        ``set`` (O(log N)) per runner.
+        """
+        classes = self.classes
+        t = self.table
+        if (
+            type(self).update_reserved is not NumpyBackend.update_reserved
+            or classes is None
+            or self._scan_states is not None
+            or t.extended
+            or self.extended_index._chunks  # noqa: SLF001 (touch() is a no-op without them)
+            or self.extended_index._classes  # noqa: SLF001
+            or len(names) < 64
+            or any(extended)
+        ):
+            update = self.update_reserved
+            for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
+                update(name, amounts, ext, drain)
+            return
+        if self._pending:
+            self.flush()
+        if self._dirty:
+            self._write_kept()  # older changes first: the columns are written below
+        keys = list(map(t.key_of.__getitem__, names))
+        rows = np.array(keys, dtype=np.int64) & MASK
+        drains = np.array(draining, dtype=np.bool_)
+        t.set_rows(rows, np.array(reserved, dtype=np.int64).reshape(rows.size, 3), drains)
+        put = classes.set
+        for key, amounts, drain in zip(keys, reserved, draining, strict=True):
+            put(key, amounts, not drain)
 
     def sync(self) -> None:
         """Write the lazily kept changes into the numpy columns. O(changed)."""
