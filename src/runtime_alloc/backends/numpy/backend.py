@@ -27,6 +27,7 @@ Why each answer equals the python scan: the lemmas in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,12 +46,14 @@ from runtime_alloc.backends.numpy.index_layout import (
     MAX_SHAPES,
     SCAN_ROWS,
     SCAN_ROWS_LOWEST,
+    Facts,
     Queued,
+    Shape,
+    facts_of,
     name_of,
     pick_layout,
     scan_rows,
     shape_of,
-    shapes_of,
 )
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
@@ -353,7 +356,7 @@ class NumpyBackend(Choosing):
             self.rebuild()
             return
         pending, self._pending = self._pending, []  # indexed as it is: no copy
-        self._add_states(pending)
+        self._add_states(pending, facts_of(pending))
         self._share()
         self.direct = direct_path(self, NumpyBackend)
 
@@ -374,8 +377,13 @@ class NumpyBackend(Choosing):
                 states = self._pending
         self._pending = []
         self._dirty.clear()
+        facts = facts_of(states)  # each runner's name and shape, read once for the build
         self.scanning, use_classes = pick_layout(
-            states, self._index, vectorized=self.vectorized, maximize=self.maximize
+            states,
+            self._index,
+            vectorized=self.vectorized,
+            maximize=self.maximize,
+            distinct=facts.distinct,
         )
         bs = self._fixed_block or default_block_size(len(states))
         self.table: Table = Table(
@@ -384,21 +392,24 @@ class NumpyBackend(Choosing):
             summaries=not (use_classes or self.scanning),
             ordered=self.scanning,
         )
-        self.classes = self._class_index(states) if use_classes else None
+        self.classes = self._class_index(facts.distinct) if use_classes else None
         rows = self._rows
-        if rows is not None and all(name_of(s) in rows for s in states):
+        if rows is not None and all(map(rows.__contains__, facts.names)):
             self.table.share(rows)  # before the build: no own map made
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
-        self._add_states(states)
+        self._add_states(states, facts)
         self.direct = direct_path(self, NumpyBackend)
 
-    def _class_index(self, states: list[Queued]) -> ClassIndex | CompiledIndex:
-        """A new, empty class index for ``states``: compiled when asked for and able. O(n)."""
+    def _class_index(self, shapes: Iterable[Shape]) -> ClassIndex | CompiledIndex:
+        """A new, empty class index for runners of these distinct ``shapes``. O(len(shapes)).
+
+        Compiled when asked for and able.
+        """
         if self._index == "compiled":
             from runtime_alloc.backends.numpy import compiled_index  # noqa: PLC0415 (numba)
 
-            if all(compiled_index.fits(s, self.weights) for s in set(shapes_of(states))):
+            if all(compiled_index.fits(s, self.weights) for s in shapes):
                 return compiled_index.CompiledIndex(
                     self.weights, maximize=self.maximize, max_groups=2**62
                 )
@@ -409,7 +420,7 @@ class NumpyBackend(Choosing):
             max_groups=2**62 if self._index in {"classes", "compiled"} else layout.MAX_SHAPES,
         )
 
-    def _add_states(self, states: list[Queued]) -> None:
+    def _add_states(self, states: list[Queued], facts: Facts) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
         self.extended_index.clear()
         t = self.table
@@ -417,15 +428,17 @@ class NumpyBackend(Choosing):
         if own is not None and isinstance(t.key_of, SharedKeys) and t.key_of.slots is own:
             # the table's names go through the map made from the given states, which no
             # ledger took (a backend used alone): new names get their slot there
-            for s in states:
-                own.setdefault(name_of(s), len(own))
-        t.add_many(states)
+            for name in facts.names:
+                own.setdefault(name, len(own))
+        keys = t.add_many(states, facts)
         classes = self.classes
         if classes is None:
             return
-        key_of = t.key_of
-        # streamed, no list per argument (4 x 8 bytes per runner at a build); one
-        # tuple per runner holding something (the class index keeps it as the row's
+        n = len(states)
+        if facts.bare:  # new, empty runners: one shared empty r-class tuple, all usable
+            classes.add_many(keys, facts.shapes, repeat(EMPTY, n), repeat(True, n), rows=t.nrows)  # noqa: FBT003
+            return
+        # one tuple per runner holding something (the class index keeps it as the row's
         # r-class), the empty ones share one
         reserved = (
             (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
@@ -433,8 +446,8 @@ class NumpyBackend(Choosing):
             for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
         )  # fmt: skip
         classes.add_many(
-            (key_of[name_of(s)] for s in states),
-            shapes_of(states),
+            keys,
+            facts.shapes,
             reserved,
             (type(s) is Runner or not s.draining for s in states),  # type: ignore[union-attr]
             rows=t.nrows,
