@@ -277,8 +277,16 @@ class NumpyBackend(Choosing):
             self.flush()
         if self._dirty:
             self._write_kept()  # older changes first: the columns are written below
-        keys = list(map(t.key_of.__getitem__, names))
-        rows = np.array(keys, dtype=np.int64) & MASK
+        key_of = t.key_of
+        if isinstance(key_of, SharedKeys):  # its flat column by ledger row: one gather
+            column = np.frombuffer(key_of.keys, dtype=np.int64)
+            members = column[list(map(key_of.slots.__getitem__, names))]
+            del column  # (a view of the array: it must not outlive this call)
+            keys: list[int] = members.tolist()
+        else:
+            keys = list(map(key_of.__getitem__, names))
+            members = np.array(keys, dtype=np.int64)
+        rows = members & MASK
         drains = np.array(draining, dtype=np.bool_)
         t.set_rows(rows, np.array(reserved, dtype=np.int64).reshape(rows.size, 3), drains)
         put = classes.set
