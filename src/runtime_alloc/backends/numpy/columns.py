@@ -252,7 +252,9 @@ class Table(DerivedColumns, BlockBounds):
     ) -> list[int]:
         """Append runners (newest last); return their members. O(len(states)) amortized.
 
-        One Python pass assigns rows (kept as 8 bytes per runner); the columns
+        Rows are assigned by numpy work over a new table (a build, see
+        :meth:`_first_rows`), else by one Python pass (8 bytes kept per
+        runner, see :meth:`_next_rows`); the columns
         and the touched blocks' summaries are then written with whole-array
         numpy operations, :data:`_CHUNK` runners at a time, so the temporaries
         of a 1M-runner build stay a few MiB instead of about 100 bytes per runner.
@@ -264,14 +266,43 @@ class Table(DerivedColumns, BlockBounds):
             return []
         if facts is None:
             facts = facts_of(states)
-        bs = self.block_size
         self.devices.runners_changed()
+        runners = self.runners
+        if self.nblocks == 0 and not self._groups:  # a new table (a build): rows at once
+            all_rows, keys = self._first_rows(facts.shapes)
+        else:
+            all_rows, keys = self._next_rows(facts.shapes)
+        _set_keys(self.key_of, facts.names, keys)
+        need = int(all_rows.max()) + 1
+        if len(runners) < need:
+            runners.extend(repeat(None, need - len(runners)))  # no temporary list
+        if self.row_capacity < self.nrows:
+            # the rows in use, or twice the old size when that is more (amortized O(1) per
+            # runner added one at a time): a fleet built at once gets no spare blocks
+            self._allocate_rows(
+                max(self.nrows, min(2 * self.row_capacity, self.block_capacity * self.block_size))
+            )
+        for start in range(0, len(states), _CHUNK):
+            # (each chunk takes the next sequence numbers, as assigned above)
+            stop = start + _CHUNK
+            self._write_added(
+                states[start:stop], all_rows[start:stop], facts.shapes[start:stop], facts.bare
+            )
+        return keys
+
+    def _next_rows(self, shapes: list[Shape]) -> tuple[Any, list[int]]:
+        """Rows (int64 array) and members for new runners of these shapes, one by one. O(n).
+
+        Each runner goes to the last block of its group (its capacity's, or
+        one for all when :attr:`ordered`), a new block when that one is full.
+        """
+        bs = self.block_size
         rows = array("q")  # each new runner's row, in order
         keys: list[int] = []
-        groups, fill, runners = self._groups, self.fill, self.runners
+        groups, fill = self._groups, self.fill
         ordered = self.ordered
         seq = self.nextseq
-        for shape in facts.shapes:
+        for shape in shapes:
             cap = shape[0]
             blocks = groups.get(None if ordered else cap)
             if blocks is None:
@@ -289,24 +320,51 @@ class Table(DerivedColumns, BlockBounds):
             keys.append(seq << SHIFT | i)
             seq += 1
             rows.append(i)
-        _set_keys(self.key_of, facts.names, keys)
-        all_rows = np.frombuffer(rows, dtype=_I64)
-        need = int(all_rows.max()) + 1
-        if len(runners) < need:
-            runners.extend(repeat(None, need - len(runners)))  # no temporary list
-        if self.row_capacity < self.nrows:
-            # the rows in use, or twice the old size when that is more (amortized O(1) per
-            # runner added one at a time): a fleet built at once gets no spare blocks
-            self._allocate_rows(
-                max(self.nrows, min(2 * self.row_capacity, self.block_capacity * bs))
-            )
-        for start in range(0, len(states), _CHUNK):
-            # (each chunk takes the next sequence numbers, as assigned above)
-            stop = start + _CHUNK
-            self._write_added(
-                states[start:stop], all_rows[start:stop], facts.shapes[start:stop], facts.bare
-            )
-        return keys
+        return np.frombuffer(rows, dtype=_I64), keys
+
+    def _first_rows(self, shapes: list[Shape]) -> tuple[Any, list[int]]:
+        """:meth:`_next_rows` for a new table, by numpy work over the runners. O(n log n).
+
+        The same rows, blocks and groups: the runners of a group fill its
+        blocks in order, and blocks are numbered in the order of the runners
+        that open them (each group's ``block_size``-th runners).
+        """
+        bs = self.block_size
+        n = len(shapes)
+        key_ids: dict[Any, int] = {}  # group key -> its number, in order of first sight
+        if self.ordered:
+            key_ids[None] = 0
+            gid = np.zeros(n, dtype=_I64)
+        else:
+            number: dict[tuple[int, int, int], int] = {}
+            for cap in dict.fromkeys(map(_CAP, shapes)):  # first sight order, as one by one
+                key = self._group_key(cap)
+                self._groups.setdefault(key, [])
+                number[cap] = key_ids.setdefault(key, len(key_ids))
+            gid = np.fromiter(map(number.__getitem__, map(_CAP, shapes)), dtype=_I64, count=n)
+        order = np.argsort(gid, kind="stable")  # by group, arrival order within
+        counts = np.bincount(gid, minlength=len(key_ids))
+        starts = np.cumsum(counts) - counts
+        rank = np.empty(n, dtype=_I64)  # each runner's place in its group
+        rank[order] = np.arange(n, dtype=_I64) - np.repeat(starts, counts)
+        opens = np.flatnonzero(rank % bs == 0)  # the runners that open a block, in order
+        block_of = np.empty(n, dtype=_I64)
+        block_of[opens] = np.arange(opens.size, dtype=_I64)
+        block = block_of[order[starts[gid] + rank // bs * bs]]
+        rows = block * bs + rank % bs
+        for _ in range(opens.size):
+            self._new_block()
+        seq = self.nextseq
+        self.block_first_sequence[: opens.size] = seq + opens
+        self.fill[:] = np.bincount(block, minlength=opens.size).tolist()
+        if self.ordered:
+            self._groups[None] = list(range(opens.size))
+        else:
+            by_number = [self._groups[key] for key in key_ids]
+            for k, g in enumerate(gid[opens].tolist()):
+                by_number[g].append(k)
+        keys = ((np.arange(seq, seq + n, dtype=_I64) << SHIFT) | rows).tolist()
+        return rows, keys
 
     def _write_added(
         self,
