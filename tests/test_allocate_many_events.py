@@ -364,3 +364,14 @@ def test_put_many_equals_one_put_per_row(strategy):
     for spec in ("slots=1", "cpu=1,memory=2Gi", "cpu=3", "memory=6Gi"):
         request = Resources.parse(spec)
         assert b1.choose(request, frozenset()) == b2.choose(request, frozenset())
+
+
+@pytest.mark.parametrize("count", [0, 1, 2047, 2048, 2049, 5000])
+def test_new_reservations_in_chunks_equal_the_constructor(count):
+    from runtime_alloc.reservations import Reservation, new_reservations
+
+    request = Resources.parse("cpu=1,slots=2")
+    ids = [f"t{i}" for i in range(count)]
+    names = [f"r{i % 7}" for i in range(count)]
+    built = new_reservations(ids, names, request)
+    assert built == [Reservation(t, n, request) for t, n in zip(ids, names, strict=True)]
