@@ -27,7 +27,7 @@ Why each answer equals the python scan: the lemmas in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -288,7 +288,8 @@ class NumpyBackend(Choosing):
             members = np.array(keys, dtype=np.int64)
         rows = members & MASK
         drains = np.array(draining, dtype=np.bool_)
-        t.set_rows(rows, np.array(reserved, dtype=np.int64).reshape(rows.size, 3), drains)
+        flat = np.fromiter(chain.from_iterable(reserved), dtype=np.int64, count=3 * rows.size)
+        t.set_rows(rows, flat.reshape(rows.size, 3), drains)
         put = classes.set
         for key, amounts, drain in zip(keys, reserved, draining, strict=True):
             put(key, amounts, not drain)
