@@ -43,9 +43,14 @@ for line in sys.stdin:
         print("ok", flush=True)
     elif cmd == "rate":
         print(churn.rate(int(args[0])), flush=True)
-    elif cmd == "many":  # many RUNNERS STRATEGY TASKS [built]
-        alloc = Allocator(fleet(int(args[0])), strategy=STRATEGIES[args[1]](), backend="numpy")
-        if args[3:] == ["built"]:  # the backend's index built before the timer
+    elif cmd == "many":  # many RUNNERS STRATEGY TASKS [built] [backend=NAME]
+        options = args[3:]
+        backend = "numpy"
+        for option in options:
+            if option.startswith("backend="):
+                backend = option.split("=", 1)[1]
+        alloc = Allocator(fleet(int(args[0])), strategy=STRATEGIES[args[1]](), backend=backend)
+        if "built" in options:  # the backend's index built before the timer
             alloc.allocate("warm-up", "slots=1")
             alloc.release("warm-up")
         items = [(f"m{i}", "slots=1") for i in range(int(args[2]))]
@@ -107,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         "--many", type=int, default=10_000, help="tasks per allocate_many (0: skip)"
     )
     parser.add_argument("--many-rounds", type=int, default=5)
+    parser.add_argument(
+        "--backend",
+        default="numpy",
+        help="the backend of the allocate_many rounds (numpy, compiled, ...)",
+    )
     args = parser.parse_args(argv)
     print("| configuration | A median | B median | B / A | median of per-round B / A |")
     print("|---|---:|---:|---:|---:|")
@@ -135,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                         order = (0, 1) if r % 2 == 0 else (1, 0)
                         for i in order:
                             elapsed, digest = (
-                                workers[i].ask(f"many {n} {strategy} {args.many}").split()
+                                workers[i]
+                                .ask(f"many {n} {strategy} {args.many} backend={args.backend}")
+                                .split()
                             )
                             times[i].append(args.many / float(elapsed))
                             digests[i].add(digest)

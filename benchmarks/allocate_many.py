@@ -8,7 +8,8 @@ Usage (from the repository root, numpy installed)::
 
 Issue 11's case: ``allocate_many`` of ``--tasks`` identical ``slots=1`` tasks on
 a fresh fleet of ``--runners`` runners (the issue-3 mix of ``_workload.py``),
-numpy backend, each strategy. Each tree runs in its own long-lived worker
+``--backend`` (``numpy`` by default, or ``compiled`` for the numba index),
+each strategy. Each tree runs in its own long-lived worker
 process (see ``ab_trees.py``); per round both time one call on a fresh
 allocator (built untimed; the call includes the backend's lazy indexing, as a
 user's first call does), in alternating order (A B, B A, ...). Printed: the
@@ -45,11 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--built", action="store_true", help="build the backend's index before timing"
     )
+    parser.add_argument(
+        "--backend",
+        default="numpy",
+        help="the Allocator's backend: numpy (default), compiled (the numba index), python, ...",
+    )
     args = parser.parse_args(argv)
-    built = " built" if args.built else ""
+    built = (" built" if args.built else "") + f" backend={args.backend}"
     print(
-        f"allocate_many of {args.tasks:,} x slots=1 on {args.runners:,} runners, numpy backend"
-        + (", index built before the timer" if args.built else "")
+        f"allocate_many of {args.tasks:,} x slots=1 on {args.runners:,} runners,"
+        f" backend={args.backend!r}" + (", index built before the timer" if args.built else "")
     )
     print("| strategy | A median s | B median s | B / A | median of per-round B / A | same |")
     print("|---|---:|---:|---:|---:|---|")

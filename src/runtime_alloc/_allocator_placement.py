@@ -167,6 +167,8 @@ class AllocatorPlacement:
                 if placed is None:
                     place = ledger.place
                     placed = [place(task_id, request, require) for task_id in ids]
+                if len(runs) == 1:
+                    return placed  # one run: its new list is the result (no copy)
                 results.extend(placed)
             return results
 

@@ -143,23 +143,27 @@ class LedgerReservations(LedgerRows):
     def reserve_run(
         self, task_ids: Sequence[str], names: Sequence[str], request: Resources
     ) -> list[Reservation]:
-        """Reserve ``request`` for ``task_ids[i]`` on ``names[i]``, one event per runner touched.
+        """Reserve ``request`` for ``task_ids[i]`` on ``names[i]``, one bulk event for the runners.
 
         The same bookkeeping as :meth:`reserve` per task, done per runner: the
         tasks are bucketed by runner (a dict per runner filled in task order),
-        then each runner's row is updated once.
+        then each runner's row is updated once, and the backend is told of
+        every runner touched in one :meth:`_send_rows`.
 
         Runtime complexity: O(len(names) + runners touched * dimensions).
         """
         results = new_reservations(task_ids, names, request)
         count = len(results)
-        self.reservations.update(zip(task_ids, results, strict=False))  # in task order
         # each runner's new reservations in task order, the runners in first-placement
-        # order (a plain loop: the interpreter's specialized dict ops beat C-level maps
-        # of bound methods here, 11 against 23 ms for 100,000 tasks on 10,000 runners)
+        # order, and every reservation under its task id, in task order: one pass (a
+        # plain loop: the interpreter's specialized dict ops beat C-level maps of bound
+        # methods here, and a second pass over 100,000 new tasks costs more than the
+        # store here)
+        reservations = self.reservations
         buckets: dict[str, dict[str, Reservation]] = {}
         get = buckets.get
         for name, task_id, reservation in zip(names, task_ids, results, strict=False):
+            reservations[task_id] = reservation
             bucket = get(name)
             if bucket is None:
                 buckets[name] = bucket = {}
@@ -168,7 +172,12 @@ class LedgerReservations(LedgerRows):
         cpu, memory, slots = request.millicpu, request.memory_bytes, request.slots
         extended = bool(request.extended._data)  # noqa: SLF001
         cpus, memories, slot_counts = self.cpu, self.memory, self.slots
-        send = self._send
+        # the rows' new amounts, sent in one bulk event after the loop; a row that
+        # held nothing and takes one task holds the request's own ints (one shared
+        # tuple: a backend that keeps them, the class index, shares them)
+        one = (cpu, memory, slots)
+        rows: list[int] = []
+        amounts: list[tuple[int, int, int]] = []
         in_use = 0
         for name, bucket in buckets.items():
             row = row_of[name]
@@ -181,13 +190,15 @@ class LedgerReservations(LedgerRows):
                 h.update(bucket)
             else:
                 held[row] = {h.task_id: h, **bucket}
-            cpus[row] += n * cpu
-            memories[row] += n * memory
-            slot_counts[row] += n * slots
+            c = cpus[row] = cpus[row] + n * cpu
+            m = memories[row] = memories[row] + n * memory
+            k = slot_counts[row] = slot_counts[row] + n * slots
             if extended:
                 for _ in range(n):
                     self._add_extended(row, request, 1)
-            send(row)
+            rows.append(row)
+            amounts.append(one if h is None and n == 1 else (c, m, k))
+        self._send_rows(rows, list(buckets), amounts)
         self.in_use += in_use
         self.res_cpu += count * cpu
         self.res_memory += count * memory

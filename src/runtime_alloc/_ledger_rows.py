@@ -24,7 +24,7 @@ from runtime_alloc._ledger_views import (
     reserved_of,
 )
 from runtime_alloc._units import _show
-from runtime_alloc.backends.protocol import Backend
+from runtime_alloc.backends.protocol import Backend, ReservedAmounts, update_reserved_many
 from runtime_alloc.errors import AllocationError, UnknownRunnerError
 from runtime_alloc.reservations import Reservation
 from runtime_alloc.resources import Resources
@@ -197,6 +197,38 @@ class LedgerRows:
             self.extended.get(row) if self.extended else None,
             self.drain[row] != 0,
         )
+
+    def _send_rows(
+        self, rows: list[int], names: list[str], reserved: list[ReservedAmounts]
+    ) -> None:
+        """Tell the backend several rows changed: :meth:`_send` for each, in one bulk event.
+
+        ``names[i]`` and ``reserved[i]`` are row ``rows[i]``'s runner and its
+        reserved cpu, memory and slots (the rows are distinct). The compiled
+        index's direct path gets them in one ``put_many``; otherwise rows with
+        devices get an ``update`` each, the others go in one
+        :func:`~runtime_alloc.backends.protocol.update_reserved_many`.
+
+        Runtime complexity: O(len(rows)) plus the backend's bulk event.
+        """
+        direct = self.direct_of.direct
+        if direct is not None:  # the compiled index (no devices, no extended amounts then)
+            direct.put_many(rows, self.cpu, self.memory, self.slots, self.drain)
+            return
+        if self.dev:  # device use travels in the RunnerState: those rows one by one
+            dev = self.dev
+            for row in rows:
+                if row in dev:
+                    self.backend.update(self.state_at(row))
+            keep = [i for i, row in enumerate(rows) if row not in dev]
+            rows = [rows[i] for i in keep]
+            names = [names[i] for i in keep]
+            reserved = [reserved[i] for i in keep]
+        if not rows:
+            return
+        extended = list(map(self.extended.get, rows)) if self.extended else [None] * len(rows)
+        draining = list(map(bool, map(self.drain.__getitem__, rows)))
+        update_reserved_many(self.backend, names, reserved, extended, draining)
 
     def compact(self) -> None:
         """Close the holes left by removed runners (rows renumbered in order). O(N) when any."""

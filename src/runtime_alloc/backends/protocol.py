@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 from runtime_alloc.strategies import linear_score
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from runtime_alloc.errors import AllocationError
     from runtime_alloc.resources import Resources
     from runtime_alloc.runners import RunnerState
     from runtime_alloc.strategies import Strategy
 
-__all__ = ["Backend", "ExtendedAmounts", "ReservedAmounts", "is_vectorized", "numpy_available"]
+__all__ = [
+    "Backend",
+    "ExtendedAmounts",
+    "ReservedAmounts",
+    "is_vectorized",
+    "numpy_available",
+    "update_reserved_many",
+]
 
 #: A runner's reserved millicpu, memory bytes and slots, in that order (``update_reserved``).
 ReservedAmounts: TypeAlias = "tuple[int, int, int]"
@@ -32,6 +39,13 @@ class Backend(Protocol):
     with devices) and ``remove`` after every change, in order; ``choose``,
     ``diagnose`` and ``plan`` must answer as the python scan over the states
     received so far would. Every method is required: the ledger probes for none.
+
+    One event is optional: ``update_reserved_many(names, reserved, extended,
+    draining)``, the ``update_reserved`` events of several runners at once
+    (``allocate_many`` sends one per run of identical requests). A backend
+    without it gets one ``update_reserved`` per runner (see
+    :func:`update_reserved_many`); a backend with it must end in the state
+    those events would leave.
     """
 
     @property
@@ -117,6 +131,31 @@ class Backend(Protocol):
         cannot plan (the allocator then places one request at a time).
         """
         ...  # pragma: no cover
+
+
+def update_reserved_many(
+    backend: Backend,
+    names: Sequence[str],
+    reserved: Sequence[ReservedAmounts],
+    extended: Sequence[ExtendedAmounts],
+    draining: Sequence[bool],
+) -> None:
+    """Send the ``update_reserved`` events of several runners (distinct names, in step).
+
+    Through the backend's own ``update_reserved_many`` when it has one (the
+    python and numpy backends), else one :meth:`Backend.update_reserved` per
+    runner, in order: every backend gets the state the per-runner events give.
+
+    Runtime complexity: the backend's bulk event; else ``len(names)``
+    ``update_reserved`` calls.
+    """
+    bulk = getattr(backend, "update_reserved_many", None)
+    if bulk is not None:
+        bulk(names, reserved, extended, draining)
+        return
+    update = backend.update_reserved
+    for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
+        update(name, amounts, ext, drain)
 
 
 def numpy_available() -> bool:

@@ -8,7 +8,7 @@ backend must equal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from runtime_alloc import _placement
@@ -72,6 +72,22 @@ class PythonBackend(ScanAnswers):
         """Replace a runner's state from its reserved amounts (the ledger's event). O(1)."""
         runner = self.states[name].runner
         self.states[name] = RunnerState(runner, reserved_of(*reserved, extended), draining)
+
+    def update_reserved_many(
+        self,
+        names: Sequence[str],
+        reserved: Sequence[ReservedAmounts],
+        extended: Sequence[ExtendedAmounts],
+        draining: Sequence[bool],
+    ) -> None:
+        """Several runners' :meth:`update_reserved` events (in step), one call each. O(len(names)).
+
+        Each goes through ``self.update_reserved``, so a subclass overriding
+        the per-runner event still sees every change.
+        """
+        update = self.update_reserved
+        for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
+            update(name, amounts, ext, drain)
 
     def remove(self, name: str) -> None:
         """Forget a runner. O(1)."""

@@ -26,7 +26,8 @@ Why each answer equals the python scan: the lemmas in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,12 +46,14 @@ from runtime_alloc.backends.numpy.index_layout import (
     MAX_SHAPES,
     SCAN_ROWS,
     SCAN_ROWS_LOWEST,
+    Facts,
     Queued,
+    Shape,
+    facts_of,
     name_of,
     pick_layout,
     scan_rows,
     shape_of,
-    shapes_of,
 )
 from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
@@ -236,6 +239,61 @@ class NumpyBackend(Choosing):
         elif self._arrays is not None:
             self._arrays.set(self.table, i, reserved, draining)
 
+    def update_reserved_many(
+        self,
+        names: Sequence[str],
+        reserved: Sequence[ReservedAmounts],
+        extended: Sequence[ExtendedAmounts],
+        draining: Sequence[bool],
+    ) -> None:
+        """Several runners' :meth:`update_reserved` events at once (distinct names, in step).
+
+        With the class index and no extended amounts (``allocate_many``'s
+        case), the rows' numpy columns are written with one fancy-indexed
+        assignment per column (nothing kept back in ``_dirty``) and each row
+        moves to its new r-class; otherwise, and for a subclass that overrides
+        :meth:`update_reserved`, one :meth:`update_reserved` per runner.
+
+        Runtime complexity: O(len(names)) numpy work plus one class index
+        ``set`` (O(log N)) per runner.
+        """
+        classes = self.classes
+        t = self.table
+        if (
+            type(self).update_reserved is not NumpyBackend.update_reserved
+            or classes is None
+            or self._scan_states is not None
+            or t.extended
+            or self.extended_index._chunks  # noqa: SLF001 (touch() is a no-op without them)
+            or self.extended_index._classes  # noqa: SLF001
+            or len(names) < 64
+            or any(extended)
+        ):
+            update = self.update_reserved
+            for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
+                update(name, amounts, ext, drain)
+            return
+        if self._pending:
+            self.flush()
+        if self._dirty:
+            self._write_kept()  # older changes first: the columns are written below
+        key_of = t.key_of
+        if isinstance(key_of, SharedKeys):  # its flat column by ledger row: one gather
+            column = np.frombuffer(key_of.keys, dtype=np.int64)
+            members = column[list(map(key_of.slots.__getitem__, names))]
+            del column  # (a view of the array: it must not outlive this call)
+            keys: list[int] = members.tolist()
+        else:
+            keys = list(map(key_of.__getitem__, names))
+            members = np.array(keys, dtype=np.int64)
+        rows = members & MASK
+        drains = np.array(draining, dtype=np.bool_)
+        flat = np.fromiter(chain.from_iterable(reserved), dtype=np.int64, count=3 * rows.size)
+        t.set_rows(rows, flat.reshape(rows.size, 3), drains)
+        put = classes.set
+        for key, amounts, drain in zip(keys, reserved, draining, strict=True):
+            put(key, amounts, not drain)
+
     def sync(self) -> None:
         """Write the lazily kept changes into the numpy columns. O(changed)."""
         self.flush()
@@ -307,7 +365,7 @@ class NumpyBackend(Choosing):
             self.rebuild()
             return
         pending, self._pending = self._pending, []  # indexed as it is: no copy
-        self._add_states(pending)
+        self._add_states(pending, facts_of(pending))
         self._share()
         self.direct = direct_path(self, NumpyBackend)
 
@@ -328,8 +386,13 @@ class NumpyBackend(Choosing):
                 states = self._pending
         self._pending = []
         self._dirty.clear()
+        facts = facts_of(states)  # each runner's name and shape, read once for the build
         self.scanning, use_classes = pick_layout(
-            states, self._index, vectorized=self.vectorized, maximize=self.maximize
+            states,
+            self._index,
+            vectorized=self.vectorized,
+            maximize=self.maximize,
+            distinct=facts.distinct,
         )
         bs = self._fixed_block or default_block_size(len(states))
         self.table: Table = Table(
@@ -338,21 +401,24 @@ class NumpyBackend(Choosing):
             summaries=not (use_classes or self.scanning),
             ordered=self.scanning,
         )
-        self.classes = self._class_index(states) if use_classes else None
+        self.classes = self._class_index(facts.distinct) if use_classes else None
         rows = self._rows
-        if rows is not None and all(name_of(s) in rows for s in states):
+        if rows is not None and all(map(rows.__contains__, facts.names)):
             self.table.share(rows)  # before the build: no own map made
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
-        self._add_states(states)
+        self._add_states(states, facts)
         self.direct = direct_path(self, NumpyBackend)
 
-    def _class_index(self, states: list[Queued]) -> ClassIndex | CompiledIndex:
-        """A new, empty class index for ``states``: compiled when asked for and able. O(n)."""
+    def _class_index(self, shapes: Iterable[Shape]) -> ClassIndex | CompiledIndex:
+        """A new, empty class index for runners of these distinct ``shapes``. O(len(shapes)).
+
+        Compiled when asked for and able.
+        """
         if self._index == "compiled":
             from runtime_alloc.backends.numpy import compiled_index  # noqa: PLC0415 (numba)
 
-            if all(compiled_index.fits(s, self.weights) for s in set(shapes_of(states))):
+            if all(compiled_index.fits(s, self.weights) for s in shapes):
                 return compiled_index.CompiledIndex(
                     self.weights, maximize=self.maximize, max_groups=2**62
                 )
@@ -363,7 +429,7 @@ class NumpyBackend(Choosing):
             max_groups=2**62 if self._index in {"classes", "compiled"} else layout.MAX_SHAPES,
         )
 
-    def _add_states(self, states: list[Queued]) -> None:
+    def _add_states(self, states: list[Queued], facts: Facts) -> None:
         self._arrays = None  # rows added: the scan's copies are taken again when read
         self.extended_index.clear()
         t = self.table
@@ -371,15 +437,17 @@ class NumpyBackend(Choosing):
         if own is not None and isinstance(t.key_of, SharedKeys) and t.key_of.slots is own:
             # the table's names go through the map made from the given states, which no
             # ledger took (a backend used alone): new names get their slot there
-            for s in states:
-                own.setdefault(name_of(s), len(own))
-        t.add_many(states)
+            for name in facts.names:
+                own.setdefault(name, len(own))
+        keys = t.add_many(states, facts)
         classes = self.classes
         if classes is None:
             return
-        key_of = t.key_of
-        # streamed, no list per argument (4 x 8 bytes per runner at a build); one
-        # tuple per runner holding something (the class index keeps it as the row's
+        n = len(states)
+        if facts.bare:  # new, empty runners: one shared empty r-class tuple, all usable
+            classes.add_many(keys, facts.shapes, repeat(EMPTY, n), repeat(True, n), rows=t.nrows)  # noqa: FBT003
+            return
+        # one tuple per runner holding something (the class index keeps it as the row's
         # r-class), the empty ones share one
         reserved = (
             (r.millicpu, r.memory_bytes, r.slots) if r.millicpu or r.memory_bytes or r.slots
@@ -387,8 +455,8 @@ class NumpyBackend(Choosing):
             for r in (NOTHING if type(s) is Runner else s.reserved for s in states)  # type: ignore[union-attr]
         )  # fmt: skip
         classes.add_many(
-            (key_of[name_of(s)] for s in states),
-            shapes_of(states),
+            keys,
+            facts.shapes,
             reserved,
             (type(s) is Runner or not s.draining for s in states),  # type: ignore[union-attr]
             rows=t.nrows,

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Mapping, Sequence
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from runtime_alloc._ledger_views import reserved_of
 from runtime_alloc.backends.numpy.block_bounds import BlockBounds, grow
 from runtime_alloc.backends.numpy.derived_columns import DerivedColumns
 from runtime_alloc.backends.numpy.devices import DeviceColumns
+from runtime_alloc.backends.numpy.index_layout import Facts, Shape, facts_of
 from runtime_alloc.backends.numpy.shape_groups import MASK, SHIFT
 from runtime_alloc.backends.numpy.table_views import Names, RowOf, SharedKeys, share_keys
 from runtime_alloc.runners import Runner, RunnerState
@@ -53,6 +55,28 @@ def default_block_size(n: int) -> int:
     if n < 300_000:
         return 256
     return 1024
+
+
+_CAP = itemgetter(0)
+_LABELS = itemgetter(1)
+
+
+def _set_keys(key_of: dict[str, int] | SharedKeys, names: list[str], keys: list[int]) -> None:
+    """``key_of[names[i]] = keys[i]`` for new runners' names, in order. O(len(names)).
+
+    Through a :class:`.table_views.SharedKeys`, its flat column is written
+    with one numpy assignment (grown first as its ``__setitem__`` grows it).
+    """
+    if not isinstance(key_of, SharedKeys):
+        key_of.update(zip(names, keys, strict=True))
+        return
+    slots = list(map(key_of.slots.__getitem__, names))
+    column = key_of.keys
+    top = max(slots) + 1
+    if top > len(column):
+        column.extend(array("q", [-1]) * max(top - len(column), len(column), 64))
+    np.frombuffer(column, dtype=_I64)[slots] = keys  # a view, dropped at once
+    key_of.n += len(names)
 
 
 def _bucket(value: int) -> int:
@@ -223,41 +247,32 @@ class Table(DerivedColumns, BlockBounds):
             return cap
         return ("bucket", *(_bucket(c) for c in cap))
 
-    def add_many(self, states: Sequence[RunnerState | Runner]) -> None:
-        """Append runners (newest last). Runtime complexity: O(len(states)) amortized.
+    def add_many(
+        self, states: Sequence[RunnerState | Runner], facts: Facts | None = None
+    ) -> list[int]:
+        """Append runners (newest last); return their members. O(len(states)) amortized.
 
-        One Python pass assigns rows (kept as 8 bytes per runner); the columns
+        Rows are assigned by numpy work over a new table (a build, see
+        :meth:`_first_rows`), else by one Python pass (8 bytes kept per
+        runner, see :meth:`_next_rows`); the columns
         and the touched blocks' summaries are then written with whole-array
         numpy operations, :data:`_CHUNK` runners at a time, so the temporaries
         of a 1M-runner build stay a few MiB instead of about 100 bytes per runner.
+        ``facts`` (:func:`.index_layout.facts_of` of ``states``) is read when
+        given, else made here. The members (``sequence << SHIFT | row``, as
+        :attr:`key_of` now holds them) are returned in order.
         """
         if not states:
-            return
-        bs = self.block_size
+            return []
+        if facts is None:
+            facts = facts_of(states)
         self.devices.runners_changed()
-        rows = array("q")  # each new runner's row, in order
-        groups, fill, runners, key_of = self._groups, self.fill, self.runners, self.key_of
-        seq = self.nextseq
-        for state in states:
-            runner = state if type(state) is Runner else state.runner  # type: ignore[union-attr]
-            c = runner.capacity
-            cap = (c.millicpu, c.memory_bytes, c.slots)
-            blocks = groups.get(None if self.ordered else cap)
-            if blocks is None:
-                blocks = groups.setdefault(None if self.ordered else self._group_key(cap), [])
-            if not blocks or fill[blocks[-1]] == bs:
-                blocks.append(self._new_block())
-            k = blocks[-1]
-            i = k * bs + fill[k]
-            if fill[k] == 0:
-                self.block_first_sequence[k] = seq
-            fill[k] += 1
-            # runner name -> sequence << SHIFT | row (see sequence below); no int per
-            # runner is kept here (a shared key_of stores it in a flat column)
-            key_of[runner.name] = seq << SHIFT | i
-            seq += 1
-            rows.append(i)
-        all_rows = np.frombuffer(rows, dtype=_I64)
+        runners = self.runners
+        if self.nblocks == 0 and not self._groups:  # a new table (a build): rows at once
+            all_rows, keys = self._first_rows(facts.shapes)
+        else:
+            all_rows, keys = self._next_rows(facts.shapes)
+        _set_keys(self.key_of, facts.names, keys)
         need = int(all_rows.max()) + 1
         if len(runners) < need:
             runners.extend(repeat(None, need - len(runners)))  # no temporary list
@@ -265,47 +280,144 @@ class Table(DerivedColumns, BlockBounds):
             # the rows in use, or twice the old size when that is more (amortized O(1) per
             # runner added one at a time): a fleet built at once gets no spare blocks
             self._allocate_rows(
-                max(self.nrows, min(2 * self.row_capacity, self.block_capacity * bs))
+                max(self.nrows, min(2 * self.row_capacity, self.block_capacity * self.block_size))
             )
         for start in range(0, len(states), _CHUNK):
             # (each chunk takes the next sequence numbers, as assigned above)
-            self._write_added(states[start : start + _CHUNK], all_rows[start : start + _CHUNK])
+            stop = start + _CHUNK
+            self._write_added(
+                states[start:stop], all_rows[start:stop], facts.shapes[start:stop], facts.bare
+            )
+        return keys
 
-    def _write_added(self, states: Sequence[RunnerState | Runner], idx: Any) -> None:  # noqa: ANN401
-        """Write the columns and block summaries of new runners at rows ``idx``. O(len(idx))."""
+    def _next_rows(self, shapes: list[Shape]) -> tuple[Any, list[int]]:
+        """Rows (int64 array) and members for new runners of these shapes, one by one. O(n).
+
+        Each runner goes to the last block of its group (its capacity's, or
+        one for all when :attr:`ordered`), a new block when that one is full.
+        """
+        bs = self.block_size
+        rows = array("q")  # each new runner's row, in order
+        keys: list[int] = []
+        groups, fill = self._groups, self.fill
+        ordered = self.ordered
+        seq = self.nextseq
+        for shape in shapes:
+            cap = shape[0]
+            blocks = groups.get(None if ordered else cap)
+            if blocks is None:
+                blocks = groups.setdefault(None if ordered else self._group_key(cap), [])
+            if not blocks or fill[blocks[-1]] == bs:
+                blocks.append(self._new_block())
+            k = blocks[-1]
+            f = fill[k]
+            i = k * bs + f
+            if f == 0:
+                self.block_first_sequence[k] = seq
+            fill[k] = f + 1
+            # runner name -> sequence << SHIFT | row (see sequence below); no int per
+            # runner is kept here (a shared key_of stores it in a flat column)
+            keys.append(seq << SHIFT | i)
+            seq += 1
+            rows.append(i)
+        return np.frombuffer(rows, dtype=_I64), keys
+
+    def _first_rows(self, shapes: list[Shape]) -> tuple[Any, list[int]]:
+        """:meth:`_next_rows` for a new table, by numpy work over the runners. O(n log n).
+
+        The same rows, blocks and groups: the runners of a group fill its
+        blocks in order, and blocks are numbered in the order of the runners
+        that open them (each group's ``block_size``-th runners).
+        """
+        bs = self.block_size
+        n = len(shapes)
+        key_ids: dict[Any, int] = {}  # group key -> its number, in order of first sight
+        if self.ordered:
+            key_ids[None] = 0
+            gid = np.zeros(n, dtype=_I64)
+        else:
+            number: dict[tuple[int, int, int], int] = {}
+            for cap in dict.fromkeys(map(_CAP, shapes)):  # first sight order, as one by one
+                key = self._group_key(cap)
+                self._groups.setdefault(key, [])
+                number[cap] = key_ids.setdefault(key, len(key_ids))
+            gid = np.fromiter(map(number.__getitem__, map(_CAP, shapes)), dtype=_I64, count=n)
+        order = np.argsort(gid, kind="stable")  # by group, arrival order within
+        counts = np.bincount(gid, minlength=len(key_ids))
+        starts = np.cumsum(counts) - counts
+        rank = np.empty(n, dtype=_I64)  # each runner's place in its group
+        rank[order] = np.arange(n, dtype=_I64) - np.repeat(starts, counts)
+        opens = np.flatnonzero(rank % bs == 0)  # the runners that open a block, in order
+        block_of = np.empty(n, dtype=_I64)
+        block_of[opens] = np.arange(opens.size, dtype=_I64)
+        block = block_of[order[starts[gid] + rank // bs * bs]]
+        rows = block * bs + rank % bs
+        for _ in range(opens.size):
+            self._new_block()
+        seq = self.nextseq
+        self.block_first_sequence[: opens.size] = seq + opens
+        self.fill[:] = np.bincount(block, minlength=opens.size).tolist()
+        if self.ordered:
+            self._groups[None] = list(range(opens.size))
+        else:
+            by_number = [self._groups[key] for key in key_ids]
+            for k, g in enumerate(gid[opens].tolist()):
+                by_number[g].append(k)
+        keys = ((np.arange(seq, seq + n, dtype=_I64) << SHIFT) | rows).tolist()
+        return rows, keys
+
+    def _write_added(
+        self,
+        states: Sequence[RunnerState | Runner],
+        idx: Any,  # noqa: ANN401
+        shapes: list[Shape],
+        bare: bool,
+    ) -> None:
+        """Write the columns and block summaries of new runners at rows ``idx``. O(len(idx)).
+
+        ``shapes`` are theirs (:attr:`.index_layout.Facts.shapes`); ``bare`` True
+        when every state is a bare new :class:`Runner` (empty, not draining, no
+        extended capacity: nothing to read from it but the runner itself).
+        """
         n = len(idx)
-        # the rows' amounts gathered flat (8 bytes each, no tuple per runner)
-        caps = array("q")
-        reserved = array("q")
-        lsets = array("i")
-        draining = bytearray()
+        runners = self.runners
         with_ext: list[tuple[int, RunnerState]] = []
-        runners, labelsets = self.runners, self.labelsets
-        for state, i in zip(states, idx.tolist(), strict=True):
-            if type(state) is Runner:  # a new, empty runner queued alone (NumpyBackend.add)
-                runner, r, drain = state, _NOTHING, False
-            else:
-                runner, r, drain = state.runner, state.reserved, state.draining  # type: ignore[union-attr]
-            runners[i] = runner
-            c = runner.capacity
-            caps.extend((c.millicpu, c.memory_bytes, c.slots))
-            reserved.extend((r.millicpu, r.memory_bytes, r.slots))
-            labels = runner.labels
-            ident = labelsets.get(labels)
-            lsets.append(self.labelset_id(labels) if ident is None else ident)
-            draining.append(drain)
-            if c.extended or r.extended:
-                with_ext.append((i, state))  # type: ignore[arg-type]  # never a bare Runner
-        cap_a = np.frombuffer(caps, dtype=_I64).reshape(n, 3)
-        res_a = np.frombuffer(reserved, dtype=_I64).reshape(n, 3)
-        drain_a = np.frombuffer(draining, dtype=np.bool_)
+        # the rows' amounts gathered flat (8 bytes each, no tuple per runner)
+        cap_a = np.fromiter(
+            chain.from_iterable(map(_CAP, shapes)), dtype=_I64, count=3 * n
+        ).reshape(n, 3)
+        # label set ids given in order of first appearance, as one by one
+        lset_of = {
+            labels: self.labelset_id(labels) for labels in dict.fromkeys(map(_LABELS, shapes))
+        }
+        lsets = np.fromiter(map(lset_of.__getitem__, map(_LABELS, shapes)), np.int32, n)
+        if bare:
+            for runner, i in zip(states, idx.tolist(), strict=True):
+                runners[i] = runner  # type: ignore[assignment]  # bare: a Runner
+            res_a = np.zeros((n, 3), dtype=_I64)
+            drain_a = np.zeros(n, dtype=np.bool_)
+        else:
+            reserved = array("q")
+            draining = bytearray()
+            for state, i in zip(states, idx.tolist(), strict=True):
+                if type(state) is Runner:  # a new, empty runner queued alone (NumpyBackend.add)
+                    runner, r, drain = state, _NOTHING, False
+                else:
+                    runner, r, drain = state.runner, state.reserved, state.draining  # type: ignore[union-attr]
+                runners[i] = runner
+                reserved.extend((r.millicpu, r.memory_bytes, r.slots))
+                draining.append(drain)
+                if runner.capacity.extended._data or r.extended._data:  # noqa: SLF001
+                    with_ext.append((i, state))  # type: ignore[arg-type]  # never a bare Runner
+            res_a = np.frombuffer(reserved, dtype=_I64).reshape(n, 3)
+            drain_a = np.frombuffer(draining, dtype=np.bool_)
         if self._sequence is not None:
             self._sequence[idx] = np.arange(self.nextseq, self.nextseq + n, dtype=_I64)
         self.nextseq += n
         self.nlive += n
         self.alive[idx] = True
         self.draining[idx] = drain_a
-        self.labelset[idx] = np.frombuffer(lsets, dtype=np.int32)
+        self.labelset[idx] = lsets
         wsum = np.zeros(n, dtype=_I64)
         for d in range(3):
             if self._capacity is not None:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.numpy.table_views import SharedKeys
 
@@ -109,6 +111,46 @@ class DirectPath:
             ix.settle()
         ix.waiting = (r0, r1, r2, 1 - draining)
         ix.wait = self._keys[row] & MASK
+
+    def put_many(
+        self,
+        rows: list[int],
+        cpu: Any,  # noqa: ANN401 (array('q') by ledger row, as the next two)
+        memory: Any,  # noqa: ANN401
+        slots: Any,  # noqa: ANN401
+        draining: Any,  # noqa: ANN401 (bytearray by ledger row)
+    ) -> None:
+        """:meth:`put` for distinct ledger ``rows``, their amounts read from the ledger's columns.
+
+        Few rows (under an eighth of the index's) go one :meth:`put` each. For
+        more (``allocate_many`` touching much of the fleet), their amounts,
+        tiers and usability are written into the index's rows at once, the
+        trees laid out again from them (:meth:`.CompiledIndex._layout`, as a
+        build does: the same answers, see :mod:`.compiled_index`) and the
+        rows' numpy columns written. Runtime complexity: O(len(rows)) puts, or
+        O(n log n) numpy and one O(n) kernel for n indexed rows.
+        """
+        ix = self._index
+        if len(rows) * 8 < len(ix.ri):
+            put = self.put
+            for row in rows:
+                put(row, cpu[row], memory[row], slots[row], draining[row])
+            return
+        ix.settle()
+        at = np.array(rows, np.int64)
+        trow = np.frombuffer(self._keys, np.int64)[at] & MASK
+        amounts = np.stack([np.frombuffer(c, np.int64)[at] for c in (cpu, memory, slots)], axis=1)
+        usable = np.frombuffer(draining, np.uint8)[at] == 0
+        ri, sh = ix.ri, ix.sh
+        ntiers = ix.ntiers
+        shape = (ri[trow, 4] >> 1) // ntiers
+        # _kernels.tier_of per row: free cpu // step, within 0 .. tiers - 1
+        tier = np.clip((sh[shape, 0] - amounts[:, 0]) // sh[shape, 6], 0, ntiers - 1)
+        ri[trow, :3] = amounts
+        ri[trow, 4] = (shape * ntiers + tier) * 2 + usable
+        ix._layout()  # noqa: SLF001
+        if ix.columns is not None:
+            ix.columns.set_rows(trow, amounts, ~usable)
 
 
 def direct_path(backend: NumpyBackend, base: type[NumpyBackend]) -> DirectPath | None:

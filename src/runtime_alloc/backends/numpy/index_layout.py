@@ -10,7 +10,10 @@ in :mod:`runtime_alloc.backends.numpy`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from itertools import tee
+from operator import attrgetter
+from typing import NamedTuple
 
 from runtime_alloc.runners import Runner, RunnerState
 
@@ -19,8 +22,10 @@ __all__ = [
     "MAX_SHAPES",
     "SCAN_ROWS",
     "SCAN_ROWS_LOWEST",
+    "Facts",
     "Queued",
     "Shape",
+    "facts_of",
     "name_of",
     "pick_layout",
     "scan_rows",
@@ -68,6 +73,44 @@ def name_of(state: Queued) -> str:
     return state.name if type(state) is Runner else state.runner.name  # type: ignore[union-attr]
 
 
+_NAME = attrgetter("name")
+_CAPACITY = attrgetter("capacity")
+_LABELS = attrgetter("labels")
+_AMOUNTS = attrgetter("millicpu", "memory_bytes", "slots")
+
+
+class Facts(NamedTuple):
+    """What a build reads of each queued runner, read once (:func:`facts_of`)."""
+
+    #: each runner's name
+    names: list[str]
+    #: each runner's shape (its capacity of cpu, memory and slots, and labels), one
+    #: tuple per distinct shape
+    shapes: list[Shape]
+    #: the distinct shapes, in order of first appearance
+    distinct: dict[Shape, Shape]
+    #: True when every state is a bare :class:`Runner` (new, empty, not draining)
+    bare: bool
+
+
+def facts_of(states: Sequence[Queued]) -> Facts:
+    """The names and shapes of queued runners, read once. O(n).
+
+    A queue of bare :class:`Runner` objects (a new fleet's: the usual first
+    build) is read with C-level ``map`` passes, about 0.2 µs per runner.
+    """
+    bare = all(type(s) is Runner for s in states)
+    runners = states if bare else [s if type(s) is Runner else s.runner for s in states]  # type: ignore[union-attr]
+    # each runner's (capacity, labels) tuple lives only until its shape is looked up
+    # (tee keeps one item): the list holds one tuple per distinct shape
+    keys, same = tee(
+        zip(map(_AMOUNTS, map(_CAPACITY, runners)), map(_LABELS, runners), strict=True)
+    )
+    distinct: dict[Shape, Shape] = {}
+    shapes: list[Shape] = list(map(distinct.setdefault, keys, same))
+    return Facts(list(map(_NAME, runners)), shapes, distinct, bare)
+
+
 def shapes_of(states: Iterable[Queued]) -> Iterator[Shape]:
     """The shape of each state, one tuple per distinct shape (yielded: no list). O(n)."""
     same: dict[Shape, Shape] = {}
@@ -80,21 +123,31 @@ def scan_rows(maximize: bool) -> int:
 
 
 def pick_layout(
-    states: Sequence[Queued], index: str, *, vectorized: bool, maximize: bool
+    states: Sequence[Queued],
+    index: str,
+    *,
+    vectorized: bool,
+    maximize: bool,
+    distinct: Collection[Shape] | None = None,
 ) -> tuple[bool, bool]:
     """Return ``(scanning, use_classes)`` for laying ``states`` out. O(n).
 
     ``index`` is the backend's (``"auto"``, ``"classes"``, ``"compiled"`` (the class
     index's answers from :mod:`.compiled_index`), ``"blocks"`` or ``"scan"``);
     ``vectorized`` is False for a strategy without a LinearScore (the python scan: no
-    layout), ``maximize`` True when the highest score wins.
+    layout), ``maximize`` True when the highest score wins; ``distinct``, when
+    given, the states' distinct shapes (:attr:`Facts.distinct`: not counted again).
     A fleet that is neither scanned nor in the class index goes to blocks. Only
     the distinct shapes are kept while counting them (no list per runner).
     """
     n = len(states)
     auto_scan = index == "auto" and SCAN_ROWS > 0 and n <= SCAN_ROWS
     small = auto_scan and n <= scan_rows(maximize)
-    nshapes = len(set(map(shape_of, states))) if vectorized and index != "scan" and not small else 0
+    counted = vectorized and index != "scan" and not small
+    if not counted:
+        nshapes = 0
+    else:
+        nshapes = len(set(map(shape_of, states)) if distinct is None else distinct)
     scanning = vectorized and (index == "scan" or (auto_scan and (small or nshapes > MAX_SHAPES)))
     use_classes = (
         vectorized
