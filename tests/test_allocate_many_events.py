@@ -375,3 +375,26 @@ def test_new_reservations_in_chunks_equal_the_constructor(count):
     names = [f"r{i % 7}" for i in range(count)]
     built = new_reservations(ids, names, request)
     assert built == [Reservation(t, n, request) for t, n in zip(ids, names, strict=True)]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_auto_backend_passes_the_bulk_event_to_numpy(strategy, monkeypatch):
+    """``backend="auto"`` (the default) binds the numpy backend's bulk event at the switch."""
+    calls = []
+    bulk = NumpyBackend.update_reserved_many
+
+    def spy(self, names, *rest):
+        calls.append(len(names))
+        return bulk(self, names, *rest)
+
+    monkeypatch.setattr(NumpyBackend, "update_reserved_many", spy)
+    runners = fleet(300)
+    items = [(f"m{i}", "slots=1") for i in range(900)]
+    batch = Allocator(runners, strategy=strategy())
+    ref = Allocator(runners, strategy=strategy(), backend="python")
+    assert batch.backend == "numpy"
+    results = batch.allocate_many(items)
+    assert [str(r) for r in results] == [str(ref.allocate_or_error(*i)) for i in items]
+    assert calls and max(calls) > 100  # one event for the runners touched, not one each
+    assert batch.snapshot() == ref.snapshot()
+    batch._check()

@@ -58,6 +58,9 @@ class AutoBackend:
         self.choose = inner.choose
         self.diagnose = inner.diagnose
         self.plan = inner.plan
+        # allocate_many's bulk event (protocol.update_reserved_many): the inner
+        # backend's own, or None for one update_reserved per runner
+        self.update_reserved_many = getattr(inner, "update_reserved_many", None)
 
     @property
     def name(self) -> str:
