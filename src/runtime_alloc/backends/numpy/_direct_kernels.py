@@ -18,7 +18,8 @@ empties it).
 These kernels compile :mod:`._kernels`' functions into their own cached code:
 numba's cache of this module is renewed only when this file changes, so a
 change to those functions must come with an edit here (as the key's formula
-did), or the cache keeps running the old code.
+did, and the positions' copies of their rows' amounts in ``pm``), or the
+cache keeps running the old code.
 """
 
 from __future__ import annotations

@@ -10,9 +10,13 @@ Arrays (the layout is described in :mod:`.compiled_index`):
 * ``ri`` int64 ``(rows, 6)``: per row ``r0, r1, r2`` (reserved cpu, memory,
   slots), its position, its state (``tree * 2 + usable``; -1 when not indexed)
   and its member (``seq << 32 | row``);
-* ``pm`` int64: per position the member placed there; a negative value marks a
-  free position (``-2 - next`` links a tree's free positions, -1 ends the list
-  or marks a position never used);
+* ``pm`` int64 ``(positions, 4)``: per position the member placed there (a
+  negative value marks a free position: ``-2 - next`` links a tree's free
+  positions, -1 ends the list or marks a position never used), then a copy of
+  its row's reserved amounts ``r0, r1, r2``, with ``r0`` -1 when the position
+  is free or its row not usable: the searches and the bucket summaries read a
+  bucket's rows from these 256 contiguous bytes, not from ``ri`` rows spread
+  over the arrays (:func:`_put_at` and :func:`_free_at` keep the copy);
 * ``ni`` int64 ``(nodes, 7)`` and ``nf`` float64 ``(nodes, 2)``: per tree node,
   over the usable rows below it, the least and the most reserved amount per
   dimension, the least member, and the least and the most key
@@ -63,7 +67,7 @@ def _score(sh, sf, s, r0, r1, r2, q0, q1, q2):
 
 
 @njit(cache=True, inline="always")
-def _key(_sh, sf, s, r0, r1, r2):
+def _key(sf, s, r0, r1, r2):
     # k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0 where not
     # scored): products, no division; only bounds read it (lemma 4's slack covers its
     # rounding)
@@ -96,28 +100,42 @@ def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax):
 
 
 @njit(cache=True)
-def _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, p0):
-    # node g := the summary of the usable rows at positions p0 .. p0 + BUCKET
+def _summarize(pm, ni, nf, sf, s, g, p0):
+    # node g := the summary of the usable rows at positions p0 .. p0 + BUCKET (their
+    # copies in pm: contiguous memory)
     lo0 = lo1 = lo2 = m = _BIG
     hi0 = hi1 = hi2 = -1
     kmin = _INF
     kmax = -_INF
-    live = 2 * tree + 1
     for p in range(p0, p0 + BUCKET):
-        member = pm[p]
-        if member < 0:
-            continue
-        row = member & _MASK
-        if ri[row, 4] != live:
-            continue
-        r0, r1, r2 = ri[row, 0], ri[row, 1], ri[row, 2]
+        r0 = pm[p, 1]
+        if r0 < 0:
+            continue  # free, or its row not usable
+        r1, r2 = pm[p, 2], pm[p, 3]
         lo0, lo1, lo2 = min(lo0, r0), min(lo1, r1), min(lo2, r2)
         hi0, hi1, hi2 = max(hi0, r0), max(hi1, r1), max(hi2, r2)
-        m = min(m, member)
-        k = _key(sh, sf, s, r0, r1, r2)
+        m = min(m, pm[p, 0])
+        k = _key(sf, s, r0, r1, r2)
         kmin = min(kmin, k)
         kmax = max(kmax, k)
     return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax)
+
+
+@njit(cache=True, inline="always")
+def _put_at(ri, pm, p, row):
+    # position p := row (its member and, when usable, its reserved amounts)
+    pm[p, 0] = ri[row, 5]
+    pm[p, 1] = ri[row, 0] if ri[row, 4] & 1 else -1
+    pm[p, 2] = ri[row, 1]
+    pm[p, 3] = ri[row, 2]
+
+
+@njit(cache=True, inline="always")
+def _free_at(pm, tr, tree, p):
+    # position p joins tree's free list
+    pm[p, 0] = -2 - tr[tree, 4]
+    pm[p, 1] = -1
+    tr[tree, 4] = p
 
 
 @njit(cache=True, inline="always")
@@ -138,7 +156,7 @@ def _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos):
     poff, toff, nb = tr[tree, 0], tr[tree, 1], tr[tree, 2]
     b = (pos - poff) // BUCKET
     node = nb + b
-    if not _summarize(ri, pm, ni, nf, sh, sf, tree, tr[tree, 5], toff + node, poff + b * BUCKET):
+    if not _summarize(pm, ni, nf, sf, tr[tree, 5], toff + node, poff + b * BUCKET):
         return
     node >>= 1
     while node >= 1:
@@ -152,7 +170,7 @@ def _take(pm, tr, tree):
     # a free position of tree (its free list first, then one never used); -1 when full
     head = tr[tree, 4]
     if head >= 0:
-        tr[tree, 4] = -2 - pm[head]
+        tr[tree, 4] = -2 - pm[head, 0]
         return head
     used = tr[tree, 3]
     if used < tr[tree, 2] * BUCKET:
@@ -180,16 +198,16 @@ def set_row(ri, pm, ni, nf, tr, sh, sf, row, r0, r1, r2, usable):
     ri[row, 0], ri[row, 1], ri[row, 2], ri[row, 4] = r0, r1, r2, new
     pos = ri[row, 3]
     if tree == old:
+        _put_at(ri, pm, pos, row)
         _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
         return 0
-    pm[pos] = -2 - tr[old, 4]  # the old position joins the old tree's free list
-    tr[old, 4] = pos
+    _free_at(pm, tr, old, pos)  # the old position joins the old tree's free list
     _repair(ri, pm, ni, nf, tr, sh, sf, old, pos)
     p = _take(pm, tr, tree)
     ri[row, 3] = p
     if p < 0:
         return 1
-    pm[p] = ri[row, 5]
+    _put_at(ri, pm, p, row)
     _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
     return 0
 
@@ -203,8 +221,7 @@ def drop_row(ri, pm, ni, nf, tr, sh, sf, row):
     tree = state >> 1
     pos = ri[row, 3]
     ri[row, 4] = -1
-    pm[pos] = -2 - tr[tree, 4]
-    tr[tree, 4] = pos
+    _free_at(pm, tr, tree, pos)
     _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
 
 
@@ -222,7 +239,7 @@ def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
         p = _take(pm, tr, tree)
         if p < 0:
             return j
-        pm[p] = ri[row, 5]
+        _put_at(ri, pm, p, row)
         ri[row, 3] = p
         if repair:
             _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
@@ -235,7 +252,7 @@ def _build_tree(ri, pm, ni, nf, tr, sh, sf, tree):
     for b in range(nb):
         g = toff + nb + b
         ni[g, 0] = -1  # differs from every summary: written afresh
-        _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, poff + b * BUCKET)
+        _summarize(pm, ni, nf, sf, s, g, poff + b * BUCKET)
     for node in range(nb - 1, 0, -1):
         ni[toff + node, 0] = -1
         _join(ni, nf, toff + node, toff + 2 * node, toff + 2 * node + 1)
@@ -256,13 +273,12 @@ def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):
     """
     j = 0
     for p in range(tr[tree, 0], tr[tree, 0] + tr[tree, 3]):
-        m = pm[p]
+        m = pm[p, 0]
         if m >= 0:
-            pm[poff + j] = m
+            pm[poff + j] = pm[p]
             ri[m & _MASK, 3] = poff + j
             j += 1
-    for p in range(poff + j, poff + nb * BUCKET):
-        pm[p] = -1
+    pm[poff + j : poff + nb * BUCKET] = -1
     tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 3], tr[tree, 4] = poff, toff, nb, j, -1
     _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
 
@@ -351,7 +367,6 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
         tree = order[j]
         poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
         u = (sh[s, 0] - q0, sh[s, 1] - q1, sh[s, 2] - q2)
-        live = 2 * tree + 1
         stack[0] = 1
         sp = 1
         while sp:
@@ -371,16 +386,14 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
                 continue
             p0 = poff + (node - nb) * BUCKET
             for p in range(p0, p0 + BUCKET):
-                m = pm[p]
-                if m < 0:
-                    continue
-                row = m & _MASK
-                if ri[row, 4] != live:
-                    continue
-                r0, r1, r2 = ri[row, 0], ri[row, 1], ri[row, 2]
+                r0 = pm[p, 1]
+                if r0 < 0:
+                    continue  # free, or its row not usable
+                r1, r2 = pm[p, 2], pm[p, 3]
                 if r0 > u[0] or r1 > u[1] or r2 > u[2]:
                     continue
                 f = _score(sh, sf, s, r0, r1, r2, q0, q1, q2)
+                m = pm[p, 0]
                 if (
                     best < 0
                     or ((f > best_f) if maximize else (f < best_f))

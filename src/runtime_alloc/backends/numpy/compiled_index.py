@@ -301,9 +301,11 @@ class CompiledIndex:
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         self._pend, self._nend = int(poff[-1]), int(toff[-1])
-        pm = np.full(self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, -1, np.int64)
+        pm = np.full((self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, 4), -1, np.int64)
         pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        pm[pos] = ri[live, 5]
+        pm[pos, 0] = ri[live, 5]
+        pm[pos, 1] = np.where(ri[live, 4] & 1, ri[live, 0], -1)  # -1: not usable
+        pm[pos, 2:] = ri[live, 1:3]
         ri[live, 3] = pos
         tr = np.zeros((ntrees, 6), np.int64)
         tr[:, 0] = poff[:-1]
