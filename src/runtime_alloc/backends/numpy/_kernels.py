@@ -17,16 +17,20 @@ Arrays (the layout is described in :mod:`.compiled_index`):
   is free or its row not usable: the searches and the bucket summaries read a
   bucket's rows from these 256 contiguous bytes, not from ``ri`` rows spread
   over the arrays (:func:`_put_at` and :func:`_free_at` keep the copy);
-* ``ni`` int64 ``(nodes, 7)`` and ``nf`` float64 ``(nodes, 2)``: per tree node,
-  over the usable rows below it, the least and the most reserved amount per
-  dimension, the least member, and the least and the most key
-  ``k(r) / W = sum_d r_d * w_d / (c_d * W)``;
+* ``ni`` int64 ``(nodes, 8)`` and ``nf``, the same memory read as float64: per
+  tree node, one 64-byte record (one cache line; the arrays are 64-byte
+  aligned), over the usable rows below it: the least and the most reserved
+  amount per dimension and the least member (``ni[g, 0:7]``), then the least
+  *signed key* ``nf[g, 7]`` (infinity when no row is usable): ``k(r) / W =
+  sum_d r_d * w_d / (c_d * W)`` when the lowest score wins, ``-k(r) / W`` when
+  the highest does (``sf``'s coefficients carry the sign: negation is exact,
+  so ``-nf[g, 7]`` is the most key bit for bit);
 * ``tr`` int64 ``(trees, 6)``: per tree its first position, first node, buckets
   (a power of two), positions used, free list head and shape;
 * ``sh`` int64 ``(shapes, 8)``: capacity and scored weight (0 when not scored)
   per dimension, the tier step and the number of tiers; ``sf`` float64
   ``(shapes, 7)``: float capacity per dimension, the weight sum ``W`` and
-  ``w_d / (c_d * W)`` per dimension.
+  ``w_d / (c_d * W)`` per dimension (negated when the highest score wins).
 
 A tree has nodes ``1 .. 2*buckets - 1`` (at ``first node + node``); node
 ``buckets + b`` summarizes the :data:`BUCKET` positions of bucket ``b``. Tree
@@ -68,9 +72,9 @@ def _score(sh, sf, s, r0, r1, r2, q0, q1, q2):
 
 @njit(cache=True, inline="always")
 def _key(sf, s, r0, r1, r2):
-    # k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0 where not
-    # scored): products, no division; only bounds read it (lemma 4's slack covers its
-    # rounding)
+    # the signed key: k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0
+    # where not scored; negated when the highest wins): products, no division; only
+    # bounds read it (lemma 4's slack covers its rounding)
     return float(r0) * sf[s, 4] + float(r1) * sf[s, 5] + float(r2) * sf[s, 6]
 
 
@@ -84,18 +88,18 @@ def tier_of(sh, s, r0):
 
 
 @njit(cache=True, inline="always")
-def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax):
+def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, key):
     # node g := these values; True if it changed
     if (
         ni[g, 0] == lo0 and ni[g, 1] == lo1 and ni[g, 2] == lo2
         and ni[g, 3] == hi0 and ni[g, 4] == hi1 and ni[g, 5] == hi2
-        and ni[g, 6] == m and nf[g, 0] == kmin and nf[g, 1] == kmax
+        and ni[g, 6] == m and nf[g, 7] == key
     ):  # fmt: skip
         return False
     ni[g, 0], ni[g, 1], ni[g, 2] = lo0, lo1, lo2
     ni[g, 3], ni[g, 4], ni[g, 5] = hi0, hi1, hi2
     ni[g, 6] = m
-    nf[g, 0], nf[g, 1] = kmin, kmax
+    nf[g, 7] = key
     return True
 
 
@@ -105,8 +109,7 @@ def _summarize(pm, ni, nf, sf, s, g, p0):
     # copies in pm: contiguous memory)
     lo0 = lo1 = lo2 = m = _BIG
     hi0 = hi1 = hi2 = -1
-    kmin = _INF
-    kmax = -_INF
+    key = _INF
     for p in range(p0, p0 + BUCKET):
         r0 = pm[p, 1]
         if r0 < 0:
@@ -115,10 +118,8 @@ def _summarize(pm, ni, nf, sf, s, g, p0):
         lo0, lo1, lo2 = min(lo0, r0), min(lo1, r1), min(lo2, r2)
         hi0, hi1, hi2 = max(hi0, r0), max(hi1, r1), max(hi2, r2)
         m = min(m, pm[p, 0])
-        k = _key(sf, s, r0, r1, r2)
-        kmin = min(kmin, k)
-        kmax = max(kmax, k)
-    return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax)
+        key = min(key, _key(sf, s, r0, r1, r2))
+    return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, key)
 
 
 @njit(cache=True, inline="always")
@@ -145,7 +146,7 @@ def _join(ni, nf, g, a, b):
         ni, nf, g,
         min(ni[a, 0], ni[b, 0]), min(ni[a, 1], ni[b, 1]), min(ni[a, 2], ni[b, 2]),
         max(ni[a, 3], ni[b, 3]), max(ni[a, 4], ni[b, 4]), max(ni[a, 5], ni[b, 5]),
-        min(ni[a, 6], ni[b, 6]), min(nf[a, 0], nf[b, 0]), max(nf[a, 1], nf[b, 1]),
+        min(ni[a, 6], ni[b, 6]), min(nf[a, 7], nf[b, 7]),
     )  # fmt: skip
 
 
@@ -286,20 +287,21 @@ def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):
 @njit(cache=True, inline="always")
 def _bound(nf, sf, s, g, q0, q1, q2, maximize):
     # the score bound of node g from its key extremum (see ClassIndex._bounds): below
-    # every real score of its rows (lowest wins), or above (highest wins)
+    # every real score of its rows (lowest wins), or above (highest wins); when the
+    # highest wins, b and the key are negated (exactly: the same bound bit for bit)
     wsum = sf[s, 3]
     if wsum <= 0.0:
         return 0.0
     b = q0 * sf[s, 4] + q1 * sf[s, 5] + q2 * sf[s, 6]
     if maximize:
-        return b + nf[g, 1]
-    return nf[g, 0] + b
+        return -(b + nf[g, 7])
+    return nf[g, 7] + b
 
 
 @njit(cache=True)
 def _may_win(ni, nf, sh, sf, s, g, q, u, maximize, best_f, best):
     # False when no usable row below node g is feasible or can beat (best_f, best)
-    if nf[g, 0] == _INF or ni[g, 0] > u[0] or ni[g, 1] > u[1] or ni[g, 2] > u[2]:
+    if nf[g, 7] == _INF or ni[g, 0] > u[0] or ni[g, 1] > u[1] or ni[g, 2] > u[2]:
         return False  # no usable row, or none with room on some dimension
     if best < 0:
         return True
@@ -344,7 +346,7 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
         # tiers below q0's hold less free cpu than q0 (a tier starts at tier * step)
         for tree in range(s * ntiers + min(q0 // sh[s, 6], ntiers - 1), (s + 1) * ntiers):
             g = tr[tree, 1] + 1
-            if tr[tree, 3] == 0 or nf[g, 0] == _INF:
+            if tr[tree, 3] == 0 or nf[g, 7] == _INF:
                 continue  # no usable runner
             bound = _bound(nf, sf, s, g, q0, q1, q2, maximize)
             bound = -bound if maximize else bound
@@ -376,7 +378,7 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
                 continue
             if node < nb:
                 a = toff + 2 * node
-                if (nf[a + 1, 1] > nf[a, 1]) if maximize else (nf[a + 1, 0] < nf[a, 0]):
+                if nf[a + 1, 7] < nf[a, 7]:  # the better signed key first
                     stack[sp] = 2 * node
                     stack[sp + 1] = 2 * node + 1
                 else:

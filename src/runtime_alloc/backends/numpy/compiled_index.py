@@ -84,7 +84,7 @@ except ImportError as error:  # numba is an optional extra
 else:
     k, dk, _WHY = _kernels, _direct_kernels, None
 
-__all__ = ["CompiledIndex", "available", "fits", "require_numba"]
+__all__ = ["CompiledIndex", "available", "fits", "node_records", "require_numba"]
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
@@ -101,6 +101,18 @@ CHANGED = 4096
 #: (``r + q`` is at most the capacity when scored); always so for valid runners and
 #: strategies (quantities at most 2**53, weights at most 1000)
 _LIMIT = 1 << 63
+
+
+def node_records(nodes: int) -> tuple[Any, Any]:
+    """Zeroed node records, ``(nodes, 8)`` int64 and the same memory as float64. O(nodes).
+
+    The memory starts at a multiple of 64 bytes, so each 64-byte record is one
+    cache line (a search reads one line per node visited).
+    """
+    buf = np.zeros(nodes * 8 + 8, np.int64)
+    skip = (-buf.ctypes.data % 64) // 8
+    ni = buf[skip : skip + nodes * 8].reshape(nodes, 8)
+    return ni, ni.view(np.float64)
 
 
 def available() -> bool:
@@ -275,7 +287,7 @@ class CompiledIndex:
             sh[i, 7] = self.ntiers
             sf[i, :3] = [float(c) for c in cap]
             sf[i, 3] = float(wsum)
-            sf[i, 4:7] = coef  # bounds only
+            sf[i, 4:7] = [-c for c in coef] if self.maximize else coef  # signed keys (bounds)
         self.sh, self.sf = sh, sf
 
     def _layout(self) -> None:
@@ -316,8 +328,7 @@ class CompiledIndex:
         tr[:, 5] = np.arange(ntrees) // self.ntiers
         self.pm, self.tr = pm, tr
         nodes = self._nend + int(self._nend * self.room) + 2 * SPARE
-        self.ni = np.zeros((nodes, 7), np.int64)
-        self.nf = np.zeros((nodes, 2), np.float64)
+        self.ni, self.nf = node_records(nodes)
         self.bounds = np.zeros(max(ntrees, 1), np.float64)
         self.order = np.zeros(max(ntrees, 1), np.int64)
         if ntrees:
