@@ -67,7 +67,7 @@ def take(
         s = put(ri, pm, ni, nf, tr, sh, sf, dr, w, w0, w1, w2, wu)
         if s:
             return -4 - s
-    row = choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order)
+    row = choose(pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order)
     if row < 0:
         return -1
     status = set_row(

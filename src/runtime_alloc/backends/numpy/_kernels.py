@@ -151,7 +151,7 @@ def _join(ni, nf, g, a, b):
 
 
 @njit(cache=True)
-def _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos):
+def _repair(pm, ni, nf, tr, sf, tree, pos):
     # position pos's bucket and its path to the root; stops at a node that comes out
     # unchanged (its ancestors then are unchanged too)
     poff, toff, nb = tr[tree, 0], tr[tree, 1], tr[tree, 2]
@@ -200,21 +200,21 @@ def set_row(ri, pm, ni, nf, tr, sh, sf, row, r0, r1, r2, usable):
     pos = ri[row, 3]
     if tree == old:
         _put_at(ri, pm, pos, row)
-        _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
+        _repair(pm, ni, nf, tr, sf, tree, pos)
         return 0
     _free_at(pm, tr, old, pos)  # the old position joins the old tree's free list
-    _repair(ri, pm, ni, nf, tr, sh, sf, old, pos)
+    _repair(pm, ni, nf, tr, sf, old, pos)
     p = _take(pm, tr, tree)
     ri[row, 3] = p
     if p < 0:
         return 1
     _put_at(ri, pm, p, row)
-    _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
+    _repair(pm, ni, nf, tr, sf, tree, p)
     return 0
 
 
 @njit(cache=True)
-def drop_row(ri, pm, ni, nf, tr, sh, sf, row):
+def drop_row(ri, pm, ni, nf, tr, sh, sf, row):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Take row ``row`` out of the index; its position becomes free. O(BUCKET + log n)."""
     state = ri[row, 4]
     if state < 0:
@@ -223,11 +223,11 @@ def drop_row(ri, pm, ni, nf, tr, sh, sf, row):
     pos = ri[row, 3]
     ri[row, 4] = -1
     _free_at(pm, tr, tree, pos)
-    _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
+    _repair(pm, ni, nf, tr, sf, tree, pos)
 
 
 @njit(cache=True)
-def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
+def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Give the new rows ``rows`` (state set) free positions in their trees; return how many.
 
     Stops at the first row whose tree is full (the caller then lays every row out
@@ -243,12 +243,12 @@ def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
         _put_at(ri, pm, p, row)
         ri[row, 3] = p
         if repair:
-            _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
+            _repair(pm, ni, nf, tr, sf, tree, p)
     return rows.size
 
 
 @njit(cache=True)
-def _build_tree(ri, pm, ni, nf, tr, sh, sf, tree):
+def _build_tree(pm, ni, nf, tr, sf, tree):
     poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
     for b in range(nb):
         g = toff + nb + b
@@ -260,14 +260,14 @@ def _build_tree(ri, pm, ni, nf, tr, sh, sf, tree):
 
 
 @njit(cache=True)
-def build(ri, pm, ni, nf, tr, sh, sf):
+def build(ri, pm, ni, nf, tr, sh, sf):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Compute every node of every tree from the rows. O(positions)."""
     for tree in range(tr.shape[0]):
-        _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
+        _build_tree(pm, ni, nf, tr, sf, tree)
 
 
 @njit(cache=True)
-def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):
+def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Move tree ``tree`` to ``nb`` buckets at position ``poff`` and node ``toff``; rebuild it.
 
     Its rows take the first positions there (the old ones are left unused). O(new size).
@@ -281,7 +281,7 @@ def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):
             j += 1
     pm[poff + j : poff + nb * BUCKET] = -1
     tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 3], tr[tree, 4] = poff, toff, nb, j, -1
-    _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
+    _build_tree(pm, ni, nf, tr, sf, tree)
 
 
 @njit(cache=True, inline="always")
@@ -326,7 +326,7 @@ def _may_win(ni, nf, sh, sf, s, g, q, u, maximize, best_f, best):
 
 
 @njit(cache=True)
-def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order):
+def choose(pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order):
     """Return the row the python scan picks for request ``(q0, q1, q2)`` among shapes ``cand``.
 
     -1 when no usable row of those shapes is feasible. The trees of the tiers

@@ -383,7 +383,7 @@ class CompiledIndex:
         self.settle()
         try:
             row = k.choose(
-                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
+                self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
                 self.candidates(require), q[0], q[1], q[2], self.maximize_flag,
                 self.stack, self.bounds, self.order,
             )  # fmt: skip
