@@ -18,9 +18,9 @@ empties it).
 These kernels compile :mod:`._kernels`' functions into their own cached code:
 numba's cache of this module is renewed only when this file changes, so a
 change to those functions must come with an edit here (as the key's formula
-did, the positions' copies of their rows' amounts in ``pm`` and the 64-byte
-node records), or the
-cache keeps running the old code.
+did, and the positions' copies of their rows' amounts in ``pm``, the 64-byte
+node records and the inlined ``_may_win``), or the cache keeps running the old
+code.
 """
 
 from __future__ import annotations

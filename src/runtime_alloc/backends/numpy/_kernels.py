@@ -298,7 +298,7 @@ def _bound(nf, sf, s, g, q0, q1, q2, maximize):
     return nf[g, 7] + b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _may_win(ni, nf, sh, sf, s, g, q, u, maximize, best_f, best):
     # False when no usable row below node g is feasible or can beat (best_f, best)
     if nf[g, 7] == _INF or ni[g, 0] > u[0] or ni[g, 1] > u[1] or ni[g, 2] > u[2]:
