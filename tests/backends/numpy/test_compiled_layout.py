@@ -34,7 +34,12 @@ def _copies(index: CompiledIndex) -> None:
     for row in np.flatnonzero(ri[:, 4] >= 0).tolist():
         pos = int(ri[row, 3])
         usable = bool(ri[row, 4] & 1)
-        want = [int(ri[row, 5]), int(ri[row, 0]) if usable else -1, int(ri[row, 1]), int(ri[row, 2])]
+        want = [
+            int(ri[row, 5]),
+            int(ri[row, 0]) if usable else -1,
+            int(ri[row, 1]),
+            int(ri[row, 2]),
+        ]
         assert pm[pos].tolist() == want, row
 
 
@@ -72,9 +77,12 @@ def test_position_copies_follow_churn_drains_tier_moves_and_removals(strategy):
 def test_node_records_are_64_byte_lines_shared_by_the_keys(nodes):
     ni, nf = node_records(nodes)
     assert ni.shape == nf.shape == (nodes, 8)
-    assert ni.dtype == np.int64 and nf.dtype == np.float64
-    assert ni.flags.c_contiguous and ni.ctypes.data % 64 == 0
-    assert np.shares_memory(ni, nf) and nf.ctypes.data == ni.ctypes.data
+    assert ni.dtype == np.int64
+    assert nf.dtype == np.float64
+    assert ni.flags.c_contiguous
+    assert ni.ctypes.data % 64 == 0
+    assert np.shares_memory(ni, nf)
+    assert nf.ctypes.data == ni.ctypes.data
     nf[nodes - 1, 7] = -2.5
     assert ni[nodes - 1, 7] == np.float64(-2.5).view(np.int64)
     assert not ni[:, :7].any()
@@ -101,7 +109,7 @@ def test_each_trees_root_holds_the_signed_extreme_key_bit_for_bit(strategy):
     for tree in range(len(tr)):
         s = int(tr[tree, 5])
         coef = [float(c) for c in sf[s, 4:7]]
-        rows = [r for r in np.flatnonzero(ri[:, 4] == 2 * tree + 1).tolist()]
+        rows = np.flatnonzero(ri[:, 4] == 2 * tree + 1).tolist()
         root = index.nf[int(tr[tree, 1]) + 1, 7]
         if not rows:
             assert root == np.inf
