@@ -12,14 +12,18 @@ rules out the fuller tiers whole); a shape's tier is one *tree*. Each tree lays
 its runners out at *positions* (first in registration order; a runner that
 changes tier or leaves frees its position, which the tree's next newcomer
 takes), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
-segment tree over its buckets: each node holds, over the usable (not draining)
-runners below it, the least and the most reserved amount per dimension, the
-least member (``seq << 32 | row``) and the least and the most key ``k(r) / W =
-sum_d r_d*w_d/(c_d*W)`` (products by per-shape coefficients). A tree that
-outgrows its buckets moves to twice as many at the end of the arrays; when they
-run out every row is laid out again. Per
-runner: six int64 (reserved amounts, position, state, member), the positions
-and the nodes: 112 bytes in all at 200,000 runners with one task each
+segment tree over its buckets: each node holds, in one 64-byte record (one
+cache line, :func:`node_records`), over the usable (not draining) runners
+below it, the least and the most reserved amount per dimension, the least
+member (``seq << 32 | row``) and the least *signed key*: ``k(r) / W = sum_d
+r_d*w_d/(c_d*W)`` (products by per-shape coefficients), negated when the
+highest score wins (so the least signed key is the most key, exactly). Each
+position holds its runner's member and a copy of its reserved amounts (cpu -1
+when draining), so a bucket's rows are read from 256 contiguous bytes. A tree
+that outgrows its buckets moves to twice as many at the end of the arrays;
+when they run out every row is laid out again. Per runner: six int64
+(reserved amounts, position, state, member), the positions and the nodes:
+MEMFIG bytes in all at 200,000 runners with one task each
 (``benchmarks/memory_structures.py --index compiled``), where the class index
 holds 240; plus about 135 MiB once per process for numba and its compiled
 kernels.
@@ -56,7 +60,8 @@ Runtime complexity: per decision O(trees) plus O(BUCKET) per node visited
 bucket, one tree per EvenSpread decision at 100,000 runners, 7 nodes for
 MaxPacking); per update one kernel call, O(BUCKET + log n) (amortized, with
 the moves of full trees); a build O(n log n) numpy and O(n) kernel work.
-numba's dispatch costs about 0.6 µs per call here.
+numba's dispatch costs about 0.6 µs per call here (the direct path's
+``take`` skips most of it, :func:`.direct.compiled_code`).
 """
 
 from __future__ import annotations
