@@ -23,7 +23,7 @@ when draining), so a bucket's rows are read from 256 contiguous bytes. A tree
 that outgrows its buckets moves to twice as many at the end of the arrays;
 when they run out every row is laid out again. Per runner: six int64
 (reserved amounts, position, state, member), the positions and the nodes:
-MEMFIG bytes in all at 200,000 runners with one task each
+166 bytes in all at 200,000 runners with one task each (positions 79, nodes 39)
 (``benchmarks/memory_structures.py --index compiled``), where the class index
 holds 240; plus about 135 MiB once per process for numba and its compiled
 kernels.
