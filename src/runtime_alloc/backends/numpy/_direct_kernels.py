@@ -18,7 +18,9 @@ empties it).
 These kernels compile :mod:`._kernels`' functions into their own cached code:
 numba's cache of this module is renewed only when this file changes, so a
 change to those functions must come with an edit here (as the key's formula
-did), or the cache keeps running the old code.
+did, and the positions' copies of their rows' amounts in ``pm``, the 64-byte
+node records and the inlined ``_may_win``), or the cache keeps running the old
+code.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def take(
         s = put(ri, pm, ni, nf, tr, sh, sf, dr, w, w0, w1, w2, wu)
         if s:
             return -4 - s
-    row = choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order)
+    row = choose(pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order)
     if row < 0:
         return -1
     status = set_row(

@@ -10,19 +10,27 @@ Arrays (the layout is described in :mod:`.compiled_index`):
 * ``ri`` int64 ``(rows, 6)``: per row ``r0, r1, r2`` (reserved cpu, memory,
   slots), its position, its state (``tree * 2 + usable``; -1 when not indexed)
   and its member (``seq << 32 | row``);
-* ``pm`` int64: per position the member placed there; a negative value marks a
-  free position (``-2 - next`` links a tree's free positions, -1 ends the list
-  or marks a position never used);
-* ``ni`` int64 ``(nodes, 7)`` and ``nf`` float64 ``(nodes, 2)``: per tree node,
-  over the usable rows below it, the least and the most reserved amount per
-  dimension, the least member, and the least and the most key
-  ``k(r) / W = sum_d r_d * w_d / (c_d * W)``;
+* ``pm`` int64 ``(positions, 4)``: per position the member placed there (a
+  negative value marks a free position: ``-2 - next`` links a tree's free
+  positions, -1 ends the list or marks a position never used), then a copy of
+  its row's reserved amounts ``r0, r1, r2``, with ``r0`` -1 when the position
+  is free or its row not usable: the searches and the bucket summaries read a
+  bucket's rows from these 256 contiguous bytes, not from ``ri`` rows spread
+  over the arrays (:func:`_put_at` and :func:`_free_at` keep the copy);
+* ``ni`` int64 ``(nodes, 8)`` and ``nf``, the same memory read as float64: per
+  tree node, one 64-byte record (one cache line; the arrays are 64-byte
+  aligned), over the usable rows below it: the least and the most reserved
+  amount per dimension and the least member (``ni[g, 0:7]``), then the least
+  *signed key* ``nf[g, 7]`` (infinity when no row is usable): ``k(r) / W =
+  sum_d r_d * w_d / (c_d * W)`` when the lowest score wins, ``-k(r) / W`` when
+  the highest does (``sf``'s coefficients carry the sign: negation is exact,
+  so ``-nf[g, 7]`` is the most key bit for bit);
 * ``tr`` int64 ``(trees, 6)``: per tree its first position, first node, buckets
   (a power of two), positions used, free list head and shape;
 * ``sh`` int64 ``(shapes, 8)``: capacity and scored weight (0 when not scored)
   per dimension, the tier step and the number of tiers; ``sf`` float64
   ``(shapes, 7)``: float capacity per dimension, the weight sum ``W`` and
-  ``w_d / (c_d * W)`` per dimension.
+  ``w_d / (c_d * W)`` per dimension (negated when the highest score wins).
 
 A tree has nodes ``1 .. 2*buckets - 1`` (at ``first node + node``); node
 ``buckets + b`` summarizes the :data:`BUCKET` positions of bucket ``b``. Tree
@@ -63,10 +71,10 @@ def _score(sh, sf, s, r0, r1, r2, q0, q1, q2):
 
 
 @njit(cache=True, inline="always")
-def _key(_sh, sf, s, r0, r1, r2):
-    # k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0 where not
-    # scored): products, no division; only bounds read it (lemma 4's slack covers its
-    # rounding)
+def _key(sf, s, r0, r1, r2):
+    # the signed key: k(r) / W as sum_d r_d * w_d / (c_d * W) (the coefficients of sf; 0
+    # where not scored; negated when the highest wins): products, no division; only
+    # bounds read it (lemma 4's slack covers its rounding)
     return float(r0) * sf[s, 4] + float(r1) * sf[s, 5] + float(r2) * sf[s, 6]
 
 
@@ -80,44 +88,55 @@ def tier_of(sh, s, r0):
 
 
 @njit(cache=True, inline="always")
-def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax):
+def _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, key):
     # node g := these values; True if it changed
     if (
         ni[g, 0] == lo0 and ni[g, 1] == lo1 and ni[g, 2] == lo2
         and ni[g, 3] == hi0 and ni[g, 4] == hi1 and ni[g, 5] == hi2
-        and ni[g, 6] == m and nf[g, 0] == kmin and nf[g, 1] == kmax
+        and ni[g, 6] == m and nf[g, 7] == key
     ):  # fmt: skip
         return False
     ni[g, 0], ni[g, 1], ni[g, 2] = lo0, lo1, lo2
     ni[g, 3], ni[g, 4], ni[g, 5] = hi0, hi1, hi2
     ni[g, 6] = m
-    nf[g, 0], nf[g, 1] = kmin, kmax
+    nf[g, 7] = key
     return True
 
 
 @njit(cache=True)
-def _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, p0):
-    # node g := the summary of the usable rows at positions p0 .. p0 + BUCKET
+def _summarize(pm, ni, nf, sf, s, g, p0):
+    # node g := the summary of the usable rows at positions p0 .. p0 + BUCKET (their
+    # copies in pm: contiguous memory)
     lo0 = lo1 = lo2 = m = _BIG
     hi0 = hi1 = hi2 = -1
-    kmin = _INF
-    kmax = -_INF
-    live = 2 * tree + 1
+    key = _INF
     for p in range(p0, p0 + BUCKET):
-        member = pm[p]
-        if member < 0:
-            continue
-        row = member & _MASK
-        if ri[row, 4] != live:
-            continue
-        r0, r1, r2 = ri[row, 0], ri[row, 1], ri[row, 2]
+        r0 = pm[p, 1]
+        if r0 < 0:
+            continue  # free, or its row not usable
+        r1, r2 = pm[p, 2], pm[p, 3]
         lo0, lo1, lo2 = min(lo0, r0), min(lo1, r1), min(lo2, r2)
         hi0, hi1, hi2 = max(hi0, r0), max(hi1, r1), max(hi2, r2)
-        m = min(m, member)
-        k = _key(sh, sf, s, r0, r1, r2)
-        kmin = min(kmin, k)
-        kmax = max(kmax, k)
-    return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, kmin, kmax)
+        m = min(m, pm[p, 0])
+        key = min(key, _key(sf, s, r0, r1, r2))
+    return _write(ni, nf, g, lo0, lo1, lo2, hi0, hi1, hi2, m, key)
+
+
+@njit(cache=True, inline="always")
+def _put_at(ri, pm, p, row):
+    # position p := row (its member and, when usable, its reserved amounts)
+    pm[p, 0] = ri[row, 5]
+    pm[p, 1] = ri[row, 0] if ri[row, 4] & 1 else -1
+    pm[p, 2] = ri[row, 1]
+    pm[p, 3] = ri[row, 2]
+
+
+@njit(cache=True, inline="always")
+def _free_at(pm, tr, tree, p):
+    # position p joins tree's free list
+    pm[p, 0] = -2 - tr[tree, 4]
+    pm[p, 1] = -1
+    tr[tree, 4] = p
 
 
 @njit(cache=True, inline="always")
@@ -127,18 +146,18 @@ def _join(ni, nf, g, a, b):
         ni, nf, g,
         min(ni[a, 0], ni[b, 0]), min(ni[a, 1], ni[b, 1]), min(ni[a, 2], ni[b, 2]),
         max(ni[a, 3], ni[b, 3]), max(ni[a, 4], ni[b, 4]), max(ni[a, 5], ni[b, 5]),
-        min(ni[a, 6], ni[b, 6]), min(nf[a, 0], nf[b, 0]), max(nf[a, 1], nf[b, 1]),
+        min(ni[a, 6], ni[b, 6]), min(nf[a, 7], nf[b, 7]),
     )  # fmt: skip
 
 
 @njit(cache=True)
-def _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos):
+def _repair(pm, ni, nf, tr, sf, tree, pos):
     # position pos's bucket and its path to the root; stops at a node that comes out
     # unchanged (its ancestors then are unchanged too)
     poff, toff, nb = tr[tree, 0], tr[tree, 1], tr[tree, 2]
     b = (pos - poff) // BUCKET
     node = nb + b
-    if not _summarize(ri, pm, ni, nf, sh, sf, tree, tr[tree, 5], toff + node, poff + b * BUCKET):
+    if not _summarize(pm, ni, nf, sf, tr[tree, 5], toff + node, poff + b * BUCKET):
         return
     node >>= 1
     while node >= 1:
@@ -152,7 +171,7 @@ def _take(pm, tr, tree):
     # a free position of tree (its free list first, then one never used); -1 when full
     head = tr[tree, 4]
     if head >= 0:
-        tr[tree, 4] = -2 - pm[head]
+        tr[tree, 4] = -2 - pm[head, 0]
         return head
     used = tr[tree, 3]
     if used < tr[tree, 2] * BUCKET:
@@ -180,22 +199,22 @@ def set_row(ri, pm, ni, nf, tr, sh, sf, row, r0, r1, r2, usable):
     ri[row, 0], ri[row, 1], ri[row, 2], ri[row, 4] = r0, r1, r2, new
     pos = ri[row, 3]
     if tree == old:
-        _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
+        _put_at(ri, pm, pos, row)
+        _repair(pm, ni, nf, tr, sf, tree, pos)
         return 0
-    pm[pos] = -2 - tr[old, 4]  # the old position joins the old tree's free list
-    tr[old, 4] = pos
-    _repair(ri, pm, ni, nf, tr, sh, sf, old, pos)
+    _free_at(pm, tr, old, pos)  # the old position joins the old tree's free list
+    _repair(pm, ni, nf, tr, sf, old, pos)
     p = _take(pm, tr, tree)
     ri[row, 3] = p
     if p < 0:
         return 1
-    pm[p] = ri[row, 5]
-    _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
+    _put_at(ri, pm, p, row)
+    _repair(pm, ni, nf, tr, sf, tree, p)
     return 0
 
 
 @njit(cache=True)
-def drop_row(ri, pm, ni, nf, tr, sh, sf, row):
+def drop_row(ri, pm, ni, nf, tr, sh, sf, row):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Take row ``row`` out of the index; its position becomes free. O(BUCKET + log n)."""
     state = ri[row, 4]
     if state < 0:
@@ -203,13 +222,12 @@ def drop_row(ri, pm, ni, nf, tr, sh, sf, row):
     tree = state >> 1
     pos = ri[row, 3]
     ri[row, 4] = -1
-    pm[pos] = -2 - tr[tree, 4]
-    tr[tree, 4] = pos
-    _repair(ri, pm, ni, nf, tr, sh, sf, tree, pos)
+    _free_at(pm, tr, tree, pos)
+    _repair(pm, ni, nf, tr, sf, tree, pos)
 
 
 @njit(cache=True)
-def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
+def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Give the new rows ``rows`` (state set) free positions in their trees; return how many.
 
     Stops at the first row whose tree is full (the caller then lays every row out
@@ -222,68 +240,68 @@ def append_rows(ri, pm, ni, nf, tr, sh, sf, rows, repair):
         p = _take(pm, tr, tree)
         if p < 0:
             return j
-        pm[p] = ri[row, 5]
+        _put_at(ri, pm, p, row)
         ri[row, 3] = p
         if repair:
-            _repair(ri, pm, ni, nf, tr, sh, sf, tree, p)
+            _repair(pm, ni, nf, tr, sf, tree, p)
     return rows.size
 
 
 @njit(cache=True)
-def _build_tree(ri, pm, ni, nf, tr, sh, sf, tree):
+def _build_tree(pm, ni, nf, tr, sf, tree):
     poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
     for b in range(nb):
         g = toff + nb + b
         ni[g, 0] = -1  # differs from every summary: written afresh
-        _summarize(ri, pm, ni, nf, sh, sf, tree, s, g, poff + b * BUCKET)
+        _summarize(pm, ni, nf, sf, s, g, poff + b * BUCKET)
     for node in range(nb - 1, 0, -1):
         ni[toff + node, 0] = -1
         _join(ni, nf, toff + node, toff + 2 * node, toff + 2 * node + 1)
 
 
 @njit(cache=True)
-def build(ri, pm, ni, nf, tr, sh, sf):
+def build(ri, pm, ni, nf, tr, sh, sf):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Compute every node of every tree from the rows. O(positions)."""
     for tree in range(tr.shape[0]):
-        _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
+        _build_tree(pm, ni, nf, tr, sf, tree)
 
 
 @njit(cache=True)
-def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):
+def relocate(ri, pm, ni, nf, tr, sh, sf, tree, poff, toff, nb):  # noqa: ARG001 (the index's arrays, as every kernel)
     """Move tree ``tree`` to ``nb`` buckets at position ``poff`` and node ``toff``; rebuild it.
 
     Its rows take the first positions there (the old ones are left unused). O(new size).
     """
     j = 0
     for p in range(tr[tree, 0], tr[tree, 0] + tr[tree, 3]):
-        m = pm[p]
+        m = pm[p, 0]
         if m >= 0:
-            pm[poff + j] = m
+            pm[poff + j] = pm[p]
             ri[m & _MASK, 3] = poff + j
             j += 1
-    for p in range(poff + j, poff + nb * BUCKET):
-        pm[p] = -1
+    pm[poff + j : poff + nb * BUCKET] = -1
     tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 3], tr[tree, 4] = poff, toff, nb, j, -1
-    _build_tree(ri, pm, ni, nf, tr, sh, sf, tree)
+    _build_tree(pm, ni, nf, tr, sf, tree)
 
 
 @njit(cache=True, inline="always")
 def _bound(nf, sf, s, g, q0, q1, q2, maximize):
     # the score bound of node g from its key extremum (see ClassIndex._bounds): below
-    # every real score of its rows (lowest wins), or above (highest wins)
+    # every real score of its rows (lowest wins), or above (highest wins); when the
+    # highest wins, b and the key are negated (exactly: the same bound bit for bit)
     wsum = sf[s, 3]
     if wsum <= 0.0:
         return 0.0
     b = q0 * sf[s, 4] + q1 * sf[s, 5] + q2 * sf[s, 6]
     if maximize:
-        return b + nf[g, 1]
-    return nf[g, 0] + b
+        return -(b + nf[g, 7])
+    return nf[g, 7] + b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _may_win(ni, nf, sh, sf, s, g, q, u, maximize, best_f, best):
     # False when no usable row below node g is feasible or can beat (best_f, best)
-    if nf[g, 0] == _INF or ni[g, 0] > u[0] or ni[g, 1] > u[1] or ni[g, 2] > u[2]:
+    if nf[g, 7] == _INF or ni[g, 0] > u[0] or ni[g, 1] > u[1] or ni[g, 2] > u[2]:
         return False  # no usable row, or none with room on some dimension
     if best < 0:
         return True
@@ -308,7 +326,7 @@ def _may_win(ni, nf, sh, sf, s, g, q, u, maximize, best_f, best):
 
 
 @njit(cache=True)
-def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order):
+def choose(pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds, order):
     """Return the row the python scan picks for request ``(q0, q1, q2)`` among shapes ``cand``.
 
     -1 when no usable row of those shapes is feasible. The trees of the tiers
@@ -328,7 +346,7 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
         # tiers below q0's hold less free cpu than q0 (a tier starts at tier * step)
         for tree in range(s * ntiers + min(q0 // sh[s, 6], ntiers - 1), (s + 1) * ntiers):
             g = tr[tree, 1] + 1
-            if tr[tree, 3] == 0 or nf[g, 0] == _INF:
+            if tr[tree, 3] == 0 or nf[g, 7] == _INF:
                 continue  # no usable runner
             bound = _bound(nf, sf, s, g, q0, q1, q2, maximize)
             bound = -bound if maximize else bound
@@ -351,7 +369,6 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
         tree = order[j]
         poff, toff, nb, s = tr[tree, 0], tr[tree, 1], tr[tree, 2], tr[tree, 5]
         u = (sh[s, 0] - q0, sh[s, 1] - q1, sh[s, 2] - q2)
-        live = 2 * tree + 1
         stack[0] = 1
         sp = 1
         while sp:
@@ -361,7 +378,7 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
                 continue
             if node < nb:
                 a = toff + 2 * node
-                if (nf[a + 1, 1] > nf[a, 1]) if maximize else (nf[a + 1, 0] < nf[a, 0]):
+                if nf[a + 1, 7] < nf[a, 7]:  # the better signed key first
                     stack[sp] = 2 * node
                     stack[sp + 1] = 2 * node + 1
                 else:
@@ -371,16 +388,14 @@ def choose(ri, pm, ni, nf, tr, sh, sf, cand, q0, q1, q2, maximize, stack, bounds
                 continue
             p0 = poff + (node - nb) * BUCKET
             for p in range(p0, p0 + BUCKET):
-                m = pm[p]
-                if m < 0:
-                    continue
-                row = m & _MASK
-                if ri[row, 4] != live:
-                    continue
-                r0, r1, r2 = ri[row, 0], ri[row, 1], ri[row, 2]
+                r0 = pm[p, 1]
+                if r0 < 0:
+                    continue  # free, or its row not usable
+                r1, r2 = pm[p, 2], pm[p, 3]
                 if r0 > u[0] or r1 > u[1] or r2 > u[2]:
                     continue
                 f = _score(sh, sf, s, r0, r1, r2, q0, q1, q2)
+                m = pm[p, 0]
                 if (
                     best < 0
                     or ((f > best_f) if maximize else (f < best_f))

@@ -19,8 +19,9 @@ def check(index: CompiledIndex, rows: dict[int, Any]) -> None:
     """Assert that ``index`` agrees with ``rows`` (row -> (reserved, usable)). O(n).
 
     Each row is indexed with its reserved amounts, tree (shape and tier) and
-    usability, at a position of its tree that names it; each tree's free list
-    holds its other used positions once; every node equals a fresh build's.
+    usability, at a position of its tree that names it and holds a copy of its
+    amounts (cpu -1 when not usable); each tree's free list holds its other
+    used positions once, their cpu -1; every node equals a fresh build's.
     """
     ri, pm, tr, sh = index.ri, index.pm, index.tr, index.sh
     indexed = set(np.flatnonzero(ri[:, 4] >= 0).tolist())
@@ -34,7 +35,9 @@ def check(index: CompiledIndex, rows: dict[int, Any]) -> None:
         assert bool(ri[row, 4] & 1) == bool(usable), row  # noqa: S101
         pos = int(ri[row, 3])
         assert tr[tree, 0] <= pos < tr[tree, 0] + tr[tree, 3], row  # noqa: S101
-        assert pm[pos] == ri[row, 5], row  # noqa: S101
+        assert pm[pos, 0] == ri[row, 5], row  # noqa: S101
+        copy = (r[0] if usable else -1, r[1], r[2])
+        assert tuple(pm[pos, 1:].tolist()) == tuple(copy), ("position copy", row)  # noqa: S101
         assert ri[row, 5] & MASK == row, row  # noqa: S101
     for tree in range(len(tr)):
         poff, used, head = int(tr[tree, 0]), int(tr[tree, 3]), int(tr[tree, 4])
@@ -43,11 +46,15 @@ def check(index: CompiledIndex, rows: dict[int, Any]) -> None:
             assert poff <= head < poff + used, tree  # noqa: S101
             assert head not in free, tree  # noqa: S101
             free.add(head)
-            head = -2 - int(pm[head])
-        held = {p for p in range(poff, poff + used) if pm[p] >= 0}
+            assert pm[head, 1] == -1, ("free position holds amounts", head)  # noqa: S101
+            head = -2 - int(pm[head, 0])
+        held = {p for p in range(poff, poff + used) if pm[p, 0] >= 0}
         assert len(free) + len(held) == used, tree  # noqa: S101
         assert (pm[poff + used : poff + int(tr[tree, 2]) * k.BUCKET] == -1).all(), tree  # noqa: S101
-    ni, nf = index.ni.copy(), index.nf.copy()
+    assert np.shares_memory(index.ni, index.nf), "node keys apart from their records"  # noqa: S101
+    assert index.ni.ctypes.data % 64 == 0, "node records not 64-byte aligned"  # noqa: S101
+    ni = index.ni.copy()
+    nf = ni.view(np.float64)
     k.build(ri, pm, ni, nf, tr, sh, index.sf)
-    assert np.array_equal(ni, index.ni), "node amounts differ from a fresh build"  # noqa: S101
-    assert np.array_equal(nf, index.nf), "node keys differ from a fresh build"  # noqa: S101
+    assert np.array_equal(ni[:, :7], index.ni[:, :7]), "node amounts differ from a fresh build"  # noqa: S101
+    assert np.array_equal(nf[:, 7], index.nf[:, 7]), "node keys differ from a fresh build"  # noqa: S101

@@ -12,14 +12,18 @@ rules out the fuller tiers whole); a shape's tier is one *tree*. Each tree lays
 its runners out at *positions* (first in registration order; a runner that
 changes tier or leaves frees its position, which the tree's next newcomer
 takes), in buckets of :data:`._kernels.BUCKET` positions, and keeps an implicit
-segment tree over its buckets: each node holds, over the usable (not draining)
-runners below it, the least and the most reserved amount per dimension, the
-least member (``seq << 32 | row``) and the least and the most key ``k(r) / W =
-sum_d r_d*w_d/(c_d*W)`` (products by per-shape coefficients). A tree that
-outgrows its buckets moves to twice as many at the end of the arrays; when they
-run out every row is laid out again. Per
-runner: six int64 (reserved amounts, position, state, member), the positions
-and the nodes: 112 bytes in all at 200,000 runners with one task each
+segment tree over its buckets: each node holds, in one 64-byte record (one
+cache line, :func:`node_records`), over the usable (not draining) runners
+below it, the least and the most reserved amount per dimension, the least
+member (``seq << 32 | row``) and the least *signed key*: ``k(r) / W = sum_d
+r_d*w_d/(c_d*W)`` (products by per-shape coefficients), negated when the
+highest score wins (so the least signed key is the most key, exactly). Each
+position holds its runner's member and a copy of its reserved amounts (cpu -1
+when draining), so a bucket's rows are read from 256 contiguous bytes. A tree
+that outgrows its buckets moves to twice as many at the end of the arrays;
+when they run out every row is laid out again. Per runner: six int64
+(reserved amounts, position, state, member), the positions and the nodes:
+166 bytes in all at 200,000 runners with one task each (positions 79, nodes 39)
 (``benchmarks/memory_structures.py --index compiled``), where the class index
 holds 240; plus about 135 MiB once per process for numba and its compiled
 kernels.
@@ -56,7 +60,8 @@ Runtime complexity: per decision O(trees) plus O(BUCKET) per node visited
 bucket, one tree per EvenSpread decision at 100,000 runners, 7 nodes for
 MaxPacking); per update one kernel call, O(BUCKET + log n) (amortized, with
 the moves of full trees); a build O(n log n) numpy and O(n) kernel work.
-numba's dispatch costs about 0.6 µs per call here.
+numba's dispatch costs about 0.6 µs per call here (the direct path's
+``take`` skips most of it, :func:`.direct.compiled_code`).
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ except ImportError as error:  # numba is an optional extra
 else:
     k, dk, _WHY = _kernels, _direct_kernels, None
 
-__all__ = ["CompiledIndex", "available", "fits", "require_numba"]
+__all__ = ["CompiledIndex", "available", "fits", "node_records", "require_numba"]
 
 Shape = tuple[tuple[int, int, int], frozenset[str]]
 
@@ -101,6 +106,18 @@ CHANGED = 4096
 #: (``r + q`` is at most the capacity when scored); always so for valid runners and
 #: strategies (quantities at most 2**53, weights at most 1000)
 _LIMIT = 1 << 63
+
+
+def node_records(nodes: int) -> tuple[Any, Any]:
+    """Zeroed node records, ``(nodes, 8)`` int64 and the same memory as float64. O(nodes).
+
+    The memory starts at a multiple of 64 bytes, so each 64-byte record is one
+    cache line (a search reads one line per node visited).
+    """
+    buf = np.zeros(nodes * 8 + 8, np.int64)
+    skip = (-buf.ctypes.data % 64) // 8
+    ni = buf[skip : skip + nodes * 8].reshape(nodes, 8)
+    return ni, ni.view(np.float64)
 
 
 def available() -> bool:
@@ -275,7 +292,7 @@ class CompiledIndex:
             sh[i, 7] = self.ntiers
             sf[i, :3] = [float(c) for c in cap]
             sf[i, 3] = float(wsum)
-            sf[i, 4:7] = coef  # bounds only
+            sf[i, 4:7] = [-c for c in coef] if self.maximize else coef  # signed keys (bounds)
         self.sh, self.sf = sh, sf
 
     def _layout(self) -> None:
@@ -301,9 +318,11 @@ class CompiledIndex:
         poff = np.concatenate(([0], np.cumsum(nb * k.BUCKET)))
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         self._pend, self._nend = int(poff[-1]), int(toff[-1])
-        pm = np.full(self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, -1, np.int64)
+        pm = np.full((self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, 4), -1, np.int64)
         pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        pm[pos] = ri[live, 5]
+        pm[pos, 0] = ri[live, 5]
+        pm[pos, 1] = np.where(ri[live, 4] & 1, ri[live, 0], -1)  # -1: not usable
+        pm[pos, 2:] = ri[live, 1:3]
         ri[live, 3] = pos
         tr = np.zeros((ntrees, 6), np.int64)
         tr[:, 0] = poff[:-1]
@@ -314,8 +333,7 @@ class CompiledIndex:
         tr[:, 5] = np.arange(ntrees) // self.ntiers
         self.pm, self.tr = pm, tr
         nodes = self._nend + int(self._nend * self.room) + 2 * SPARE
-        self.ni = np.zeros((nodes, 7), np.int64)
-        self.nf = np.zeros((nodes, 2), np.float64)
+        self.ni, self.nf = node_records(nodes)
         self.bounds = np.zeros(max(ntrees, 1), np.float64)
         self.order = np.zeros(max(ntrees, 1), np.int64)
         if ntrees:
@@ -370,7 +388,7 @@ class CompiledIndex:
         self.settle()
         try:
             row = k.choose(
-                self.ri, self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
+                self.pm, self.ni, self.nf, self.tr, self.sh, self.sf,
                 self.candidates(require), q[0], q[1], q[2], self.maximize_flag,
                 self.stack, self.bounds, self.order,
             )  # fmt: skip
