@@ -38,7 +38,12 @@ from runtime_alloc.backends.numpy import index_layout as layout
 from runtime_alloc.backends.numpy.changed_rows import write_changed
 from runtime_alloc.backends.numpy.checks import check_table
 from runtime_alloc.backends.numpy.choosing import Choosing
-from runtime_alloc.backends.numpy.columns import Table, default_block_size
+from runtime_alloc.backends.numpy.columns import (
+    Table,
+    default_block_size,
+    member_ints,
+    members_of,
+)
 from runtime_alloc.backends.numpy.direct import DirectPath, direct_path
 from runtime_alloc.backends.numpy.extended_index import ExtendedIndex
 from runtime_alloc.backends.numpy.index_layout import (
@@ -403,7 +408,7 @@ class NumpyBackend(Choosing):
         )
         self.classes = self._class_index(facts.distinct) if use_classes else None
         rows = self._rows
-        if rows is not None and all(map(rows.__contains__, facts.names)):
+        if rows is not None and all(map(rows.__contains__, facts.names())):
             self.table.share(rows)  # before the build: no own map made
         if rows is not self.restored_rows:  # the new table does not go through it
             self.restored_rows = None
@@ -437,13 +442,19 @@ class NumpyBackend(Choosing):
         if own is not None and isinstance(t.key_of, SharedKeys) and t.key_of.slots is own:
             # the table's names go through the map made from the given states, which no
             # ledger took (a backend used alone): new names get their slot there
-            for name in facts.names:
+            for name in facts.names():
                 own.setdefault(name, len(own))
-        keys = t.add_many(states, facts)
+        seq, rows = t.add_many(states, facts)
         classes = self.classes
         if classes is None:
             return
         n = len(states)
+        # the compiled index reads the members' array; the python one gets ints, a
+        # chunk's list at a time (no column of 1M members beside the build's others)
+        keys: Iterable[int] = (
+            member_ints(seq, rows) if type(classes) is ClassIndex else members_of(seq, rows)
+        )
+        del rows
         if facts.bare:  # new, empty runners: one shared empty r-class tuple, all usable
             classes.add_many(keys, facts.shapes, repeat(EMPTY, n), repeat(True, n), rows=t.nrows)  # noqa: FBT003
             return

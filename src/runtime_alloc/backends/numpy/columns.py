@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Mapping, Sequence
-from itertools import chain, repeat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -61,22 +61,61 @@ _CAP = itemgetter(0)
 _LABELS = itemgetter(1)
 
 
-def _set_keys(key_of: dict[str, int] | SharedKeys, names: list[str], keys: list[int]) -> None:
-    """``key_of[names[i]] = keys[i]`` for new runners' names, in order. O(len(names)).
+#: Members a build writes or hands on at a time (their temporaries stay small).
+_MEMBER_CHUNK = 65_536
+
+
+def members_of(seq: int, rows: Any, start: int = 0, stop: int | None = None) -> Any:  # noqa: ANN401
+    """New runners' members ``(seq + i) << SHIFT | rows[i]`` for ``start <= i < stop``.
+
+    Runtime complexity: O(stop - start).
+
+    ``rows`` (int64 array) are the rows given to runners numbered from
+    sequence ``seq`` on, in order; the result is an int64 array.
+    """
+    stop = len(rows) if stop is None else stop
+    members = np.arange(seq + start, seq + stop, dtype=_I64)
+    members <<= SHIFT
+    members |= rows[start:stop]
+    return members
+
+
+def member_ints(seq: int, rows: Any) -> Iterator[int]:  # noqa: ANN401
+    """:func:`members_of` as Python ints, made a chunk at a time (no list of them all). O(n)."""
+    n = len(rows)
+    return chain.from_iterable(
+        members_of(seq, rows, i, min(i + _MEMBER_CHUNK, n)).tolist()
+        for i in range(0, n, _MEMBER_CHUNK)
+    )
+
+
+def _set_keys(
+    key_of: dict[str, int] | SharedKeys,
+    names: Iterable[str],
+    seq: int,
+    rows: Any,  # noqa: ANN401
+) -> None:
+    """``key_of[name] = member`` for new runners' names and :func:`members_of` ``(seq, rows)``.
 
     Through a :class:`.table_views.SharedKeys`, its flat column is written
-    with one numpy assignment (grown first as its ``__setitem__`` grows it).
+    with one numpy assignment per chunk of runners (grown first as its
+    ``__setitem__`` grows it). O(len(rows)).
     """
     if not isinstance(key_of, SharedKeys):
-        key_of.update(zip(names, keys, strict=True))
+        key_of.update(zip(names, member_ints(seq, rows), strict=True))
         return
-    slots = list(map(key_of.slots.__getitem__, names))
-    column = key_of.keys
-    top = max(slots) + 1
-    if top > len(column):
-        column.extend(array("q", [-1]) * max(top - len(column), len(column), 64))
-    np.frombuffer(column, dtype=_I64)[slots] = keys  # a view, dropped at once
-    key_of.n += len(names)
+    n = len(rows)
+    names = iter(names)
+    slot_of = key_of.slots.__getitem__
+    for start in range(0, n, _MEMBER_CHUNK):
+        stop = min(start + _MEMBER_CHUNK, n)
+        slots = np.fromiter(map(slot_of, islice(names, stop - start)), _I64, stop - start)
+        column = key_of.keys
+        top = int(slots.max()) + 1
+        if top > len(column):
+            column.extend(array("q", [-1]) * max(top - len(column), len(column), 64))
+        np.frombuffer(column, dtype=_I64)[slots] = members_of(seq, rows, start, stop)  # a view
+    key_of.n += n
 
 
 def _bucket(value: int) -> int:
@@ -249,8 +288,8 @@ class Table(DerivedColumns, BlockBounds):
 
     def add_many(
         self, states: Sequence[RunnerState | Runner], facts: Facts | None = None
-    ) -> list[int]:
-        """Append runners (newest last); return their members. O(len(states)) amortized.
+    ) -> tuple[int, Any]:
+        """Append runners (newest last); return ``(seq, rows)``. O(len(states)) amortized.
 
         Rows are assigned by numpy work over a new table (a build, see
         :meth:`_first_rows`), else by one Python pass (8 bytes kept per
@@ -259,20 +298,23 @@ class Table(DerivedColumns, BlockBounds):
         numpy operations, :data:`_CHUNK` runners at a time, so the temporaries
         of a 1M-runner build stay a few MiB instead of about 100 bytes per runner.
         ``facts`` (:func:`.index_layout.facts_of` of ``states``) is read when
-        given, else made here. The members (``sequence << SHIFT | row``, as
-        :attr:`key_of` now holds them) are returned in order.
+        given, else made here. Returned: the first new runner's sequence and
+        the rows given (int64 array, in order), from which :func:`members_of`
+        and :func:`member_ints` make the members ``sequence << SHIFT | row``
+        that :attr:`key_of` now holds.
         """
         if not states:
-            return []
+            return self.nextseq, np.empty(0, dtype=_I64)
         if facts is None:
             facts = facts_of(states)
         self.devices.runners_changed()
         runners = self.runners
+        seq = self.nextseq
         if self.nblocks == 0 and not self._groups:  # a new table (a build): rows at once
-            all_rows, keys = self._first_rows(facts.shapes)
+            all_rows = self._first_rows(facts.shapes)
         else:
-            all_rows, keys = self._next_rows(facts.shapes)
-        _set_keys(self.key_of, facts.names, keys)
+            all_rows = self._next_rows(facts.shapes)
+        _set_keys(self.key_of, facts.names(), seq, all_rows)
         need = int(all_rows.max()) + 1
         if len(runners) < need:
             runners.extend(repeat(None, need - len(runners)))  # no temporary list
@@ -288,17 +330,16 @@ class Table(DerivedColumns, BlockBounds):
             self._write_added(
                 states[start:stop], all_rows[start:stop], facts.shapes[start:stop], facts.bare
             )
-        return keys
+        return seq, all_rows
 
-    def _next_rows(self, shapes: list[Shape]) -> tuple[Any, list[int]]:
-        """Rows (int64 array) and members for new runners of these shapes, one by one. O(n).
+    def _next_rows(self, shapes: list[Shape]) -> Any:  # noqa: ANN401
+        """Rows (int64 array) for new runners of these shapes, one by one. O(n).
 
         Each runner goes to the last block of its group (its capacity's, or
         one for all when :attr:`ordered`), a new block when that one is full.
         """
         bs = self.block_size
         rows = array("q")  # each new runner's row, in order
-        keys: list[int] = []
         groups, fill = self._groups, self.fill
         ordered = self.ordered
         seq = self.nextseq
@@ -315,14 +356,11 @@ class Table(DerivedColumns, BlockBounds):
             if f == 0:
                 self.block_first_sequence[k] = seq
             fill[k] = f + 1
-            # runner name -> sequence << SHIFT | row (see sequence below); no int per
-            # runner is kept here (a shared key_of stores it in a flat column)
-            keys.append(seq << SHIFT | i)
             seq += 1
             rows.append(i)
-        return np.frombuffer(rows, dtype=_I64), keys
+        return np.frombuffer(rows, dtype=_I64)
 
-    def _first_rows(self, shapes: list[Shape]) -> tuple[Any, list[int]]:
+    def _first_rows(self, shapes: list[Shape]) -> Any:  # noqa: ANN401
         """:meth:`_next_rows` for a new table, by numpy work over the runners. O(n log n).
 
         The same rows, blocks and groups: the runners of a group fill its
@@ -332,39 +370,49 @@ class Table(DerivedColumns, BlockBounds):
         bs = self.block_size
         n = len(shapes)
         key_ids: dict[Any, int] = {}  # group key -> its number, in order of first sight
+        # int32 where a value fits (n < 2**31) and in-place steps: a 1M-runner build
+        # holds about 5 such columns at once, whose memory the C allocator keeps
         if self.ordered:
             key_ids[None] = 0
-            gid = np.zeros(n, dtype=_I64)
+            gid = np.zeros(n, dtype=np.int32)
         else:
             number: dict[tuple[int, int, int], int] = {}
             for cap in dict.fromkeys(map(_CAP, shapes)):  # first sight order, as one by one
                 key = self._group_key(cap)
                 self._groups.setdefault(key, [])
                 number[cap] = key_ids.setdefault(key, len(key_ids))
-            gid = np.fromiter(map(number.__getitem__, map(_CAP, shapes)), dtype=_I64, count=n)
-        order = np.argsort(gid, kind="stable")  # by group, arrival order within
+            gid = np.fromiter(map(number.__getitem__, map(_CAP, shapes)), dtype=np.int32, count=n)
         counts = np.bincount(gid, minlength=len(key_ids))
-        starts = np.cumsum(counts) - counts
-        rank = np.empty(n, dtype=_I64)  # each runner's place in its group
-        rank[order] = np.arange(n, dtype=_I64) - np.repeat(starts, counts)
+        starts = (np.cumsum(counts) - counts).astype(np.int32)
+        by_group = np.arange(n, dtype=np.int32)  # the runners by group, arrival order within:
+        by_group -= np.repeat(starts, counts)  # there, each one's place in its group
+        rank = np.empty(n, dtype=np.int32)  # each runner's place in its group
+        rank[np.argsort(gid, kind="stable")] = by_group
+        del by_group
         opens = np.flatnonzero(rank % bs == 0)  # the runners that open a block, in order
-        block_of = np.empty(n, dtype=_I64)
-        block_of[opens] = np.arange(opens.size, dtype=_I64)
-        block = block_of[order[starts[gid] + rank // bs * bs]]
-        rows = block * bs + rank % bs
+        # a group's j-th block is the k-th opened: k at the group's block offset + j
+        per_group = -(-counts // bs)
+        offset = (np.cumsum(per_group) - per_group).astype(np.int32)
+        opened = np.empty(opens.size, dtype=_I64)
+        opened[offset[gid[opens]] + rank[opens] // bs] = np.arange(opens.size, dtype=_I64)
+        at = rank // bs
+        at += offset[gid]
+        rows = opened[at]  # each runner's block
+        del at
         for _ in range(opens.size):
             self._new_block()
         seq = self.nextseq
         self.block_first_sequence[: opens.size] = seq + opens
-        self.fill[:] = np.bincount(block, minlength=opens.size).tolist()
+        self.fill[:] = np.bincount(rows, minlength=opens.size).tolist()
+        rows *= bs
+        rows += rank % bs
         if self.ordered:
             self._groups[None] = list(range(opens.size))
         else:
             by_number = [self._groups[key] for key in key_ids]
             for k, g in enumerate(gid[opens].tolist()):
                 by_number[g].append(k)
-        keys = ((np.arange(seq, seq + n, dtype=_I64) << SHIFT) | rows).tolist()
-        return rows, keys
+        return rows
 
     def _write_added(
         self,

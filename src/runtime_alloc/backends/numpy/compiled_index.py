@@ -67,7 +67,7 @@ numba's dispatch costs about 0.6 µs per call here (the direct path's
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,6 +98,9 @@ Shape = tuple[tuple[int, int, int], frozenset[str]]
 #: per-bucket room doubles, up to ROOM_MAX, each time it ran out (churn that moves rows
 #: between tiers then lays the rows out again ever more rarely)
 ROOM, SPARE, ROOM_MAX = 0.25, 64, 1.0
+
+#: rows a layout copies into the positions at a time
+_LAYOUT_CHUNK = 65_536
 
 #: the most rows the direct path notes as changed before the columns are written
 CHANGED = 4096
@@ -210,33 +213,43 @@ class CompiledIndex:
     ) -> None:
         """Index new runners (as :meth:`.ClassIndex.add_many`). O(n) numpy, O(n log n) kernel.
 
-        The four iterables run in step (each is read once, into an array).
+        The four iterables run in step (each is read once, a chunk at a time).
         """
         self.settle()
-        members = np.fromiter(keys, np.int64)
+        members = keys if isinstance(keys, np.ndarray) else np.fromiter(keys, np.int64)
         n = members.size
         if not n:
             return
-        sid = np.fromiter(map(self._shape_id, shapes), np.int64, count=n)
-        amounts = np.fromiter(chain.from_iterable(reserved), np.int64, count=3 * n).reshape(n, 3)
-        ok = np.fromiter(usable, np.bool_, count=n)
-        if self._stale:
-            self._shape_arrays()
         idx = members & MASK
         need = max(rows or 0, int(idx.max()) + 1)
         if need > len(self.ri):
             grown = np.full((max(need, len(self.ri) * 5 // 4), 6), -1, np.int64)
             grown[: len(self.ri)] = self.ri
             self.ri = grown
-        ri, sh = self.ri, self.sh
-        tier = np.clip((sh[sid, 0] - amounts[:, 0]) // sh[sid, 6], 0, self.ntiers - 1)
-        ri[idx, :3] = amounts
-        ri[idx, 3] = -1
-        ri[idx, 4] = (sid * self.ntiers + tier) * 2 + ok
-        ri[idx, 5] = members
+        shapes, reserved, usable = iter(shapes), iter(reserved), iter(usable)
+        for start in range(0, n, _LAYOUT_CHUNK):  # a chunk at a time: small temporaries
+            size = min(n - start, _LAYOUT_CHUNK)
+            sid = np.fromiter(map(self._shape_id, islice(shapes, size)), np.int64, count=size)
+            amounts = np.fromiter(
+                chain.from_iterable(islice(reserved, size)), np.int64, count=3 * size
+            ).reshape(size, 3)
+            ok = np.fromiter(islice(usable, size), np.bool_, count=size)
+            if self._stale:
+                self._shape_arrays()
+            sh = self.sh
+            tier = np.clip((sh[sid, 0] - amounts[:, 0]) // sh[sid, 6], 0, self.ntiers - 1)
+            at = idx[start : start + size]
+            ri = self.ri
+            ri[at, :3] = amounts
+            ri[at, 3] = -1
+            ri[at, 4] = (sid * self.ntiers + tier) * 2 + ok
+            ri[at, 5] = members[start : start + size]
+        del members
         if self._stale:
+            del idx  # (its memory serves the layout's)
             self._layout()
             return
+        ri, sh = self.ri, self.sh
         repair = n * 16 < self._pend
         if self._place(idx, repair=repair) and not repair:
             k.build(ri, self.pm, self.ni, self.nf, self.tr, sh, self.sf)
@@ -305,10 +318,14 @@ class CompiledIndex:
         self._stale = False
         self.layouts += 1
         ri = self.ri
+        # the old arrays go first, and the steps below keep few row-long temporaries
+        # at once (in place, by chunks): a build's peak is what a fleet's RSS keeps
+        self.pm = self.ni = self.nf = np.empty((0, 4), np.int64)
         live = np.flatnonzero(ri[:, 4] >= 0)
         tree = ri[live, 4] >> 1
         order = np.lexsort((ri[live, 5], tree))
         live, tree = live[order], tree[order]
+        del order
         ntrees = len(self.shapes) * self.ntiers
         counts = np.bincount(tree, minlength=ntrees).astype(np.int64)
         want = -(-(counts + counts // 2 + 1) // k.BUCKET)
@@ -319,11 +336,18 @@ class CompiledIndex:
         toff = np.concatenate(([0], np.cumsum(2 * nb)))
         self._pend, self._nend = int(poff[-1]), int(toff[-1])
         pm = np.full((self._pend + int(self._pend * self.room) + SPARE * k.BUCKET, 4), -1, np.int64)
-        pos = poff[:-1][tree] + np.arange(live.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        pm[pos, 0] = ri[live, 5]
-        pm[pos, 1] = np.where(ri[live, 4] & 1, ri[live, 0], -1)  # -1: not usable
-        pm[pos, 2:] = ri[live, 1:3]
+        pos = np.arange(live.size, dtype=np.int64)
+        pos -= np.repeat(np.cumsum(counts) - counts, counts)
+        pos += poff[:-1][tree]
+        del tree
+        for start in range(0, live.size, _LAYOUT_CHUNK):
+            at = pos[start : start + _LAYOUT_CHUNK]
+            rows = ri[live[start : start + _LAYOUT_CHUNK]]
+            pm[at, 0] = rows[:, 5]
+            pm[at, 1] = np.where(rows[:, 4] & 1, rows[:, 0], -1)  # -1: not usable
+            pm[at, 2:] = rows[:, 1:3]
         ri[live, 3] = pos
+        del live, pos
         tr = np.zeros((ntrees, 6), np.int64)
         tr[:, 0] = poff[:-1]
         tr[:, 1] = toff[:-1]
