@@ -299,7 +299,7 @@ class Table(DerivedColumns, BlockBounds):
         of a 1M-runner build stay a few MiB instead of about 100 bytes per runner.
         ``facts`` (:func:`.index_layout.facts_of` of ``states``) is read when
         given, else made here. Returned: the first new runner's sequence and
-        the rows given (int64 array, in order), from which :func:`members_of`
+        the rows given (an int array, in order), from which :func:`members_of`
         and :func:`member_ints` make the members ``sequence << SHIFT | row``
         that :attr:`key_of` now holds.
         """
@@ -332,7 +332,7 @@ class Table(DerivedColumns, BlockBounds):
             )
         return seq, all_rows
 
-    def _next_rows(self, shapes: list[Shape]) -> Any:  # noqa: ANN401
+    def _next_rows(self, shapes: Sequence[Shape]) -> Any:  # noqa: ANN401
         """Rows (int64 array) for new runners of these shapes, one by one. O(n).
 
         Each runner goes to the last block of its group (its capacity's, or
@@ -360,7 +360,7 @@ class Table(DerivedColumns, BlockBounds):
             rows.append(i)
         return np.frombuffer(rows, dtype=_I64)
 
-    def _first_rows(self, shapes: list[Shape]) -> Any:  # noqa: ANN401
+    def _first_rows(self, shapes: Sequence[Shape]) -> Any:  # noqa: ANN401
         """:meth:`_next_rows` for a new table, by numpy work over the runners. O(n log n).
 
         The same rows, blocks and groups: the runners of a group fill its
@@ -393,8 +393,8 @@ class Table(DerivedColumns, BlockBounds):
         # a group's j-th block is the k-th opened: k at the group's block offset + j
         per_group = -(-counts // bs)
         offset = (np.cumsum(per_group) - per_group).astype(np.int32)
-        opened = np.empty(opens.size, dtype=_I64)
-        opened[offset[gid[opens]] + rank[opens] // bs] = np.arange(opens.size, dtype=_I64)
+        opened = np.empty(opens.size, dtype=np.int32)  # (rows fit: n < 2**31)
+        opened[offset[gid[opens]] + rank[opens] // bs] = np.arange(opens.size, dtype=np.int32)
         at = rank // bs
         at += offset[gid]
         rows = opened[at]  # each runner's block

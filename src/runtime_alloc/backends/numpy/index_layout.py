@@ -10,10 +10,10 @@ in :mod:`runtime_alloc.backends.numpy`.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from itertools import tee
 from operator import attrgetter
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from runtime_alloc.runners import Runner, RunnerState
 
@@ -25,6 +25,7 @@ __all__ = [
     "Facts",
     "Queued",
     "Shape",
+    "ShapeColumn",
     "facts_of",
     "name_of",
     "pick_layout",
@@ -79,6 +80,43 @@ _LABELS = attrgetter("labels")
 _AMOUNTS = attrgetter("millicpu", "memory_bytes", "slots")
 
 
+class _Numbering(dict[Shape, int]):
+    """Shape -> its number, numbered in order of first sight (a new key gets ``len``)."""
+
+    def __missing__(self, shape: Shape) -> int:
+        number = self[shape] = len(self)
+        return number
+
+
+class ShapeColumn(Sequence[Shape]):
+    """Each runner's shape, stored as a number per runner (4 bytes) into the distinct shapes.
+
+    Reads as the sequence of shapes (one tuple per distinct shape): iteration
+    and slices are C-level gathers. Len and an item O(1), a slice O(its length).
+    """
+
+    __slots__ = ("distinct", "numbers")
+
+    def __init__(self, numbers: array[int], distinct: list[Shape]) -> None:
+        self.numbers = numbers
+        self.distinct = distinct
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __iter__(self) -> Iterator[Shape]:
+        return map(self.distinct.__getitem__, self.numbers)
+
+    @overload
+    def __getitem__(self, i: int) -> Shape: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Shape]: ...
+    def __getitem__(self, i: int | slice) -> Shape | list[Shape]:
+        if isinstance(i, slice):
+            return list(map(self.distinct.__getitem__, self.numbers[i]))
+        return self.distinct[self.numbers[i]]
+
+
 class Facts(NamedTuple):
     """What a build reads of each queued runner, read once (:func:`facts_of`)."""
 
@@ -86,7 +124,7 @@ class Facts(NamedTuple):
     runners: Sequence[Runner]
     #: each runner's shape (its capacity of cpu, memory and slots, and labels), one
     #: tuple per distinct shape
-    shapes: list[Shape]
+    shapes: ShapeColumn
     #: the distinct shapes, in order of first appearance
     distinct: dict[Shape, Shape]
     #: True when every state is a bare :class:`Runner` (new, empty, not draining)
@@ -105,18 +143,21 @@ def facts_of(states: Sequence[Queued]) -> Facts:
     """The names and shapes of queued runners, read once. O(n).
 
     A queue of bare :class:`Runner` objects (a new fleet's: the usual first
-    build) is read with C-level ``map`` passes, about 0.2 µs per runner.
+    build) is read with C-level ``map`` passes, about 0.2 µs per runner. Each
+    runner's (capacity, labels) tuple lives only until its shape is numbered.
     """
     bare = all(type(s) is Runner for s in states)
     runners = states if bare else [s if type(s) is Runner else s.runner for s in states]  # type: ignore[union-attr]
-    # each runner's (capacity, labels) tuple lives only until its shape is looked up
-    # (tee keeps one item): the list holds one tuple per distinct shape
-    keys, same = tee(
-        zip(map(_AMOUNTS, map(_CAPACITY, runners)), map(_LABELS, runners), strict=True)
+    numbering = _Numbering()
+    numbers = array(
+        "i",
+        map(
+            numbering.__getitem__,
+            zip(map(_AMOUNTS, map(_CAPACITY, runners)), map(_LABELS, runners), strict=True),
+        ),
     )
-    distinct: dict[Shape, Shape] = {}
-    shapes: list[Shape] = list(map(distinct.setdefault, keys, same))
-    return Facts(runners, shapes, distinct, bare)  # type: ignore[arg-type]
+    distinct = list(numbering)
+    return Facts(runners, ShapeColumn(numbers, distinct), {s: s for s in distinct}, bare)  # type: ignore[arg-type]
 
 
 def shapes_of(states: Iterable[Queued]) -> Iterator[Shape]:
