@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, part in (
             ("rows (reserved, position, state, member)", classes.ri),
             ("positions", classes.pm),
-            ("tree nodes", [classes.ni, classes.nf]),
+            ("tree nodes (nf is a float view of ni)", classes.ni),
             ("trees, shapes", [classes.tr, classes.sh, classes.sf]),
         ):
             print(f"{'compiled index: ' + label:52s} {sizer.size(part) / n:8.1f}")
