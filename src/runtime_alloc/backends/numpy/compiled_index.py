@@ -237,7 +237,7 @@ class CompiledIndex:
             if self._stale:
                 self._shape_arrays()
             sh = self.sh
-            tier = np.clip((sh[sid, 0] - amounts[:, 0]) // sh[sid, 6], 0, self.ntiers - 1)
+            tier = self.tiers(sid, amounts[:, 0])
             at = idx[start : start + size]
             ri = self.ri
             ri[at, :3] = amounts
@@ -281,6 +281,15 @@ class CompiledIndex:
             )
             self._pend, self._nend = poff + nb * k.BUCKET, toff + 2 * nb
             self.moves += 1
+
+    def tiers(self, shapes: Any, cpu: Any) -> Any:  # noqa: ANN401
+        """The tier of each runner of shape number ``shapes[i]`` with ``cpu[i]`` reserved.
+
+        :func:`._kernels.tier_of` over arrays: free cpu // the shape's tier
+        step, within 0 .. tiers - 1. O(len(shapes)) numpy work.
+        """
+        sh = self.sh
+        return np.clip((sh[shapes, 0] - cpu) // sh[shapes, 6], 0, self.ntiers - 1)
 
     def _shape_id(self, shape: Shape) -> int:
         i = self.shape_ids.get(shape)

@@ -148,11 +148,9 @@ class DirectPath:
         trow = np.frombuffer(self._keys, np.int64)[at] & MASK
         amounts = np.stack([np.frombuffer(c, np.int64)[at] for c in (cpu, memory, slots)], axis=1)
         usable = np.frombuffer(draining, np.uint8)[at] == 0
-        ri, sh = ix.ri, ix.sh
-        ntiers = ix.ntiers
+        ri, ntiers = ix.ri, ix.ntiers
         shape = (ri[trow, 4] >> 1) // ntiers
-        # _kernels.tier_of per row: free cpu // step, within 0 .. tiers - 1
-        tier = np.clip((sh[shape, 0] - amounts[:, 0]) // sh[shape, 6], 0, ntiers - 1)
+        tier = ix.tiers(shape, amounts[:, 0])
         ri[trow, :3] = amounts
         ri[trow, 4] = (shape * ntiers + tier) * 2 + usable
         ix._layout()  # noqa: SLF001
