@@ -19,6 +19,7 @@ __all__ = [
     "Backend",
     "ExtendedAmounts",
     "ReservedAmounts",
+    "each_update_reserved",
     "is_vectorized",
     "numpy_available",
     "update_reserved_many",
@@ -152,7 +153,21 @@ def update_reserved_many(
     bulk = getattr(backend, "update_reserved_many", None)
     if bulk is not None:
         bulk(names, reserved, extended, draining)
-        return
+    else:
+        each_update_reserved(backend, names, reserved, extended, draining)
+
+
+def each_update_reserved(
+    backend: Backend,
+    names: Sequence[str],
+    reserved: Sequence[ReservedAmounts],
+    extended: Sequence[ExtendedAmounts],
+    draining: Sequence[bool],
+) -> None:
+    """The events of :func:`update_reserved_many` as one ``backend.update_reserved`` each, in order.
+
+    Runtime complexity: ``len(names)`` ``update_reserved`` calls.
+    """
     update = backend.update_reserved
     for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
         update(name, amounts, ext, drain)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from runtime_alloc import _placement
 from runtime_alloc._ledger_views import reserved_of
+from runtime_alloc.backends.protocol import each_update_reserved
 from runtime_alloc.runners import RunnerState
 
 if TYPE_CHECKING:
@@ -85,9 +86,7 @@ class PythonBackend(ScanAnswers):
         Each goes through ``self.update_reserved``, so a subclass overriding
         the per-runner event still sees every change.
         """
-        update = self.update_reserved
-        for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
-            update(name, amounts, ext, drain)
+        each_update_reserved(self, names, reserved, extended, draining)
 
     def remove(self, name: str) -> None:
         """Forget a runner. O(1)."""

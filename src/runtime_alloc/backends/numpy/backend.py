@@ -64,7 +64,7 @@ from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.numpy.table_views import SharedKeys
-from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
+from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts, each_update_reserved
 from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
@@ -274,9 +274,7 @@ class NumpyBackend(Choosing):
             or len(names) < 64
             or any(extended)
         ):
-            update = self.update_reserved
-            for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
-                update(name, amounts, ext, drain)
+            each_update_reserved(self, names, reserved, extended, draining)
             return
         if self._pending:
             self.flush()
@@ -397,7 +395,7 @@ class NumpyBackend(Choosing):
             self._index,
             vectorized=self.vectorized,
             maximize=self.maximize,
-            distinct=facts.distinct,
+            distinct=facts.shapes.distinct,
         )
         bs = self._fixed_block or default_block_size(len(states))
         self.table: Table = Table(
@@ -406,7 +404,7 @@ class NumpyBackend(Choosing):
             summaries=not (use_classes or self.scanning),
             ordered=self.scanning,
         )
-        self.classes = self._class_index(facts.distinct) if use_classes else None
+        self.classes = self._class_index(facts.shapes.distinct) if use_classes else None
         rows = self._rows
         if rows is not None and all(map(rows.__contains__, facts.names())):
             self.table.share(rows)  # before the build: no own map made
@@ -454,7 +452,6 @@ class NumpyBackend(Choosing):
         keys: Iterable[int] = (
             member_ints(seq, rows) if type(classes) is ClassIndex else members_of(seq, rows)
         )
-        del rows
         if facts.bare:  # new, empty runners: one shared empty r-class tuple, all usable
             classes.add_many(keys, facts.shapes, repeat(EMPTY, n), repeat(True, n), rows=t.nrows)  # noqa: FBT003
             return

@@ -68,10 +68,9 @@ _MEMBER_CHUNK = 65_536
 def members_of(seq: int, rows: Any, start: int = 0, stop: int | None = None) -> Any:  # noqa: ANN401
     """New runners' members ``(seq + i) << SHIFT | rows[i]`` for ``start <= i < stop``.
 
-    Runtime complexity: O(stop - start).
-
-    ``rows`` (int64 array) are the rows given to runners numbered from
+    ``rows`` (an int array) are the rows given to runners numbered from
     sequence ``seq`` on, in order; the result is an int64 array.
+    Runtime complexity: O(stop - start).
     """
     stop = len(rows) if stop is None else stop
     members = np.arange(seq + start, seq + stop, dtype=_I64)

@@ -236,7 +236,6 @@ class CompiledIndex:
             ok = np.fromiter(islice(usable, size), np.bool_, count=size)
             if self._stale:
                 self._shape_arrays()
-            sh = self.sh
             tier = self.tiers(sid, amounts[:, 0])
             at = idx[start : start + size]
             ri = self.ri

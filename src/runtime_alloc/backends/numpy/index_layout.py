@@ -123,10 +123,8 @@ class Facts(NamedTuple):
     #: the runners (the states themselves when all are bare: no copy)
     runners: Sequence[Runner]
     #: each runner's shape (its capacity of cpu, memory and slots, and labels), one
-    #: tuple per distinct shape
+    #: tuple per distinct shape (``shapes.distinct``, in order of first appearance)
     shapes: ShapeColumn
-    #: the distinct shapes, in order of first appearance
-    distinct: dict[Shape, Shape]
     #: True when every state is a bare :class:`Runner` (new, empty, not draining)
     bare: bool
 
@@ -156,8 +154,7 @@ def facts_of(states: Sequence[Queued]) -> Facts:
             zip(map(_AMOUNTS, map(_CAPACITY, runners)), map(_LABELS, runners), strict=True),
         ),
     )
-    distinct = list(numbering)
-    return Facts(runners, ShapeColumn(numbers, distinct), {s: s for s in distinct}, bare)  # type: ignore[arg-type]
+    return Facts(runners, ShapeColumn(numbers, list(numbering)), bare)  # type: ignore[arg-type]
 
 
 def shapes_of(states: Iterable[Queued]) -> Iterator[Shape]:
@@ -185,7 +182,7 @@ def pick_layout(
     index's answers from :mod:`.compiled_index`), ``"blocks"`` or ``"scan"``);
     ``vectorized`` is False for a strategy without a LinearScore (the python scan: no
     layout), ``maximize`` True when the highest score wins; ``distinct``, when
-    given, the states' distinct shapes (:attr:`Facts.distinct`: not counted again).
+    given, the states' distinct shapes (``Facts.shapes.distinct``: not counted again).
     A fleet that is neither scanned nor in the class index goes to blocks. Only
     the distinct shapes are kept while counting them (no list per runner).
     """
