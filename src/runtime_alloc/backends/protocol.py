@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
+from runtime_alloc.backends.bulk_events import each_update_reserved
 from runtime_alloc.strategies import linear_score
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ __all__ = [
     "Backend",
     "ExtendedAmounts",
     "ReservedAmounts",
-    "each_update_reserved",
     "is_vectorized",
     "numpy_available",
     "update_reserved_many",
@@ -155,22 +155,6 @@ def update_reserved_many(
         bulk(names, reserved, extended, draining)
     else:
         each_update_reserved(backend, names, reserved, extended, draining)
-
-
-def each_update_reserved(
-    backend: Backend,
-    names: Sequence[str],
-    reserved: Sequence[ReservedAmounts],
-    extended: Sequence[ExtendedAmounts],
-    draining: Sequence[bool],
-) -> None:
-    """The events of :func:`update_reserved_many` as one ``backend.update_reserved`` each, in order.
-
-    Runtime complexity: ``len(names)`` ``update_reserved`` calls.
-    """
-    update = backend.update_reserved
-    for name, amounts, ext, drain in zip(names, reserved, extended, draining, strict=True):
-        update(name, amounts, ext, drain)
 
 
 def numpy_available() -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from runtime_alloc import _placement
 from runtime_alloc._ledger_views import reserved_of
-from runtime_alloc.backends.protocol import each_update_reserved
+from runtime_alloc.backends.bulk_events import each_update_reserved
 from runtime_alloc.runners import RunnerState
 
 if TYPE_CHECKING:

@@ -34,6 +34,7 @@ import numpy as np
 
 from runtime_alloc._frozen import FrozenMap
 from runtime_alloc._ledger_views import NOTHING, reserved_of
+from runtime_alloc.backends.bulk_events import each_update_reserved
 from runtime_alloc.backends.numpy import index_layout as layout
 from runtime_alloc.backends.numpy.changed_rows import write_changed
 from runtime_alloc.backends.numpy.checks import check_table
@@ -64,7 +65,7 @@ from runtime_alloc.backends.numpy.scan import ScanArrays
 from runtime_alloc.backends.numpy.shape_classes import ClassIndex
 from runtime_alloc.backends.numpy.shape_groups import MASK
 from runtime_alloc.backends.numpy.table_views import SharedKeys
-from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts, each_update_reserved
+from runtime_alloc.backends.protocol import ExtendedAmounts, ReservedAmounts
 from runtime_alloc.runners import Runner, RunnerState
 from runtime_alloc.strategies import LinearScore, Strategy, linear_score
 
