@@ -133,6 +133,7 @@ def test_a_share_above_one_gpu_is_a_clear_error(tmp_path):
         read_device_pods(pods)
 
 
+@pytest.mark.trace
 @pytest.mark.skipif(not OPENB.is_dir(), reason="openb trace folder absent")
 @pytest.mark.timeout(300)
 def test_openb_default_two_seeds_end_to_end():
